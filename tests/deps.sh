@@ -1,0 +1,29 @@
+#!/bin/sh
+# Installs, on Debian 12, every package that building, testing and the demo
+# need. As root it runs apt-get; otherwise it names what is missing and how to
+# install it. Safe to run again: it does nothing when all is there.
+set -eu
+
+PACKAGES="build-essential pkgconf libssl-dev libbsd-dev liblmdb-dev check
+clang libclang-rt-14-dev valgrind lmdb-utils procps util-linux
+python3 python3-pyotp python3-slixmpp oathtool
+prosody systemd debhelper dpkg-dev fakeroot lintian ejabberd"
+
+missing=""
+for p in $PACKAGES; do
+	status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+	[ "$status" = installed ] || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps: missing Debian packages:$missing" >&2
+	echo "deps: install them with: sudo apt-get install$missing" >&2
+	exit 1
+fi
+
+echo "deps: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+# shellcheck disable=SC2086
+apt-get install -y -q --no-install-recommends $missing

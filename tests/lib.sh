@@ -1,0 +1,87 @@
+# Shared by the shell suites: counters, a throw-away config, bounded waits and
+# clean-up of every process a suite starts. Source it; do not run it.
+#
+# A suite calls pass/fail (or check), starts processes with spawn (so that
+# cleanup can stop them by PID), and ends with finish, whose last line is
+# "N passed, M failed".
+
+set -u
+
+TOP=${TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+HELPER=${HELPER:-$TOP/prosody-token-auth}
+PY=/usr/bin/python3
+TOKENGEN="$PY $TOP/tests/tokengen.py"
+
+passed=0
+failed=0
+pids=()
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/pta-test.XXXXXX")
+
+pass() { passed=$((passed + 1)); printf 'ok   %s\n' "$1"; }
+fail() { failed=$((failed + 1)); printf 'FAIL %s\n' "$1"; }
+
+# check NAME EXPECTED ACTUAL
+check() {
+	if [ "$2" = "$3" ]; then
+		pass "$1"
+	else
+		fail "$1: expected '$2', got '$3'"
+	fi
+}
+
+spawn() { "$@" & pids+=($!); }
+
+cleanup() {
+	local pid
+	for pid in "${pids[@]}"; do
+		kill "$pid" 2>/dev/null
+	done
+	for pid in "${pids[@]}"; do
+		wait "$pid" 2>/dev/null
+	done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# wait_for SECONDS COMMAND...: poll COMMAND every 50 ms until it succeeds.
+wait_for() {
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		[ "$SECONDS" -lt "$deadline" ] || return 1
+		sleep 0.05
+	done
+}
+
+# Throw-away secrets, as pyotp.random_base32() would make them.
+OTP_SEED=XVGR73KMZH2M4XMY
+TOKEN_SECRET=JYXEX4IQOEYFYQ2S3MC5P4ZT4SDHYEA7
+
+# make_config FILE [EXTRA LINES...]: a valid config with its own replay store.
+make_config() {
+	local file=$1
+	shift
+	{
+		echo "otp_seed     = $OTP_SEED"
+		echo "token_secret = $TOKEN_SECRET"
+		echo "replay_store = $WORK/replay"
+		local line
+		for line in "$@"; do
+			echo "$line"
+		done
+	} >"$file"
+	chmod 600 "$file"
+}
+
+# token JID [tokengen options]: a fresh token from the web app's own code.
+token() {
+	local jid=$1
+	shift
+	$TOKENGEN "$OTP_SEED" "$TOKEN_SECRET" "$jid" "$@"
+}
+
+finish() {
+	echo "$passed passed, $failed failed"
+	[ "$failed" -eq 0 ]
+}

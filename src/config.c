@@ -1,0 +1,555 @@
+/*
+ * Security rules for this file:
+ * 1. The file is checked with fstat on the descriptor that is read: a regular
+ *    file, owned by root or by us, not writable by its group or others, not
+ *    readable by others.
+ * 2. Its text holds the secrets, so it is read into locked memory and wiped
+ *    on every path out, success or failure; so is the decoded seed.
+ * 3. Error messages name the file, the line and the key, never a value.
+ */
+#include <sys/stat.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bsd/stdlib.h>
+#include <bsd/string.h>
+
+#include "base32.h"
+#include "config.h"
+#include "secmem.h"
+
+#define MAX_FILE_SIZE	65536
+#define MIN_SEED_CHARS	16
+#define MIN_SECRET_LEN	16
+#define MAX_SECRET_LEN	256
+#define MAX_DOMAIN_LEN	1023
+
+#define GEN_HINT "; 'prosody-token-auth gen-secrets' makes new ones"
+
+enum key {
+	OTP_SEED,
+	TOKEN_SECRET,
+	OTP_DIGITS,
+	OTP_INTERVAL,
+	OTP_WINDOW,
+	NONCE_DIGITS,
+	REPLAY_STORE,
+	REPLAY_CAPACITY,
+	NKEYS
+};
+
+static const struct {
+	const char *name;
+	enum key key;
+} key_names[] = {
+	{ "otp_seed", OTP_SEED },
+	{ "prosody_otp_seed", OTP_SEED },
+	{ "token_secret", TOKEN_SECRET },
+	{ "prosody_token_secret", TOKEN_SECRET },
+	{ "otp_digits", OTP_DIGITS },
+	{ "otp_interval", OTP_INTERVAL },
+	{ "otp_window", OTP_WINDOW },
+	{ "nonce_digits", NONCE_DIGITS },
+	{ "replay_store", REPLAY_STORE },
+	{ "replay_capacity", REPLAY_CAPACITY },
+};
+
+/* A value inside the locked copy of the file. */
+struct span {
+	const char *text;
+	size_t len;
+	int line;
+};
+
+struct section {
+	char *name; /* NULL for the global section */
+	int line;
+	struct span seed, secret;
+};
+
+struct parser {
+	const char *path;
+	char *err;
+	struct config *cfg;
+	struct section *sections;
+	size_t nsections;
+	struct section *current;
+	int set_on_line[NKEYS]; /* global settings already made */
+};
+
+static int
+fail(struct parser *p, int line, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (line > 0)
+		snprintf(p->err, CONFIG_ERR_LEN, "%s:%d: %s", p->path, line,
+		    msg);
+	else
+		snprintf(p->err, CONFIG_ERR_LEN, "%s: %s", p->path, msg);
+	return -1;
+}
+
+static int
+check_file(struct parser *p, int fd, struct stat *st)
+{
+	if (fstat(fd, st) == -1)
+		return fail(p, 0, "%s", strerror(errno));
+	if (!S_ISREG(st->st_mode))
+		return fail(p, 0, "not a regular file");
+	if (st->st_uid != 0 && st->st_uid != geteuid())
+		return fail(p, 0, "owned by uid %u; it must belong to root or "
+		    "to the user running the helper (chown root)",
+		    (unsigned)st->st_uid);
+	if (st->st_mode & S_IRWXO)
+		return fail(p, 0, "readable by other users, but it holds "
+		    "secrets; fix with: chmod o-rwx %s (and give the web "
+		    "application new secrets if others could read these)",
+		    p->path);
+	if (st->st_mode & S_IWGRP)
+		return fail(p, 0, "writable by its group; fix with: "
+		    "chmod g-w %s", p->path);
+	if (st->st_size > MAX_FILE_SIZE)
+		return fail(p, 0, "larger than %d bytes; is it the right "
+		    "file?", MAX_FILE_SIZE);
+	return 0;
+}
+
+/* Reads the whole file into locked memory of *size bytes; *len are text. */
+static char *
+read_file(struct parser *p, size_t *size, size_t *len)
+{
+	struct stat st;
+	char *buf = NULL;
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(p->path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
+		fail(p, 0, "cannot open: %s", strerror(errno));
+		return NULL;
+	}
+	if (check_file(p, fd, &st) == -1)
+		goto out;
+	*size = (size_t)st.st_size + 1;
+	if ((buf = secmem_alloc(*size)) == NULL) {
+		fail(p, 0, "cannot lock memory for the secrets: %s",
+		    strerror(errno));
+		goto out;
+	}
+	/* One byte more than fstat said, to notice a file still growing. */
+	*len = 0;
+	while ((n = read(fd, buf + *len, *size - *len)) > 0)
+		*len += (size_t)n;
+	if (n == -1 || *len == *size) {
+		fail(p, 0, n == -1 ? strerror(errno) : "changed while read");
+		secmem_free(buf, *size);
+		buf = NULL;
+		goto out;
+	}
+out:
+	close(fd);
+	return buf;
+}
+
+static int
+is_blank(int c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static void
+trim(const char **s, const char **end)
+{
+	while (*s < *end && is_blank(**s))
+		(*s)++;
+	while (*end > *s && (is_blank((*end)[-1]) || (*end)[-1] == '\r'))
+		(*end)--;
+}
+
+/* A '#' after white space starts a comment; a value never holds one. */
+static const char *
+inline_comment(const char *s, const char *end)
+{
+	const char *c;
+
+	for (c = s + 1; c < end; c++)
+		if (*c == '#' && is_blank(c[-1]))
+			return c;
+	return end;
+}
+
+static struct section *
+add_section(struct parser *p, char *name, int line)
+{
+	struct section *s;
+
+	s = reallocarray(p->sections, p->nsections + 1, sizeof(*s));
+	if (s == NULL)
+		return NULL;
+	p->sections = s;
+	s = &p->sections[p->nsections++];
+	memset(s, 0, sizeof(*s));
+	s->name = name;
+	s->line = line;
+	return s;
+}
+
+static struct section *
+find_section(struct parser *p, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < p->nsections; i++) {
+		const char *other = p->sections[i].name;
+
+		if (name == NULL ? other == NULL :
+				   other != NULL && strcmp(name, other) == 0)
+			return &p->sections[i];
+	}
+	return NULL;
+}
+
+static int
+valid_domain(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len > MAX_DOMAIN_LEN)
+		return 0;
+	for (i = 0; i < len; i++)
+		if (isspace((unsigned char)s[i]) || strchr("@/:[]", s[i]) ||
+		    s[i] == '\0')
+			return 0;
+	return 1;
+}
+
+static int
+parse_section(struct parser *p, const char *s, const char *end, int line)
+{
+	struct section *old;
+	char *name = NULL;
+	size_t i, len;
+
+	if (end[-1] != ']')
+		return fail(p, line, "a section header must end with ']'");
+	s++;
+	end--;
+	trim(&s, &end);
+	len = (size_t)(end - s);
+	if (len != strlen(CONFIG_GLOBAL_SECTION) ||
+	    memcmp(s, CONFIG_GLOBAL_SECTION, len) != 0) {
+		if (!valid_domain(s, len))
+			return fail(p, line, "[%.*s] is not an XMPP domain",
+			    (int)(len > 64 ? 64 : len), s);
+		if ((name = strndup(s, len)) == NULL)
+			return fail(p, line, "out of memory");
+		for (i = 0; i < len; i++)
+			name[i] = (char)tolower((unsigned char)name[i]);
+	}
+	if ((old = find_section(p, name)) != NULL) {
+		free(name);
+		return fail(p, line, "this section already began on line %d; "
+		    "merge the two", old->line);
+	}
+	if ((p->current = add_section(p, name, line)) == NULL) {
+		free(name);
+		return fail(p, line, "out of memory");
+	}
+	return 0;
+}
+
+/* The key's entry in key_names, or NULL. */
+static const char *
+lookup_key(const char *s, size_t len, enum key *key)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(key_names) / sizeof(key_names[0]); i++)
+		if (strlen(key_names[i].name) == len &&
+		    memcmp(key_names[i].name, s, len) == 0) {
+			*key = key_names[i].key;
+			return key_names[i].name;
+		}
+	return NULL;
+}
+
+static int
+set_secret(struct parser *p, struct span *span, const char *name,
+    const char *v, size_t len, int line)
+{
+	if (span->text != NULL)
+		return fail(p, line, "%s is already set on line %d", name,
+		    span->line);
+	span->text = v;
+	span->len = len;
+	span->line = line;
+	return 0;
+}
+
+static int
+set_number(struct parser *p, unsigned *out, const char *name, const char *v,
+    size_t len, long long min, long long max, int line)
+{
+	char digits[24];
+	const char *why = NULL;
+	long long n;
+
+	if (len >= sizeof(digits))
+		len = sizeof(digits) - 1;
+	memcpy(digits, v, len);
+	digits[len] = '\0';
+	n = strtonum(digits, min, max, &why);
+	if (why != NULL)
+		return fail(p, line, "%s must be a whole number from %lld to "
+		    "%lld", name, min, max);
+	*out = (unsigned)n;
+	return 0;
+}
+
+static int
+set_global(struct parser *p, enum key key, const char *name, const char *v,
+    size_t len, int line)
+{
+	struct config *c = p->cfg;
+	unsigned capacity;
+
+	if (p->set_on_line[key])
+		return fail(p, line, "%s is already set on line %d", name,
+		    p->set_on_line[key]);
+	p->set_on_line[key] = line;
+	switch (key) {
+	case OTP_DIGITS:
+		return set_number(p, &c->params.otp_digits, name, v, len,
+		    TOTP_MIN_DIGITS, TOTP_MAX_DIGITS, line);
+	case OTP_INTERVAL:
+		return set_number(p, &c->params.otp_interval, name, v, len, 1,
+		    3600, line);
+	case OTP_WINDOW:
+		return set_number(p, &c->params.otp_window, name, v, len, 0,
+		    10, line);
+	case NONCE_DIGITS:
+		return set_number(p, &c->params.nonce_digits, name, v, len,
+		    TOKEN_MIN_NONCE, TOKEN_MAX_NONCE, line);
+	case REPLAY_CAPACITY:
+		if (set_number(p, &capacity, name, v, len, 100, 100000000,
+			line) == -1)
+			return -1;
+		c->replay_capacity = capacity;
+		return 0;
+	case REPLAY_STORE:
+		if (len == 0 || v[0] != '/' || len >= sizeof(c->replay_store))
+			return fail(p, line, "replay_store must be an "
+			    "absolute directory path");
+		memcpy(c->replay_store, v, len);
+		c->replay_store[len] = '\0';
+		return 0;
+	default:
+		return fail(p, line, "internal error");
+	}
+}
+
+static int
+parse_setting(struct parser *p, const char *s, const char *end, int line)
+{
+	const char *eq = memchr(s, '=', (size_t)(end - s));
+	const char *k = s, *kend, *v, *vend = end, *name;
+	size_t vlen;
+	enum key key;
+
+	if (eq == NULL)
+		return fail(p, line, "expected 'key = value' or '[domain]'");
+	kend = eq;
+	v = eq + 1;
+	trim(&k, &kend);
+	trim(&v, &vend);
+	vlen = (size_t)(vend - v);
+	if ((name = lookup_key(k, (size_t)(kend - k), &key)) == NULL)
+		return fail(p, line, "unknown key '%.*s'; known keys: "
+		    "otp_seed, token_secret, otp_digits, otp_interval, "
+		    "otp_window, nonce_digits, replay_store, replay_capacity",
+		    (int)(kend - k > 64 ? 64 : kend - k), k);
+	if (p->current == NULL &&
+	    (p->current = add_section(p, NULL, line)) == NULL)
+		return fail(p, line, "out of memory");
+	if (key == OTP_SEED)
+		return set_secret(p, &p->current->seed, name, v, vlen, line);
+	if (key == TOKEN_SECRET)
+		return set_secret(p, &p->current->secret, name, v, vlen, line);
+	if (p->current->name != NULL)
+		return fail(p, line, "%s applies to every domain: move it "
+		    "above the first [domain] section", name);
+	return set_global(p, key, name, v, vlen, line);
+}
+
+static int
+parse_line(struct parser *p, const char *s, const char *end, int line)
+{
+	if (memchr(s, '\0', (size_t)(end - s)) != NULL)
+		return fail(p, line, "contains a NUL byte; is it a text file?");
+	trim(&s, &end);
+	if (s == end || *s == '#' || *s == ';')
+		return 0;
+	end = inline_comment(s, end);
+	trim(&s, &end);
+	if (*s == '[')
+		return parse_section(p, s, end, line);
+	return parse_setting(p, s, end, line);
+}
+
+static int
+parse_text(struct parser *p, const char *text, size_t size)
+{
+	const char *s = text, *end = text + size, *nl;
+	int line;
+
+	for (line = 1; s < end; line++, s = nl + 1) {
+		if ((nl = memchr(s, '\n', (size_t)(end - s))) == NULL)
+			nl = end;
+		if (parse_line(p, s, nl, line) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+section_keys(struct parser *p, const struct section *s,
+    struct token_keys *keys)
+{
+	uint8_t *seed;
+	size_t seedmax = BASE32_DECODED_MAX(MAX_SECRET_LEN);
+	int n;
+
+	if (s->seed.text == NULL || s->secret.text == NULL)
+		return fail(p, s->line, "%s%s%s needs both otp_seed and "
+		    "token_secret" GEN_HINT, s->name ? "section [" : "",
+		    s->name ? s->name : "the global section",
+		    s->name ? "]" : "");
+	if (s->seed.len < MIN_SEED_CHARS || s->seed.len > MAX_SECRET_LEN)
+		return fail(p, s->seed.line, "otp_seed must be %d to %d "
+		    "base32 characters" GEN_HINT, MIN_SEED_CHARS,
+		    MAX_SECRET_LEN);
+	if (s->secret.len < MIN_SECRET_LEN || s->secret.len > MAX_SECRET_LEN)
+		return fail(p, s->secret.line, "token_secret must be %d to %d "
+		    "characters" GEN_HINT, MIN_SECRET_LEN, MAX_SECRET_LEN);
+	if ((seed = secmem_alloc(seedmax)) == NULL)
+		return fail(p, s->line, "cannot lock memory: %s",
+		    strerror(errno));
+	n = base32_decode(s->seed.text, s->seed.len, seed);
+	if (n > 0)
+		keys->otp = mac_new("SHA1", seed, (size_t)n);
+	secmem_free(seed, seedmax);
+	if (n <= 0)
+		return fail(p, s->seed.line, "otp_seed is not base32 (letters "
+		    "A-Z and digits 2-7)" GEN_HINT);
+	keys->sig = mac_new("SHA256", (const uint8_t *)s->secret.text,
+	    s->secret.len);
+	if (keys->otp == NULL || keys->sig == NULL)
+		return fail(p, s->line, "cannot set up HMAC (OpenSSL)");
+	return 0;
+}
+
+static int
+build_domains(struct parser *p)
+{
+	struct config *c = p->cfg;
+	size_t i;
+
+	if (p->nsections == 0)
+		return fail(p, 0, "no secrets: add otp_seed and token_secret"
+		    GEN_HINT);
+	if ((c->domains = calloc(p->nsections, sizeof(*c->domains))) == NULL)
+		return fail(p, 0, "out of memory");
+	for (i = 0; i < p->nsections; i++) {
+		struct config_domain *d = &c->domains[c->ndomains++];
+
+		d->name = p->sections[i].name;
+		d->line = p->sections[i].line;
+		p->sections[i].name = NULL;
+		if (section_keys(p, &p->sections[i], &d->keys) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static void
+set_defaults(struct config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->params.otp_digits = 8;
+	c->params.otp_interval = 30;
+	c->params.otp_window = 1;
+	c->params.nonce_digits = 32;
+	strlcpy(c->replay_store, CONFIG_DEFAULT_REPLAY_STORE,
+	    sizeof(c->replay_store));
+	c->replay_capacity = CONFIG_DEFAULT_CAPACITY;
+}
+
+int
+config_load(const char *path, struct config *c, char err[CONFIG_ERR_LEN])
+{
+	struct parser p = { .path = path, .err = err, .cfg = c };
+	size_t size = 0, len = 0, i;
+	char *text;
+	int rc = -1;
+
+	set_defaults(c);
+	if (strlcpy(c->path, path, sizeof(c->path)) >= sizeof(c->path)) {
+		snprintf(err, CONFIG_ERR_LEN, "config path too long");
+		return -1;
+	}
+	if ((text = read_file(&p, &size, &len)) == NULL)
+		return -1;
+	if (parse_text(&p, text, len) == 0 && build_domains(&p) == 0)
+		rc = 0;
+	secmem_free(text, size);
+	for (i = 0; i < p.nsections; i++)
+		free(p.sections[i].name);
+	free(p.sections);
+	if (rc == -1)
+		config_free(c);
+	return rc;
+}
+
+const struct token_keys *
+config_keys(const struct config *c, const char *domain, size_t len)
+{
+	const struct token_keys *global = NULL;
+	size_t i;
+
+	for (i = 0; i < c->ndomains; i++) {
+		const char *name = c->domains[i].name;
+
+		if (name == NULL)
+			global = &c->domains[i].keys;
+		else if (strlen(name) == len && strncasecmp(name, domain,
+						    len) == 0)
+			return &c->domains[i].keys;
+	}
+	return global;
+}
+
+void
+config_free(struct config *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->ndomains; i++) {
+		mac_free(c->domains[i].keys.otp);
+		mac_free(c->domains[i].keys.sig);
+		free(c->domains[i].name);
+	}
+	free(c->domains);
+	c->domains = NULL;
+	c->ndomains = 0;
+}

@@ -1,0 +1,152 @@
+/*
+ * Rules for this file:
+ * 1. Framing is never lost: every request, however malformed, oversized or
+ *    cut short, produces exactly one event that is answered, and the stream
+ *    continues with the next request.
+ * 2. Bounded: a request longer than FRAME_MAX_REQUEST is dropped as it
+ *    arrives, never buffered whole.
+ */
+#include <string.h>
+
+#include "frame.h"
+
+void
+frame_init(struct framer *f, enum frame_protocol protocol)
+{
+	memset(f, 0, sizeof(*f));
+	f->protocol = protocol;
+}
+
+uint8_t *
+frame_space(struct framer *f, size_t *room)
+{
+	if (f->start > 0 && (f->start == f->end ||
+				FRAME_BUF_SIZE - f->end < FRAME_MAX_REQUEST + 2)) {
+		memmove(f->buf, f->buf + f->start, f->end - f->start);
+		f->end -= f->start;
+		explicit_bzero(f->buf + f->end, f->start);
+		f->start = 0;
+	}
+	*room = FRAME_BUF_SIZE - f->end;
+	return f->buf + f->end;
+}
+
+void
+frame_added(struct framer *f, size_t n)
+{
+	f->end += n;
+}
+
+static enum frame_protocol
+detect(uint8_t first)
+{
+	if ((first >= 0x20 && first < 0x7f) || first == '\n' ||
+	    first == '\r' || first == '\t')
+		return FRAME_GENERIC;
+	return FRAME_EJABBERD;
+}
+
+static enum frame_event
+next_line(struct framer *f, const char **req, size_t *len)
+{
+	uint8_t *s = f->buf + f->start;
+	size_t avail = f->end - f->start;
+	uint8_t *nl = memchr(s, '\n', avail);
+
+	if (nl == NULL) {
+		if (f->oversized || avail > FRAME_MAX_REQUEST) {
+			f->oversized = 1;
+			f->start = f->end;
+		}
+		return FRAME_NEED_MORE;
+	}
+	f->start += (size_t)(nl - s) + 1;
+	if (f->oversized) {
+		f->oversized = 0;
+		return FRAME_REJECT;
+	}
+	*len = (size_t)(nl - s);
+	if (*len > 0 && s[*len - 1] == '\r')
+		(*len)--;
+	if (*len > FRAME_MAX_REQUEST)
+		return FRAME_REJECT;
+	*req = (const char *)s;
+	return FRAME_REQUEST;
+}
+
+static enum frame_event
+next_packet(struct framer *f, const char **req, size_t *len)
+{
+	uint8_t *s = f->buf + f->start;
+	size_t avail = f->end - f->start, n;
+
+	if (f->oversized) {
+		n = avail < f->skip ? avail : f->skip;
+		f->start += n;
+		f->skip -= n;
+		if (f->skip > 0)
+			return FRAME_NEED_MORE;
+		f->oversized = 0;
+		return FRAME_REJECT;
+	}
+	if (avail < 2)
+		return FRAME_NEED_MORE;
+	n = (size_t)s[0] << 8 | s[1];
+	if (n > FRAME_MAX_REQUEST) {
+		f->start += 2;
+		f->skip = n;
+		f->oversized = 1;
+		return next_packet(f, req, len);
+	}
+	if (avail < 2 + n)
+		return FRAME_NEED_MORE;
+	f->start += 2 + n;
+	*req = (const char *)s + 2;
+	*len = n;
+	return FRAME_REQUEST;
+}
+
+enum frame_event
+frame_next(struct framer *f, const char **req, size_t *len)
+{
+	if (f->start == f->end)
+		return FRAME_NEED_MORE;
+	if (f->protocol == FRAME_DETECT)
+		f->protocol = detect(f->buf[f->start]);
+	if (f->protocol == FRAME_GENERIC)
+		return next_line(f, req, len);
+	return next_packet(f, req, len);
+}
+
+enum frame_event
+frame_end(struct framer *f)
+{
+	int truncated = f->start < f->end || f->oversized;
+
+	f->start = f->end;
+	f->oversized = 0;
+	f->skip = 0;
+	return truncated ? FRAME_REJECT : FRAME_NEED_MORE;
+}
+
+size_t
+frame_answer(const struct framer *f, int yes, uint8_t out[FRAME_ANSWER_MAX])
+{
+	if (f->protocol == FRAME_EJABBERD) {
+		out[0] = 0;
+		out[1] = 2;
+		out[2] = 0;
+		out[3] = yes ? 1 : 0;
+		return 4;
+	}
+	out[0] = yes ? '1' : '0';
+	out[1] = '\n';
+	return 2;
+}
+
+void
+frame_wipe(struct framer *f)
+{
+	explicit_bzero(f->buf, sizeof(f->buf));
+	f->start = f->end = 0;
+}

@@ -1,0 +1,217 @@
+/*
+ * prosody-token-auth: verifies collective.converse tokens for XMPP servers.
+ *
+ * Security rules for this file:
+ * 1. Before anything else: no core dumps and not dumpable, so secrets cannot
+ *    leave the process that way; a private umask.
+ * 2. Start-up may fail loudly, naming the file and line; once requests are
+ *    read, nothing fails loudly and the exit status is 0.
+ * 3. When stdin is a terminal it goes raw before any request is read.
+ */
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include <err.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "auth.h"
+#include "cli.h"
+#include "config.h"
+#include "helper.h"
+#include "log.h"
+#include "term.h"
+
+#ifndef VERSION
+#define VERSION "unknown"
+#endif
+
+#define SECURE_HEAP_SIZE 32768 /* OpenSSL's locked copies of the HMAC keys */
+
+struct options {
+	const char *config;
+	enum frame_protocol protocol;
+	enum log_target log;
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: prosody-token-auth [--config FILE] [--protocol "
+	    "generic|ejabberd]\n"
+	    "                          [--log syslog|stderr]\n"
+	    "       prosody-token-auth [--config FILE] mint USER@DOMAIN\n"
+	    "       prosody-token-auth [--config FILE] verify USER@DOMAIN "
+	    "TOKEN\n"
+	    "       prosody-token-auth [--config FILE] check-config\n"
+	    "       prosody-token-auth gen-secrets\n"
+	    "       prosody-token-auth --help | --version\n"
+	    "\n"
+	    "With no subcommand, answers an XMPP server's auth requests on "
+	    "stdin/stdout.\n"
+	    "The config is FILE, else $%s, else %s.\n"
+	    "See prosody-token-auth(1).\n",
+	    CONFIG_ENV, CONFIG_DEFAULT_PATH);
+}
+
+static void
+harden(void)
+{
+	struct rlimit none = { 0, 0 };
+
+	if (prctl(PR_SET_DUMPABLE, 0) == -1 ||
+	    setrlimit(RLIMIT_CORE, &none) == -1)
+		err(1, "cannot disable core dumps");
+	umask(077);
+}
+
+static void
+parse_options(int argc, char **argv, struct options *o)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "protocol", required_argument, NULL, 'p' },
+		{ "log", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "+c:hV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			o->config = optarg;
+			break;
+		case 'p':
+			if (strcmp(optarg, "generic") == 0)
+				o->protocol = FRAME_GENERIC;
+			else if (strcmp(optarg, "ejabberd") == 0)
+				o->protocol = FRAME_EJABBERD;
+			else
+				errx(2, "--protocol: '%s' is neither 'generic' "
+				    "nor 'ejabberd'", optarg);
+			break;
+		case 'l':
+			if (strcmp(optarg, "syslog") == 0)
+				o->log = LOG_TO_SYSLOG;
+			else if (strcmp(optarg, "stderr") == 0)
+				o->log = LOG_TO_STDERR;
+			else
+				errx(2, "--log: '%s' is neither 'syslog' nor "
+				    "'stderr'", optarg);
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case 'V':
+			printf("prosody-token-auth %s\n", VERSION);
+			exit(0);
+		default:
+			usage(stderr);
+			exit(2);
+		}
+	}
+}
+
+static const char *
+config_path(const struct options *o)
+{
+	const char *env = getenv(CONFIG_ENV);
+
+	if (o->config != NULL)
+		return o->config;
+	if (env != NULL && *env != '\0')
+		return env;
+	return CONFIG_DEFAULT_PATH;
+}
+
+/* Start-up errors go to stderr, as people expect, and to the log. */
+static void
+load_config(const struct options *o, struct config *c)
+{
+	char msg[CONFIG_ERR_LEN];
+
+	if (CRYPTO_secure_malloc_init(SECURE_HEAP_SIZE, 32) == 0)
+		errx(1, "cannot set up locked memory for OpenSSL");
+	if (config_load(config_path(o), c, msg) == -1) {
+		log_msg(LOG_ERR, "%s", msg);
+		if (o->log == LOG_TO_SYSLOG)
+			fprintf(stderr, "prosody-token-auth: %s\n", msg);
+		exit(1);
+	}
+}
+
+static int
+answer(void *ctx, const char *req, size_t len)
+{
+	return auth_answer(ctx, req, len);
+}
+
+static int
+serve(const struct options *o, pid_t parent)
+{
+	struct config c;
+	struct auth a;
+
+	log_open(o->log);
+	if (term_prepare(STDIN_FILENO, parent) == -1) {
+		log_msg(LOG_ERR, "stdin is a terminal that cannot be set to "
+		    "raw mode, or the parent is gone: exiting");
+		return 0;
+	}
+	load_config(o, &c);
+	a.config = &c;
+	a.store = NULL;
+	helper_serve(STDIN_FILENO, STDOUT_FILENO, o->protocol, answer, &a);
+	auth_close(&a);
+	config_free(&c);
+	return 0;
+}
+
+static int
+run_subcommand(const struct options *o, int argc, char **argv)
+{
+	const char *cmd = argv[0];
+	struct config c;
+	int rc;
+
+	if (strcmp(cmd, "gen-secrets") == 0 && argc == 1)
+		return cli_gen_secrets();
+	if (!((strcmp(cmd, "mint") == 0 && argc == 2) ||
+		(strcmp(cmd, "verify") == 0 && argc == 3) ||
+		(strcmp(cmd, "check-config") == 0 && argc == 1))) {
+		usage(stderr);
+		return 2;
+	}
+	log_open(LOG_TO_STDERR);
+	load_config(o, &c);
+	if (strcmp(cmd, "mint") == 0)
+		rc = cli_mint(&c, argv[1]);
+	else if (strcmp(cmd, "verify") == 0)
+		rc = cli_verify(&c, argv[1], argv[2]);
+	else
+		rc = cli_check_config(&c);
+	config_free(&c);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct options o = { NULL, FRAME_DETECT, LOG_TO_SYSLOG };
+	pid_t parent = getppid();
+
+	harden();
+	parse_options(argc, argv, &o);
+	if (optind == argc)
+		return serve(&o, parent);
+	return run_subcommand(&o, argc - optind, argv + optind);
+}

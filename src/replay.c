@@ -1,0 +1,241 @@
+/*
+ * Security rules for this file:
+ * 1. Single use: the check and the insert happen in one LMDB write
+ *    transaction, which LMDB serialises across processes, so a nonce is
+ *    accepted once on the whole host.
+ * 2. Fail closed: any error, including a full store, is REPLAY_ERROR and
+ *    the caller refuses the token.
+ * 3. Bounded: the map has a fixed size; expired entries are purged in the
+ *    same transactions that add new ones, oldest first, through an index
+ *    ordered by expiry, so a purge never scans live entries.
+ *
+ * Commits are not fsync'd (MDB_NOSYNC): other processes see them at once
+ * through the shared page cache, and an entry only matters for the minutes
+ * its token could be valid, which a crash of the whole host outlasts.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lmdb.h>
+
+#include "replay.h"
+
+#define BYTES_PER_ENTRY 256   /* both indexes, half-full pages, old copies */
+#define MIN_MAP_SIZE	65536
+#define PURGE_BATCH	64    /* expired entries removed per login at most */
+#define EXPIRY_KEY_LEN	(8 + REPLAY_KEY_LEN)
+
+struct replay {
+	MDB_env *env;
+	MDB_dbi nonces; /* key -> expiry */
+	MDB_dbi expiry; /* expiry (big-endian) || key -> nothing */
+};
+
+static int
+failed(char err[REPLAY_ERR_LEN], const char *what, int rc)
+{
+	snprintf(err, REPLAY_ERR_LEN, "%s: %s", what,
+	    rc == MDB_MAP_FULL ? "store full (raise replay_capacity)" :
+				 mdb_strerror(rc));
+	return rc;
+}
+
+size_t
+replay_map_size(size_t capacity)
+{
+	size_t size = capacity * BYTES_PER_ENTRY;
+
+	return size < MIN_MAP_SIZE ? MIN_MAP_SIZE : size;
+}
+
+static int
+open_databases(struct replay *r, char err[REPLAY_ERR_LEN])
+{
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = mdb_txn_begin(r->env, NULL, 0, &txn)) != 0)
+		return failed(err, "begin", rc);
+	if ((rc = mdb_dbi_open(txn, "nonces", MDB_CREATE, &r->nonces)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "expiry", MDB_CREATE, &r->expiry)) != 0) {
+		mdb_txn_abort(txn);
+		return failed(err, "open databases", rc);
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		return failed(err, "commit", rc);
+	return 0;
+}
+
+struct replay *
+replay_open(const char *dir, size_t capacity, char err[REPLAY_ERR_LEN])
+{
+	struct replay *r;
+	int rc, dead;
+
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+		snprintf(err, REPLAY_ERR_LEN, "cannot create %s: %s", dir,
+		    strerror(errno));
+		return NULL;
+	}
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		snprintf(err, REPLAY_ERR_LEN, "out of memory");
+		return NULL;
+	}
+	if ((rc = mdb_env_create(&r->env)) != 0) {
+		failed(err, "create", rc);
+		free(r);
+		return NULL;
+	}
+	if ((rc = mdb_env_set_maxdbs(r->env, 2)) != 0 ||
+	    (rc = mdb_env_set_mapsize(r->env, replay_map_size(capacity))) != 0 ||
+	    (rc = mdb_env_open(r->env, dir, MDB_NOSYNC | MDB_NOTLS, 0600)) != 0) {
+		snprintf(err, REPLAY_ERR_LEN, "%s: %s", dir, mdb_strerror(rc));
+		replay_close(r);
+		return NULL;
+	}
+	mdb_reader_check(r->env, &dead);
+	if (open_databases(r, err) != 0) {
+		replay_close(r);
+		return NULL;
+	}
+	return r;
+}
+
+void
+replay_close(struct replay *r)
+{
+	if (r == NULL)
+		return;
+	mdb_env_close(r->env);
+	free(r);
+}
+
+static void
+put_be64(uint8_t *p, uint64_t v)
+{
+	int i;
+
+	for (i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+static uint64_t
+get_be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* Deletes up to limit entries that expired at or before now, oldest first. */
+static int
+purge(struct replay *r, MDB_txn *txn, time_t now, size_t limit)
+{
+	MDB_cursor *cur;
+	MDB_val k, v, nonce;
+	size_t n = 0;
+	int rc;
+
+	if ((rc = mdb_cursor_open(txn, r->expiry, &cur)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	     rc == 0 && n < limit; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != EXPIRY_KEY_LEN)
+			break;
+		if (get_be64(k.mv_data) > (uint64_t)now)
+			break;
+		nonce.mv_size = REPLAY_KEY_LEN;
+		nonce.mv_data = (uint8_t *)k.mv_data + 8;
+		if ((rc = mdb_del(txn, r->nonces, &nonce, NULL)) != 0 &&
+		    rc != MDB_NOTFOUND)
+			break;
+		if ((rc = mdb_cursor_del(cur, 0)) != 0)
+			break;
+		n++;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int
+insert(struct replay *r, MDB_txn *txn, const uint8_t key[REPLAY_KEY_LEN],
+    time_t expiry)
+{
+	uint8_t when[8], ekey[EXPIRY_KEY_LEN];
+	MDB_val k = { REPLAY_KEY_LEN, (void *)key }, v = { 8, when };
+	MDB_val ek = { EXPIRY_KEY_LEN, ekey }, empty = { 0, NULL };
+	int rc;
+
+	put_be64(when, (uint64_t)expiry);
+	if ((rc = mdb_put(txn, r->nonces, &k, &v, MDB_NOOVERWRITE)) != 0)
+		return rc;
+	memcpy(ekey, when, 8);
+	memcpy(ekey + 8, key, REPLAY_KEY_LEN);
+	return mdb_put(txn, r->expiry, &ek, &empty, 0);
+}
+
+/* One attempt: purge a batch, insert, commit. Returns an LMDB code. */
+static int
+try_record(struct replay *r, const uint8_t key[REPLAY_KEY_LEN], time_t expiry,
+    time_t now, size_t purge_limit)
+{
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = mdb_txn_begin(r->env, NULL, 0, &txn)) != 0)
+		return rc;
+	if ((rc = purge(r, txn, now, purge_limit)) != 0 ||
+	    (rc = insert(r, txn, key, expiry)) != 0) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	return mdb_txn_commit(txn);
+}
+
+enum replay_result
+replay_record(struct replay *r, const uint8_t key[REPLAY_KEY_LEN],
+    time_t expiry, time_t now, char err[REPLAY_ERR_LEN])
+{
+	int rc;
+
+	rc = try_record(r, key, expiry, now, PURGE_BATCH);
+	if (rc == MDB_MAP_FULL)
+		rc = try_record(r, key, expiry, now, SIZE_MAX);
+	if (rc == MDB_KEYEXIST)
+		return REPLAY_SEEN;
+	if (rc != 0) {
+		failed(err, "record", rc);
+		return REPLAY_ERROR;
+	}
+	return REPLAY_FRESH;
+}
+
+enum replay_result
+replay_lookup(struct replay *r, const uint8_t key[REPLAY_KEY_LEN], time_t now,
+    char err[REPLAY_ERR_LEN])
+{
+	MDB_val k = { REPLAY_KEY_LEN, (void *)key }, v;
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = mdb_txn_begin(r->env, NULL, MDB_RDONLY, &txn)) != 0) {
+		failed(err, "begin", rc);
+		return REPLAY_ERROR;
+	}
+	rc = mdb_get(txn, r->nonces, &k, &v);
+	mdb_txn_abort(txn);
+	if (rc == MDB_NOTFOUND)
+		return REPLAY_FRESH;
+	if (rc != 0 || v.mv_size != 8) {
+		failed(err, "lookup", rc ? rc : MDB_CORRUPTED);
+		return REPLAY_ERROR;
+	}
+	return get_be64(v.mv_data) > (uint64_t)now ? REPLAY_SEEN : REPLAY_FRESH;
+}

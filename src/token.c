@@ -1,0 +1,163 @@
+/*
+ * Security rules for this file:
+ * 1. Constant time: for a well-formed token every OTP of the window and the
+ *    signature are computed and compared, always, with CRYPTO_memcmp; the
+ *    results are combined with arithmetic, never with an early exit or a
+ *    branch, so refusing takes as long whichever check failed and however
+ *    close it came.
+ * 2. Parsing looks only at the token, which is public, and rejects anything
+ *    that is not exactly the expected shape (no truncation, no leniency).
+ * 3. No I/O here: the caller supplies the time and keeps the replay store.
+ */
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "token.h"
+
+static int
+all_digits(const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+	return 1;
+}
+
+/* Only the canonical encoding is accepted: it must re-encode identically. */
+static int
+decode_signature(const char *b64, uint8_t sig[TOKEN_SIG_LEN])
+{
+	unsigned char raw[TOKEN_SIG_B64_LEN / 4 * 3];
+	char again[TOKEN_SIG_B64_LEN + 1];
+
+	if (EVP_DecodeBlock(raw, (const unsigned char *)b64,
+		TOKEN_SIG_B64_LEN) != (int)sizeof(raw))
+		return -1;
+	EVP_EncodeBlock((unsigned char *)again, raw, TOKEN_SIG_LEN);
+	if (memcmp(again, b64, TOKEN_SIG_B64_LEN) != 0)
+		return -1;
+	memcpy(sig, raw, TOKEN_SIG_LEN);
+	return 0;
+}
+
+int
+token_parse(const char *text, size_t len, const struct token_params *p,
+    struct token *t)
+{
+	const char *nonce = text + p->otp_digits;
+	const char *space = nonce + p->nonce_digits;
+
+	if (len != p->otp_digits + p->nonce_digits + 1 + TOKEN_SIG_B64_LEN)
+		return -1;
+	if (!all_digits(text, p->otp_digits) ||
+	    !all_digits(nonce, p->nonce_digits) || *space != ' ')
+		return -1;
+	if (decode_signature(space + 1, t->sig) == -1)
+		return -1;
+	memcpy(t->otp, text, p->otp_digits);
+	memcpy(t->nonce, nonce, p->nonce_digits);
+	return 0;
+}
+
+static int
+signature(const char *otp, const char *nonce, const char *user,
+    size_t userlen, const char *domain, size_t domainlen,
+    const struct token_keys *k, const struct token_params *p,
+    uint8_t out[MAC_MAX_LEN])
+{
+	const uint8_t *msg[] = { (const uint8_t *)otp, (const uint8_t *)nonce,
+		(const uint8_t *)user, (const uint8_t *)"@",
+		(const uint8_t *)domain };
+	const size_t len[] = { p->otp_digits, p->nonce_digits, userlen, 1,
+		domainlen };
+
+	return mac_compute(k->sig, msg, len, 5, out);
+}
+
+/* 1 if the OTP matches any step of the window, else 0; never exits early. */
+static unsigned
+otp_in_window(const struct token *t, const struct token_keys *k,
+    const struct token_params *p, time_t now, unsigned *failure)
+{
+	uint64_t step = totp_step(now, p->otp_interval) - p->otp_window;
+	char code[TOTP_MAX_DIGITS];
+	unsigned i, match = 0;
+
+	for (i = 0; i <= 2 * p->otp_window; i++, step++) {
+		*failure |= totp_code(k->otp, step, p->otp_digits, code) != 0;
+		match |= CRYPTO_memcmp(code, t->otp, p->otp_digits) == 0;
+	}
+	explicit_bzero(code, sizeof(code));
+	return match;
+}
+
+unsigned
+token_verify(const struct token *t, const char *user, size_t userlen,
+    const char *domain, size_t domainlen, const struct token_keys *k,
+    const struct token_params *p, time_t now)
+{
+	uint8_t expected[MAC_MAX_LEN];
+	unsigned failure = 0, otp_ok, sig_ok;
+
+	otp_ok = otp_in_window(t, k, p, now, &failure);
+	failure |= signature(t->otp, t->nonce, user, userlen, domain,
+	    domainlen, k, p, expected) != 0;
+	sig_ok = CRYPTO_memcmp(expected, t->sig, TOKEN_SIG_LEN) == 0;
+	explicit_bzero(expected, sizeof(expected));
+	return (otp_ok ^ 1) * TOKEN_BAD_OTP | (sig_ok ^ 1) * TOKEN_BAD_SIG |
+	    failure * TOKEN_FAILURE;
+}
+
+int
+token_format(const char *nonce, const char *user, size_t userlen,
+    const char *domain, size_t domainlen, const struct token_keys *k,
+    const struct token_params *p, time_t now, char *out)
+{
+	uint8_t sig[MAC_MAX_LEN];
+	char *otp = out, *space = out + p->otp_digits + p->nonce_digits;
+	int rc;
+
+	rc = totp_code(k->otp, totp_step(now, p->otp_interval), p->otp_digits,
+	    otp);
+	memcpy(otp + p->otp_digits, nonce, p->nonce_digits);
+	rc |= signature(otp, nonce, user, userlen, domain, domainlen, k, p,
+	    sig);
+	*space = ' ';
+	EVP_EncodeBlock((unsigned char *)space + 1, sig, TOKEN_SIG_LEN);
+	explicit_bzero(sig, sizeof(sig));
+	return rc == 0 ? 0 : -1;
+}
+
+int
+token_replay_key(const struct token *t, const struct token_params *p,
+    const char *user, size_t userlen, const char *domain, size_t domainlen,
+    uint8_t out[TOKEN_REPLAY_KEY_LEN])
+{
+	EVP_MD_CTX *ctx;
+	int ok;
+
+	if ((ctx = EVP_MD_CTX_new()) == NULL)
+		return -1;
+	ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
+	    EVP_DigestUpdate(ctx, t->nonce, p->nonce_digits) &&
+	    EVP_DigestUpdate(ctx, "", 1) &&
+	    EVP_DigestUpdate(ctx, user, userlen) &&
+	    EVP_DigestUpdate(ctx, "@", 1) &&
+	    EVP_DigestUpdate(ctx, domain, domainlen) &&
+	    EVP_DigestFinal_ex(ctx, out, NULL);
+	EVP_MD_CTX_free(ctx);
+	return ok ? 0 : -1;
+}
+
+time_t
+token_expiry(const struct token_params *p, time_t now)
+{
+	uint64_t last_step = totp_step(now, p->otp_interval) +
+	    2 * p->otp_window;
+
+	return (time_t)((last_step + 1) * p->otp_interval);
+}

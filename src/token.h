@@ -1,0 +1,83 @@
+/*
+ * The collective.converse token: parsing and verification. No I/O, no clock,
+ * no replay store: the caller passes the time and records the nonce.
+ *
+ *   token = otp || nonce || " " || base64(HMAC-SHA256(token_secret,
+ *                                         otp || nonce || user@domain))
+ */
+#ifndef TOKEN_H
+#define TOKEN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "mac.h"
+#include "totp.h"
+
+#define TOKEN_SIG_LEN	    32
+#define TOKEN_SIG_B64_LEN   44
+#define TOKEN_MIN_NONCE	    8
+#define TOKEN_MAX_NONCE	    64
+#define TOKEN_MAX_LEN	    (TOTP_MAX_DIGITS + TOKEN_MAX_NONCE + 1 + TOKEN_SIG_B64_LEN)
+#define TOKEN_REPLAY_KEY_LEN 32
+
+struct token_params {
+	unsigned otp_digits;   /* TOTP_MIN_DIGITS .. TOTP_MAX_DIGITS */
+	unsigned otp_interval; /* seconds */
+	unsigned otp_window;   /* steps accepted either side of now */
+	unsigned nonce_digits; /* TOKEN_MIN_NONCE .. TOKEN_MAX_NONCE */
+};
+
+/* The secrets of one domain, as keyed HMAC contexts. */
+struct token_keys {
+	struct mac *otp; /* HMAC-SHA1 keyed with the decoded otp_seed */
+	struct mac *sig; /* HMAC-SHA256 keyed with token_secret as written */
+};
+
+struct token {
+	char otp[TOTP_MAX_DIGITS];
+	char nonce[TOKEN_MAX_NONCE];
+	uint8_t sig[TOKEN_SIG_LEN];
+};
+
+/* Why token_verify refused; 0 means valid. */
+#define TOKEN_BAD_OTP	0x1 /* OTP outside the time window */
+#define TOKEN_BAD_SIG	0x2 /* signature does not match */
+#define TOKEN_FAILURE	0x4 /* the crypto library failed */
+
+/*
+ * Parses text[0..len), anchored at both ends: exactly otp_digits digits,
+ * exactly nonce_digits digits, one space, canonical base64 of 32 bytes.
+ * Returns 0, or -1 if it is malformed.
+ */
+int token_parse(const char *text, size_t len, const struct token_params *,
+    struct token *);
+
+/*
+ * Checks the OTP against every step of the window around now and the
+ * signature for user@domain, always all of them, in constant time. Returns 0
+ * or a mask of TOKEN_BAD_OTP, TOKEN_BAD_SIG, TOKEN_FAILURE.
+ */
+unsigned token_verify(const struct token *, const char *user, size_t userlen,
+    const char *domain, size_t domainlen, const struct token_keys *,
+    const struct token_params *, time_t now);
+
+/*
+ * Writes the token for user@domain at time now with the given nonce
+ * (nonce_digits digits) into out, NUL-terminated (room for TOKEN_MAX_LEN + 1).
+ * Returns 0, or -1 if the library failed.
+ */
+int token_format(const char *nonce, const char *user, size_t userlen,
+    const char *domain, size_t domainlen, const struct token_keys *,
+    const struct token_params *, time_t now, char *out);
+
+/* The replay store's key: SHA-256(nonce || NUL || user@domain). */
+int token_replay_key(const struct token *, const struct token_params *,
+    const char *user, size_t userlen, const char *domain, size_t domainlen,
+    uint8_t out[TOKEN_REPLAY_KEY_LEN]);
+
+/* The last moment at which a token accepted at now could still be valid. */
+time_t token_expiry(const struct token_params *, time_t now);
+
+#endif

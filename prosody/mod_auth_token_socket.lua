@@ -22,7 +22,8 @@
 --
 -- The provider offers SASL PLAIN and X-TOKEN (see mod_sasl_token), both
 -- carrying the token as the password. Like PLAIN, X-TOKEN is only offered on
--- encrypted connections unless allow_unencrypted_plain_auth = true.
+-- encrypted connections unless allow_unencrypted_plain_auth = true (or
+-- insecure_sasl_mechanisms leaves out both PLAIN and X-TOKEN).
 
 local async = require "util.async";
 local new_sasl = require "util.sasl".new;
@@ -44,7 +45,9 @@ local socket_path = module:get_option_string("token_socket_path", "/run/prosody-
 local timeout = module:get_option_number("token_socket_timeout", 5);
 local pool_size = math.floor(module:get_option_number("token_socket_pool_size", 4));
 local idle_timeout = module:get_option_number("token_socket_idle_timeout", 60);
-local allow_unencrypted_plain = module:get_option_boolean("allow_unencrypted_plain_auth", false);
+-- The same rule as mod_saslauth's for PLAIN, which X-TOKEN is as readable as
+local insecure_mechanisms = module:get_option_set("insecure_sasl_mechanisms",
+	module:get_option_boolean("allow_unencrypted_plain_auth", false) and {} or { "PLAIN", "LOGIN" });
 
 if not timeout or timeout <= 0 then
 	module:log("error", "token_socket_timeout must be a positive number of seconds, using 5");
@@ -368,7 +371,8 @@ function provider.get_sasl_handler(session)
 		end;
 	};
 	local mechanisms = { PLAIN = true, ["X-TOKEN"] = true };
-	if session and not session.secure and not allow_unencrypted_plain then
+	if session and not session.secure
+	and (insecure_mechanisms:contains("PLAIN") or insecure_mechanisms:contains("X-TOKEN")) then
 		-- X-TOKEN sends the token as readably as PLAIN sends a password:
 		-- keep it off unencrypted connections just as Prosody keeps PLAIN.
 		mechanisms["X-TOKEN"] = nil;

@@ -6,6 +6,8 @@
 # started with spawn, so cleanup stops it by PID.
 
 PROSODY_MODULES_DIR=${PROSODY_MODULES_DIR:-$TOP/prosody}
+PROSODY_FRAGMENT=${PROSODY_FRAGMENT:-$TOP/packaging/prosody-token-auth.cfg.lua}
+E2E_OTHER_DOMAIN=other.test
 XMPP_CLIENT="$PY $TOP/tests/xmpp_client.py"
 
 # Socket servers started here: their children (one helper per connection)
@@ -17,6 +19,9 @@ e2e_cleanup() {
 	for pid in "${e2e_servers[@]}"; do
 		e2e_kill_children "$pid"
 	done
+	for pid in "${e2e_servers[@]}"; do
+		e2e_reaped "$pid"
+	done
 	cleanup
 }
 trap e2e_cleanup EXIT
@@ -26,6 +31,15 @@ e2e_kill_children() {
 	local child
 	for child in $(pgrep -P "$1" 2>/dev/null); do
 		kill "-${2:-TERM}" "$child" 2>/dev/null
+	done
+}
+
+# e2e_reaped PID: give PID up to 2 s to reap the children it was told to
+# stop (so none is left behind as a zombie when PID itself is stopped).
+e2e_reaped() {
+	local deadline=$((SECONDS + 2))
+	while [ -n "$(pgrep -P "$1" 2>/dev/null)" ] && [ "$SECONDS" -lt "$deadline" ]; do
+		sleep 0.05
 	done
 }
 
@@ -47,6 +61,10 @@ e2e_need() {
 	fi
 	if [ ! -f "$PROSODY_MODULES_DIR/mod_auth_token_socket.lua" ]; then
 		echo "no mod_auth_token_socket.lua in $PROSODY_MODULES_DIR (set PROSODY_MODULES_DIR)" >&2
+		return 1
+	fi
+	if ! grep -q '^VirtualHost "chat\.example\.org"' "$PROSODY_FRAGMENT" 2>/dev/null; then
+		echo "no config fragment at $PROSODY_FRAGMENT (set PROSODY_FRAGMENT)" >&2
 		return 1
 	fi
 }
@@ -97,13 +115,16 @@ e2e_serve_helper() {
 # started, and remove its socket.
 e2e_stop_server() {
 	e2e_kill_children "$1" KILL
+	e2e_reaped "$1"
 	kill "$1" 2>/dev/null
 	wait "$1" 2>/dev/null
 	rm -f "$2"
 }
 
-# e2e_prosody_config FILE PORT DOMAIN SOCKET TIMEOUT: a Prosody config for
-# one VirtualHost that logs users in with tokens through SOCKET.
+# e2e_prosody_config FILE PORT DOMAIN SOCKET TIMEOUT: a Prosody config in
+# which the shipped fragment ($PROSODY_FRAGMENT, its host name replaced by
+# DOMAIN) switches DOMAIN to tokens through SOCKET, and a second host,
+# $E2E_OTHER_DOMAIN, keeps Prosody's own accounts.
 #
 # No TLS on the loopback interface, so this config lets clients log in
 # without encryption (c2s_require_encryption = false) and offers PLAIN and
@@ -114,6 +135,7 @@ e2e_prosody_config() {
 	local dir
 	dir=$(dirname "$file")
 	mkdir -p "$dir/data" "$dir/certs"
+	sed "s/\"chat\.example\.org\"/\"$domain\"/" "$PROSODY_FRAGMENT" >"$dir/token-auth.cfg.lua"
 	cat >"$file" <<-EOF
 		-- Throw-away Prosody for tests and the demo: loopback only
 		run_as_root = true -- harmless as another user; needed as root
@@ -132,7 +154,15 @@ e2e_prosody_config() {
 		allow_unencrypted_plain_auth = true
 
 		VirtualHost "$domain"
-			authentication = "token_socket"
+			-- The shipped fragment, included as an admin would (inside the
+			-- block, which Prosody ignores: the fragment names its host)
+			Include "token-auth.cfg.lua"
+
+		VirtualHost "$E2E_OTHER_DOMAIN"
+			authentication = "internal_hashed"
+
+		VirtualHost "$domain"
+			-- Test settings on top of the fragment's
 			token_socket_path = "$sock"
 			token_socket_timeout = $timeout
 	EOF

@@ -379,14 +379,14 @@ parse_setting(struct parser *p, const char *s, const char *end, int line)
 		    "otp_seed, token_secret, otp_digits, otp_interval, "
 		    "otp_window, nonce_digits, replay_store, replay_capacity",
 		    (int)(kend - k > 64 ? 64 : kend - k), k);
-	if (p->current == NULL &&
+	if ((key == OTP_SEED || key == TOKEN_SECRET) && p->current == NULL &&
 	    (p->current = add_section(p, NULL, line)) == NULL)
 		return fail(p, line, "out of memory");
 	if (key == OTP_SEED)
 		return set_secret(p, &p->current->seed, name, v, vlen, line);
 	if (key == TOKEN_SECRET)
 		return set_secret(p, &p->current->secret, name, v, vlen, line);
-	if (p->current->name != NULL)
+	if (p->current != NULL && p->current->name != NULL)
 		return fail(p, line, "%s applies to every domain: move it "
 		    "above the first [domain] section", name);
 	return set_global(p, key, name, v, vlen, line);
@@ -473,11 +473,11 @@ build_domains(struct parser *p)
 	for (i = 0; i < p->nsections; i++) {
 		struct config_domain *d = &c->domains[c->ndomains++];
 
-		d->name = p->sections[i].name;
 		d->line = p->sections[i].line;
-		p->sections[i].name = NULL;
 		if (section_keys(p, &p->sections[i], &d->keys) == -1)
 			return -1;
+		d->name = p->sections[i].name;
+		p->sections[i].name = NULL;
 	}
 	return 0;
 }

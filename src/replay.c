@@ -5,9 +5,10 @@
  *    accepted once on the whole host.
  * 2. Fail closed: any error, including a full store, is REPLAY_ERROR and
  *    the caller refuses the token.
- * 3. Bounded: the map has a fixed size; expired entries are purged in the
- *    same transactions that add new ones, oldest first, through an index
- *    ordered by expiry, so a purge never scans live entries.
+ * 3. Bounded: at most capacity live entries, in a map sized with room to
+ *    spare (LMDB needs free pages even to delete); expired entries are
+ *    purged in the same transactions that add new ones, oldest first,
+ *    through an index ordered by expiry, so a purge never scans live ones.
  *
  * Commits are not fsync'd (MDB_NOSYNC): other processes see them at once
  * through the shared page cache, and an entry only matters for the minutes
@@ -25,12 +26,13 @@
 #include "replay.h"
 
 #define BYTES_PER_ENTRY 256   /* both indexes, half-full pages, old copies */
-#define MIN_MAP_SIZE	65536
+#define MIN_MAP_SIZE	262144 /* LMDB's own pages and copies */
 #define PURGE_BATCH	64    /* expired entries removed per login at most */
 #define EXPIRY_KEY_LEN	(8 + REPLAY_KEY_LEN)
 
 struct replay {
 	MDB_env *env;
+	size_t capacity;
 	MDB_dbi nonces; /* key -> expiry */
 	MDB_dbi expiry; /* expiry (big-endian) || key -> nothing */
 };
@@ -47,9 +49,7 @@ failed(char err[REPLAY_ERR_LEN], const char *what, int rc)
 size_t
 replay_map_size(size_t capacity)
 {
-	size_t size = capacity * BYTES_PER_ENTRY;
-
-	return size < MIN_MAP_SIZE ? MIN_MAP_SIZE : size;
+	return MIN_MAP_SIZE + capacity * BYTES_PER_ENTRY;
 }
 
 static int
@@ -85,6 +85,7 @@ replay_open(const char *dir, size_t capacity, char err[REPLAY_ERR_LEN])
 		snprintf(err, REPLAY_ERR_LEN, "out of memory");
 		return NULL;
 	}
+	r->capacity = capacity;
 	if ((rc = mdb_env_create(&r->env)) != 0) {
 		failed(err, "create", rc);
 		free(r);
@@ -171,9 +172,18 @@ insert(struct replay *r, MDB_txn *txn, const uint8_t key[REPLAY_KEY_LEN],
 	uint8_t when[8], ekey[EXPIRY_KEY_LEN];
 	MDB_val k = { REPLAY_KEY_LEN, (void *)key }, v = { 8, when };
 	MDB_val ek = { EXPIRY_KEY_LEN, ekey }, empty = { 0, NULL };
+	MDB_stat st;
 	int rc;
 
+	if ((rc = mdb_get(txn, r->nonces, &k, &v)) != MDB_NOTFOUND)
+		return rc == 0 ? MDB_KEYEXIST : rc;
+	if ((rc = mdb_stat(txn, r->nonces, &st)) != 0)
+		return rc;
+	if (st.ms_entries >= r->capacity)
+		return MDB_MAP_FULL;
 	put_be64(when, (uint64_t)expiry);
+	v.mv_data = when;
+	v.mv_size = 8;
 	if ((rc = mdb_put(txn, r->nonces, &k, &v, MDB_NOOVERWRITE)) != 0)
 		return rc;
 	memcpy(ekey, when, 8);

@@ -1,0 +1,237 @@
+#include <sys/stat.h>
+
+#include <stdio.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "unit.h"
+
+static char dir[] = "/tmp/pta-config.XXXXXX";
+static char path[PATH_MAX];
+static char err[CONFIG_ERR_LEN];
+static struct config cfg;
+
+static void
+setup(void)
+{
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/token-auth.conf", dir);
+}
+
+static void
+teardown(void)
+{
+	unlink(path);
+	rmdir(dir);
+	strcpy(dir, "/tmp/pta-config.XXXXXX");
+}
+
+static int
+load(const char *text, mode_t mode)
+{
+	FILE *f = fopen(path, "w");
+
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+	chmod(path, mode);
+	err[0] = '\0';
+	return config_load(path, &cfg, err);
+}
+
+/* The load fails, and the message names the file, the line and says what. */
+static void
+expect_error(const char *text, int line, const char *words)
+{
+	char where[PATH_MAX + 16];
+
+	ck_assert_int_eq(load(text, 0600), -1);
+	if (line > 0)
+		snprintf(where, sizeof(where), "%s:%d: ", path, line);
+	else
+		snprintf(where, sizeof(where), "%s: ", path);
+	ck_assert_msg(strncmp(err, where, strlen(where)) == 0,
+	    "'%s' does not start with '%s'", err, where);
+	ck_assert_msg(strstr(err, words) != NULL, "'%s' lacks '%s'", err,
+	    words);
+	ck_assert_msg(strstr(err, TEST_SEED) == NULL &&
+		strstr(err, TEST_SECRET) == NULL,
+	    "a secret leaked into '%s'", err);
+}
+
+#define SECRETS "otp_seed = " TEST_SEED "\ntoken_secret = " TEST_SECRET "\n"
+
+START_TEST(minimal_file_and_defaults)
+{
+	ck_assert_int_eq(load(SECRETS, 0600), 0);
+	ck_assert_uint_eq(cfg.params.otp_digits, 8);
+	ck_assert_uint_eq(cfg.params.otp_interval, 30);
+	ck_assert_uint_eq(cfg.params.otp_window, 1);
+	ck_assert_uint_eq(cfg.params.nonce_digits, 32);
+	ck_assert_str_eq(cfg.replay_store, CONFIG_DEFAULT_REPLAY_STORE);
+	ck_assert_ptr_nonnull(config_keys(&cfg, "any.example", 11));
+	config_free(&cfg);
+}
+END_TEST
+
+START_TEST(contract_example)
+{
+	const char *text =
+	    "# comments start with '#'; blank lines are ignored\n"
+	    "otp_seed     = XVGR73KMZH2M4XMY\n"
+	    "token_secret = JYXEX4IQOEYFYQ2S3MC5P4ZT4SDHYEA7\n"
+	    "otp_digits   = 8      # optional\n"
+	    "otp_interval = 30     # optional, seconds\n"
+	    "otp_window   = 2      # optional, steps either side\n"
+	    "nonce_digits = 20     # optional\n"
+	    "replay_store = /var/lib/prosody-token-auth/replay   # optional\n"
+	    "\n"
+	    "[Chat.Example.org]    # optional: secrets for one XMPP domain\n"
+	    "otp_seed     = ABCDEFGHIJKLMNOP\n"
+	    "token_secret = ABCDEFGHIJKLMNOPQRSTUVWXYZ234567\n";
+	const struct token_keys *global, *chat;
+
+	ck_assert_int_eq(load(text, 0640), 0);
+	ck_assert_uint_eq(cfg.params.otp_window, 2);
+	ck_assert_uint_eq(cfg.params.nonce_digits, 20);
+	ck_assert_uint_eq(cfg.ndomains, 2);
+	global = config_keys(&cfg, "other.org", 9);
+	chat = config_keys(&cfg, "chat.example.ORG", 16);
+	ck_assert_ptr_nonnull(global);
+	ck_assert_ptr_nonnull(chat);
+	ck_assert_ptr_ne(global, chat);
+	config_free(&cfg);
+}
+END_TEST
+
+START_TEST(collective_converse_secrets_cfg)
+{
+	const char *text = "[prosody.cfg.lua]\r\n"
+			   "prosody_otp_seed = XVGR73KMZH2M4XMY\r\n"
+			   "prosody_token_secret = "
+			   "JYXEX4IQOEYFYQ2S3MC5P4ZT4SDHYEA7\r\n";
+
+	ck_assert_int_eq(load(text, 0600), 0);
+	ck_assert_uint_eq(cfg.ndomains, 1);
+	ck_assert_ptr_nonnull(config_keys(&cfg, "example.org", 11));
+	config_free(&cfg);
+}
+END_TEST
+
+START_TEST(domain_sections_only)
+{
+	const char *text = "[a.example]\n" SECRETS;
+
+	ck_assert_int_eq(load(text, 0600), 0);
+	ck_assert_ptr_nonnull(config_keys(&cfg, "A.example", 9));
+	ck_assert_ptr_null(config_keys(&cfg, "b.example", 9));
+	ck_assert_ptr_null(config_keys(&cfg, "a.exampl", 8));
+	config_free(&cfg);
+}
+END_TEST
+
+START_TEST(errors_name_file_and_line)
+{
+	expect_error("", 0, "no secrets");
+	expect_error("otp_seed = " TEST_SEED "\n", 1, "needs both");
+	expect_error(SECRETS "otp_sed = x\n", 3, "unknown key 'otp_sed'");
+	expect_error(SECRETS "just words\n", 3, "expected 'key = value'");
+	expect_error(SECRETS "otp_seed = " TEST_SEED "\n", 3,
+	    "already set on line 1");
+	expect_error("otp_seed = XVGR73KMZH2M4XM1\ntoken_secret = "
+		     TEST_SECRET "\n", 1, "not base32");
+	expect_error("otp_seed = XVGR73KMZH\ntoken_secret = " TEST_SECRET
+		     "\n", 1, "16 to 256");
+	expect_error("otp_seed = " TEST_SEED "\ntoken_secret = short\n", 2,
+	    "16 to 256");
+	expect_error("prosody_otp_seed =\nprosody_token_secret =\n", 1,
+	    "otp_seed must be");
+	expect_error(SECRETS "otp_digits = 5\n", 3, "from 6 to 10");
+	expect_error(SECRETS "otp_digits = 8x\n", 3, "whole number");
+	expect_error(SECRETS "otp_window = 11\n", 3, "from 0 to 10");
+	expect_error(SECRETS "otp_interval = 0\n", 3, "from 1 to 3600");
+	expect_error(SECRETS "nonce_digits = 7\n", 3, "from 8 to 64");
+	expect_error(SECRETS "replay_store = relative/dir\n", 3,
+	    "absolute");
+	expect_error(SECRETS "[a.example\n", 3, "must end with ']'");
+	expect_error(SECRETS "[bad domain]\n", 3, "not an XMPP domain");
+	expect_error(SECRETS "[a.example]\n" SECRETS "[A.example]\n", 6,
+	    "already began on line 3");
+	expect_error(SECRETS "[a.example]\notp_window = 2\n", 4,
+	    "move it above the first [domain]");
+	expect_error(SECRETS "[a.example]\notp_seed = " TEST_SEED "\n", 3,
+	    "[a.example] needs both");
+}
+END_TEST
+
+START_TEST(nul_byte_is_an_error)
+{
+	FILE *f = fopen(path, "w");
+
+	fputs(SECRETS, f);
+	fputc('\0', f);
+	fputs("\n", f);
+	fclose(f);
+	chmod(path, 0600);
+	ck_assert_int_eq(config_load(path, &cfg, err), -1);
+	ck_assert_ptr_nonnull(strstr(err, ":3: contains a NUL byte"));
+}
+END_TEST
+
+START_TEST(permissions)
+{
+	ck_assert_int_eq(load(SECRETS, 0604), -1);
+	ck_assert_ptr_nonnull(strstr(err, "readable by other users"));
+	ck_assert_ptr_nonnull(strstr(err, "chmod o-rwx"));
+	ck_assert_int_eq(load(SECRETS, 0620), -1);
+	ck_assert_ptr_nonnull(strstr(err, "writable by its group"));
+	ck_assert_int_eq(load(SECRETS, 0640), 0);
+	config_free(&cfg);
+	ck_assert_int_eq(load(SECRETS, 0400), 0);
+	config_free(&cfg);
+}
+END_TEST
+
+START_TEST(wrong_owner)
+{
+	if (geteuid() != 0)
+		return; /* only root can give a file away */
+	ck_assert_int_eq(load(SECRETS, 0600), 0);
+	config_free(&cfg);
+	ck_assert_int_eq(chown(path, 12345, 0), 0);
+	ck_assert_int_eq(config_load(path, &cfg, err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "owned by uid 12345"));
+}
+END_TEST
+
+START_TEST(missing_and_not_regular)
+{
+	ck_assert_int_eq(config_load("/nonexistent/token-auth.conf", &cfg,
+			     err),
+	    -1);
+	ck_assert_str_eq(err, "/nonexistent/token-auth.conf: cannot open: "
+			      "No such file or directory");
+	ck_assert_int_eq(config_load(dir, &cfg, err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "not a regular file"));
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc = tcase_create("config");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	ADD(tc, minimal_file_and_defaults);
+	ADD(tc, contract_example);
+	ADD(tc, collective_converse_secrets_cfg);
+	ADD(tc, domain_sections_only);
+	ADD(tc, errors_name_file_and_line);
+	ADD(tc, nul_byte_is_an_error);
+	ADD(tc, permissions);
+	ADD(tc, wrong_owner);
+	ADD(tc, missing_and_not_regular);
+	suite_add_tcase(s, tc);
+	return run_suite(s);
+}

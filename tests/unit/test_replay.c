@@ -1,0 +1,182 @@
+#include <sys/wait.h>
+
+#include <stdio.h>
+#include <unistd.h>
+
+#include "replay.h"
+#include "unit.h"
+
+static char dir[] = "/tmp/pta-replay.XXXXXX";
+static char err[REPLAY_ERR_LEN];
+
+static void
+setup(void)
+{
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static void
+teardown(void)
+{
+	char cmd[64];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	ck_assert_int_eq(system(cmd), 0);
+	strcpy(dir, "/tmp/pta-replay.XXXXXX");
+}
+
+static void
+make_key(uint8_t key[REPLAY_KEY_LEN], unsigned n)
+{
+	memset(key, 0, REPLAY_KEY_LEN);
+	memcpy(key, &n, sizeof(n));
+}
+
+START_TEST(first_use_then_replay)
+{
+	struct replay *r = replay_open(dir, 1000, err);
+	uint8_t key[REPLAY_KEY_LEN];
+
+	ck_assert_msg(r != NULL, "%s", err);
+	make_key(key, 1);
+	ck_assert_int_eq(replay_lookup(r, key, 1000, err), REPLAY_FRESH);
+	ck_assert_int_eq(replay_record(r, key, 1090, 1000, err), REPLAY_FRESH);
+	ck_assert_int_eq(replay_record(r, key, 1090, 1001, err), REPLAY_SEEN);
+	ck_assert_int_eq(replay_lookup(r, key, 1001, err), REPLAY_SEEN);
+	make_key(key, 2);
+	ck_assert_int_eq(replay_record(r, key, 1090, 1001, err), REPLAY_FRESH);
+	replay_close(r);
+}
+END_TEST
+
+START_TEST(shared_between_opens)
+{
+	struct replay *a = replay_open(dir, 1000, err);
+	struct replay *b = replay_open(dir, 1000, err);
+	uint8_t key[REPLAY_KEY_LEN];
+
+	make_key(key, 7);
+	ck_assert_int_eq(replay_record(a, key, 1090, 1000, err), REPLAY_FRESH);
+	ck_assert_int_eq(replay_record(b, key, 1090, 1000, err), REPLAY_SEEN);
+	replay_close(a);
+	replay_close(b);
+}
+END_TEST
+
+START_TEST(expired_entries_are_purged)
+{
+	struct replay *r = replay_open(dir, 1000, err);
+	uint8_t key[REPLAY_KEY_LEN];
+	unsigned i;
+
+	for (i = 0; i < 50; i++) {
+		make_key(key, i);
+		ck_assert_int_eq(replay_record(r, key, 1090, 1000, err),
+		    REPLAY_FRESH);
+	}
+	/* Past the expiry, each new record purges up to a batch of old ones. */
+	make_key(key, 1000);
+	ck_assert_int_eq(replay_record(r, key, 2090, 2000, err), REPLAY_FRESH);
+	for (i = 0; i < 50; i++) {
+		make_key(key, i);
+		ck_assert_int_eq(replay_lookup(r, key, 2000, err),
+		    REPLAY_FRESH);
+		ck_assert_int_eq(replay_record(r, key, 2090, 2000, err),
+		    REPLAY_FRESH);
+	}
+	replay_close(r);
+}
+END_TEST
+
+START_TEST(full_store_fails_closed)
+{
+	struct replay *r = replay_open(dir, 100, err);
+	uint8_t key[REPLAY_KEY_LEN];
+	enum replay_result res = REPLAY_FRESH;
+	unsigned i;
+
+	for (i = 0; i < 100000 && res == REPLAY_FRESH; i++) {
+		make_key(key, i);
+		res = replay_record(r, key, 1090, 1000, err);
+	}
+	ck_assert_int_eq(res, REPLAY_ERROR);
+	ck_assert_msg(strstr(err, "store full") != NULL, "%s", err);
+	ck_assert_uint_eq(i, 101);
+	make_key(key, 0);
+	ck_assert_int_eq(replay_record(r, key, 1090, 1001, err), REPLAY_SEEN);
+	make_key(key, 500);
+	ck_assert_int_eq(replay_record(r, key, 1090, 1001, err), REPLAY_ERROR);
+	/* Once the entries have expired there is room again. */
+	make_key(key, 999999);
+	ck_assert_int_eq(replay_record(r, key, 2090, 2000, err), REPLAY_FRESH);
+	replay_close(r);
+}
+END_TEST
+
+START_TEST(unusable_directory_fails)
+{
+	ck_assert_ptr_null(replay_open("/proc/no/such/dir", 100, err));
+	ck_assert_ptr_nonnull(strstr(err, "cannot create"));
+}
+END_TEST
+
+/* Children wait at a pipe, then all record the same key at once. */
+static int
+race(int nproc, unsigned keyno)
+{
+	int gate[2], status, fresh = 0, i;
+	uint8_t key[REPLAY_KEY_LEN];
+	pid_t pids[8];
+
+	ck_assert_int_eq(pipe(gate), 0);
+	make_key(key, keyno);
+	for (i = 0; i < nproc; i++) {
+		if ((pids[i] = fork()) == 0) {
+			char c;
+			struct replay *r = replay_open(dir, 1000, err);
+
+			close(gate[1]);
+			if (r == NULL || read(gate[0], &c, 1) != 0)
+				_exit(2);
+			_exit(replay_record(r, key, 1090, 1000, err));
+		}
+	}
+	close(gate[0]);
+	close(gate[1]); /* opens the gate for all at once */
+	for (i = 0; i < nproc; i++) {
+		ck_assert_int_eq(waitpid(pids[i], &status, 0), pids[i]);
+		ck_assert(WIFEXITED(status));
+		ck_assert_int_le(WEXITSTATUS(status), REPLAY_SEEN);
+		fresh += WEXITSTATUS(status) == REPLAY_FRESH;
+	}
+	return fresh;
+}
+
+START_TEST(racing_processes_exactly_one_wins)
+{
+	unsigned k;
+
+	for (k = 0; k < 40; k++) {
+		ck_assert_int_eq(race(2, k), 1);
+		ck_assert_int_eq(race(4, 1000 + k), 1);
+	}
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("replay");
+	TCase *tc = tcase_create("replay");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	ADD(tc, first_use_then_replay);
+	ADD(tc, shared_between_opens);
+	ADD(tc, expired_entries_are_purged);
+	ADD(tc, full_store_fails_closed);
+	ADD(tc, unusable_directory_fails);
+	ADD(tc, racing_processes_exactly_one_wins);
+	suite_add_tcase(s, tc);
+	return run_suite(s);
+}

@@ -1,0 +1,242 @@
+#include "base32.h"
+#include "token.h"
+#include "unit.h"
+
+static const struct token_params params = { 8, 30, 1, 32 };
+static struct token_keys keys;
+
+static void
+setup(void)
+{
+	uint8_t seed[16];
+	int n = base32_decode(TEST_SEED, strlen(TEST_SEED), seed);
+
+	keys.otp = mac_new("SHA1", seed, (size_t)n);
+	keys.sig = mac_new("SHA256", (const uint8_t *)TEST_SECRET,
+	    strlen(TEST_SECRET));
+}
+
+static void
+teardown(void)
+{
+	mac_free(keys.otp);
+	mac_free(keys.sig);
+}
+
+static int
+parse(const char *text, struct token *t)
+{
+	return token_parse(text, strlen(text), &params, t);
+}
+
+static unsigned
+verify(const char *text, const char *user, const char *domain, time_t now)
+{
+	struct token t;
+
+	ck_assert_int_eq(parse(text, &t), 0);
+	return token_verify(&t, user, strlen(user), domain, strlen(domain),
+	    &keys, &params, now);
+}
+
+START_TEST(reference_token_verifies)
+{
+	ck_assert_uint_eq(verify(TEST_TOKEN, "bob", "example.org", TEST_NOW),
+	    0);
+}
+END_TEST
+
+START_TEST(window_is_one_step_either_side)
+{
+	time_t step_start = TEST_NOW / 30 * 30;
+
+	ck_assert_uint_eq(verify(TEST_TOKEN, "bob", "example.org",
+			      step_start - 30), 0);
+	ck_assert_uint_eq(verify(TEST_TOKEN, "bob", "example.org",
+			      step_start + 59), 0);
+	ck_assert_uint_eq(verify(TEST_TOKEN, "bob", "example.org",
+			      step_start - 31), TOKEN_BAD_OTP);
+	ck_assert_uint_eq(verify(TEST_TOKEN, "bob", "example.org",
+			      step_start + 60), TOKEN_BAD_OTP);
+}
+END_TEST
+
+START_TEST(other_user_or_domain_is_a_bad_signature)
+{
+	ck_assert_uint_eq(verify(TEST_TOKEN, "alice", "example.org", TEST_NOW),
+	    TOKEN_BAD_SIG);
+	ck_assert_uint_eq(verify(TEST_TOKEN, "bob", "example.com", TEST_NOW),
+	    TOKEN_BAD_SIG);
+	ck_assert_uint_eq(verify(TEST_TOKEN, "bob", "example.org",
+			      TEST_NOW + 3600),
+	    TOKEN_BAD_OTP);
+	ck_assert_uint_eq(verify(TEST_TOKEN, "alice", "example.org",
+			      TEST_NOW + 3600),
+	    TOKEN_BAD_OTP | TOKEN_BAD_SIG);
+}
+END_TEST
+
+START_TEST(tampered_bytes_are_refused)
+{
+	char text[] = TEST_TOKEN;
+	size_t i, len = strlen(text);
+
+	for (i = 0; i < len; i++) {
+		char saved = text[i];
+		struct token t;
+
+		if (text[i] == ' ' || text[i] == '=')
+			continue;
+		text[i] = text[i] == '1' ? '2' : text[i] == 'A' ? 'B' : '1';
+		if (parse(text, &t) == 0)
+			ck_assert_uint_ne(token_verify(&t, "bob", 3,
+					      "example.org", 11, &keys,
+					      &params, TEST_NOW),
+			    0);
+		text[i] = saved;
+	}
+}
+END_TEST
+
+/*
+ * With a free nonce length, bob's token could be re-read as one for "4bob"
+ * (the nonce's last digit moving into the user); a fixed length stops it.
+ */
+START_TEST(nonce_length_is_fixed)
+{
+	struct token t;
+	char shorter[sizeof(TEST_TOKEN)];
+	const char *sp = strchr(TEST_TOKEN, ' ');
+	size_t head = (size_t)(sp - TEST_TOKEN);
+
+	memcpy(shorter, TEST_TOKEN, head - 1);
+	strcpy(shorter + head - 1, sp);
+	ck_assert_int_eq(parse(shorter, &t), -1);
+	ck_assert_uint_eq(verify(TEST_TOKEN, "4bob", "example.org", TEST_NOW),
+	    TOKEN_BAD_SIG);
+}
+END_TEST
+
+static const char *const malformed[] = {
+	"",
+	" ",
+	"80952309",
+	/* 31-digit nonce, 33-digit nonce */
+	"809523090123456789012345678901234567890 "
+	"6rFafUhB2ZKCkiNdoFd9cyZ0wp+7fPcayphbHS85/5s=",
+	"80952309012345678901234567890123456789012 "
+	"6rFafUhB2ZKCkiNdoFd9cyZ0wp+7fPcayphbHS85/5s=",
+	/* a letter among the digits */
+	"8095230901234567890123456789012345678a01 "
+	"6rFafUhB2ZKCkiNdoFd9cyZ0wp+7fPcayphbHS85/5s=",
+	/* two spaces, a tab, no space */
+	"8095230901234567890123456789012345678901  "
+	"6rFafUhB2ZKCkiNdoFd9cyZ0wp+7fPcayphbHS85/5s=",
+	"8095230901234567890123456789012345678901\t"
+	"6rFafUhB2ZKCkiNdoFd9cyZ0wp+7fPcayphbHS85/5s=",
+	"8095230901234567890123456789012345678901"
+	"6rFafUhB2ZKCkiNdoFd9cyZ0wp+7fPcayphbHS85/5s=",
+	/* signature without padding, too short, too long, bad characters */
+	"8095230901234567890123456789012345678901 "
+	"6rFafUhB2ZKCkiNdoFd9cyZ0wp+7fPcayphbHS85/5s",
+	"8095230901234567890123456789012345678901 "
+	"6rFafUhB2ZKCkiNdoFd9cyZ0wp+7fPcayphbHS85/5=",
+	"8095230901234567890123456789012345678901 "
+	"6rFafUhB2ZKCkiNdoFd9cyZ0wp+7fPcayphbHS85/5s==",
+	"8095230901234567890123456789012345678901 "
+	"6rFafUhB2ZKCkiNdoFd9cyZ0wp+7fPcayphbHS85_5s=",
+	"8095230901234567890123456789012345678901 "
+	"6rFafUhB2ZKCkiNdoFd9cyZ0wp-7fPcayphbHS85/5s=",
+	/* trailing and leading junk */
+	"8095230901234567890123456789012345678901 "
+	"6rFafUhB2ZKCkiNdoFd9cyZ0wp+7fPcayphbHS85/5s= ",
+	" 8095230901234567890123456789012345678901 "
+	"6rFafUhB2ZKCkiNdoFd9cyZ0wp+7fPcayphbHS85/5s=",
+	"8095230901234567890123456789012345678901 "
+	"6rFafUhB2ZKCkiNdoFd9cyZ0wp+7fPcayphbHS85/5s=\n",
+	/* non-canonical base64: the last character carries stray bits */
+	"8095230901234567890123456789012345678901 "
+	"6rFafUhB2ZKCkiNdoFd9cyZ0wp+7fPcayphbHS85/5t=",
+	/* base64 of 33 bytes */
+	"8095230901234567890123456789012345678901 "
+	"6rFafUhB2ZKCkiNdoFd9cyZ0wp+7fPcayphbHS85/5sA",
+};
+
+START_TEST(malformed_shapes_are_refused)
+{
+	struct token t;
+
+	ck_assert_int_eq(parse(malformed[_i], &t), -1);
+}
+END_TEST
+
+START_TEST(embedded_nul_is_refused)
+{
+	char text[] = TEST_TOKEN;
+	struct token t;
+
+	text[20] = '\0';
+	ck_assert_int_eq(token_parse(text, sizeof(text) - 1, &params, &t), -1);
+}
+END_TEST
+
+START_TEST(format_makes_what_verify_accepts)
+{
+	char out[TOKEN_MAX_LEN + 1];
+	const char *nonce = "01234567890123456789012345678901";
+
+	ck_assert_int_eq(token_format(nonce, "bob", 3, "example.org", 11,
+			     &keys, &params, TEST_NOW, out),
+	    0);
+	ck_assert_str_eq(out, TEST_TOKEN);
+}
+END_TEST
+
+START_TEST(replay_key_binds_nonce_and_jid)
+{
+	uint8_t a[TOKEN_REPLAY_KEY_LEN], b[TOKEN_REPLAY_KEY_LEN];
+	struct token t;
+
+	ck_assert_int_eq(parse(TEST_TOKEN, &t), 0);
+	ck_assert_int_eq(token_replay_key(&t, &params, "bob", 3,
+			     "example.org", 11, a), 0);
+	ck_assert_int_eq(token_replay_key(&t, &params, "bo", 2,
+			     "bexample.org", 12, b), 0);
+	ck_assert_mem_ne(a, b, sizeof(a));
+	ck_assert_int_eq(token_replay_key(&t, &params, "bob", 3,
+			     "example.org", 11, b), 0);
+	ck_assert_mem_eq(a, b, sizeof(a));
+}
+END_TEST
+
+START_TEST(expiry_outlasts_every_acceptance)
+{
+	time_t step_start = TEST_NOW / 30 * 30;
+
+	/* Accepted at the start of step T-1's window: valid through T+1. */
+	ck_assert_int_eq(token_expiry(&params, step_start),
+	    step_start + 3 * 30);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("token");
+	TCase *tc = tcase_create("token");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	ADD(tc, reference_token_verifies);
+	ADD(tc, window_is_one_step_either_side);
+	ADD(tc, other_user_or_domain_is_a_bad_signature);
+	ADD(tc, tampered_bytes_are_refused);
+	ADD(tc, nonce_length_is_fixed);
+	tcase_add_loop_test(tc, malformed_shapes_are_refused, 0,
+	    sizeof(malformed) / sizeof(malformed[0]));
+	ADD(tc, embedded_nul_is_refused);
+	ADD(tc, format_makes_what_verify_accepts);
+	ADD(tc, replay_key_binds_nonce_and_jid);
+	ADD(tc, expiry_outlasts_every_acceptance);
+	suite_add_tcase(s, tc);
+	return run_suite(s);
+}

@@ -1,0 +1,282 @@
+#!/bin/bash
+# ejabberd, for real: Debian's ejabberd runs on 127.0.0.1 with the shipped
+# configuration snippet (packaging/ejabberd.yml), adapted only in its paths,
+# starts a pool of helpers as extauth_program, and a real XMPP client
+# (slixmpp) logs in. Proves: a valid token logs in; replays are refused, also
+# by the other processes of the pool (they share the replay store); parallel
+# logins with one token let exactly one in; expired, other users', other
+# domains' and garbage tokens are refused; the helpers exit when ejabberd
+# stops.
+#
+# ejabberd runs in the foreground of a background job, as whoever runs this
+# suite, with its own config, spool and log in a temporary directory, and
+# without Erlang distribution (no node name, no epmd). The system's ejabberd
+# service is never used.
+#
+# Environment:
+#   HELPER            the helper binary (default: the one built in the tree;
+#                     installed: /usr/bin/prosody-token-auth)
+#   EJABBERD_SNIPPET  the snippet to run (default: packaging/ejabberd.yml;
+#                     installed: .../doc/prosody-token-auth/examples/ejabberd.yml)
+
+. "$(dirname "$0")/lib.sh"
+
+EJABBERD_SNIPPET=${EJABBERD_SNIPPET:-$TOP/packaging/ejabberd.yml}
+LOGIN="$PY $TOP/tests/ejabberd-login.py"
+DOMAIN=example.test
+POOL=3
+SHIPPED_HELPER=/usr/bin/prosody-token-auth
+SHIPPED_CONF=/etc/ejabberd/token-auth.conf
+
+case $HELPER in /*) ;; *) HELPER=$PWD/$HELPER ;; esac
+
+# What the suite needs; a missing piece is a failure, named.
+missing=""
+command -v erl >/dev/null || missing="$missing erlang-base"
+[ -x /usr/sbin/ejabberdctl ] || missing="$missing ejabberd"
+$PY -c 'import slixmpp' 2>/dev/null || missing="$missing python3-slixmpp"
+$PY -c 'import pyotp' 2>/dev/null || missing="$missing python3-pyotp"
+if [ -n "$missing" ]; then
+	echo "missing Debian packages:$missing (tests/deps.sh installs them)" >&2
+	fail "prerequisites"
+	finish
+	exit 1
+fi
+if [ ! -x "$HELPER" ] || [ ! -f "$EJABBERD_SNIPPET" ]; then
+	echo "no helper at $HELPER or no snippet at $EJABBERD_SNIPPET" >&2
+	fail "prerequisites"
+	finish
+	exit 1
+fi
+
+# Where Debian's ejabberd keeps its Erlang applications (ejabberdctl says).
+ERL_LIBS=$(sed -n "s/^ERL_LIBS='\(.*\)'$/\1/p" /usr/sbin/ejabberdctl)
+[ -n "$ERL_LIBS" ] || ERL_LIBS=/usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null)
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+free_port() {
+	$PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+PORT=$(free_port)
+CONF=$WORK/token-auth.conf
+SNIP=$WORK/ejabberd-auth.yml
+EJ=$WORK/ejabberd
+mkdir -p "$WORK/replay" "$EJ/spool" "$EJ/log"
+make_config "$CONF"
+
+echo "# ejabberd on 127.0.0.1:$PORT, helper $HELPER, snippet $EJABBERD_SNIPPET"
+
+# --- the snippet, adapted only in its paths --------------------------------
+
+grep -q "$SHIPPED_HELPER --config $SHIPPED_CONF" "$EJABBERD_SNIPPET" &&
+	pass "snippet runs $SHIPPED_HELPER --config $SHIPPED_CONF" ||
+	fail "snippet names the installed helper and its ejabberd config"
+grep -q '^auth_use_cache: false' "$EJABBERD_SNIPPET" &&
+	pass "snippet turns ejabberd's password cache off" ||
+	fail "snippet has auth_use_cache: false"
+grep -q '^auth_method: \[external\]' "$EJABBERD_SNIPPET" &&
+	grep -q "^extauth_pool_size: $POOL\$" "$EJABBERD_SNIPPET" &&
+	pass "snippet: external auth, a pool of $POOL" ||
+	fail "snippet has auth_method: [external] and extauth_pool_size: $POOL"
+
+sed -e "s|$SHIPPED_HELPER|$HELPER|g" -e "s|$SHIPPED_CONF|$CONF|g" \
+	"$EJABBERD_SNIPPET" >"$SNIP"
+# Nothing else differs: undoing the two substitutions gives the shipped file.
+if sed -e "s|$HELPER|$SHIPPED_HELPER|g" -e "s|$CONF|$SHIPPED_CONF|g" "$SNIP" |
+	cmp -s - "$EJABBERD_SNIPPET"; then
+	pass "adapted snippet differs from the shipped one in paths only"
+else
+	fail "adapted snippet differs from the shipped one in paths only"
+fi
+
+# The rest of a minimal ejabberd: one host, one c2s listener on loopback,
+# no TLS (no certificate; the client allows PLAIN without it), no ACME
+# (which would reach out to the network), no modules.
+cat >"$EJ/ejabberd.yml" <<EOF
+hosts:
+  - $DOMAIN
+loglevel: info
+acme:
+  auto: false
+listen:
+  -
+    port: $PORT
+    ip: "127.0.0.1"
+    module: ejabberd_c2s
+    starttls: false
+include_config_file: $SNIP
+EOF
+
+# --- start ejabberd -------------------------------------------------------
+
+cd "$EJ/spool" || exit 1
+spawn env HOME="$EJ" ERL_LIBS="$ERL_LIBS" \
+	EJABBERD_CONFIG_PATH="$EJ/ejabberd.yml" \
+	EJABBERD_LOG_PATH="$EJ/log/ejabberd.log" \
+	ERL_CRASH_DUMP="$EJ/log/erl_crash.dump" ERL_CRASH_DUMP_BYTES=0 \
+	erl -noinput -noshell -start_epmd false +K true \
+	-mnesia dir "\"$EJ/spool\"" -s ejabberd >"$EJ/log/erl.out" 2>&1
+BEAM=$!
+cd "$TOP" || exit 1
+
+if wait_for 60 port_open "$PORT"; then
+	pass "ejabberd started (no Erlang distribution)"
+else
+	fail "ejabberd started"
+	tail -20 "$EJ/log/erl.out" "$EJ/log/ejabberd.log" 2>/dev/null
+	finish
+	exit 1
+fi
+
+# descendants PID: every process below PID.
+descendants() {
+	local child
+	for child in $(pgrep -P "$1"); do
+		echo "$child"
+		descendants "$child"
+	done
+}
+# pool_pids: the helper processes below ejabberd.
+pool_pids() {
+	local pid helper_real
+	helper_real=$(readlink -f "$HELPER")
+	for pid in $(descendants "$BEAM"); do
+		[ "$(readlink -f "/proc/$pid/exe" 2>/dev/null)" = "$helper_real" ] &&
+			echo "$pid"
+	done
+}
+pool_full() { [ "$(pool_pids | wc -l)" -eq "$POOL" ]; }
+
+wait_for 15 pool_full
+POOL_PIDS=$(pool_pids | tr '\n' ' ')
+check "ejabberd runs a pool of $POOL helpers" "$POOL" "$(echo $POOL_PIDS | wc -w)"
+
+# Which pool process handled a login: the one whose read(2) count moved (the
+# helper reads a request from its pipe; the others sleep in read).
+reads() {
+	local pid
+	for pid in $POOL_PIDS; do
+		printf '%s=%s ' "$pid" "$(awk '/^syscr/ { print $2 }' "/proc/$pid/io" 2>/dev/null)"
+	done
+}
+# moved BEFORE AFTER: the PIDs whose count differs.
+moved() {
+	local entry pid
+	for entry in $2; do
+		pid=${entry%%=*}
+		case " $1 " in *" $entry "*) ;; *) printf '%s ' "$pid" ;; esac
+	done
+}
+
+# login JID PASSWORD: one login; sets OUT to its outcome (ok, refused,
+# error: ...) and HANDLED to the pool processes that took part.
+login() {
+	local before after
+	before=$(reads)
+	OUT=$(printf '%s\t%s\n' "$1" "$2" | timeout 30 $LOGIN 127.0.0.1 "$PORT" 2>>"$WORK/client.err")
+	after=$(reads)
+	HANDLED=$(moved "$before" "$after")
+	OUT=${OUT:-error: no outcome}
+}
+# expect NAME OUTCOME JID PASSWORD: check one login's outcome.
+expect() {
+	login "$3" "$4"
+	check "$1" "$2" "$OUT"
+}
+
+# --- logins ---------------------------------------------------------------
+
+T=$(token "alice@$DOMAIN")
+expect "valid token logs in" ok "alice@$DOMAIN" "$T"
+ACCEPTED_BY=$HANDLED
+echo "# accepted by helper(s): $ACCEPTED_BY"
+
+# Replays, until each other process of the pool has refused one.
+others_left=""
+for pid in $POOL_PIDS; do
+	case " $ACCEPTED_BY " in *" $pid "*) ;; *) others_left="$others_left $pid" ;; esac
+done
+replays=0 replay_ok=0
+for i in $(seq 1 12); do
+	login "alice@$DOMAIN" "$T"
+	replays=$((replays + 1))
+	[ "$OUT" = refused ] || replay_ok=$((replay_ok + 1))
+	for pid in $HANDLED; do
+		others_left=$(echo " $others_left " | sed "s/ $pid / /; s/^ *//; s/ *$//")
+	done
+	[ -z "$others_left" ] && [ "$i" -ge 3 ] && break
+done
+check "replayed token refused ($replays replays)" 0 "$replay_ok"
+check "replays reached every other helper of the pool" "" "$others_left"
+
+# Parallel logins with one fresh token: exactly one gets in.
+for round in 1 2 3; do
+	T=$(token "carol@$DOMAIN")
+	: >"$WORK/par.out"
+	par=()
+	for i in 1 2 3; do
+		printf '%s\t%s\n' "carol@$DOMAIN" "$T" |
+			timeout 30 $LOGIN 127.0.0.1 "$PORT" >>"$WORK/par.out" 2>>"$WORK/client.err" &
+		par+=($!)
+	done
+	wait "${par[@]}"
+	check "parallel logins with one token, round $round: one in" \
+		"1 ok, 2 refused" \
+		"$(grep -c '^ok$' "$WORK/par.out") ok, $(grep -c '^refused$' "$WORK/par.out") refused"
+done
+
+expect "expired token refused" refused "alice@$DOMAIN" \
+	"$(token "alice@$DOMAIN" --offset -600)"
+expect "token from the future refused" refused "alice@$DOMAIN" \
+	"$(token "alice@$DOMAIN" --offset 600)"
+expect "other user's token refused" refused "alice@$DOMAIN" \
+	"$(token "bob@$DOMAIN")"
+expect "other domain's token refused" refused "alice@$DOMAIN" \
+	"$(token "alice@other.test")"
+expect "garbage refused" refused "alice@$DOMAIN" "not a token"
+tampered=$(token "alice@$DOMAIN")
+c=${tampered:60:1}
+[ "$c" = A ] && c=B || c=A
+tampered=${tampered:0:60}$c${tampered:61}
+expect "token with one signature character changed refused" refused \
+	"alice@$DOMAIN" "$tampered"
+expect "empty password refused" refused "alice@$DOMAIN" ""
+expect "still logs in after refusals" ok "bob@$DOMAIN" "$(token "bob@$DOMAIN")"
+check "the pool is the same processes" "$POOL_PIDS" "$(pool_pids | tr '\n' ' ')"
+
+# --- stop ejabberd: its helpers exit ---------------------------------------
+
+kill -TERM "$BEAM"
+gone() { ! kill -0 "$1" 2>/dev/null; }
+if wait_for 30 gone "$BEAM"; then
+	pass "ejabberd stopped"
+else
+	fail "ejabberd stopped on SIGTERM"
+	kill -KILL "$BEAM" 2>/dev/null
+fi
+wait "$BEAM" 2>/dev/null
+helpers_gone() {
+	local pid
+	for pid in $POOL_PIDS; do
+		kill -0 "$pid" 2>/dev/null && return 1
+	done
+	return 0
+}
+if wait_for 10 helpers_gone; then
+	pass "the helpers exited with ejabberd"
+else
+	fail "the helpers exited with ejabberd (still running: $POOL_PIDS)"
+	for pid in $POOL_PIDS; do kill "$pid" 2>/dev/null; done
+fi
+
+if grep -q 'extauth\|external' "$EJ/log/ejabberd.log" &&
+	grep -qi 'crash\|exit_status' "$EJ/log/ejabberd.log"; then
+	echo "# ejabberd's log mentions helper trouble:"
+	grep -i 'extauth\|crash\|exit_status' "$EJ/log/ejabberd.log" | tail -5
+	fail "no helper crashed or exited while ejabberd ran"
+else
+	pass "no helper crashed or exited while ejabberd ran"
+fi
+
+finish

@@ -141,7 +141,9 @@ local function open()
 		sock:close();
 		return nil, err;
 	end
-	local conn = server.wrapclient(sock, socket_path, 0, listeners);
+	-- "*a": whatever is there (the read pattern every net.server backend
+	-- understands, as Prosody's own admin socket uses it)
+	local conn = server.wrapclient(sock, socket_path, 0, listeners, "*a");
 	if not conn then
 		sock:close();
 		return nil, "could not watch the socket";
@@ -173,7 +175,11 @@ function dispatch()
 			local err;
 			free, err = open();
 			if not free then
-				log_unreachable("Cannot reach the token helper at %s: %s", socket_path, err);
+				local hint = "is its socket served? (systemctl status prosody-token-auth.socket)";
+				if err and err:find("ermission") then
+					hint = "Prosody's user must be allowed to write to it (the socket's group and mode)";
+				end
+				log_unreachable("Cannot reach the token helper at %s: %s; %s", socket_path, err, hint);
 				if n_conns == 0 then
 					-- Nothing could ever answer the waiting requests
 					while queue[1] do
@@ -307,7 +313,11 @@ local function check_token(username, token)
 		module:log("warn", "Cannot verify the token of %s@%s: %s", username, host, err);
 		return nil, err;
 	end
-	module:log("debug", "Token of %s@%s %s", username, host, ok and "accepted" or "refused");
+	if ok then
+		module:log("debug", "Token of %s@%s accepted", username, host);
+	else
+		module:log("info", "Token of %s@%s refused by the helper", username, host);
+	end
 	return ok;
 end
 

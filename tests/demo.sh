@@ -28,7 +28,7 @@ die() {
 }
 
 e2e_need || exit 1
-case $HELPER in /*) ;; *) HELPER=$PWD/$HELPER ;; esac
+HELPER=$(realpath -s "$HELPER")
 
 PORT=$(free_port) || die "no free port on 127.0.0.1"
 SOCK=$WORK/helper.sock

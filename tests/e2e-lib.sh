@@ -121,7 +121,7 @@ e2e_stop_server() {
 	rm -f "$2"
 }
 
-# e2e_prosody_config FILE PORT DOMAIN SOCKET TIMEOUT: a Prosody config in
+# e2e_prosody_config FILE PORT DOMAIN SOCKET TIMEOUT [IDLE]: a Prosody config in
 # which the shipped fragment ($PROSODY_FRAGMENT, its host name replaced by
 # DOMAIN) switches DOMAIN to tokens through SOCKET, and a second host,
 # $E2E_OTHER_DOMAIN, keeps Prosody's own accounts.
@@ -131,7 +131,7 @@ e2e_stop_server() {
 # X-TOKEN there (allow_unencrypted_plain_auth = true). A real server has
 # certificates and needs neither line.
 e2e_prosody_config() {
-	local file=$1 port=$2 domain=$3 sock=$4 timeout=$5
+	local file=$1 port=$2 domain=$3 sock=$4 timeout=$5 idle=${6:-60}
 	local dir
 	dir=$(dirname "$file")
 	mkdir -p "$dir/data" "$dir/certs"
@@ -152,6 +152,7 @@ e2e_prosody_config() {
 		modules_disabled = { "s2s", "s2s_auth_certs" }
 		c2s_require_encryption = false
 		allow_unencrypted_plain_auth = true
+		network_backend = "${E2E_NETWORK_BACKEND:-epoll}"
 
 		VirtualHost "$domain"
 			-- The shipped fragment, included as an admin would (inside the
@@ -165,6 +166,7 @@ e2e_prosody_config() {
 			-- Test settings on top of the fragment's
 			token_socket_path = "$sock"
 			token_socket_timeout = $timeout
+			token_socket_idle_timeout = $idle
 	EOF
 }
 

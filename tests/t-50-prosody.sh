@@ -15,13 +15,14 @@
 
 DOMAIN=example.test
 TIMEOUT=2 # token_socket_timeout of this Prosody, in seconds
+IDLE=3    # token_socket_idle_timeout
 
 if ! e2e_need; then
 	fail "prerequisites (see above)"
 	finish
 	exit 1
 fi
-case $HELPER in /*) ;; *) HELPER=$PWD/$HELPER ;; esac
+HELPER=$(realpath -s "$HELPER")
 
 PORT=$(free_port) || {
 	fail "no free port"
@@ -83,7 +84,7 @@ echo "# Prosody on 127.0.0.1:$PORT, helper $HELPER, modules $PROSODY_MODULES_DIR
 
 e2e_serve_helper "$SOCK" "$CONF" || fail "socket served"
 SERVER=$E2E_SERVER
-e2e_prosody_config "$PCONF" "$PORT" "$DOMAIN" "$SOCK" "$TIMEOUT"
+e2e_prosody_config "$PCONF" "$PORT" "$DOMAIN" "$SOCK" "$TIMEOUT" "$IDLE"
 if ! e2e_start_prosody "$PCONF" "$PORT"; then
 	fail "Prosody starts"
 	tail -20 "$WORK/prosody/prosody.out" "$PLOG" 2>/dev/null
@@ -267,6 +268,15 @@ if start_pinger pinger2; then
 		"$(login X-TOKEN "hank@$DOMAIN" "$(token "hank@$DOMAIN")")"
 else
 	fail "pinger logs in: $(cat "$WORK/pinger2.out")"
+fi
+
+# --- Idle connections are closed (their helpers end)
+
+no_helpers() { [ -z "$(pgrep -P "$SERVER")" ]; }
+if ! no_helpers && wait_for $((3 * IDLE)) no_helpers; then
+	pass "idle connections are closed after ${IDLE} s: no helper process lingers"
+else
+	fail "idle connections are closed after ${IDLE} s: helpers left: $(pgrep -P "$SERVER" | xargs)"
 fi
 
 # --- Accounts are the web application's

@@ -44,6 +44,20 @@ login() {
 		--password "$tok" "$@" 2>>"$WORK/client.err"
 }
 
+# batch_file FILE PREFIX N: N lines "PREFIXi@DOMAIN TOKEN" for a batch login,
+# minted by the web application's reference code (one process for all).
+batch_file() {
+	$PY - "$TOP/tests" "$OTP_SEED" "$TOKEN_SECRET" "$2" "$3" "$DOMAIN" >"$1" <<-'EOF'
+		import sys
+		sys.path.insert(0, sys.argv[1])
+		from tokengen import mint
+		seed, secret, prefix, n, domain = sys.argv[2:7]
+		for i in range(1, int(n) + 1):
+		    jid = "%s%d@%s" % (prefix, i, domain)
+		    print(jid, mint(seed, secret, jid))
+	EOF
+}
+
 # log_mark: remember where Prosody's log ends now; log_has TEXT: a line
 # written since the last mark contains TEXT.
 log_start=1
@@ -139,10 +153,7 @@ check "another host does not offer X-TOKEN" mechanism-not-offered \
 
 # --- 50 concurrent logins while a logged-in client keeps pinging
 
-: >"$WORK/batch"
-for i in $(seq 1 50); do
-	echo "user$i@$DOMAIN $(token "user$i@$DOMAIN")" >>"$WORK/batch"
-done
+batch_file "$WORK/batch" user 50
 if start_pinger pinger1; then
 	started=$SECONDS
 	summary=$(timeout 60 $XMPP_CLIENT --port "$PORT" --mech X-TOKEN \
@@ -172,10 +183,7 @@ else
 	fail "a helper process is running for Prosody's connection"
 fi
 
-: >"$WORK/batch2"
-for i in $(seq 1 20); do
-	echo "run$i@$DOMAIN $(token "run$i@$DOMAIN")" >>"$WORK/batch2"
-done
+batch_file "$WORK/batch2" run 20
 timeout 60 $XMPP_CLIENT --port "$PORT" --batch "$WORK/batch2" \
 	>"$WORK/batch2.out" 2>>"$WORK/client.err" &
 batch=$!

@@ -77,11 +77,11 @@ say "it checks tokens with $HELPER on $SOCK."
 proved=1
 for mech in X-TOKEN PLAIN; do
 	token=$(mint "$JID") || die "could not mint a token"
-	outcome=$(timeout 30 $XMPP_CLIENT --port "$PORT" --mech "$mech" \
+	outcome=$(timeout 30 "${XMPP_CLIENT[@]}" --port "$PORT" --mech "$mech" \
 		--jid "$JID" --password "$token" 2>/dev/null)
 	say "login: ${outcome:-no answer} ($JID with a fresh token, SASL $mech)"
 	[ "$outcome" = success ] || proved=0
-	outcome=$(timeout 30 $XMPP_CLIENT --port "$PORT" --mech "$mech" \
+	outcome=$(timeout 30 "${XMPP_CLIENT[@]}" --port "$PORT" --mech "$mech" \
 		--jid "$JID" --password "$token" 2>/dev/null)
 	say "replay: ${outcome:-no answer} (the same token again)"
 	[ "$outcome" = not-authorized ] || proved=0

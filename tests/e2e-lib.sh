@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034 # it sets variables for the scripts that source it
 # Shared by the end-to-end suite and the demo: a throw-away Prosody on
 # 127.0.0.1 that logs users in through the helper on a Unix socket. Source it
 # after tests/lib.sh; do not run it.
@@ -8,7 +9,7 @@
 PROSODY_MODULES_DIR=${PROSODY_MODULES_DIR:-$TOP/prosody}
 PROSODY_FRAGMENT=${PROSODY_FRAGMENT:-$TOP/packaging/prosody-token-auth.cfg.lua}
 E2E_OTHER_DOMAIN=other.test
-XMPP_CLIENT="$PY $TOP/tests/xmpp_client.py"
+XMPP_CLIENT=("$PY" "$TOP/tests/xmpp_client.py")
 
 # Socket servers started here: their children (one helper per connection)
 # are stopped with them.
@@ -76,8 +77,8 @@ port_open() {
 
 # free_port: print a random unused TCP port in 20000-60000 on 127.0.0.1.
 free_port() {
-	local port try
-	for try in $(seq 1 50); do
+	local port
+	for _ in $(seq 1 50); do
 		port=$((20000 + RANDOM % 40001))
 		if $PY - "$port" <<-'EOF' 2>/dev/null; then
 			import socket, sys

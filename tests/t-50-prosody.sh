@@ -40,7 +40,7 @@ make_config "$CONF"
 login() {
 	local mech=$1 jid=$2 tok=$3
 	shift 3
-	timeout 30 $XMPP_CLIENT --port "$PORT" --mech "$mech" --jid "$jid" \
+	timeout 30 "${XMPP_CLIENT[@]}" --port "$PORT" --mech "$mech" --jid "$jid" \
 		--password "$tok" "$@" 2>>"$WORK/client.err"
 }
 
@@ -72,7 +72,7 @@ log_has() {
 # exists; sets PINGER. stop_pinger NAME prints its report.
 start_pinger() {
 	rm -f "$WORK/$1.stop"
-	spawn $XMPP_CLIENT --port "$PORT" --jid "$1@$DOMAIN" \
+	spawn "${XMPP_CLIENT[@]}" --port "$PORT" --jid "$1@$DOMAIN" \
 		--password "$(token "$1@$DOMAIN")" --ping-until "$WORK/$1.stop" \
 		--timeout 60 >"$WORK/$1.out" 2>>"$WORK/client.err"
 	PINGER=$!
@@ -156,7 +156,7 @@ check "another host does not offer X-TOKEN" mechanism-not-offered \
 batch_file "$WORK/batch" user 50
 if start_pinger pinger1; then
 	started=$SECONDS
-	summary=$(timeout 60 $XMPP_CLIENT --port "$PORT" --mech X-TOKEN \
+	summary=$(timeout 60 "${XMPP_CLIENT[@]}" --port "$PORT" --mech X-TOKEN \
 		--batch "$WORK/batch" --timeout 30 2>>"$WORK/client.err" | tail -1)
 	check "50 concurrent logins with distinct tokens all succeed" \
 		"50 succeeded, 0 failed" "$summary"
@@ -184,7 +184,7 @@ else
 fi
 
 batch_file "$WORK/batch2" run 20
-timeout 60 $XMPP_CLIENT --port "$PORT" --batch "$WORK/batch2" \
+timeout 60 "${XMPP_CLIENT[@]}" --port "$PORT" --batch "$WORK/batch2" \
 	>"$WORK/batch2.out" 2>>"$WORK/client.err" &
 batch=$!
 for _ in 1 2 3 4 5; do

@@ -25,7 +25,10 @@
 -- X-TOKEN (the mechanism collective.converse configures in converse.js),
 -- which carries the same message. Both are offered only on encrypted
 -- connections (c2s TLS, or BOSH/WebSocket over HTTPS), as Prosody does for
--- PLAIN; with certificates in place no further option is needed.
+-- PLAIN; with certificates in place no further option is needed. (Behind a
+-- reverse proxy that does the HTTPS for BOSH or WebSocket, Prosody needs
+-- consider_bosh_secure = true or consider_websocket_secure = true, as it
+-- does for any password login.)
 
 VirtualHost "chat.example.org"
 	-- Check logins with tokens through the helper's Unix socket (the module

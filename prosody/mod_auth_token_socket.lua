@@ -43,7 +43,7 @@ local host = module.host;
 
 local socket_path = module:get_option_string("token_socket_path", "/run/prosody-token-auth/socket");
 local timeout = module:get_option_number("token_socket_timeout", 5);
-local pool_size = math.floor(module:get_option_number("token_socket_pool_size", 4));
+local pool_size = math.floor(module:get_option_number("token_socket_pool_size", 4) or 4);
 local idle_timeout = module:get_option_number("token_socket_idle_timeout", 60);
 -- The same rule as mod_saslauth's for PLAIN, which X-TOKEN is as readable as
 local insecure_mechanisms = module:get_option_set("insecure_sasl_mechanisms",

@@ -164,6 +164,9 @@ pass "package holds the helper, man page, Prosody modules, fragment, units, docs
 grep -qxF "$CONF" "$WORK/contents" &&
 	fail "package does not ship the secrets file" ||
 	pass "package does not ship the secrets file (made on installation)"
+dpkg-deb -I "$DEB" triggers 2>/dev/null | grep -q '^interest-noawait /usr/bin/prosody$' &&
+	pass "package starts its socket when Prosody arrives later (dpkg trigger)" ||
+	fail "package has an interest trigger on /usr/bin/prosody"
 if [ -f "$TOP/tests/stress.sh" ]; then
 	grep -qxF /usr/bin/$PKG-stress "$WORK/contents" &&
 		pass "package holds the stress harness" ||

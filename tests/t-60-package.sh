@@ -142,7 +142,10 @@ grep -q 'override_dh_auto_test' "$WORK/build1.log" &&
 	fail "the build ran the unit tests (make unit-check)"
 check "the work tree is left as it was" "$(cat "$WORK/tree.before")" "$(tree_state)"
 
-if lintian --fail-on error,warning "$DEB" >"$WORK/lintian.out" 2>&1; then
+# (lintian leaves temporary files behind: keep them in $WORK)
+mkdir -p "$WORK/lintian-tmp"
+if TMPDIR=$WORK/lintian-tmp lintian --fail-on error,warning "$DEB" \
+	>"$WORK/lintian.out" 2>&1; then
 	pass "lintian --fail-on error,warning: clean"
 else
 	fail "lintian --fail-on error,warning"

@@ -137,13 +137,15 @@ descendants() {
 		descendants "$child"
 	done
 }
-# pool_pids: the helper processes below ejabberd.
+# pool_pids: the helper processes below ejabberd. (The helper makes itself
+# non-dumpable, so only root may read its /proc/PID/exe: its command line,
+# which anyone may read, names it.)
 pool_pids() {
-	local pid helper_real
-	helper_real=$(readlink -f "$HELPER")
+	local pid
 	for pid in $(descendants "$BEAM"); do
-		[ "$(readlink -f "/proc/$pid/exe" 2>/dev/null)" = "$helper_real" ] &&
-			echo "$pid"
+		case "$(ps -o args= -p "$pid" 2>/dev/null)" in
+		"$HELPER --config $CONF") echo "$pid" ;;
+		esac
 	done
 }
 pool_full() { [ "$(pool_pids | wc -l)" -eq "$POOL" ]; }
@@ -152,12 +154,13 @@ wait_for 15 pool_full
 POOL_PIDS=$(pool_pids | tr '\n' ' ')
 check "ejabberd runs a pool of $POOL helpers" "$POOL" "$(echo $POOL_PIDS | wc -w)"
 
-# Which pool process handled a login: the one whose read(2) count moved (the
-# helper reads a request from its pipe; the others sleep in read).
+# Which pool process handled a login: the one that woke up (a helper waits
+# for a request in read(2): each request it handles adds a voluntary context
+# switch; the others sleep). /proc/PID/status is readable by anyone.
 reads() {
 	local pid
 	for pid in $POOL_PIDS; do
-		printf '%s=%s ' "$pid" "$(awk '/^syscr/ { print $2 }' "/proc/$pid/io" 2>/dev/null)"
+		printf '%s=%s ' "$pid" "$(awk '/^voluntary_ctxt_switches/ { print $2 }' "/proc/$pid/status" 2>/dev/null)"
 	done
 }
 # moved BEFORE AFTER: the PIDs whose count differs.
@@ -191,6 +194,9 @@ T=$(token "alice@$DOMAIN")
 expect "valid token logs in" ok "alice@$DOMAIN" "$T"
 ACCEPTED_BY=$HANDLED
 echo "# accepted by helper(s): $ACCEPTED_BY"
+[ "$(echo $ACCEPTED_BY | wc -w)" -ge 1 ] &&
+	pass "the helper that accepted it is known" ||
+	fail "the helper that accepted it is known"
 
 # Replays, until each other process of the pool has refused one.
 others_left=""
@@ -202,13 +208,18 @@ for i in $(seq 1 12); do
 	login "alice@$DOMAIN" "$T"
 	replays=$((replays + 1))
 	[ "$OUT" = refused ] || replay_ok=$((replay_ok + 1))
+	echo "# replay $i: $OUT by helper(s) $HANDLED"
 	for pid in $HANDLED; do
 		others_left=$(echo " $others_left " | sed "s/ $pid / /; s/^ *//; s/ *$//")
 	done
 	[ -z "$others_left" ] && [ "$i" -ge 3 ] && break
 done
 check "replayed token refused ($replays replays)" 0 "$replay_ok"
-check "replays reached every other helper of the pool" "" "$others_left"
+if [ -n "$POOL_PIDS" ]; then
+	check "replays reached every other helper of the pool" "" "$others_left"
+else
+	fail "replays reached every other helper of the pool (no pool found)"
+fi
 
 # Parallel logins with one fresh token: exactly one gets in.
 for round in 1 2 3; do

@@ -19,10 +19,12 @@
 #   EJABBERD_SNIPPET  the snippet to run (default: packaging/ejabberd.yml;
 #                     installed: .../doc/prosody-token-auth/examples/ejabberd.yml)
 
+# (pass never fails, so "test && pass || fail" is a plain if-then-else here.)
+# shellcheck disable=SC2015
 . "$(dirname "$0")/lib.sh"
 
 EJABBERD_SNIPPET=${EJABBERD_SNIPPET:-$TOP/packaging/ejabberd.yml}
-LOGIN="$PY $TOP/tests/ejabberd-login.py"
+LOGIN=("$PY" "$TOP/tests/ejabberd-login.py")
 DOMAIN=example.test
 POOL=3
 SHIPPED_HELPER=/usr/bin/prosody-token-auth
@@ -148,11 +150,14 @@ pool_pids() {
 		esac
 	done
 }
+# words WORD...: how many.
+words() { echo $#; }
 pool_full() { [ "$(pool_pids | wc -l)" -eq "$POOL" ]; }
 
 wait_for 15 pool_full
 POOL_PIDS=$(pool_pids | tr '\n' ' ')
-check "ejabberd runs a pool of $POOL helpers" "$POOL" "$(echo $POOL_PIDS | wc -w)"
+# shellcheck disable=SC2086 # a list of PIDs, split on purpose
+check "ejabberd runs a pool of $POOL helpers" "$POOL" "$(words $POOL_PIDS)"
 
 # Which pool process handled a login: the one that woke up (a helper waits
 # for a request in read(2): each request it handles adds a voluntary context
@@ -177,7 +182,7 @@ moved() {
 login() {
 	local before after
 	before=$(reads)
-	OUT=$(printf '%s\t%s\n' "$1" "$2" | timeout 30 $LOGIN 127.0.0.1 "$PORT" 2>>"$WORK/client.err")
+	OUT=$(printf '%s\t%s\n' "$1" "$2" | timeout 30 "${LOGIN[@]}" 127.0.0.1 "$PORT" 2>>"$WORK/client.err")
 	after=$(reads)
 	HANDLED=$(moved "$before" "$after")
 	OUT=${OUT:-error: no outcome}
@@ -194,7 +199,8 @@ T=$(token "alice@$DOMAIN")
 expect "valid token logs in" ok "alice@$DOMAIN" "$T"
 ACCEPTED_BY=$HANDLED
 echo "# accepted by helper(s): $ACCEPTED_BY"
-[ "$(echo $ACCEPTED_BY | wc -w)" -ge 1 ] &&
+# shellcheck disable=SC2086 # a list of PIDs, split on purpose
+[ "$(words $ACCEPTED_BY)" -ge 1 ] &&
 	pass "the helper that accepted it is known" ||
 	fail "the helper that accepted it is known"
 
@@ -228,7 +234,7 @@ for round in 1 2 3; do
 	par=()
 	for i in 1 2 3; do
 		printf '%s\t%s\n' "carol@$DOMAIN" "$T" |
-			timeout 30 $LOGIN 127.0.0.1 "$PORT" >>"$WORK/par.out" 2>>"$WORK/client.err" &
+			timeout 30 "${LOGIN[@]}" 127.0.0.1 "$PORT" >>"$WORK/par.out" 2>>"$WORK/client.err" &
 		par+=($!)
 	done
 	wait "${par[@]}"

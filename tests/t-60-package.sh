@@ -34,7 +34,7 @@ FRAGMENT=/etc/prosody/conf.avail/prosody-token-auth.cfg.lua
 DOCDIR=/usr/share/doc/$PKG
 DOMAIN=example.test
 export DEBIAN_FRONTEND=noninteractive
-APT=(apt-get -q -y -o DPkg::Lock::Timeout=300)
+APT=(apt-get -q -y --no-install-recommends -o DPkg::Lock::Timeout=300)
 
 missing=""
 for tool in dpkg-buildpackage dpkg-parsechangelog lintian apt-get git \

@@ -37,6 +37,11 @@ UNITS	 = base32 totp mac token config replay frame request
 UNIT_BINS = $(UNITS:%=tests/unit/test_%)
 CHECK_LIBS = $(shell pkg-config --libs check)
 
+# Further targets (benchmarks, fuzzing, ...) live in mk/*.mk; each may add
+# prerequisites of 'make check' to CHECK_DEPS.
+CHECK_DEPS =
+include $(wildcard mk/*.mk)
+
 all: $(PROG)
 
 $(PROG): $(SRCS) $(HDRS) Makefile
@@ -67,7 +72,7 @@ unit-check: $(UNIT_BINS)
 	@tests/run.sh --units-only
 
 # Everything: unit suites (plain, valgrind, sanitizers) and shell suites.
-check: $(PROG) $(PROG)-asan units units-asan
+check: $(PROG) $(PROG)-asan units units-asan $(CHECK_DEPS)
 	@tests/run.sh
 
 check-asan: $(PROG)-asan units-asan
@@ -85,7 +90,6 @@ format:
 	clang-format -i src/*.c src/*.h tests/unit/*.c tests/unit/*.h
 
 clean:
-	rm -f $(PROG) $(PROG)-asan tests/unit/test_* tests/unit/asan_*
-	rm -f $(UNIT_BINS)
+	rm -f $(PROG) $(PROG)-asan $(UNIT_BINS) $(UNITS:%=tests/unit/asan_%)
 
 .PHONY: all check check-asan unit-check units units-asan install demo format clean

@@ -119,18 +119,15 @@ report_replay(const struct config *c, const struct token *t,
 	uint8_t key[TOKEN_REPLAY_KEY_LEN];
 	char err[REPLAY_ERR_LEN];
 	struct replay *store;
-	struct stat st;
 
-	if (stat(c->replay_store, &st) == -1) {
-		printf("not used yet (no replay store at %s)\n",
-		    c->replay_store);
+	if (token_replay_key(t, &c->params, j->user, j->userlen, j->domain,
+		j->domainlen, key) == -1) {
+		printf("replay store not checked: internal error\n");
 		return;
 	}
-	if (token_replay_key(t, &c->params, j->user, j->userlen, j->domain,
-		j->domainlen, key) == -1 ||
-	    (store = replay_open(c->replay_store, c->replay_capacity,
-		 err)) == NULL) {
-		printf("replay store not checked: %s\n", err);
+	if ((store = replay_open_existing(c->replay_store, err)) == NULL) {
+		printf("not used yet, as far as can be seen (replay store not "
+		       "read: %s)\n", err);
 		return;
 	}
 	if (replay_lookup(store, key, time(NULL), err) == REPLAY_SEEN) {

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,15 +54,16 @@ replay_map_size(size_t capacity)
 }
 
 static int
-open_databases(struct replay *r, char err[REPLAY_ERR_LEN])
+open_databases(struct replay *r, unsigned txn_flags, unsigned db_flags,
+    char err[REPLAY_ERR_LEN])
 {
 	MDB_txn *txn;
 	int rc;
 
-	if ((rc = mdb_txn_begin(r->env, NULL, 0, &txn)) != 0)
+	if ((rc = mdb_txn_begin(r->env, NULL, txn_flags, &txn)) != 0)
 		return failed(err, "begin", rc);
-	if ((rc = mdb_dbi_open(txn, "nonces", MDB_CREATE, &r->nonces)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "expiry", MDB_CREATE, &r->expiry)) != 0) {
+	if ((rc = mdb_dbi_open(txn, "nonces", db_flags, &r->nonces)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "expiry", db_flags, &r->expiry)) != 0) {
 		mdb_txn_abort(txn);
 		return failed(err, "open databases", rc);
 	}
@@ -70,17 +72,13 @@ open_databases(struct replay *r, char err[REPLAY_ERR_LEN])
 	return 0;
 }
 
-struct replay *
-replay_open(const char *dir, size_t capacity, char err[REPLAY_ERR_LEN])
+static struct replay *
+open_env(const char *dir, size_t capacity, unsigned env_flags,
+    char err[REPLAY_ERR_LEN])
 {
 	struct replay *r;
 	int rc, dead;
 
-	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
-		snprintf(err, REPLAY_ERR_LEN, "cannot create %s: %s", dir,
-		    strerror(errno));
-		return NULL;
-	}
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
 		snprintf(err, REPLAY_ERR_LEN, "out of memory");
 		return NULL;
@@ -93,13 +91,64 @@ replay_open(const char *dir, size_t capacity, char err[REPLAY_ERR_LEN])
 	}
 	if ((rc = mdb_env_set_maxdbs(r->env, 2)) != 0 ||
 	    (rc = mdb_env_set_mapsize(r->env, replay_map_size(capacity))) != 0 ||
-	    (rc = mdb_env_open(r->env, dir, MDB_NOSYNC | MDB_NOTLS, 0600)) != 0) {
+	    (rc = mdb_env_open(r->env, dir, env_flags | MDB_NOTLS, 0600)) != 0) {
 		snprintf(err, REPLAY_ERR_LEN, "%s: %s", dir, mdb_strerror(rc));
 		replay_close(r);
 		return NULL;
 	}
 	mdb_reader_check(r->env, &dead);
-	if (open_databases(r, err) != 0) {
+	return r;
+}
+
+struct replay *
+replay_open(const char *dir, size_t capacity, char err[REPLAY_ERR_LEN])
+{
+	struct replay *r;
+
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+		snprintf(err, REPLAY_ERR_LEN, "cannot create %s: %s", dir,
+		    strerror(errno));
+		return NULL;
+	}
+	if ((r = open_env(dir, capacity, MDB_NOSYNC, err)) == NULL)
+		return NULL;
+	if (open_databases(r, 0, MDB_CREATE, err) != 0) {
+		replay_close(r);
+		return NULL;
+	}
+	return r;
+}
+
+/* The helper's files, not ours to create: the owner must stay the helper. */
+static int
+store_exists(const char *dir, char err[REPLAY_ERR_LEN])
+{
+	static const char *const files[] = { "data.mdb", "lock.mdb" };
+	char path[PATH_MAX];
+	struct stat st;
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+		if (stat(path, &st) == -1) {
+			snprintf(err, REPLAY_ERR_LEN, "%s: %s", files[i],
+			    strerror(errno));
+			return 0;
+		}
+	}
+	return 1;
+}
+
+struct replay *
+replay_open_existing(const char *dir, char err[REPLAY_ERR_LEN])
+{
+	struct replay *r;
+
+	if (!store_exists(dir, err))
+		return NULL;
+	if ((r = open_env(dir, 0, MDB_RDONLY, err)) == NULL)
+		return NULL;
+	if (open_databases(r, MDB_RDONLY, 0, err) != 0) {
 		replay_close(r);
 		return NULL;
 	}

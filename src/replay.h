@@ -30,6 +30,13 @@ struct replay *replay_open(const char *dir, size_t capacity,
 void replay_close(struct replay *);
 
 /*
+ * Opens an existing store read-only, creating nothing (for the verify
+ * subcommand, which may run as another user than the helper). Only
+ * replay_lookup may be used on it.
+ */
+struct replay *replay_open_existing(const char *dir, char err[REPLAY_ERR_LEN]);
+
+/*
  * Records key, valid until expiry, in one transaction that also purges
  * entries expired at now. Exactly one caller across all processes gets
  * REPLAY_FRESH for a key; REPLAY_ERROR comes with a message in err.
@@ -38,7 +45,7 @@ enum replay_result replay_record(struct replay *,
     const uint8_t key[REPLAY_KEY_LEN], time_t expiry, time_t now,
     char err[REPLAY_ERR_LEN]);
 
-/* Looks key up without recording it (for the verify subcommand). */
+/* Looks key up without recording it. */
 enum replay_result replay_lookup(struct replay *,
     const uint8_t key[REPLAY_KEY_LEN], time_t now, char err[REPLAY_ERR_LEN]);
 

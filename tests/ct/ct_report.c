@@ -1,0 +1,370 @@
+/*
+ * Refusal times, measured: a leakage test in the manner of dudect. Four
+ * classes of well-formed but invalid tokens for bob@example.org are refused
+ * over and over, the class chosen at random for each measurement so that
+ * drift and noise fall on all of them alike; each refusal is timed in CPU
+ * cycles, and Welch's t-test compares the times of every pair of classes,
+ * on all measurements and again with the slow tail cropped at several
+ * percentiles (interrupts and cache misses only ever add time).
+ *
+ *   |t| < 4.5    no evidence that the time depends on the class
+ *
+ * Measured three times: token_verify alone (the constant-time core);
+ * token_parse and token_verify from the token's text; and auth_check, which
+ * adds the domain lookup and turns the verdict into a reason.
+ *
+ * usage: ct_report [MEASUREMENTS]     (per target; default 2000000)
+ *
+ * A report, not a test: on a shared or busy machine the noise can swamp or
+ * fake a difference, so run it on an idle one and read the figures.
+ */
+#include <sched.h>
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+
+#include "auth.h"
+#include "base32.h"
+#include "config.h"
+#include "token.h"
+#include "unit.h"
+
+#define NCLASSES 4
+#define NTARGETS 3
+#define BATCH	 100000
+#define WARMUP	 20000
+#define TOKEN_LEN (8 + 32 + 1 + TOKEN_SIG_B64_LEN)
+
+static const char *const class_names[NCLASSES] = {
+	"signature wrong in its first byte",
+	"signature wrong in its last byte",
+	"wrong OTP (signature right)",
+	"wrong OTP and wrong signature",
+};
+
+/* Percentiles the slow tail is cropped at; 100 keeps every measurement. */
+static const double crop_percent[] = { 100, 99.9, 99.5, 99, 98, 95, 90, 80,
+	70, 50 };
+#define NCROPS (sizeof(crop_percent) / sizeof(crop_percent[0]))
+
+struct welch {
+	double n, mean, m2; /* Welford's running mean and squared deviations */
+};
+
+struct target {
+	const char *name;
+	double threshold[NCROPS];
+	struct welch stat[NCROPS][NCLASSES];
+};
+
+static const struct token_params params = { 8, 30, 1, 32 };
+static struct config cfg;
+static struct token tokens[NCLASSES];
+static char texts[NCLASSES][TOKEN_MAX_LEN + 1];
+static volatile unsigned sink;
+
+static inline uint64_t
+cycles(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	uint32_t lo, hi;
+
+	__asm__ volatile("lfence\n\trdtsc\n\tlfence"
+			 : "=a"(lo), "=d"(hi)
+			 :
+			 : "memory");
+	return (uint64_t)hi << 32 | lo;
+#else
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_RAW, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+#endif
+}
+
+static void
+add(struct welch *w, double x)
+{
+	double d = x - w->mean;
+
+	w->n += 1;
+	w->mean += d / w->n;
+	w->m2 += d * (x - w->mean);
+}
+
+static double
+welch_t(const struct welch *a, const struct welch *b)
+{
+	double va, vb;
+
+	if (a->n < 2 || b->n < 2)
+		return 0;
+	va = a->m2 / (a->n - 1);
+	vb = b->m2 / (b->n - 1);
+	if (va + vb == 0)
+		return 0;
+	return (a->mean - b->mean) / sqrt(va / a->n + vb / b->n);
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The token of each class, for bob@example.org at TEST_NOW. */
+static int
+make_tokens(const struct token_keys *k)
+{
+	static const char nonce[] = "73019346628105554963001828571943";
+	char good[TOKEN_MAX_LEN + 1], stale[TOKEN_MAX_LEN + 1];
+	struct token t;
+	int c;
+
+	if (token_format(nonce, "bob", 3, "example.org", 11, k, &params,
+		TEST_NOW, good) != 0 ||
+	    token_format(nonce, "bob", 3, "example.org", 11, k, &params,
+		TEST_NOW + 100 * 30, stale) != 0)
+		return -1;
+	for (c = 0; c < NCLASSES; c++) {
+		if (token_parse(c < 2 ? good : stale, strlen(good), &params,
+			&t) != 0)
+			return -1;
+		if (c == 0 || c == 3)
+			t.sig[0] ^= 0x01;
+		if (c == 1)
+			t.sig[TOKEN_SIG_LEN - 1] ^= 0x80;
+		tokens[c] = t;
+		memcpy(texts[c], t.otp, params.otp_digits);
+		memcpy(texts[c] + params.otp_digits, t.nonce,
+		    params.nonce_digits);
+		texts[c][params.otp_digits + params.nonce_digits] = ' ';
+		EVP_EncodeBlock((unsigned char *)texts[c] + params.otp_digits +
+			params.nonce_digits + 1, t.sig, TOKEN_SIG_LEN);
+	}
+	return 0;
+}
+
+static const unsigned expected_verdict[NCLASSES] = { TOKEN_BAD_SIG,
+	TOKEN_BAD_SIG, TOKEN_BAD_OTP, TOKEN_BAD_OTP | TOKEN_BAD_SIG };
+static const unsigned expected_auth[NCLASSES] = { AUTH_BAD_SIGNATURE,
+	AUTH_BAD_SIGNATURE, AUTH_BAD_OTP, AUTH_BAD_OTP_AND_SIGNATURE };
+
+/*
+ * Every class is measured on the same buffer, filled before the clock
+ * starts: otherwise where each class's input lies (its cache lines, their
+ * alignment) would itself make a difference in time.
+ */
+static struct token cur_token;
+static char cur_text[TOKEN_MAX_LEN + 1];
+
+static inline void
+prepare(int which, int c)
+{
+	if (which == 0)
+		memcpy(&cur_token, &tokens[c], sizeof(cur_token));
+	else
+		memcpy(cur_text, texts[c], sizeof(cur_text));
+}
+
+static inline unsigned
+run_verify(void)
+{
+	return token_verify(&cur_token, "bob", 3, "example.org", 11,
+	    &cfg.domains[0].keys, &params, TEST_NOW);
+}
+
+static inline unsigned
+run_parse_verify(void)
+{
+	struct token t;
+
+	if (token_parse(cur_text, TOKEN_LEN, &params, &t) != 0)
+		return TOKEN_FAILURE;
+	return token_verify(&t, "bob", 3, "example.org", 11,
+	    &cfg.domains[0].keys, &params, TEST_NOW);
+}
+
+static inline unsigned
+run_auth(void)
+{
+	struct token t;
+
+	return (unsigned)auth_check(&cfg, "bob", 3, "example.org", 11,
+	    cur_text, TOKEN_LEN, TEST_NOW, &t);
+}
+
+/* One batch of n measurements with random classes. */
+static void
+measure(int which, size_t n, uint8_t *cls, uint64_t *t)
+{
+	size_t i;
+	uint64_t t0;
+
+	if (getrandom(cls, n, 0) != (ssize_t)n) {
+		perror("getrandom");
+		exit(2);
+	}
+	for (i = 0; i < n; i++) {
+		int c = cls[i] % NCLASSES;
+
+		cls[i] = (uint8_t)c;
+		prepare(which, c);
+		t0 = cycles();
+		sink = which == 0 ? run_verify() :
+		    which == 1	  ? run_parse_verify() :
+				    run_auth();
+		t[i] = cycles() - t0;
+	}
+}
+
+static void
+run_target(struct target *tg, int which, size_t total, uint8_t *cls,
+    uint64_t *t, uint64_t *sorted)
+{
+	size_t done = 0, i, k, n;
+
+	/* Warm up, then take the crop thresholds from a first batch. */
+	measure(which, WARMUP, cls, t);
+	measure(which, BATCH, cls, t);
+	memcpy(sorted, t, BATCH * sizeof(*t));
+	qsort(sorted, BATCH, sizeof(*sorted), cmp_u64);
+	for (k = 0; k < NCROPS; k++)
+		tg->threshold[k] = crop_percent[k] >= 100 ? INFINITY :
+		    (double)sorted[(size_t)(crop_percent[k] / 100 * (BATCH - 1))];
+	while (done < total) {
+		n = total - done < BATCH ? total - done : BATCH;
+		measure(which, n, cls, t);
+		for (i = 0; i < n; i++)
+			for (k = 0; k < NCROPS; k++)
+				if ((double)t[i] <= tg->threshold[k])
+					add(&tg->stat[k][cls[i]], (double)t[i]);
+		done += n;
+	}
+}
+
+static double
+report(const struct target *tg)
+{
+	double worst = 0;
+	int a, b;
+	size_t k, best;
+
+	printf("\n%s\n", tg->name);
+	for (a = 0; a < NCLASSES; a++)
+		printf("  class %d: %-36s n=%.0f  mean %.1f cycles\n", a,
+		    class_names[a], tg->stat[0][a].n, tg->stat[0][a].mean);
+	printf("  %-7s %12s %12s %s\n", "pair", "t (all)", "max |t|",
+	    "(at crop)");
+	for (a = 0; a < NCLASSES; a++)
+		for (b = a + 1; b < NCLASSES; b++) {
+			double t0 = welch_t(&tg->stat[0][a], &tg->stat[0][b]);
+
+			best = 0;
+			for (k = 1; k < NCROPS; k++)
+				if (fabs(welch_t(&tg->stat[k][a],
+					&tg->stat[k][b])) >
+				    fabs(welch_t(&tg->stat[best][a],
+					&tg->stat[best][b])))
+					best = k;
+			printf("  %d vs %d  %12.2f %12.2f (%g%%)\n", a, b, t0,
+			    fabs(welch_t(&tg->stat[best][a],
+				&tg->stat[best][b])),
+			    crop_percent[best]);
+			if (fabs(welch_t(&tg->stat[best][a],
+				&tg->stat[best][b])) > worst)
+				worst = fabs(welch_t(&tg->stat[best][a],
+				    &tg->stat[best][b]));
+		}
+	printf("  verdict: max |t| = %.2f: %s\n", worst,
+	    worst < 4.5 ? "no evidence of a timing leak (|t| < 4.5)" :
+	    worst < 10	? "possible leak, or noise: rerun on an idle machine" :
+			  "timing depends on the class (|t| >= 10)");
+	return worst;
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct target targets[NTARGETS] = {
+		{ .name = "token_verify: refusal time by class" },
+		{ .name = "token_parse + token_verify, from the token's text: "
+			  "refusal time by class" },
+		{ .name = "auth_check (parse, verify, verdict): refusal time "
+			  "by class" },
+	};
+	uint8_t seed[16];
+	size_t total = argc > 1 ? strtoul(argv[1], NULL, 10) : 2000000;
+	uint8_t *cls;
+	uint64_t *t, *sorted;
+	cpu_set_t cpu;
+	int n, c, which;
+
+	if (total < BATCH)
+		total = BATCH;
+	/* Stay on one CPU: a migration changes the clock and the caches. */
+	CPU_ZERO(&cpu);
+	CPU_SET(sched_getcpu(), &cpu);
+	sched_setaffinity(0, sizeof(cpu), &cpu);
+
+	n = base32_decode(TEST_SEED, strlen(TEST_SEED), seed);
+	cfg.params = params;
+	cfg.ndomains = 1;
+	cfg.domains = calloc(1, sizeof(*cfg.domains));
+	cls = malloc(BATCH + WARMUP);
+	t = malloc((BATCH + WARMUP) * sizeof(*t));
+	sorted = malloc(BATCH * sizeof(*sorted));
+	if (n <= 0 || cfg.domains == NULL || cls == NULL || t == NULL ||
+	    sorted == NULL)
+		return 2;
+	cfg.domains[0].keys.otp = mac_new("SHA1", seed, (size_t)n);
+	cfg.domains[0].keys.sig = mac_new("SHA256",
+	    (const uint8_t *)TEST_SECRET, strlen(TEST_SECRET));
+	if (cfg.domains[0].keys.otp == NULL ||
+	    cfg.domains[0].keys.sig == NULL ||
+	    make_tokens(&cfg.domains[0].keys) != 0) {
+		fprintf(stderr, "ct_report: cannot set up the test tokens\n");
+		return 2;
+	}
+	for (c = 0; c < NCLASSES; c++) {
+		prepare(0, c);
+		prepare(1, c);
+		if (run_verify() != expected_verdict[c] ||
+		    run_parse_verify() != expected_verdict[c] ||
+		    run_auth() != expected_auth[c]) {
+			fprintf(stderr, "ct_report: class %d has the wrong "
+			    "verdict\n", c);
+			return 2;
+		}
+	}
+
+	printf("Welch's t-test on refusal times, %zu measurements per "
+	       "target, classes interleaved at random\n(timer: %s; |t| < 4.5: "
+	       "no evidence of a leak)\n",
+	    total,
+#if defined(__x86_64__) || defined(__i386__)
+	    "rdtsc"
+#else
+	    "clock_gettime"
+#endif
+	);
+	for (which = 0; which < NTARGETS; which++) {
+		run_target(&targets[which], which, total, cls, t, sorted);
+		report(&targets[which]);
+		fflush(stdout);
+	}
+	config_free(&cfg);
+	free(cls);
+	free(t);
+	free(sorted);
+	return 0;
+}

@@ -1,0 +1,326 @@
+/*
+ * Constant-time evidence with valgrind memcheck: the secrets (the
+ * token_secret bytes and the decoded otp_seed bytes, before they are keyed
+ * into the HMAC contexts) are marked undefined, so memcheck tracks every
+ * value derived from them and reports any conditional jump or memory address
+ * that depends on one. Verification then runs on the reference token and on
+ * many kinds of invalid ones; only the final verdict is declassified.
+ *
+ * Run it under valgrind (tests/t-30-ct.sh does): any memcheck report is a
+ * failure. It also checks that the taint really reaches what it should (the
+ * MAC outputs, the TOTP codes, every verdict), so that a test that tracks
+ * nothing cannot pass.
+ *
+ * Built with -DCT_LEAKY (and token.c's CRYPTO_memcmp renamed to
+ * ct_leaky_memcmp) it becomes the detector's self-check: an early-exit
+ * comparison and a secret-indexed load that memcheck must flag.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <valgrind/memcheck.h>
+
+#include "base32.h"
+#include "token.h"
+#include "totp.h"
+#include "unit.h"
+
+#define USER   "bob"
+#define DOMAIN "example.org"
+#define NONCE  "01234567890123456789012345678901234567890123456789012345678901"
+
+static const struct token_params default_params = { 8, 30, 1, 32 };
+
+/* The same secrets twice: tracked by memcheck, and in the clear for making
+ * test tokens. */
+static struct token_keys secret_keys, clear_keys;
+static int failures;
+
+#ifdef CT_LEAKY
+/* The classic mistake: a comparison that stops at the first difference. */
+int ct_leaky_memcmp(const void *a, const void *b, size_t len);
+
+int
+ct_leaky_memcmp(const void *a, const void *b, size_t len)
+{
+	const unsigned char *x = a, *y = b;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (x[i] != y[i])
+			return x[i] < y[i] ? -1 : 1;
+	return 0;
+}
+#endif
+
+static void failed(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+static void
+failed(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	printf("FAIL ");
+	vprintf(fmt, ap);
+	printf("\n");
+	va_end(ap);
+	failures++;
+}
+
+/* 1 if any bit of p[0..len) is undefined for memcheck (no report made). */
+static int
+tainted(const void *p, size_t len)
+{
+	unsigned char vbits[64];
+	size_t i;
+	int any = 0;
+
+	if (len > sizeof(vbits) ||
+	    VALGRIND_GET_VBITS(p, vbits, len) != 1)
+		return 0;
+	for (i = 0; i < len; i++)
+		any |= vbits[i] != 0;
+	return any;
+}
+
+static int
+keys_new(struct token_keys *k, int secret)
+{
+	uint8_t seed[BASE32_DECODED_MAX(sizeof(TEST_SEED))];
+	uint8_t tsecret[sizeof(TEST_SECRET)];
+	int n = base32_decode(TEST_SEED, strlen(TEST_SEED), seed);
+
+	if (n <= 0)
+		return -1;
+	memcpy(tsecret, TEST_SECRET, strlen(TEST_SECRET));
+	if (secret) {
+		/* From here on, memcheck tracks everything made from them. */
+		VALGRIND_MAKE_MEM_UNDEFINED(seed, (size_t)n);
+		VALGRIND_MAKE_MEM_UNDEFINED(tsecret, strlen(TEST_SECRET));
+	}
+	k->otp = mac_new("SHA1", seed, (size_t)n);
+	k->sig = mac_new("SHA256", tsecret, strlen(TEST_SECRET));
+	explicit_bzero(seed, sizeof(seed));
+	explicit_bzero(tsecret, sizeof(tsecret));
+	return k->otp != NULL && k->sig != NULL ? 0 : -1;
+}
+
+static void
+keys_free(struct token_keys *k)
+{
+	mac_free(k->otp);
+	mac_free(k->sig);
+}
+
+/* What a token should be made of; negative indexes mean "leave it". */
+struct recipe {
+	const char *name;
+	const struct token_params *params;
+	long sign_offset;    /* seconds from now to take the OTP at */
+	int otp_digit;	     /* digit of the OTP to change (then re-signed) */
+	const char *signer;  /* user the signature is made for */
+	int sig_byte;	     /* byte of the signature to flip after signing */
+	long verify_offset;  /* seconds from now at which it is verified */
+	const char *user;    /* user it is presented for */
+	unsigned expect;
+};
+
+/* Writes the token's text for a recipe, signing with the clear keys. */
+static int
+make_token(const struct recipe *r, time_t now, char *text)
+{
+	const struct token_params *p = r->params;
+	uint8_t sig[MAC_MAX_LEN];
+	char otp[TOTP_MAX_DIGITS];
+	const uint8_t *msg[] = { (const uint8_t *)otp,
+		(const uint8_t *)NONCE, (const uint8_t *)r->signer,
+		(const uint8_t *)"@", (const uint8_t *)DOMAIN };
+	const size_t len[] = { p->otp_digits, p->nonce_digits,
+		strlen(r->signer), 1, strlen(DOMAIN) };
+
+	if (totp_code(clear_keys.otp, totp_step(now + r->sign_offset,
+					  p->otp_interval),
+		p->otp_digits, otp) != 0)
+		return -1;
+	if (r->otp_digit >= 0)
+		otp[r->otp_digit] = (char)('0' + (otp[r->otp_digit] - '0' + 1) % 10);
+	if (mac_compute(clear_keys.sig, msg, len, 5, sig) != 0)
+		return -1;
+	if (r->sig_byte >= 0)
+		sig[r->sig_byte] ^= 0x01;
+	memcpy(text, otp, p->otp_digits);
+	memcpy(text + p->otp_digits, NONCE, p->nonce_digits);
+	text[p->otp_digits + p->nonce_digits] = ' ';
+	EVP_EncodeBlock((unsigned char *)text + p->otp_digits +
+		p->nonce_digits + 1, sig, TOKEN_SIG_LEN);
+	return 0;
+}
+
+/* Verifies text with the tracked keys and declassifies the verdict only. */
+static void
+check(const char *name, const char *text, const struct token_params *p,
+    const char *user, time_t now, unsigned expect)
+{
+	struct token t;
+	unsigned verdict;
+
+	if (token_parse(text, strlen(text), p, &t) != 0) {
+		failed("%s: the test token does not parse", name);
+		return;
+	}
+	verdict = token_verify(&t, user, strlen(user), DOMAIN, strlen(DOMAIN),
+	    &secret_keys, p, now);
+#ifndef CT_LEAKY
+	/* (An early-exit comparison launders the taint: it branched.) */
+	if (!tainted(&verdict, sizeof(verdict)))
+		failed("%s: the verdict is not derived from the secrets "
+		       "(nothing is tracked)", name);
+#endif
+	/* The only value that leaves the verifier: yes or no, and why. */
+	VALGRIND_MAKE_MEM_DEFINED(&verdict, sizeof(verdict));
+	if (verdict != expect)
+		failed("%s: verdict 0x%x, expected 0x%x", name, verdict,
+		    expect);
+	else
+		printf("ok   %s: verdict 0x%x\n", name, verdict);
+}
+
+/* The tracking itself: what is made from the secrets must be tainted. */
+static void
+check_tracking(void)
+{
+	uint8_t out[MAC_MAX_LEN];
+	const uint8_t *msg[] = { (const uint8_t *)"x" };
+	const size_t len[] = { 1 };
+	char code[TOTP_MAX_DIGITS];
+
+	if (mac_compute(secret_keys.sig, msg, len, 1, out) != 0 ||
+	    !tainted(out, 32))
+		failed("tracking: HMAC-SHA256 with token_secret is not "
+		       "tracked");
+	else
+		printf("ok   tracking: HMAC-SHA256 with token_secret is "
+		       "tracked\n");
+	if (totp_code(secret_keys.otp, 1, 8, code) != 0 || !tainted(code, 8))
+		failed("tracking: TOTP with otp_seed is not tracked");
+	else
+		printf("ok   tracking: TOTP with otp_seed is tracked\n");
+	if (mac_compute(clear_keys.sig, msg, len, 1, out) != 0 ||
+	    tainted(out, 32))
+		failed("tracking: the clear keys are tracked too");
+	explicit_bzero(out, sizeof(out));
+	explicit_bzero(code, sizeof(code));
+}
+
+#ifdef CT_LEAKY
+/* A lookup table indexed by a secret (RFC 4226 truncation done naively). */
+static void
+leaky_lookup(void)
+{
+	static const uint8_t table[16] = { 3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8,
+		9, 7, 9, 3 };
+	const uint8_t *msg[] = { (const uint8_t *)"x" };
+	const size_t len[] = { 1 };
+	uint8_t h[MAC_MAX_LEN];
+	volatile uint8_t v;
+
+	if (mac_compute(secret_keys.otp, msg, len, 1, h) != 0)
+		return;
+	v = table[h[19] & 0xf];
+	(void)v;
+	printf("leaky: made a secret-indexed load\n");
+}
+#endif
+
+int
+main(void)
+{
+	static const struct token_params six = { 6, 30, 0, 32 },
+					 ten = { 10, 60, 3, 16 };
+	const struct token_params *dp = &default_params;
+	const struct recipe recipes[] = {
+		{ "valid, made here", dp, 0, -1, USER, -1, 0, USER, 0 },
+		{ "valid, one step old", dp, -30, -1, USER, -1, 0, USER, 0 },
+		{ "valid, one step ahead", dp, 30, -1, USER, -1, 0, USER, 0 },
+		{ "signature wrong in its first byte", dp, 0, -1, USER, 0, 0,
+		    USER, TOKEN_BAD_SIG },
+		{ "signature wrong in its last byte", dp, 0, -1, USER, 31, 0,
+		    USER, TOKEN_BAD_SIG },
+		{ "signature wrong in a middle byte", dp, 0, -1, USER, 16, 0,
+		    USER, TOKEN_BAD_SIG },
+		{ "wrong OTP, right signature", dp, 3000, -1, USER, -1, 0, USER,
+		    TOKEN_BAD_OTP },
+		{ "OTP off by one in its first digit", dp, 0, 0, USER, -1, 0,
+		    USER, TOKEN_BAD_OTP },
+		{ "OTP off by one in its last digit", dp, 0, 7, USER, -1, 0,
+		    USER, TOKEN_BAD_OTP },
+		{ "wrong OTP and wrong signature", dp, 3000, -1, USER, 0, 0,
+		    USER, TOKEN_BAD_OTP | TOKEN_BAD_SIG },
+		{ "OTP off by one digit and signature wrong in its last byte",
+		    dp, 0, 7, USER, 31, 0, USER,
+		    TOKEN_BAD_OTP | TOKEN_BAD_SIG },
+		{ "expired (two steps old)", dp, -60, -1, USER, -1, 0, USER,
+		    TOKEN_BAD_OTP },
+		{ "expired (an hour old)", dp, 0, -1, USER, -1, 3600, USER,
+		    TOKEN_BAD_OTP },
+		{ "from the future", dp, 0, -1, USER, -1, -3600, USER,
+		    TOKEN_BAD_OTP },
+		{ "other user", dp, 0, -1, "alice", -1, 0, USER,
+		    TOKEN_BAD_SIG },
+		{ "other user, expired", dp, 0, -1, "alice", -1, 3600, USER,
+		    TOKEN_BAD_OTP | TOKEN_BAD_SIG },
+		{ "6 digits, window 0: valid", &six, 0, -1, USER, -1, 0, USER,
+		    0 },
+		{ "6 digits, window 0: one step old", &six, -30, -1, USER, -1,
+		    0, USER, TOKEN_BAD_OTP },
+		{ "6 digits: signature wrong in its last byte", &six, 0, -1,
+		    USER, 31, 0, USER, TOKEN_BAD_SIG },
+		{ "10 digits, window 3: valid three steps old", &ten, -180, -1,
+		    USER, -1, 0, USER, 0 },
+		{ "10 digits, window 3: OTP off in its last digit", &ten, 0, 9,
+		    USER, -1, 0, USER, TOKEN_BAD_OTP },
+		{ "10 digits, window 3: wrong OTP and signature", &ten, 3000, 9,
+		    USER, 0, 0, USER, TOKEN_BAD_OTP | TOKEN_BAD_SIG },
+	};
+	char text[TOKEN_MAX_LEN + 1];
+	time_t now = TEST_NOW;
+	size_t i;
+
+	if (!RUNNING_ON_VALGRIND) {
+		fprintf(stderr, "ct_verify: run me under valgrind memcheck\n");
+		return 2;
+	}
+	if (keys_new(&secret_keys, 1) != 0 || keys_new(&clear_keys, 0) != 0) {
+		fprintf(stderr, "ct_verify: cannot make HMAC keys\n");
+		return 2;
+	}
+	check_tracking();
+	check("the reference token", TEST_TOKEN, dp, USER, now, 0);
+	check("the reference token, for another user", TEST_TOKEN, dp,
+	    "alice", now, TOKEN_BAD_SIG);
+	check("the reference token, expired", TEST_TOKEN, dp, USER,
+	    now + 120, TOKEN_BAD_OTP);
+	for (i = 0; i < sizeof(recipes) / sizeof(recipes[0]); i++) {
+		const struct recipe *r = &recipes[i];
+
+		memset(text, 0, sizeof(text));
+		if (make_token(r, now, text) != 0) {
+			failed("%s: cannot make the test token", r->name);
+			continue;
+		}
+		check(r->name, text, r->params, r->user,
+		    now + r->verify_offset, r->expect);
+	}
+#ifdef CT_LEAKY
+	leaky_lookup();
+#endif
+	keys_free(&secret_keys);
+	keys_free(&clear_keys);
+	printf("%d cases failed\n", failures);
+	return failures == 0 ? 0 : 1;
+}

@@ -54,7 +54,9 @@ next_line(struct framer *f, const char **req, size_t *len)
 	uint8_t *nl = memchr(s, '\n', avail);
 
 	if (nl == NULL) {
-		if (f->oversized || avail > FRAME_MAX_REQUEST) {
+		/* A request of FRAME_MAX_REQUEST bytes may still be waiting
+		 * for the '\n' after its '\r': keep it, whatever the reads. */
+		if (f->oversized || avail > FRAME_MAX_REQUEST + 1) {
 			f->oversized = 1;
 			f->start = f->end;
 		}

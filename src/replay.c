@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,6 +102,32 @@ open_env(const char *dir, size_t capacity, unsigned env_flags,
 	return r;
 }
 
+/*
+ * With MDB_WRITEMAP, LMDB writes its pages through the map: in a sparse data
+ * file on a full file system a page cannot be given its block, and the write
+ * is a SIGBUS, not an error. So the whole map is reserved on disk first;
+ * fallocate(2) changes no data another process wrote (posix_fallocate's
+ * fallback would). If it fails, the store fails and tokens are refused.
+ */
+static int
+reserve_map(struct replay *r, const char *dir, char err[REPLAY_ERR_LEN])
+{
+	mdb_filehandle_t fd;
+	MDB_envinfo info;
+	int rc;
+
+	if ((rc = mdb_env_get_fd(r->env, &fd)) != 0 ||
+	    (rc = mdb_env_info(r->env, &info)) != 0)
+		return failed(err, "reserve", rc);
+	if (fallocate(fd, 0, 0, (off_t)info.me_mapsize) == -1) {
+		snprintf(err, REPLAY_ERR_LEN,
+		    "%s: cannot reserve %zu bytes on disk: %s", dir,
+		    info.me_mapsize, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 struct replay *
 replay_open(const char *dir, size_t capacity, char err[REPLAY_ERR_LEN])
 {
@@ -113,7 +140,8 @@ replay_open(const char *dir, size_t capacity, char err[REPLAY_ERR_LEN])
 	}
 	if ((r = open_env(dir, capacity, MDB_NOSYNC | MDB_WRITEMAP, err)) == NULL)
 		return NULL;
-	if (open_databases(r, 0, MDB_CREATE, err) != 0) {
+	if (reserve_map(r, dir, err) != 0 ||
+	    open_databases(r, 0, MDB_CREATE, err) != 0) {
 		replay_close(r);
 		return NULL;
 	}
@@ -225,17 +253,16 @@ insert(struct replay *r, MDB_txn *txn, const uint8_t key[REPLAY_KEY_LEN],
 	MDB_stat st;
 	int rc;
 
-	if ((rc = mdb_get(txn, r->nonces, &k, &v)) != MDB_NOTFOUND)
-		return rc == 0 ? MDB_KEYEXIST : rc;
-	if ((rc = mdb_stat(txn, r->nonces, &st)) != 0)
-		return rc;
-	if (st.ms_entries >= r->capacity)
-		return MDB_MAP_FULL;
+	/* The insert itself finds a replay (MDB_KEYEXIST), so there is no
+	 * lookup first; a full store is noticed after inserting a new nonce,
+	 * and the caller then drops the transaction. */
 	put_be64(when, (uint64_t)expiry);
-	v.mv_data = when;
-	v.mv_size = 8;
 	if ((rc = mdb_put(txn, r->nonces, &k, &v, MDB_NOOVERWRITE)) != 0)
 		return rc;
+	if ((rc = mdb_stat(txn, r->nonces, &st)) != 0)
+		return rc;
+	if (st.ms_entries > r->capacity)
+		return MDB_MAP_FULL;
 	memcpy(ekey, when, 8);
 	memcpy(ekey + 8, key, REPLAY_KEY_LEN);
 	return mdb_put(txn, r->expiry, &ek, &empty, 0);

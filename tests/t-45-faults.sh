@@ -199,6 +199,46 @@ else
 	echo "skip helper as nobody: needs root and setpriv"
 fi
 
+# The file system under the store full: a private tmpfs too small for the
+# store, then one filled up after the store was made. Every request is
+# answered, no crash, exit 0; a token is accepted only if it was recorded.
+if [ "$(id -u)" -eq 0 ] && unshare -m --propagation private true 2>/dev/null; then
+	mkdir -p "$WORK/small"
+	conf "$WORK/small.conf" "$WORK/small/store" "replay_capacity = 2000"
+	mid_step
+	$TOKENGEN "$OTP_SEED" "$TOKEN_SECRET" $JID --count 600 | sed 's/^/auth:bob:example.org:/' >"$WORK/600"
+	# in_tmpfs SIZE SETUP: the helper fed $WORK/600 then isuser, with a
+	# tmpfs of SIZE on $WORK/small after SETUP (shell code, with $H the
+	# helper, $C its config, $D the tmpfs, $T the tokens) has run in
+	# it; the answers go to $WORK/answers.
+	in_tmpfs() {
+		{ cat "$WORK/600"; echo "isuser:bob:example.org"; } |
+			H=$HELPER C=$WORK/small.conf D=$WORK/small T=$WORK/600 timeout 60 \
+			unshare -m --propagation private sh -c '
+				mount -t tmpfs -o "size=$0" tmpfs "$D" || exit 99
+				eval "$1"; exec $H --config "$C" --log stderr' "$1" "$2" \
+			>"$WORK/answers" 2>"$WORK/stderr"
+	}
+	in_tmpfs 128k :
+	status=$?
+	check "store on a full file system: no crash, exit 0" 0 $status
+	check "... every request answered" 601 "$(wc -l <"$WORK/answers")"
+	check "... the tokens refused (the store cannot get its room), isuser served" \
+		"$(printf '0 %.0s' $(seq 600))1" "$(tr '\n' ' ' <"$WORK/answers" | sed 's/ $//')"
+	logged "cannot reserve" && pass "... and the log says why" ||
+		fail "full file system: log: $(grep -v refused "$WORK/stderr" | head -c 300)"
+	# (A store made on a file system already full is another matter:
+	# LMDB's lock file is written through a map too, at creation.)
+	in_tmpfs 1m 'tail -n 1 "$T" |
+		$H --config "$C" >/dev/null && head -c 10000000 /dev/zero >"$D/filler" 2>/dev/null; true'
+	status=$?
+	check "store made, then its file system filled up: no crash, exit 0" 0 $status
+	check "... and the tokens recorded in the room it reserved (the last was used)" \
+		"$(printf '1 %.0s' $(seq 599))0 1" "$(tr '\n' ' ' <"$WORK/answers" | sed 's/ $//')"
+else
+	echo "skip full file system: needs root and unshare"
+fi
+
 # --- the replay store is full --------------------------------------------
 
 conf "$WORK/full.conf" "$WORK/full-store" "replay_capacity = 100"

@@ -141,21 +141,21 @@ token_replay_key(const struct token *t, const struct token_params *p,
 	 * making a context for every request cost more than the hash. */
 	static EVP_MD *sha256;
 	static EVP_MD_CTX *ctx;
+	int ok;
 
 	if (sha256 == NULL &&
 	    (sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL)
 		return -1;
 	if (ctx == NULL && (ctx = EVP_MD_CTX_new()) == NULL)
 		return -1;
-	return EVP_DigestInit_ex2(ctx, sha256, NULL) &&
-		EVP_DigestUpdate(ctx, t->nonce, p->nonce_digits) &&
-		EVP_DigestUpdate(ctx, "", 1) &&
-		EVP_DigestUpdate(ctx, user, userlen) &&
-		EVP_DigestUpdate(ctx, "@", 1) &&
-		EVP_DigestUpdate(ctx, domain, domainlen) &&
-		EVP_DigestFinal_ex(ctx, out, NULL) ?
-	    0 :
-	    -1;
+	ok = EVP_DigestInit_ex2(ctx, sha256, NULL) &&
+	    EVP_DigestUpdate(ctx, t->nonce, p->nonce_digits) &&
+	    EVP_DigestUpdate(ctx, "", 1) &&
+	    EVP_DigestUpdate(ctx, user, userlen) &&
+	    EVP_DigestUpdate(ctx, "@", 1) &&
+	    EVP_DigestUpdate(ctx, domain, domainlen) &&
+	    EVP_DigestFinal_ex(ctx, out, NULL);
+	return ok ? 0 : -1;
 }
 
 time_t

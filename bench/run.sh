@@ -1,0 +1,321 @@
+#!/bin/bash
+# The benchmarks ('make bench'): every figure measured side by side in one
+# run, each the best of a few tries, then the ratios and PASS/MISS per target.
+#
+#   bench/run.sh [--quick]          (--quick: fewer requests and tries)
+#
+# Figures (requests are valid tokens, each a fresh nonce, so every helper
+# answer includes the replay store's write transaction):
+#   - the verification floor: auth_check() alone, in process (bench/
+#     verify_floor.c, linking src/ without main.c and cli.c);
+#   - the transport floor: a helper that answers yes to every frame
+#     (bench/yes_helper.c), pipelined and ping-pong;
+#   - the helper over pipes (both framings), a pseudo-terminal, and the Unix
+#     socket as the socket unit runs it (systemd-socket-activate --accept
+#     --inetd, one helper per connection, one long-lived connection);
+#   - a plain Python helper of the same contract (bench/python_helper.py,
+#     replay protection in SQLite);
+#   - the helper's peak resident memory after a million requests;
+#   - instructions per valid request (callgrind, marginal: 1200 minus 200
+#     requests, so that start-up cancels), the helper and the floor.
+# Ping-pong runs (one request outstanding, as servers use a helper) are
+# pinned, load generator and helper, to one CPU (taskset).
+#
+# Everything it makes goes to bench/out/ (results in bench/out/results.txt).
+set -u
+cd "$(dirname "$0")/.." || exit 1
+TOP=$PWD
+OUT=$TOP/bench/out
+HELPER=$TOP/prosody-token-auth
+LOADGEN=$OUT/loadgen
+FLOOR=$OUT/verify_floor
+YES=$OUT/yes_helper
+PY=/usr/bin/python3
+RUN=$OUT/run
+RESULTS=$OUT/results.txt
+
+quick=0
+[ "${1:-}" = --quick ] && quick=1
+if [ "$quick" -eq 1 ]; then
+	TRIES=1 PIPE_N=30000 PP_N=10000 PY_PIPE_N=3000 PY_PP_N=2000 RSS_N=200000
+else
+	TRIES=3 PIPE_N=150000 PP_N=40000 PY_PIPE_N=15000 PY_PP_N=8000 RSS_N=1000000
+fi
+
+for f in "$HELPER" "$LOADGEN" "$FLOOR" "$YES"; do
+	[ -x "$f" ] || { echo "bench: $f missing: run 'make bench'" >&2; exit 1; }
+done
+rm -rf "$RUN"
+mkdir -p "$RUN"
+exec > >(tee "$RESULTS") 2>&1
+
+CPU=$(($(nproc) - 1))
+PIN="taskset -c $CPU"
+command -v taskset >/dev/null || PIN=""
+
+# The bench's own secrets; every measured run gets a fresh replay store,
+# sized for it (the store reserves replay_capacity x 256 bytes on disk).
+CONF=$RUN/bench.conf
+STORE=$RUN/store
+"$HELPER" gen-secrets >"$CONF"
+{
+	echo "replay_store = $STORE"
+	echo "replay_capacity = $((RSS_N + 100000))"
+} >>"$CONF"
+chmod 600 "$CONF"
+fresh_store() { rm -rf "$STORE" "$RUN"/python-store*; }
+
+# --- helpers ------------------------------------------------------------
+
+declare -A R # results: R[label.key]=value
+
+field() { # LINE KEY
+	sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<" $1"
+}
+
+# best LABEL MODE COMMAND...: runs COMMAND (a loadgen line) TRIES times, a
+# fresh store each time, keeps the try with the highest rps (MODE rps) or
+# the lowest p50 (MODE p50).
+best() {
+	local label=$1 mode=$2 i line keep="" v kv
+	shift 2
+	for ((i = 0; i < TRIES; i++)); do
+		fresh_store
+		line=$("$@" 2>"$RUN/err") || {
+			echo "bench: $label failed: $(head -c 300 "$RUN/err") $line" >&2
+			continue
+		}
+		if [ "$(field "$line" mismatches)" != 0 ] && [ -n "$(field "$line" mismatches)" ]; then
+			echo "bench: $label: wrong answers: $line" >&2
+			continue
+		fi
+		if [ -z "$keep" ]; then
+			keep=$line
+		elif [ "$mode" = rps ]; then
+			awk -v a="$(field "$line" rps)" -v b="$(field "$keep" rps)" 'BEGIN { exit !(a > b) }' && keep=$line
+		else
+			awk -v a="$(field "$line" p50_us)" -v b="$(field "$keep" p50_us)" 'BEGIN { exit !(a < b) }' && keep=$line
+		fi
+	done
+	for kv in $keep; do
+		case $kv in *=*) R[$label.${kv%%=*}]=${kv#*=} ;; esac
+	done
+	[ -n "$keep" ]
+}
+
+row() { # LABEL DESCRIPTION
+	local l=$1
+	if [ -z "${R[$l.rps]:-}" ]; then
+		printf '  %-44s %12s\n' "$2" "(not measured)"
+		return
+	fi
+	printf '  %-44s %12.0f %9.2f %9.2f\n' "$2" "${R[$l.rps]}" "${R[$l.p50_us]:-0}" "${R[$l.p99_us]:-0}"
+}
+
+load_average() { cut -d' ' -f1-3 /proc/loadavg; }
+
+# --- the machine ------------------------------------------------------------
+
+echo "prosody-token-auth benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), kernel $(uname -r)"
+echo "load average before: $(load_average)"
+awk '$1 > 0.5 { print "bench: the machine is busy (load average " $1 "): figures will be noisy" }' /proc/loadavg
+if [ -S /dev/log ]; then
+	echo "syslog: /dev/log present (the helper logs a line per request to it)"
+else
+	echo "syslog: no /dev/log (the helper's log lines are dropped at once)"
+fi
+echo "tries per figure: $TRIES (best kept); ping-pong pinned to CPU $CPU"
+echo
+
+# --- the floors -----------------------------------------------------------------
+
+echo "measuring the floors..."
+keep=""
+for ((i = 0; i < TRIES; i++)); do
+	line=$("$FLOOR" "$CONF" --seconds 2)
+	v=$(field "$line" per_second)
+	[ -z "$keep" ] || awk -v a="$v" -v b="$keep" 'BEGIN { exit !(a > b) }' && keep=$v
+done
+R[floor.rps]=$keep
+R[floor.p50_us]=$(awk -v v="$keep" 'BEGIN { printf "%.3f", 1e6 / v }')
+fresh_store
+line=$("$FLOOR" "$CONF" --count 100000 --store)
+R[floorstore.rps]=$(field "$line" per_second)
+R[floorstore.p50_us]=$(field "$line" us_each)
+
+best yes_pipe rps "$LOADGEN" --config "$CONF" --label yes --requests $((PIPE_N * 2)) \
+	--window 128 --no-check -- "$YES"
+best yes_pp p50 $PIN "$LOADGEN" --config "$CONF" --label yes --requests "$PP_N" \
+	--window 1 --no-check -- "$YES"
+
+# --- the helper ---------------------------------------------------------------
+
+echo "measuring the helper..."
+best pipe rps "$LOADGEN" --config "$CONF" --requests "$PIPE_N" --window 128 \
+	-- "$HELPER" --config "$CONF"
+best pipe_pp p50 $PIN "$LOADGEN" --config "$CONF" --requests "$PP_N" --window 1 \
+	-- "$HELPER" --config "$CONF"
+best ej rps "$LOADGEN" --config "$CONF" --framing ejabberd --requests "$PIPE_N" \
+	--window 128 -- "$HELPER" --config "$CONF"
+best ej_pp p50 $PIN "$LOADGEN" --config "$CONF" --framing ejabberd --requests "$PP_N" \
+	--window 1 -- "$HELPER" --config "$CONF"
+best pty_pp p50 $PIN "$LOADGEN" --config "$CONF" --transport pty --requests "$PP_N" \
+	--window 1 -- "$HELPER" --config "$CONF"
+best pty rps "$LOADGEN" --config "$CONF" --transport pty --requests "$PIPE_N" \
+	--window 32 -- "$HELPER" --config "$CONF"
+
+if command -v systemd-socket-activate >/dev/null; then
+	servers=()
+	for s in free pinned; do
+		rm -f "$RUN/socket-$s"
+		if [ $s = pinned ]; then
+			$PIN systemd-socket-activate --accept --inetd -l "$RUN/socket-$s" \
+				"$HELPER" --config "$CONF" 2>>"$RUN/socket.log" &
+		else
+			systemd-socket-activate --accept --inetd -l "$RUN/socket-$s" \
+				"$HELPER" --config "$CONF" 2>>"$RUN/socket.log" &
+		fi
+		servers+=($!)
+	done
+	for ((i = 0; i < 100; i++)); do
+		[ -S "$RUN/socket-free" ] && [ -S "$RUN/socket-pinned" ] && break
+		sleep 0.05
+	done
+	best sock rps "$LOADGEN" --config "$CONF" --socket "$RUN/socket-free" \
+		--requests "$PIPE_N" --window 128
+	best sock_pp p50 $PIN "$LOADGEN" --config "$CONF" --socket "$RUN/socket-pinned" \
+		--requests "$PP_N" --window 1
+	kill "${servers[@]}" 2>/dev/null
+	wait "${servers[@]}" 2>/dev/null
+else
+	echo "bench: no systemd-socket-activate (Debian package systemd): socket not measured"
+fi
+
+# --- the Python helper ----------------------------------------------------------
+
+if "$PY" -c 'import pyotp' 2>/dev/null; then
+	echo "measuring the Python helper..."
+	best py rps "$LOADGEN" --config "$CONF" --requests "$PY_PIPE_N" --warmup 200 \
+		--window 128 -- "$PY" "$TOP/bench/python_helper.py" --config "$CONF" \
+		--store "$RUN/python-store"
+	best py_pp p50 $PIN "$LOADGEN" --config "$CONF" --requests "$PY_PP_N" --warmup 200 \
+		--window 1 -- "$PY" "$TOP/bench/python_helper.py" --config "$CONF" \
+		--store "$RUN/python-store"
+else
+	echo "bench: no pyotp (Debian package python3-pyotp): the Python helper not measured"
+fi
+
+# --- memory after a million requests ----------------------------------------
+
+echo "measuring memory after $RSS_N requests..."
+fresh_store
+line=$("$LOADGEN" --config "$CONF" --requests "$RSS_N" --warmup 0 --window 128 \
+	-- "$HELPER" --config "$CONF")
+for kv in $line; do
+	case $kv in *=*) R[rss.${kv%%=*}]=${kv#*=} ;; esac
+done
+fresh_store
+line=$("$LOADGEN" --config "$CONF" --requests "$RSS_N" --warmup 0 --window 128 \
+	--mix isuser -- "$HELPER" --config "$CONF")
+for kv in $line; do
+	case $kv in *=*) R[rss_isuser.${kv%%=*}]=${kv#*=} ;; esac
+done
+
+# --- instructions (callgrind) --------------------------------------------------
+
+# instructions COMMAND...: the total of instructions callgrind counts.
+instructions() {
+	valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+		--log-file="$RUN/callgrind.log" "$@" >/dev/null 2>&1
+	sed -n 's/.*Collected : \([0-9,]*\).*/\1/p' "$RUN/callgrind.log" | tr -d ,
+}
+if command -v valgrind >/dev/null; then
+	echo "counting instructions (callgrind)..."
+	fresh_store
+	h200=$("$LOADGEN" --config "$CONF" --requests 200 --warmup 0 --window 16 \
+		-- valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+		--log-file="$RUN/callgrind.log" "$HELPER" --config "$CONF" >/dev/null &&
+		sed -n 's/.*Collected : \([0-9,]*\).*/\1/p' "$RUN/callgrind.log" | tr -d ,)
+	fresh_store
+	h1200=$("$LOADGEN" --config "$CONF" --requests 1200 --warmup 0 --window 16 \
+		-- valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+		--log-file="$RUN/callgrind.log" "$HELPER" --config "$CONF" >/dev/null &&
+		sed -n 's/.*Collected : \([0-9,]*\).*/\1/p' "$RUN/callgrind.log" | tr -d ,)
+	f200=$(instructions "$FLOOR" "$CONF" --count 200)
+	f1200=$(instructions "$FLOOR" "$CONF" --count 1200)
+	if [ -n "$h200" ] && [ -n "$h1200" ] && [ -n "$f200" ] && [ -n "$f1200" ]; then
+		R[ir.helper]=$(((h1200 - h200) / 1000))
+		R[ir.floor]=$(((f1200 - f200) / 1000))
+	fi
+else
+	echo "bench: no valgrind: instructions not counted"
+fi
+
+# --- the report -------------------------------------------------------------------
+
+echo
+echo "load average after: $(load_average)"
+echo
+printf '  %-44s %12s %9s %9s\n' "" "requests/s" "p50 us" "p99 us"
+printf '  %-44s %12.0f %9.3f %9s\n' "verification floor (in process)" "${R[floor.rps]}" "${R[floor.p50_us]}" "-"
+printf '  %-44s %12.0f %9.3f %9s\n' "verification + replay store (in process)" "${R[floorstore.rps]}" "${R[floorstore.p50_us]}" "-"
+row yes_pipe "transport floor, pipe, pipelined"
+row yes_pp "transport floor, pipe, ping-pong (pinned)"
+row pipe "helper, pipe, pipelined"
+row pipe_pp "helper, pipe, ping-pong (pinned)"
+row ej "helper, pipe, ejabberd framing, pipelined"
+row ej_pp "helper, pipe, ejabberd, ping-pong (pinned)"
+row pty "helper, pty, pipelined (window 32)"
+row pty_pp "helper, pty, ping-pong (pinned)"
+row sock "helper, Unix socket, pipelined"
+row sock_pp "helper, Unix socket, ping-pong (pinned)"
+row py "Python helper, pipe, pipelined"
+row py_pp "Python helper, pipe, ping-pong (pinned)"
+echo "  (pipelined: 128 requests outstanding; latencies include the queue)"
+echo
+kib() { awk -v k="${1:-0}" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
+echo "memory of the helper after $RSS_N valid tokens (all live in the replay store):"
+echo "  peak RSS $(kib "${R[rss.hwm_kb]:-}"): private $(kib "${R[rss.anon_kb]:-}")," \
+	"the replay store's pages $(kib "${R[rss.store_kb]:-}") (shared by all helpers," \
+	"bounded by replay_capacity x 256 bytes), the rest program and libraries"
+echo "  peak RSS without the store's pages: $(kib "$(( ${R[rss.hwm_kb]:-0} - ${R[rss.store_kb]:-0} ))")"
+echo "memory of the helper after $RSS_N isuser requests (no store): peak" \
+	"$(kib "${R[rss_isuser.hwm_kb]:-}"), private $(kib "${R[rss_isuser.anon_kb]:-}")"
+if [ -n "${R[ir.helper]:-}" ]; then
+	echo "instructions per valid request: helper ${R[ir.helper]}, verification floor ${R[ir.floor]}"
+fi
+echo
+
+verdict() { # NAME VALUE TARGET-TEXT CONDITION(awk, on v)
+	local ok
+	if [ -z "$2" ]; then
+		printf '  %-58s %10s  %-16s %s\n' "$1" "-" "$3" "MISS (not measured)"
+		return
+	fi
+	ok=$(awk -v v="$2" "BEGIN { print ($4) ? \"PASS\" : \"MISS\" }")
+	printf '  %-58s %10s  %-16s %s\n' "$1" "$2" "$3" "$ok"
+}
+ratio() { # A B: A / B, 2 decimals, empty if either is missing
+	[ -n "${1:-}" ] && [ -n "${2:-}" ] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'
+}
+
+ideal=$(awk -v v="${R[floor.rps]}" -v t="${R[yes_pipe.rps]:-0}" 'BEGIN { if (t > 0) printf "%.0f", 1 / (1 / v + 1 / t) }')
+echo "ratios (serial ideal 1/(1/verification + 1/transport) = ${ideal:-?} requests/s):"
+printf '  %-58s %10s\n' "helper pipelined / verification floor" "$(ratio "${R[pipe.rps]:-}" "${R[floor.rps]}")"
+printf '  %-58s %10s\n' "helper ping-pong / transport floor ping-pong (req/s)" "$(ratio "${R[pipe_pp.rps]:-}" "${R[yes_pp.rps]:-}")"
+printf '  %-58s %10s\n' "helper / Python helper, pipelined" "$(ratio "${R[pipe.rps]:-}" "${R[py.rps]:-}")"
+printf '  %-58s %10s\n' "helper / Python helper, ping-pong (pinned)" "$(ratio "${R[pipe_pp.rps]:-}" "${R[py_pp.rps]:-}")"
+echo
+echo "targets:"
+verdict "pipelined throughput / serial ideal" "$(ratio "${R[pipe.rps]:-}" "$ideal")" ">= 0.40" "v >= 0.40"
+verdict "ping-pong p50, helper minus transport floor (us)" \
+	"$(awk -v a="${R[pipe_pp.p50_us]:-}" -v b="${R[yes_pp.p50_us]:-}" 'BEGIN { if (a != "" && b != "") printf "%.2f", a - b }')" \
+	"<= 2.00" "v <= 2.0"
+verdict "helper / Python helper, pipelined" "$(ratio "${R[pipe.rps]:-}" "${R[py.rps]:-}")" ">= 8" "v >= 8"
+verdict "helper / Python helper, ping-pong pinned" "$(ratio "${R[pipe_pp.rps]:-}" "${R[py_pp.rps]:-}")" ">= 3" "v >= 3"
+verdict "instructions per valid request / floor's" "$(ratio "${R[ir.helper]:-}" "${R[ir.floor]:-}")" "<= 1.6" "v <= 1.6"
+verdict "peak RSS after $RSS_N valid tokens (MiB)" \
+	"$(awk -v k="${R[rss.hwm_kb]:-}" 'BEGIN { if (k != "") printf "%.1f", k / 1024 }')" "<= 8" "v <= 8"
+echo
+echo "results also in ${RESULTS#"$TOP"/}"

@@ -1,0 +1,128 @@
+/*
+ * The verification floor: the token's cryptography alone, in process, done
+ * the fast honest way (the config's HMAC key schedules are computed once at
+ * start-up and reused, as the helper does). No framing, no replay store, no
+ * logging, no system call per token.
+ *
+ *   verify_floor CONFIG --seconds S   verifications per second for S seconds
+ *   verify_floor CONFIG --count N     exactly N verifications (for callgrind:
+ *                                     compare two counts, start-up cancels)
+ *   verify_floor CONFIG ... --store   each verification also records its
+ *                                     nonce in the config's replay store, as
+ *                                     the helper does (not the floor: what
+ *                                     the store adds to it, in process)
+ *
+ * Each verification is auth_check(): the domain's keys, token_parse and
+ * token_verify (every OTP of the window and the signature, constant time).
+ * The tokens are minted at start, with distinct nonces, for bob@example.org.
+ */
+#include <openssl/crypto.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "auth.h"
+#include "config.h"
+#include "replay.h"
+#include "token.h"
+
+#define TOKENS 64
+
+static double
+now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int
+main(int argc, char **argv)
+{
+	static char tokens[TOKENS][TOKEN_MAX_LEN + 1];
+	char err[CONFIG_ERR_LEN], nonce[TOKEN_MAX_NONCE];
+	uint8_t key[TOKEN_REPLAY_KEY_LEN];
+	struct replay *store = NULL;
+	int with_store;
+	const struct token_keys *keys;
+	struct config c;
+	struct token t;
+	unsigned long long done = 0, count = 0, bad = 0;
+	double seconds = 0, start, elapsed;
+	time_t now = time(NULL);
+	size_t i, j, len;
+
+	with_store = argc == 5 && strcmp(argv[4], "--store") == 0;
+	if ((argc != 4 && !with_store) ||
+	    (strcmp(argv[2], "--seconds") != 0 &&
+		strcmp(argv[2], "--count") != 0)) {
+		fprintf(stderr, "usage: verify_floor CONFIG --seconds S | "
+				"--count N [--store]\n");
+		return 2;
+	}
+	if (strcmp(argv[2], "--seconds") == 0)
+		seconds = atof(argv[3]);
+	else
+		count = strtoull(argv[3], NULL, 10);
+	CRYPTO_secure_malloc_init(32768, 32);
+	if (config_load(argv[1], &c, err) == -1) {
+		fprintf(stderr, "verify_floor: %s\n", err);
+		return 1;
+	}
+	if ((keys = config_keys(&c, "example.org", 11)) == NULL) {
+		fprintf(stderr, "verify_floor: no keys for example.org\n");
+		return 1;
+	}
+	srandom((unsigned)now);
+	for (i = 0; i < TOKENS; i++) {
+		for (j = 0; j < c.params.nonce_digits; j++)
+			nonce[j] = (char)('0' + random() % 10);
+		if (token_format(nonce, "bob", 3, "example.org", 11, keys,
+			&c.params, now, tokens[i]) == -1) {
+			fprintf(stderr, "verify_floor: cannot mint\n");
+			return 1;
+		}
+	}
+	len = strlen(tokens[0]);
+	if (with_store && (store = replay_open(c.replay_store,
+			       c.replay_capacity, err)) == NULL) {
+		fprintf(stderr, "verify_floor: %s\n", err);
+		return 1;
+	}
+	start = now_seconds();
+	for (;;) {
+		if (count ? done == count :
+			    (done % 1024 == 0 &&
+				now_seconds() - start >= seconds))
+			break;
+		bad += auth_check(&c, "bob", 3, "example.org", 11,
+			   tokens[done % TOKENS], len, now, &t) !=
+		    AUTH_ACCEPTED;
+		if (store != NULL) {
+			/* A fresh nonce each time, so that every record is
+			 * an insert, as for the helper's valid tokens. */
+			memcpy(t.nonce, &done, sizeof(done));
+			bad += token_replay_key(&t, &c.params, "bob", 3,
+				   "example.org", 11, key) != 0 ||
+			    replay_record(store, key,
+				token_expiry(&c.params, now), now,
+				err) != REPLAY_FRESH;
+		}
+		done++;
+	}
+	elapsed = now_seconds() - start;
+	explicit_bzero(&t, sizeof(t));
+	replay_close(store);
+	config_free(&c);
+	if (bad != 0) {
+		fprintf(stderr, "verify_floor: %llu tokens refused\n", bad);
+		return 1;
+	}
+	printf("verifications=%llu seconds=%.3f per_second=%.0f "
+	       "us_each=%.3f\n",
+	    done, elapsed, (double)done / elapsed, elapsed * 1e6 / (double)done);
+	return 0;
+}

@@ -1,0 +1,31 @@
+# Benchmarks: 'make bench' measures the helper against its floors (the
+# verification alone, in process; a transport that answers yes to every
+# frame) and against a plain Python helper of the same contract, side by
+# side in one run, and prints the ratios with PASS/MISS per target.
+# See bench/run.sh. Results and scratch files go to bench/out/.
+#
+#   make bench                        about a minute on 2 cores
+#   make bench BENCH_ARGS=--quick     a few seconds, one try per figure
+
+BENCH_OUT  = bench/out
+BENCH_BINS = $(BENCH_OUT)/verify_floor $(BENCH_OUT)/yes_helper \
+	     $(BENCH_OUT)/loadgen
+
+$(BENCH_OUT)/verify_floor $(BENCH_OUT)/loadgen: $(BENCH_OUT)/%: bench/%.c \
+    $(LIB_SRCS) $(HDRS) Makefile mk/bench.mk
+	@mkdir -p $(BENCH_OUT)
+	$(CC) $(ALL_CPPFLAGS) -Isrc $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< \
+	    $(LIB_SRCS) $(LIBS)
+
+# The transport floor links nothing of the helper's.
+$(BENCH_OUT)/yes_helper: bench/yes_helper.c Makefile mk/bench.mk
+	@mkdir -p $(BENCH_OUT)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $<
+
+bench: $(PROG) $(BENCH_BINS)
+	@bench/run.sh $(BENCH_ARGS)
+
+# The benchmark programs must keep compiling: 'make check' builds them.
+CHECK_DEPS += $(BENCH_BINS)
+
+.PHONY: bench

@@ -938,6 +938,8 @@ def memory(procs, elapsed):
                 late - early, LEAK_KIB))
 
 
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(130))
+signal.signal(signal.SIGINT, lambda *_: sys.exit(130))
 check_minting()
 procs_, elapsed_ = run()
 report(procs_, elapsed_)
@@ -962,14 +964,21 @@ echo "stress: $processes $what, $target, $amount, window $window$pace"
 echo "stress: mix $mix"
 [ -n "$socket" ] || echo "stress: config $CONF"
 
+# The driver runs in the background so that a signal to the harness stops
+# it too (its helpers then see end of input and exit).
 "$PY" "$WORK/driver.py" processes="$processes" requests="$requests" \
 	duration="$duration" rate="$rate" window="$window" mix="$mix" \
 	framing="$framing" socket="$socket" domain="$domain" \
 	timeout="$timeout" leak_kib="$leak_kib" leak_check="$leak_check" \
 	work="$WORK" \
 	helper="${HELPER:-}" conf="$CONF" log="$log" sample="$sample" \
-	harness_dir="$HARNESS_DIR"
+	harness_dir="$HARNESS_DIR" &
+driver=$!
+trap 'kill "$driver" 2>/dev/null; wait "$driver" 2>/dev/null
+	echo "stress: interrupted"; echo "0 passed, 1 failed"; exit 130' INT TERM
+wait "$driver"
 status=$?
+trap 'exit 130' INT TERM
 
 passed=0 failed=0
 if [ -s "$WORK/counts" ]; then

@@ -1,0 +1,395 @@
+/*
+ * Fuzz target: the request framing and the protocol loop.
+ *
+ * Input: byte 0 picks the framing (detect, generic, ejabberd), byte 1 how
+ * the stream is cut into reads; the rest is the byte stream from the server.
+ *
+ * A model written here from the protocol's description (not from frame.c)
+ * lists the requests the stream holds: generic, one per line, a final
+ * unterminated line counting as one; ejabberd, one per length-prefixed
+ * frame, a final cut-short frame counting as one; oversized ones (longer
+ * than FRAME_MAX_REQUEST) counting as one refused request each. Then:
+ *
+ * 1. frame_* driven directly, the stream cut into reads as byte 1 says:
+ *    exactly one event per request, in order, each request handed over
+ *    with exactly its bytes, each oversized or truncated one as a refusal,
+ *    and the buffer never full;
+ * 2. helper_serve over a socket pair (each read one message, so the cuts
+ *    are the same every run) with a fake answer function: exactly one
+ *    answer per request, in the framing's format, saying what the answer
+ *    function said for it (0 for refusals). The answer function also runs
+ *    request_parse on every request and checks its fields lie inside it.
+ */
+#include <sys/mman.h>
+#include <sys/socket.h>
+
+#include <assert.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "frame.h"
+#include "helper.h"
+#include "request.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+struct expected {
+	int reject;	/* refused whole: oversized or truncated */
+	size_t off, len; /* the request's bytes in the stream */
+};
+
+static struct expected *model_events;
+static size_t model_count, model_cap;
+
+static void
+expect(int reject, size_t off, size_t len)
+{
+	if (model_count == model_cap) {
+		model_cap = model_cap ? 2 * model_cap : 256;
+		model_events = realloc(model_events,
+		    model_cap * sizeof(*model_events));
+		assert(model_events != NULL);
+	}
+	model_events[model_count++] = (struct expected){ reject, off, len };
+}
+
+/* The framing a stream's first byte announces: ejabberd's starts with the
+ * high byte of a length, generic's with text. */
+static enum frame_protocol
+announced(uint8_t first)
+{
+	return (first >= 0x20 && first < 0x7f) || first == '\n' ||
+		   first == '\r' || first == '\t' ?
+	    FRAME_GENERIC :
+	    FRAME_EJABBERD;
+}
+
+static void
+model_generic(const uint8_t *s, size_t n)
+{
+	size_t pos = 0, len;
+	const uint8_t *nl;
+
+	while (pos < n) {
+		nl = memchr(s + pos, '\n', n - pos);
+		if (nl == NULL) {
+			expect(1, pos, n - pos); /* cut short by the end */
+			return;
+		}
+		len = (size_t)(nl - (s + pos));
+		if (len > 0 && s[pos + len - 1] == '\r')
+			len--;
+		expect(len > FRAME_MAX_REQUEST, pos, len);
+		pos = (size_t)(nl - s) + 1;
+	}
+}
+
+static void
+model_ejabberd(const uint8_t *s, size_t n)
+{
+	size_t pos = 0, len;
+
+	while (pos < n) {
+		if (n - pos < 2) {
+			expect(1, pos, n - pos);
+			return;
+		}
+		len = (size_t)s[pos] << 8 | s[pos + 1];
+		if (n - pos - 2 < len) {
+			expect(1, pos, n - pos);
+			return;
+		}
+		expect(len > FRAME_MAX_REQUEST, pos + 2, len);
+		pos += 2 + len;
+	}
+}
+
+static enum frame_protocol
+model(const uint8_t *s, size_t n, enum frame_protocol p)
+{
+	model_count = 0;
+	if (n == 0)
+		return p;
+	if (p == FRAME_DETECT)
+		p = announced(s[0]);
+	if (p == FRAME_GENERIC)
+		model_generic(s, n);
+	else
+		model_ejabberd(s, n);
+	return p;
+}
+
+/* Read sizes: byte 1's low bits pick a style, the rest seed the sizes. */
+struct cutter {
+	unsigned style;
+	uint32_t state;
+};
+
+static size_t
+next_cut(struct cutter *c)
+{
+	c->state ^= c->state << 13;
+	c->state ^= c->state >> 17;
+	c->state ^= c->state << 5;
+	switch (c->style) {
+	case 0:
+		return FRAME_BUF_SIZE; /* as much as fits */
+	case 1:
+		return 1;
+	case 2:
+		return 1 + c->state % 16;
+	default:
+		return 1 + c->state % FRAME_MAX_REQUEST;
+	}
+}
+
+static void
+cutter_init(struct cutter *c, uint8_t b)
+{
+	c->style = b & 3;
+	c->state = 0x9e3779b9u ^ ((uint32_t)b * 0x01000193u);
+}
+
+/* 1. frame_* directly. */
+static void
+check_framer(const uint8_t *s, size_t n, enum frame_protocol p,
+    enum frame_protocol resolved, uint8_t cut)
+{
+	static struct framer f;
+	struct cutter c;
+	enum frame_event ev;
+	const char *req;
+	size_t pos = 0, k = 0, room, len, take;
+	uint8_t *space, answer[FRAME_ANSWER_MAX];
+
+	cutter_init(&c, cut);
+	frame_init(&f, p);
+	for (;;) {
+		while ((ev = frame_next(&f, &req, &len)) != FRAME_NEED_MORE) {
+			if (k >= model_count) {
+				fprintf(stderr, "framer: event %zu but the "
+				    "stream holds %zu requests\n", k + 1,
+				    model_count);
+				abort();
+			}
+			if (ev == FRAME_REJECT) {
+				if (!model_events[k].reject) {
+					fprintf(stderr, "framer: request %zu "
+					    "(%zu bytes at %zu) refused\n",
+					    k + 1, model_events[k].len,
+					    model_events[k].off);
+					abort();
+				}
+			} else if (model_events[k].reject ||
+			    len != model_events[k].len ||
+			    memcmp(req, s + model_events[k].off, len) != 0) {
+				fprintf(stderr, "framer: request %zu: got %zu "
+				    "bytes, expected %s%zu bytes at %zu\n",
+				    k + 1, len, model_events[k].reject ?
+				    "a refusal of " : "", model_events[k].len,
+				    model_events[k].off);
+				abort();
+			}
+			k++;
+		}
+		if (pos == n)
+			break;
+		space = frame_space(&f, &room);
+		assert(room > 0);
+		take = next_cut(&c);
+		take = take < room ? take : room;
+		take = take < n - pos ? take : n - pos;
+		memcpy(space, s + pos, take);
+		frame_added(&f, take);
+		pos += take;
+	}
+	if (frame_end(&f) == FRAME_REJECT) {
+		if (k >= model_count || !model_events[k].reject) {
+			fprintf(stderr, "framer: a refusal at the end that "
+			    "the stream does not hold\n");
+			abort();
+		}
+		k++;
+	}
+	if (k != model_count) {
+		fprintf(stderr, "framer: %zu events for %zu requests\n", k,
+		    model_count);
+		abort();
+	}
+	/* At most one refusal at the end, and nothing after it. */
+	assert(frame_end(&f) == FRAME_NEED_MORE);
+	assert(frame_next(&f, &req, &len) == FRAME_NEED_MORE);
+	if (n > 0) {
+		assert(f.protocol == resolved);
+		assert(frame_answer(&f, 1, answer) ==
+		    (resolved == FRAME_GENERIC ? 2 : 4));
+	}
+	frame_wipe(&f);
+}
+
+/* The fake answer function: what it says depends on the request only. */
+static int
+fake_answer_of(const char *req, size_t len)
+{
+	uint32_t h = 2166136261u;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		h = (h ^ (uint8_t)req[i]) * 16777619u;
+	return (h >> 7) & 1;
+}
+
+struct served {
+	const uint8_t *s;
+	size_t next;  /* the model's event to look at next */
+	size_t calls; /* calls of the answer function */
+};
+
+static int
+fake_answer(void *ctx, const char *req, size_t len)
+{
+	struct served *sv = ctx;
+	const struct expected *e;
+	struct request r;
+	const char *end = req + len;
+
+	/* Refusals are answered without it: its calls are the requests. */
+	while (sv->next < model_count && model_events[sv->next].reject)
+		sv->next++;
+	if (sv->next >= model_count) {
+		fprintf(stderr, "helper: answer function called once more "
+		    "than the stream has requests\n");
+		abort();
+	}
+	e = &model_events[sv->next++];
+	sv->calls++;
+	if (e->len != len || memcmp(req, sv->s + e->off, len) != 0) {
+		fprintf(stderr, "helper: request %zu: got %zu bytes, expected "
+		    "%zu bytes\n", sv->next, len, e->len);
+		abort();
+	}
+	if (request_parse(req, len, &r) == 0 && r.command != REQUEST_REFUSED) {
+		assert(r.user >= req && r.user + r.userlen <= end);
+		assert(r.domain >= req && r.domain + r.domainlen <= end);
+		assert(request_valid_part(r.user, r.userlen));
+		assert(request_valid_part(r.domain, r.domainlen));
+		if (r.command == REQUEST_AUTH)
+			assert(r.password >= req &&
+			    r.password + r.passwordlen == end);
+	}
+	return fake_answer_of(req, len);
+}
+
+/* 2. helper_serve, reading from a socket pair, answering into a memfd. */
+static void
+check_helper(const uint8_t *s, size_t n, enum frame_protocol p,
+    enum frame_protocol resolved, uint8_t cut)
+{
+	static int out = -1;
+	static uint8_t *got, *want;
+	static size_t got_cap;
+	struct served sv = { s, 0, 0 };
+	struct sigaction saved[4];
+	static const int sigs[4] = { SIGTERM, SIGINT, SIGHUP, SIGPIPE };
+	sigset_t mask;
+	struct cutter c;
+	size_t pos = 0, take, k, wlen = 0, msgs = 0;
+	ssize_t r;
+	int sv_fd[2], i;
+
+	if (out == -1) {
+		out = memfd_create("answers", MFD_CLOEXEC);
+		assert(out != -1);
+	}
+	if (got_cap < 4 * model_count + 16) {
+		got_cap = 4 * model_count + 16;
+		got = realloc(got, got_cap);
+		want = realloc(want, got_cap);
+		assert(got != NULL && want != NULL);
+	}
+	assert(ftruncate(out, 0) == 0);
+	assert(lseek(out, 0, SEEK_SET) == 0);
+	assert(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
+		   sv_fd) == 0);
+	/*
+	 * Each message is one read; none is longer than FRAME_MAX_REQUEST,
+	 * which always fits in the framer's space, so none is cut. A bounded
+	 * number of messages keeps them within the socket's buffer.
+	 */
+	cutter_init(&c, cut);
+	while (pos < n) {
+		take = msgs++ < 64 ? next_cut(&c) : FRAME_MAX_REQUEST;
+		take = take < FRAME_MAX_REQUEST ? take : FRAME_MAX_REQUEST;
+		take = take < n - pos ? take : n - pos;
+		r = send(sv_fd[1], s + pos, take, MSG_DONTWAIT);
+		if (r != (ssize_t)take) {
+			fprintf(stderr, "send: %s\n", strerror(errno));
+			abort();
+		}
+		pos += take;
+	}
+	shutdown(sv_fd[1], SHUT_WR);
+
+	/* helper_serve takes over the stop signals; give them back after. */
+	for (i = 0; i < 4; i++)
+		sigaction(sigs[i], NULL, &saved[i]);
+	sigprocmask(SIG_BLOCK, NULL, &mask);
+	helper_serve(sv_fd[0], out, p, fake_answer, &sv);
+	sigprocmask(SIG_SETMASK, &mask, NULL);
+	for (i = 0; i < 4; i++)
+		sigaction(sigs[i], &saved[i], NULL);
+	close(sv_fd[0]);
+	close(sv_fd[1]);
+
+	for (k = 0; k < model_count; k++) {
+		int yes = !model_events[k].reject &&
+		    fake_answer_of((const char *)s + model_events[k].off,
+			model_events[k].len);
+
+		if (resolved == FRAME_GENERIC) {
+			want[wlen++] = yes ? '1' : '0';
+			want[wlen++] = '\n';
+		} else {
+			memcpy(want + wlen, (uint8_t[]){ 0, 2, 0, yes }, 4);
+			wlen += 4;
+		}
+	}
+	r = pread(out, got, got_cap, 0);
+	if (r != (ssize_t)wlen || memcmp(got, want, wlen) != 0) {
+		fprintf(stderr, "helper: %zd bytes of answers, expected %zu "
+		    "(%zu requests)\n", r, wlen, model_count);
+		abort();
+	}
+	for (k = 0, wlen = 0; k < model_count; k++)
+		wlen += !model_events[k].reject;
+	if (sv.calls != wlen) {
+		fprintf(stderr, "helper: answer function called %zu times "
+		    "for %zu requests\n", sv.calls, wlen);
+		abort();
+	}
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static const enum frame_protocol protocols[3] = { FRAME_DETECT,
+		FRAME_GENERIC, FRAME_EJABBERD };
+	enum frame_protocol p, resolved;
+	const uint8_t *s;
+	size_t n;
+
+	if (size < 2)
+		return 0;
+	p = protocols[data[0] % 3];
+	s = data + 2;
+	n = size - 2;
+	resolved = model(s, n, p);
+	check_framer(s, n, p, resolved, data[1]);
+	check_helper(s, n, p, resolved, data[1]);
+	return 0;
+}

@@ -5,7 +5,9 @@
  * drift and noise fall on all of them alike; each refusal is timed in CPU
  * cycles, and Welch's t-test compares the times of every pair of classes,
  * on all measurements and again with the slow tail cropped at several
- * percentiles (interrupts and cache misses only ever add time).
+ * percentiles (interrupts and cache misses only ever add time). Each class
+ * is a set of tokens with random nonces, so that the public text varies
+ * alike in all of them, and every measurement runs on the same buffer.
  *
  *   |t| < 4.5    no evidence that the time depends on the class
  *
@@ -38,6 +40,7 @@
 
 #define NCLASSES 4
 #define NTARGETS 3
+#define NVARIANTS 64 /* tokens per class */
 #define BATCH	 100000
 #define WARMUP	 20000
 #define TOKEN_LEN (8 + 32 + 1 + TOKEN_SIG_B64_LEN)
@@ -66,8 +69,8 @@ struct target {
 
 static const struct token_params params = { 8, 30, 1, 32 };
 static struct config cfg;
-static struct token tokens[NCLASSES];
-static char texts[NCLASSES][TOKEN_MAX_LEN + 1];
+static struct token tokens[NCLASSES][NVARIANTS];
+static char texts[NCLASSES][NVARIANTS][TOKEN_MAX_LEN + 1];
 static volatile unsigned sink;
 
 static inline uint64_t
@@ -121,35 +124,50 @@ cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* The token of each class, for bob@example.org at TEST_NOW. */
+/*
+ * The tokens of each class, for bob@example.org at TEST_NOW: NVARIANTS of
+ * each, with random nonces (and, for a wrong OTP, the OTP of a random other
+ * step), so that the public text of the tokens varies alike in every class
+ * and only what the class is about differs between classes.
+ */
 static int
 make_tokens(const struct token_keys *k)
 {
-	static const char nonce[] = "73019346628105554963001828571943";
-	char good[TOKEN_MAX_LEN + 1], stale[TOKEN_MAX_LEN + 1];
+	char nonce[33], good[TOKEN_MAX_LEN + 1], stale[TOKEN_MAX_LEN + 1];
+	uint8_t rnd[34];
 	struct token t;
-	int c;
+	int c, v, i;
 
-	if (token_format(nonce, "bob", 3, "example.org", 11, k, &params,
-		TEST_NOW, good) != 0 ||
-	    token_format(nonce, "bob", 3, "example.org", 11, k, &params,
-		TEST_NOW + 100 * 30, stale) != 0)
-		return -1;
-	for (c = 0; c < NCLASSES; c++) {
-		if (token_parse(c < 2 ? good : stale, strlen(good), &params,
-			&t) != 0)
+	for (v = 0; v < NVARIANTS; v++) {
+		if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
 			return -1;
-		if (c == 0 || c == 3)
-			t.sig[0] ^= 0x01;
-		if (c == 1)
-			t.sig[TOKEN_SIG_LEN - 1] ^= 0x80;
-		tokens[c] = t;
-		memcpy(texts[c], t.otp, params.otp_digits);
-		memcpy(texts[c] + params.otp_digits, t.nonce,
-		    params.nonce_digits);
-		texts[c][params.otp_digits + params.nonce_digits] = ' ';
-		EVP_EncodeBlock((unsigned char *)texts[c] + params.otp_digits +
-			params.nonce_digits + 1, t.sig, TOKEN_SIG_LEN);
+		for (i = 0; i < 32; i++)
+			nonce[i] = (char)('0' + rnd[i] % 10);
+		nonce[32] = '\0';
+		if (token_format(nonce, "bob", 3, "example.org", 11, k,
+			&params, TEST_NOW, good) != 0 ||
+		    token_format(nonce, "bob", 3, "example.org", 11, k,
+			&params, TEST_NOW + 30 * (100 + (rnd[32] | rnd[33] << 8)),
+			stale) != 0)
+			return -1;
+		for (c = 0; c < NCLASSES; c++) {
+			if (token_parse(c < 2 ? good : stale, TOKEN_LEN,
+				&params, &t) != 0)
+				return -1;
+			if (c == 0 || c == 3)
+				t.sig[0] ^= 0x01;
+			if (c == 1)
+				t.sig[TOKEN_SIG_LEN - 1] ^= 0x80;
+			tokens[c][v] = t;
+			memcpy(texts[c][v], t.otp, params.otp_digits);
+			memcpy(texts[c][v] + params.otp_digits, t.nonce,
+			    params.nonce_digits);
+			texts[c][v][params.otp_digits + params.nonce_digits] =
+			    ' ';
+			EVP_EncodeBlock((unsigned char *)texts[c][v] +
+				params.otp_digits + params.nonce_digits + 1,
+			    t.sig, TOKEN_SIG_LEN);
+		}
 	}
 	return 0;
 }
@@ -168,12 +186,12 @@ static struct token cur_token;
 static char cur_text[TOKEN_MAX_LEN + 1];
 
 static inline void
-prepare(int which, int c)
+prepare(int which, int c, int v)
 {
 	if (which == 0)
-		memcpy(&cur_token, &tokens[c], sizeof(cur_token));
+		memcpy(&cur_token, &tokens[c][v], sizeof(cur_token));
 	else
-		memcpy(cur_text, texts[c], sizeof(cur_text));
+		memcpy(cur_text, texts[c][v], sizeof(cur_text));
 }
 
 static inline unsigned
@@ -207,10 +225,12 @@ run_auth(void)
 static void
 measure(int which, size_t n, uint8_t *cls, uint64_t *t)
 {
+	static uint8_t variant[BATCH + WARMUP];
 	size_t i;
 	uint64_t t0;
 
-	if (getrandom(cls, n, 0) != (ssize_t)n) {
+	if (getrandom(cls, n, 0) != (ssize_t)n ||
+	    getrandom(variant, n, 0) != (ssize_t)n) {
 		perror("getrandom");
 		exit(2);
 	}
@@ -218,7 +238,7 @@ measure(int which, size_t n, uint8_t *cls, uint64_t *t)
 		int c = cls[i] % NCLASSES;
 
 		cls[i] = (uint8_t)c;
-		prepare(which, c);
+		prepare(which, c, variant[i] % NVARIANTS);
 		t0 = cycles();
 		sink = which == 0 ? run_verify() :
 		    which == 1	  ? run_parse_verify() :
@@ -263,8 +283,8 @@ report(const struct target *tg)
 	for (a = 0; a < NCLASSES; a++)
 		printf("  class %d: %-36s n=%.0f  mean %.1f cycles\n", a,
 		    class_names[a], tg->stat[0][a].n, tg->stat[0][a].mean);
-	printf("  %-7s %12s %12s %s\n", "pair", "t (all)", "max |t|",
-	    "(at crop)");
+	printf("  %-7s %14s %10s %12s %s\n", "pair", "mean a - b", "t (all)",
+	    "max |t|", "(at crop)");
 	for (a = 0; a < NCLASSES; a++)
 		for (b = a + 1; b < NCLASSES; b++) {
 			double t0 = welch_t(&tg->stat[0][a], &tg->stat[0][b]);
@@ -276,7 +296,8 @@ report(const struct target *tg)
 				    fabs(welch_t(&tg->stat[best][a],
 					&tg->stat[best][b])))
 					best = k;
-			printf("  %d vs %d  %12.2f %12.2f (%g%%)\n", a, b, t0,
+			printf("  %d vs %d  %7.1f cycles %10.2f %12.2f (%g%%)\n", a,
+			    b, tg->stat[0][a].mean - tg->stat[0][b].mean, t0,
 			    fabs(welch_t(&tg->stat[best][a],
 				&tg->stat[best][b])),
 			    crop_percent[best]);
@@ -307,7 +328,7 @@ main(int argc, char **argv)
 	uint8_t *cls;
 	uint64_t *t, *sorted;
 	cpu_set_t cpu;
-	int n, c, which;
+	int n, c, v, which;
 
 	if (total < BATCH)
 		total = BATCH;
@@ -335,17 +356,18 @@ main(int argc, char **argv)
 		fprintf(stderr, "ct_report: cannot set up the test tokens\n");
 		return 2;
 	}
-	for (c = 0; c < NCLASSES; c++) {
-		prepare(0, c);
-		prepare(1, c);
-		if (run_verify() != expected_verdict[c] ||
-		    run_parse_verify() != expected_verdict[c] ||
-		    run_auth() != expected_auth[c]) {
-			fprintf(stderr, "ct_report: class %d has the wrong "
-			    "verdict\n", c);
-			return 2;
+	for (c = 0; c < NCLASSES; c++)
+		for (v = 0; v < NVARIANTS; v++) {
+			prepare(0, c, v);
+			prepare(1, c, v);
+			if (run_verify() != expected_verdict[c] ||
+			    run_parse_verify() != expected_verdict[c] ||
+			    run_auth() != expected_auth[c]) {
+				fprintf(stderr, "ct_report: class %d has the "
+				    "wrong verdict\n", c);
+				return 2;
+			}
 		}
-	}
 
 	printf("Welch's t-test on refusal times, %zu measurements per "
 	       "target, classes interleaved at random\n(timer: %s; |t| < 4.5: "

@@ -45,7 +45,7 @@ finding() {
 
 for t in $TARGETS; do
 	n=$(find "$TOP/tests/fuzz/corpus/$t" -type f | wc -l)
-	if mk "fuzz-replay-$t" >"$WORK/replay-$t.log" 2>&1; then
+	if TMPDIR=$WORK mk "fuzz-replay-$t" >"$WORK/replay-$t.log" 2>&1; then
 		pass "$t: replayed its $n seed inputs"
 	else
 		fail "$t: replaying the seed corpus: $(finding "$t" "$WORK/replay-$t.log")"
@@ -54,8 +54,9 @@ done
 
 pids=()
 for t in $TARGETS; do
-	mk "fuzz-run-$t" FUZZ_SECONDS="$SECONDS_EACH" FUZZ_OUT="$WORK/out" \
-		>"$WORK/run-$t.log" 2>&1 &
+	# (TMPDIR: the config target's files stay in the suite's directory.)
+	TMPDIR=$WORK mk "fuzz-run-$t" FUZZ_SECONDS="$SECONDS_EACH" \
+		FUZZ_OUT="$WORK/out" >"$WORK/run-$t.log" 2>&1 &
 	pids+=($!)
 done
 i=0

@@ -4,7 +4,9 @@
  * into the HMAC contexts) are marked undefined, so memcheck tracks every
  * value derived from them and reports any conditional jump or memory address
  * that depends on one. Verification then runs on the reference token and on
- * many kinds of invalid ones; only the final verdict is declassified.
+ * many kinds of invalid ones, with token_verify and through auth_check (which
+ * also turns the verdict into a reason); only the final verdicts are
+ * declassified.
  *
  * Run it under valgrind (tests/t-30-ct.sh does): any memcheck report is a
  * failure. It also checks that the taint really reaches what it should (the
@@ -23,7 +25,9 @@
 #include <openssl/evp.h>
 #include <valgrind/memcheck.h>
 
+#include "auth.h"
 #include "base32.h"
+#include "config.h"
 #include "token.h"
 #include "totp.h"
 #include "unit.h"
@@ -161,13 +165,31 @@ make_token(const struct recipe *r, time_t now, char *text)
 	return 0;
 }
 
-/* Verifies text with the tracked keys and declassifies the verdict only. */
+/* The config auth_check sees: one global section with the tracked keys. */
+static struct config_domain global_domain;
+static struct config cfg = { .domains = &global_domain, .ndomains = 1 };
+
+static enum auth_verdict
+auth_verdict_for(unsigned bad)
+{
+	static const enum auth_verdict v[4] = { AUTH_ACCEPTED, AUTH_BAD_OTP,
+		AUTH_BAD_SIGNATURE, AUTH_BAD_OTP_AND_SIGNATURE };
+
+	return v[bad & 3];
+}
+
+/*
+ * Verifies text with the tracked keys, with token_verify and again through
+ * auth_check (domain, parse, verify, reason), and declassifies the verdicts
+ * only.
+ */
 static void
 check(const char *name, const char *text, const struct token_params *p,
     const char *user, time_t now, unsigned expect)
 {
 	struct token t;
 	unsigned verdict;
+	enum auth_verdict av;
 
 	if (token_parse(text, strlen(text), p, &t) != 0) {
 		failed("%s: the test token does not parse", name);
@@ -188,6 +210,22 @@ check(const char *name, const char *text, const struct token_params *p,
 		    expect);
 	else
 		printf("ok   %s: verdict 0x%x\n", name, verdict);
+
+	cfg.params = *p;
+	global_domain.keys = secret_keys;
+	av = auth_check(&cfg, user, strlen(user), DOMAIN, strlen(DOMAIN), text,
+	    strlen(text), now, &t);
+#ifndef CT_LEAKY
+	if (!tainted(&av, sizeof(av)))
+		failed("%s: auth_check's verdict is not derived from the "
+		       "secrets (nothing is tracked)", name);
+#endif
+	VALGRIND_MAKE_MEM_DEFINED(&av, sizeof(av));
+	if (av != auth_verdict_for(expect))
+		failed("%s: auth_check says %s, expected %s", name,
+		    auth_reason(av), auth_reason(auth_verdict_for(expect)));
+	else
+		printf("ok   %s: auth_check says %s\n", name, auth_reason(av));
 }
 
 /* The tracking itself: what is made from the secrets must be tainted. */

@@ -13,7 +13,8 @@
  * Commits are not fsync'd (MDB_NOSYNC): other processes see them at once
  * through the shared page cache, and an entry only matters for the minutes
  * its token could be valid, which a crash of the whole host outlasts. The
- * map is written in place (MDB_WRITEMAP), which halves the cost of a commit.
+ * map is written in place (MDB_WRITEMAP), which halves the cost of a commit,
+ * when the whole map can be reserved on disk (see reserve_map).
  */
 #include <sys/stat.h>
 
@@ -105,27 +106,20 @@ open_env(const char *dir, size_t capacity, unsigned env_flags,
 /*
  * With MDB_WRITEMAP, LMDB writes its pages through the map: in a sparse data
  * file on a full file system a page cannot be given its block, and the write
- * is a SIGBUS, not an error. So the whole map is reserved on disk first;
- * fallocate(2) changes no data another process wrote (posix_fallocate's
- * fallback would). If it fails, the store fails and tokens are refused.
+ * is a SIGBUS, not an error. So the map is used for writing only once the
+ * whole of it is reserved on disk; fallocate(2) changes no data another
+ * process wrote (posix_fallocate's fallback would). Returns 0 if it is.
  */
 static int
-reserve_map(struct replay *r, const char *dir, char err[REPLAY_ERR_LEN])
+reserve_map(struct replay *r)
 {
 	mdb_filehandle_t fd;
 	MDB_envinfo info;
-	int rc;
 
-	if ((rc = mdb_env_get_fd(r->env, &fd)) != 0 ||
-	    (rc = mdb_env_info(r->env, &info)) != 0)
-		return failed(err, "reserve", rc);
-	if (fallocate(fd, 0, 0, (off_t)info.me_mapsize) == -1) {
-		snprintf(err, REPLAY_ERR_LEN,
-		    "%s: cannot reserve %zu bytes on disk: %s", dir,
-		    info.me_mapsize, strerror(errno));
+	if (mdb_env_get_fd(r->env, &fd) != 0 ||
+	    mdb_env_info(r->env, &info) != 0)
 		return -1;
-	}
-	return 0;
+	return fallocate(fd, 0, 0, (off_t)info.me_mapsize);
 }
 
 struct replay *
@@ -140,8 +134,15 @@ replay_open(const char *dir, size_t capacity, char err[REPLAY_ERR_LEN])
 	}
 	if ((r = open_env(dir, capacity, MDB_NOSYNC | MDB_WRITEMAP, err)) == NULL)
 		return NULL;
-	if (reserve_map(r, dir, err) != 0 ||
-	    open_databases(r, 0, MDB_CREATE, err) != 0) {
+	if (reserve_map(r) != 0) {
+		/* No room on disk for the whole map (or no fallocate there):
+		 * write(2) the pages instead, where a full disk is an error
+		 * and the token is refused. */
+		replay_close(r);
+		if ((r = open_env(dir, capacity, MDB_NOSYNC, err)) == NULL)
+			return NULL;
+	}
+	if (open_databases(r, 0, MDB_CREATE, err) != 0) {
 		replay_close(r);
 		return NULL;
 	}

@@ -7,12 +7,16 @@
  * 2. Start-up may fail loudly, naming the file and line; once requests are
  *    read, nothing fails loudly and the exit status is 0.
  * 3. When stdin is a terminal it goes raw before any request is read.
+ * 4. Descriptors 0, 1 and 2 are open before any file is: otherwise the
+ *    replay store could get descriptor 1 and answers be written into it.
  */
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <err.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +63,22 @@ usage(FILE *f)
 	    "The config is FILE, else $%s, else %s.\n"
 	    "See prosody-token-auth(1).\n",
 	    CONFIG_ENV, CONFIG_DEFAULT_PATH);
+}
+
+/* Puts /dev/null on any of 0, 1, 2 that is closed; 1 if stdout was. */
+static int
+open_standard_fds(void)
+{
+	int fd, stdout_closed = 0;
+
+	for (fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+			continue;
+		stdout_closed |= fd == STDOUT_FILENO;
+		if (open("/dev/null", O_RDWR) != fd)
+			_exit(1);
+	}
+	return stdout_closed;
 }
 
 static void
@@ -135,7 +155,7 @@ config_path(const struct options *o)
 
 /* Start-up errors go to stderr, as people expect, and to the log. */
 static void
-load_config(const struct options *o, struct config *c)
+load_config(const struct options *o, enum log_target log, struct config *c)
 {
 	char msg[CONFIG_ERR_LEN];
 
@@ -143,7 +163,7 @@ load_config(const struct options *o, struct config *c)
 		errx(1, "cannot set up locked memory for OpenSSL");
 	if (config_load(config_path(o), c, msg) == -1) {
 		log_msg(LOG_ERR, "%s", msg);
-		if (o->log == LOG_TO_SYSLOG)
+		if (log == LOG_TO_SYSLOG)
 			fprintf(stderr, "prosody-token-auth: %s\n", msg);
 		exit(1);
 	}
@@ -156,18 +176,23 @@ answer(void *ctx, const char *req, size_t len)
 }
 
 static int
-serve(const struct options *o, pid_t parent)
+serve(const struct options *o, pid_t parent, int stdout_closed)
 {
 	struct config c;
 	struct auth a;
 
 	log_open(o->log);
+	if (stdout_closed) {
+		log_msg(LOG_ERR, "started with stdout closed: nowhere to "
+		    "answer, exiting");
+		return 0;
+	}
 	if (term_prepare(STDIN_FILENO, parent) == -1) {
 		log_msg(LOG_ERR, "stdin is a terminal that cannot be set to "
 		    "raw mode, or the parent is gone: exiting");
 		return 0;
 	}
-	load_config(o, &c);
+	load_config(o, o->log, &c);
 	a.config = &c;
 	a.store = NULL;
 	helper_serve(STDIN_FILENO, STDOUT_FILENO, o->protocol, answer, &a);
@@ -192,7 +217,7 @@ run_subcommand(const struct options *o, int argc, char **argv)
 		return 2;
 	}
 	log_open(LOG_TO_STDERR);
-	load_config(o, &c);
+	load_config(o, LOG_TO_STDERR, &c);
 	if (strcmp(cmd, "mint") == 0)
 		rc = cli_mint(&c, argv[1]);
 	else if (strcmp(cmd, "verify") == 0)
@@ -208,10 +233,11 @@ main(int argc, char **argv)
 {
 	struct options o = { NULL, FRAME_DETECT, LOG_TO_SYSLOG };
 	pid_t parent = getppid();
+	int stdout_closed = open_standard_fds();
 
 	harden();
 	parse_options(argc, argv, &o);
 	if (optind == argc)
-		return serve(&o, parent);
+		return serve(&o, parent, stdout_closed);
 	return run_subcommand(&o, argc - optind, argv + optind);
 }

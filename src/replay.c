@@ -9,6 +9,10 @@
  *    spare (LMDB needs free pages even to delete); expired entries are
  *    purged in the same transactions that add new ones, oldest first,
  *    through an index ordered by expiry, so a purge never scans live ones.
+ * 4. A purge is never undone by the clock: the store remembers the latest
+ *    expiry it purged, and while the clock is behind it (set back after a
+ *    purge) a purged nonce could be valid again, so nothing is recorded and
+ *    tokens are refused until the clock has passed it.
  *
  * Commits are not fsync'd (MDB_NOSYNC): other processes see them at once
  * through the shared page cache, and an entry only matters for the minutes
@@ -33,20 +37,29 @@
 #define MIN_MAP_SIZE	262144 /* LMDB's own pages and copies */
 #define PURGE_BATCH	64    /* expired entries removed per login at most */
 #define EXPIRY_KEY_LEN	(8 + REPLAY_KEY_LEN)
+#define CLOCK_BEHIND	(-1)  /* not an LMDB code: see rule 4 */
 
 struct replay {
 	MDB_env *env;
 	size_t capacity;
 	MDB_dbi nonces; /* key -> expiry */
 	MDB_dbi expiry; /* expiry (big-endian) || key -> nothing */
+	MDB_dbi meta;	/* "purged" -> the latest expiry purged */
 };
+
+static const MDB_val purged_key = { 6, (void *)"purged" };
 
 static int
 failed(char err[REPLAY_ERR_LEN], const char *what, int rc)
 {
-	snprintf(err, REPLAY_ERR_LEN, "%s: %s", what,
-	    rc == MDB_MAP_FULL ? "store full (raise replay_capacity)" :
-				 mdb_strerror(rc));
+	if (rc == CLOCK_BEHIND)
+		snprintf(err, REPLAY_ERR_LEN, "%s: the clock is behind nonces "
+		    "already purged (was it set back?); refusing until it "
+		    "passes them", what);
+	else
+		snprintf(err, REPLAY_ERR_LEN, "%s: %s", what,
+		    rc == MDB_MAP_FULL ? "store full (raise replay_capacity)" :
+					 mdb_strerror(rc));
 	return rc;
 }
 
@@ -66,7 +79,8 @@ open_databases(struct replay *r, unsigned txn_flags, unsigned db_flags,
 	if ((rc = mdb_txn_begin(r->env, NULL, txn_flags, &txn)) != 0)
 		return failed(err, "begin", rc);
 	if ((rc = mdb_dbi_open(txn, "nonces", db_flags, &r->nonces)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "expiry", db_flags, &r->expiry)) != 0) {
+	    (rc = mdb_dbi_open(txn, "expiry", db_flags, &r->expiry)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "meta", db_flags, &r->meta)) != 0) {
 		mdb_txn_abort(txn);
 		return failed(err, "open databases", rc);
 	}
@@ -92,7 +106,7 @@ open_env(const char *dir, size_t capacity, unsigned env_flags,
 		free(r);
 		return NULL;
 	}
-	if ((rc = mdb_env_set_maxdbs(r->env, 2)) != 0 ||
+	if ((rc = mdb_env_set_maxdbs(r->env, 3)) != 0 ||
 	    (rc = mdb_env_set_mapsize(r->env, replay_map_size(capacity))) != 0 ||
 	    (rc = mdb_env_open(r->env, dir, env_flags | MDB_NOTLS, 0600)) != 0) {
 		snprintf(err, REPLAY_ERR_LEN, "%s: %s", dir, mdb_strerror(rc));
@@ -214,12 +228,33 @@ get_be64(const uint8_t *p)
 	return v;
 }
 
-/* Deletes up to limit entries that expired at or before now, oldest first. */
+/* The latest expiry purged so far, 0 if none. */
+static int
+purged_until(struct replay *r, MDB_txn *txn, uint64_t *until)
+{
+	MDB_val v;
+	int rc;
+
+	*until = 0;
+	if ((rc = mdb_get(txn, r->meta, (MDB_val *)&purged_key, &v)) != 0)
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	if (v.mv_size != 8)
+		return MDB_CORRUPTED;
+	*until = get_be64(v.mv_data);
+	return 0;
+}
+
+/*
+ * Deletes up to limit entries that expired at or before now, oldest first,
+ * and remembers the latest expiry deleted.
+ */
 static int
 purge(struct replay *r, MDB_txn *txn, time_t now, size_t limit)
 {
 	MDB_cursor *cur;
 	MDB_val k, v, nonce;
+	uint64_t when, latest = 0;
+	uint8_t be[8];
 	size_t n = 0;
 	int rc;
 
@@ -229,7 +264,7 @@ purge(struct replay *r, MDB_txn *txn, time_t now, size_t limit)
 	     rc == 0 && n < limit; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		if (k.mv_size != EXPIRY_KEY_LEN)
 			break;
-		if (get_be64(k.mv_data) > (uint64_t)now)
+		if ((when = get_be64(k.mv_data)) > (uint64_t)now)
 			break;
 		nonce.mv_size = REPLAY_KEY_LEN;
 		nonce.mv_data = (uint8_t *)k.mv_data + 8;
@@ -238,10 +273,18 @@ purge(struct replay *r, MDB_txn *txn, time_t now, size_t limit)
 			break;
 		if ((rc = mdb_cursor_del(cur, 0)) != 0)
 			break;
+		latest = when;
 		n++;
 	}
 	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	if (n == 0)
+		return 0;
+	put_be64(be, latest);
+	v.mv_size = 8;
+	v.mv_data = be;
+	return mdb_put(txn, r->meta, (MDB_val *)&purged_key, &v, 0);
 }
 
 static int
@@ -269,17 +312,23 @@ insert(struct replay *r, MDB_txn *txn, const uint8_t key[REPLAY_KEY_LEN],
 	return mdb_put(txn, r->expiry, &ek, &empty, 0);
 }
 
-/* One attempt: purge a batch, insert, commit. Returns an LMDB code. */
+/*
+ * One attempt: check the clock, purge a batch, insert, commit. Returns an
+ * LMDB code or CLOCK_BEHIND.
+ */
 static int
 try_record(struct replay *r, const uint8_t key[REPLAY_KEY_LEN], time_t expiry,
     time_t now, size_t purge_limit)
 {
 	MDB_txn *txn;
+	uint64_t until;
 	int rc;
 
 	if ((rc = mdb_txn_begin(r->env, NULL, 0, &txn)) != 0)
 		return rc;
-	if ((rc = purge(r, txn, now, purge_limit)) != 0 ||
+	if ((rc = purged_until(r, txn, &until)) == 0 && (uint64_t)now < until)
+		rc = CLOCK_BEHIND;
+	if (rc != 0 || (rc = purge(r, txn, now, purge_limit)) != 0 ||
 	    (rc = insert(r, txn, key, expiry)) != 0) {
 		mdb_txn_abort(txn);
 		return rc;

@@ -7,7 +7,7 @@ set -eu
 PACKAGES="build-essential pkgconf libssl-dev libbsd-dev liblmdb-dev check
 clang libclang-rt-14-dev valgrind lmdb-utils procps util-linux
 python3 python3-pyotp python3-slixmpp oathtool
-prosody systemd debhelper dpkg-dev fakeroot lintian ejabberd"
+prosody systemd debhelper dpkg-dev fakeroot lintian ejabberd faketime iproute2"
 
 missing=""
 for p in $PACKAGES; do

@@ -113,6 +113,30 @@ START_TEST(full_store_fails_closed)
 }
 END_TEST
 
+/* A purge is not undone by setting the clock back. */
+START_TEST(clock_set_back_after_a_purge_refuses)
+{
+	struct replay *r = replay_open(dir, 1000, err);
+	uint8_t first[REPLAY_KEY_LEN], key[REPLAY_KEY_LEN];
+
+	make_key(first, 1);
+	ck_assert_int_eq(replay_record(r, first, 1090, 1000, err),
+	    REPLAY_FRESH);
+	/* The clock jumps ahead: the first entry is purged. */
+	make_key(key, 2);
+	ck_assert_int_eq(replay_record(r, key, 3690, 3600, err), REPLAY_FRESH);
+	/* Back again, the first nonce would be valid, but is gone: refuse. */
+	ck_assert_int_eq(replay_record(r, first, 1095, 1005, err),
+	    REPLAY_ERROR);
+	ck_assert_msg(strstr(err, "clock is behind") != NULL, "%s", err);
+	make_key(key, 3);
+	ck_assert_int_eq(replay_record(r, key, 1095, 1005, err), REPLAY_ERROR);
+	/* Once the clock has passed the purged expiry, all is well. */
+	ck_assert_int_eq(replay_record(r, key, 1180, 1090, err), REPLAY_FRESH);
+	replay_close(r);
+}
+END_TEST
+
 START_TEST(read_only_open_creates_nothing)
 {
 	struct replay *r, *ro;
@@ -196,6 +220,7 @@ main(void)
 	ADD(tc, shared_between_opens);
 	ADD(tc, expired_entries_are_purged);
 	ADD(tc, full_store_fails_closed);
+	ADD(tc, clock_set_back_after_a_purge_refuses);
 	ADD(tc, read_only_open_creates_nothing);
 	ADD(tc, unusable_directory_fails);
 	ADD(tc, racing_processes_exactly_one_wins);

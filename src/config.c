@@ -508,7 +508,8 @@ config_load(const char *path, struct config *c, char err[CONFIG_ERR_LEN])
 
 	set_defaults(c);
 	if (strlcpy(c->path, path, sizeof(c->path)) >= sizeof(c->path)) {
-		snprintf(err, CONFIG_ERR_LEN, "config path too long");
+		snprintf(err, CONFIG_ERR_LEN, "%.64s...: path longer than %d "
+		    "bytes", path, PATH_MAX - 1);
 		return -1;
 	}
 	if ((text = read_file(&p, &size, &len)) == NULL)

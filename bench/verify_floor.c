@@ -44,7 +44,8 @@ main(int argc, char **argv)
 {
 	static char tokens[TOKENS][TOKEN_MAX_LEN + 1];
 	char err[CONFIG_ERR_LEN], nonce[TOKEN_MAX_NONCE];
-	uint8_t key[TOKEN_REPLAY_KEY_LEN];
+	uint8_t key[1][REPLAY_KEY_LEN];
+	enum replay_result res;
 	struct replay *store = NULL;
 	int with_store;
 	const struct token_keys *keys;
@@ -53,6 +54,7 @@ main(int argc, char **argv)
 	unsigned long long done = 0, count = 0, bad = 0;
 	double seconds = 0, start, elapsed;
 	time_t now = time(NULL);
+	struct replay_time when;
 	size_t i, j, len;
 
 	with_store = argc == 5 && strcmp(argv[4], "--store") == 0;
@@ -92,6 +94,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "verify_floor: %s\n", err);
 		return 1;
 	}
+	when = (struct replay_time){ now, token_expiry(&c.params, now),
+		c.params.otp_interval };
 	start = now_seconds();
 	for (;;) {
 		if (count ? done == count :
@@ -106,10 +110,9 @@ main(int argc, char **argv)
 			 * an insert, as for the helper's valid tokens. */
 			memcpy(t.nonce, &done, sizeof(done));
 			bad += token_replay_key(&t, &c.params, "bob", 3,
-				   "example.org", 11, key) != 0 ||
-			    replay_record(store, key,
-				token_expiry(&c.params, now), now,
-				err) != REPLAY_FRESH;
+				    "example.org", 11, key[0]) != 0 ||
+			    replay_record(store, key, 1, &when, &res,
+				err) != 0 || res != REPLAY_FRESH;
 		}
 		done++;
 	}

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "helper.h"
 #include "replay.h"
 #include "request.h"
 #include "token.h"
@@ -39,8 +40,13 @@ enum auth_verdict auth_check(const struct config *, const char *user,
     size_t userlen, const char *domain, size_t domainlen,
     const char *password, size_t passwordlen, time_t now, struct token *);
 
-/* Answers one request: 1 or 0. Never fails otherwise. */
-int auth_answer(struct auth *, const char *text, size_t len);
+/*
+ * Answers a batch of requests (as the protocol loop hands them over), each 1
+ * or 0, recording the nonces of all its valid tokens in one commit. Never
+ * fails otherwise.
+ */
+void auth_answer(struct auth *, const struct helper_request *, size_t n,
+    int answers[]);
 
 /* Closes the replay store. */
 void auth_close(struct auth *);

@@ -138,6 +138,9 @@ static void
 report_replay(const struct config *c, const struct token *t,
     const struct jid *j, int *valid)
 {
+	time_t now = time(NULL);
+	struct replay_time when = { now, token_expiry(&c->params, now),
+		c->params.otp_interval };
 	uint8_t key[TOKEN_REPLAY_KEY_LEN];
 	char err[REPLAY_ERR_LEN];
 	struct replay *store;
@@ -152,7 +155,7 @@ report_replay(const struct config *c, const struct token *t,
 		       "read: %s)\n", err);
 		return;
 	}
-	if (replay_lookup(store, key, time(NULL), err) == REPLAY_SEEN) {
+	if (replay_lookup(store, key, &when, err) == REPLAY_SEEN) {
 		printf("invalid: %s\n", auth_reason(AUTH_REPLAY));
 		*valid = 0;
 	} else {

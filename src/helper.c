@@ -4,11 +4,13 @@
  * 2. Nothing here can fail loudly: errors end the loop quietly, and the
  *    caller exits 0 (servers do not restart a helper that exited with an
  *    error).
- * 3. Signals are only delivered inside ppoll, so a SIGTERM is never lost
- *    between checking for it and blocking on input.
+ * 3. A stop signal is never lost between checking for it and blocking on
+ *    input: its handler also puts /dev/null in place of the input, so a
+ *    read about to start sees end of input at once, and a read under way
+ *    is interrupted (EINTR: the handlers do not restart calls).
  */
 #include <errno.h>
-#include <poll.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -16,21 +18,28 @@
 #include "helper.h"
 
 static volatile sig_atomic_t stopping;
+static int input = -1, devnull = -1;
 
 static void
 on_signal(int sig)
 {
+	int saved = errno;
+
 	(void)sig;
 	stopping = 1;
+	dup2(devnull, input);
+	errno = saved;
 }
 
-/* Blocks the stop signals; *waiting gets the mask to wait with. */
-static void
-catch_stop_signals(sigset_t *waiting)
+static int
+catch_stop_signals(int in)
 {
 	struct sigaction sa;
-	sigset_t stop;
 
+	if ((devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	input = in;
+	stopping = 0;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
@@ -39,14 +48,7 @@ catch_stop_signals(sigset_t *waiting)
 	sigaction(SIGHUP, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
-	sigemptyset(&stop);
-	sigaddset(&stop, SIGTERM);
-	sigaddset(&stop, SIGINT);
-	sigaddset(&stop, SIGHUP);
-	sigprocmask(SIG_BLOCK, &stop, waiting);
-	sigdelset(waiting, SIGTERM);
-	sigdelset(waiting, SIGINT);
-	sigdelset(waiting, SIGHUP);
+	return 0;
 }
 
 static int
@@ -74,57 +76,76 @@ answer(int out, const struct framer *f, int yes)
 	return write_all(out, bytes, frame_answer(f, yes, bytes));
 }
 
+/* Takes up to HELPER_BATCH_MAX complete requests from the buffer. */
+static size_t
+take_requests(struct framer *f, struct helper_request reqs[HELPER_BATCH_MAX])
+{
+	enum frame_event ev;
+	size_t n;
+
+	for (n = 0; n < HELPER_BATCH_MAX; n++) {
+		reqs[n].text = NULL;
+		reqs[n].len = 0;
+		if ((ev = frame_next(f, &reqs[n].text, &reqs[n].len)) ==
+		    FRAME_NEED_MORE)
+			break;
+		if (ev == FRAME_REJECT)
+			reqs[n].text = NULL;
+	}
+	return n;
+}
+
 /* Answers every complete request buffered. Returns -1 if out is gone. */
 static int
 answer_buffered(int out, struct framer *f, helper_answer_fn fn, void *ctx)
 {
-	enum frame_event ev;
-	const char *req = NULL;
-	size_t len = 0;
+	struct helper_request reqs[HELPER_BATCH_MAX];
+	int answers[HELPER_BATCH_MAX];
+	size_t n, i;
 
-	while ((ev = frame_next(f, &req, &len)) != FRAME_NEED_MORE)
-		if (answer(out, f, ev == FRAME_REQUEST && fn(ctx, req, len)))
-			return -1;
+	while ((n = take_requests(f, reqs)) > 0) {
+		fn(ctx, reqs, n, answers);
+		for (i = 0; i < n; i++)
+			if (answer(out, f, answers[i]) == -1)
+				return -1;
+	}
 	return 0;
 }
 
-/* Waits for input; 0 when readable, -1 when a stop signal came. */
-static int
-wait_input(int in, const sigset_t *waiting)
+/* At end of input, a request cut short is answered too. */
+static void
+answer_truncated(int out, struct framer *f, helper_answer_fn fn, void *ctx)
 {
-	struct pollfd pfd = { .fd = in, .events = POLLIN };
+	const struct helper_request cut = { NULL, 0 };
+	int yes;
 
-	while (!stopping) {
-		if (ppoll(&pfd, 1, NULL, waiting) >= 0)
-			return 0;
-		if (errno != EINTR)
-			return -1;
+	if (frame_end(f) == FRAME_REJECT) {
+		fn(ctx, &cut, 1, &yes);
+		answer(out, f, yes);
 	}
-	return -1;
 }
 
-void
+int
 helper_serve(int in, int out, enum frame_protocol protocol,
     helper_answer_fn fn, void *ctx)
 {
 	static struct framer f;
-	sigset_t waiting;
 	uint8_t *space;
 	size_t room;
 	ssize_t n;
 
-	catch_stop_signals(&waiting);
+	if (catch_stop_signals(in) == -1)
+		return -1;
 	frame_init(&f, protocol);
-	for (;;) {
-		if (wait_input(in, &waiting) == -1)
-			break;
+	while (!stopping) {
 		space = frame_space(&f, &room);
 		if ((n = read(in, space, room)) == -1 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			/* End of input (EIO: the terminal's other side closed). */
-			if (frame_end(&f) == FRAME_REJECT)
-				answer(out, &f, 0);
+			/* End of input (EIO: the terminal's other side closed),
+			 * unless it is the signal's /dev/null. */
+			if (!stopping)
+				answer_truncated(out, &f, fn, ctx);
 			break;
 		}
 		frame_added(&f, (size_t)n);
@@ -132,4 +153,7 @@ helper_serve(int in, int out, enum frame_protocol protocol,
 			break;
 	}
 	frame_wipe(&f);
+	close(devnull);
+	devnull = -1;
+	return 0;
 }

@@ -169,10 +169,10 @@ load_config(const struct options *o, enum log_target log, struct config *c)
 	}
 }
 
-static int
-answer(void *ctx, const char *req, size_t len)
+static void
+answer(void *ctx, const struct helper_request *reqs, size_t n, int answers[])
 {
-	return auth_answer(ctx, req, len);
+	auth_answer(ctx, reqs, n, answers);
 }
 
 static int
@@ -195,7 +195,9 @@ serve(const struct options *o, pid_t parent, int stdout_closed)
 	load_config(o, o->log, &c);
 	a.config = &c;
 	a.store = NULL;
-	helper_serve(STDIN_FILENO, STDOUT_FILENO, o->protocol, answer, &a);
+	if (helper_serve(STDIN_FILENO, STDOUT_FILENO, o->protocol, answer,
+	    &a) == -1)
+		log_msg(LOG_ERR, "cannot open /dev/null: %s", strerror(errno));
 	auth_close(&a);
 	config_free(&c);
 	return 0;

@@ -3,16 +3,26 @@
  * 1. Single use: the check and the insert happen in one LMDB write
  *    transaction, which LMDB serialises across processes, so a nonce is
  *    accepted once on the whole host.
- * 2. Fail closed: any error, including a full store, is REPLAY_ERROR and
- *    the caller refuses the token.
- * 3. Bounded: at most capacity live entries, in a map sized with room to
- *    spare (LMDB needs free pages even to delete); expired entries are
- *    purged in the same transactions that add new ones, oldest first,
- *    through an index ordered by expiry, so a purge never scans live ones.
- * 4. A purge is never undone by the clock: the store remembers the latest
- *    expiry it purged, and while the clock is behind it (set back after a
- *    purge) a purged nonce could be valid again, so nothing is recorded and
- *    tokens are refused until the clock has passed it.
+ * 2. Fail closed: any error, including a full store, means every key of
+ *    the transaction is refused.
+ * 3. Bounded: at most capacity entries, in a map sized with room to spare
+ *    (LMDB needs free pages even to delete). Each entry's key begins with
+ *    its expiry, so the store is in expiry order: expired entries are
+ *    purged from the front in the transactions that add new ones, and a
+ *    purge never scans live ones.
+ * 4. The clock cannot bring a nonce back. A key is looked for under every
+ *    expiry it can have been recorded with and still matter, later ones
+ *    too, so setting the clock back does not hide it. And the store
+ *    remembers the latest expiry it purged: while the clock is behind that,
+ *    a purged nonce could be valid again, so nothing is recorded and tokens
+ *    are refused.
+ *
+ * Layout: LMDB's main database (a named one would add a page to every
+ * commit) holds
+ *	expiry (8 bytes, big-endian) || key  ->  nothing	one per nonce
+ *	the mark (1 byte, 0)  ->  the latest expiry purged (8 bytes)
+ * The mark is written when the store is created and sorts before every
+ * entry, which are longer and begin with a zero byte until the year 2^56 s.
  *
  * Commits are not fsync'd (MDB_NOSYNC): other processes see them at once
  * through the shared page cache, and an entry only matters for the minutes
@@ -33,21 +43,20 @@
 
 #include "replay.h"
 
-#define BYTES_PER_ENTRY 256   /* both indexes, half-full pages, old copies */
+#define BYTES_PER_ENTRY 128    /* half-full pages, and their old copies */
 #define MIN_MAP_SIZE	262144 /* LMDB's own pages and copies */
-#define PURGE_BATCH	64    /* expired entries removed per login at most */
-#define EXPIRY_KEY_LEN	(8 + REPLAY_KEY_LEN)
-#define CLOCK_BEHIND	(-1)  /* not an LMDB code: see rule 4 */
+#define PURGE_BATCH	64     /* expired entries removed per commit at most */
+#define ENTRY_KEY_LEN	(8 + REPLAY_KEY_LEN)
+#define CLOCK_BEHIND	(-1)   /* not an LMDB code: see rule 4 */
 
 struct replay {
 	MDB_env *env;
+	MDB_dbi db;
 	size_t capacity;
-	MDB_dbi nonces; /* key -> expiry */
-	MDB_dbi expiry; /* expiry (big-endian) || key -> nothing */
-	MDB_dbi meta;	/* "purged" -> the latest expiry purged */
 };
 
-static const MDB_val purged_key = { 6, (void *)"purged" };
+static const uint8_t mark_name[1] = { 0 };
+static const MDB_val mark_key = { sizeof(mark_name), (void *)mark_name };
 
 static int
 failed(char err[REPLAY_ERR_LEN], const char *what, int rc)
@@ -69,20 +78,99 @@ replay_map_size(size_t capacity)
 	return MIN_MAP_SIZE + capacity * BYTES_PER_ENTRY;
 }
 
+static void
+put_be64(uint8_t *p, uint64_t v)
+{
+	int i;
+
+	for (i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+static uint64_t
+get_be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
 static int
-open_databases(struct replay *r, unsigned txn_flags, unsigned db_flags,
-    char err[REPLAY_ERR_LEN])
+put_mark(MDB_txn *txn, MDB_dbi db, uint64_t purged, unsigned flags)
+{
+	uint8_t be[8];
+	MDB_val v = { sizeof(be), be };
+
+	put_be64(be, purged);
+	return mdb_put(txn, db, (MDB_val *)&mark_key, &v, flags);
+}
+
+/*
+ * Moves the entries of the first layout (databases "nonces": key -> expiry,
+ * "expiry", and "meta" with the purge mark) into this one, once.
+ */
+static int
+adopt_first_layout(MDB_txn *txn, MDB_dbi db)
+{
+	static const MDB_val purged = { 6, (void *)"purged" };
+	MDB_dbi nonces, expiry, meta;
+	uint8_t entry[ENTRY_KEY_LEN];
+	MDB_val k, v, ek = { ENTRY_KEY_LEN, entry }, none = { 0, NULL };
+	MDB_cursor *cur;
+	int rc;
+
+	if ((rc = mdb_dbi_open(txn, "nonces", 0, &nonces)) != 0)
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	if ((rc = mdb_dbi_open(txn, "expiry", 0, &expiry)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "meta", 0, &meta)) != 0 ||
+	    (rc = mdb_cursor_open(txn, nonces, &cur)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != REPLAY_KEY_LEN || v.mv_size != 8)
+			continue;
+		memcpy(entry, v.mv_data, 8);
+		memcpy(entry + 8, k.mv_data, REPLAY_KEY_LEN);
+		if ((rc = mdb_put(txn, db, &ek, &none, 0)) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	if (rc != MDB_NOTFOUND)
+		return rc;
+	if ((rc = mdb_get(txn, meta, (MDB_val *)&purged, &v)) == 0 &&
+	    v.mv_size == 8)
+		rc = put_mark(txn, db, get_be64(v.mv_data), 0);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	if ((rc = mdb_drop(txn, nonces, 1)) != 0 ||
+	    (rc = mdb_drop(txn, expiry, 1)) != 0)
+		return rc;
+	return mdb_drop(txn, meta, 1);
+}
+
+/* Opens the main database; to write, also the mark and the first layout. */
+static int
+open_database(struct replay *r, unsigned txn_flags, char err[REPLAY_ERR_LEN])
 {
 	MDB_txn *txn;
 	int rc;
 
 	if ((rc = mdb_txn_begin(r->env, NULL, txn_flags, &txn)) != 0)
 		return failed(err, "begin", rc);
-	if ((rc = mdb_dbi_open(txn, "nonces", db_flags, &r->nonces)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "expiry", db_flags, &r->expiry)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "meta", db_flags, &r->meta)) != 0) {
+	rc = mdb_dbi_open(txn, NULL, 0, &r->db);
+	if (rc == 0 && !(txn_flags & MDB_RDONLY)) {
+		if ((rc = put_mark(txn, r->db, 0, MDB_NOOVERWRITE)) ==
+		    MDB_KEYEXIST)
+			rc = 0;
+		if (rc == 0)
+			rc = adopt_first_layout(txn, r->db);
+	}
+	if (rc != 0) {
 		mdb_txn_abort(txn);
-		return failed(err, "open databases", rc);
+		return failed(err, "open", rc);
 	}
 	if ((rc = mdb_txn_commit(txn)) != 0)
 		return failed(err, "commit", rc);
@@ -106,6 +194,7 @@ open_env(const char *dir, size_t capacity, unsigned env_flags,
 		free(r);
 		return NULL;
 	}
+	/* Named databases only in a store of the first layout. */
 	if ((rc = mdb_env_set_maxdbs(r->env, 3)) != 0 ||
 	    (rc = mdb_env_set_mapsize(r->env, replay_map_size(capacity))) != 0 ||
 	    (rc = mdb_env_open(r->env, dir, env_flags | MDB_NOTLS, 0600)) != 0) {
@@ -156,7 +245,7 @@ replay_open(const char *dir, size_t capacity, char err[REPLAY_ERR_LEN])
 		if ((r = open_env(dir, capacity, MDB_NOSYNC, err)) == NULL)
 			return NULL;
 	}
-	if (open_databases(r, 0, MDB_CREATE, err) != 0) {
+	if (open_database(r, 0, err) != 0) {
 		replay_close(r);
 		return NULL;
 	}
@@ -192,7 +281,7 @@ replay_open_existing(const char *dir, char err[REPLAY_ERR_LEN])
 		return NULL;
 	if ((r = open_env(dir, 0, MDB_RDONLY, err)) == NULL)
 		return NULL;
-	if (open_databases(r, MDB_RDONLY, 0, err) != 0) {
+	if (open_database(r, MDB_RDONLY, err) != 0) {
 		replay_close(r);
 		return NULL;
 	}
@@ -208,171 +297,249 @@ replay_close(struct replay *r)
 	free(r);
 }
 
-static void
-put_be64(uint8_t *p, uint64_t v)
-{
-	int i;
-
-	for (i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (56 - 8 * i));
-}
-
-static uint64_t
-get_be64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	int i;
-
-	for (i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-/* The latest expiry purged so far, 0 if none. */
 static int
-purged_until(struct replay *r, MDB_txn *txn, uint64_t *until)
+is_entry(const MDB_val *k)
 {
-	MDB_val v;
-	int rc;
-
-	*until = 0;
-	if ((rc = mdb_get(txn, r->meta, (MDB_val *)&purged_key, &v)) != 0)
-		return rc == MDB_NOTFOUND ? 0 : rc;
-	if (v.mv_size != 8)
-		return MDB_CORRUPTED;
-	*until = get_be64(v.mv_data);
-	return 0;
+	return k->mv_size == ENTRY_KEY_LEN;
 }
 
 /*
- * Deletes up to limit entries that expired at or before now, oldest first,
- * and remembers the latest expiry deleted.
+ * Checks the clock against the mark, then deletes up to limit entries that
+ * expired at or before now, oldest first, and moves the mark past them.
  */
 static int
-purge(struct replay *r, MDB_txn *txn, time_t now, size_t limit)
+purge(struct replay *r, MDB_txn *txn, MDB_cursor *cur, time_t now, size_t limit)
 {
-	MDB_cursor *cur;
-	MDB_val k, v, nonce;
-	uint64_t when, latest = 0;
-	uint8_t be[8];
+	uint64_t purged, when, latest;
+	MDB_val k, v;
 	size_t n = 0;
 	int rc;
 
-	if ((rc = mdb_cursor_open(txn, r->expiry, &cur)) != 0)
+	if ((rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST)) != 0)
 		return rc;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-	     rc == 0 && n < limit; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (k.mv_size != EXPIRY_KEY_LEN)
-			break;
-		if ((when = get_be64(k.mv_data)) > (uint64_t)now)
-			break;
-		nonce.mv_size = REPLAY_KEY_LEN;
-		nonce.mv_data = (uint8_t *)k.mv_data + 8;
-		if ((rc = mdb_del(txn, r->nonces, &nonce, NULL)) != 0 &&
-		    rc != MDB_NOTFOUND)
+	if (k.mv_size != mark_key.mv_size || v.mv_size != 8)
+		return MDB_CORRUPTED;
+	latest = purged = get_be64(v.mv_data);
+	if ((uint64_t)now < purged)
+		return CLOCK_BEHIND;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT); rc == 0 && n < limit;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (!is_entry(&k) ||
+		    (when = get_be64(k.mv_data)) > (uint64_t)now)
 			break;
 		if ((rc = mdb_cursor_del(cur, 0)) != 0)
 			break;
 		latest = when;
 		n++;
 	}
-	mdb_cursor_close(cur);
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return rc;
-	if (n == 0)
-		return 0;
-	put_be64(be, latest);
-	v.mv_size = 8;
-	v.mv_data = be;
-	return mdb_put(txn, r->meta, (MDB_val *)&purged_key, &v, 0);
+	if (latest == purged)
+		return 0; /* expiries are whole steps: seldom a new mark */
+	return put_mark(txn, r->db, latest, 0);
+}
+
+/*
+ * The expiries, on the grid of t, that a key recorded earlier can be under
+ * and still matter: normally those from t->expiry down to just after now.
+ * After the clock was set back, also later ones, up to the latest recorded
+ * but at most one lifetime (expiry - now) past t->expiry: a token accepted
+ * while the clock read later than that cannot be valid now. Sets *top and
+ * *looks.
+ */
+static int
+expiries_to_search(MDB_cursor *cur, const struct replay_time *t, uint64_t *top,
+    uint64_t *looks)
+{
+	uint64_t latest = 0, step = t->step, expiry = (uint64_t)t->expiry;
+	uint64_t lifetime = expiry - (uint64_t)t->now;
+	MDB_val k, v;
+	int rc;
+
+	if (step == 0 || t->expiry <= t->now)
+		return EINVAL;
+	if ((rc = mdb_cursor_get(cur, &k, &v, MDB_LAST)) != 0 &&
+	    rc != MDB_NOTFOUND)
+		return rc;
+	if (rc == 0 && is_entry(&k))
+		latest = get_be64(k.mv_data);
+	if (latest > expiry + lifetime)
+		latest = expiry + lifetime;
+	*top = expiry;
+	if (latest > expiry)
+		*top += (latest - expiry + step - 1) / step * step;
+	*looks = (*top - (uint64_t)t->now + step - 1) / step;
+	return 0;
+}
+
+static void
+entry_key(uint8_t out[ENTRY_KEY_LEN], uint64_t expiry,
+    const uint8_t key[REPLAY_KEY_LEN])
+{
+	put_be64(out, expiry);
+	memcpy(out + 8, key, REPLAY_KEY_LEN);
+}
+
+/* Whether key is under one of looks expiries down from top, but skip. */
+static int
+kept(struct replay *r, MDB_txn *txn, const uint8_t key[REPLAY_KEY_LEN],
+    uint64_t top, uint64_t looks, uint64_t step, uint64_t skip, int *found)
+{
+	uint8_t entry[ENTRY_KEY_LEN];
+	MDB_val k = { ENTRY_KEY_LEN, entry }, v;
+	uint64_t i;
+	int rc;
+
+	*found = 0;
+	for (i = 0; i < looks; i++) {
+		if (top - i * step == skip)
+			continue;
+		entry_key(entry, top - i * step, key);
+		if ((rc = mdb_get(txn, r->db, &k, &v)) == 0) {
+			*found = 1;
+			return 0;
+		}
+		if (rc != MDB_NOTFOUND)
+			return rc;
+	}
+	return 0;
 }
 
 static int
 insert(struct replay *r, MDB_txn *txn, const uint8_t key[REPLAY_KEY_LEN],
-    time_t expiry)
+    const struct replay_time *t, uint64_t top, uint64_t looks,
+    enum replay_result *result)
 {
-	uint8_t when[8], ekey[EXPIRY_KEY_LEN];
-	MDB_val k = { REPLAY_KEY_LEN, (void *)key }, v = { 8, when };
-	MDB_val ek = { EXPIRY_KEY_LEN, ekey }, empty = { 0, NULL };
+	uint8_t entry[ENTRY_KEY_LEN];
+	MDB_val k = { ENTRY_KEY_LEN, entry }, none = { 0, NULL };
+	int rc, found;
+
+	/* The insert itself finds a replay under this expiry
+	 * (MDB_KEYEXIST): only the others are looked up. */
+	if ((rc = kept(r, txn, key, top, looks, t->step, (uint64_t)t->expiry,
+	    &found)) != 0)
+		return rc;
+	*result = REPLAY_SEEN;
+	if (found)
+		return 0;
+	entry_key(entry, (uint64_t)t->expiry, key);
+	if ((rc = mdb_put(txn, r->db, &k, &none, MDB_NOOVERWRITE)) != 0)
+		return rc == MDB_KEYEXIST ? 0 : rc;
+	*result = REPLAY_FRESH;
+	return 0;
+}
+
+/* A full store is noticed after inserting: the caller drops the commit. */
+static int
+check_capacity(struct replay *r, MDB_txn *txn)
+{
 	MDB_stat st;
 	int rc;
 
-	/* The insert itself finds a replay (MDB_KEYEXIST), so there is no
-	 * lookup first; a full store is noticed after inserting a new nonce,
-	 * and the caller then drops the transaction. */
-	put_be64(when, (uint64_t)expiry);
-	if ((rc = mdb_put(txn, r->nonces, &k, &v, MDB_NOOVERWRITE)) != 0)
+	if ((rc = mdb_stat(txn, r->db, &st)) != 0)
 		return rc;
-	if ((rc = mdb_stat(txn, r->nonces, &st)) != 0)
-		return rc;
-	if (st.ms_entries > r->capacity)
-		return MDB_MAP_FULL;
-	memcpy(ekey, when, 8);
-	memcpy(ekey + 8, key, REPLAY_KEY_LEN);
-	return mdb_put(txn, r->expiry, &ek, &empty, 0);
+	return st.ms_entries - 1 > r->capacity ? MDB_MAP_FULL : 0; /* mark */
 }
 
 /*
- * One attempt: check the clock, purge a batch, insert, commit. Returns an
- * LMDB code or CLOCK_BEHIND.
+ * One attempt: purge a batch, insert every key, commit. Returns an LMDB
+ * code or CLOCK_BEHIND.
  */
 static int
-try_record(struct replay *r, const uint8_t key[REPLAY_KEY_LEN], time_t expiry,
-    time_t now, size_t purge_limit)
+try_record(struct replay *r, const uint8_t keys[][REPLAY_KEY_LEN], size_t n,
+    const struct replay_time *t, size_t purge_limit,
+    enum replay_result results[])
 {
+	uint64_t top, looks;
+	MDB_cursor *cur;
 	MDB_txn *txn;
-	uint64_t until;
+	size_t i;
 	int rc;
 
 	if ((rc = mdb_txn_begin(r->env, NULL, 0, &txn)) != 0)
 		return rc;
-	if ((rc = purged_until(r, txn, &until)) == 0 && (uint64_t)now < until)
-		rc = CLOCK_BEHIND;
-	if (rc != 0 || (rc = purge(r, txn, now, purge_limit)) != 0 ||
-	    (rc = insert(r, txn, key, expiry)) != 0) {
-		mdb_txn_abort(txn);
-		return rc;
-	}
+	if ((rc = mdb_cursor_open(txn, r->db, &cur)) != 0)
+		goto abort;
+	rc = purge(r, txn, cur, t->now, purge_limit);
+	if (rc == 0)
+		rc = expiries_to_search(cur, t, &top, &looks);
+	mdb_cursor_close(cur);
+	if (rc != 0)
+		goto abort;
+	for (i = 0; i < n; i++)
+		if ((rc = insert(r, txn, keys[i], t, top, looks,
+		    &results[i])) != 0)
+			goto abort;
+	if ((rc = check_capacity(r, txn)) != 0)
+		goto abort;
 	return mdb_txn_commit(txn);
+abort:
+	mdb_txn_abort(txn);
+	return rc;
 }
 
-enum replay_result
-replay_record(struct replay *r, const uint8_t key[REPLAY_KEY_LEN],
-    time_t expiry, time_t now, char err[REPLAY_ERR_LEN])
+/* After a batch did not fit: as many keys as fit, one at a time, in order. */
+static int
+record_one_by_one(struct replay *r, const uint8_t keys[][REPLAY_KEY_LEN],
+    size_t n, const struct replay_time *t,
+    enum replay_result results[], char err[REPLAY_ERR_LEN])
 {
-	int rc;
+	size_t i;
+	int rc, refused = 0;
 
-	rc = try_record(r, key, expiry, now, PURGE_BATCH);
-	if (rc == MDB_MAP_FULL)
-		rc = try_record(r, key, expiry, now, SIZE_MAX);
-	if (rc == MDB_KEYEXIST)
-		return REPLAY_SEEN;
-	if (rc != 0) {
-		failed(err, "record", rc);
-		return REPLAY_ERROR;
+	for (i = 0; i < n; i++) {
+		if ((rc = try_record(r, &keys[i], 1, t, 0, &results[i])) != 0) {
+			results[i] = REPLAY_ERROR;
+			refused = failed(err, "record", rc);
+		}
 	}
-	return REPLAY_FRESH;
+	return refused == 0 ? 0 : -1;
 }
 
-enum replay_result
-replay_lookup(struct replay *r, const uint8_t key[REPLAY_KEY_LEN], time_t now,
+int
+replay_record(struct replay *r, const uint8_t keys[][REPLAY_KEY_LEN], size_t n,
+    const struct replay_time *t, enum replay_result results[],
     char err[REPLAY_ERR_LEN])
 {
-	MDB_val k = { REPLAY_KEY_LEN, (void *)key }, v;
-	MDB_txn *txn;
+	size_t i;
 	int rc;
+
+	rc = try_record(r, keys, n, t, PURGE_BATCH, results);
+	if (rc == MDB_MAP_FULL)
+		rc = try_record(r, keys, n, t, SIZE_MAX, results);
+	if (rc == MDB_MAP_FULL && n > 1)
+		return record_one_by_one(r, keys, n, t, results, err);
+	if (rc == 0)
+		return 0;
+	for (i = 0; i < n; i++)
+		results[i] = REPLAY_ERROR;
+	failed(err, "record", rc);
+	return -1;
+}
+
+enum replay_result
+replay_lookup(struct replay *r, const uint8_t key[REPLAY_KEY_LEN],
+    const struct replay_time *t, char err[REPLAY_ERR_LEN])
+{
+	uint64_t top, looks;
+	MDB_cursor *cur;
+	MDB_txn *txn;
+	int rc, found = 0;
 
 	if ((rc = mdb_txn_begin(r->env, NULL, MDB_RDONLY, &txn)) != 0) {
 		failed(err, "begin", rc);
 		return REPLAY_ERROR;
 	}
-	rc = mdb_get(txn, r->nonces, &k, &v);
+	if ((rc = mdb_cursor_open(txn, r->db, &cur)) == 0) {
+		rc = expiries_to_search(cur, t, &top, &looks);
+		mdb_cursor_close(cur);
+	}
+	if (rc == 0)
+		rc = kept(r, txn, key, top, looks, t->step, 0, &found);
 	mdb_txn_abort(txn);
-	if (rc == MDB_NOTFOUND)
-		return REPLAY_FRESH;
-	if (rc != 0 || v.mv_size != 8) {
-		failed(err, "lookup", rc ? rc : MDB_CORRUPTED);
+	if (rc != 0) {
+		failed(err, "lookup", rc);
 		return REPLAY_ERROR;
 	}
-	return get_be64(v.mv_data) > (uint64_t)now ? REPLAY_SEEN : REPLAY_FRESH;
+	return found ? REPLAY_SEEN : REPLAY_FRESH;
 }

@@ -19,6 +19,20 @@ enum replay_result {
 	REPLAY_ERROR, /* could not be recorded: refuse */
 };
 
+/*
+ * When a record is made (now) and until when it is kept (expiry). Expiries
+ * are whole multiples of step seconds, so a key recorded earlier and still
+ * kept is under one of the few expiries between now and this one; or, if
+ * the clock was set back, under a later one, up to one lifetime (expiry -
+ * now) later: a token accepted while the clock read later still than that
+ * cannot be valid now.
+ */
+struct replay_time {
+	time_t now;
+	time_t expiry;
+	unsigned step;
+};
+
 struct replay;
 
 /*
@@ -37,17 +51,22 @@ void replay_close(struct replay *);
 struct replay *replay_open_existing(const char *dir, char err[REPLAY_ERR_LEN]);
 
 /*
- * Records key, valid until expiry, in one transaction that also purges
- * entries expired at now. Exactly one caller across all processes gets
- * REPLAY_FRESH for a key; REPLAY_ERROR comes with a message in err.
+ * Records n keys in one transaction, which also purges entries expired at
+ * now. results[i] is REPLAY_FRESH or REPLAY_SEEN for keys[i] (a key given
+ * twice is seen the second time); across all processes, exactly one caller
+ * gets REPLAY_FRESH for a key. A key that cannot be recorded gets
+ * REPLAY_ERROR (when the store is nearly full, those beyond its capacity);
+ * then -1 is returned and err says why, otherwise 0.
  */
-enum replay_result replay_record(struct replay *,
-    const uint8_t key[REPLAY_KEY_LEN], time_t expiry, time_t now,
-    char err[REPLAY_ERR_LEN]);
+int replay_record(struct replay *, const uint8_t keys[][REPLAY_KEY_LEN],
+    size_t n, const struct replay_time *,
+    enum replay_result results[], char err[REPLAY_ERR_LEN]);
 
 /* Looks key up without recording it. */
 enum replay_result replay_lookup(struct replay *,
-    const uint8_t key[REPLAY_KEY_LEN], time_t now, char err[REPLAY_ERR_LEN]);
+    const uint8_t key[REPLAY_KEY_LEN],
+    const struct replay_time *,
+    char err[REPLAY_ERR_LEN]);
 
 /* The map size used for a capacity, in bytes. */
 size_t replay_map_size(size_t capacity);

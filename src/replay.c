@@ -339,36 +339,56 @@ purge(struct replay *r, MDB_txn *txn, MDB_cursor *cur, time_t now, size_t limit)
 	return put_mark(txn, r->db, latest, 0);
 }
 
-/*
- * The expiries, on the grid of t, that a key recorded earlier can be under
- * and still matter: normally those from t->expiry down to just after now.
- * After the clock was set back, also later ones, up to the latest recorded
- * but at most one lifetime (expiry - now) past t->expiry: a token accepted
- * while the clock read later than that cannot be valid now. Sets *top and
- * *looks.
- */
+/* The expiries of the oldest and the latest entry (none: oldest > latest). */
 static int
-expiries_to_search(MDB_cursor *cur, const struct replay_time *t, uint64_t *top,
-    uint64_t *looks)
+stored_expiries(MDB_cursor *cur, uint64_t *oldest, uint64_t *latest)
 {
-	uint64_t latest = 0, step = t->step, expiry = (uint64_t)t->expiry;
-	uint64_t lifetime = expiry - (uint64_t)t->now;
 	MDB_val k, v;
 	int rc;
 
-	if (step == 0 || t->expiry <= t->now)
-		return EINVAL;
-	if ((rc = mdb_cursor_get(cur, &k, &v, MDB_LAST)) != 0 &&
-	    rc != MDB_NOTFOUND)
-		return rc;
+	*oldest = UINT64_MAX;
+	*latest = 0;
+	if ((rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST)) == 0 &&
+	    !is_entry(&k))
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT); /* the mark */
 	if (rc == 0 && is_entry(&k))
-		latest = get_be64(k.mv_data);
+		*oldest = get_be64(k.mv_data);
+	if (rc == 0)
+		rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+	if (rc == 0 && is_entry(&k))
+		*latest = get_be64(k.mv_data);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/*
+ * The expiries, on the grid of t, that a key recorded earlier can be under
+ * and still matter: those from t->expiry down to just after now, and after
+ * the clock was set back also later ones, up to one lifetime (expiry - now)
+ * past t->expiry (a token accepted while the clock read later than that
+ * cannot be valid now); of these, only those within the stored ones. Sets
+ * *top and *looks, the number of expiries down from it.
+ */
+static int
+expiries_to_search(MDB_cursor *cur, const struct replay_time *t,
+    uint64_t *top, uint64_t *looks)
+{
+	uint64_t now = (uint64_t)t->now, expiry = (uint64_t)t->expiry;
+	uint64_t step = t->step, lifetime = expiry - now, bottom = now + 1;
+	uint64_t oldest, latest;
+	int rc;
+
+	if (step == 0 || expiry <= now)
+		return EINVAL;
+	if ((rc = stored_expiries(cur, &oldest, &latest)) != 0)
+		return rc;
 	if (latest > expiry + lifetime)
 		latest = expiry + lifetime;
 	*top = expiry;
 	if (latest > expiry)
 		*top += (latest - expiry + step - 1) / step * step;
-	*looks = (*top - (uint64_t)t->now + step - 1) / step;
+	if (oldest > bottom)
+		bottom = oldest;
+	*looks = *top < bottom ? 0 : (*top - bottom) / step + 1;
 	return 0;
 }
 

@@ -76,6 +76,9 @@ START_TEST(first_use_then_replay)
 	ck_assert_int_eq(record(r, key, 1000), REPLAY_FRESH);
 	ck_assert_int_eq(record(r, key, 1001), REPLAY_SEEN);
 	ck_assert_int_eq(lookup(r, key, 1001), REPLAY_SEEN);
+	/* A step or two later, under an earlier expiry than the new one. */
+	ck_assert_int_eq(record(r, key, 1031), REPLAY_SEEN);
+	ck_assert_int_eq(lookup(r, key, 1061), REPLAY_SEEN);
 	make_key(key, 2);
 	ck_assert_int_eq(record(r, key, 1001), REPLAY_FRESH);
 	replay_close(r);

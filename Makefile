@@ -5,7 +5,7 @@
 #   make install         DESTDIR=... PREFIX=/usr/local
 #   make demo            a working Prosody login on loopback
 
-VERSION = 1.0.0
+VERSION = 1.1.0
 PROG	= prosody-token-auth
 PREFIX	?= /usr/local
 BINDIR	?= $(PREFIX)/bin

@@ -58,9 +58,9 @@ write_all(int fd, const uint8_t *buf, size_t len)
 
 	while (len > 0) {
 		if ((n = write(fd, buf, len)) == -1) {
-			if (errno == EINTR)
+			if (errno == EINTR && !stopping)
 				continue;
-			return -1;
+			return -1; /* stopping: the server may not read */
 		}
 		buf += n;
 		len -= (size_t)n;

@@ -9,6 +9,7 @@ set -u
 
 TOP=${TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 HELPER=${HELPER:-$TOP/prosody-token-auth}
+PTA_VERSION=$(sed -n 's/^VERSION = //p' "$TOP/Makefile")
 PY=/usr/bin/python3
 TOKENGEN="$PY $TOP/tests/tokengen.py"
 

@@ -7,7 +7,7 @@ out=$WORK/clang
 mkdir -p "$out"
 if make -s -C "$TOP" CC=clang PROG="$out/prosody-token-auth" "$out/prosody-token-auth" >"$WORK/clang.log" 2>&1; then
 	pass "builds with clang, -Wall -Wextra -Werror"
-	check "the clang build runs" "prosody-token-auth 1.0.0" "$("$out/prosody-token-auth" --version)"
+	check "the clang build runs" "prosody-token-auth $PTA_VERSION" "$("$out/prosody-token-auth" --version)"
 else
 	fail "clang build: $(tail -n 5 "$WORK/clang.log")"
 fi

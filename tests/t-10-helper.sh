@@ -170,7 +170,9 @@ t=$($TOKENGEN "$seed" "$secret" carol@example.org)
 check "gen-secrets secrets work with the web app's code" "1" \
 	"$(echo "auth:carol:example.org:$t" | $HELPER --config "$WORK/gen.conf")"
 $HELPER --help | grep -q "mint USER@DOMAIN" && pass "--help" || fail "--help"
-check "--version" "prosody-token-auth 1.0.0" "$($HELPER --version)"
+check "--version" "prosody-token-auth $PTA_VERSION" "$($HELPER --version)"
+check "the version is the Debian changelog's" "$PTA_VERSION" \
+	"$(sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' "$TOP/debian/changelog")"
 $HELPER bogus >/dev/null 2>&1
 check "unknown subcommand: exit 2" 2 $?
 

@@ -63,7 +63,7 @@ py_checks() {
 # The Python side of the process checks: spawn a helper with pipes, ask,
 # signal, time it.
 cat >"$WORK/faults.py" <<'EOF'
-import os, resource, select, signal, subprocess, sys, time
+import array, fcntl, os, resource, select, signal, subprocess, sys, termios, time
 HELPER = os.environ["HELPER"].split()
 TOP, WORK = os.environ["TOP"], os.environ["WORK"]
 SEED, SECRET = os.environ["OTP_SEED"], os.environ["TOKEN_SECRET"]
@@ -320,6 +320,28 @@ for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             " with half a request read" if partial else ""),
             "status %s" % rc)
         h.kill()
+
+# SIGTERM while the server reads no answers: the helper is blocked writing
+# one, with the answers' pipe full.
+h = Helper(CONF)
+fcntl.fcntl(h.p.stdin, fcntl.F_SETFL, os.O_NONBLOCK)
+line, sent = b"isuser:bob:example.org\n" * 1000, 0
+deadline, full = time.monotonic() + 10, False
+while time.monotonic() < deadline and not full:
+    try:
+        sent += os.write(h.p.stdin.fileno(), line)
+    except BlockingIOError:
+        time.sleep(0.01)
+    queued = array.array("i", [0])
+    fcntl.ioctl(h.p.stdout, termios.FIONREAD, queued)
+    full = queued[0] >= 65536
+check(full, "the server reads no answers: their pipe fills up",
+      "%d bytes sent" % sent)
+h.p.send_signal(signal.SIGTERM)
+rc = h.wait(2)
+check(rc == 0, "... SIGTERM while blocked writing an answer: exit 0 within "
+      "2 s", "status %s" % rc)
+h.kill()
 
 # A helper idle for a while does not spin.
 before = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -84,13 +84,13 @@ take_requests(struct framer *f, struct helper_request reqs[HELPER_BATCH_MAX])
 	size_t n;
 
 	for (n = 0; n < HELPER_BATCH_MAX; n++) {
-		reqs[n].text = NULL;
-		reqs[n].len = 0;
-		if ((ev = frame_next(f, &reqs[n].text, &reqs[n].len)) ==
-		    FRAME_NEED_MORE)
+		ev = frame_next(f, &reqs[n].text, &reqs[n].len);
+		if (ev == FRAME_NEED_MORE)
 			break;
-		if (ev == FRAME_REJECT)
+		if (ev == FRAME_REJECT) {
 			reqs[n].text = NULL;
+			reqs[n].len = 0;
+		}
 	}
 	return n;
 }

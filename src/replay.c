@@ -3,8 +3,8 @@
  * 1. Single use: the check and the insert happen in one LMDB write
  *    transaction, which LMDB serialises across processes, so a nonce is
  *    accepted once on the whole host.
- * 2. Fail closed: any error, including a full store, means every key of
- *    the transaction is refused.
+ * 2. Fail closed: a key that cannot be recorded, for whatever reason (a
+ *    full store too), is REPLAY_ERROR, and its token is refused.
  * 3. Bounded: at most capacity entries, in a map sized with room to spare
  *    (LMDB needs free pages even to delete). Each entry's key begins with
  *    its expiry, so the store is in expiry order: expired entries are
@@ -22,7 +22,8 @@
  *	expiry (8 bytes, big-endian) || key  ->  nothing	one per nonce
  *	the mark (1 byte, 0)  ->  the latest expiry purged (8 bytes)
  * The mark is written when the store is created and sorts before every
- * entry, which are longer and begin with a zero byte until the year 2^56 s.
+ * entry: entries are longer, and begin with a zero byte (an expiry below
+ * 2^56 seconds).
  *
  * Commits are not fsync'd (MDB_NOSYNC): other processes see them at once
  * through the shared page cache, and an entry only matters for the minutes

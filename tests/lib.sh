@@ -1,9 +1,10 @@
 # Shared by the shell suites: counters, a throw-away config, bounded waits and
 # clean-up of every process a suite starts. Source it; do not run it.
 #
-# A suite calls pass/fail (or check), starts processes with spawn (so that
-# cleanup can stop them by PID), and ends with finish, whose last line is
-# "N passed, M failed".
+# A suite calls pass/fail (or check), or skip with the reason when a check
+# cannot run here; starts processes with spawn (so that cleanup can stop them
+# by PID); and ends with finish, whose last line is
+# "N passed, M failed, K skipped". A skipped check is never counted as passed.
 
 set -u
 
@@ -15,12 +16,15 @@ TOKENGEN="$PY $TOP/tests/tokengen.py"
 
 passed=0
 failed=0
+skipped=0
 pids=()
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pta-test.XXXXXX")
 
 pass() { passed=$((passed + 1)); printf 'ok   %s\n' "$1"; }
 fail() { failed=$((failed + 1)); printf 'FAIL %s\n' "$1"; }
+# skip WHAT WHY: WHAT could not be checked here, because WHY.
+skip() { skipped=$((skipped + 1)); printf 'skip %s: %s\n' "$1" "$2"; }
 
 # check NAME EXPECTED ACTUAL
 check() {
@@ -83,6 +87,6 @@ token() {
 }
 
 finish() {
-	echo "$passed passed, $failed failed"
+	echo "$passed passed, $failed failed, $skipped skipped"
 	[ "$failed" -eq 0 ]
 }

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Runs every test suite and ends with one line: "N passed, M failed".
+# Runs every test suite and ends with one line: "N passed, M failed, K skipped".
 #
 #   tests/run.sh                the whole set (what 'make check' runs)
 #   tests/run.sh --units-only   the Check unit suites alone
@@ -8,7 +8,10 @@
 # Unit suites run plain, under valgrind memcheck and built with ASan+UBSan;
 # the helper's shell suites run against the plain binary, under valgrind
 # and against the sanitizer build. Suites are tests/t-*.sh, in name order;
-# each ends with its own "N passed, M failed" line.
+# each ends with its own "N passed, M failed, K skipped" line. A check that
+# could not run here (no root, a tool missing) is skipped, with its reason,
+# and never counted as passed; a suite that ran and skipped nothing at all is
+# broken.
 set -u
 cd "$(dirname "$0")/.."
 TOP=$PWD
@@ -17,7 +20,9 @@ export TOP
 mode=${1:-all}
 passed=0
 failed=0
+skipped=0
 broken=()
+skips=()
 
 # Suites that exercise the helper binary deeply enough to be worth running
 # under valgrind and the sanitizers too.
@@ -46,8 +51,8 @@ count_check() { # NAME OUTPUT STATUS
 }
 
 count_shell() { # NAME OUTPUT STATUS
-	local line p f
-	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' <<<"$2" | tail -n 1)
+	local line p f k=0
+	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed(, [0-9]+ skipped)?$' <<<"$2" | tail -n 1)
 	if [ -z "$line" ]; then
 		failed=$((failed + 1))
 		broken+=("$1 (no summary, status $3)")
@@ -56,18 +61,23 @@ count_shell() { # NAME OUTPUT STATUS
 	p=${line%% passed*}
 	f=${line#*passed, }
 	f=${f%% failed*}
+	case $line in
+	*skipped) k=${line##*failed, }; k=${k%% skipped} ;;
+	esac
 	passed=$((passed + p))
 	failed=$((failed + f))
-	if [ "$3" -ne 0 ] || [ "$f" -ne 0 ]; then
+	skipped=$((skipped + k))
+	[ "$k" -eq 0 ] || skips+=("$1: $k skipped")
+	if [ "$3" -ne 0 ] || [ "$f" -ne 0 ] || [ $((p + f + k)) -eq 0 ]; then
 		[ "$f" -ne 0 ] || failed=$((failed + 1))
-		broken+=("$1 (status $3)")
+		broken+=("$1 (status $3$([ $((p + f + k)) -eq 0 ] && echo ', nothing run'))")
 	fi
 }
 
 run() { # KIND NAME COMMAND...
 	local kind=$1 name=$2 out status
 	shift 2
-	echo "=== $name"
+	echo "=== $name ($(date +%H:%M:%S))"
 	out=$("$@" 2>&1)
 	status=$?
 	printf '%s\n' "$out"
@@ -118,8 +128,11 @@ all)
 esac
 
 echo
+for k in "${skips[@]}"; do
+	echo "SKIPPED: $k"
+done
 for b in "${broken[@]}"; do
 	echo "FAILED: $b"
 done
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

@@ -60,7 +60,7 @@ if command -v systemd-socket-activate >/dev/null; then
 		fail "systemd-socket-activate did not make $SOCK"
 	fi
 else
-	echo "skip socket mode: no systemd-socket-activate (Debian package systemd)"
+	skip "socket mode" "no systemd-socket-activate (Debian package systemd)"
 fi
 
 # The harness's self-test: helpers that misbehave on purpose.

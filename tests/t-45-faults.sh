@@ -152,7 +152,7 @@ if [ "$(id -u)" -eq 0 ] && unshare -m --propagation private true 2>/dev/null; th
 	check "... and the same token accepted once the store is writable" \
 		"1 exit=0" "$(run "$WORK/c3.conf" "auth:bob:example.org:$t")"
 else
-	echo "skip read-only mount: needs root and unshare"
+	skip "read-only mount" "needs root and unshare"
 fi
 if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null && id nobody >/dev/null 2>&1; then
 	# nobody must reach its config but not the root-owned store.
@@ -176,7 +176,7 @@ if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null && id nobody >/dev/null
 		pass "... with a message that says why" ||
 		fail "no locked memory: stderr: $(head -c 300 "$WORK/stderr")"
 else
-	echo "skip helper as nobody: needs root and setpriv"
+	skip "helper as nobody" "needs root and setpriv"
 fi
 
 # The file system under the store full: a private tmpfs too small for the
@@ -220,7 +220,7 @@ if [ "$(id -u)" -eq 0 ] && unshare -m --propagation private true 2>/dev/null; th
 	check "... and the tokens recorded in the room it reserved (the last was used)" \
 		"$(printf '1 %.0s' $(seq 599))0 1" "$(tr '\n' ' ' <"$WORK/answers" | sed 's/ $//')"
 else
-	echo "skip full file system: needs root and unshare"
+	skip "full file system" "needs root and unshare"
 fi
 
 # --- the replay store is full --------------------------------------------
@@ -503,7 +503,7 @@ h.p.stdin.close()
 check(h.wait(5) == 0, "clock jumps: exit 0 at end of input")
 EOF
 else
-	echo "skip clock jumps: needs faketime (Debian package faketime)"
+	skip "clock jumps" "needs faketime (Debian package faketime)"
 fi
 
 finish

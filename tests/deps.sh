@@ -5,9 +5,11 @@
 set -eu
 
 PACKAGES="build-essential pkgconf libssl-dev libbsd-dev liblmdb-dev check
+libhiredis-dev libseccomp-dev
 clang libclang-rt-14-dev valgrind lmdb-utils procps util-linux
-python3 python3-pyotp python3-slixmpp oathtool
-prosody systemd debhelper dpkg-dev fakeroot lintian ejabberd faketime iproute2"
+python3 python3-pyotp python3-slixmpp oathtool lua-check
+prosody systemd debhelper dpkg-dev fakeroot lintian ejabberd faketime iproute2
+redis-server redis-sentinel"
 
 missing=""
 for p in $PACKAGES; do
@@ -24,6 +26,7 @@ fi
 
 echo "deps: installing$missing"
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -q
+# (another apt run, such as unattended-upgrades, may hold the lock a while)
+apt-get -o DPkg::Lock::Timeout=300 update -q
 # shellcheck disable=SC2086
-apt-get install -y -q --no-install-recommends $missing
+apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends $missing

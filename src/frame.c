@@ -37,13 +37,36 @@ frame_added(struct framer *f, size_t n)
 	f->end += n;
 }
 
+/*
+ * The first request says which framing the server speaks. A generic request
+ * begins with its command and ':'. An ejabberd frame begins with its length,
+ * then a command: its first bytes can be anything, printable too (a long
+ * password makes the length's high byte a letter), but never a command and
+ * ':', since no command, read from its third byte on, begins like another
+ * (the frame's third byte is its command's first). So the
+ * stream is generic if it begins with a command and ':', ejabberd otherwise,
+ * and undecided while what has arrived is still the beginning of one.
+ */
+static const char *const commands[] = {
+	"auth:", "isuser:", "setpass:", "tryregister:", "removeuser:",
+	"removeuser3:", "certauth:",
+};
+
 static enum frame_protocol
-detect(uint8_t first)
+detect(const uint8_t *s, size_t len)
 {
-	if ((first >= 0x20 && first < 0x7f) || first == '\n' ||
-	    first == '\r' || first == '\t')
-		return FRAME_GENERIC;
-	return FRAME_EJABBERD;
+	size_t i, n;
+	int maybe = 0;
+
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		n = strlen(commands[i]);
+		if (memcmp(s, commands[i], len < n ? len : n) != 0)
+			continue;
+		if (len >= n)
+			return FRAME_GENERIC;
+		maybe = 1;
+	}
+	return maybe ? FRAME_DETECT : FRAME_EJABBERD;
 }
 
 static enum frame_event
@@ -113,8 +136,10 @@ frame_next(struct framer *f, const char **req, size_t *len)
 {
 	if (f->start == f->end)
 		return FRAME_NEED_MORE;
-	if (f->protocol == FRAME_DETECT)
-		f->protocol = detect(f->buf[f->start]);
+	if (f->protocol == FRAME_DETECT &&
+	    (f->protocol = detect(f->buf + f->start, f->end - f->start)) ==
+	    FRAME_DETECT)
+		return FRAME_NEED_MORE;
 	if (f->protocol == FRAME_GENERIC)
 		return next_line(f, req, len);
 	return next_packet(f, req, len);

@@ -33,7 +33,10 @@ struct framer {
 	int oversized;	   /* dropping the rest of an oversized request */
 };
 
-/* protocol FRAME_DETECT decides from the first byte. */
+/*
+ * protocol FRAME_DETECT decides from the first bytes: generic if they are a
+ * command and ':' ("auth:", "isuser:", ...), ejabberd otherwise.
+ */
 void frame_init(struct framer *, enum frame_protocol);
 
 /* Where to put newly read bytes, and how many fit (never 0). */

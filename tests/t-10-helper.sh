@@ -87,6 +87,16 @@ check "ejabberd: a frame cut short by end of input is answered 0" "0" "$out"
 out=$( { printf '\377\377'; head -c 65535 /dev/zero; printf '\0\026isuser:bob:example.org'; } |
 	timeout 20 $HELPER --config "$CONF" | $PY "$TOP/tests/frames.py" decode)
 check "ejabberd: an oversized frame is skipped whole" "0 1" "$(echo $out)"
+# A client picks its password's length, and so the first byte of a fresh
+# helper's input: a printable one must not switch it to the generic framing.
+for n in 2304 2600 3583 8192 9000 26000; do
+	t=$(token $JID)
+	out=$(printf '%s\n' "auth:bob:example.org:$(head -c $((n - 21)) /dev/zero | tr '\0' p)" \
+		"auth:bob:example.org:$t" "isuser:bob:example.org" | $PY "$TOP/tests/frames.py" encode |
+		timeout 20 $HELPER --config "$CONF" | $PY "$TOP/tests/frames.py" decode)
+	check "ejabberd detected when the first frame is $n bytes (printable length byte)" \
+		"0 1 1" "$(echo $out)"
+done
 for b in 3 4 13 17 19 21 26 28 127; do
 	body=$(head -c "$b" /dev/zero | tr '\0' x)
 	out=$(printf '%s\n' "$body" "isuser:bob:example.org" | $PY "$TOP/tests/frames.py" encode |

@@ -71,9 +71,9 @@ echo "# ejabberd on 127.0.0.1:$PORT, helper $HELPER, snippet $EJABBERD_SNIPPET"
 
 # --- the snippet, adapted only in its paths --------------------------------
 
-grep -q "$SHIPPED_HELPER --config $SHIPPED_CONF" "$EJABBERD_SNIPPET" &&
-	pass "snippet runs $SHIPPED_HELPER --config $SHIPPED_CONF" ||
-	fail "snippet names the installed helper and its ejabberd config"
+grep -q "$SHIPPED_HELPER --protocol ejabberd --config $SHIPPED_CONF" "$EJABBERD_SNIPPET" &&
+	pass "snippet runs $SHIPPED_HELPER --protocol ejabberd --config $SHIPPED_CONF" ||
+	fail "snippet names the installed helper, ejabberd's framing and its ejabberd config"
 grep -q '^auth_use_cache: false' "$EJABBERD_SNIPPET" &&
 	pass "snippet turns ejabberd's password cache off" ||
 	fail "snippet has auth_use_cache: false"
@@ -146,7 +146,7 @@ pool_pids() {
 	local pid
 	for pid in $(descendants "$BEAM"); do
 		case "$(ps -o args= -p "$pid" 2>/dev/null)" in
-		"$HELPER --config $CONF") echo "$pid" ;;
+		"$HELPER --protocol ejabberd --config $CONF") echo "$pid" ;;
 		esac
 	done
 }

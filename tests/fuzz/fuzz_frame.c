@@ -58,15 +58,29 @@ expect(int reject, size_t off, size_t len)
 	model_events[model_count++] = (struct expected){ reject, off, len };
 }
 
-/* The framing a stream's first byte announces: ejabberd's starts with the
- * high byte of a length, generic's with text. */
+/*
+ * The framing a stream announces: generic's starts with a command and ':',
+ * ejabberd's with the two bytes of a length, then a command. A stream that
+ * ends while it could still be the start of a generic command is announced
+ * as neither (FRAME_DETECT): it is one request cut short, refused.
+ */
 static enum frame_protocol
-announced(uint8_t first)
+announced(const uint8_t *s, size_t n)
 {
-	return (first >= 0x20 && first < 0x7f) || first == '\n' ||
-		   first == '\r' || first == '\t' ?
-	    FRAME_GENERIC :
-	    FRAME_EJABBERD;
+	static const char *const cmds[] = { "auth", "isuser", "setpass",
+		"tryregister", "removeuser", "removeuser3", "certauth" };
+	enum frame_protocol p = FRAME_EJABBERD;
+	char word[16];
+	size_t i, len;
+
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		len = (size_t)snprintf(word, sizeof(word), "%s:", cmds[i]);
+		if (n >= len && memcmp(s, word, len) == 0)
+			return FRAME_GENERIC;
+		if (n < len && memcmp(s, word, n) == 0)
+			p = FRAME_DETECT;
+	}
+	return p;
 }
 
 static void
@@ -116,11 +130,13 @@ model(const uint8_t *s, size_t n, enum frame_protocol p)
 	if (n == 0)
 		return p;
 	if (p == FRAME_DETECT)
-		p = announced(s[0]);
+		p = announced(s, n);
 	if (p == FRAME_GENERIC)
 		model_generic(s, n);
-	else
+	else if (p == FRAME_EJABBERD)
 		model_ejabberd(s, n);
+	else
+		expect(1, 0, n);
 	return p;
 }
 
@@ -227,7 +243,7 @@ check_framer(const uint8_t *s, size_t n, enum frame_protocol p,
 	if (n > 0) {
 		assert(f.protocol == resolved);
 		assert(frame_answer(&f, 1, answer) ==
-		    (resolved == FRAME_GENERIC ? 2 : 4));
+		    (resolved == FRAME_EJABBERD ? 4 : 2));
 	}
 	frame_wipe(&f);
 }
@@ -382,7 +398,7 @@ check_helper(const uint8_t *s, size_t n, enum frame_protocol p,
 		    fake_answer_of((const char *)s + model_events[k].off,
 			model_events[k].len);
 
-		if (resolved == FRAME_GENERIC) {
+		if (resolved != FRAME_EJABBERD) {
 			want[wlen++] = yes ? '1' : '0';
 			want[wlen++] = '\n';
 		} else {

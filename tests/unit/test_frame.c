@@ -168,6 +168,66 @@ START_TEST(ejabberd_control_bytes_in_length)
 }
 END_TEST
 
+/*
+ * A client chooses its password's length, and so the first byte of the
+ * first frame: printable, white space, even a command's first letter. The
+ * stream is still ejabberd's, and every frame is answered in its format.
+ */
+START_TEST(ejabberd_detected_whatever_the_length)
+{
+	static const uint16_t lengths[] = { 0x0900, 0x0a00, 0x0d01, 0x0e00,
+		0x2000, 0x2020, 0x4142, 0x6175, 0x6973, 0x7f00, 0xffff };
+	static uint8_t in[2 + 0xffff + 2 + 10];
+	char events[8];
+	size_t i, n, len, step;
+
+	for (i = 0; i < sizeof(lengths) / sizeof(lengths[0]); i++) {
+		n = lengths[i];
+		in[0] = (uint8_t)(n >> 8);
+		in[1] = (uint8_t)n;
+		memcpy(in + 2, "auth:u:d:", 9);
+		memset(in + 11, 'p', n - 9);
+		len = 2 + n;
+		len += packet(in + len, "isuser:a:b", 10);
+		for (step = 1; step <= 4096; step *= 8) {
+			frame_init(&f, FRAME_DETECT);
+			events[0] = '\0';
+			feed(in, len, step, events);
+			ck_assert_int_eq(f.protocol, FRAME_EJABBERD);
+			ck_assert_str_eq(events,
+			    n <= FRAME_MAX_REQUEST ? "ai" : "!i");
+		}
+	}
+}
+END_TEST
+
+/* A generic stream may arrive a byte at a time: no decision before it can
+ * be made, then every line. */
+START_TEST(generic_detected_byte_by_byte)
+{
+	static const char *const streams[] = { "auth:a:b:c\n",
+		"isuser:a:b\n", "setpass:a:b:c\n", "tryregister:a:b:c\n",
+		"removeuser:a:b\n", "removeuser3:a:b:c\n", "certauth:x\n" };
+	char events[4];
+	size_t i;
+
+	for (i = 0; i < sizeof(streams) / sizeof(streams[0]); i++) {
+		frame_init(&f, FRAME_DETECT);
+		events[0] = '\0';
+		feed(streams[i], strlen(streams[i]), 1, events);
+		ck_assert_int_eq(f.protocol, FRAME_GENERIC);
+		ck_assert_int_eq(events[0], streams[i][0]);
+		ck_assert_int_eq(events[1], '\0');
+	}
+	/* Cut short while still undecided: one refusal, in generic form. */
+	frame_init(&f, FRAME_DETECT);
+	feed("isus", 4, 1, events);
+	ck_assert_int_eq(frame_end(&f), FRAME_REJECT);
+	ck_assert_int_eq(frame_answer(&f, 0, (uint8_t[FRAME_ANSWER_MAX]){ 0 }),
+	    2);
+}
+END_TEST
+
 START_TEST(truncated_at_end_of_input)
 {
 	uint8_t in[] = { 0, 50, 'a', 'b' };
@@ -218,6 +278,8 @@ main(void)
 	ADD(tc, ejabberd_any_split);
 	ADD(tc, ejabberd_oversized_then_good);
 	ADD(tc, ejabberd_control_bytes_in_length);
+	ADD(tc, ejabberd_detected_whatever_the_length);
+	ADD(tc, generic_detected_byte_by_byte);
 	ADD(tc, truncated_at_end_of_input);
 	ADD(tc, answers);
 	suite_add_tcase(s, tc);

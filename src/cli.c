@@ -210,6 +210,8 @@ cli_check_config(const struct config *c)
 	size_t i;
 
 	printf("%s: OK\n", c->path);
+	if (config_lock_warning() != NULL)
+		printf("%s\n", config_lock_warning());
 	for (i = 0; i < c->ndomains; i++)
 		printf("secrets: %s (line %d)\n",
 		    c->domains[i].name ? c->domains[i].name :

@@ -26,7 +26,7 @@
 #include "secmem.h"
 
 #define MAX_FILE_SIZE	65536
-#define MIN_SEED_CHARS	16
+#define MIN_SEED_BITS	80  /* RFC 4226: 128 recommended, 80 at the least */
 #define MIN_SECRET_LEN	16
 #define MAX_SECRET_LEN	256
 #define MAX_DOMAIN_LEN	1023
@@ -42,6 +42,7 @@ enum key {
 	NONCE_DIGITS,
 	REPLAY_STORE,
 	REPLAY_CAPACITY,
+	LOCK_MEMORY,
 	NKEYS
 };
 
@@ -59,7 +60,10 @@ static const struct {
 	{ "nonce_digits", NONCE_DIGITS },
 	{ "replay_store", REPLAY_STORE },
 	{ "replay_capacity", REPLAY_CAPACITY },
+	{ "lock_memory", LOCK_MEMORY },
 };
+
+#define NKEY_NAMES (sizeof(key_names) / sizeof(key_names[0]))
 
 /* A value inside the locked copy of the file. */
 struct span {
@@ -146,7 +150,7 @@ read_file(struct parser *p, size_t *size, size_t *len)
 		goto out;
 	*size = (size_t)st.st_size + 1;
 	if ((buf = secmem_alloc(*size)) == NULL) {
-		fail(p, 0, "cannot lock memory for the secrets: %s",
+		fail(p, 0, "cannot allocate memory for the secrets: %s",
 		    strerror(errno));
 		goto out;
 	}
@@ -272,6 +276,112 @@ parse_section(struct parser *p, const char *s, const char *end, int line)
 	return 0;
 }
 
+/* Whether s could be a key someone meant to write: a short word. */
+static int
+key_like(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len > 32)
+		return 0;
+	for (i = 0; i < len; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '-')
+			return 0;
+	return 1;
+}
+
+/* Edits (insert, delete, change, swap two neighbours) from a to b. */
+static size_t
+edit_distance(const char *a, size_t alen, const char *b, size_t blen)
+{
+	size_t d[34][34], i, j, cost, best;
+
+	for (i = 0; i <= alen; i++)
+		d[i][0] = i;
+	for (j = 0; j <= blen; j++)
+		d[0][j] = j;
+	for (i = 1; i <= alen; i++) {
+		for (j = 1; j <= blen; j++) {
+			cost = tolower((unsigned char)a[i - 1]) != b[j - 1];
+			best = d[i - 1][j - 1] + cost;
+			if (d[i - 1][j] + 1 < best)
+				best = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < best)
+				best = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+			    a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
+				best = d[i - 2][j - 2] + 1;
+			d[i][j] = best;
+		}
+	}
+	return d[alen][blen];
+}
+
+/* The known key that s misspells (two edits at most), or NULL. */
+static const char *
+misspelt_key(const char *s, size_t len)
+{
+	size_t i;
+
+	if (!key_like(s, len))
+		return NULL;
+	for (i = 0; i < NKEY_NAMES; i++)
+		if (strlen(key_names[i].name) <= 32 &&
+		    edit_distance(s, len, key_names[i].name,
+			strlen(key_names[i].name)) <= 2)
+			return key_names[i].name;
+	return NULL;
+}
+
+/*
+ * An unknown key is named only when it misspells a known one: whatever
+ * else is before the '=' may be a secret (a line such as
+ * "token_secret: c2Vj...=" has its '=' in the value).
+ */
+static int
+unknown_key(struct parser *p, const char *k, size_t len, int line)
+{
+	char known[512] = "";
+	const char *near;
+	size_t i;
+
+	if ((near = misspelt_key(k, len)) != NULL)
+		return fail(p, line, "unknown key '%.*s'; did you mean '%s'?",
+		    (int)len, k, near);
+	for (i = 0; i < NKEY_NAMES; i++) {
+		if (strncmp(key_names[i].name, "prosody_", 8) == 0)
+			continue;
+		if (known[0] != '\0')
+			strlcat(known, ", ", sizeof(known));
+		strlcat(known, key_names[i].name, sizeof(known));
+	}
+	return fail(p, line, "not a known key (the line is not shown: it may "
+	    "hold a secret); write 'key = value' with one of: %s", known);
+}
+
+/*
+ * Values are written bare: quotes would become part of a secret, and every
+ * token would then have a bad signature. Only a path may hold blanks.
+ */
+static int
+check_value(struct parser *p, enum key key, const char *name, const char *v,
+    size_t len, int line)
+{
+	size_t i;
+
+	if (len > 0 && (strchr("\"'", v[0]) || strchr("\"'", v[len - 1])))
+		return fail(p, line, "%s is quoted; values are written without "
+		    "quotes (they would be part of it): remove them", name);
+	if (key == REPLAY_STORE)
+		return 0;
+	for (i = 0; i < len; i++)
+		if (is_blank(v[i]))
+			return fail(p, line, "%s holds white space; remove it "
+			    "(a secret is one word, as the web application "
+			    "has it)", name);
+	return 0;
+}
+
 /* The key's entry in key_names, or NULL. */
 static const char *
 lookup_key(const char *s, size_t len, enum key *key)
@@ -305,18 +415,32 @@ set_number(struct parser *p, unsigned *out, const char *name, const char *v,
     size_t len, long long min, long long max, int line)
 {
 	char digits[24];
-	const char *why = NULL;
-	long long n;
+	const char *why = "too long";
+	long long n = 0;
 
-	if (len >= sizeof(digits))
-		len = sizeof(digits) - 1;
-	memcpy(digits, v, len);
-	digits[len] = '\0';
-	n = strtonum(digits, min, max, &why);
+	/* Longer than any number in range: refused, never cut to fit. */
+	if (len < sizeof(digits)) {
+		memcpy(digits, v, len);
+		digits[len] = '\0';
+		n = strtonum(digits, min, max, &why);
+	}
 	if (why != NULL)
 		return fail(p, line, "%s must be a whole number from %lld to "
 		    "%lld", name, min, max);
 	*out = (unsigned)n;
+	return 0;
+}
+
+static int
+set_lock_memory(struct parser *p, const char *v, size_t len, int line)
+{
+	if (len == 8 && memcmp(v, "required", 8) == 0)
+		p->cfg->lock_required = 1;
+	else if (len == 11 && memcmp(v, "best-effort", 11) == 0)
+		p->cfg->lock_required = 0;
+	else
+		return fail(p, line, "lock_memory must be 'required' or "
+		    "'best-effort'");
 	return 0;
 }
 
@@ -350,6 +474,8 @@ set_global(struct parser *p, enum key key, const char *name, const char *v,
 			return -1;
 		c->replay_capacity = capacity;
 		return 0;
+	case LOCK_MEMORY:
+		return set_lock_memory(p, v, len, line);
 	case REPLAY_STORE:
 		if (len == 0 || v[0] != '/' || len >= sizeof(c->replay_store))
 			return fail(p, line, "replay_store must be an "
@@ -378,10 +504,9 @@ parse_setting(struct parser *p, const char *s, const char *end, int line)
 	trim(&v, &vend);
 	vlen = (size_t)(vend - v);
 	if ((name = lookup_key(k, (size_t)(kend - k), &key)) == NULL)
-		return fail(p, line, "unknown key '%.*s'; known keys: "
-		    "otp_seed, token_secret, otp_digits, otp_interval, "
-		    "otp_window, nonce_digits, replay_store, replay_capacity",
-		    (int)(kend - k > 64 ? 64 : kend - k), k);
+		return unknown_key(p, k, (size_t)(kend - k), line);
+	if (check_value(p, key, name, v, vlen, line) == -1)
+		return -1;
 	if ((key == OTP_SEED || key == TOKEN_SECRET) && p->current == NULL &&
 	    (p->current = add_section(p, NULL, line)) == NULL)
 		return fail(p, line, "out of memory");
@@ -438,23 +563,27 @@ section_keys(struct parser *p, const struct section *s,
 		    "token_secret" GEN_HINT, s->name ? "section [" : "",
 		    s->name ? s->name : "the global section",
 		    s->name ? "]" : "");
-	if (s->seed.len < MIN_SEED_CHARS || s->seed.len > MAX_SECRET_LEN)
-		return fail(p, s->seed.line, "otp_seed must be %d to %d "
-		    "base32 characters" GEN_HINT, MIN_SEED_CHARS,
-		    MAX_SECRET_LEN);
+	if (s->seed.len > MAX_SECRET_LEN)
+		return fail(p, s->seed.line, "otp_seed must be at most %d "
+		    "base32 characters" GEN_HINT, MAX_SECRET_LEN);
 	if (s->secret.len < MIN_SECRET_LEN || s->secret.len > MAX_SECRET_LEN)
 		return fail(p, s->secret.line, "token_secret must be %d to %d "
 		    "characters" GEN_HINT, MIN_SECRET_LEN, MAX_SECRET_LEN);
 	if ((seed = secmem_alloc(seedmax)) == NULL)
-		return fail(p, s->line, "cannot lock memory: %s",
+		return fail(p, s->line, "cannot allocate memory: %s",
 		    strerror(errno));
 	n = base32_decode(s->seed.text, s->seed.len, seed);
-	if (n > 0)
+	if (n * 8 >= MIN_SEED_BITS)
 		keys->otp = mac_new("SHA1", seed, (size_t)n);
 	secmem_free(seed, seedmax);
-	if (n <= 0)
+	if (n < 0)
 		return fail(p, s->seed.line, "otp_seed is not base32 (letters "
 		    "A-Z and digits 2-7)" GEN_HINT);
+	if (n * 8 < MIN_SEED_BITS)
+		return fail(p, s->seed.line, "otp_seed is a key of %d bits; "
+		    "TOTP needs at least %d (16 base32 characters, padding "
+		    "not counted), and 128 or more are recommended" GEN_HINT,
+		    n * 8, MIN_SEED_BITS);
 	keys->sig = mac_new("SHA256", (const uint8_t *)s->secret.text,
 	    s->secret.len);
 	if (keys->otp == NULL || keys->sig == NULL)
@@ -483,6 +612,35 @@ build_domains(struct parser *p)
 		p->sections[i].name = NULL;
 	}
 	return 0;
+}
+
+/* With lock_memory = required, secrets that could not be locked refuse. */
+static int
+check_locked(struct parser *p)
+{
+	int e = secmem_lock_errno();
+
+	if (!p->cfg->lock_required || e == 0)
+		return 0;
+	return fail(p, p->set_on_line[LOCK_MEMORY], "lock_memory = required, "
+	    "but the secrets cannot be locked in memory (%s): %s, or remove "
+	    "this line", strerror(e), CONFIG_LOCK_ADVICE);
+}
+
+const char *
+config_lock_warning(void)
+{
+	static char msg[512];
+	int e = secmem_lock_errno();
+
+	if (e == 0)
+		return NULL;
+	snprintf(msg, sizeof(msg), "warning: the secrets are not locked in "
+	    "memory (%s), so the system may swap them to disk; the other "
+	    "protections hold (no core dumps, not dumpable, wiped after use). "
+	    "To lock them, %s; lock_memory = required refuses to run without",
+	    strerror(e), CONFIG_LOCK_ADVICE);
+	return msg;
 }
 
 static void
@@ -514,7 +672,8 @@ config_load(const char *path, struct config *c, char err[CONFIG_ERR_LEN])
 	}
 	if ((text = read_file(&p, &size, &len)) == NULL)
 		return -1;
-	if (parse_text(&p, text, len) == 0 && build_domains(&p) == 0)
+	if (parse_text(&p, text, len) == 0 && build_domains(&p) == 0 &&
+	    check_locked(&p) == 0)
 		rc = 0;
 	secmem_free(text, size);
 	for (i = 0; i < p.nsections; i++)

@@ -24,11 +24,18 @@ struct config_domain {
 	struct token_keys keys;
 };
 
+/* How to let the helper lock its secrets in memory. */
+#define CONFIG_LOCK_ADVICE						      \
+	"grant the helper CAP_IPC_LOCK or raise its RLIMIT_MEMLOCK (a few "  \
+	"pages: LimitMEMLOCK= in a systemd unit, --capability=CAP_IPC_LOCK " \
+	"for systemd-nspawn)"
+
 struct config {
 	char path[PATH_MAX];
 	struct token_params params;
 	char replay_store[PATH_MAX];
 	size_t replay_capacity; /* nonces the store holds at most */
+	int lock_required;	/* lock_memory = required */
 	struct config_domain *domains;
 	size_t ndomains;
 };
@@ -42,6 +49,13 @@ int config_load(const char *path, struct config *, char err[CONFIG_ERR_LEN]);
 /* The keys for a domain (case-insensitive), the global ones, or NULL. */
 const struct token_keys *config_keys(const struct config *,
     const char *domain, size_t len);
+
+/*
+ * If the secrets could not be locked in memory (allowed unless lock_memory
+ * = required): one line for people saying what is missing and how to grant
+ * it; else NULL.
+ */
+const char *config_lock_warning(void);
 
 /* Frees everything config_load made, wiping the key schedules. */
 void config_free(struct config *);

@@ -23,13 +23,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
-
 #include "auth.h"
 #include "cli.h"
 #include "config.h"
 #include "helper.h"
 #include "log.h"
+#include "secmem.h"
 #include "term.h"
 
 #ifndef VERSION
@@ -159,8 +158,8 @@ load_config(const struct options *o, enum log_target log, struct config *c)
 {
 	char msg[CONFIG_ERR_LEN];
 
-	if (CRYPTO_secure_malloc_init(SECURE_HEAP_SIZE, 32) == 0)
-		errx(1, "cannot set up locked memory for OpenSSL");
+	if (secmem_init(SECURE_HEAP_SIZE) == -1)
+		errx(1, "cannot set up OpenSSL's secure heap for the keys");
 	if (config_load(config_path(o), c, msg) == -1) {
 		log_msg(LOG_ERR, "%s", msg);
 		if (log == LOG_TO_SYSLOG)
@@ -193,6 +192,8 @@ serve(const struct options *o, pid_t parent, int stdout_closed)
 		return 0;
 	}
 	load_config(o, o->log, &c);
+	if (config_lock_warning() != NULL)
+		log_msg(LOG_WARNING, "%s", config_lock_warning());
 	a.config = &c;
 	a.store = NULL;
 	if (helper_serve(STDIN_FILENO, STDOUT_FILENO, o->protocol, answer,

@@ -4,7 +4,26 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "secmem.h"
+
+static int lock_errno;
+
+int
+secmem_init(size_t heap_size)
+{
+	int rc;
+
+	errno = 0;
+	rc = CRYPTO_secure_malloc_init(heap_size, 32);
+	if (rc == 0)
+		return -1;
+	/* 2: the heap is there, but not locked (or without guard pages). */
+	if (rc == 2 && lock_errno == 0)
+		lock_errno = errno != 0 ? errno : EPERM;
+	return 0;
+}
 
 static size_t
 round_to_pages(size_t len)
@@ -25,12 +44,14 @@ secmem_alloc(size_t len)
 	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return NULL;
-	if (mlock(p, size) == -1 || madvise(p, size, MADV_DONTDUMP) == -1) {
+	if (madvise(p, size, MADV_DONTDUMP) == -1) {
 		saved = errno;
 		munmap(p, size);
 		errno = saved;
 		return NULL;
 	}
+	if (mlock(p, size) == -1 && lock_errno == 0)
+		lock_errno = errno;
 	return p;
 }
 
@@ -44,4 +65,10 @@ secmem_free(void *p, size_t len)
 	explicit_bzero(p, size);
 	munlock(p, size);
 	munmap(p, size);
+}
+
+int
+secmem_lock_errno(void)
+{
+	return lock_errno;
 }

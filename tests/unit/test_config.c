@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "secmem.h"
 #include "unit.h"
 
 static char dir[] = "/tmp/pta-config.XXXXXX";
@@ -134,18 +135,29 @@ START_TEST(errors_name_file_and_line)
 {
 	expect_error("", 0, "no secrets");
 	expect_error("otp_seed = " TEST_SEED "\n", 1, "needs both");
-	expect_error(SECRETS "otp_sed = x\n", 3, "unknown key 'otp_sed'");
+	expect_error(SECRETS "otp_sed = x\n", 3,
+	    "unknown key 'otp_sed'; did you mean 'otp_seed'?");
+	expect_error(SECRETS "Token_Secert = x\n", 3,
+	    "did you mean 'token_secret'?");
+	expect_error(SECRETS "lock_memory = always\n", 3,
+	    "'required' or 'best-effort'");
 	expect_error(SECRETS "just words\n", 3, "expected 'key = value'");
 	expect_error(SECRETS "otp_seed = " TEST_SEED "\n", 3,
 	    "already set on line 1");
 	expect_error("otp_seed = XVGR73KMZH2M4XM1\ntoken_secret = "
 		     TEST_SECRET "\n", 1, "not base32");
 	expect_error("otp_seed = XVGR73KMZH\ntoken_secret = " TEST_SECRET
-		     "\n", 1, "16 to 256");
+		     "\n", 1, "a key of 48 bits; TOTP needs at least 80");
+	expect_error("otp_seed = AA==============\ntoken_secret = "
+		     TEST_SECRET "\n", 1, "a key of 8 bits");
 	expect_error("otp_seed = " TEST_SEED "\ntoken_secret = short\n", 2,
 	    "16 to 256");
-	expect_error("prosody_otp_seed =\nprosody_token_secret =\n", 1,
-	    "otp_seed must be");
+	expect_error("prosody_otp_seed =\nprosody_token_secret =\n", 2,
+	    "token_secret must be");
+	expect_error(SECRETS "otp_window = 00000000000000000000000junk\n", 3,
+	    "whole number");
+	expect_error(SECRETS "otp_window = 000000000000000000000001\n", 3,
+	    "whole number");
 	expect_error(SECRETS "otp_digits = 5\n", 3, "from 6 to 10");
 	expect_error(SECRETS "otp_digits = 8x\n", 3, "whole number");
 	expect_error(SECRETS "otp_window = 11\n", 3, "from 0 to 10");
@@ -161,6 +173,40 @@ START_TEST(errors_name_file_and_line)
 	    "move it above the first [domain]");
 	expect_error(SECRETS "[a.example]\notp_seed = " TEST_SEED "\n", 3,
 	    "[a.example] needs both");
+}
+END_TEST
+
+/* Nothing after the key's name is ever shown: it may be a secret. */
+START_TEST(errors_never_show_a_value)
+{
+	expect_error("token_secret: " TEST_SECRET "==\notp_seed = " TEST_SEED
+		     "\n", 1, "not a known key (the line is not shown");
+	expect_error(SECRETS TEST_SECRET " = x\n", 3, "not a known key");
+	expect_error("otp_seed = " TEST_SEED "\ntoken_secret = \"" TEST_SECRET
+		     "\"\n", 2, "token_secret is quoted");
+	expect_error("otp_seed = '" TEST_SEED "'\ntoken_secret = " TEST_SECRET
+		     "\n", 1, "otp_seed is quoted");
+	expect_error("otp_seed = " TEST_SEED "\ntoken_secret = JYXEX4IQOE "
+		     "YFYQ2S3MC5P4ZT4SDHYEA7\n", 2,
+	    "token_secret holds white space");
+}
+END_TEST
+
+START_TEST(lock_memory_key)
+{
+	ck_assert_int_eq(load(SECRETS, 0600), 0);
+	ck_assert_int_eq(cfg.lock_required, 0);
+	config_free(&cfg);
+	ck_assert_int_eq(load(SECRETS "lock_memory = required\n", 0600),
+	    secmem_lock_errno() == 0 ? 0 : -1);
+	if (secmem_lock_errno() == 0) {
+		ck_assert_int_eq(cfg.lock_required, 1);
+		ck_assert_ptr_null(config_lock_warning());
+		config_free(&cfg);
+	}
+	ck_assert_int_eq(load(SECRETS "lock_memory = best-effort\n", 0600), 0);
+	ck_assert_int_eq(cfg.lock_required, 0);
+	config_free(&cfg);
 }
 END_TEST
 
@@ -228,6 +274,8 @@ main(void)
 	ADD(tc, collective_converse_secrets_cfg);
 	ADD(tc, domain_sections_only);
 	ADD(tc, errors_name_file_and_line);
+	ADD(tc, errors_never_show_a_value);
+	ADD(tc, lock_memory_key);
 	ADD(tc, nul_byte_is_an_error);
 	ADD(tc, permissions);
 	ADD(tc, wrong_owner);

@@ -27,13 +27,13 @@ ALL_LDFLAGS  = $(HARDEN_LD) $(LDFLAGS)
 LIBS	     = $(shell pkg-config --libs $(PKGS))
 
 # The library: everything but main and the CLI, so unit tests link it.
-LIB_SRCS = src/auth.c src/base32.c src/config.c src/frame.c src/helper.c \
-	   src/log.c src/mac.c src/replay.c src/request.c src/secmem.c \
+LIB_SRCS = src/auth.c src/base32.c src/config.c src/frame.c src/jid.c \
+	   src/log.c src/mac.c src/replay.c src/request.c src/secmem.c src/serve.c \
 	   src/term.c src/token.c src/totp.c
 SRCS	 = $(LIB_SRCS) src/cli.c src/main.c
 HDRS	 = $(wildcard src/*.h)
 
-UNITS	 = base32 totp mac token config replay frame request
+UNITS	 = base32 totp mac token config replay frame request auth jid
 UNIT_BINS = $(UNITS:%=tests/unit/test_%)
 CHECK_LIBS = $(shell pkg-config --libs check)
 

@@ -45,6 +45,7 @@
 #include <openssl/crypto.h>
 
 #include "config.h"
+#include "jid.h"
 #include "token.h"
 
 #define ANSWER_TIMEOUT_MS 30000
@@ -176,12 +177,13 @@ static void
 mint(char *out, const char *user, time_t when, int nonce_from_rng)
 {
 	char nonce[TOKEN_MAX_NONCE];
+	struct jid j;
 	unsigned i;
 
 	for (i = 0; i < cfg.params.nonce_digits; i++)
 		nonce[i] = nonce_from_rng ? (char)('0' + rng() % 10) : '7';
-	if (token_format(nonce, user, strlen(user), "example.org", 11, keys,
-		&cfg.params, when, out) == -1)
+	if (jid_set(&j, user, strlen(user), "example.org", 11) == -1 ||
+	    token_format(nonce, &j, keys, &cfg.params, when, out) == -1)
 		dief("cannot mint a token");
 }
 

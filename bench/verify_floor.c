@@ -25,6 +25,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "jid.h"
 #include "replay.h"
 #include "token.h"
 
@@ -43,6 +44,8 @@ int
 main(int argc, char **argv)
 {
 	static char tokens[TOKENS][TOKEN_MAX_LEN + 1];
+	static const struct jid bob = { .user = "bob", .userlen = 3,
+		.domain = "example.org", .domainlen = 11 };
 	char err[CONFIG_ERR_LEN], nonce[TOKEN_MAX_NONCE];
 	uint8_t key[1][REPLAY_KEY_LEN];
 	enum replay_result res;
@@ -82,8 +85,8 @@ main(int argc, char **argv)
 	for (i = 0; i < TOKENS; i++) {
 		for (j = 0; j < c.params.nonce_digits; j++)
 			nonce[j] = (char)('0' + random() % 10);
-		if (token_format(nonce, "bob", 3, "example.org", 11, keys,
-			&c.params, now, tokens[i]) == -1) {
+		if (token_format(nonce, &bob, keys, &c.params, now,
+			tokens[i]) == -1) {
 			fprintf(stderr, "verify_floor: cannot mint\n");
 			return 1;
 		}
@@ -102,15 +105,15 @@ main(int argc, char **argv)
 			    (done % 1024 == 0 &&
 				now_seconds() - start >= seconds))
 			break;
-		bad += auth_check(&c, "bob", 3, "example.org", 11,
-			   tokens[done % TOKENS], len, now, &t) !=
+		bad += auth_check(&c, &bob, tokens[done % TOKENS], len, now,
+			   &t) !=
 		    AUTH_ACCEPTED;
 		if (store != NULL) {
 			/* A fresh nonce each time, so that every record is
 			 * an insert, as for the helper's valid tokens. */
 			memcpy(t.nonce, &done, sizeof(done));
-			bad += token_replay_key(&t, &c.params, "bob", 3,
-				    "example.org", 11, key[0]) != 0 ||
+			bad += token_replay_key(&t, &c.params, &bob,
+				    key[0]) != 0 ||
 			    replay_record(store, key, 1, &when, &res,
 				err) != 0 || res != REPLAY_FRESH;
 		}

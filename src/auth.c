@@ -5,16 +5,57 @@
  *    any error on the way is a refusal.
  * 2. Single use: only tokens that passed every check are recorded.
  * 3. The verdict of token_verify is only looked at once it is complete, and
- *    turned into a reason without a branch on which check failed: a branch
- *    there made refusing a few cycles slower or faster depending on it.
+ *    turned into a reason without a branch on which check failed. Before
+ *    the answers are written, the only thing made public is yes or no;
+ *    which check failed is looked at (to log it) only after.
  * 4. The log names the user, the domain and the reason, never the token.
  * 5. A yes only after the nonce is recorded: the logins of a batch are
  *    answered once the one commit that records all their nonces is done.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "auth.h"
 #include "log.h"
+#include "replay.h"
+#include "request.h"
+
+/*
+ * Where a value made from the secrets becomes public (PUBLIC): the yes or
+ * no of an answer, and, once the answers are written, the reason logged.
+ * The constant-time test builds with CT_TRACK, so that valgrind, which
+ * tracks the secrets, is told; otherwise it is nothing.
+ */
+#ifdef CT_TRACK
+#include <valgrind/memcheck.h>
+#define PUBLIC(x) VALGRIND_MAKE_MEM_DEFINED(&(x), sizeof(x))
+#else
+#define PUBLIC(x) ((void)0)
+#endif
+
+_Static_assert(TOKEN_REPLAY_KEY_LEN == REPLAY_KEY_LEN, "replay key length");
+
+/* What became of one request of a batch. */
+struct decision {
+	enum {
+		D_REFUSED_FRAME, /* oversized or cut short */
+		D_MALFORMED,	 /* not a request */
+		D_QUIET,	 /* isuser, or a command always refused */
+		D_LOGIN,	 /* auth: the verdict says */
+	} kind;
+	struct jid jid;
+	enum auth_verdict v;
+	int accepted; /* v == AUTH_ACCEPTED, made public */
+	size_t key;   /* its nonce's place in the keys, once accepted */
+};
+
+struct auth {
+	const struct config *config;
+	enum auth_mode mode;
+	struct replay *store; /* opened at start, again after a failure */
+	struct decision batch[SERVE_BATCH_MAX];
+	size_t nbatch;
+};
 
 static const char *const reasons[] = {
 	[AUTH_ACCEPTED] = "accepted",
@@ -35,61 +76,104 @@ auth_reason(enum auth_verdict v)
 	return reasons[v];
 }
 
+/* The store, opened if it is not; NULL with why in err. */
+static struct replay *
+store(struct auth *a, char err[REPLAY_ERR_LEN])
+{
+	if (a->store != NULL)
+		return a->store;
+	if (a->mode == AUTH_SERVE)
+		a->store = replay_open(a->config->replay_store,
+		    a->config->replay_capacity, err);
+	else
+		a->store = replay_open_existing(a->config->replay_store, err);
+	return a->store;
+}
+
+struct auth *
+auth_open(const struct config *c, enum auth_mode mode)
+{
+	char err[REPLAY_ERR_LEN];
+	struct auth *a;
+
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		return NULL;
+	a->config = c;
+	a->mode = mode;
+	if (mode == AUTH_SERVE && store(a, err) == NULL)
+		log_msg(LOG_ERR, "replay store %s: %s (tried again at the next "
+		    "login)", c->replay_store, err);
+	return a;
+}
+
+void
+auth_close(struct auth *a)
+{
+	if (a == NULL)
+		return;
+	replay_close(a->store);
+	explicit_bzero(a, sizeof(*a));
+	free(a);
+}
+
 enum auth_verdict
-auth_check(const struct config *c, const char *user, size_t userlen,
-    const char *domain, size_t domainlen, const char *password,
+auth_check(const struct config *c, const struct jid *j, const char *password,
     size_t passwordlen, time_t now, struct token *t)
 {
 	const struct token_keys *keys;
 	unsigned bad, otp, sig;
 
-	if ((keys = config_keys(c, domain, domainlen)) == NULL)
+	if ((keys = config_keys(c, j->domain, j->domainlen)) == NULL)
 		return AUTH_UNKNOWN_DOMAIN;
 	if (token_parse(password, passwordlen, &c->params, t) == -1)
 		return AUTH_MALFORMED;
-	bad = token_verify(t, user, userlen, domain, domainlen, keys,
-	    &c->params, now);
-	if (bad & TOKEN_FAILURE)
-		return AUTH_INTERNAL_ERROR;
+	bad = token_verify(t, j, keys, &c->params, now);
 	/* Masks, not branches: all ones where the case holds. */
 	otp = 0U - (unsigned)((bad & TOKEN_BAD_OTP) != 0);
 	sig = 0U - (unsigned)((bad & TOKEN_BAD_SIG) != 0);
-	return (enum auth_verdict)((otp & ~sig & AUTH_BAD_OTP) |
-	    (~otp & sig & AUTH_BAD_SIGNATURE) |
-	    (otp & sig & AUTH_BAD_OTP_AND_SIGNATURE) |
-	    (~otp & ~sig & AUTH_ACCEPTED));
+	bad = 0U - (unsigned)((bad & TOKEN_FAILURE) != 0);
+	return (enum auth_verdict)((bad & AUTH_INTERNAL_ERROR) |
+	    (~bad & otp & ~sig & AUTH_BAD_OTP) |
+	    (~bad & ~otp & sig & AUTH_BAD_SIGNATURE) |
+	    (~bad & otp & sig & AUTH_BAD_OTP_AND_SIGNATURE) |
+	    (~bad & ~otp & ~sig & AUTH_ACCEPTED));
 }
 
-/* A login of the batch: its request, and its verdict so far. */
-struct login {
-	struct request r;
-	enum auth_verdict v;
-	size_t answer; /* its place in the batch */
-	size_t key;    /* its nonce's place in the keys, once accepted */
-};
-
-_Static_assert(TOKEN_REPLAY_KEY_LEN == REPLAY_KEY_LEN, "replay key length");
-
-/* Checks a login's token; for a valid one, its nonce's key goes to key. */
-static enum auth_verdict
-check_login(struct auth *a, const struct request *r, time_t now,
-    uint8_t key[TOKEN_REPLAY_KEY_LEN])
+/* When a nonce accepted now is recorded, and until when it is kept. */
+static struct replay_time
+record_time(const struct config *c, time_t now)
 {
-	enum auth_verdict v;
+	struct replay_time when = { now, token_expiry(&c->params, now),
+		c->params.otp_interval };
+
+	return when;
+}
+
+/*
+ * Checks a login's token; for a valid one, its nonce's key goes to key.
+ * Returns whether it is valid, the one fact made public before answering.
+ */
+static int
+check_login(struct auth *a, struct decision *d, const struct request *r,
+    time_t now, uint8_t key[REPLAY_KEY_LEN])
+{
 	struct token t;
 
-	v = auth_check(a->config, r->user, r->userlen, r->domain, r->domainlen,
-	    r->password, r->passwordlen, now, &t);
-	if (v == AUTH_ACCEPTED &&
-	    token_replay_key(&t, &a->config->params, r->user, r->userlen,
-		r->domain, r->domainlen, key) == -1)
-		v = AUTH_INTERNAL_ERROR;
+	d->v = auth_check(a->config, &r->jid, r->password, r->passwordlen, now,
+	    &t);
+	d->accepted = d->v == AUTH_ACCEPTED;
+	PUBLIC(d->accepted);
+	if (d->accepted &&
+	    token_replay_key(&t, &a->config->params, &r->jid, key) == -1) {
+		d->v = AUTH_INTERNAL_ERROR;
+		d->accepted = 0;
+	}
 	explicit_bzero(&t, sizeof(t));
-	return v;
+	return d->accepted;
 }
 
 static enum auth_verdict
-recorded(enum replay_result res)
+verdict_of(enum replay_result res)
 {
 	switch (res) {
 	case REPLAY_FRESH:
@@ -107,21 +191,18 @@ recorded(enum replay_result res)
  * is refused.
  */
 static void
-record_nonces(struct auth *a, struct login *logins, size_t n,
-    const uint8_t keys[][REPLAY_KEY_LEN], size_t nkeys, time_t now)
+record_nonces(struct auth *a, const uint8_t keys[][REPLAY_KEY_LEN],
+    size_t nkeys, time_t now)
 {
-	const struct token_params *p = &a->config->params;
-	struct replay_time when = { now, token_expiry(p, now),
-		p->otp_interval };
-	enum replay_result results[HELPER_BATCH_MAX];
+	struct replay_time when = record_time(a->config, now);
+	enum replay_result results[SERVE_BATCH_MAX];
 	char err[REPLAY_ERR_LEN];
+	struct decision *d;
 	size_t i;
 
 	if (nkeys == 0)
 		return;
-	if (a->store == NULL &&
-	    (a->store = replay_open(a->config->replay_store,
-		 a->config->replay_capacity, err)) == NULL) {
+	if (store(a, err) == NULL) {
 		log_msg(LOG_ERR, "replay store %s: %s",
 		    a->config->replay_store, err);
 		for (i = 0; i < nkeys; i++)
@@ -133,64 +214,132 @@ record_nonces(struct auth *a, struct login *logins, size_t n,
 		replay_close(a->store);
 		a->store = NULL;
 	}
-	for (i = 0; i < n; i++)
-		if (logins[i].v == AUTH_ACCEPTED)
-			logins[i].v = recorded(results[logins[i].key]);
+	for (d = a->batch; d < a->batch + a->nbatch; d++) {
+		if (d->kind == D_LOGIN && d->accepted) {
+			d->v = verdict_of(results[d->key]);
+			d->accepted = d->v == AUTH_ACCEPTED;
+		}
+	}
 }
 
-static void
-log_login(const struct login *l)
+/* Decides one request of the batch; a valid token's key goes to keys. */
+static int
+decide(struct auth *a, const struct serve_request *req, struct decision *d,
+    time_t now, uint8_t keys[][REPLAY_KEY_LEN], size_t *nkeys)
 {
-	char user[4 * LOG_SAFE_MAX + 1], domain[4 * LOG_SAFE_MAX + 1];
+	struct request r;
 
-	log_msg(l->v == AUTH_ACCEPTED ? LOG_INFO : LOG_NOTICE,
-	    "auth %s@%s: %s%s", log_safe(user, l->r.user, l->r.userlen),
-	    log_safe(domain, l->r.domain, l->r.domainlen),
-	    l->v == AUTH_ACCEPTED ? "" : "refused: ", auth_reason(l->v));
+	d->kind = D_QUIET;
+	if (req->text == NULL) {
+		d->kind = D_REFUSED_FRAME;
+		return 0;
+	}
+	if (request_parse(req->text, req->len, &r) == -1) {
+		d->kind = D_MALFORMED;
+		return 0;
+	}
+	d->jid = r.jid;
+	if (r.command == REQUEST_ISUSER)
+		return config_keys(a->config, r.jid.domain,
+		    r.jid.domainlen) != NULL;
+	if (r.command != REQUEST_AUTH)
+		return 0;
+	d->kind = D_LOGIN;
+	if (!check_login(a, d, &r, now, keys[*nkeys]))
+		return 0;
+	d->key = (*nkeys)++;
+	return 1;
 }
 
 void
-auth_answer(struct auth *a, const struct helper_request *reqs, size_t n,
+auth_answer(struct auth *a, const struct serve_request *reqs, size_t n,
     int answers[])
 {
-	struct login logins[HELPER_BATCH_MAX];
-	uint8_t keys[HELPER_BATCH_MAX][REPLAY_KEY_LEN];
-	size_t i, nlogins = 0, nkeys = 0;
+	uint8_t keys[SERVE_BATCH_MAX][REPLAY_KEY_LEN];
+	size_t i, nkeys = 0;
 	time_t now = time(NULL);
-	struct login *l;
-	struct request r;
 
-	for (i = 0; i < n; i++) {
-		answers[i] = 0;
-		if (reqs[i].text == NULL)
-			continue;
-		if (request_parse(reqs[i].text, reqs[i].len, &r) == -1) {
-			log_msg(LOG_NOTICE, "refused a malformed request");
-			continue;
-		}
-		if (r.command == REQUEST_ISUSER)
-			answers[i] = config_keys(a->config, r.domain,
-			    r.domainlen) != NULL;
-		if (r.command != REQUEST_AUTH)
-			continue;
-		l = &logins[nlogins++];
-		l->r = r;
-		l->answer = i;
-		if ((l->v = check_login(a, &r, now, keys[nkeys])) ==
-		    AUTH_ACCEPTED)
-			l->key = nkeys++;
+	a->nbatch = 0;
+	if (n > SERVE_BATCH_MAX) {
+		/* The serve loop promises never to; fail closed if so. */
+		for (i = 0; i < n; i++)
+			answers[i] = 0;
+		log_msg(LOG_ERR, "internal error: %zu requests in one batch, "
+		    "at most %d expected; all refused", n, SERVE_BATCH_MAX);
+		return;
 	}
-	record_nonces(a, logins, nlogins, keys, nkeys, now);
-	for (i = 0; i < nlogins; i++) {
-		log_login(&logins[i]);
-		answers[logins[i].answer] = logins[i].v == AUTH_ACCEPTED;
-	}
+	for (i = 0; i < n; i++)
+		answers[i] = decide(a, &reqs[i], &a->batch[i], now, keys,
+		    &nkeys);
+	a->nbatch = n;
+	record_nonces(a, keys, nkeys, now);
+	for (i = 0; i < n; i++)
+		if (a->batch[i].kind == D_LOGIN)
+			answers[i] = a->batch[i].accepted;
 	explicit_bzero(keys, sizeof(keys));
 }
 
-void
-auth_close(struct auth *a)
+static void
+log_decision(const struct decision *d)
 {
-	replay_close(a->store);
-	a->store = NULL;
+	char user[4 * LOG_SAFE_MAX + 1], domain[4 * LOG_SAFE_MAX + 1];
+	enum auth_verdict v = d->v;
+
+	switch (d->kind) {
+	case D_REFUSED_FRAME:
+		log_msg(LOG_NOTICE, "refused a request that was oversized or "
+		    "cut short");
+		break;
+	case D_MALFORMED:
+		log_msg(LOG_NOTICE, "refused a malformed request");
+		break;
+	case D_LOGIN:
+		PUBLIC(v); /* the answer is written: why may be told */
+		log_msg(v == AUTH_ACCEPTED ? LOG_INFO : LOG_NOTICE,
+		    "auth %s@%s: %s%s",
+		    log_safe(user, d->jid.user, d->jid.userlen),
+		    log_safe(domain, d->jid.domain, d->jid.domainlen),
+		    v == AUTH_ACCEPTED ? "" : "refused: ", auth_reason(v));
+		break;
+	case D_QUIET:
+		break;
+	}
+}
+
+void
+auth_log_answered(struct auth *a)
+{
+	size_t i;
+
+	for (i = 0; i < a->nbatch; i++)
+		log_decision(&a->batch[i]);
+	a->nbatch = 0;
+}
+
+enum auth_verdict
+auth_lookup(struct auth *a, const struct jid *j, const char *password,
+    size_t passwordlen, time_t now, char err[AUTH_ERR_LEN])
+{
+	struct replay_time when = record_time(a->config, now);
+	uint8_t key[REPLAY_KEY_LEN];
+	enum auth_verdict v;
+	struct token t;
+
+	v = auth_check(a->config, j, password, passwordlen, now, &t);
+	if (v == AUTH_ACCEPTED &&
+	    token_replay_key(&t, &a->config->params, j, key) == -1)
+		v = AUTH_INTERNAL_ERROR;
+	explicit_bzero(&t, sizeof(t));
+	if (v != AUTH_ACCEPTED)
+		return v;
+	if (store(a, err) == NULL)
+		return AUTH_STORE_FAILED;
+	switch (replay_lookup(a->store, key, &when, err)) {
+	case REPLAY_FRESH:
+		return AUTH_ACCEPTED;
+	case REPLAY_SEEN:
+		return AUTH_REPLAY;
+	default:
+		return AUTH_STORE_FAILED;
+	}
 }

@@ -1,7 +1,8 @@
 /*
  * The decisions: whether a request gets 1 or 0. Parses the request, checks
  * the token against the config's secrets, records its nonce in the replay
- * store, and logs one line per auth decision.
+ * store, and, once the answers are written, logs one line per decision.
+ * The only place a verdict is made: the verify subcommand asks here too.
  */
 #ifndef AUTH_H
 #define AUTH_H
@@ -10,9 +11,8 @@
 #include <time.h>
 
 #include "config.h"
-#include "helper.h"
-#include "replay.h"
-#include "request.h"
+#include "serve.h"
+#include "jid.h"
 #include "token.h"
 
 enum auth_verdict {
@@ -27,28 +27,54 @@ enum auth_verdict {
 	AUTH_INTERNAL_ERROR,
 };
 
-struct auth {
-	const struct config *config;
-	struct replay *store; /* opened on first use, again after a failure */
+#define AUTH_ERR_LEN 256
+
+enum auth_mode {
+	AUTH_SERVE,  /* answer requests: the store is made if need be */
+	AUTH_INSPECT /* look only: the store is read, never made or changed */
 };
+
+struct auth;
 
 /* Words for the administrator: "bad signature", "replayed token", ... */
 const char *auth_reason(enum auth_verdict);
 
-/* Checks a token for user@domain at now (no replay store, no logging). */
-enum auth_verdict auth_check(const struct config *, const char *user,
-    size_t userlen, const char *domain, size_t domainlen,
-    const char *password, size_t passwordlen, time_t now, struct token *);
+/*
+ * Decides with config c, which must outlive the result. Opens the replay
+ * store now; if it cannot be opened yet, that is logged and tried again at
+ * the next login. NULL only if out of memory.
+ */
+struct auth *auth_open(const struct config *c, enum auth_mode);
+void auth_close(struct auth *);
 
 /*
- * Answers a batch of requests (as the protocol loop hands them over), each 1
- * or 0, recording the nonces of all its valid tokens in one commit. Never
- * fails otherwise.
+ * Checks a token for the JID at now: the domain's secrets, its form, its
+ * OTP and its signature, without the replay store. t receives the parsed
+ * token.
  */
-void auth_answer(struct auth *, const struct helper_request *, size_t n,
+enum auth_verdict auth_check(const struct config *, const struct jid *,
+    const char *password, size_t passwordlen, time_t now, struct token *t);
+
+/*
+ * The answer the helper would give now, without using the token up:
+ * auth_check, then whether its nonce was used (AUTH_REPLAY). If the store
+ * cannot be read, AUTH_STORE_FAILED and why in err.
+ */
+enum auth_verdict auth_lookup(struct auth *, const struct jid *,
+    const char *password, size_t passwordlen, time_t now,
+    char err[AUTH_ERR_LEN]);
+
+/*
+ * Answers a batch of requests (as the protocol loop hands them over), each
+ * 1 or 0, recording the nonces of all its valid tokens in one commit.
+ */
+void auth_answer(struct auth *, const struct serve_request *, size_t n,
     int answers[]);
 
-/* Closes the replay store. */
-void auth_close(struct auth *);
+/*
+ * Logs the decisions of the batch last answered, once its answers are
+ * written (its requests' bytes must still be in place).
+ */
+void auth_log_answered(struct auth *);
 
 #endif

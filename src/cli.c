@@ -11,16 +11,15 @@
 #include "auth.h"
 #include "base32.h"
 #include "cli.h"
-#include "replay.h"
-#include "request.h"
+#include "jid.h"
 #include "token.h"
 
 #define SECRET_BYTES 20 /* 32 base32 characters, as pyotp makes them */
 
-struct jid {
-	char text[2 * REQUEST_MAX_PART + 2];
-	const char *user, *domain;
-	size_t userlen, domainlen;
+/* A JID from the command line, lower-cased, and its parts. */
+struct jid_arg {
+	char text[JID_MAX_LEN + 1];
+	struct jid jid;
 };
 
 static int
@@ -62,29 +61,22 @@ write_secret(const char *s, size_t len)
 
 /* Splits USER@DOMAIN, lower-casing it as servers normalise it. */
 static int
-parse_jid(const char *s, struct jid *j)
+parse_jid(const char *s, struct jid_arg *j)
 {
-	char *at;
-	size_t i;
+	size_t i, len = strlen(s);
 
-	if (strlen(s) >= sizeof(j->text) || (at = strchr(s, '@')) == NULL) {
+	if (len >= sizeof(j->text) || strchr(s, '@') == NULL) {
 		fprintf(stderr, "prosody-token-auth: '%s' is not USER@DOMAIN\n",
 		    s);
 		return -1;
 	}
-	strcpy(j->text, s);
-	at = j->text + (at - s);
-	for (i = 0; j->text[i] != '\0'; i++)
-		j->text[i] = (char)tolower((unsigned char)j->text[i]);
-	j->user = j->text;
-	j->userlen = (size_t)(at - j->text);
-	j->domain = at + 1;
-	j->domainlen = strlen(at + 1);
-	if (!request_valid_part(j->user, j->userlen) ||
-	    !request_valid_part(j->domain, j->domainlen)) {
+	for (i = 0; i <= len; i++)
+		j->text[i] = (char)tolower((unsigned char)s[i]);
+	if (jid_split(&j->jid, j->text, len) == -1) {
 		fprintf(stderr, "prosody-token-auth: '%s': the user and the "
-		    "domain must be non-empty, without '@', ':', '/' or white "
-		    "space\n", s);
+		    "domain must be non-empty, without '@', ':', '/', white "
+		    "space or control characters (nor '[' or ']' in the "
+		    "domain)\n", s);
 		return -1;
 	}
 	return 0;
@@ -111,19 +103,19 @@ cli_mint(const struct config *c, const char *jidtext)
 {
 	const struct token_keys *keys;
 	char nonce[TOKEN_MAX_NONCE], token[TOKEN_MAX_LEN + 2];
-	struct jid j;
+	struct jid_arg j;
 	int rc;
 
 	if (parse_jid(jidtext, &j) == -1)
 		return 1;
-	if ((keys = config_keys(c, j.domain, j.domainlen)) == NULL) {
+	if ((keys = config_keys(c, j.jid.domain, j.jid.domainlen)) == NULL) {
 		fprintf(stderr, "prosody-token-auth: %s: no secrets for domain "
-		    "'%s' and no global ones\n", c->path, j.domain);
+		    "'%s' and no global ones\n", c->path, j.jid.domain);
 		return 1;
 	}
 	if (random_digits(nonce, c->params.nonce_digits) == -1 ||
-	    token_format(nonce, j.user, j.userlen, j.domain, j.domainlen,
-		keys, &c->params, time(NULL), token) == -1) {
+	    token_format(nonce, &j.jid, keys, &c->params, time(NULL),
+		token) == -1) {
 		fprintf(stderr, "prosody-token-auth: cannot make a token\n");
 		return 1;
 	}
@@ -133,59 +125,36 @@ cli_mint(const struct config *c, const char *jidtext)
 	return rc;
 }
 
-/* Whether the nonce was used already; the store is only read, never made. */
-static void
-report_replay(const struct config *c, const struct token *t,
-    const struct jid *j, int *valid)
-{
-	time_t now = time(NULL);
-	struct replay_time when = { now, token_expiry(&c->params, now),
-		c->params.otp_interval };
-	uint8_t key[TOKEN_REPLAY_KEY_LEN];
-	char err[REPLAY_ERR_LEN];
-	struct replay *store;
-
-	if (token_replay_key(t, &c->params, j->user, j->userlen, j->domain,
-		j->domainlen, key) == -1) {
-		printf("replay store not checked: internal error\n");
-		return;
-	}
-	if ((store = replay_open_existing(c->replay_store, err)) == NULL) {
-		printf("not used yet, as far as can be seen (replay store not "
-		       "read: %s)\n", err);
-		return;
-	}
-	if (replay_lookup(store, key, &when, err) == REPLAY_SEEN) {
-		printf("invalid: %s\n", auth_reason(AUTH_REPLAY));
-		*valid = 0;
-	} else {
-		printf("not used yet (verify does not use it up)\n");
-	}
-	replay_close(store);
-}
-
 int
 cli_verify(const struct config *c, const char *jidtext, const char *token)
 {
+	char err[AUTH_ERR_LEN];
 	enum auth_verdict v;
-	struct token t;
-	struct jid j;
-	int valid;
+	struct jid_arg j;
+	struct auth *a;
 
 	if (parse_jid(jidtext, &j) == -1)
 		return 1;
-	v = auth_check(c, j.user, j.userlen, j.domain, j.domainlen, token,
-	    strlen(token), time(NULL), &t);
-	valid = v == AUTH_ACCEPTED;
-	if (valid)
-		printf("valid: signed for %.*s@%s, OTP within the time "
-		       "window\n", (int)j.userlen, j.user, j.domain);
-	else
+	if ((a = auth_open(c, AUTH_INSPECT)) == NULL) {
+		fprintf(stderr, "prosody-token-auth: out of memory\n");
+		return 1;
+	}
+	v = auth_lookup(a, &j.jid, token, strlen(token), time(NULL), err);
+	auth_close(a);
+	switch (v) {
+	case AUTH_ACCEPTED:
+		printf("valid: signed for %s, OTP within the time window, not "
+		       "used yet (verify does not use it up)\n", j.text);
+		return 0;
+	case AUTH_STORE_FAILED:
+		printf("valid: signed for %s, OTP within the time window; "
+		       "whether it was used cannot be told (replay store not "
+		       "read: %s)\n", j.text, err);
+		return 0;
+	default:
 		printf("invalid: %s\n", auth_reason(v));
-	if (valid)
-		report_replay(c, &t, &j, &valid);
-	explicit_bzero(&t, sizeof(t));
-	return valid ? 0 : 1;
+		return 1;
+	}
 }
 
 static void

@@ -23,13 +23,13 @@
 
 #include "base32.h"
 #include "config.h"
+#include "jid.h"
 #include "secmem.h"
 
 #define MAX_FILE_SIZE	65536
 #define MIN_SEED_BITS	80  /* RFC 4226: 128 recommended, 80 at the least */
 #define MIN_SECRET_LEN	16
 #define MAX_SECRET_LEN	256
-#define MAX_DOMAIN_LEN	1023
 
 #define GEN_HINT "; 'prosody-token-auth gen-secrets' makes new ones"
 
@@ -228,20 +228,6 @@ find_section(struct parser *p, const char *name)
 }
 
 static int
-valid_domain(const char *s, size_t len)
-{
-	size_t i;
-
-	if (len == 0 || len > MAX_DOMAIN_LEN)
-		return 0;
-	for (i = 0; i < len; i++)
-		if (isspace((unsigned char)s[i]) || strchr("@/:[]", s[i]) ||
-		    s[i] == '\0')
-			return 0;
-	return 1;
-}
-
-static int
 parse_section(struct parser *p, const char *s, const char *end, int line)
 {
 	struct section *old;
@@ -256,7 +242,7 @@ parse_section(struct parser *p, const char *s, const char *end, int line)
 	len = (size_t)(end - s);
 	if (len != strlen(CONFIG_GLOBAL_SECTION) ||
 	    memcmp(s, CONFIG_GLOBAL_SECTION, len) != 0) {
-		if (!valid_domain(s, len))
+		if (!jid_valid_domain(s, len))
 			return fail(p, line, "[%.*s] is not an XMPP domain",
 			    (int)(len > 64 ? 64 : len), s);
 		if ((name = strndup(s, len)) == NULL)

@@ -26,9 +26,9 @@
 #include "auth.h"
 #include "cli.h"
 #include "config.h"
-#include "helper.h"
 #include "log.h"
 #include "secmem.h"
+#include "serve.h"
 #include "term.h"
 
 #ifndef VERSION
@@ -169,16 +169,22 @@ load_config(const struct options *o, enum log_target log, struct config *c)
 }
 
 static void
-answer(void *ctx, const struct helper_request *reqs, size_t n, int answers[])
+answer(void *ctx, const struct serve_request *reqs, size_t n, int answers[])
 {
 	auth_answer(ctx, reqs, n, answers);
 }
 
-static int
-serve(const struct options *o, pid_t parent, int stdout_closed)
+static void
+answered(void *ctx)
 {
+	auth_log_answered(ctx);
+}
+
+static int
+serve_helper(const struct options *o, pid_t parent, int stdout_closed)
+{
+	struct serve_handler h = { answer, answered, NULL };
 	struct config c;
-	struct auth a;
 
 	log_open(o->log);
 	if (stdout_closed) {
@@ -194,12 +200,14 @@ serve(const struct options *o, pid_t parent, int stdout_closed)
 	load_config(o, o->log, &c);
 	if (config_lock_warning() != NULL)
 		log_msg(LOG_WARNING, "%s", config_lock_warning());
-	a.config = &c;
-	a.store = NULL;
-	if (helper_serve(STDIN_FILENO, STDOUT_FILENO, o->protocol, answer,
-	    &a) == -1)
+	if ((h.ctx = auth_open(&c, AUTH_SERVE)) == NULL) {
+		log_msg(LOG_ERR, "out of memory");
+		config_free(&c);
+		return 0;
+	}
+	if (serve(STDIN_FILENO, STDOUT_FILENO, o->protocol, &h) == -1)
 		log_msg(LOG_ERR, "cannot open /dev/null: %s", strerror(errno));
-	auth_close(&a);
+	auth_close(h.ctx);
 	config_free(&c);
 	return 0;
 }
@@ -241,6 +249,6 @@ main(int argc, char **argv)
 	harden();
 	parse_options(argc, argv, &o);
 	if (optind == argc)
-		return serve(&o, parent, stdout_closed);
+		return serve_helper(&o, parent, stdout_closed);
 	return run_subcommand(&o, argc - optind, argv + optind);
 }

@@ -6,23 +6,6 @@ static const char *const refused[] = {
 	"setpass", "tryregister", "removeuser", "removeuser3", "certauth",
 };
 
-/* Non-empty, bounded, and free of separators, white space and controls. */
-int
-request_valid_part(const char *s, size_t len)
-{
-	size_t i;
-
-	if (len == 0 || len > REQUEST_MAX_PART)
-		return 0;
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c <= ' ' || c == 0x7f || c == '@' || c == ':' || c == '/')
-			return 0;
-	}
-	return 1;
-}
-
 /* Cuts the field before the next ':' off *s; -1 if there is no ':'. */
 static int
 field(const char **s, const char *end, const char **f, size_t *flen)
@@ -51,8 +34,8 @@ is_refused(const char *cmd, size_t len)
 int
 request_parse(const char *text, size_t len, struct request *r)
 {
-	const char *s = text, *end = text + len, *cmd;
-	size_t cmdlen;
+	const char *s = text, *end = text + len, *cmd, *user, *domain;
+	size_t cmdlen, userlen, domainlen;
 
 	memset(r, 0, sizeof(*r));
 	if (field(&s, end, &cmd, &cmdlen) == -1)
@@ -67,16 +50,12 @@ request_parse(const char *text, size_t len, struct request *r)
 		return -1;
 	if (r->command == REQUEST_REFUSED)
 		return 0;
-	if (field(&s, end, &r->user, &r->userlen) == -1 ||
-	    !request_valid_part(r->user, r->userlen))
+	if (field(&s, end, &user, &userlen) == -1)
 		return -1;
-	if (r->command == REQUEST_ISUSER) {
-		r->domain = s;
-		r->domainlen = (size_t)(end - s);
-		return request_valid_part(r->domain, r->domainlen) ? 0 : -1;
-	}
-	if (field(&s, end, &r->domain, &r->domainlen) == -1 ||
-	    !request_valid_part(r->domain, r->domainlen))
+	if (r->command == REQUEST_ISUSER)
+		return jid_set(&r->jid, user, userlen, s, (size_t)(end - s));
+	if (field(&s, end, &domain, &domainlen) == -1 ||
+	    jid_set(&r->jid, user, userlen, domain, domainlen) == -1)
 		return -1;
 	r->password = s;
 	r->passwordlen = (size_t)(end - s);

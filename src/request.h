@@ -10,7 +10,7 @@
 
 #include <stddef.h>
 
-#define REQUEST_MAX_PART 1023 /* XMPP's limit for a localpart or domainpart */
+#include "jid.h"
 
 enum request_command {
 	REQUEST_AUTH,
@@ -20,18 +20,16 @@ enum request_command {
 
 struct request {
 	enum request_command command;
-	const char *user, *domain, *password; /* not NUL-terminated */
-	size_t userlen, domainlen, passwordlen;
+	struct jid jid;	      /* for auth and isuser */
+	const char *password; /* for auth; not NUL-terminated */
+	size_t passwordlen;
 };
 
 /*
- * Splits text[0..len). Returns 0, or -1 if the request is malformed: an
- * unknown command, a missing field, a user that is empty or holds '@', ':',
- * '/', white space or a control character, or a domain likewise.
+ * Splits text[0..len), pointing into it. Returns 0, or -1 if the request is
+ * malformed: an unknown command, a missing field, or a user or domain that
+ * is not valid (see jid.h).
  */
 int request_parse(const char *text, size_t len, struct request *);
-
-/* 1 if s[0..len) is acceptable as a user or a domain, else 0. */
-int request_valid_part(const char *s, size_t len);
 
 #endif

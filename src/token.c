@@ -64,16 +64,15 @@ token_parse(const char *text, size_t len, const struct token_params *p,
 }
 
 static int
-signature(const char *otp, const char *nonce, const char *user,
-    size_t userlen, const char *domain, size_t domainlen,
+signature(const char *otp, const char *nonce, const struct jid *j,
     const struct token_keys *k, const struct token_params *p,
     uint8_t out[MAC_MAX_LEN])
 {
 	const uint8_t *msg[] = { (const uint8_t *)otp, (const uint8_t *)nonce,
-		(const uint8_t *)user, (const uint8_t *)"@",
-		(const uint8_t *)domain };
-	const size_t len[] = { p->otp_digits, p->nonce_digits, userlen, 1,
-		domainlen };
+		(const uint8_t *)j->user, (const uint8_t *)"@",
+		(const uint8_t *)j->domain };
+	const size_t len[] = { p->otp_digits, p->nonce_digits, j->userlen, 1,
+		j->domainlen };
 
 	return mac_compute(k->sig, msg, len, 5, out);
 }
@@ -96,16 +95,14 @@ otp_in_window(const struct token *t, const struct token_keys *k,
 }
 
 unsigned
-token_verify(const struct token *t, const char *user, size_t userlen,
-    const char *domain, size_t domainlen, const struct token_keys *k,
-    const struct token_params *p, time_t now)
+token_verify(const struct token *t, const struct jid *j,
+    const struct token_keys *k, const struct token_params *p, time_t now)
 {
 	uint8_t expected[MAC_MAX_LEN];
 	unsigned failure = 0, otp_ok, sig_ok;
 
 	otp_ok = otp_in_window(t, k, p, now, &failure);
-	failure |= signature(t->otp, t->nonce, user, userlen, domain,
-	    domainlen, k, p, expected) != 0;
+	failure |= signature(t->otp, t->nonce, j, k, p, expected) != 0;
 	sig_ok = CRYPTO_memcmp(expected, t->sig, TOKEN_SIG_LEN) == 0;
 	explicit_bzero(expected, sizeof(expected));
 	return (otp_ok ^ 1) * TOKEN_BAD_OTP | (sig_ok ^ 1) * TOKEN_BAD_SIG |
@@ -113,9 +110,9 @@ token_verify(const struct token *t, const char *user, size_t userlen,
 }
 
 int
-token_format(const char *nonce, const char *user, size_t userlen,
-    const char *domain, size_t domainlen, const struct token_keys *k,
-    const struct token_params *p, time_t now, char *out)
+token_format(const char *nonce, const struct jid *j,
+    const struct token_keys *k, const struct token_params *p, time_t now,
+    char *out)
 {
 	uint8_t sig[MAC_MAX_LEN];
 	char *otp = out, *space = out + p->otp_digits + p->nonce_digits;
@@ -124,8 +121,7 @@ token_format(const char *nonce, const char *user, size_t userlen,
 	rc = totp_code(k->otp, totp_step(now, p->otp_interval), p->otp_digits,
 	    otp);
 	memcpy(otp + p->otp_digits, nonce, p->nonce_digits);
-	rc |= signature(otp, nonce, user, userlen, domain, domainlen, k, p,
-	    sig);
+	rc |= signature(otp, nonce, j, k, p, sig);
 	*space = ' ';
 	EVP_EncodeBlock((unsigned char *)space + 1, sig, TOKEN_SIG_LEN);
 	explicit_bzero(sig, sizeof(sig));
@@ -134,8 +130,7 @@ token_format(const char *nonce, const char *user, size_t userlen,
 
 int
 token_replay_key(const struct token *t, const struct token_params *p,
-    const char *user, size_t userlen, const char *domain, size_t domainlen,
-    uint8_t out[TOKEN_REPLAY_KEY_LEN])
+    const struct jid *j, uint8_t out[TOKEN_REPLAY_KEY_LEN])
 {
 	/* Fetched and allocated once, then reused: fetching SHA-256 and
 	 * making a context for every request cost more than the hash. */
@@ -151,9 +146,9 @@ token_replay_key(const struct token *t, const struct token_params *p,
 	ok = EVP_DigestInit_ex2(ctx, sha256, NULL) &&
 	    EVP_DigestUpdate(ctx, t->nonce, p->nonce_digits) &&
 	    EVP_DigestUpdate(ctx, "", 1) &&
-	    EVP_DigestUpdate(ctx, user, userlen) &&
+	    EVP_DigestUpdate(ctx, j->user, j->userlen) &&
 	    EVP_DigestUpdate(ctx, "@", 1) &&
-	    EVP_DigestUpdate(ctx, domain, domainlen) &&
+	    EVP_DigestUpdate(ctx, j->domain, j->domainlen) &&
 	    EVP_DigestFinal_ex(ctx, out, NULL);
 	return ok ? 0 : -1;
 }

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "jid.h"
 #include "mac.h"
 #include "totp.h"
 
@@ -56,26 +57,24 @@ int token_parse(const char *text, size_t len, const struct token_params *,
 
 /*
  * Checks the OTP against every step of the window around now and the
- * signature for user@domain, always all of them, in constant time. Returns 0
- * or a mask of TOKEN_BAD_OTP, TOKEN_BAD_SIG, TOKEN_FAILURE.
+ * signature for the JID, always all of them, in constant time. Returns 0 or
+ * a mask of TOKEN_BAD_OTP, TOKEN_BAD_SIG, TOKEN_FAILURE.
  */
-unsigned token_verify(const struct token *, const char *user, size_t userlen,
-    const char *domain, size_t domainlen, const struct token_keys *,
-    const struct token_params *, time_t now);
+unsigned token_verify(const struct token *, const struct jid *,
+    const struct token_keys *, const struct token_params *, time_t now);
 
 /*
- * Writes the token for user@domain at time now with the given nonce
+ * Writes the token for the JID at time now with the given nonce
  * (nonce_digits digits) into out, NUL-terminated (room for TOKEN_MAX_LEN + 1).
  * Returns 0, or -1 if the library failed.
  */
-int token_format(const char *nonce, const char *user, size_t userlen,
-    const char *domain, size_t domainlen, const struct token_keys *,
-    const struct token_params *, time_t now, char *out);
+int token_format(const char *nonce, const struct jid *,
+    const struct token_keys *, const struct token_params *, time_t now,
+    char *out);
 
 /* The replay store's key: SHA-256(nonce || NUL || user@domain). */
 int token_replay_key(const struct token *, const struct token_params *,
-    const char *user, size_t userlen, const char *domain, size_t domainlen,
-    uint8_t out[TOKEN_REPLAY_KEY_LEN]);
+    const struct jid *, uint8_t out[TOKEN_REPLAY_KEY_LEN]);
 
 /* The last moment at which a token accepted at now could still be valid. */
 time_t token_expiry(const struct token_params *, time_t now);

@@ -217,15 +217,15 @@ fi
 
 e2e_stop_server "$SERVER" "$SOCK"
 log_mark
-started=$SECONDS
 check "socket missing: PLAIN login fails cleanly" not-authorized \
 	"$(login PLAIN "gina@$DOMAIN" "$(token "gina@$DOMAIN")")"
 check "socket missing: X-TOKEN login fails as temporary" temporary-auth-failure \
 	"$(login X-TOKEN "gina@$DOMAIN" "$(token "gina@$DOMAIN")")"
-if [ $((SECONDS - started)) -le "$TIMEOUT" ]; then
-	pass "socket missing: the failure comes at once, not after the timeout"
+# (Judged from Prosody's log, not a clock: the machine may be busy.)
+if log_has "did not answer within"; then
+	fail "socket missing: a login waited for the timeout"
 else
-	fail "socket missing: the failure took $((SECONDS - started)) s"
+	pass "socket missing: the failure comes at once, not after the timeout"
 fi
 if log_has "Cannot reach the token helper at $SOCK"; then
 	pass "socket missing: Prosody logs a clear error"

@@ -144,9 +144,9 @@ make_tokens(const struct token_keys *k)
 		for (i = 0; i < 32; i++)
 			nonce[i] = (char)('0' + rnd[i] % 10);
 		nonce[32] = '\0';
-		if (token_format(nonce, "bob", 3, "example.org", 11, k,
+		if (token_format(nonce, JID("bob", "example.org"), k,
 			&params, TEST_NOW, good) != 0 ||
-		    token_format(nonce, "bob", 3, "example.org", 11, k,
+		    token_format(nonce, JID("bob", "example.org"), k,
 			&params, TEST_NOW + 30 * (100 + (rnd[32] | rnd[33] << 8)),
 			stale) != 0)
 			return -1;
@@ -197,7 +197,7 @@ prepare(int which, int c, int v)
 static inline unsigned
 run_verify(void)
 {
-	return token_verify(&cur_token, "bob", 3, "example.org", 11,
+	return token_verify(&cur_token, JID("bob", "example.org"),
 	    &cfg.domains[0].keys, &params, TEST_NOW);
 }
 
@@ -208,7 +208,7 @@ run_parse_verify(void)
 
 	if (token_parse(cur_text, TOKEN_LEN, &params, &t) != 0)
 		return TOKEN_FAILURE;
-	return token_verify(&t, "bob", 3, "example.org", 11,
+	return token_verify(&t, JID("bob", "example.org"),
 	    &cfg.domains[0].keys, &params, TEST_NOW);
 }
 
@@ -217,7 +217,7 @@ run_auth(void)
 {
 	struct token t;
 
-	return (unsigned)auth_check(&cfg, "bob", 3, "example.org", 11,
+	return (unsigned)auth_check(&cfg, JID("bob", "example.org"),
 	    cur_text, TOKEN_LEN, TEST_NOW, &t);
 }
 

@@ -6,7 +6,10 @@
  * that depends on one. Verification then runs on the reference token and on
  * many kinds of invalid ones, with token_verify and through auth_check (which
  * also turns the verdict into a reason); only the final verdicts are
- * declassified.
+ * declassified. Then the whole answer path, auth_answer on a batch of
+ * requests with a real replay store and the decisions logged after, where
+ * auth.c itself declassifies what it makes public (built with CT_TRACK):
+ * the yes or no of each answer, and the reason once answers are written.
  *
  * Run it under valgrind (tests/t-30-ct.sh does): any memcheck report is a
  * failure. It also checks that the taint really reaches what it should (the
@@ -21,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <valgrind/memcheck.h>
@@ -28,6 +32,7 @@
 #include "auth.h"
 #include "base32.h"
 #include "config.h"
+#include "serve.h"
 #include "token.h"
 #include "totp.h"
 #include "unit.h"
@@ -195,8 +200,7 @@ check(const char *name, const char *text, const struct token_params *p,
 		failed("%s: the test token does not parse", name);
 		return;
 	}
-	verdict = token_verify(&t, user, strlen(user), DOMAIN, strlen(DOMAIN),
-	    &secret_keys, p, now);
+	verdict = token_verify(&t, JID(user, DOMAIN), &secret_keys, p, now);
 #ifndef CT_LEAKY
 	/* (An early-exit comparison launders the taint: it branched.) */
 	if (!tainted(&verdict, sizeof(verdict)))
@@ -213,8 +217,7 @@ check(const char *name, const char *text, const struct token_params *p,
 
 	cfg.params = *p;
 	global_domain.keys = secret_keys;
-	av = auth_check(&cfg, user, strlen(user), DOMAIN, strlen(DOMAIN), text,
-	    strlen(text), now, &t);
+	av = auth_check(&cfg, JID(user, DOMAIN), text, strlen(text), now, &t);
 #ifndef CT_LEAKY
 	if (!tainted(&av, sizeof(av)))
 		failed("%s: auth_check's verdict is not derived from the "
@@ -274,6 +277,83 @@ leaky_lookup(void)
 	printf("leaky: made a secret-indexed load\n");
 }
 #endif
+
+/*
+ * The answer path, as the serve loop drives it: one batch of requests (the
+ * same nonce throughout, so the first valid token is accepted and every
+ * later valid one is a replay), answered, then logged. The log goes to a
+ * file here, and must name each refusal's reason and never a token.
+ */
+static void
+check_answer_path(const struct recipe *recipes, size_t n)
+{
+	static char texts[SERVE_BATCH_MAX][64 + TOKEN_MAX_LEN];
+	struct serve_request reqs[SERVE_BATCH_MAX];
+	int answers[SERVE_BATCH_MAX], expect[SERVE_BATCH_MAX], accepted = 0;
+	char dir[] = "/tmp/pta-ct.XXXXXX", line[512], token[TOKEN_MAX_LEN + 1];
+	size_t i, nreqs = 0, lines = 0;
+	time_t now = time(NULL);
+	struct auth *a;
+	FILE *logf;
+	int saved;
+
+	if (mkdtemp(dir) == NULL || (logf = tmpfile()) == NULL) {
+		failed("answer path: no temporary directory or file");
+		return;
+	}
+	cfg.params = default_params;
+	global_domain.keys = secret_keys;
+	snprintf(cfg.replay_store, sizeof(cfg.replay_store), "%s/replay", dir);
+	cfg.replay_capacity = 1000;
+	for (i = 0; i < n && nreqs < SERVE_BATCH_MAX; i++) {
+		if (recipes[i].params != &default_params ||
+		    recipes[i].verify_offset != 0)
+			continue;
+		memset(token, 0, sizeof(token));
+		if (make_token(&recipes[i], now, token) != 0)
+			continue;
+		snprintf(texts[nreqs], sizeof(texts[nreqs]), "auth:%s:%s:%s",
+		    recipes[i].user, DOMAIN, token);
+		reqs[nreqs].text = texts[nreqs];
+		reqs[nreqs].len = strlen(texts[nreqs]);
+		expect[nreqs] = recipes[i].expect == 0 && accepted++ == 0;
+		nreqs++;
+	}
+	if ((a = auth_open(&cfg, AUTH_SERVE)) == NULL) {
+		failed("answer path: auth_open");
+		return;
+	}
+	auth_answer(a, reqs, nreqs, answers);
+	for (i = 0; i < nreqs; i++)
+		if (answers[i] != expect[i])
+			failed("answer path: request %zu answered %d, expected "
+			    "%d", i + 1, answers[i], expect[i]);
+	fflush(stderr);
+	saved = dup(STDERR_FILENO);
+	dup2(fileno(logf), STDERR_FILENO);
+	auth_log_answered(a);
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	auth_close(a);
+	rewind(logf);
+	while (fgets(line, sizeof(line), logf) != NULL) {
+		lines++;
+		if (strstr(line, NONCE) != NULL || strchr(line, '=') != NULL)
+			failed("answer path: a token in the log: %s", line);
+	}
+	fclose(logf);
+	if (lines != nreqs)
+		failed("answer path: %zu log lines for %zu logins", lines,
+		    nreqs);
+	else
+		printf("ok   answer path: %zu logins answered (%d accepted, "
+		       "the other valid ones replays), then logged\n", nreqs,
+		    accepted > 0);
+	snprintf(line, sizeof(line), "rm -rf '%s'", dir);
+	if (system(line) != 0)
+		failed("answer path: cannot remove %s", dir);
+}
 
 int
 main(void)
@@ -354,6 +434,7 @@ main(void)
 		check(r->name, text, r->params, r->user,
 		    now + r->verify_offset, r->expect);
 	}
+	check_answer_path(recipes, sizeof(recipes) / sizeof(recipes[0]));
 #ifdef CT_LEAKY
 	leaky_lookup();
 #endif

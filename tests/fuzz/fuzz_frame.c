@@ -14,7 +14,7 @@
  *    exactly one event per request, in order, each request handed over
  *    with exactly its bytes, each oversized or truncated one as a refusal,
  *    and the buffer never full;
- * 2. helper_serve over a socket pair (each read one message, so the cuts
+ * 2. serve over a socket pair (each read one message, so the cuts
  *    are the same every run) with a fake answer function: exactly one
  *    answer per request, in the framing's format, saying what the answer
  *    function said for it (0 for refusals). The answer function also runs
@@ -33,7 +33,7 @@
 #include <unistd.h>
 
 #include "frame.h"
-#include "helper.h"
+#include "serve.h"
 #include "request.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -263,12 +263,13 @@ fake_answer_of(const char *req, size_t len)
 struct served {
 	const uint8_t *s;
 	size_t next;  /* the model's event to look at next */
+	int pending;  /* a batch answered, its "answered" call not yet made */
 };
 
 /* The next event of the model must be this one: a refusal or a request
  * with exactly these bytes. */
 static const struct expected *
-next_expected(struct served *sv, const struct helper_request *q)
+next_expected(struct served *sv, const struct serve_request *q)
 {
 	const struct expected *e;
 
@@ -303,10 +304,12 @@ check_fields(const char *req, size_t len)
 	struct request r;
 
 	if (request_parse(req, len, &r) == 0 && r.command != REQUEST_REFUSED) {
-		assert(r.user >= req && r.user + r.userlen <= end);
-		assert(r.domain >= req && r.domain + r.domainlen <= end);
-		assert(request_valid_part(r.user, r.userlen));
-		assert(request_valid_part(r.domain, r.domainlen));
+		assert(r.jid.user >= req &&
+		    r.jid.user + r.jid.userlen <= end);
+		assert(r.jid.domain >= req &&
+		    r.jid.domain + r.jid.domainlen <= end);
+		assert(jid_valid_user(r.jid.user, r.jid.userlen));
+		assert(jid_valid_domain(r.jid.domain, r.jid.domainlen));
 		if (r.command == REQUEST_AUTH)
 			assert(r.password >= req &&
 			    r.password + r.passwordlen == end);
@@ -314,13 +317,15 @@ check_fields(const char *req, size_t len)
 }
 
 static void
-fake_answer(void *ctx, const struct helper_request *reqs, size_t n,
+fake_answer(void *ctx, const struct serve_request *reqs, size_t n,
     int answers[])
 {
 	struct served *sv = ctx;
 	size_t i;
 
-	assert(n >= 1 && n <= HELPER_BATCH_MAX);
+	assert(n >= 1 && n <= SERVE_BATCH_MAX);
+	assert(!sv->pending);
+	sv->pending = 1;
 	for (i = 0; i < n; i++) {
 		next_expected(sv, &reqs[i]);
 		answers[i] = 0;
@@ -331,7 +336,17 @@ fake_answer(void *ctx, const struct helper_request *reqs, size_t n,
 	}
 }
 
-/* 2. helper_serve, reading from a socket pair, answering into a memfd. */
+/* After every batch, once: the time to log. */
+static void
+fake_answered(void *ctx)
+{
+	struct served *sv = ctx;
+
+	assert(sv->pending);
+	sv->pending = 0;
+}
+
+/* 2. serve, reading from a socket pair, answering into a memfd. */
 static void
 check_helper(const uint8_t *s, size_t n, enum frame_protocol p,
     enum frame_protocol resolved, uint8_t cut)
@@ -339,7 +354,8 @@ check_helper(const uint8_t *s, size_t n, enum frame_protocol p,
 	static int out = -1;
 	static uint8_t *got, *want;
 	static size_t got_cap;
-	struct served sv = { s, 0 };
+	struct served sv = { s, 0, 0 };
+	const struct serve_handler h = { fake_answer, fake_answered, &sv };
 	struct sigaction saved[4];
 	static const int sigs[4] = { SIGTERM, SIGINT, SIGHUP, SIGPIPE };
 	sigset_t mask;
@@ -381,11 +397,11 @@ check_helper(const uint8_t *s, size_t n, enum frame_protocol p,
 	}
 	shutdown(sv_fd[1], SHUT_WR);
 
-	/* helper_serve takes over the stop signals; give them back after. */
+	/* serve takes over the stop signals; give them back after. */
 	for (i = 0; i < 4; i++)
 		sigaction(sigs[i], NULL, &saved[i]);
 	sigprocmask(SIG_BLOCK, NULL, &mask);
-	if (helper_serve(sv_fd[0], out, p, fake_answer, &sv) != 0)
+	if (serve(sv_fd[0], out, p, &h) != 0 || sv.pending)
 		abort();
 	sigprocmask(SIG_SETMASK, &mask, NULL);
 	for (i = 0; i < 4; i++)

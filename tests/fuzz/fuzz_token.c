@@ -108,8 +108,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	reference = len == strlen(TEST_TOKEN) &&
 	    memcmp(text, TEST_TOKEN, len) == 0;
 	in_window = offsets[oi] >= -30 && offsets[oi] < 60;
-	v = auth_check(&cfg, user, strlen(user), domain, strlen(domain), text,
-	    len, now, &t2);
+	v = auth_check(&cfg, JID(user, domain), text, len, now, &t2);
 	if (!parsed) {
 		if (v != AUTH_MALFORMED) {
 			fprintf(stderr, "auth_check: verdict %d for a token "
@@ -131,8 +130,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	}
 
-	bad = token_verify(&t, user, strlen(user), domain, strlen(domain),
-	    &cfg.domains[0].keys, p, now);
+	bad = token_verify(&t, JID(user, domain), &cfg.domains[0].keys, p,
+	    now);
 	if (bad & TOKEN_FAILURE) {
 		fprintf(stderr, "token_verify: the library failed\n");
 		abort();
@@ -157,10 +156,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	}
 
-	if (token_replay_key(&t, p, user, strlen(user), domain,
-		strlen(domain), key1) != 0 ||
-	    token_replay_key(&t2, p, user, strlen(user), domain,
-		strlen(domain), key2) != 0 ||
+	if (token_replay_key(&t, p, JID(user, domain), key1) != 0 ||
+	    token_replay_key(&t2, p, JID(user, domain), key2) != 0 ||
 	    memcmp(key1, key2, sizeof(key1)) != 0) {
 		fprintf(stderr, "token_replay_key failed or varied\n");
 		abort();

@@ -13,9 +13,9 @@ START_TEST(auth_with_colons_in_password)
 {
 	ck_assert_int_eq(parse("auth:bob:example.org:pa:ss:word"), 0);
 	ck_assert_int_eq(r.command, REQUEST_AUTH);
-	ck_assert_mem_eq(r.user, "bob", r.userlen);
-	ck_assert_uint_eq(r.userlen, 3);
-	ck_assert_mem_eq(r.domain, "example.org", r.domainlen);
+	ck_assert_mem_eq(r.jid.user, "bob", r.jid.userlen);
+	ck_assert_uint_eq(r.jid.userlen, 3);
+	ck_assert_mem_eq(r.jid.domain, "example.org", r.jid.domainlen);
 	ck_assert_uint_eq(r.passwordlen, 10);
 	ck_assert_mem_eq(r.password, "pa:ss:word", 10);
 	ck_assert_int_eq(parse("auth:bob:example.org:"), 0);
@@ -27,7 +27,7 @@ START_TEST(isuser)
 {
 	ck_assert_int_eq(parse("isuser:bob:example.org"), 0);
 	ck_assert_int_eq(r.command, REQUEST_ISUSER);
-	ck_assert_uint_eq(r.domainlen, 11);
+	ck_assert_uint_eq(r.jid.domainlen, 11);
 	ck_assert_int_eq(parse("isuser:bob:example.org:extra"), -1);
 }
 END_TEST

@@ -35,8 +35,7 @@ verify(const char *text, const char *user, const char *domain, time_t now)
 	struct token t;
 
 	ck_assert_int_eq(parse(text, &t), 0);
-	return token_verify(&t, user, strlen(user), domain, strlen(domain),
-	    &keys, &params, now);
+	return token_verify(&t, JID(user, domain), &keys, &params, now);
 }
 
 START_TEST(reference_token_verifies)
@@ -89,8 +88,8 @@ START_TEST(tampered_bytes_are_refused)
 			continue;
 		text[i] = text[i] == '1' ? '2' : text[i] == 'A' ? 'B' : '1';
 		if (parse(text, &t) == 0)
-			ck_assert_uint_ne(token_verify(&t, "bob", 3,
-					      "example.org", 11, &keys,
+			ck_assert_uint_ne(token_verify(&t,
+					      JID("bob", "example.org"), &keys,
 					      &params, TEST_NOW),
 			    0);
 		text[i] = saved;
@@ -185,7 +184,7 @@ START_TEST(format_makes_what_verify_accepts)
 	char out[TOKEN_MAX_LEN + 1];
 	const char *nonce = "01234567890123456789012345678901";
 
-	ck_assert_int_eq(token_format(nonce, "bob", 3, "example.org", 11,
+	ck_assert_int_eq(token_format(nonce, JID("bob", "example.org"),
 			     &keys, &params, TEST_NOW, out),
 	    0);
 	ck_assert_str_eq(out, TEST_TOKEN);
@@ -198,13 +197,13 @@ START_TEST(replay_key_binds_nonce_and_jid)
 	struct token t;
 
 	ck_assert_int_eq(parse(TEST_TOKEN, &t), 0);
-	ck_assert_int_eq(token_replay_key(&t, &params, "bob", 3,
-			     "example.org", 11, a), 0);
-	ck_assert_int_eq(token_replay_key(&t, &params, "bo", 2,
-			     "bexample.org", 12, b), 0);
+	ck_assert_int_eq(token_replay_key(&t, &params,
+			     JID("bob", "example.org"), a), 0);
+	ck_assert_int_eq(token_replay_key(&t, &params,
+			     JID("bo", "bexample.org"), b), 0);
 	ck_assert_mem_ne(a, b, sizeof(a));
-	ck_assert_int_eq(token_replay_key(&t, &params, "bob", 3,
-			     "example.org", 11, b), 0);
+	ck_assert_int_eq(token_replay_key(&t, &params,
+			     JID("bob", "example.org"), b), 0);
 	ck_assert_mem_eq(a, b, sizeof(a));
 }
 END_TEST

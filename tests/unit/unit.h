@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jid.h"
+
 /* Fixed throw-away secrets, as pyotp.random_base32() makes them. */
 #define TEST_SEED   "XVGR73KMZH2M4XMY"
 #define TEST_SECRET "JYXEX4IQOEYFYQ2S3MC5P4ZT4SDHYEA7"
@@ -29,5 +31,10 @@ run_suite(Suite *s)
 }
 
 #define ADD(tc, fn) tcase_add_test(tc, fn)
+
+/* A JID made of two C strings (not checked: tests may want bad ones). */
+#define JID(u, d)                                                             \
+	(&(struct jid){ .user = (u), .userlen = strlen(u), .domain = (d),     \
+	    .domainlen = strlen(d) })
 
 #endif

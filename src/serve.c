@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "helper.h"
+#include "serve.h"
 
 static volatile sig_atomic_t stopping;
 static int input = -1, devnull = -1;
@@ -76,14 +76,14 @@ answer(int out, const struct framer *f, int yes)
 	return write_all(out, bytes, frame_answer(f, yes, bytes));
 }
 
-/* Takes up to HELPER_BATCH_MAX complete requests from the buffer. */
+/* Takes up to SERVE_BATCH_MAX complete requests from the buffer. */
 static size_t
-take_requests(struct framer *f, struct helper_request reqs[HELPER_BATCH_MAX])
+take_requests(struct framer *f, struct serve_request reqs[SERVE_BATCH_MAX])
 {
 	enum frame_event ev;
 	size_t n;
 
-	for (n = 0; n < HELPER_BATCH_MAX; n++) {
+	for (n = 0; n < SERVE_BATCH_MAX; n++) {
 		ev = frame_next(f, &reqs[n].text, &reqs[n].len);
 		if (ev == FRAME_NEED_MORE)
 			break;
@@ -97,37 +97,40 @@ take_requests(struct framer *f, struct helper_request reqs[HELPER_BATCH_MAX])
 
 /* Answers every complete request buffered. Returns -1 if out is gone. */
 static int
-answer_buffered(int out, struct framer *f, helper_answer_fn fn, void *ctx)
+answer_buffered(int out, struct framer *f, const struct serve_handler *h)
 {
-	struct helper_request reqs[HELPER_BATCH_MAX];
-	int answers[HELPER_BATCH_MAX];
+	struct serve_request reqs[SERVE_BATCH_MAX];
+	int answers[SERVE_BATCH_MAX];
 	size_t n, i;
 
-	while ((n = take_requests(f, reqs)) > 0) {
-		fn(ctx, reqs, n, answers);
-		for (i = 0; i < n; i++)
-			if (answer(out, f, answers[i]) == -1)
-				return -1;
+	int rc = 0;
+
+	while (rc == 0 && (n = take_requests(f, reqs)) > 0) {
+		h->answer(h->ctx, reqs, n, answers);
+		for (i = 0; i < n && rc == 0; i++)
+			rc = answer(out, f, answers[i]);
+		h->answered(h->ctx);
 	}
-	return 0;
+	return rc;
 }
 
 /* At end of input, a request cut short is answered too. */
 static void
-answer_truncated(int out, struct framer *f, helper_answer_fn fn, void *ctx)
+answer_truncated(int out, struct framer *f, const struct serve_handler *h)
 {
-	const struct helper_request cut = { NULL, 0 };
+	const struct serve_request cut = { NULL, 0 };
 	int yes;
 
 	if (frame_end(f) == FRAME_REJECT) {
-		fn(ctx, &cut, 1, &yes);
+		h->answer(h->ctx, &cut, 1, &yes);
 		answer(out, f, yes);
+		h->answered(h->ctx);
 	}
 }
 
 int
-helper_serve(int in, int out, enum frame_protocol protocol,
-    helper_answer_fn fn, void *ctx)
+serve(int in, int out, enum frame_protocol protocol,
+    const struct serve_handler *h)
 {
 	static struct framer f;
 	uint8_t *space;
@@ -145,11 +148,11 @@ helper_serve(int in, int out, enum frame_protocol protocol,
 			/* End of input (EIO: the terminal's other side closed),
 			 * unless it is the signal's /dev/null. */
 			if (!stopping)
-				answer_truncated(out, &f, fn, ctx);
+				answer_truncated(out, &f, h);
 			break;
 		}
 		frame_added(&f, (size_t)n);
-		if (answer_buffered(out, &f, fn, ctx) == -1)
+		if (answer_buffered(out, &f, h) == -1)
 			break;
 	}
 	frame_wipe(&f);

@@ -1,0 +1,44 @@
+/*
+ * The serve loop: read, frame, answer, write, then let the decisions be
+ * logged. It knows nothing of tokens: the requests buffered go to the
+ * handler together, which answers each 1 or 0 (so that their answers can
+ * share work, such as one replay store commit for several logins).
+ */
+#ifndef SERVE_H
+#define SERVE_H
+
+#include <stddef.h>
+
+#include "frame.h"
+
+#define SERVE_BATCH_MAX 64 /* requests handed over at once, at most */
+
+/*
+ * A request's bytes; text is NULL for one the framing refused (oversized or
+ * cut short), which must be answered 0.
+ */
+struct serve_request {
+	const char *text;
+	size_t len;
+};
+
+struct serve_handler {
+	/* Sets answers[i] to 1 or 0 for each of the n requests, 1 <= n <=
+	 * SERVE_BATCH_MAX. */
+	void (*answer)(void *ctx, const struct serve_request *, size_t n,
+	    int answers[]);
+	/* Called once their answers are written, the requests' bytes still
+	 * in place: the time to log. */
+	void (*answered)(void *ctx);
+	void *ctx;
+};
+
+/*
+ * Serves requests from fd in, answering on fd out, until end of input, an
+ * unwritable output, or SIGTERM, SIGINT or SIGHUP. Each answer is one
+ * write(2). Returns 0 in every case (a request never ends the loop), but -1
+ * at once if /dev/null, which stopping needs, cannot be opened.
+ */
+int serve(int in, int out, enum frame_protocol, const struct serve_handler *);
+
+#endif

@@ -1,0 +1,176 @@
+#include <sys/stat.h>
+
+#include <stdio.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "unit.h"
+
+static char dir[] = "/tmp/pta-auth.XXXXXX";
+static struct config cfg;
+
+static void
+setup(void)
+{
+	char path[PATH_MAX], err[CONFIG_ERR_LEN];
+	FILE *f;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/token-auth.conf", dir);
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	fprintf(f, "otp_seed = %s\ntoken_secret = %s\nreplay_store = "
+	    "%s/replay\n[other.example]\notp_seed = %s\ntoken_secret = %s\n",
+	    TEST_SEED, TEST_SECRET, dir, TEST_SEED, "0123456789ABCDEFGHIJ");
+	fclose(f);
+	chmod(path, 0600);
+	ck_assert_msg(config_load(path, &cfg, err) == 0, "%s", err);
+}
+
+static void
+teardown(void)
+{
+	char cmd[64 + sizeof(dir)];
+
+	config_free(&cfg);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+	strcpy(dir, "/tmp/pta-auth.XXXXXX");
+}
+
+/* A fresh token for user@domain, made now, as the web application would. */
+static void
+mint(char *out, const char *user, const char *domain, const char *nonce)
+{
+	const struct token_keys *k = config_keys(&cfg, domain, strlen(domain));
+
+	ck_assert_ptr_nonnull(k);
+	ck_assert_int_eq(token_format(nonce, JID(user, domain), k, &cfg.params,
+			     time(NULL), out),
+	    0);
+}
+
+#define NONCE1 "11111111111111111111111111111111"
+#define NONCE2 "22222222222222222222222222222222"
+
+/* Requests as the serve loop hands them over. */
+static struct serve_request reqs[SERVE_BATCH_MAX + 1];
+static char texts[SERVE_BATCH_MAX + 1][160];
+
+static void
+request(size_t i, const char *prefix, const char *rest)
+{
+	snprintf(texts[i], sizeof(texts[i]), "%s%s", prefix, rest);
+	reqs[i].text = texts[i];
+	reqs[i].len = strlen(texts[i]);
+}
+
+START_TEST(batch_answers_each_request)
+{
+	char t1[TOKEN_MAX_LEN + 1], t2[TOKEN_MAX_LEN + 1];
+	int answers[9];
+	struct auth *a;
+
+	mint(t1, "bob", "example.org", NONCE1);
+	mint(t2, "bob", "other.example", NONCE2);
+	request(0, "auth:bob:example.org:", t1);
+	request(1, "auth:bob:example.org:", t1);	  /* replay */
+	request(2, "auth:alice:example.org:", t1);	  /* other user */
+	request(3, "auth:bob:other.example:", t2);	  /* own secrets */
+	request(4, "isuser:bob:example.org", "");
+	request(5, "setpass:bob:example.org:", "x");
+	request(6, "auth:bob:", "x");			  /* malformed */
+	reqs[7].text = NULL;				  /* oversized */
+	request(8, "auth:bob:example.org:", "junk");
+	ck_assert_ptr_nonnull(a = auth_open(&cfg, AUTH_SERVE));
+	auth_answer(a, reqs, 9, answers);
+	ck_assert_int_eq(answers[0], 1);
+	ck_assert_int_eq(answers[1], 0);
+	ck_assert_int_eq(answers[2], 0);
+	ck_assert_int_eq(answers[3], 1);
+	ck_assert_int_eq(answers[4], 1);
+	ck_assert_int_eq(answers[5], 0);
+	ck_assert_int_eq(answers[6], 0);
+	ck_assert_int_eq(answers[7], 0);
+	ck_assert_int_eq(answers[8], 0);
+	auth_log_answered(a);
+	auth_close(a);
+}
+END_TEST
+
+/* The serve loop never hands over more than a batch; if it did, no yes. */
+START_TEST(too_many_requests_are_all_refused)
+{
+	char t[TOKEN_MAX_LEN + 1], nonce[] = NONCE1;
+	int answers[SERVE_BATCH_MAX + 1];
+	struct auth *a;
+	size_t i;
+
+	for (i = 0; i <= SERVE_BATCH_MAX; i++) {
+		nonce[0] = (char)('0' + i % 10);
+		nonce[1] = (char)('0' + i / 10);
+		mint(t, "bob", "example.org", nonce);
+		request(i, "auth:bob:example.org:", t);
+		answers[i] = -1;
+	}
+	ck_assert_ptr_nonnull(a = auth_open(&cfg, AUTH_SERVE));
+	auth_answer(a, reqs, SERVE_BATCH_MAX + 1, answers);
+	for (i = 0; i <= SERVE_BATCH_MAX; i++)
+		ck_assert_int_eq(answers[i], 0);
+	auth_answer(a, reqs, SERVE_BATCH_MAX, answers);
+	for (i = 0; i < SERVE_BATCH_MAX; i++)
+		ck_assert_int_eq(answers[i], 1);
+	auth_close(a);
+}
+END_TEST
+
+/* verify's question: the helper's decision, without using the token up. */
+START_TEST(lookup_says_what_the_helper_would)
+{
+	char t[TOKEN_MAX_LEN + 1], err[AUTH_ERR_LEN];
+	struct auth *serving, *inspecting;
+	int answer;
+
+	mint(t, "bob", "example.org", NONCE1);
+	ck_assert_ptr_nonnull(inspecting = auth_open(&cfg, AUTH_INSPECT));
+	/* No store yet: inspecting makes none, and says so. */
+	ck_assert_int_eq(auth_lookup(inspecting, JID("bob", "example.org"), t,
+			     strlen(t), time(NULL), err),
+	    AUTH_STORE_FAILED);
+	ck_assert_ptr_nonnull(strstr(err, "data.mdb"));
+	ck_assert_ptr_nonnull(serving = auth_open(&cfg, AUTH_SERVE));
+	ck_assert_int_eq(auth_lookup(inspecting, JID("bob", "example.org"), t,
+			     strlen(t), time(NULL), err),
+	    AUTH_ACCEPTED);
+	ck_assert_int_eq(auth_lookup(inspecting, JID("bob", "example.org"), t,
+			     strlen(t), time(NULL), err),
+	    AUTH_ACCEPTED);
+	request(0, "auth:bob:example.org:", t);
+	auth_answer(serving, reqs, 1, &answer);
+	ck_assert_int_eq(answer, 1);
+	ck_assert_int_eq(auth_lookup(inspecting, JID("bob", "example.org"), t,
+			     strlen(t), time(NULL), err),
+	    AUTH_REPLAY);
+	ck_assert_int_eq(auth_lookup(inspecting, JID("eve", "example.org"), t,
+			     strlen(t), time(NULL), err),
+	    AUTH_BAD_SIGNATURE);
+	ck_assert_int_eq(auth_lookup(inspecting, JID("bob", "nowhere.example"),
+			     t, strlen(t), time(NULL), err),
+	    AUTH_BAD_SIGNATURE);
+	auth_close(serving);
+	auth_close(inspecting);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("auth");
+	TCase *tc = tcase_create("auth");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	ADD(tc, batch_answers_each_request);
+	ADD(tc, too_many_requests_are_all_refused);
+	ADD(tc, lookup_says_what_the_helper_would);
+	suite_add_tcase(s, tc);
+	return run_suite(s);
+}

@@ -28,7 +28,7 @@ LIBS	     = $(shell pkg-config --libs $(PKGS))
 
 # The library: everything but main and the CLI, so unit tests link it.
 LIB_SRCS = src/auth.c src/base32.c src/config.c src/frame.c src/jid.c \
-	   src/log.c src/mac.c src/replay.c src/request.c src/secmem.c src/serve.c \
+	   src/log.c src/mac.c src/replay.c src/replay_lmdb.c src/request.c src/secmem.c src/serve.c \
 	   src/term.c src/token.c src/totp.c
 SRCS	 = $(LIB_SRCS) src/cli.c src/main.c
 HDRS	 = $(wildcard src/*.h)

@@ -47,7 +47,7 @@ main(int argc, char **argv)
 	static const struct jid bob = { .user = "bob", .userlen = 3,
 		.domain = "example.org", .domainlen = 11 };
 	char err[CONFIG_ERR_LEN], nonce[TOKEN_MAX_NONCE];
-	uint8_t key[1][REPLAY_KEY_LEN];
+	struct replay_entry e;
 	enum replay_result res;
 	struct replay *store = NULL;
 	int with_store;
@@ -92,13 +92,12 @@ main(int argc, char **argv)
 		}
 	}
 	len = strlen(tokens[0]);
-	if (with_store && (store = replay_open(c.replay_store,
-			       c.replay_capacity, err)) == NULL) {
+	if (with_store && (store = replay_open(&c.replay, REPLAY_WRITE,
+			       err)) == NULL) {
 		fprintf(stderr, "verify_floor: %s\n", err);
 		return 1;
 	}
-	when = (struct replay_time){ now, token_expiry(&c.params, now),
-		c.params.otp_interval };
+	when = (struct replay_time){ now, token_expiry(&c.params, now) };
 	start = now_seconds();
 	for (;;) {
 		if (count ? done == count :
@@ -110,11 +109,13 @@ main(int argc, char **argv)
 		    AUTH_ACCEPTED;
 		if (store != NULL) {
 			/* A fresh nonce each time, so that every record is
-			 * an insert, as for the helper's valid tokens. */
+			 * an insert, as for the helper's valid tokens, and
+			 * as if of many users (one has 30 at most). */
 			memcpy(t.nonce, &done, sizeof(done));
-			bad += token_replay_key(&t, &c.params, &bob,
-				    key[0]) != 0 ||
-			    replay_record(store, key, 1, &when, &res,
+			bad += token_replay_keys(&t, &c.params, &bob, e.key,
+				    e.user) != 0;
+			memcpy(e.user, &done, sizeof(done));
+			bad += replay_record(store, &e, 1, &when, &res,
 				err) != 0 || res != REPLAY_FRESH;
 		}
 		done++;

@@ -33,7 +33,8 @@
 #define PUBLIC(x) ((void)0)
 #endif
 
-_Static_assert(TOKEN_REPLAY_KEY_LEN == REPLAY_KEY_LEN, "replay key length");
+_Static_assert(TOKEN_REPLAY_KEY_LEN == REPLAY_KEY_LEN &&
+    TOKEN_JID_KEY_LEN == REPLAY_USER_LEN, "replay key lengths");
 
 /* What became of one request of a batch. */
 struct decision {
@@ -46,7 +47,7 @@ struct decision {
 	struct jid jid;
 	enum auth_verdict v;
 	int accepted; /* v == AUTH_ACCEPTED, made public */
-	size_t key;   /* its nonce's place in the keys, once accepted */
+	size_t entry; /* its nonce's place in the batch's, once accepted */
 };
 
 struct auth {
@@ -68,6 +69,8 @@ static const char *const reasons[] = {
 	[AUTH_REPLAY] = "replayed token (nonce already used)",
 	[AUTH_STORE_FAILED] = "replay store failed",
 	[AUTH_INTERNAL_ERROR] = "internal error",
+	[AUTH_USER_LIMIT] = "too many live tokens for this JID",
+	[AUTH_STORE_FULL] = "replay store full",
 };
 
 const char *
@@ -80,13 +83,9 @@ auth_reason(enum auth_verdict v)
 static struct replay *
 store(struct auth *a, char err[REPLAY_ERR_LEN])
 {
-	if (a->store != NULL)
-		return a->store;
-	if (a->mode == AUTH_SERVE)
-		a->store = replay_open(a->config->replay_store,
-		    a->config->replay_capacity, err);
-	else
-		a->store = replay_open_existing(a->config->replay_store, err);
+	if (a->store == NULL)
+		a->store = replay_open(&a->config->replay,
+		    a->mode == AUTH_SERVE ? REPLAY_WRITE : REPLAY_READ, err);
 	return a->store;
 }
 
@@ -102,7 +101,7 @@ auth_open(const struct config *c, enum auth_mode mode)
 	a->mode = mode;
 	if (mode == AUTH_SERVE && store(a, err) == NULL)
 		log_msg(LOG_ERR, "replay store %s: %s (tried again at the next "
-		    "login)", c->replay_store, err);
+		    "login)", c->replay.store, err);
 	return a;
 }
 
@@ -143,19 +142,18 @@ auth_check(const struct config *c, const struct jid *j, const char *password,
 static struct replay_time
 record_time(const struct config *c, time_t now)
 {
-	struct replay_time when = { now, token_expiry(&c->params, now),
-		c->params.otp_interval };
+	struct replay_time when = { now, token_expiry(&c->params, now) };
 
 	return when;
 }
 
 /*
- * Checks a login's token; for a valid one, its nonce's key goes to key.
- * Returns whether it is valid, the one fact made public before answering.
+ * Checks a login's token; for a valid one, its keys go to e. Returns
+ * whether it is valid, the one fact made public before answering.
  */
 static int
 check_login(struct auth *a, struct decision *d, const struct request *r,
-    time_t now, uint8_t key[REPLAY_KEY_LEN])
+    time_t now, struct replay_entry *e)
 {
 	struct token t;
 
@@ -163,13 +161,25 @@ check_login(struct auth *a, struct decision *d, const struct request *r,
 	    &t);
 	d->accepted = d->v == AUTH_ACCEPTED;
 	PUBLIC(d->accepted);
-	if (d->accepted &&
-	    token_replay_key(&t, &a->config->params, &r->jid, key) == -1) {
+	if (d->accepted && token_replay_keys(&t, &a->config->params, &r->jid,
+	    e->key, e->user) == -1) {
 		d->v = AUTH_INTERNAL_ERROR;
 		d->accepted = 0;
 	}
 	explicit_bzero(&t, sizeof(t));
 	return d->accepted;
+}
+
+/* Whether the store itself failed (then it is opened afresh next time). */
+static int
+failed_store(const enum replay_result results[], size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (results[i] == REPLAY_ERROR)
+			return 1;
+	return 0;
 }
 
 static enum auth_verdict
@@ -180,6 +190,10 @@ verdict_of(enum replay_result res)
 		return AUTH_ACCEPTED;
 	case REPLAY_SEEN:
 		return AUTH_REPLAY;
+	case REPLAY_USER_FULL:
+		return AUTH_USER_LIMIT;
+	case REPLAY_FULL:
+		return AUTH_STORE_FULL;
 	default:
 		return AUTH_STORE_FAILED;
 	}
@@ -191,8 +205,8 @@ verdict_of(enum replay_result res)
  * is refused.
  */
 static void
-record_nonces(struct auth *a, const uint8_t keys[][REPLAY_KEY_LEN],
-    size_t nkeys, time_t now)
+record_nonces(struct auth *a, const struct replay_entry entries[],
+    size_t nentries, time_t now)
 {
 	struct replay_time when = record_time(a->config, now);
 	enum replay_result results[SERVE_BATCH_MAX];
@@ -200,32 +214,34 @@ record_nonces(struct auth *a, const uint8_t keys[][REPLAY_KEY_LEN],
 	struct decision *d;
 	size_t i;
 
-	if (nkeys == 0)
+	if (nentries == 0)
 		return;
 	if (store(a, err) == NULL) {
-		log_msg(LOG_ERR, "replay store %s: %s",
-		    a->config->replay_store, err);
-		for (i = 0; i < nkeys; i++)
+		log_msg(LOG_ERR, "replay store %s: %s", a->config->replay.store,
+		    err);
+		for (i = 0; i < nentries; i++)
 			results[i] = REPLAY_ERROR;
-	} else if (replay_record(a->store, keys, nkeys, &when, results,
+	} else if (replay_record(a->store, entries, nentries, &when, results,
 		       err) == -1) {
-		log_msg(LOG_ERR, "replay store %s: %s",
-		    a->config->replay_store, err);
-		replay_close(a->store);
-		a->store = NULL;
+		log_msg(LOG_ERR, "replay store %s: %s", a->config->replay.store,
+		    err);
+		if (failed_store(results, nentries)) {
+			replay_close(a->store);
+			a->store = NULL;
+		}
 	}
 	for (d = a->batch; d < a->batch + a->nbatch; d++) {
 		if (d->kind == D_LOGIN && d->accepted) {
-			d->v = verdict_of(results[d->key]);
+			d->v = verdict_of(results[d->entry]);
 			d->accepted = d->v == AUTH_ACCEPTED;
 		}
 	}
 }
 
-/* Decides one request of the batch; a valid token's key goes to keys. */
+/* Decides one request of the batch; a valid token's keys go to entries. */
 static int
 decide(struct auth *a, const struct serve_request *req, struct decision *d,
-    time_t now, uint8_t keys[][REPLAY_KEY_LEN], size_t *nkeys)
+    time_t now, struct replay_entry entries[], size_t *nentries)
 {
 	struct request r;
 
@@ -245,9 +261,9 @@ decide(struct auth *a, const struct serve_request *req, struct decision *d,
 	if (r.command != REQUEST_AUTH)
 		return 0;
 	d->kind = D_LOGIN;
-	if (!check_login(a, d, &r, now, keys[*nkeys]))
+	if (!check_login(a, d, &r, now, &entries[*nentries]))
 		return 0;
-	d->key = (*nkeys)++;
+	d->entry = (*nentries)++;
 	return 1;
 }
 
@@ -255,8 +271,8 @@ void
 auth_answer(struct auth *a, const struct serve_request *reqs, size_t n,
     int answers[])
 {
-	uint8_t keys[SERVE_BATCH_MAX][REPLAY_KEY_LEN];
-	size_t i, nkeys = 0;
+	struct replay_entry entries[SERVE_BATCH_MAX];
+	size_t i, nentries = 0;
 	time_t now = time(NULL);
 
 	a->nbatch = 0;
@@ -269,14 +285,14 @@ auth_answer(struct auth *a, const struct serve_request *reqs, size_t n,
 		return;
 	}
 	for (i = 0; i < n; i++)
-		answers[i] = decide(a, &reqs[i], &a->batch[i], now, keys,
-		    &nkeys);
+		answers[i] = decide(a, &reqs[i], &a->batch[i], now, entries,
+		    &nentries);
 	a->nbatch = n;
-	record_nonces(a, keys, nkeys, now);
+	record_nonces(a, entries, nentries, now);
 	for (i = 0; i < n; i++)
 		if (a->batch[i].kind == D_LOGIN)
 			answers[i] = a->batch[i].accepted;
-	explicit_bzero(keys, sizeof(keys));
+	explicit_bzero(entries, sizeof(entries));
 }
 
 static void
@@ -321,20 +337,20 @@ auth_lookup(struct auth *a, const struct jid *j, const char *password,
     size_t passwordlen, time_t now, char err[AUTH_ERR_LEN])
 {
 	struct replay_time when = record_time(a->config, now);
-	uint8_t key[REPLAY_KEY_LEN];
+	struct replay_entry e;
 	enum auth_verdict v;
 	struct token t;
 
 	v = auth_check(a->config, j, password, passwordlen, now, &t);
-	if (v == AUTH_ACCEPTED &&
-	    token_replay_key(&t, &a->config->params, j, key) == -1)
+	if (v == AUTH_ACCEPTED && token_replay_keys(&t, &a->config->params, j,
+	    e.key, e.user) == -1)
 		v = AUTH_INTERNAL_ERROR;
 	explicit_bzero(&t, sizeof(t));
 	if (v != AUTH_ACCEPTED)
 		return v;
 	if (store(a, err) == NULL)
 		return AUTH_STORE_FAILED;
-	switch (replay_lookup(a->store, key, &when, err)) {
+	switch (replay_lookup(a->store, &e, &when, err)) {
 	case REPLAY_FRESH:
 		return AUTH_ACCEPTED;
 	case REPLAY_SEEN:

@@ -25,9 +25,11 @@ enum auth_verdict {
 	AUTH_REPLAY,
 	AUTH_STORE_FAILED,
 	AUTH_INTERNAL_ERROR,
+	AUTH_USER_LIMIT,
+	AUTH_STORE_FULL,
 };
 
-#define AUTH_ERR_LEN 256
+#define AUTH_ERR_LEN REPLAY_ERR_LEN
 
 enum auth_mode {
 	AUTH_SERVE,  /* answer requests: the store is made if need be */

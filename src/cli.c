@@ -12,6 +12,7 @@
 #include "base32.h"
 #include "cli.h"
 #include "jid.h"
+#include "replay.h"
 #include "token.h"
 
 #define SECRET_BYTES 20 /* 32 base32 characters, as pyotp makes them */
@@ -98,8 +99,8 @@ random_digits(char *out, size_t n)
 	return 0;
 }
 
-int
-cli_mint(const struct config *c, const char *jidtext)
+static int
+mint(const struct config *c, const char *jidtext)
 {
 	const struct token_keys *keys;
 	char nonce[TOKEN_MAX_NONCE], token[TOKEN_MAX_LEN + 2];
@@ -125,8 +126,8 @@ cli_mint(const struct config *c, const char *jidtext)
 	return rc;
 }
 
-int
-cli_verify(const struct config *c, const char *jidtext, const char *token)
+static int
+verify(const struct config *c, const char *jidtext, const char *token)
 {
 	char err[AUTH_ERR_LEN];
 	enum auth_verdict v;
@@ -157,28 +158,13 @@ cli_verify(const struct config *c, const char *jidtext, const char *token)
 	}
 }
 
-static void
-describe_store(const struct config *c)
-{
-	struct stat st;
-
-	if (stat(c->replay_store, &st) == 0)
-		printf("replay store: %s (%s, room for %zu nonces)\n",
-		    c->replay_store,
-		    S_ISDIR(st.st_mode) ? "exists" : "NOT A DIRECTORY",
-		    c->replay_capacity);
-	else
-		printf("replay store: %s (made at the first login; its parent "
-		       "must be writable by the helper's user)\n",
-		    c->replay_store);
-}
-
-int
-cli_check_config(const struct config *c)
+static int
+check_config(const struct config *c)
 {
 	size_t i;
+	int problems;
 
-	printf("%s: OK\n", c->path);
+	printf("%s: valid\n", c->path);
 	if (config_lock_warning() != NULL)
 		printf("%s\n", config_lock_warning());
 	for (i = 0; i < c->ndomains; i++)
@@ -190,12 +176,18 @@ cli_check_config(const struct config *c)
 	       "%u-digit nonce\n",
 	    c->params.otp_digits, c->params.otp_interval,
 	    c->params.otp_window, c->params.nonce_digits);
-	describe_store(c);
+	problems = replay_describe(&c->replay);
+	if (problems > 0) {
+		printf("%d problem%s: see PROBLEM above\n", problems,
+		    problems == 1 ? "" : "s");
+		return 1;
+	}
+	printf("OK\n");
 	return 0;
 }
 
-int
-cli_gen_secrets(void)
+static int
+gen_secrets(void)
 {
 	uint8_t raw[2][SECRET_BYTES];
 	char text[2][BASE32_ENCODED_LEN(SECRET_BYTES) + 1], out[512];
@@ -222,5 +214,128 @@ cli_gen_secrets(void)
 	explicit_bzero(out, sizeof(out));
 	explicit_bzero(raw, sizeof(raw));
 	explicit_bzero(text, sizeof(text));
+	return rc;
+}
+
+static int
+reset_store(const struct config *c)
+{
+	char msg[REPLAY_ERR_LEN];
+
+	if (replay_reset_clock(&c->replay, time(NULL), msg) == -1) {
+		fprintf(stderr, "prosody-token-auth: reset-store: %s\n", msg);
+		return 1;
+	}
+	printf("%s\n"
+	    "Logins refused because the clock was set back are accepted again "
+	    "from now on.\n"
+	    "One risk remains, as after any lock-out ends: a token accepted "
+	    "while the clock\nwas ahead, and since purged, could be used again "
+	    "once the clock reaches its\ntime, by whoever captured it. Only a "
+	    "web application whose clock was ahead\ntoo makes such tokens.\n",
+	    msg);
+	return 0;
+}
+
+/* --- the table ---------------------------------------------------------- */
+
+static int
+run_mint(const struct config *c, char **argv)
+{
+	return mint(c, argv[1]);
+}
+
+static int
+run_verify(const struct config *c, char **argv)
+{
+	return verify(c, argv[1], argv[2]);
+}
+
+static int
+run_check_config(const struct config *c, char **argv)
+{
+	(void)argv;
+	return check_config(c);
+}
+
+static int
+run_reset_store(const struct config *c, char **argv)
+{
+	(void)argv;
+	return reset_store(c);
+}
+
+static const struct subcommand {
+	const char *name;
+	const char *operands; /* for people */
+	int count;	      /* how many */
+	int (*run)(const struct config *, char **argv);
+} subcommands[] = {
+	{ "mint", "USER@DOMAIN", 1, run_mint },
+	{ "verify", "USER@DOMAIN TOKEN", 2, run_verify },
+	{ "check-config", NULL, 0, run_check_config },
+	{ "gen-secrets", NULL, 0, NULL },
+	{ "reset-store", NULL, 0, run_reset_store },
+};
+
+#define NSUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))
+
+static const struct subcommand *
+find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < NSUBCOMMANDS; i++)
+		if (strcmp(subcommands[i].name, name) == 0)
+			return &subcommands[i];
+	return NULL;
+}
+
+/* One line saying what is wrong with the arguments; 2, for usage. */
+static int
+wrong_arguments(const struct subcommand *s, int given)
+{
+	if (s->count == 0)
+		fprintf(stderr, "prosody-token-auth: %s takes no arguments, "
+		    "but was given %d\n", s->name, given);
+	else if (given < s->count)
+		fprintf(stderr, "prosody-token-auth: %s needs %s\n", s->name,
+		    s->operands);
+	else
+		fprintf(stderr, "prosody-token-auth: %s takes %s, but was given "
+		    "%d arguments%s\n", s->name, s->operands, given,
+		    strcmp(s->name, "verify") == 0 ? "; a token holds a "
+		    "space: put it in quotes" : "");
+	return 2;
+}
+
+int
+cli_run(int argc, char **argv, const char *config_path)
+{
+	const struct subcommand *s = find(argv[0]);
+	char err[CONFIG_ERR_LEN];
+	struct config c;
+	size_t i;
+	int rc;
+
+	if (s == NULL) {
+		fprintf(stderr, "prosody-token-auth: '%s' is not a subcommand; "
+		    "they are", argv[0]);
+		for (i = 0; i < NSUBCOMMANDS; i++)
+			fprintf(stderr, "%s %s", i == 0 ? "" : ",",
+			    subcommands[i].name);
+		fprintf(stderr, " (see --help)\n");
+		return 2;
+	}
+	if (argc - 1 != s->count)
+		return wrong_arguments(s, argc - 1);
+	if (s->run == NULL)
+		return gen_secrets();
+	if (config_load(config_path, &c, err) == -1) {
+		fprintf(stderr, "prosody-token-auth: %s\n", err);
+		return 1;
+	}
+	rc = s->run(&c, argv);
+	config_free(&c);
 	return rc;
 }

@@ -7,16 +7,11 @@
 
 #include "config.h"
 
-/* mint USER@DOMAIN: prints a fresh valid token (user lower-cased). */
-int cli_mint(const struct config *, const char *jid);
-
-/* verify USER@DOMAIN TOKEN: 0 if valid, 1 with the reason if not. */
-int cli_verify(const struct config *, const char *jid, const char *token);
-
-/* check-config: 0 if the loaded config is usable, with a summary. */
-int cli_check_config(const struct config *);
-
-/* gen-secrets: prints a new otp_seed and token_secret as config lines. */
-int cli_gen_secrets(void);
+/*
+ * Runs the subcommand argv[0] with its arguments, loading the config from
+ * config_path where it needs one. Returns the exit status: 2 for a
+ * subcommand or arguments it does not know, said in one line.
+ */
+int cli_run(int argc, char **argv, const char *config_path);
 
 #endif

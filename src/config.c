@@ -42,6 +42,7 @@ enum key {
 	NONCE_DIGITS,
 	REPLAY_STORE,
 	REPLAY_CAPACITY,
+	REPLAY_PER_USER,
 	LOCK_MEMORY,
 	NKEYS
 };
@@ -60,6 +61,7 @@ static const struct {
 	{ "nonce_digits", NONCE_DIGITS },
 	{ "replay_store", REPLAY_STORE },
 	{ "replay_capacity", REPLAY_CAPACITY },
+	{ "replay_per_user", REPLAY_PER_USER },
 	{ "lock_memory", LOCK_MEMORY },
 };
 
@@ -431,6 +433,23 @@ set_lock_memory(struct parser *p, const char *v, size_t len, int line)
 }
 
 static int
+set_store(struct parser *p, const char *v, size_t len, int line)
+{
+	struct config *c = p->cfg;
+	char why[REPLAY_ERR_LEN];
+
+	if (len == 0 || len >= sizeof(c->replay.store))
+		return fail(p, line, "replay_store must be an absolute "
+		    "directory path, of at most %zu bytes",
+		    sizeof(c->replay.store) - 1);
+	memcpy(c->replay.store, v, len);
+	c->replay.store[len] = '\0';
+	if (replay_setting_check(c->replay.store, why) == -1)
+		return fail(p, line, "%s", why);
+	return 0;
+}
+
+static int
 set_global(struct parser *p, enum key key, const char *name, const char *v,
     size_t len, int line)
 {
@@ -458,17 +477,15 @@ set_global(struct parser *p, enum key key, const char *name, const char *v,
 		if (set_number(p, &capacity, name, v, len, 100, 100000000,
 			line) == -1)
 			return -1;
-		c->replay_capacity = capacity;
+		c->replay.capacity = capacity;
 		return 0;
+	case REPLAY_PER_USER:
+		return set_number(p, &c->replay.per_user, name, v, len, 1,
+		    100000, line);
 	case LOCK_MEMORY:
 		return set_lock_memory(p, v, len, line);
 	case REPLAY_STORE:
-		if (len == 0 || v[0] != '/' || len >= sizeof(c->replay_store))
-			return fail(p, line, "replay_store must be an "
-			    "absolute directory path");
-		memcpy(c->replay_store, v, len);
-		c->replay_store[len] = '\0';
-		return 0;
+		return set_store(p, v, len, line);
 	default:
 		return fail(p, line, "internal error");
 	}
@@ -637,9 +654,10 @@ set_defaults(struct config *c)
 	c->params.otp_interval = 30;
 	c->params.otp_window = 1;
 	c->params.nonce_digits = 32;
-	strlcpy(c->replay_store, CONFIG_DEFAULT_REPLAY_STORE,
-	    sizeof(c->replay_store));
-	c->replay_capacity = CONFIG_DEFAULT_CAPACITY;
+	strlcpy(c->replay.store, CONFIG_DEFAULT_REPLAY_STORE,
+	    sizeof(c->replay.store));
+	c->replay.capacity = CONFIG_DEFAULT_CAPACITY;
+	c->replay.per_user = CONFIG_DEFAULT_PER_USER;
 }
 
 int

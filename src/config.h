@@ -9,12 +9,14 @@
 #include <limits.h>
 #include <stddef.h>
 
+#include "replay.h"
 #include "token.h"
 
 #define CONFIG_DEFAULT_PATH	    "/etc/prosody/token-auth.conf"
 #define CONFIG_ENV		    "PROSODY_TOKEN_AUTH_CONFIG"
 #define CONFIG_DEFAULT_REPLAY_STORE "/var/lib/prosody-token-auth/replay"
 #define CONFIG_DEFAULT_CAPACITY	    100000
+#define CONFIG_DEFAULT_PER_USER	    30
 #define CONFIG_GLOBAL_SECTION	    "prosody.cfg.lua"
 #define CONFIG_ERR_LEN		    (PATH_MAX + 256)
 
@@ -33,8 +35,7 @@ struct config_domain {
 struct config {
 	char path[PATH_MAX];
 	struct token_params params;
-	char replay_store[PATH_MAX];
-	size_t replay_capacity; /* nonces the store holds at most */
+	struct replay_settings replay;
 	int lock_required;	/* lock_memory = required */
 	struct config_domain *domains;
 	size_t ndomains;

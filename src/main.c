@@ -27,6 +27,7 @@
 #include "cli.h"
 #include "config.h"
 #include "log.h"
+#include "replay.h"
 #include "secmem.h"
 #include "serve.h"
 #include "term.h"
@@ -54,6 +55,7 @@ usage(FILE *f)
 	    "       prosody-token-auth [--config FILE] verify USER@DOMAIN "
 	    "TOKEN\n"
 	    "       prosody-token-auth [--config FILE] check-config\n"
+	    "       prosody-token-auth [--config FILE] reset-store\n"
 	    "       prosody-token-auth gen-secrets\n"
 	    "       prosody-token-auth --help | --version\n"
 	    "\n"
@@ -154,18 +156,25 @@ config_path(const struct options *o)
 
 /* Start-up errors go to stderr, as people expect, and to the log. */
 static void
-load_config(const struct options *o, enum log_target log, struct config *c)
+fail_start(enum log_target log, const char *what, const char *msg)
+{
+	log_msg(LOG_ERR, "%s%s", what, msg);
+	if (log == LOG_TO_SYSLOG)
+		fprintf(stderr, "prosody-token-auth: %s%s\n", what, msg);
+	exit(1);
+}
+
+static void
+load_config(const struct options *o, struct config *c)
 {
 	char msg[CONFIG_ERR_LEN];
 
-	if (secmem_init(SECURE_HEAP_SIZE) == -1)
-		errx(1, "cannot set up OpenSSL's secure heap for the keys");
-	if (config_load(config_path(o), c, msg) == -1) {
-		log_msg(LOG_ERR, "%s", msg);
-		if (log == LOG_TO_SYSLOG)
-			fprintf(stderr, "prosody-token-auth: %s\n", msg);
-		exit(1);
-	}
+	if (config_load(config_path(o), c, msg) == -1)
+		fail_start(o->log, "", msg);
+	if (replay_check_place(&c->replay, msg) == -1)
+		fail_start(o->log, "replay store: ", msg);
+	if (config_lock_warning() != NULL)
+		log_msg(LOG_WARNING, "%s", config_lock_warning());
 }
 
 static void
@@ -197,9 +206,7 @@ serve_helper(const struct options *o, pid_t parent, int stdout_closed)
 		    "raw mode, or the parent is gone: exiting");
 		return 0;
 	}
-	load_config(o, o->log, &c);
-	if (config_lock_warning() != NULL)
-		log_msg(LOG_WARNING, "%s", config_lock_warning());
+	load_config(o, &c);
 	if ((h.ctx = auth_open(&c, AUTH_SERVE)) == NULL) {
 		log_msg(LOG_ERR, "out of memory");
 		config_free(&c);
@@ -212,33 +219,6 @@ serve_helper(const struct options *o, pid_t parent, int stdout_closed)
 	return 0;
 }
 
-static int
-run_subcommand(const struct options *o, int argc, char **argv)
-{
-	const char *cmd = argv[0];
-	struct config c;
-	int rc;
-
-	if (strcmp(cmd, "gen-secrets") == 0 && argc == 1)
-		return cli_gen_secrets();
-	if (!((strcmp(cmd, "mint") == 0 && argc == 2) ||
-		(strcmp(cmd, "verify") == 0 && argc == 3) ||
-		(strcmp(cmd, "check-config") == 0 && argc == 1))) {
-		usage(stderr);
-		return 2;
-	}
-	log_open(LOG_TO_STDERR);
-	load_config(o, LOG_TO_STDERR, &c);
-	if (strcmp(cmd, "mint") == 0)
-		rc = cli_mint(&c, argv[1]);
-	else if (strcmp(cmd, "verify") == 0)
-		rc = cli_verify(&c, argv[1], argv[2]);
-	else
-		rc = cli_check_config(&c);
-	config_free(&c);
-	return rc;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -248,7 +228,10 @@ main(int argc, char **argv)
 
 	harden();
 	parse_options(argc, argv, &o);
+	if (secmem_init(SECURE_HEAP_SIZE) == -1)
+		errx(1, "cannot set up OpenSSL's secure heap for the keys");
 	if (optind == argc)
 		return serve_helper(&o, parent, stdout_closed);
-	return run_subcommand(&o, argc - optind, argv + optind);
+	log_open(LOG_TO_STDERR);
+	return cli_run(argc - optind, argv + optind, config_path(&o));
 }

@@ -1,74 +1,122 @@
 /*
- * The record of used nonces, shared by every helper process on the host:
- * an LMDB environment in a directory. Bounded in size, purged of entries that
- * can no longer be valid, and failing closed.
+ * The record of used nonces: what makes a token single use. One interface,
+ * two stores, chosen by replay_store in the config:
+ *
+ *   an absolute path	an LMDB environment in that directory, shared by
+ *			every helper on the host (the default);
+ *   redis://, rediss://,	Redis or Valkey, shared by every helper of every
+ *   unix://		XMPP server that uses it.
+ *
+ * Both keep the same promises: a nonce is accepted once for its JID across
+ * everything that shares the store, whatever the config was when it was
+ * recorded; its record lasts until its token can no longer pass the OTP
+ * check; no JID holds more than per_user live records; and whatever cannot
+ * be recorded is REPLAY_ERROR, so that its token is refused.
  */
 #ifndef REPLAY_H
 #define REPLAY_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
-#define REPLAY_KEY_LEN 32
-#define REPLAY_ERR_LEN 256
+#define REPLAY_KEY_LEN	32  /* a nonce's key: SHA-256(nonce, JID) */
+#define REPLAY_USER_LEN 16  /* a JID's key, to count its live nonces */
+#define REPLAY_ERR_LEN	320
+#define REPLAY_SETTING_MAX 1024
 
-enum replay_result {
-	REPLAY_FRESH, /* not seen before: now recorded */
-	REPLAY_SEEN,  /* recorded before: a replay */
-	REPLAY_ERROR, /* could not be recorded: refuse */
+/* What the config says about the store. */
+struct replay_settings {
+	char store[PATH_MAX];	 /* a directory, or a redis URL */
+	size_t capacity;	 /* live nonces at most (LMDB) */
+	unsigned per_user;	 /* live nonces one JID may hold */
+	unsigned redis_timeout_ms; /* connect, or one batch's round trip */
+	unsigned redis_wait_replicas;
+	char redis_prefix[64];
+	char redis_sentinels[REPLAY_SETTING_MAX]; /* host:port,host:port */
+	char redis_master[256];
 };
 
-/*
- * When a record is made (now) and until when it is kept (expiry). Expiries
- * are whole multiples of step seconds, so a key recorded earlier and still
- * kept is under one of the few expiries between now and this one; or, if
- * the clock was set back, under a later one, up to one lifetime (expiry -
- * now) later: a token accepted while the clock read later still than that
- * cannot be valid now.
- */
+/* A nonce to record: its key, and its JID's. */
+struct replay_entry {
+	uint8_t key[REPLAY_KEY_LEN];
+	uint8_t user[REPLAY_USER_LEN];
+};
+
+/* When the entries are recorded, and until when they must be kept. */
 struct replay_time {
 	time_t now;
 	time_t expiry;
-	unsigned step;
+};
+
+enum replay_result {
+	REPLAY_FRESH,	  /* not seen before: now recorded */
+	REPLAY_SEEN,	  /* recorded before: a replay */
+	REPLAY_USER_FULL, /* its JID holds per_user live nonces already */
+	REPLAY_FULL,	  /* no room (what is left is kept for other JIDs) */
+	REPLAY_ERROR,	  /* could not be recorded: refuse */
+};
+
+enum replay_access {
+	REPLAY_WRITE, /* made if need be (LMDB: the directory, mode 0700) */
+	REPLAY_READ   /* looked into only: nothing is made or changed */
 };
 
 struct replay;
 
 /*
- * Opens (creating if needed, mode 0700) the store in dir, sized for capacity
- * live entries. Returns NULL with a message in err.
+ * Whether value names a store: an absolute directory, or a URL of a form
+ * the store understands. Returns 0, or -1 with why in why (never quoting a
+ * password).
  */
-struct replay *replay_open(const char *dir, size_t capacity,
+int replay_setting_check(const char *value, char why[REPLAY_ERR_LEN]);
+
+/*
+ * Whether the store's place is safe (LMDB: a directory, or its parent if
+ * it is not made yet, owned by root or by us, writable by nobody else, not
+ * a symbolic link: otherwise another user could move the store away and
+ * replay). Returns 0, or -1 with why and how to fix it in err.
+ */
+int replay_check_place(const struct replay_settings *,
+    char err[REPLAY_ERR_LEN]);
+
+/*
+ * Opens the store. NULL with why in err; a Redis store that cannot be
+ * reached is not an error here: it is tried again when needed.
+ */
+struct replay *replay_open(const struct replay_settings *, enum replay_access,
     char err[REPLAY_ERR_LEN]);
 void replay_close(struct replay *);
 
 /*
- * Opens an existing store read-only, creating nothing (for the verify
- * subcommand, which may run as another user than the helper). Only
- * replay_lookup may be used on it.
+ * Records n entries at once (one transaction, or one round trip), purging
+ * what has expired. results[i] says what became of entries[i]; an entry
+ * given twice is seen the second time; across everything sharing the
+ * store, exactly one caller gets REPLAY_FRESH for a key. Returns 0, or -1
+ * if some entry is REPLAY_FULL or REPLAY_ERROR, with why in err.
  */
-struct replay *replay_open_existing(const char *dir, char err[REPLAY_ERR_LEN]);
-
-/*
- * Records n keys in one transaction, which also purges entries expired at
- * now. results[i] is REPLAY_FRESH or REPLAY_SEEN for keys[i] (a key given
- * twice is seen the second time); across all processes, exactly one caller
- * gets REPLAY_FRESH for a key. A key that cannot be recorded gets
- * REPLAY_ERROR (when the store is nearly full, those beyond its capacity);
- * then -1 is returned and err says why, otherwise 0.
- */
-int replay_record(struct replay *, const uint8_t keys[][REPLAY_KEY_LEN],
-    size_t n, const struct replay_time *,
-    enum replay_result results[], char err[REPLAY_ERR_LEN]);
-
-/* Looks key up without recording it. */
-enum replay_result replay_lookup(struct replay *,
-    const uint8_t key[REPLAY_KEY_LEN],
-    const struct replay_time *,
+int replay_record(struct replay *, const struct replay_entry entries[],
+    size_t n, const struct replay_time *, enum replay_result results[],
     char err[REPLAY_ERR_LEN]);
 
-/* The map size used for a capacity, in bytes. */
-size_t replay_map_size(size_t capacity);
+/* Whether an entry is recorded (REPLAY_SEEN), without recording it. */
+enum replay_result replay_lookup(struct replay *, const struct replay_entry *,
+    const struct replay_time *, char err[REPLAY_ERR_LEN]);
+
+/*
+ * For people (check-config): prints to stdout, a line each, what the store
+ * is and whether it can be used by this process, with warnings and how to
+ * fix each problem. Returns the number of problems found.
+ */
+int replay_describe(const struct replay_settings *);
+
+/*
+ * Forgets the store's memory of the clock (reset-store): after a clock that
+ * ran ahead was corrected, logins are refused for up to one token lifetime;
+ * this ends that at once. What it did, or why not, goes to msg.
+ */
+int replay_reset_clock(const struct replay_settings *, time_t now,
+    char msg[REPLAY_ERR_LEN]);
 
 #endif

@@ -128,29 +128,42 @@ token_format(const char *nonce, const struct jid *j,
 	return rc == 0 ? 0 : -1;
 }
 
+/* SHA-256 of prefix (with its NUL) and user@domain, into out. */
+static int
+hash_with_jid(EVP_MD_CTX *ctx, const EVP_MD *sha256, const char *prefix,
+    size_t prefixlen, const struct jid *j, uint8_t *out)
+{
+	return EVP_DigestInit_ex2(ctx, sha256, NULL) &&
+	    EVP_DigestUpdate(ctx, prefix, prefixlen) &&
+	    EVP_DigestUpdate(ctx, "", 1) &&
+	    EVP_DigestUpdate(ctx, j->user, j->userlen) &&
+	    EVP_DigestUpdate(ctx, "@", 1) &&
+	    EVP_DigestUpdate(ctx, j->domain, j->domainlen) &&
+	    EVP_DigestFinal_ex(ctx, out, NULL);
+}
+
 int
-token_replay_key(const struct token *t, const struct token_params *p,
-    const struct jid *j, uint8_t out[TOKEN_REPLAY_KEY_LEN])
+token_replay_keys(const struct token *t, const struct token_params *p,
+    const struct jid *j, uint8_t nonce_key[TOKEN_REPLAY_KEY_LEN],
+    uint8_t jid_key[TOKEN_JID_KEY_LEN])
 {
 	/* Fetched and allocated once, then reused: fetching SHA-256 and
 	 * making a context for every request cost more than the hash. */
 	static EVP_MD *sha256;
 	static EVP_MD_CTX *ctx;
-	int ok;
+	uint8_t h[EVP_MAX_MD_SIZE];
 
 	if (sha256 == NULL &&
 	    (sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL)
 		return -1;
 	if (ctx == NULL && (ctx = EVP_MD_CTX_new()) == NULL)
 		return -1;
-	ok = EVP_DigestInit_ex2(ctx, sha256, NULL) &&
-	    EVP_DigestUpdate(ctx, t->nonce, p->nonce_digits) &&
-	    EVP_DigestUpdate(ctx, "", 1) &&
-	    EVP_DigestUpdate(ctx, j->user, j->userlen) &&
-	    EVP_DigestUpdate(ctx, "@", 1) &&
-	    EVP_DigestUpdate(ctx, j->domain, j->domainlen) &&
-	    EVP_DigestFinal_ex(ctx, out, NULL);
-	return ok ? 0 : -1;
+	if (!hash_with_jid(ctx, sha256, t->nonce, p->nonce_digits, j,
+		nonce_key) ||
+	    !hash_with_jid(ctx, sha256, "jid", 3, j, h))
+		return -1;
+	memcpy(jid_key, h, TOKEN_JID_KEY_LEN);
+	return 0;
 }
 
 time_t

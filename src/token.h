@@ -22,6 +22,7 @@
 #define TOKEN_MAX_NONCE	    64
 #define TOKEN_MAX_LEN	    (TOTP_MAX_DIGITS + TOKEN_MAX_NONCE + 1 + TOKEN_SIG_B64_LEN)
 #define TOKEN_REPLAY_KEY_LEN 32
+#define TOKEN_JID_KEY_LEN    16
 
 struct token_params {
 	unsigned otp_digits;   /* TOTP_MIN_DIGITS .. TOTP_MAX_DIGITS */
@@ -72,9 +73,15 @@ int token_format(const char *nonce, const struct jid *,
     const struct token_keys *, const struct token_params *, time_t now,
     char *out);
 
-/* The replay store's key: SHA-256(nonce || NUL || user@domain). */
-int token_replay_key(const struct token *, const struct token_params *,
-    const struct jid *, uint8_t out[TOKEN_REPLAY_KEY_LEN]);
+/*
+ * The replay store's keys, which show neither the nonce nor the JID: the
+ * nonce's, SHA-256(nonce || NUL || user@domain), and the JID's own, the
+ * first 16 bytes of SHA-256("jid" || NUL || user@domain). Returns 0, or -1
+ * if the library failed.
+ */
+int token_replay_keys(const struct token *, const struct token_params *,
+    const struct jid *, uint8_t nonce_key[TOKEN_REPLAY_KEY_LEN],
+    uint8_t jid_key[TOKEN_JID_KEY_LEN]);
 
 /* The last moment at which a token accepted at now could still be valid. */
 time_t token_expiry(const struct token_params *, time_t now);

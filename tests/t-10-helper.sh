@@ -147,12 +147,12 @@ case $out in *"$CONF: readable by other users"*) pass "config error names the fi
 chmod 600 "$CONF"
 echo "otp_window = many" >>"$CONF"
 out=$($HELPER --config "$CONF" check-config 2>&1)
-case $out in *"$CONF:4: otp_window must be a whole number"*) pass "config error names the line";; *) fail "config line error: $out";; esac
+case $out in *"$CONF:5: otp_window must be a whole number"*) pass "config error names the line";; *) fail "config line error: $out";; esac
 make_config "$CONF"
 out=$(PROSODY_TOKEN_AUTH_CONFIG=$CONF $HELPER check-config 2>&1)
-case $out in "$CONF: OK"*) pass "config taken from PROSODY_TOKEN_AUTH_CONFIG";; *) fail "env config: $out";; esac
+case $out in "$CONF: valid"*) pass "config taken from PROSODY_TOKEN_AUTH_CONFIG";; *) fail "env config: $out";; esac
 out=$(PROSODY_TOKEN_AUTH_CONFIG=/nonexistent $HELPER --config "$CONF" check-config 2>&1)
-case $out in "$CONF: OK"*) pass "--config wins over the environment";; *) fail "--config: $out";; esac
+case $out in "$CONF: valid"*) pass "--config wins over the environment";; *) fail "--config: $out";; esac
 
 # Subcommands for people.
 t=$($HELPER --config "$CONF" mint Bob@Example.org)

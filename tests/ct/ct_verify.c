@@ -303,8 +303,9 @@ check_answer_path(const struct recipe *recipes, size_t n)
 	}
 	cfg.params = default_params;
 	global_domain.keys = secret_keys;
-	snprintf(cfg.replay_store, sizeof(cfg.replay_store), "%s/replay", dir);
-	cfg.replay_capacity = 1000;
+	snprintf(cfg.replay.store, sizeof(cfg.replay.store), "%s/replay", dir);
+	cfg.replay.capacity = 1000;
+	cfg.replay.per_user = 30;
 	for (i = 0; i < n && nreqs < SERVE_BATCH_MAX; i++) {
 		if (recipes[i].params != &default_params ||
 		    recipes[i].verify_offset != 0)

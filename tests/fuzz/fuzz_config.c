@@ -146,7 +146,7 @@ check_loaded(const struct config *c)
 	if (c->ndomains == 0 || p->otp_digits < TOTP_MIN_DIGITS ||
 	    p->otp_digits > TOTP_MAX_DIGITS || p->otp_interval == 0 ||
 	    p->nonce_digits < TOKEN_MIN_NONCE ||
-	    p->nonce_digits > TOKEN_MAX_NONCE || c->replay_store[0] != '/') {
+	    p->nonce_digits > TOKEN_MAX_NONCE || c->replay.store[0] != '/') {
 		fprintf(stderr, "config_load accepted bad parameters\n");
 		abort();
 	}

@@ -81,6 +81,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *text, *user;
 	char again[TOKEN_MAX_LEN + 1];
 	uint8_t key1[TOKEN_REPLAY_KEY_LEN], key2[TOKEN_REPLAY_KEY_LEN];
+	uint8_t user1[TOKEN_JID_KEY_LEN], user2[TOKEN_JID_KEY_LEN];
 	struct token t, t2;
 	size_t len, vi, oi, ui;
 	time_t now;
@@ -156,10 +157,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	}
 
-	if (token_replay_key(&t, p, JID(user, domain), key1) != 0 ||
-	    token_replay_key(&t2, p, JID(user, domain), key2) != 0 ||
-	    memcmp(key1, key2, sizeof(key1)) != 0) {
-		fprintf(stderr, "token_replay_key failed or varied\n");
+	if (token_replay_keys(&t, p, JID(user, domain), key1, user1) != 0 ||
+	    token_replay_keys(&t2, p, JID(user, domain), key2, user2) != 0 ||
+	    memcmp(key1, key2, sizeof(key1)) != 0 ||
+	    memcmp(user1, user2, sizeof(user1)) != 0) {
+		fprintf(stderr, "token_replay_keys failed or varied\n");
 		abort();
 	}
 	if (token_expiry(p, now) <= now) {

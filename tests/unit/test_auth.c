@@ -54,7 +54,7 @@ mint(char *out, const char *user, const char *domain, const char *nonce)
 
 /* Requests as the serve loop hands them over. */
 static struct serve_request reqs[SERVE_BATCH_MAX + 1];
-static char texts[SERVE_BATCH_MAX + 1][160];
+static char texts[SERVE_BATCH_MAX + 1][320];
 
 static void
 request(size_t i, const char *prefix, const char *rest)
@@ -100,16 +100,16 @@ END_TEST
 /* The serve loop never hands over more than a batch; if it did, no yes. */
 START_TEST(too_many_requests_are_all_refused)
 {
-	char t[TOKEN_MAX_LEN + 1], nonce[] = NONCE1;
+	char t[TOKEN_MAX_LEN + 1], user[16], prefix[48];
 	int answers[SERVE_BATCH_MAX + 1];
 	struct auth *a;
 	size_t i;
 
 	for (i = 0; i <= SERVE_BATCH_MAX; i++) {
-		nonce[0] = (char)('0' + i % 10);
-		nonce[1] = (char)('0' + i / 10);
-		mint(t, "bob", "example.org", nonce);
-		request(i, "auth:bob:example.org:", t);
+		snprintf(user, sizeof(user), "u%zu", i);
+		snprintf(prefix, sizeof(prefix), "auth:%s:example.org:", user);
+		mint(t, user, "example.org", NONCE1);
+		request(i, prefix, t);
 		answers[i] = -1;
 	}
 	ck_assert_ptr_nonnull(a = auth_open(&cfg, AUTH_SERVE));
@@ -119,6 +119,33 @@ START_TEST(too_many_requests_are_all_refused)
 	auth_answer(a, reqs, SERVE_BATCH_MAX, answers);
 	for (i = 0; i < SERVE_BATCH_MAX; i++)
 		ck_assert_int_eq(answers[i], 1);
+	auth_close(a);
+}
+END_TEST
+
+/* A JID logging in in a loop is held to replay_per_user live tokens. */
+START_TEST(one_jid_cannot_take_the_store)
+{
+	char t[TOKEN_MAX_LEN + 1], nonce[] = NONCE1;
+	int answers[SERVE_BATCH_MAX];
+	struct auth *a;
+	size_t i, yes = 0;
+
+	for (i = 0; i < 40; i++) {
+		nonce[0] = (char)('0' + i % 10);
+		nonce[1] = (char)('0' + i / 10);
+		mint(t, "mallory", "example.org", nonce);
+		request(i, "auth:mallory:example.org:", t);
+	}
+	mint(t, "bob", "example.org", NONCE2);
+	request(40, "auth:bob:example.org:", t);
+	ck_assert_ptr_nonnull(a = auth_open(&cfg, AUTH_SERVE));
+	auth_answer(a, reqs, 41, answers);
+	for (i = 0; i < 40; i++)
+		yes += answers[i] == 1;
+	ck_assert_uint_eq(yes, CONFIG_DEFAULT_PER_USER);
+	ck_assert_int_eq(answers[40], 1);
+	auth_log_answered(a);
 	auth_close(a);
 }
 END_TEST
@@ -170,6 +197,7 @@ main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	ADD(tc, batch_answers_each_request);
 	ADD(tc, too_many_requests_are_all_refused);
+	ADD(tc, one_jid_cannot_take_the_store);
 	ADD(tc, lookup_says_what_the_helper_would);
 	suite_add_tcase(s, tc);
 	return run_suite(s);

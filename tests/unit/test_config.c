@@ -69,7 +69,9 @@ START_TEST(minimal_file_and_defaults)
 	ck_assert_uint_eq(cfg.params.otp_interval, 30);
 	ck_assert_uint_eq(cfg.params.otp_window, 1);
 	ck_assert_uint_eq(cfg.params.nonce_digits, 32);
-	ck_assert_str_eq(cfg.replay_store, CONFIG_DEFAULT_REPLAY_STORE);
+	ck_assert_str_eq(cfg.replay.store, CONFIG_DEFAULT_REPLAY_STORE);
+	ck_assert_uint_eq(cfg.replay.capacity, CONFIG_DEFAULT_CAPACITY);
+	ck_assert_uint_eq(cfg.replay.per_user, CONFIG_DEFAULT_PER_USER);
 	ck_assert_ptr_nonnull(config_keys(&cfg, "any.example", 11));
 	config_free(&cfg);
 }

@@ -1,3 +1,4 @@
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <stdio.h>
@@ -27,73 +28,90 @@ teardown(void)
 	strcpy(dir, "/tmp/pta-replay.XXXXXX");
 }
 
-static void
-make_key(uint8_t key[REPLAY_KEY_LEN], unsigned n)
+/* A store in dir (or dir/sub) for capacity nonces, 30 per JID. */
+static struct replay *
+open_store(const char *sub, size_t capacity, enum replay_access access)
 {
-	memset(key, 0, REPLAY_KEY_LEN);
-	memcpy(key, &n, sizeof(n));
+	struct replay_settings s = { .capacity = capacity, .per_user = 30 };
+
+	snprintf(s.store, sizeof(s.store), "%s%s%s", dir, sub ? "/" : "",
+	    sub ? sub : "");
+	return replay_open(&s, access, err);
 }
 
-/* Expiries on a 30 s grid, 90 s after now, as tokens have by default. */
+static struct replay *
+store(size_t capacity)
+{
+	struct replay *r = open_store(NULL, capacity, REPLAY_WRITE);
+
+	ck_assert_msg(r != NULL, "%s", err);
+	return r;
+}
+
+/* Nonce n of user u. */
+static struct replay_entry
+entry(unsigned n, unsigned u)
+{
+	struct replay_entry e;
+
+	memset(&e, 0, sizeof(e));
+	memcpy(e.key, &n, sizeof(n));
+	memcpy(e.key + 8, &u, sizeof(u));
+	memcpy(e.user, &u, sizeof(u));
+	e.user[8] = 1; /* never the all-zero user of converted stores */
+	return e;
+}
+
+/* Kept for 90 s, as tokens are by default. */
 static struct replay_time
 at(time_t now)
 {
-	struct replay_time t = { now, (now / 30 + 3) * 30, 30 };
+	struct replay_time t = { now, (now / 30 + 3) * 30 };
 
 	return t;
 }
 
-/* Records one key at now. */
+/* Records one entry at now. */
 static enum replay_result
-record(struct replay *r, const uint8_t key[REPLAY_KEY_LEN], time_t now)
+record(struct replay *r, struct replay_entry e, time_t now)
 {
 	struct replay_time t = at(now);
 	enum replay_result res;
 	int rc;
 
-	rc = replay_record(r, (const uint8_t(*)[REPLAY_KEY_LEN])key, 1, &t,
-	    &res, err);
-	ck_assert_int_eq(rc, res == REPLAY_ERROR ? -1 : 0);
+	rc = replay_record(r, &e, 1, &t, &res, err);
+	ck_assert_int_eq(rc, res == REPLAY_FRESH || res == REPLAY_SEEN ||
+		res == REPLAY_USER_FULL ? 0 : -1);
 	return res;
 }
 
 static enum replay_result
-lookup(struct replay *r, const uint8_t key[REPLAY_KEY_LEN], time_t now)
+lookup(struct replay *r, struct replay_entry e, time_t now)
 {
 	struct replay_time t = at(now);
 
-	return replay_lookup(r, key, &t, err);
+	return replay_lookup(r, &e, &t, err);
 }
 
 START_TEST(first_use_then_replay)
 {
-	struct replay *r = replay_open(dir, 1000, err);
-	uint8_t key[REPLAY_KEY_LEN];
+	struct replay *r = store(1000);
 
-	ck_assert_msg(r != NULL, "%s", err);
-	make_key(key, 1);
-	ck_assert_int_eq(lookup(r, key, 1000), REPLAY_FRESH);
-	ck_assert_int_eq(record(r, key, 1000), REPLAY_FRESH);
-	ck_assert_int_eq(record(r, key, 1001), REPLAY_SEEN);
-	ck_assert_int_eq(lookup(r, key, 1001), REPLAY_SEEN);
-	/* A step or two later, under an earlier expiry than the new one. */
-	ck_assert_int_eq(record(r, key, 1031), REPLAY_SEEN);
-	ck_assert_int_eq(lookup(r, key, 1061), REPLAY_SEEN);
-	make_key(key, 2);
-	ck_assert_int_eq(record(r, key, 1001), REPLAY_FRESH);
+	ck_assert_int_eq(lookup(r, entry(1, 1), 1000), REPLAY_FRESH);
+	ck_assert_int_eq(record(r, entry(1, 1), 1000), REPLAY_FRESH);
+	ck_assert_int_eq(record(r, entry(1, 1), 1001), REPLAY_SEEN);
+	ck_assert_int_eq(lookup(r, entry(1, 1), 1001), REPLAY_SEEN);
+	ck_assert_int_eq(record(r, entry(2, 1), 1001), REPLAY_FRESH);
 	replay_close(r);
 }
 END_TEST
 
 START_TEST(shared_between_opens)
 {
-	struct replay *a = replay_open(dir, 1000, err);
-	struct replay *b = replay_open(dir, 1000, err);
-	uint8_t key[REPLAY_KEY_LEN];
+	struct replay *a = store(1000), *b = store(1000);
 
-	make_key(key, 7);
-	ck_assert_int_eq(record(a, key, 1000), REPLAY_FRESH);
-	ck_assert_int_eq(record(b, key, 1000), REPLAY_SEEN);
+	ck_assert_int_eq(record(a, entry(7, 1), 1000), REPLAY_FRESH);
+	ck_assert_int_eq(record(b, entry(7, 1), 1000), REPLAY_SEEN);
 	replay_close(a);
 	replay_close(b);
 }
@@ -101,21 +119,16 @@ END_TEST
 
 START_TEST(expired_entries_are_purged)
 {
-	struct replay *r = replay_open(dir, 1000, err);
-	uint8_t key[REPLAY_KEY_LEN];
+	struct replay *r = store(1000);
 	unsigned i;
 
-	for (i = 0; i < 50; i++) {
-		make_key(key, i);
-		ck_assert_int_eq(record(r, key, 1000), REPLAY_FRESH);
-	}
+	for (i = 0; i < 50; i++)
+		ck_assert_int_eq(record(r, entry(i, i), 1000), REPLAY_FRESH);
 	/* Past the expiry, each new record purges up to a batch of old ones. */
-	make_key(key, 1000);
-	ck_assert_int_eq(record(r, key, 2000), REPLAY_FRESH);
+	ck_assert_int_eq(record(r, entry(1000, 1), 2000), REPLAY_FRESH);
 	for (i = 0; i < 50; i++) {
-		make_key(key, i);
-		ck_assert_int_eq(lookup(r, key, 2000), REPLAY_FRESH);
-		ck_assert_int_eq(record(r, key, 2000), REPLAY_FRESH);
+		ck_assert_int_eq(lookup(r, entry(i, i), 2000), REPLAY_FRESH);
+		ck_assert_int_eq(record(r, entry(i, i), 2000), REPLAY_FRESH);
 	}
 	replay_close(r);
 }
@@ -123,103 +136,149 @@ END_TEST
 
 START_TEST(full_store_fails_closed)
 {
-	struct replay *r = replay_open(dir, 100, err);
-	uint8_t key[REPLAY_KEY_LEN];
+	struct replay *r = store(100);
 	enum replay_result res = REPLAY_FRESH;
 	unsigned i;
 
-	for (i = 0; i < 100000 && res == REPLAY_FRESH; i++) {
-		make_key(key, i);
-		res = record(r, key, 1000);
-	}
-	ck_assert_int_eq(res, REPLAY_ERROR);
+	/* A JID each: the reserve (1% of 100) is theirs too. */
+	for (i = 0; i < 100000 && res == REPLAY_FRESH; i++)
+		res = record(r, entry(i, i), 1000);
+	ck_assert_int_eq(res, REPLAY_FULL);
 	ck_assert_msg(strstr(err, "store full") != NULL, "%s", err);
 	ck_assert_uint_eq(i, 101);
-	make_key(key, 0);
-	ck_assert_int_eq(record(r, key, 1001), REPLAY_SEEN);
-	make_key(key, 500);
-	ck_assert_int_eq(record(r, key, 1001), REPLAY_ERROR);
+	ck_assert_int_eq(record(r, entry(0, 0), 1001), REPLAY_SEEN);
+	ck_assert_int_eq(record(r, entry(500, 500), 1001), REPLAY_FULL);
 	/* Once the entries have expired there is room again. */
-	make_key(key, 999999);
-	ck_assert_int_eq(record(r, key, 2000), REPLAY_FRESH);
+	ck_assert_int_eq(record(r, entry(999999, 7), 2000), REPLAY_FRESH);
 	replay_close(r);
 }
 END_TEST
 
-/* A purge is not undone by setting the clock back. */
-START_TEST(clock_set_back_after_a_purge_refuses)
+/* No JID holds more than per_user live nonces; expired ones do not count. */
+START_TEST(per_user_limit)
 {
-	struct replay *r = replay_open(dir, 1000, err);
-	uint8_t first[REPLAY_KEY_LEN], key[REPLAY_KEY_LEN];
+	struct replay *r = store(1000);
+	unsigned i;
 
-	make_key(first, 1);
-	ck_assert_int_eq(record(r, first, 1000), REPLAY_FRESH);
-	/* The clock jumps ahead: the first entry is purged. */
-	make_key(key, 2);
-	ck_assert_int_eq(record(r, key, 2000), REPLAY_FRESH);
-	/* Back again, the first nonce would be valid, but is gone: refuse. */
-	ck_assert_int_eq(record(r, first, 1005), REPLAY_ERROR);
-	ck_assert_msg(strstr(err, "clock is behind") != NULL, "%s", err);
-	make_key(key, 3);
-	ck_assert_int_eq(record(r, key, 1005), REPLAY_ERROR);
-	/* Once the clock has passed the purged expiry, all is well. */
-	ck_assert_int_eq(record(r, key, 1090), REPLAY_FRESH);
-	replay_close(r);
-}
-END_TEST
-
-/* Set back a little, with nothing purged: the nonce is still found. */
-START_TEST(clock_set_back_finds_later_expiries)
-{
-	struct replay *r = replay_open(dir, 1000, err);
-	uint8_t key[REPLAY_KEY_LEN];
-
-	make_key(key, 4);
-	ck_assert_int_eq(record(r, key, 1050), REPLAY_FRESH);
-	ck_assert_int_eq(record(r, key, 1000), REPLAY_SEEN);
-	ck_assert_int_eq(lookup(r, key, 1000), REPLAY_SEEN);
+	for (i = 0; i < 30; i++)
+		ck_assert_int_eq(record(r, entry(i, 1), 1000), REPLAY_FRESH);
+	ck_assert_int_eq(record(r, entry(30, 1), 1000), REPLAY_USER_FULL);
+	ck_assert_int_eq(record(r, entry(31, 1), 1050), REPLAY_USER_FULL);
+	ck_assert_int_eq(record(r, entry(0, 1), 1000), REPLAY_SEEN);
+	/* Others are not held back. */
+	ck_assert_int_eq(record(r, entry(30, 2), 1000), REPLAY_FRESH);
+	/* Once its nonces have expired, the JID may log in again. */
+	ck_assert_int_eq(record(r, entry(32, 1), 2000), REPLAY_FRESH);
 	replay_close(r);
 }
 END_TEST
 
 /*
- * Set back by more than a token's lifetime: what was recorded ahead is not
- * looked for (no token of that time can be valid now), and nothing refused.
+ * The last free entries (1% of the capacity) go only to JIDs that hold
+ * none: one JID logging in in a loop cannot take them, whoever else fills
+ * the rest.
  */
-START_TEST(clock_far_behind_looks_only_a_lifetime_ahead)
+START_TEST(reserve_is_kept_for_jids_holding_none)
 {
-	struct replay *r = replay_open(dir, 1000, err);
-	uint8_t key[REPLAY_KEY_LEN];
+	struct replay *r = store(1000);
+	unsigned i;
 
-	make_key(key, 5);
-	ck_assert_int_eq(record(r, key, 1079), REPLAY_FRESH);
-	ck_assert_int_eq(record(r, key, 1000), REPLAY_SEEN);
-	make_key(key, 6);
-	ck_assert_int_eq(record(r, key, 1130), REPLAY_FRESH);
-	ck_assert_int_eq(record(r, key, 1000), REPLAY_FRESH);
+	for (i = 0; i < 990; i++)
+		ck_assert_int_eq(record(r, entry(i, 100 + i), 1000),
+		    REPLAY_FRESH);
+	ck_assert_int_eq(record(r, entry(5000, 1), 1000), REPLAY_FRESH);
+	ck_assert_int_eq(record(r, entry(5001, 1), 1000), REPLAY_FULL);
+	for (i = 0; i < 9; i++)
+		ck_assert_int_eq(record(r, entry(6000 + i, 2 + i), 1000),
+		    REPLAY_FRESH);
+	ck_assert_int_eq(record(r, entry(7000, 50), 1000), REPLAY_FULL);
 	replay_close(r);
 }
 END_TEST
 
-/* One commit for several keys; a key twice is a replay the second time. */
+/*
+ * The clock set back after a purge: refused for one token lifetime from
+ * when the store first sees it, then accepted again; reset-store ends it
+ * at once.
+ */
+START_TEST(clock_set_back_refuses_for_one_lifetime)
+{
+	struct replay_settings s = { .capacity = 1000, .per_user = 30 };
+	struct replay *r = store(1000);
+
+	strcpy(s.store, dir);
+	ck_assert_int_eq(record(r, entry(1, 1), 1000), REPLAY_FRESH);
+	/* The clock jumps ahead a day: the first entry is purged. */
+	ck_assert_int_eq(record(r, entry(2, 1), 87400), REPLAY_FRESH);
+	/* Back again, the first nonce would be valid, but is gone: refuse. */
+	ck_assert_int_eq(record(r, entry(1, 1), 1005), REPLAY_ERROR);
+	ck_assert_msg(strstr(err, "clock is behind") != NULL, "%s", err);
+	ck_assert_int_eq(record(r, entry(3, 1), 1050), REPLAY_ERROR);
+	/* A lifetime after it was first seen behind, not a day. */
+	ck_assert_int_eq(record(r, entry(3, 1), 1100), REPLAY_FRESH);
+	/* Again, and reset-store ends it at once. */
+	ck_assert_int_eq(record(r, entry(4, 1), 87500), REPLAY_FRESH);
+	ck_assert_int_eq(record(r, entry(5, 1), 1200), REPLAY_ERROR);
+	ck_assert_int_eq(replay_reset_clock(&s, 1201, err), 0);
+	ck_assert_int_eq(record(r, entry(5, 1), 1201), REPLAY_FRESH);
+	replay_close(r);
+}
+END_TEST
+
+/* Set back with nothing purged: the nonce is still found. */
+START_TEST(clock_set_back_finds_entries)
+{
+	struct replay *r = store(1000);
+
+	ck_assert_int_eq(record(r, entry(4, 1), 1050), REPLAY_FRESH);
+	ck_assert_int_eq(record(r, entry(4, 1), 1000), REPLAY_SEEN);
+	ck_assert_int_eq(lookup(r, entry(4, 1), 1000), REPLAY_SEEN);
+	replay_close(r);
+}
+END_TEST
+
+/*
+ * Whatever the config when it was recorded: an entry kept for ten minutes
+ * (a wide window) is found by a helper whose tokens live 90 s, and one
+ * recorded for 90 s by a helper whose tokens live ten minutes.
+ */
+START_TEST(found_whatever_the_config_was)
+{
+	struct replay *r = store(1000);
+	struct replay_time wide = { 1000, 1600 }, now = at(1300);
+	struct replay_entry e = entry(9, 1);
+	enum replay_result res;
+
+	ck_assert_int_eq(replay_record(r, &e, 1, &wide, &res, err), 0);
+	ck_assert_int_eq(res, REPLAY_FRESH);
+	ck_assert_int_eq(replay_record(r, &e, 1, &now, &res, err), 0);
+	ck_assert_int_eq(res, REPLAY_SEEN);
+	ck_assert_int_eq(lookup(r, e, 1300), REPLAY_SEEN);
+	e = entry(10, 1);
+	ck_assert_int_eq(record(r, e, 1300), REPLAY_FRESH);
+	wide.now = 1310;
+	ck_assert_int_eq(replay_record(r, &e, 1, &wide, &res, err), 0);
+	ck_assert_int_eq(res, REPLAY_SEEN);
+	replay_close(r);
+}
+END_TEST
+
+/* One commit for several entries; one twice is a replay the second time. */
 START_TEST(batch_records_each_key_once)
 {
-	struct replay *r = replay_open(dir, 1000, err);
-	uint8_t keys[4][REPLAY_KEY_LEN];
+	struct replay *r = store(1000);
+	struct replay_entry es[4] = { entry(10, 1), entry(11, 1), entry(10, 1),
+		entry(12, 1) };
 	enum replay_result res[4];
 	struct replay_time t = at(1000);
 
-	make_key(keys[0], 10);
-	make_key(keys[1], 11);
-	make_key(keys[2], 10);
-	make_key(keys[3], 12);
-	ck_assert_int_eq(record(r, keys[3], 990), REPLAY_FRESH);
-	ck_assert_int_eq(replay_record(r, keys, 4, &t, res, err), 0);
+	ck_assert_int_eq(record(r, es[3], 990), REPLAY_FRESH);
+	ck_assert_int_eq(replay_record(r, es, 4, &t, res, err), 0);
 	ck_assert_int_eq(res[0], REPLAY_FRESH);
 	ck_assert_int_eq(res[1], REPLAY_FRESH);
 	ck_assert_int_eq(res[2], REPLAY_SEEN);
 	ck_assert_int_eq(res[3], REPLAY_SEEN);
-	ck_assert_int_eq(replay_record(r, keys, 2, &t, res, err), 0);
+	ck_assert_int_eq(replay_record(r, es, 2, &t, res, err), 0);
 	ck_assert_int_eq(res[0], REPLAY_SEEN);
 	ck_assert_int_eq(res[1], REPLAY_SEEN);
 	replay_close(r);
@@ -229,32 +288,41 @@ END_TEST
 /* A batch that does not fit: as many as fit are recorded, in order. */
 START_TEST(batch_beyond_capacity_fills_the_store_then_refuses)
 {
-	struct replay *r = replay_open(dir, 3, err);
-	uint8_t keys[5][REPLAY_KEY_LEN];
+	struct replay *r = store(3);
+	struct replay_entry es[5];
 	enum replay_result res[5];
 	struct replay_time t = at(1000);
-	int i;
+	unsigned i;
 
 	for (i = 0; i < 5; i++)
-		make_key(keys[i], 20 + (unsigned)i);
-	make_key(keys[1], 20);
-	ck_assert_int_eq(replay_record(r, keys, 5, &t, res, err), -1);
+		es[i] = entry(20 + i, 20 + i);
+	es[1] = es[0];
+	ck_assert_int_eq(replay_record(r, es, 5, &t, res, err), -1);
 	ck_assert_int_eq(res[0], REPLAY_FRESH);
 	ck_assert_int_eq(res[1], REPLAY_SEEN);
 	ck_assert_int_eq(res[2], REPLAY_FRESH);
 	ck_assert_int_eq(res[3], REPLAY_FRESH);
-	ck_assert_int_eq(res[4], REPLAY_ERROR);
+	ck_assert_int_eq(res[4], REPLAY_FULL);
 	ck_assert_msg(strstr(err, "store full") != NULL, "%s", err);
-	ck_assert_int_eq(replay_record(r, keys, 4, &t, res, err), 0);
+	ck_assert_int_eq(replay_record(r, es, 4, &t, res, err), 0);
 	for (i = 0; i < 4; i++)
 		ck_assert_int_eq(res[i], REPLAY_SEEN);
 	replay_close(r);
 }
 END_TEST
 
-/* A store of the first layout (three named databases) is taken over. */
 static void
-make_first_layout(const uint8_t key[REPLAY_KEY_LEN], uint64_t expiry,
+be64(uint8_t *p, uint64_t v)
+{
+	int i;
+
+	for (i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+/* A store of version 1.0 (three named databases) is taken over. */
+static void
+make_layout_1_0(const uint8_t key[REPLAY_KEY_LEN], uint64_t expiry,
     uint64_t purged)
 {
 	uint8_t be[8], pbe[8];
@@ -263,12 +331,9 @@ make_first_layout(const uint8_t key[REPLAY_KEY_LEN], uint64_t expiry,
 	MDB_dbi nonces, meta, expiry_db;
 	MDB_env *env;
 	MDB_txn *txn;
-	int i;
 
-	for (i = 0; i < 8; i++) {
-		be[i] = (uint8_t)(expiry >> (56 - 8 * i));
-		pbe[i] = (uint8_t)(purged >> (56 - 8 * i));
-	}
+	be64(be, expiry);
+	be64(pbe, purged);
 	ck_assert_int_eq(mdb_env_create(&env), 0);
 	ck_assert_int_eq(mdb_env_set_maxdbs(env, 3), 0);
 	ck_assert_int_eq(mdb_env_open(env, dir, 0, 0600), 0);
@@ -283,45 +348,104 @@ make_first_layout(const uint8_t key[REPLAY_KEY_LEN], uint64_t expiry,
 	mdb_env_close(env);
 }
 
-START_TEST(first_layout_is_adopted)
+/* And one of version 1.1 (0x00 -> purged; expiry(8) key(32) -> ""). */
+static void
+make_layout_1_1(const uint8_t key[REPLAY_KEY_LEN], uint64_t expiry,
+    uint64_t purged)
 {
-	uint8_t key[REPLAY_KEY_LEN], other[REPLAY_KEY_LEN];
+	uint8_t mark = 0, pbe[8], ek[8 + REPLAY_KEY_LEN];
+	MDB_val mk = { 1, &mark }, mv = { 8, pbe }, k = { sizeof(ek), ek };
+	MDB_val none = { 0, NULL };
+	MDB_dbi db;
+	MDB_env *env;
+	MDB_txn *txn;
+
+	be64(pbe, purged);
+	be64(ek, expiry);
+	memcpy(ek + 8, key, REPLAY_KEY_LEN);
+	ck_assert_int_eq(mdb_env_create(&env), 0);
+	ck_assert_int_eq(mdb_env_open(env, dir, 0, 0600), 0);
+	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, NULL, 0, &db), 0);
+	ck_assert_int_eq(mdb_put(txn, db, &mk, &mv, 0), 0);
+	ck_assert_int_eq(mdb_put(txn, db, &k, &none, 0), 0);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+/* What an older version finds when it opens a converted store. */
+static int
+open_as_1_0(void)
+{
+	MDB_dbi nonces;
+	MDB_env *env;
+	MDB_txn *txn;
+	int rc;
+
+	ck_assert_int_eq(mdb_env_create(&env), 0);
+	ck_assert_int_eq(mdb_env_set_maxdbs(env, 3), 0);
+	ck_assert_int_eq(mdb_env_set_mapsize(env, 1 << 24), 0);
+	ck_assert_int_eq(mdb_env_open(env, dir, 0, 0600), 0);
+	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	rc = mdb_dbi_open(txn, "nonces", MDB_CREATE, &nonces);
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+	return rc;
+}
+
+START_TEST(older_layouts_are_converted_and_shut_out)
+{
+	struct replay_entry e = entry(30, 1), old;
 	struct replay *r;
 
-	make_key(key, 30);
-	make_first_layout(key, 1080, 990);
-	r = replay_open(dir, 1000, err);
-	ck_assert_msg(r != NULL, "%s", err);
-	ck_assert_int_eq(record(r, key, 1000), REPLAY_SEEN);
-	make_key(other, 31);
-	ck_assert_int_eq(record(r, other, 980), REPLAY_ERROR); /* mark */
-	ck_assert_int_eq(record(r, other, 1000), REPLAY_FRESH);
+	/* Entries of older versions count for no JID: their users are not
+	 * known. Only the nonce's key matters for finding them. */
+	old = e;
+	memset(old.user, 0x55, sizeof(old.user));
+	make_layout_1_0(e.key, 1080, 990);
+	r = store(1000);
+	ck_assert_int_eq(record(r, old, 1000), REPLAY_SEEN);
+	ck_assert_int_eq(record(r, entry(31, 1), 980), REPLAY_ERROR); /* mark */
+	ck_assert_int_eq(record(r, entry(31, 1), 1000), REPLAY_FRESH);
 	replay_close(r);
-	/* Opened again: nothing left to adopt, the entries stay. */
-	r = replay_open(dir, 1000, err);
-	ck_assert_msg(r != NULL, "%s", err);
-	ck_assert_int_eq(record(r, key, 1001), REPLAY_SEEN);
-	ck_assert_int_eq(record(r, other, 1001), REPLAY_SEEN);
+	ck_assert_int_eq(open_as_1_0(), MDB_INCOMPATIBLE);
+	/* Opened again: nothing left to convert, the entries stay. */
+	r = store(1000);
+	ck_assert_int_eq(record(r, e, 1001), REPLAY_SEEN);
+	ck_assert_int_eq(record(r, entry(31, 1), 1001), REPLAY_SEEN);
 	replay_close(r);
+}
+END_TEST
+
+START_TEST(layout_1_1_is_converted)
+{
+	struct replay_entry e = entry(40, 1);
+	struct replay *r;
+
+	make_layout_1_1(e.key, 1080, 990);
+	r = store(1000);
+	ck_assert_int_eq(record(r, e, 1000), REPLAY_SEEN);
+	ck_assert_int_eq(record(r, entry(41, 1), 980), REPLAY_ERROR); /* mark */
+	ck_assert_int_eq(record(r, entry(41, 1), 1000), REPLAY_FRESH);
+	replay_close(r);
+	ck_assert_int_eq(open_as_1_0(), MDB_INCOMPATIBLE);
 }
 END_TEST
 
 START_TEST(read_only_open_creates_nothing)
 {
 	struct replay *r, *ro;
-	uint8_t key[REPLAY_KEY_LEN];
 	char sub[64];
 
 	snprintf(sub, sizeof(sub), "%s/store", dir);
-	ck_assert_ptr_null(replay_open_existing(sub, err));
+	ck_assert_ptr_null(open_store("store", 1000, REPLAY_READ));
 	ck_assert_int_eq(access(sub, F_OK), -1);
-	r = replay_open(sub, 1000, err);
+	r = open_store("store", 1000, REPLAY_WRITE);
 	ck_assert_ptr_nonnull(r);
-	make_key(key, 3);
-	ck_assert_int_eq(record(r, key, 1000), REPLAY_FRESH);
-	ro = replay_open_existing(sub, err);
+	ck_assert_int_eq(record(r, entry(3, 1), 1000), REPLAY_FRESH);
+	ro = open_store("store", 1000, REPLAY_READ);
 	ck_assert_msg(ro != NULL, "%s", err);
-	ck_assert_int_eq(lookup(ro, key, 1000), REPLAY_SEEN);
+	ck_assert_int_eq(lookup(ro, entry(3, 1), 1000), REPLAY_SEEN);
 	replay_close(ro);
 	replay_close(r);
 }
@@ -329,30 +453,115 @@ END_TEST
 
 START_TEST(unusable_directory_fails)
 {
-	ck_assert_ptr_null(replay_open("/proc/no/such/dir", 100, err));
+	struct replay_settings s = { .capacity = 100, .per_user = 30 };
+
+	strcpy(s.store, "/proc/no/such/dir");
+	ck_assert_ptr_null(replay_open(&s, REPLAY_WRITE, err));
 	ck_assert_ptr_nonnull(strstr(err, "cannot create"));
 }
 END_TEST
 
-/* Children wait at a pipe, then all record the same key at once. */
+/* A store where others could move it away is refused, saying how to fix. */
+START_TEST(unsafe_directory_is_refused)
+{
+	struct replay_settings s = { .capacity = 100, .per_user = 30 };
+	char target[64];
+
+	snprintf(s.store, sizeof(s.store), "%s/store", dir);
+	ck_assert_int_eq(replay_check_place(&s, err), 0); /* parent: ours */
+	ck_assert_int_eq(mkdir(s.store, 0700), 0);
+	ck_assert_int_eq(replay_check_place(&s, err), 0);
+	ck_assert_int_eq(chmod(s.store, 0777), 0);
+	ck_assert_int_eq(replay_check_place(&s, err), -1);
+	ck_assert_msg(strstr(err, "writable by other users") != NULL &&
+		strstr(err, "chmod go-w") != NULL, "%s", err);
+	ck_assert_int_eq(chmod(s.store, 0770), 0);
+	ck_assert_int_eq(replay_check_place(&s, err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "writable by its group"));
+	snprintf(target, sizeof(target), "%s/elsewhere", dir);
+	ck_assert_int_eq(rename(s.store, target), 0);
+	ck_assert_int_eq(chmod(target, 0700), 0);
+	ck_assert_int_eq(symlink(target, s.store), 0);
+	ck_assert_int_eq(replay_check_place(&s, err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "is a symbolic link"));
+	/* Not made yet, in a parent others may write, unless sticky. */
+	snprintf(s.store, sizeof(s.store), "%s/elsewhere/store", dir);
+	ck_assert_int_eq(chmod(target, 0777), 0);
+	ck_assert_int_eq(replay_check_place(&s, err), -1);
+	ck_assert_int_eq(chmod(target, 01777), 0);
+	ck_assert_int_eq(replay_check_place(&s, err), 0);
+	if (geteuid() == 0) {
+		ck_assert_int_eq(chmod(target, 0700), 0);
+		ck_assert_int_eq(chown(target, 12345, 12345), 0);
+		ck_assert_int_eq(replay_check_place(&s, err), -1);
+		ck_assert_ptr_nonnull(strstr(err, "owned by uid 12345"));
+	}
+}
+END_TEST
+
+/*
+ * The map is sized for the capacity: filled with random nonces of as many
+ * JIDs (the most records a nonce can make), the store reaches the capacity
+ * check, REPLAY_FULL, before LMDB runs out of pages (REPLAY_ERROR).
+ */
+START_TEST(map_holds_the_capacity)
+{
+	static const size_t capacities[] = { 100, 1000, 30000 };
+	struct replay_entry es[64];
+	enum replay_result res[64];
+	struct replay_time t = at(1000);
+	size_t c, i, done, fresh;
+	uint32_t x = 2463534242u;
+	struct replay *r;
+	char cmd[64];
+
+	for (c = 0; c < sizeof(capacities) / sizeof(capacities[0]); c++) {
+		r = store(capacities[c]);
+		for (done = fresh = 0; done <= capacities[c]; done += 64) {
+			for (i = 0; i < 64; i++) {
+				size_t b;
+
+				for (b = 0; b < sizeof(es[i]); b++) {
+					x ^= x << 13;
+					x ^= x >> 17;
+					x ^= x << 5;
+					((uint8_t *)&es[i])[b] = (uint8_t)x;
+				}
+			}
+			replay_record(r, es, 64, &t, res, err);
+			for (i = 0; i < 64; i++) {
+				ck_assert_msg(res[i] != REPLAY_ERROR,
+				    "capacity %zu, at %zu: %s", capacities[c],
+				    fresh, err);
+				fresh += res[i] == REPLAY_FRESH;
+			}
+		}
+		ck_assert_uint_eq(fresh, capacities[c]);
+		replay_close(r);
+		snprintf(cmd, sizeof(cmd), "rm -f %s/*.mdb", dir);
+		ck_assert_int_eq(system(cmd), 0);
+	}
+}
+END_TEST
+
+/* Children wait at a pipe, then all record the same entry at once. */
 static int
-race(int nproc, unsigned keyno)
+race(int nproc, unsigned n)
 {
 	int gate[2], status, fresh = 0, i;
-	uint8_t key[REPLAY_KEY_LEN];
 	pid_t pids[8];
 
 	ck_assert_int_eq(pipe(gate), 0);
-	make_key(key, keyno);
 	for (i = 0; i < nproc; i++) {
 		if ((pids[i] = fork()) == 0) {
 			char c;
-			struct replay *r = replay_open(dir, 1000, err);
+			struct replay *r = open_store(NULL, 1000,
+			    REPLAY_WRITE);
 
 			close(gate[1]);
 			if (r == NULL || read(gate[0], &c, 1) != 0)
-				_exit(2);
-			_exit(record(r, key, 1000));
+				_exit(9);
+			_exit(record(r, entry(n, n % 7), 1000));
 		}
 	}
 	close(gate[0]);
@@ -389,14 +598,19 @@ main(void)
 	ADD(tc, shared_between_opens);
 	ADD(tc, expired_entries_are_purged);
 	ADD(tc, full_store_fails_closed);
-	ADD(tc, clock_set_back_after_a_purge_refuses);
-	ADD(tc, clock_set_back_finds_later_expiries);
-	ADD(tc, clock_far_behind_looks_only_a_lifetime_ahead);
+	ADD(tc, per_user_limit);
+	ADD(tc, reserve_is_kept_for_jids_holding_none);
+	ADD(tc, clock_set_back_refuses_for_one_lifetime);
+	ADD(tc, clock_set_back_finds_entries);
+	ADD(tc, found_whatever_the_config_was);
 	ADD(tc, batch_records_each_key_once);
 	ADD(tc, batch_beyond_capacity_fills_the_store_then_refuses);
-	ADD(tc, first_layout_is_adopted);
+	ADD(tc, older_layouts_are_converted_and_shut_out);
+	ADD(tc, layout_1_1_is_converted);
 	ADD(tc, read_only_open_creates_nothing);
 	ADD(tc, unusable_directory_fails);
+	ADD(tc, unsafe_directory_is_refused);
+	ADD(tc, map_holds_the_capacity);
 	ADD(tc, racing_processes_exactly_one_wins);
 	suite_add_tcase(s, tc);
 	return run_suite(s);

@@ -33,7 +33,7 @@ LIB_SRCS = src/auth.c src/base32.c src/config.c src/frame.c src/helper.c \
 SRCS	 = $(LIB_SRCS) src/cli.c src/main.c
 HDRS	 = $(wildcard src/*.h)
 
-UNITS	 = base32 totp mac token config replay frame request
+UNITS	 = base32 totp mac token config replay frame request vectors
 UNIT_BINS = $(UNITS:%=tests/unit/test_%)
 CHECK_LIBS = $(shell pkg-config --libs check)
 

@@ -33,7 +33,8 @@ LIB_SRCS = src/auth.c src/base32.c src/config.c src/frame.c src/jid.c \
 SRCS	 = $(LIB_SRCS) src/cli.c src/main.c
 HDRS	 = $(wildcard src/*.h)
 
-UNITS	 = base32 totp mac token config replay frame request auth jid
+UNITS	 = base32 totp mac token config replay frame request auth jid \
+	   vectors
 UNIT_BINS = $(UNITS:%=tests/unit/test_%)
 CHECK_LIBS = $(shell pkg-config --libs check)
 

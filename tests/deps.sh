@@ -9,7 +9,10 @@ libhiredis-dev libseccomp-dev
 clang libclang-rt-14-dev valgrind lmdb-utils procps util-linux
 python3 python3-pyotp python3-slixmpp oathtool lua-check
 prosody systemd debhelper dpkg-dev fakeroot lintian ejabberd faketime iproute2
-redis-server redis-sentinel"
+redis-server redis-sentinel php-cli tzdata"
+# The Node.js example needs a node, 18 or later: Debian's only where none is
+# on PATH, so that one installed otherwise (NodeSource, nvm) is left alone.
+command -v node >/dev/null 2>&1 || PACKAGES="$PACKAGES nodejs"
 
 missing=""
 for p in $PACKAGES; do

@@ -159,13 +159,19 @@ for path in /usr/bin/$PKG /usr/share/man/man1/$PKG.1.gz \
 	$MODDIR/mod_auth_token_socket.lua $MODDIR/mod_sasl_token.lua \
 	$FRAGMENT $UNITDIR/$PKG.socket "$UNITDIR/$PKG@.service" \
 	$DOCDIR/README.Debian $DOCDIR/copyright $DOCDIR/changelog \
-	$DOCDIR/examples/ejabberd.yml; do
+	$DOCDIR/examples/ejabberd.yml $DOCDIR/test-vectors.md; do
 	# (dh_compress may have compressed a document)
 	grep -qxF -e "$path" -e "$path.gz" "$WORK/contents" ||
 		absent="$absent $path"
 done
 check "package holds the helper, man page, Prosody modules, fragment, units, docs" \
 	"" "$absent"
+# The web application's token examples run as they are: never compressed.
+absent=""
+for ex in mint_token.py mint_token.php mint_token.mjs; do
+	grep -qxF "$DOCDIR/examples/$ex" "$WORK/contents" || absent="$absent $ex"
+done
+check "package holds the token examples, uncompressed" "" "$absent"
 grep -qxF "$CONF" "$WORK/contents" &&
 	fail "package does not ship the secrets file" ||
 	pass "package does not ship the secrets file (made on installation)"

@@ -115,7 +115,7 @@ CFG
 # collective.converse's secrets.cfg as it is.
 SECRETS_CFG=$WORK/secrets.cfg
 printf '[prosody.cfg.lua]\nprosody_otp_seed = %s\nprosody_token_secret = %s\nreplay_store = %s\n' \
-	"$OTP_SEED" "$TOKEN_SECRET" "$WORK/replay" >"$SECRETS_CFG"
+	"$OTP_SEED" "$TOKEN_SECRET" "$WORK/secrets-cfg-store" >"$SECRETS_CFG"
 # The same but for one secret each.
 printf 'otp_seed = %s\ntoken_secret = %s\n' "$OTP_SEED" NOTTHESECRETNOTTHESECRET32CHARS0 >"$WORK/other-secret.conf"
 printf 'otp_seed = %s\ntoken_secret = %s\n' HPFVDZYZY42BIWJI7JBW3LY24UJPUQ6M "$TOKEN_SECRET" >"$WORK/other-seed.conf"

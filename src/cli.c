@@ -168,10 +168,13 @@ check_config(const struct config *c)
 	if (config_lock_warning() != NULL)
 		printf("%s\n", config_lock_warning());
 	for (i = 0; i < c->ndomains; i++)
-		printf("secrets: %s (line %d)\n",
+		printf("secrets: %s (line %d)\n"
+		       "  otp_seed fingerprint: %s\n"
+		       "  token_secret fingerprint: %s\n",
 		    c->domains[i].name ? c->domains[i].name :
 					 "global, for every other domain",
-		    c->domains[i].line);
+		    c->domains[i].line, c->domains[i].seed_fingerprint,
+		    c->domains[i].secret_fingerprint);
 	printf("token: %u-digit OTP every %u s, window +/-%u step(s), "
 	       "%u-digit nonce\n",
 	    c->params.otp_digits, c->params.otp_interval,

@@ -553,10 +553,34 @@ parse_text(struct parser *p, const char *text, size_t size)
 	return 0;
 }
 
+/* See config.h. Returns 0, or -1 if the library failed. */
+static int
+fingerprint(const struct span *secret, char out[CONFIG_FINGERPRINT_LEN + 1])
+{
+	static const char message[] = "prosody-token-auth fingerprint";
+	const uint8_t *msg[] = { (const uint8_t *)message };
+	const size_t len[] = { sizeof(message) - 1 };
+	uint8_t h[MAC_MAX_LEN];
+	struct mac *m;
+	int i, rc = -1;
+
+	if ((m = mac_new("SHA256", (const uint8_t *)secret->text,
+		 secret->len)) != NULL &&
+	    mac_compute(m, msg, len, 1, h) == 0) {
+		for (i = 0; i < CONFIG_FINGERPRINT_LEN / 2; i++)
+			snprintf(out + 2 * i, 3, "%02x", h[i]);
+		rc = 0;
+	}
+	mac_free(m);
+	explicit_bzero(h, sizeof(h));
+	return rc;
+}
+
 static int
 section_keys(struct parser *p, const struct section *s,
-    struct token_keys *keys)
+    struct config_domain *d)
 {
+	struct token_keys *keys = &d->keys;
 	uint8_t *seed;
 	size_t seedmax = BASE32_DECODED_MAX(MAX_SECRET_LEN);
 	int n;
@@ -589,7 +613,9 @@ section_keys(struct parser *p, const struct section *s,
 		    n * 8, MIN_SEED_BITS);
 	keys->sig = mac_new("SHA256", (const uint8_t *)s->secret.text,
 	    s->secret.len);
-	if (keys->otp == NULL || keys->sig == NULL)
+	if (keys->otp == NULL || keys->sig == NULL ||
+	    fingerprint(&s->seed, d->seed_fingerprint) == -1 ||
+	    fingerprint(&s->secret, d->secret_fingerprint) == -1)
 		return fail(p, s->line, "cannot set up HMAC (OpenSSL)");
 	return 0;
 }
@@ -609,7 +635,7 @@ build_domains(struct parser *p)
 		struct config_domain *d = &c->domains[c->ndomains++];
 
 		d->line = p->sections[i].line;
-		if (section_keys(p, &p->sections[i], &d->keys) == -1)
+		if (section_keys(p, &p->sections[i], d) == -1)
 			return -1;
 		d->name = p->sections[i].name;
 		p->sections[i].name = NULL;

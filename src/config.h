@@ -20,10 +20,19 @@
 #define CONFIG_GLOBAL_SECTION	    "prosody.cfg.lua"
 #define CONFIG_ERR_LEN		    (PATH_MAX + 256)
 
+/*
+ * A secret's fingerprint: the first 16 hex digits of HMAC-SHA256 keyed with
+ * the secret as written, of "prosody-token-auth fingerprint". Anyone with
+ * the secret can compute it (doc/test-vectors.md); it tells nothing of it.
+ */
+#define CONFIG_FINGERPRINT_LEN 16
+
 struct config_domain {
 	char *name; /* lower case; NULL for the global section */
 	int line;   /* where its section starts */
 	struct token_keys keys;
+	char seed_fingerprint[CONFIG_FINGERPRINT_LEN + 1];
+	char secret_fingerprint[CONFIG_FINGERPRINT_LEN + 1];
 };
 
 /* How to let the helper lock its secrets in memory. */

@@ -149,6 +149,12 @@ echo "otp_window = many" >>"$CONF"
 out=$($HELPER --config "$CONF" check-config 2>&1)
 case $out in *"$CONF:5: otp_window must be a whole number"*) pass "config error names the line";; *) fail "config line error: $out";; esac
 make_config "$CONF"
+out=$($HELPER --config "$CONF" check-config 2>&1)
+# (the same values as doc/test-vectors.md and the examples give)
+check "check-config shows the secrets' fingerprints, never the secrets" \
+	"otp_seed fingerprint: d77245a2c0b671af|token_secret fingerprint: 19ac59720dd0e4bd|" \
+	"$(grep -o '[a-z_]* fingerprint: [0-9a-f]*' <<<"$out" | tr '\n' '|')$(grep -c -e "$OTP_SEED" -e "$TOKEN_SECRET" <<<"$out" | sed 's/^0$//')"
+make_config "$CONF"
 out=$(PROSODY_TOKEN_AUTH_CONFIG=$CONF $HELPER check-config 2>&1)
 case $out in "$CONF: valid"*) pass "config taken from PROSODY_TOKEN_AUTH_CONFIG";; *) fail "env config: $out";; esac
 out=$(PROSODY_TOKEN_AUTH_CONFIG=/nonexistent $HELPER --config "$CONF" check-config 2>&1)

@@ -26,17 +26,30 @@ ALL_CFLAGS   = -std=c11 $(WARN) $(HARDEN) $(shell pkg-config --cflags $(PKGS)) $
 ALL_LDFLAGS  = $(HARDEN_LD) $(LDFLAGS)
 LIBS	     = $(shell pkg-config --libs $(PKGS))
 
-# The library: everything but main and the CLI, so unit tests link it.
+# The program's modules but main and the CLI, as a static library that the
+# program, the unit tests, the benchmarks and the fuzzers link: built once
+# per kind of build (OBJDIR: the compiler's name, so that a clang build never
+# mixes in gcc's objects).
 LIB_SRCS = src/auth.c src/base32.c src/config.c src/frame.c src/jid.c \
-	   src/log.c src/mac.c src/replay.c src/replay_lmdb.c src/request.c src/secmem.c src/serve.c \
-	   src/term.c src/token.c src/totp.c
-SRCS	 = $(LIB_SRCS) src/cli.c src/main.c
+	   src/log.c src/mac.c src/replay.c src/replay_lmdb.c src/request.c \
+	   src/secmem.c src/serve.c src/term.c src/token.c src/totp.c
+MAIN_SRCS = src/cli.c src/main.c
 HDRS	 = $(wildcard src/*.h)
+OBJDIR	?= build/$(notdir $(firstword $(CC)))
+ASANDIR	 = build/asan
+LIB	 = $(OBJDIR)/libpta.a
+ASAN_LIB = $(ASANDIR)/libpta.a
 
 UNITS	 = base32 totp mac token config replay frame request auth jid \
 	   vectors
 UNIT_BINS = $(UNITS:%=tests/unit/test_%)
 CHECK_LIBS = $(shell pkg-config --libs check)
+
+# The same modules with AddressSanitizer and UndefinedBehaviorSanitizer.
+SAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+	    -fno-sanitize-recover=all
+SAN_CFLAGS = -U_FORTIFY_SOURCE -std=c11 $(WARN) \
+	     $(shell pkg-config --cflags $(PKGS)) $(SAN_FLAGS)
 
 # Further targets (benchmarks, fuzzing, ...) live in mk/*.mk; each may add
 # prerequisites of 'make check' to CHECK_DEPS.
@@ -46,25 +59,37 @@ include $(wildcard mk/*.mk)
 
 all: $(PROG)
 
-$(PROG): $(SRCS) $(HDRS) Makefile
-	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $(SRCS) $(LIBS)
+$(OBJDIR)/%.o: src/%.c $(HDRS) Makefile
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
 
-# The same program with AddressSanitizer and UndefinedBehaviorSanitizer.
-SAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
-	    -fno-sanitize-recover=all
-$(PROG)-asan: $(SRCS) $(HDRS) Makefile
-	$(CC) $(ALL_CPPFLAGS) -U_FORTIFY_SOURCE -std=c11 $(WARN) \
-	    $(shell pkg-config --cflags $(PKGS)) $(SAN_FLAGS) \
-	    -o $@ $(SRCS) $(LIBS)
+$(ASANDIR)/%.o: src/%.c $(HDRS) Makefile
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CPPFLAGS) $(SAN_CFLAGS) -c -o $@ $<
 
-tests/unit/test_%: tests/unit/test_%.c tests/unit/unit.h $(LIB_SRCS) $(HDRS) Makefile
+$(LIB): $(LIB_SRCS:src/%.c=$(OBJDIR)/%.o)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(ASAN_LIB): $(LIB_SRCS:src/%.c=$(ASANDIR)/%.o)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(PROG): $(MAIN_SRCS) $(LIB) $(HDRS) Makefile
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $(MAIN_SRCS) \
+	    $(LIB) $(LIBS)
+
+$(PROG)-asan: $(MAIN_SRCS) $(ASAN_LIB) $(HDRS) Makefile
+	$(CC) $(ALL_CPPFLAGS) $(SAN_CFLAGS) -o $@ $(MAIN_SRCS) $(ASAN_LIB) \
+	    $(LIBS)
+
+tests/unit/test_%: tests/unit/test_%.c tests/unit/unit.h $(LIB) $(HDRS) Makefile
 	$(CC) $(ALL_CPPFLAGS) -Isrc $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< \
-	    $(LIB_SRCS) $(LIBS) $(CHECK_LIBS)
+	    $(LIB) $(LIBS) $(CHECK_LIBS)
 
-tests/unit/asan_%: tests/unit/test_%.c tests/unit/unit.h $(LIB_SRCS) $(HDRS) Makefile
-	$(CC) $(ALL_CPPFLAGS) -U_FORTIFY_SOURCE -Isrc -std=c11 $(WARN) \
-	    $(shell pkg-config --cflags $(PKGS)) $(SAN_FLAGS) -o $@ $< \
-	    $(LIB_SRCS) $(LIBS) $(CHECK_LIBS)
+tests/unit/asan_%: tests/unit/test_%.c tests/unit/unit.h $(ASAN_LIB) $(HDRS) Makefile
+	$(CC) $(ALL_CPPFLAGS) -Isrc $(SAN_CFLAGS) -o $@ $< $(ASAN_LIB) \
+	    $(LIBS) $(CHECK_LIBS)
 
 units: $(UNIT_BINS)
 units-asan: $(UNITS:%=tests/unit/asan_%)
@@ -92,6 +117,7 @@ format:
 	clang-format -i src/*.c src/*.h tests/unit/*.c tests/unit/*.h
 
 clean:
-	rm -f $(PROG) $(PROG)-asan $(UNIT_BINS) $(UNITS:%=tests/unit/asan_%)
+	rm -rf $(PROG) $(PROG)-asan $(UNIT_BINS) $(UNITS:%=tests/unit/asan_%) \
+	    build
 
 .PHONY: all check check-asan unit-check units units-asan install demo format clean

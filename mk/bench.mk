@@ -12,10 +12,10 @@ BENCH_BINS = $(BENCH_OUT)/verify_floor $(BENCH_OUT)/yes_helper \
 	     $(BENCH_OUT)/loadgen
 
 $(BENCH_OUT)/verify_floor $(BENCH_OUT)/loadgen: $(BENCH_OUT)/%: bench/%.c \
-    $(LIB_SRCS) $(HDRS) Makefile mk/bench.mk
+    $(LIB) $(HDRS) Makefile mk/bench.mk
 	@mkdir -p $(BENCH_OUT)
 	$(CC) $(ALL_CPPFLAGS) -Isrc $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< \
-	    $(LIB_SRCS) $(LIBS)
+	    $(LIB) $(LIBS)
 
 # The transport floor links nothing of the helper's.
 $(BENCH_OUT)/yes_helper: bench/yes_helper.c Makefile mk/bench.mk

@@ -43,6 +43,11 @@ enum key {
 	REPLAY_STORE,
 	REPLAY_CAPACITY,
 	REPLAY_PER_USER,
+	REDIS_TIMEOUT,
+	REDIS_PREFIX,
+	REDIS_WAIT,
+	REDIS_SENTINELS,
+	REDIS_MASTER,
 	LOCK_MEMORY,
 	NKEYS
 };
@@ -62,6 +67,11 @@ static const struct {
 	{ "replay_store", REPLAY_STORE },
 	{ "replay_capacity", REPLAY_CAPACITY },
 	{ "replay_per_user", REPLAY_PER_USER },
+	{ "replay_redis_timeout_ms", REDIS_TIMEOUT },
+	{ "replay_redis_key_prefix", REDIS_PREFIX },
+	{ "replay_redis_wait_replicas", REDIS_WAIT },
+	{ "replay_redis_sentinels", REDIS_SENTINELS },
+	{ "replay_redis_master", REDIS_MASTER },
 	{ "lock_memory", LOCK_MEMORY },
 };
 
@@ -449,6 +459,32 @@ set_store(struct parser *p, const char *v, size_t len, int line)
 	return 0;
 }
 
+/*
+ * A word of the characters a Redis key prefix or a Sentinel master's name
+ * may hold; host:port lists too ('[' and ']' for IPv6 addresses, ',').
+ */
+static int
+set_word(struct parser *p, char *out, size_t size, const char *name,
+    const char *v, size_t len, const char *what, int line)
+{
+	const char *allowed = strchr(what, ',') != NULL ?
+	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789:_.-[],"
+	    : "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	      "0123456789:_.-";
+	size_t i;
+
+	if (len == 0 || len >= size)
+		return fail(p, line, "%s must be 1 to %zu characters", name,
+		    size - 1);
+	for (i = 0; i < len; i++)
+		if (strchr(allowed, v[i]) == NULL)
+			return fail(p, line, "%s may hold only %s", name, what);
+	memcpy(out, v, len);
+	out[len] = '\0';
+	return 0;
+}
+
 static int
 set_global(struct parser *p, enum key key, const char *name, const char *v,
     size_t len, int line)
@@ -486,6 +522,24 @@ set_global(struct parser *p, enum key key, const char *name, const char *v,
 		return set_lock_memory(p, v, len, line);
 	case REPLAY_STORE:
 		return set_store(p, v, len, line);
+	case REDIS_TIMEOUT:
+		return set_number(p, &c->replay.redis_timeout_ms, name, v, len,
+		    1, 60000, line);
+	case REDIS_WAIT:
+		return set_number(p, &c->replay.redis_wait_replicas, name, v,
+		    len, 0, 100, line);
+	case REDIS_PREFIX:
+		return set_word(p, c->replay.redis_prefix,
+		    sizeof(c->replay.redis_prefix), name, v, len,
+		    "letters, digits and :_.-", line);
+	case REDIS_MASTER:
+		return set_word(p, c->replay.redis_master,
+		    sizeof(c->replay.redis_master), name, v, len,
+		    "letters, digits and :_.-", line);
+	case REDIS_SENTINELS:
+		return set_word(p, c->replay.redis_sentinels,
+		    sizeof(c->replay.redis_sentinels), name, v, len,
+		    "host:port pairs separated by commas", line);
 	default:
 		return fail(p, line, "internal error");
 	}
@@ -684,6 +738,9 @@ set_defaults(struct config *c)
 	    sizeof(c->replay.store));
 	c->replay.capacity = CONFIG_DEFAULT_CAPACITY;
 	c->replay.per_user = CONFIG_DEFAULT_PER_USER;
+	c->replay.redis_timeout_ms = CONFIG_DEFAULT_REDIS_TIMEOUT;
+	strlcpy(c->replay.redis_prefix, CONFIG_DEFAULT_REDIS_PREFIX,
+	    sizeof(c->replay.redis_prefix));
 }
 
 int

@@ -115,7 +115,7 @@ mint(const struct config *c, const char *jidtext)
 		return 1;
 	}
 	if (random_digits(nonce, c->params.nonce_digits) == -1 ||
-	    token_format(nonce, &j.jid, keys, &c->params, time(NULL),
+	    token_format(nonce, &j.jid, &keys->current, &c->params, time(NULL),
 		token) == -1) {
 		fprintf(stderr, "prosody-token-auth: cannot make a token\n");
 		return 1;
@@ -158,6 +158,37 @@ verify(const struct config *c, const char *jidtext, const char *token)
 	}
 }
 
+/* A domain's secrets, by fingerprint, and what became of a rotation. */
+static void
+describe_domain(const struct config_domain *d, time_t now)
+{
+	char until[32];
+	struct tm tm;
+
+	printf("secrets: %s (line %d)\n"
+	       "  otp_seed fingerprint: %s\n"
+	       "  token_secret fingerprint: %s\n",
+	    d->name ? d->name : "global, for every other domain", d->line,
+	    d->current.seed_fingerprint, d->current.secret_fingerprint);
+	if (d->previous.line == 0)
+		return;
+	gmtime_r(&d->keys.previous_until, &tm);
+	strftime(until, sizeof(until), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (now < d->keys.previous_until)
+		printf("  previous pair (line %d) accepted until %s, in %ld "
+		       "min\n"
+		       "    previous_otp_seed fingerprint: %s\n"
+		       "    previous_token_secret fingerprint: %s\n",
+		    d->previous.line, until,
+		    (long)(d->keys.previous_until - now + 59) / 60,
+		    d->previous.seed_fingerprint,
+		    d->previous.secret_fingerprint);
+	else
+		printf("  previous pair (line %d) ignored since %s: remove "
+		       "previous_otp_seed, previous_token_secret and "
+		       "previous_until\n", d->previous.line, until);
+}
+
 static int
 check_config(const struct config *c)
 {
@@ -168,13 +199,7 @@ check_config(const struct config *c)
 	if (config_lock_warning() != NULL)
 		printf("%s\n", config_lock_warning());
 	for (i = 0; i < c->ndomains; i++)
-		printf("secrets: %s (line %d)\n"
-		       "  otp_seed fingerprint: %s\n"
-		       "  token_secret fingerprint: %s\n",
-		    c->domains[i].name ? c->domains[i].name :
-					 "global, for every other domain",
-		    c->domains[i].line, c->domains[i].seed_fingerprint,
-		    c->domains[i].secret_fingerprint);
+		describe_domain(&c->domains[i], time(NULL));
 	printf("token: %u-digit OTP every %u s, window +/-%u step(s), "
 	       "%u-digit nonce\n",
 	    c->params.otp_digits, c->params.otp_interval,

@@ -36,6 +36,9 @@
 enum key {
 	OTP_SEED,
 	TOKEN_SECRET,
+	PREVIOUS_SEED,
+	PREVIOUS_SECRET,
+	PREVIOUS_UNTIL,
 	OTP_DIGITS,
 	OTP_INTERVAL,
 	OTP_WINDOW,
@@ -60,6 +63,9 @@ static const struct {
 	{ "prosody_otp_seed", OTP_SEED },
 	{ "token_secret", TOKEN_SECRET },
 	{ "prosody_token_secret", TOKEN_SECRET },
+	{ "previous_otp_seed", PREVIOUS_SEED },
+	{ "previous_token_secret", PREVIOUS_SECRET },
+	{ "previous_until", PREVIOUS_UNTIL },
 	{ "otp_digits", OTP_DIGITS },
 	{ "otp_interval", OTP_INTERVAL },
 	{ "otp_window", OTP_WINDOW },
@@ -84,11 +90,22 @@ struct span {
 	int line;
 };
 
+/* A pair of secrets as written: [0] the current one, [1] the previous. */
+struct pair_text {
+	struct span seed, secret;
+};
+
 struct section {
 	char *name; /* NULL for the global section */
 	int line;
-	struct span seed, secret;
+	struct pair_text pair[2];
+	struct span until; /* previous_until */
 };
+
+/* The names of a pair's keys, for messages. */
+static const char *const seed_names[2] = { "otp_seed", "previous_otp_seed" };
+static const char *const secret_names[2] = { "token_secret",
+	"previous_token_secret" };
 
 struct parser {
 	const char *path;
@@ -380,6 +397,14 @@ check_value(struct parser *p, enum key key, const char *name, const char *v,
 	return 0;
 }
 
+/* Keys of a section: a pair of secrets, and a previous pair's. */
+static int
+section_key(enum key key)
+{
+	return key == OTP_SEED || key == TOKEN_SECRET || key == PREVIOUS_SEED ||
+	    key == PREVIOUS_SECRET || key == PREVIOUS_UNTIL;
+}
+
 /* The key's entry in key_names, or NULL. */
 static const char *
 lookup_key(const char *s, size_t len, enum key *key)
@@ -564,13 +589,27 @@ parse_setting(struct parser *p, const char *s, const char *end, int line)
 		return unknown_key(p, k, (size_t)(kend - k), line);
 	if (check_value(p, key, name, v, vlen, line) == -1)
 		return -1;
-	if ((key == OTP_SEED || key == TOKEN_SECRET) && p->current == NULL &&
+	if (section_key(key) && p->current == NULL &&
 	    (p->current = add_section(p, NULL, line)) == NULL)
 		return fail(p, line, "out of memory");
-	if (key == OTP_SEED)
-		return set_secret(p, &p->current->seed, name, v, vlen, line);
-	if (key == TOKEN_SECRET)
-		return set_secret(p, &p->current->secret, name, v, vlen, line);
+	switch (key) {
+	case OTP_SEED:
+		return set_secret(p, &p->current->pair[0].seed, name, v, vlen,
+		    line);
+	case TOKEN_SECRET:
+		return set_secret(p, &p->current->pair[0].secret, name, v,
+		    vlen, line);
+	case PREVIOUS_SEED:
+		return set_secret(p, &p->current->pair[1].seed, name, v, vlen,
+		    line);
+	case PREVIOUS_SECRET:
+		return set_secret(p, &p->current->pair[1].secret, name, v,
+		    vlen, line);
+	case PREVIOUS_UNTIL:
+		return set_secret(p, &p->current->until, name, v, vlen, line);
+	default:
+		break;
+	}
 	if (p->current != NULL && p->current->name != NULL)
 		return fail(p, line, "%s applies to every domain: move it "
 		    "above the first [domain] section", name);
@@ -630,48 +669,124 @@ fingerprint(const struct span *secret, char out[CONFIG_FINGERPRINT_LEN + 1])
 	return rc;
 }
 
+/* Keys one pair of a section, [0] current or [1] previous, into k. */
+static int
+pair_keys(struct parser *p, const struct section *s, int which,
+    struct token_pair *k, struct config_pair_info *info)
+{
+	const struct pair_text *t = &s->pair[which];
+	size_t seedmax = BASE32_DECODED_MAX(MAX_SECRET_LEN);
+	uint8_t *seed;
+	int n;
+
+	if (t->seed.len > MAX_SECRET_LEN)
+		return fail(p, t->seed.line, "%s must be at most %d base32 "
+		    "characters" GEN_HINT, seed_names[which], MAX_SECRET_LEN);
+	if (t->secret.len < MIN_SECRET_LEN || t->secret.len > MAX_SECRET_LEN)
+		return fail(p, t->secret.line, "%s must be %d to %d characters"
+		    GEN_HINT, secret_names[which], MIN_SECRET_LEN,
+		    MAX_SECRET_LEN);
+	if ((seed = secmem_alloc(seedmax)) == NULL)
+		return fail(p, s->line, "cannot allocate memory: %s",
+		    strerror(errno));
+	n = base32_decode(t->seed.text, t->seed.len, seed);
+	if (n * 8 >= MIN_SEED_BITS)
+		k->otp = mac_new("SHA1", seed, (size_t)n);
+	secmem_free(seed, seedmax);
+	if (n < 0)
+		return fail(p, t->seed.line, "%s is not base32 (letters A-Z "
+		    "and digits 2-7)" GEN_HINT, seed_names[which]);
+	if (n * 8 < MIN_SEED_BITS)
+		return fail(p, t->seed.line, "%s is a key of %d bits; TOTP "
+		    "needs at least %d (16 base32 characters, padding not "
+		    "counted), and 128 or more are recommended" GEN_HINT,
+		    seed_names[which], n * 8, MIN_SEED_BITS);
+	k->sig = mac_new("SHA256", (const uint8_t *)t->secret.text,
+	    t->secret.len);
+	info->line = t->seed.line;
+	if (k->otp == NULL || k->sig == NULL ||
+	    fingerprint(&t->seed, info->seed_fingerprint) == -1 ||
+	    fingerprint(&t->secret, info->secret_fingerprint) == -1)
+		return fail(p, s->line, "cannot set up HMAC (OpenSSL)");
+	return 0;
+}
+
+/* The name of a section, for messages. */
+static const char *
+section_label(const struct section *s, char buf[96])
+{
+	if (s->name == NULL)
+		return "the global section";
+	snprintf(buf, 96, "section [%.80s]", s->name);
+	return buf;
+}
+
+/*
+ * The previous pair's deadline: an RFC 3339 time in UTC, as
+ * 2026-12-24T18:00:00Z, no further ahead than CONFIG_MAX_OVERLAP.
+ */
+static int
+set_until(struct parser *p, const struct section *s, time_t *until)
+{
+	const struct span *u = &s->until;
+	char text[32];
+	struct tm tm;
+	const char *end;
+
+	memset(&tm, 0, sizeof(tm));
+	if (u->len < sizeof(text)) {
+		memcpy(text, u->text, u->len);
+		text[u->len] = '\0';
+	}
+	if (u->len >= sizeof(text) ||
+	    (end = strptime(text, "%Y-%m-%dT%H:%M:%S", &tm)) == NULL ||
+	    (strcmp(end, "Z") != 0 && strcmp(end, "+00:00") != 0) ||
+	    u->len != 20 + 5 * (end[0] == '+'))
+		return fail(p, u->line, "previous_until must be a time in UTC "
+		    "as RFC 3339 writes it, such as 2026-12-24T18:00:00Z");
+	*until = timegm(&tm);
+	if (*until > time(NULL) + CONFIG_MAX_OVERLAP)
+		return fail(p, u->line, "previous_until is more than 30 days "
+		    "ahead: the previous secrets are for the overlap of a "
+		    "rotation (hours or days), while the web application's "
+		    "nodes are updated");
+	return 0;
+}
+
 static int
 section_keys(struct parser *p, const struct section *s,
     struct config_domain *d)
 {
-	struct token_keys *keys = &d->keys;
-	uint8_t *seed;
-	size_t seedmax = BASE32_DECODED_MAX(MAX_SECRET_LEN);
-	int n;
+	const struct pair_text *prev = &s->pair[1];
+	int has_previous = prev->seed.text != NULL || prev->secret.text != NULL;
+	char label[96];
 
-	if (s->seed.text == NULL || s->secret.text == NULL)
-		return fail(p, s->line, "%s%s%s needs both otp_seed and "
-		    "token_secret" GEN_HINT, s->name ? "section [" : "",
-		    s->name ? s->name : "the global section",
-		    s->name ? "]" : "");
-	if (s->seed.len > MAX_SECRET_LEN)
-		return fail(p, s->seed.line, "otp_seed must be at most %d "
-		    "base32 characters" GEN_HINT, MAX_SECRET_LEN);
-	if (s->secret.len < MIN_SECRET_LEN || s->secret.len > MAX_SECRET_LEN)
-		return fail(p, s->secret.line, "token_secret must be %d to %d "
-		    "characters" GEN_HINT, MIN_SECRET_LEN, MAX_SECRET_LEN);
-	if ((seed = secmem_alloc(seedmax)) == NULL)
-		return fail(p, s->line, "cannot allocate memory: %s",
-		    strerror(errno));
-	n = base32_decode(s->seed.text, s->seed.len, seed);
-	if (n * 8 >= MIN_SEED_BITS)
-		keys->otp = mac_new("SHA1", seed, (size_t)n);
-	secmem_free(seed, seedmax);
-	if (n < 0)
-		return fail(p, s->seed.line, "otp_seed is not base32 (letters "
-		    "A-Z and digits 2-7)" GEN_HINT);
-	if (n * 8 < MIN_SEED_BITS)
-		return fail(p, s->seed.line, "otp_seed is a key of %d bits; "
-		    "TOTP needs at least %d (16 base32 characters, padding "
-		    "not counted), and 128 or more are recommended" GEN_HINT,
-		    n * 8, MIN_SEED_BITS);
-	keys->sig = mac_new("SHA256", (const uint8_t *)s->secret.text,
-	    s->secret.len);
-	if (keys->otp == NULL || keys->sig == NULL ||
-	    fingerprint(&s->seed, d->seed_fingerprint) == -1 ||
-	    fingerprint(&s->secret, d->secret_fingerprint) == -1)
-		return fail(p, s->line, "cannot set up HMAC (OpenSSL)");
-	return 0;
+	if (s->pair[0].seed.text == NULL || s->pair[0].secret.text == NULL)
+		return fail(p, s->line, "%s needs both otp_seed and "
+		    "token_secret" GEN_HINT, section_label(s, label));
+	if (has_previous &&
+	    (prev->seed.text == NULL || prev->secret.text == NULL))
+		return fail(p, prev->seed.text != NULL ? prev->seed.line :
+		    prev->secret.line, "%s has only one of previous_otp_seed "
+		    "and previous_token_secret: a previous pair needs both "
+		    "(the web application's old secrets)",
+		    section_label(s, label));
+	if (has_previous && s->until.text == NULL)
+		return fail(p, prev->seed.line, "previous_otp_seed and "
+		    "previous_token_secret need previous_until, the time "
+		    "(UTC) until which tokens made with them are accepted, "
+		    "such as previous_until = 2026-12-24T18:00:00Z");
+	if (!has_previous && s->until.text != NULL)
+		return fail(p, s->until.line, "previous_until without "
+		    "previous_otp_seed and previous_token_secret: remove it, "
+		    "or add the previous pair");
+	if (pair_keys(p, s, 0, &d->keys.current, &d->current) == -1)
+		return -1;
+	if (!has_previous)
+		return 0;
+	if (set_until(p, s, &d->keys.previous_until) == -1)
+		return -1;
+	return pair_keys(p, s, 1, &d->keys.previous, &d->previous);
 }
 
 static int
@@ -795,8 +910,10 @@ config_free(struct config *c)
 	size_t i;
 
 	for (i = 0; i < c->ndomains; i++) {
-		mac_free(c->domains[i].keys.otp);
-		mac_free(c->domains[i].keys.sig);
+		mac_free(c->domains[i].keys.current.otp);
+		mac_free(c->domains[i].keys.current.sig);
+		mac_free(c->domains[i].keys.previous.otp);
+		mac_free(c->domains[i].keys.previous.sig);
 		free(c->domains[i].name);
 	}
 	free(c->domains);

@@ -29,12 +29,21 @@
  */
 #define CONFIG_FINGERPRINT_LEN 16
 
+/* Longest a rotation's overlap may be, from the time the file is read. */
+#define CONFIG_MAX_OVERLAP (30 * 86400)
+
+/* What people may see of a pair of secrets. */
+struct config_pair_info {
+	int line; /* its otp_seed's; 0 if the pair is not there */
+	char seed_fingerprint[CONFIG_FINGERPRINT_LEN + 1];
+	char secret_fingerprint[CONFIG_FINGERPRINT_LEN + 1];
+};
+
 struct config_domain {
 	char *name; /* lower case; NULL for the global section */
 	int line;   /* where its section starts */
 	struct token_keys keys;
-	char seed_fingerprint[CONFIG_FINGERPRINT_LEN + 1];
-	char secret_fingerprint[CONFIG_FINGERPRINT_LEN + 1];
+	struct config_pair_info current, previous;
 };
 
 /* How to let the helper lock its secrets in memory. */

@@ -65,7 +65,7 @@ token_parse(const char *text, size_t len, const struct token_params *p,
 
 static int
 signature(const char *otp, const char *nonce, const struct jid *j,
-    const struct token_keys *k, const struct token_params *p,
+    const struct token_pair *k, const struct token_params *p,
     uint8_t out[MAC_MAX_LEN])
 {
 	const uint8_t *msg[] = { (const uint8_t *)otp, (const uint8_t *)nonce,
@@ -79,7 +79,7 @@ signature(const char *otp, const char *nonce, const struct jid *j,
 
 /* 1 if the OTP matches any step of the window, else 0; never exits early. */
 static unsigned
-otp_in_window(const struct token *t, const struct token_keys *k,
+otp_in_window(const struct token *t, const struct token_pair *k,
     const struct token_params *p, time_t now, unsigned *failure)
 {
 	uint64_t step = totp_step(now, p->otp_interval) - p->otp_window;
@@ -94,24 +94,44 @@ otp_in_window(const struct token *t, const struct token_keys *k,
 	return match;
 }
 
+/* TOKEN_BAD_OTP and TOKEN_BAD_SIG under one pair; failures to *failure. */
+static unsigned
+verify_pair(const struct token *t, const struct jid *j,
+    const struct token_pair *k, const struct token_params *p, time_t now,
+    unsigned *failure)
+{
+	uint8_t expected[MAC_MAX_LEN];
+	unsigned otp_ok, sig_ok;
+
+	otp_ok = otp_in_window(t, k, p, now, failure);
+	*failure |= signature(t->otp, t->nonce, j, k, p, expected) != 0;
+	sig_ok = CRYPTO_memcmp(expected, t->sig, TOKEN_SIG_LEN) == 0;
+	explicit_bzero(expected, sizeof(expected));
+	return (otp_ok ^ 1) * TOKEN_BAD_OTP | (sig_ok ^ 1) * TOKEN_BAD_SIG;
+}
+
 unsigned
 token_verify(const struct token *t, const struct jid *j,
     const struct token_keys *k, const struct token_params *p, time_t now)
 {
-	uint8_t expected[MAC_MAX_LEN];
-	unsigned failure = 0, otp_ok, sig_ok;
+	unsigned failure = 0, bad, bad_previous, either_ok;
 
-	otp_ok = otp_in_window(t, k, p, now, &failure);
-	failure |= signature(t->otp, t->nonce, j, k, p, expected) != 0;
-	sig_ok = CRYPTO_memcmp(expected, t->sig, TOKEN_SIG_LEN) == 0;
-	explicit_bzero(expected, sizeof(expected));
-	return (otp_ok ^ 1) * TOKEN_BAD_OTP | (sig_ok ^ 1) * TOKEN_BAD_SIG |
-	    failure * TOKEN_FAILURE;
+	bad = verify_pair(t, j, &k->current, p, now, &failure);
+	/* Whether a previous pair is in force is public: the time and the
+	 * config. Which pair a token matches is not: both are computed, and
+	 * combined with masks. */
+	if (k->previous.otp != NULL && now < k->previous_until) {
+		bad_previous = verify_pair(t, j, &k->previous, p, now,
+		    &failure);
+		either_ok = 0U - (unsigned)((bad == 0) | (bad_previous == 0));
+		bad &= ~either_ok;
+	}
+	return bad | failure * TOKEN_FAILURE;
 }
 
 int
 token_format(const char *nonce, const struct jid *j,
-    const struct token_keys *k, const struct token_params *p, time_t now,
+    const struct token_pair *k, const struct token_params *p, time_t now,
     char *out)
 {
 	uint8_t sig[MAC_MAX_LEN];

@@ -31,10 +31,20 @@ struct token_params {
 	unsigned nonce_digits; /* TOKEN_MIN_NONCE .. TOKEN_MAX_NONCE */
 };
 
-/* The secrets of one domain, as keyed HMAC contexts. */
-struct token_keys {
+/* A pair of secrets, as keyed HMAC contexts. */
+struct token_pair {
 	struct mac *otp; /* HMAC-SHA1 keyed with the decoded otp_seed */
 	struct mac *sig; /* HMAC-SHA256 keyed with token_secret as written */
+};
+
+/*
+ * The secrets of one domain: the current pair and, during a rotation, the
+ * previous one, which tokens may still be signed with until previous_until.
+ */
+struct token_keys {
+	struct token_pair current;
+	struct token_pair previous; /* NULLs without a rotation */
+	time_t previous_until;
 };
 
 struct token {
@@ -58,19 +68,22 @@ int token_parse(const char *text, size_t len, const struct token_params *,
 
 /*
  * Checks the OTP against every step of the window around now and the
- * signature for the JID, always all of them, in constant time. Returns 0 or
- * a mask of TOKEN_BAD_OTP, TOKEN_BAD_SIG, TOKEN_FAILURE.
+ * signature for the JID, always all of them, in constant time. While a
+ * previous pair is in force (now before previous_until), both pairs are
+ * checked, always, and the token is valid if its OTP and its signature are
+ * both right under one of them. Returns 0, or a mask of TOKEN_BAD_OTP and
+ * TOKEN_BAD_SIG (as the current pair sees it) and TOKEN_FAILURE.
  */
 unsigned token_verify(const struct token *, const struct jid *,
     const struct token_keys *, const struct token_params *, time_t now);
 
 /*
- * Writes the token for the JID at time now with the given nonce
+ * Writes the token for the JID at time now with the given nonce and pair
  * (nonce_digits digits) into out, NUL-terminated (room for TOKEN_MAX_LEN + 1).
  * Returns 0, or -1 if the library failed.
  */
 int token_format(const char *nonce, const struct jid *,
-    const struct token_keys *, const struct token_params *, time_t now,
+    const struct token_pair *, const struct token_params *, time_t now,
     char *out);
 
 /*

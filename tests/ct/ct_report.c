@@ -1,8 +1,10 @@
 /*
- * Refusal times, measured: a leakage test in the manner of dudect. Four
- * classes of well-formed but invalid tokens for bob@example.org are refused
+ * Verification times, measured: a leakage test in the manner of dudect.
+ * With a previous pair in force (a rotation), seven classes of well-formed
+ * tokens for bob@example.org, valid under either pair or invalid in
+ * different ways under either, are verified
  * over and over, the class chosen at random for each measurement so that
- * drift and noise fall on all of them alike; each refusal is timed in CPU
+ * drift and noise fall on all of them alike; each verification is timed in CPU
  * cycles, and Welch's t-test compares the times of every pair of classes,
  * on all measurements and again with the slow tail cropped at several
  * percentiles (interrupts and cache misses only ever add time). Each class
@@ -38,7 +40,7 @@
 #include "token.h"
 #include "unit.h"
 
-#define NCLASSES 4
+#define NCLASSES 7
 #define NTARGETS 3
 #define NVARIANTS 64 /* tokens per class */
 #define BATCH	 100000
@@ -50,7 +52,14 @@ static const char *const class_names[NCLASSES] = {
 	"signature wrong in its last byte",
 	"wrong OTP (signature right)",
 	"wrong OTP and wrong signature",
+	"previous pair, signature wrong",
+	"valid under the current pair",
+	"valid under the previous pair",
 };
+
+/* The pair a rotation replaced, in force for the whole measurement. */
+#define PREVIOUS_SEED	"HPFVDZYZY42BIWJI7JBW3LY24UJPUQ6M"
+#define PREVIOUS_SECRET "NOTTHESECRETNOTTHESECRET32CHARS0"
 
 /* Percentiles the slow tail is cropped at; 100 keeps every measurement. */
 static const double crop_percent[] = { 100, 99.9, 99.5, 99, 98, 95, 90, 80,
@@ -134,6 +143,7 @@ static int
 make_tokens(const struct token_keys *k)
 {
 	char nonce[33], good[TOKEN_MAX_LEN + 1], stale[TOKEN_MAX_LEN + 1];
+	char old[TOKEN_MAX_LEN + 1];
 	uint8_t rnd[34];
 	struct token t;
 	int c, v, i;
@@ -144,17 +154,20 @@ make_tokens(const struct token_keys *k)
 		for (i = 0; i < 32; i++)
 			nonce[i] = (char)('0' + rnd[i] % 10);
 		nonce[32] = '\0';
-		if (token_format(nonce, JID("bob", "example.org"), k,
+		if (token_format(nonce, JID("bob", "example.org"), &k->current,
 			&params, TEST_NOW, good) != 0 ||
-		    token_format(nonce, JID("bob", "example.org"), k,
+		    token_format(nonce, JID("bob", "example.org"), &k->current,
 			&params, TEST_NOW + 30 * (100 + (rnd[32] | rnd[33] << 8)),
-			stale) != 0)
+			stale) != 0 ||
+		    token_format(nonce, JID("bob", "example.org"),
+			&k->previous, &params, TEST_NOW, old) != 0)
 			return -1;
 		for (c = 0; c < NCLASSES; c++) {
-			if (token_parse(c < 2 ? good : stale, TOKEN_LEN,
+			if (token_parse(c == 0 || c == 1 || c == 5 ? good :
+				c == 4 || c == 6 ? old : stale, TOKEN_LEN,
 				&params, &t) != 0)
 				return -1;
-			if (c == 0 || c == 3)
+			if (c == 0 || c == 3 || c == 4)
 				t.sig[0] ^= 0x01;
 			if (c == 1)
 				t.sig[TOKEN_SIG_LEN - 1] ^= 0x80;
@@ -173,9 +186,11 @@ make_tokens(const struct token_keys *k)
 }
 
 static const unsigned expected_verdict[NCLASSES] = { TOKEN_BAD_SIG,
-	TOKEN_BAD_SIG, TOKEN_BAD_OTP, TOKEN_BAD_OTP | TOKEN_BAD_SIG };
+	TOKEN_BAD_SIG, TOKEN_BAD_OTP, TOKEN_BAD_OTP | TOKEN_BAD_SIG,
+	TOKEN_BAD_OTP | TOKEN_BAD_SIG, 0, 0 };
 static const unsigned expected_auth[NCLASSES] = { AUTH_BAD_SIGNATURE,
-	AUTH_BAD_SIGNATURE, AUTH_BAD_OTP, AUTH_BAD_OTP_AND_SIGNATURE };
+	AUTH_BAD_SIGNATURE, AUTH_BAD_OTP, AUTH_BAD_OTP_AND_SIGNATURE,
+	AUTH_BAD_OTP_AND_SIGNATURE, AUTH_ACCEPTED, AUTH_ACCEPTED };
 
 /*
  * Every class is measured on the same buffer, filled before the clock
@@ -317,13 +332,13 @@ int
 main(int argc, char **argv)
 {
 	static struct target targets[NTARGETS] = {
-		{ .name = "token_verify: refusal time by class" },
+		{ .name = "token_verify: time by class" },
 		{ .name = "token_parse + token_verify, from the token's text: "
-			  "refusal time by class" },
-		{ .name = "auth_check (parse, verify, verdict): refusal time "
-			  "by class" },
+			  "time by class" },
+		{ .name = "auth_check (parse, verify, verdict): time by class" },
 	};
-	uint8_t seed[16];
+	uint8_t seed[32];
+	struct token_keys *k;
 	size_t total = argc > 1 ? strtoul(argv[1], NULL, 10) : 2000000;
 	uint8_t *cls;
 	uint64_t *t, *sorted;
@@ -347,12 +362,18 @@ main(int argc, char **argv)
 	if (n <= 0 || cfg.domains == NULL || cls == NULL || t == NULL ||
 	    sorted == NULL)
 		return 2;
-	cfg.domains[0].keys.otp = mac_new("SHA1", seed, (size_t)n);
-	cfg.domains[0].keys.sig = mac_new("SHA256",
-	    (const uint8_t *)TEST_SECRET, strlen(TEST_SECRET));
-	if (cfg.domains[0].keys.otp == NULL ||
-	    cfg.domains[0].keys.sig == NULL ||
-	    make_tokens(&cfg.domains[0].keys) != 0) {
+	k = &cfg.domains[0].keys;
+	k->current.otp = mac_new("SHA1", seed, (size_t)n);
+	k->current.sig = mac_new("SHA256", (const uint8_t *)TEST_SECRET,
+	    strlen(TEST_SECRET));
+	n = base32_decode(PREVIOUS_SEED, strlen(PREVIOUS_SEED), seed);
+	k->previous.otp = n > 0 ? mac_new("SHA1", seed, (size_t)n) : NULL;
+	k->previous.sig = mac_new("SHA256", (const uint8_t *)PREVIOUS_SECRET,
+	    strlen(PREVIOUS_SECRET));
+	k->previous_until = TEST_NOW + 86400;
+	if (k->current.otp == NULL || k->current.sig == NULL ||
+	    k->previous.otp == NULL || k->previous.sig == NULL ||
+	    make_tokens(k) != 0) {
 		fprintf(stderr, "ct_report: cannot set up the test tokens\n");
 		return 2;
 	}
@@ -369,7 +390,8 @@ main(int argc, char **argv)
 			}
 		}
 
-	printf("Welch's t-test on refusal times, %zu measurements per "
+	printf("Welch's t-test on verification times, a previous pair in "
+	       "force, %zu measurements per "
 	       "target, classes interleaved at random\n(timer: %s; |t| < 4.5: "
 	       "no evidence of a leak)\n",
 	    total,

@@ -97,33 +97,51 @@ tainted(const void *p, size_t len)
 	return any;
 }
 
+/* The pair a rotation replaced: accepted until its deadline. */
+#define PREVIOUS_SEED	"HPFVDZYZY42BIWJI7JBW3LY24UJPUQ6M"
+#define PREVIOUS_SECRET "NOTTHESECRETNOTTHESECRET32CHARS0"
+
 static int
-keys_new(struct token_keys *k, int secret)
+pair_new(struct token_pair *k, const char *seedtext, const char *secret,
+    int tracked)
 {
-	uint8_t seed[BASE32_DECODED_MAX(sizeof(TEST_SEED))];
-	uint8_t tsecret[sizeof(TEST_SECRET)];
-	int n = base32_decode(TEST_SEED, strlen(TEST_SEED), seed);
+	uint8_t seed[BASE32_DECODED_MAX(64)], tsecret[64];
+	int n = base32_decode(seedtext, strlen(seedtext), seed);
 
 	if (n <= 0)
 		return -1;
-	memcpy(tsecret, TEST_SECRET, strlen(TEST_SECRET));
-	if (secret) {
+	memcpy(tsecret, secret, strlen(secret));
+	if (tracked) {
 		/* From here on, memcheck tracks everything made from them. */
 		VALGRIND_MAKE_MEM_UNDEFINED(seed, (size_t)n);
-		VALGRIND_MAKE_MEM_UNDEFINED(tsecret, strlen(TEST_SECRET));
+		VALGRIND_MAKE_MEM_UNDEFINED(tsecret, strlen(secret));
 	}
 	k->otp = mac_new("SHA1", seed, (size_t)n);
-	k->sig = mac_new("SHA256", tsecret, strlen(TEST_SECRET));
+	k->sig = mac_new("SHA256", tsecret, strlen(secret));
 	explicit_bzero(seed, sizeof(seed));
 	explicit_bzero(tsecret, sizeof(tsecret));
 	return k->otp != NULL && k->sig != NULL ? 0 : -1;
 }
 
+/* Both pairs; the previous one is in force only when the test says so. */
+static int
+keys_new(struct token_keys *k, int tracked)
+{
+	if (pair_new(&k->current, TEST_SEED, TEST_SECRET, tracked) != 0 ||
+	    pair_new(&k->previous, PREVIOUS_SEED, PREVIOUS_SECRET,
+		tracked) != 0)
+		return -1;
+	k->previous_until = 0;
+	return 0;
+}
+
 static void
 keys_free(struct token_keys *k)
 {
-	mac_free(k->otp);
-	mac_free(k->sig);
+	mac_free(k->current.otp);
+	mac_free(k->current.sig);
+	mac_free(k->previous.otp);
+	mac_free(k->previous.sig);
 }
 
 /* What a token should be made of; negative indexes mean "leave it". */
@@ -137,6 +155,9 @@ struct recipe {
 	long verify_offset;  /* seconds from now at which it is verified */
 	const char *user;    /* user it is presented for */
 	unsigned expect;
+	int previous;	     /* signed with the previous pair (1), or its OTP
+			      * only (2), or its signature only (3) */
+	int valid_in_rotation; /* valid while the previous pair is in force */
 };
 
 /* Writes the token's text for a recipe, signing with the clear keys. */
@@ -152,13 +173,18 @@ make_token(const struct recipe *r, time_t now, char *text)
 	const size_t len[] = { p->otp_digits, p->nonce_digits,
 		strlen(r->signer), 1, strlen(DOMAIN) };
 
-	if (totp_code(clear_keys.otp, totp_step(now + r->sign_offset,
+	const struct token_pair *for_otp = r->previous == 1 ||
+		r->previous == 2 ? &clear_keys.previous : &clear_keys.current;
+	const struct token_pair *for_sig = r->previous == 1 ||
+		r->previous == 3 ? &clear_keys.previous : &clear_keys.current;
+
+	if (totp_code(for_otp->otp, totp_step(now + r->sign_offset,
 					  p->otp_interval),
 		p->otp_digits, otp) != 0)
 		return -1;
 	if (r->otp_digit >= 0)
 		otp[r->otp_digit] = (char)('0' + (otp[r->otp_digit] - '0' + 1) % 10);
-	if (mac_compute(clear_keys.sig, msg, len, 5, sig) != 0)
+	if (mac_compute(for_sig->sig, msg, len, 5, sig) != 0)
 		return -1;
 	if (r->sig_byte >= 0)
 		sig[r->sig_byte] ^= 0x01;
@@ -240,18 +266,23 @@ check_tracking(void)
 	const size_t len[] = { 1 };
 	char code[TOTP_MAX_DIGITS];
 
-	if (mac_compute(secret_keys.sig, msg, len, 1, out) != 0 ||
+	if (mac_compute(secret_keys.current.sig, msg, len, 1, out) != 0 ||
+	    !tainted(out, 32) ||
+	    mac_compute(secret_keys.previous.sig, msg, len, 1, out) != 0 ||
 	    !tainted(out, 32))
 		failed("tracking: HMAC-SHA256 with token_secret is not "
 		       "tracked");
 	else
 		printf("ok   tracking: HMAC-SHA256 with token_secret is "
 		       "tracked\n");
-	if (totp_code(secret_keys.otp, 1, 8, code) != 0 || !tainted(code, 8))
+	if (totp_code(secret_keys.current.otp, 1, 8, code) != 0 ||
+	    !tainted(code, 8) ||
+	    totp_code(secret_keys.previous.otp, 1, 8, code) != 0 ||
+	    !tainted(code, 8))
 		failed("tracking: TOTP with otp_seed is not tracked");
 	else
 		printf("ok   tracking: TOTP with otp_seed is tracked\n");
-	if (mac_compute(clear_keys.sig, msg, len, 1, out) != 0 ||
+	if (mac_compute(clear_keys.current.sig, msg, len, 1, out) != 0 ||
 	    tainted(out, 32))
 		failed("tracking: the clear keys are tracked too");
 	explicit_bzero(out, sizeof(out));
@@ -270,7 +301,7 @@ leaky_lookup(void)
 	uint8_t h[MAC_MAX_LEN];
 	volatile uint8_t v;
 
-	if (mac_compute(secret_keys.otp, msg, len, 1, h) != 0)
+	if (mac_compute(secret_keys.current.otp, msg, len, 1, h) != 0)
 		return;
 	v = table[h[19] & 0xf];
 	(void)v;
@@ -317,7 +348,8 @@ check_answer_path(const struct recipe *recipes, size_t n)
 		    recipes[i].user, DOMAIN, token);
 		reqs[nreqs].text = texts[nreqs];
 		reqs[nreqs].len = strlen(texts[nreqs]);
-		expect[nreqs] = recipes[i].expect == 0 && accepted++ == 0;
+		expect[nreqs] = (recipes[i].expect == 0 ||
+		    recipes[i].valid_in_rotation) && accepted++ == 0;
 		nreqs++;
 	}
 	if ((a = auth_open(&cfg, AUTH_SERVE)) == NULL) {
@@ -363,49 +395,68 @@ main(void)
 					 ten = { 10, 60, 3, 16 };
 	const struct token_params *dp = &default_params;
 	const struct recipe recipes[] = {
-		{ "valid, made here", dp, 0, -1, USER, -1, 0, USER, 0 },
-		{ "valid, one step old", dp, -30, -1, USER, -1, 0, USER, 0 },
-		{ "valid, one step ahead", dp, 30, -1, USER, -1, 0, USER, 0 },
+		{ "valid, made here", dp, 0, -1, USER, -1, 0, USER, 0, 0, 0 },
+		{ "valid, one step old", dp, -30, -1, USER, -1, 0, USER, 0, 0, 0 },
+		{ "valid, one step ahead", dp, 30, -1, USER, -1, 0, USER, 0, 0, 0 },
 		{ "signature wrong in its first byte", dp, 0, -1, USER, 0, 0,
-		    USER, TOKEN_BAD_SIG },
+		    USER, TOKEN_BAD_SIG, 0, 0 },
 		{ "signature wrong in its last byte", dp, 0, -1, USER, 31, 0,
-		    USER, TOKEN_BAD_SIG },
+		    USER, TOKEN_BAD_SIG, 0, 0 },
 		{ "signature wrong in a middle byte", dp, 0, -1, USER, 16, 0,
-		    USER, TOKEN_BAD_SIG },
+		    USER, TOKEN_BAD_SIG, 0, 0 },
 		{ "wrong OTP, right signature", dp, 3000, -1, USER, -1, 0, USER,
-		    TOKEN_BAD_OTP },
+		    TOKEN_BAD_OTP, 0, 0 },
 		{ "OTP off by one in its first digit", dp, 0, 0, USER, -1, 0,
-		    USER, TOKEN_BAD_OTP },
+		    USER, TOKEN_BAD_OTP, 0, 0 },
 		{ "OTP off by one in its last digit", dp, 0, 7, USER, -1, 0,
-		    USER, TOKEN_BAD_OTP },
+		    USER, TOKEN_BAD_OTP, 0, 0 },
 		{ "wrong OTP and wrong signature", dp, 3000, -1, USER, 0, 0,
-		    USER, TOKEN_BAD_OTP | TOKEN_BAD_SIG },
+		    USER, TOKEN_BAD_OTP | TOKEN_BAD_SIG, 0, 0 },
 		{ "OTP off by one digit and signature wrong in its last byte",
 		    dp, 0, 7, USER, 31, 0, USER,
-		    TOKEN_BAD_OTP | TOKEN_BAD_SIG },
+		    TOKEN_BAD_OTP | TOKEN_BAD_SIG, 0, 0 },
 		{ "expired (two steps old)", dp, -60, -1, USER, -1, 0, USER,
-		    TOKEN_BAD_OTP },
+		    TOKEN_BAD_OTP, 0, 0 },
 		{ "expired (an hour old)", dp, 0, -1, USER, -1, 3600, USER,
-		    TOKEN_BAD_OTP },
+		    TOKEN_BAD_OTP, 0, 0 },
 		{ "from the future", dp, 0, -1, USER, -1, -3600, USER,
-		    TOKEN_BAD_OTP },
+		    TOKEN_BAD_OTP, 0, 0 },
 		{ "other user", dp, 0, -1, "alice", -1, 0, USER,
-		    TOKEN_BAD_SIG },
+		    TOKEN_BAD_SIG, 0, 0 },
 		{ "other user, expired", dp, 0, -1, "alice", -1, 3600, USER,
-		    TOKEN_BAD_OTP | TOKEN_BAD_SIG },
+		    TOKEN_BAD_OTP | TOKEN_BAD_SIG, 0, 0 },
 		{ "6 digits, window 0: valid", &six, 0, -1, USER, -1, 0, USER,
-		    0 },
+		    0, 0, 0 },
 		{ "6 digits, window 0: one step old", &six, -30, -1, USER, -1,
-		    0, USER, TOKEN_BAD_OTP },
+		    0, USER, TOKEN_BAD_OTP, 0, 0 },
 		{ "6 digits: signature wrong in its last byte", &six, 0, -1,
-		    USER, 31, 0, USER, TOKEN_BAD_SIG },
+		    USER, 31, 0, USER, TOKEN_BAD_SIG, 0, 0 },
 		{ "10 digits, window 3: valid three steps old", &ten, -180, -1,
-		    USER, -1, 0, USER, 0 },
+		    USER, -1, 0, USER, 0, 0, 0 },
 		{ "10 digits, window 3: OTP off in its last digit", &ten, 0, 9,
-		    USER, -1, 0, USER, TOKEN_BAD_OTP },
+		    USER, -1, 0, USER, TOKEN_BAD_OTP, 0, 0 },
 		{ "10 digits, window 3: wrong OTP and signature", &ten, 3000, 9,
-		    USER, 0, 0, USER, TOKEN_BAD_OTP | TOKEN_BAD_SIG },
+		    USER, 0, 0, USER, TOKEN_BAD_OTP | TOKEN_BAD_SIG, 0, 0 },
+		{ "valid under the previous pair", dp, 0, -1, USER, -1, 0,
+		    USER, TOKEN_BAD_OTP | TOKEN_BAD_SIG, 1, 1 },
+		{ "valid under the previous pair, one step old", dp, -30, -1,
+		    USER, -1, 0, USER, TOKEN_BAD_OTP | TOKEN_BAD_SIG, 1, 1 },
+		{ "previous pair: signature wrong in its first byte", dp, 0,
+		    -1, USER, 0, 0, USER, TOKEN_BAD_OTP | TOKEN_BAD_SIG, 1, 0 },
+		{ "previous pair: signature wrong in its last byte", dp, 0, -1,
+		    USER, 31, 0, USER, TOKEN_BAD_OTP | TOKEN_BAD_SIG, 1, 0 },
+		{ "previous pair: OTP off by one in its last digit", dp, 0, 7,
+		    USER, -1, 0, USER, TOKEN_BAD_OTP | TOKEN_BAD_SIG, 1, 0 },
+		{ "previous pair: expired", dp, -60, -1, USER, -1, 0, USER,
+		    TOKEN_BAD_OTP | TOKEN_BAD_SIG, 1, 0 },
+		{ "the previous pair's OTP, the current pair's signature", dp,
+		    0, -1, USER, -1, 0, USER, TOKEN_BAD_OTP, 2, 0 },
+		{ "the current pair's OTP, the previous pair's signature", dp,
+		    0, -1, USER, -1, 0, USER, TOKEN_BAD_SIG, 3, 0 },
 	};
+	const char *const rounds[2] = { "", "rotating: " };
+	char name[160];
+	int round;
 	char text[TOKEN_MAX_LEN + 1];
 	time_t now = TEST_NOW;
 	size_t i;
@@ -424,17 +475,26 @@ main(void)
 	    "alice", now, TOKEN_BAD_SIG);
 	check("the reference token, expired", TEST_TOKEN, dp, USER,
 	    now + 120, TOKEN_BAD_OTP);
-	for (i = 0; i < sizeof(recipes) / sizeof(recipes[0]); i++) {
-		const struct recipe *r = &recipes[i];
+	/* Without a rotation, then with the previous pair in force: both
+	 * pairs are then computed for every token, whichever matches. */
+	for (round = 0; round < 2; round++) {
+		secret_keys.previous_until = round ? now + 86400 : 0;
+		for (i = 0; i < sizeof(recipes) / sizeof(recipes[0]); i++) {
+			const struct recipe *r = &recipes[i];
 
-		memset(text, 0, sizeof(text));
-		if (make_token(r, now, text) != 0) {
-			failed("%s: cannot make the test token", r->name);
-			continue;
+			snprintf(name, sizeof(name), "%s%s", rounds[round],
+			    r->name);
+			memset(text, 0, sizeof(text));
+			if (make_token(r, now, text) != 0) {
+				failed("%s: cannot make the test token", name);
+				continue;
+			}
+			check(name, text, r->params, r->user,
+			    now + r->verify_offset,
+			    round && r->valid_in_rotation ? 0 : r->expect);
 		}
-		check(r->name, text, r->params, r->user,
-		    now + r->verify_offset, r->expect);
 	}
+	secret_keys.previous_until = time(NULL) + 86400;
 	check_answer_path(recipes, sizeof(recipes) / sizeof(recipes[0]));
 #ifdef CT_LEAKY
 	leaky_lookup();

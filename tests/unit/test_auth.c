@@ -44,8 +44,8 @@ mint(char *out, const char *user, const char *domain, const char *nonce)
 	const struct token_keys *k = config_keys(&cfg, domain, strlen(domain));
 
 	ck_assert_ptr_nonnull(k);
-	ck_assert_int_eq(token_format(nonce, JID(user, domain), k, &cfg.params,
-			     time(NULL), out),
+	ck_assert_int_eq(token_format(nonce, JID(user, domain), &k->current,
+			     &cfg.params, time(NULL), out),
 	    0);
 }
 

@@ -1,6 +1,7 @@
 #include <sys/stat.h>
 
 #include <stdio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -212,6 +213,98 @@ START_TEST(lock_memory_key)
 }
 END_TEST
 
+/* An RFC 3339 time in UTC, seconds from now. */
+static const char *
+utc(long from_now)
+{
+	static char buf[4][32];
+	static int next;
+	time_t t = time(NULL) + from_now;
+	struct tm tm;
+	char *b = buf[next++ % 4];
+
+	gmtime_r(&t, &tm);
+	strftime(b, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return b;
+}
+
+#define PREVIOUS_SEED	"HPFVDZYZY42BIWJI7JBW3LY24UJPUQ6M"
+#define PREVIOUS_SECRET "NOTTHESECRETNOTTHESECRET32CHARS0"
+
+static int
+load_rotation(const char *until, const char *domain)
+{
+	char text[1024];
+
+	snprintf(text, sizeof(text), "%s%s%s%s"
+	    "previous_otp_seed = " PREVIOUS_SEED "\n"
+	    "previous_token_secret = " PREVIOUS_SECRET "\n"
+	    "previous_until = %s\n",
+	    domain ? SECRETS : "", domain ? "[" : "", domain ? domain : "",
+	    domain ? "]\n" SECRETS : SECRETS, until);
+	return load(text, 0600);
+}
+
+START_TEST(previous_pair_with_its_deadline)
+{
+	const struct token_keys *k;
+
+	ck_assert_msg(load_rotation(utc(3600), NULL) == 0, "%s", err);
+	k = config_keys(&cfg, "example.org", 11);
+	ck_assert_ptr_nonnull(k->previous.otp);
+	ck_assert_ptr_nonnull(k->previous.sig);
+	ck_assert_int_ge(k->previous_until, time(NULL) + 3590);
+	ck_assert_int_eq(cfg.domains[0].previous.line, 3);
+	ck_assert_str_ne(cfg.domains[0].previous.seed_fingerprint,
+	    cfg.domains[0].current.seed_fingerprint);
+	config_free(&cfg);
+	/* Per domain: the domain's own previous pair, none for the rest. */
+	ck_assert_msg(load_rotation(utc(3600), "chat.example") == 0, "%s",
+	    err);
+	ck_assert_ptr_nonnull(
+	    config_keys(&cfg, "chat.example", 12)->previous.otp);
+	ck_assert_ptr_null(config_keys(&cfg, "other.org", 9)->previous.otp);
+	config_free(&cfg);
+	/* Past the deadline it loads, and is not in force. */
+	ck_assert_msg(load_rotation(utc(-60), NULL) == 0, "%s", err);
+	ck_assert_int_lt(config_keys(&cfg, "a.b", 3)->previous_until,
+	    time(NULL));
+	config_free(&cfg);
+	ck_assert_int_eq(load_rotation("2026-12-24T18:00:00+00:00", NULL) ==
+		0 || strstr(err, "more than 30 days") != NULL, 1);
+	if (cfg.ndomains)
+		config_free(&cfg);
+}
+END_TEST
+
+START_TEST(previous_pair_errors)
+{
+	expect_error(SECRETS "previous_otp_seed = " PREVIOUS_SEED "\n"
+		     "previous_token_secret = " PREVIOUS_SECRET "\n", 3,
+	    "need previous_until");
+	ck_assert_int_eq(load_rotation(utc(31 * 86400), NULL), -1);
+	ck_assert_ptr_nonnull(strstr(err, ":5: previous_until is more than 30 "
+					  "days ahead"));
+	ck_assert_int_eq(load_rotation("tomorrow", NULL), -1);
+	ck_assert_ptr_nonnull(strstr(err, ":5: previous_until must be a time "
+					  "in UTC"));
+	ck_assert_int_eq(load_rotation("2026-12-24 18:00:00", NULL), -1);
+	ck_assert_int_eq(load_rotation("2026-12-24T18:00:00+01:00", NULL), -1);
+	ck_assert_int_eq(load_rotation("2026-12-24T18:00:00Zjunk", NULL), -1);
+	expect_error(SECRETS "previous_otp_seed = " PREVIOUS_SEED "\n", 3,
+	    "only one of previous_otp_seed and previous_token_secret");
+	expect_error(SECRETS "previous_until = 2026-12-24T18:00:00Z\n", 3,
+	    "previous_until without previous_otp_seed");
+	expect_error(SECRETS "previous_otp_seed = AAAA\nprevious_token_secret "
+		     "= " PREVIOUS_SECRET "\nprevious_until = "
+		     "2026-12-24T18:00:00Z\n", 3,
+	    "previous_otp_seed is a key of 16 bits");
+	expect_error(SECRETS "previous_otp_seed = " PREVIOUS_SEED "\n"
+		     "previous_otp_seed = " PREVIOUS_SEED "\n", 4,
+	    "previous_otp_seed is already set on line 3");
+}
+END_TEST
+
 START_TEST(nul_byte_is_an_error)
 {
 	FILE *f = fopen(path, "w");
@@ -277,6 +370,8 @@ main(void)
 	ADD(tc, domain_sections_only);
 	ADD(tc, errors_name_file_and_line);
 	ADD(tc, errors_never_show_a_value);
+	ADD(tc, previous_pair_with_its_deadline);
+	ADD(tc, previous_pair_errors);
 	ADD(tc, lock_memory_key);
 	ADD(tc, nul_byte_is_an_error);
 	ADD(tc, permissions);

@@ -11,16 +11,16 @@ setup(void)
 	uint8_t seed[16];
 	int n = base32_decode(TEST_SEED, strlen(TEST_SEED), seed);
 
-	keys.otp = mac_new("SHA1", seed, (size_t)n);
-	keys.sig = mac_new("SHA256", (const uint8_t *)TEST_SECRET,
+	keys.current.otp = mac_new("SHA1", seed, (size_t)n);
+	keys.current.sig = mac_new("SHA256", (const uint8_t *)TEST_SECRET,
 	    strlen(TEST_SECRET));
 }
 
 static void
 teardown(void)
 {
-	mac_free(keys.otp);
-	mac_free(keys.sig);
+	mac_free(keys.current.otp);
+	mac_free(keys.current.sig);
 }
 
 static int
@@ -185,7 +185,7 @@ START_TEST(format_makes_what_verify_accepts)
 	const char *nonce = "01234567890123456789012345678901";
 
 	ck_assert_int_eq(token_format(nonce, JID("bob", "example.org"),
-			     &keys, &params, TEST_NOW, out),
+			     &keys.current, &params, TEST_NOW, out),
 	    0);
 	ck_assert_str_eq(out, TEST_TOKEN);
 }
@@ -228,6 +228,54 @@ START_TEST(expiry_outlasts_every_acceptance)
 }
 END_TEST
 
+/*
+ * A rotation: while the previous pair is in force a token is valid under
+ * either pair, OTP and signature from the same one; after, only under the
+ * current pair. Refusals are told as the current pair sees them.
+ */
+START_TEST(previous_pair_until_its_deadline)
+{
+	static const char prev_seed[] = "HPFVDZYZY42BIWJI7JBW3LY24UJPUQ6M";
+	static const char prev_secret[] = "NOTTHESECRETNOTTHESECRET32CHARS0";
+	const char *nonce = "01234567890123456789012345678901";
+	char old[TOKEN_MAX_LEN + 1];
+	struct token t, m;
+	uint8_t seed[20];
+	int n = base32_decode(prev_seed, strlen(prev_seed), seed);
+
+	keys.previous.otp = mac_new("SHA1", seed, (size_t)n);
+	keys.previous.sig = mac_new("SHA256", (const uint8_t *)prev_secret,
+	    strlen(prev_secret));
+	keys.previous_until = TEST_NOW + 1;
+	ck_assert_int_eq(token_format(nonce, JID("bob", "example.org"),
+			     &keys.previous, &params, TEST_NOW, old),
+	    0);
+	ck_assert_int_eq(parse(old, &t), 0);
+	ck_assert_uint_eq(token_verify(&t, JID("bob", "example.org"), &keys,
+			      &params, TEST_NOW),
+	    0);
+	/* The current pair still works meanwhile. */
+	ck_assert_uint_eq(verify(TEST_TOKEN, "bob", "example.org", TEST_NOW), 0);
+	/* OTP of one pair, signature of the other: refused. */
+	ck_assert_int_eq(parse(TEST_TOKEN, &m), 0);
+	memcpy(m.sig, t.sig, sizeof(m.sig));
+	ck_assert_uint_eq(token_verify(&m, JID("bob", "example.org"), &keys,
+			      &params, TEST_NOW),
+	    TOKEN_BAD_SIG);
+	/* Another user's: refused under both. */
+	ck_assert_uint_ne(token_verify(&t, JID("alice", "example.org"), &keys,
+			      &params, TEST_NOW),
+	    0);
+	/* At the deadline (the same time step) it is no longer in force. */
+	ck_assert_uint_eq(token_verify(&t, JID("bob", "example.org"), &keys,
+			      &params, TEST_NOW + 1),
+	    TOKEN_BAD_OTP | TOKEN_BAD_SIG);
+	mac_free(keys.previous.otp);
+	mac_free(keys.previous.sig);
+	memset(&keys.previous, 0, sizeof(keys.previous));
+}
+END_TEST
+
 int
 main(void)
 {
@@ -246,6 +294,7 @@ main(void)
 	ADD(tc, format_makes_what_verify_accepts);
 	ADD(tc, replay_key_binds_nonce_and_jid);
 	ADD(tc, expiry_outlasts_every_acceptance);
+	ADD(tc, previous_pair_until_its_deadline);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }

@@ -9,7 +9,15 @@ libhiredis-dev libseccomp-dev
 clang libclang-rt-14-dev valgrind lmdb-utils procps util-linux
 python3 python3-pyotp python3-slixmpp oathtool lua-check
 prosody systemd debhelper dpkg-dev fakeroot lintian ejabberd faketime iproute2
-redis-server redis-sentinel"
+redis-server redis-sentinel
+chromium"
+
+# The browser suite also needs Node.js and npm (for converse.js and
+# playwright-core from npm). Debian's packages only where there are none:
+# a Node.js from elsewhere (with its own npm) is not replaced.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+	PACKAGES="$PACKAGES nodejs npm"
+fi
 
 missing=""
 for p in $PACKAGES; do

@@ -135,7 +135,8 @@ e2e_stop_server() {
 # With E2E_HTTP_PORT set, Prosody also serves BOSH (/http-bind) and WebSocket
 # (/xmpp-websocket) over plain HTTP on 127.0.0.1:E2E_HTTP_PORT, and considers
 # both secure, as a server behind a reverse proxy that does the HTTPS must
-# (consider_bosh_secure, consider_websocket_secure).
+# (consider_bosh_secure, consider_websocket_secure; E2E_HTTP_SECURE=false
+# leaves them off).
 e2e_prosody_config() {
 	local file=$1 port=$2 domain=$3 sock=$4 timeout=$5 idle=${6:-60}
 	local dir http_modules=""
@@ -189,8 +190,8 @@ e2e_http_config() {
 		https_ports = { }
 		https_interfaces = { }
 		http_default_host = "$1"
-		consider_bosh_secure = true
-		consider_websocket_secure = true
+		consider_bosh_secure = ${E2E_HTTP_SECURE:-true}
+		consider_websocket_secure = ${E2E_HTTP_SECURE:-true}
 	EOF
 }
 

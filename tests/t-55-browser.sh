@@ -38,6 +38,8 @@ CHECKS=(
 	"the endpoint's tampered token is a bad signature"
 	"the endpoint's expired token is outside the time window"
 	"auto_reconnect on, endpoint rate-limited: no further login"
+	"without consider_*_secure: no token login over plain HTTP"
+	"endpoint says 401: asked again and again, even with auto_reconnect off"
 )
 
 # browser_missing: print why the browser checks cannot run here (nothing
@@ -145,6 +147,7 @@ scenarios() {
 		both-fresh
 		ws-loop transport=websocket&token=tampered&reconnect=1 --for 8
 		ws-limited transport=websocket&token=limited&reconnect=1 --for 8
+		ws-denied transport=websocket&token=denied&reconnect=0 --for 5
 	EOF
 }
 field() {
@@ -229,6 +232,44 @@ if [ "$got" = "X-TOKEN failure:not-authorized" ] && [ "${n:-0}" -ge 2 ]; then
 	pass "${CHECKS[10]} ($n token requests, 1 login in 8 s)"
 else
 	fail "${CHECKS[10]}: $n token requests, logins: $got"
+fi
+
+# A page shown to someone the endpoint does not know: converse.js asks every
+# 2 s, whatever auto_reconnect says (the README's advice: serve the page to
+# logged-in users only), and never logs in.
+n=$(field ws-denied token_requests)
+if [ "${n:-0}" -ge 2 ] && [ -z "$(field ws-denied mechanisms)" ]; then
+	pass "${CHECKS[12]} ($n requests in 5 s)"
+else
+	fail "${CHECKS[12]}: $n token requests, logins '$(field ws-denied mechanisms)'"
+fi
+
+# Without consider_websocket_secure and consider_bosh_secure, Prosody takes
+# BOSH and WebSocket over plain HTTP for what they are, unencrypted, and
+# offers neither PLAIN nor X-TOKEN there: behind an HTTPS proxy, say them.
+kill "$E2E_PROSODY" 2>/dev/null
+wait "$E2E_PROSODY" 2>/dev/null
+mv "$WORK/prosody/prosody.log" "$WORK/prosody/prosody-secure.log"
+E2E_HTTP_SECURE=false
+e2e_prosody_config "$PCONF" "$PORT" "$DOMAIN" "$SOCK" 5
+if e2e_start_prosody "$PCONF" "$PORT" && wait_for 10 port_open "$E2E_HTTP_PORT"; then
+	printf '%s\n' "insecure-websocket ${APP}?transport=websocket --for 5" \
+		"insecure-bosh ${APP}?transport=bosh --for 5" |
+		TMPDIR=$WORK/tmp timeout 120 node "$BROWSER_DIR/login.mjs" --timeout 30 \
+			--batch "$WORK/pages" 2>>"$WORK/login.err"
+	for t in websocket bosh; do
+		echo "# insecure-$t.out"
+		sed 's/^/#   /' "$WORK/pages/insecure-$t.out"
+	done
+	forbidden=$(grep -c "All SASL mechanisms provided by authentication module 'token_socket' are forbidden on insecure connections" \
+		"$WORK/prosody/prosody.log")
+	# (no SASL exchange, no logged-in view; Prosody says why, once a session)
+	[ "$forbidden" -lt 2 ] || forbidden="logged"
+	got="$(field insecure-websocket mechanisms)/$(field insecure-websocket user)"
+	got="$got $(field insecure-bosh mechanisms)/$(field insecure-bosh user) $forbidden"
+	check "${CHECKS[11]}" "/ / logged" "$got"
+else
+	fail "${CHECKS[11]}: Prosody did not start again"
 fi
 
 finish

@@ -16,7 +16,8 @@ takes a free port).
                         or "expired" (the web application's reference
                         generator, tests/tokengen.py, ten minutes ago) or
                         "limited" (a rate-limited endpoint: one tampered
-                        token a minute, "429 Too Many Requests" beyond).
+                        token a minute, "429 Too Many Requests" beyond) or
+                        "denied" (no user logged in: 401, always).
   GET /                 the page, its settings block rewritten for this
                         server; query parameters (for tests, not a page to
                         copy): transport=websocket|bosh|both (default both),
@@ -159,8 +160,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send(500, "error: %s\n" % type(e).__name__, "text/plain")
 
     def token(self, kind):
-        if kind not in ("fresh", "tampered", "expired", "limited"):
+        if kind not in ("fresh", "tampered", "expired", "limited", "denied"):
             self.send(400, "unknown kind\n", "text/plain")
+            return
+        if kind == "denied":
+            self.send(401, "not logged in\n", "text/plain")
             return
         if kind == "limited" and not self.app.allow(time.monotonic()):
             self.send(429, "too many tokens, try again later\n",

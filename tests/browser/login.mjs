@@ -9,7 +9,8 @@
 //       DIR/NAME.out, screenshots to DIR/NAME.png
 //
 // A report:
-//   outcome: connected | authfail | timeout | watched (--for)
+//   outcome: connected | authfail | no-mechanism | failed | timeout
+//            | watched (--for)
 //   message: the feedback converse.js shows (when it shows one)
 //   mechanisms: the SASL mechanisms the client used, in order
 //   sasl: the server's answers (success, failure:CONDITION)
@@ -22,7 +23,8 @@
 //
 // "connected" means converse.js shows its logged-in view (the user's
 // profile with the JID, and the roster); "authfail" that it shows an
-// authentication failure. After the outcome the page is watched for
+// authentication failure; "no-mechanism" that the server offered no SASL
+// mechanism it has; "failed" any other error it shows. After the outcome the page is watched for
 // --watch seconds more (default 0) before the counts are taken. With
 // --for S the page is watched for S seconds whatever happens.
 //
@@ -133,15 +135,18 @@ class Wire {
 
 async function outcome(page, timeoutMs) {
 	// The profile and the roster are only rendered for a logged-in session;
-	// the feedback alert turns "danger" on a refused login.
+	// the feedback alert turns "danger" on an error.
 	const connected = page.waitForFunction(() =>
 		document.querySelector('converse-roster') &&
 		document.querySelector('converse-user-profile .username')?.textContent.trim(),
 	null, { timeout: timeoutMs }).then(() => 'connected');
-	const failed = page.waitForFunction(() => {
-		const el = document.querySelector('.conn-feedback.alert-danger .feedback-message');
-		return el && /password is incorrect|authentication/i.test(el.textContent);
-	}, null, { timeout: timeoutMs }).then(() => 'authfail');
+	const failed = page.waitForFunction(() =>
+		document.querySelector('.conn-feedback.alert-danger .feedback-message')?.textContent.trim(),
+	null, { timeout: timeoutMs }).then((h) => h.jsonValue()).then((message) => {
+		if (/password is incorrect/i.test(message)) return 'authfail';
+		if (/did not offer a supported authentication mechanism/i.test(message)) return 'no-mechanism';
+		return 'failed';
+	});
 	try {
 		return await Promise.any([connected, failed]);
 	} catch {

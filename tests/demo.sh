@@ -1,15 +1,22 @@
 #!/bin/bash
 # The one-command demo: a throw-away Prosody on 127.0.0.1 that logs users in
-# with tokens through the helper, proven with a real XMPP client.
+# with tokens through the helper, proven with a real XMPP client, and the
+# example converse.js page (examples/converse/) with a token endpoint, to
+# open in a browser.
 #
 #   HELPER=./prosody-token-auth tests/demo.sh [--once]
 #
 # It builds nothing: HELPER names a built helper (default: the one in the
 # tree). It makes throw-away secrets, serves the helper on a Unix socket
 # (systemd-socket-activate, one helper per connection), starts Prosody with a
-# temporary config and data directory on a free port, mints a token, logs in
-# with it, and prints how to connect another client. It then stays up until
-# interrupted (Ctrl-C); with --once or DEMO_ONCE=1 it stops after the proof.
+# temporary config and data directory on a free port (with BOSH and
+# WebSocket on another), mints a token, logs in with it, serves the example
+# converse.js page and its token endpoint (tests/webapp.py), and prints how
+# to connect a browser or another client. It then stays up until interrupted
+# (Ctrl-C); with --once or DEMO_ONCE=1 it stops after the proof.
+#
+# The page needs converse.js, installed from npm into tests/browser/
+# (npm ci --prefix tests/browser); without it everything else still runs.
 # Everything it started is stopped by PID, and its files are removed.
 
 . "$(dirname "$0")/lib.sh"
@@ -30,7 +37,10 @@ die() {
 e2e_need || exit 1
 HELPER=$(realpath -s "$HELPER")
 
-PORT=$(free_port) || die "no free port on 127.0.0.1"
+if ! PORT=$(free_port) || ! E2E_HTTP_PORT=$(free_port); then
+	die "no free port on 127.0.0.1"
+fi
+DIST=$TOP/tests/browser/node_modules/converse.js/dist
 SOCK=$WORK/helper.sock
 CONF=$WORK/helper.conf
 PCONF=$WORK/prosody/prosody.cfg.lua
@@ -71,8 +81,18 @@ e2e_start_prosody "$PCONF" "$PORT" || {
 	die "Prosody did not start"
 }
 
-say "Prosody is running on 127.0.0.1:$PORT (virtual host $DOMAIN);"
-say "it checks tokens with $HELPER on $SOCK."
+say "Prosody is running on 127.0.0.1:$PORT (virtual host $DOMAIN), with BOSH"
+say "and WebSocket on 127.0.0.1:$E2E_HTTP_PORT; it checks tokens with $HELPER on $SOCK."
+
+# The web application's side: the example page and its token endpoint.
+spawn "$PY" "$TOP/tests/webapp.py" --page "$TOP/examples/converse" --dist "$DIST" \
+	--helper "$HELPER" --config "$CONF" --jid "$JID" \
+	--websocket-url "ws://127.0.0.1:$E2E_HTTP_PORT/xmpp-websocket" \
+	--bosh-url "http://127.0.0.1:$E2E_HTTP_PORT/http-bind" \
+	--log "$WORK/webapp.log" >"$WORK/webapp.out" 2>&1
+wait_for 10 grep -q '^http://' "$WORK/webapp.out" ||
+	die "the token endpoint did not start: $(cat "$WORK/webapp.out")"
+APP=$(head -n 1 "$WORK/webapp.out")
 
 proved=1
 for mech in X-TOKEN PLAIN; do
@@ -86,6 +106,17 @@ for mech in X-TOKEN PLAIN; do
 	say "replay: ${outcome:-no answer} (the same token again)"
 	[ "$outcome" = not-authorized ] || proved=0
 done
+# The token endpoint answers as a credentials_url must.
+outcome=$("$PY" - "${APP}token" "$JID" 2>/dev/null <<-'EOF'
+	import json, sys, urllib.request
+	with urllib.request.urlopen(sys.argv[1], timeout=10) as r:
+	    d = json.load(r)
+	ok = d.get("jid") == sys.argv[2] and len(d.get("password", "")) > 40
+	print("success" if ok else "unexpected answer")
+EOF
+)
+say "token endpoint: ${outcome:-no answer} (GET ${APP}token: {\"jid\": \"$JID\", \"password\": TOKEN})"
+[ "$outcome" = success ] || proved=0
 [ "$proved" = 1 ] || die "the proof failed; Prosody's log: $(tail -5 "$WORK/prosody/prosody.log")"
 
 if [ "$ONCE" = 1 ]; then
@@ -93,8 +124,21 @@ if [ "$ONCE" = 1 ]; then
 	exit 0
 fi
 
+if [ -f "$DIST/converse.min.js" ]; then
+	page="$APP  (in a browser on this machine; from another,
+            forward both ports with ssh -L): converse.js fetches a token from
+            ${APP}token and logs in as $JID over WebSocket"
+else
+	page="$APP serves the page, but converse.js is not installed:
+            run  npm ci --prefix tests/browser  (Node.js and npm; it installs
+            converse.js 14 from npm), then open $APP"
+fi
 token=$(mint "$JID")
 cat <<EOF
+
+converse.js in a browser:
+  page:     $page
+  files:    $TOP/examples/converse/
 
 Connect another client:
   JID:      $JID

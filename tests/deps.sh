@@ -9,10 +9,16 @@ libhiredis-dev libseccomp-dev
 clang libclang-rt-14-dev valgrind lmdb-utils procps util-linux
 python3 python3-pyotp python3-slixmpp oathtool lua-check
 prosody systemd debhelper dpkg-dev fakeroot lintian ejabberd faketime iproute2
-redis-server redis-sentinel php-cli tzdata"
-# The Node.js example needs a node, 18 or later: Debian's only where none is
-# on PATH, so that one installed otherwise (NodeSource, nvm) is left alone.
-command -v node >/dev/null 2>&1 || PACKAGES="$PACKAGES nodejs"
+redis-server redis-sentinel php-cli tzdata
+chromium"
+
+# The Node.js example and the browser suite need Node.js (18 or later) and
+# npm (for converse.js and playwright-core): Debian's packages only where
+# there are none, so that a Node.js installed otherwise (NodeSource, nvm,
+# with its own npm) is left alone.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+	PACKAGES="$PACKAGES nodejs npm"
+fi
 
 missing=""
 for p in $PACKAGES; do

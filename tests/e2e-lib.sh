@@ -129,11 +129,18 @@ e2e_stop_server() {
 #
 # No TLS on the loopback interface, so this config lets clients log in
 # without encryption (c2s_require_encryption = false) and offers PLAIN and
-# X-TOKEN there (allow_unencrypted_plain_auth = true). A real server has
-# certificates and needs neither line.
+# X-TOKEN there (allow_unencrypted_plain_auth = true; E2E_ALLOW_UNENCRYPTED=false
+# leaves that out). A real server has certificates and needs neither line.
+#
+# With E2E_HTTP_PORT set, Prosody also serves BOSH (/http-bind) and WebSocket
+# (/xmpp-websocket) over plain HTTP on 127.0.0.1:E2E_HTTP_PORT, and considers
+# both secure, as a server behind a reverse proxy that does the HTTPS must
+# (consider_bosh_secure, consider_websocket_secure; E2E_HTTP_SECURE=false
+# leaves them off).
 e2e_prosody_config() {
 	local file=$1 port=$2 domain=$3 sock=$4 timeout=$5 idle=${6:-60}
-	local dir
+	local dir http_modules=""
+	[ -z "${E2E_HTTP_PORT:-}" ] || http_modules=', "bosh", "websocket"'
 	dir=$(dirname "$file")
 	mkdir -p "$dir/data" "$dir/certs"
 	sed "s/\"chat\.example\.org\"/\"$domain\"/" "$PROSODY_FRAGMENT" >"$dir/token-auth.cfg.lua"
@@ -149,11 +156,12 @@ e2e_prosody_config() {
 		}
 		c2s_ports = { $port }
 		c2s_interfaces = { "127.0.0.1" }
-		modules_enabled = { "saslauth", "ping", "disco", "roster" }
+		modules_enabled = { "saslauth", "ping", "disco", "roster"$http_modules }
 		modules_disabled = { "s2s", "s2s_auth_certs" }
 		c2s_require_encryption = false
-		allow_unencrypted_plain_auth = true
+		allow_unencrypted_plain_auth = ${E2E_ALLOW_UNENCRYPTED:-true}
 		network_backend = "${E2E_NETWORK_BACKEND:-epoll}"
+		$(e2e_http_config "$domain")
 
 		VirtualHost "$domain"
 			-- The shipped fragment, included as an admin would (inside the
@@ -168,6 +176,22 @@ e2e_prosody_config() {
 			token_socket_path = "$sock"
 			token_socket_timeout = $timeout
 			token_socket_idle_timeout = $idle
+	EOF
+}
+
+# e2e_http_config DOMAIN: the global lines for BOSH and WebSocket on
+# 127.0.0.1:$E2E_HTTP_PORT (nothing when it is unset). No HTTPS port: Prosody
+# would otherwise listen on 5281 on every interface.
+e2e_http_config() {
+	[ -n "${E2E_HTTP_PORT:-}" ] || return 0
+	cat <<-EOF
+		http_ports = { $E2E_HTTP_PORT }
+		http_interfaces = { "127.0.0.1" }
+		https_ports = { }
+		https_interfaces = { }
+		http_default_host = "$1"
+		consider_bosh_secure = ${E2E_HTTP_SECURE:-true}
+		consider_websocket_secure = ${E2E_HTTP_SECURE:-true}
 	EOF
 }
 

@@ -121,7 +121,8 @@ if git -C "$TOP" rev-parse --git-dir >/dev/null 2>&1; then
 	(cd "$TOP" && git ls-files -z | tar --null -T - --ignore-failed-read \
 		-cf - 2>/dev/null) | tar -xf - -C "$SRC"
 else
-	(cd "$TOP" && tar --exclude=.git -cf - .) | tar -xf - -C "$SRC"
+	(cd "$TOP" && tar --exclude=.git --exclude=./tests/browser/node_modules -cf - .) |
+		tar -xf - -C "$SRC"
 fi
 VERSION=$(cd "$SRC" && dpkg-parsechangelog -SVersion)
 DEB=$B1/${PKG}_${VERSION}_$ARCH.deb
@@ -159,12 +160,14 @@ for path in /usr/bin/$PKG /usr/share/man/man1/$PKG.1.gz \
 	$MODDIR/mod_auth_token_socket.lua $MODDIR/mod_sasl_token.lua \
 	$FRAGMENT $UNITDIR/$PKG.socket "$UNITDIR/$PKG@.service" \
 	$DOCDIR/README.Debian $DOCDIR/copyright $DOCDIR/changelog \
-	$DOCDIR/examples/ejabberd.yml $DOCDIR/test-vectors.md; do
+	$DOCDIR/examples/ejabberd.yml $DOCDIR/test-vectors.md \
+	$DOCDIR/examples/converse/index.html \
+	$DOCDIR/examples/converse/chat.js $DOCDIR/examples/converse/x-token.js; do
 	# (dh_compress may have compressed a document)
 	grep -qxF -e "$path" -e "$path.gz" "$WORK/contents" ||
 		absent="$absent $path"
 done
-check "package holds the helper, man page, Prosody modules, fragment, units, docs" \
+check "package holds the helper, man page, Prosody modules, fragment, units, docs, examples" \
 	"" "$absent"
 # The web application's token examples run as they are: never compressed.
 absent=""

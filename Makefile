@@ -32,7 +32,8 @@ LIBS	     = $(shell pkg-config --libs $(PKGS))
 # mixes in gcc's objects).
 LIB_SRCS = src/auth.c src/base32.c src/config.c src/frame.c src/jid.c \
 	   src/log.c src/mac.c src/replay.c src/replay_lmdb.c src/request.c \
-	   src/secmem.c src/serve.c src/term.c src/token.c src/totp.c
+	   src/reload.c src/secmem.c src/secrets.c src/serve.c src/term.c \
+	   src/token.c src/totp.c
 MAIN_SRCS = src/cli.c src/main.c
 HDRS	 = $(wildcard src/*.h)
 OBJDIR	?= build/$(notdir $(firstword $(CC)))

@@ -183,7 +183,8 @@ mint(char *out, const char *user, time_t when, int nonce_from_rng)
 	for (i = 0; i < cfg.params.nonce_digits; i++)
 		nonce[i] = nonce_from_rng ? (char)('0' + rng() % 10) : '7';
 	if (jid_set(&j, user, strlen(user), "example.org", 11) == -1 ||
-	    token_format(nonce, &j, keys, &cfg.params, when, out) == -1)
+	    token_format(nonce, &j, &keys->current, &cfg.params, when,
+		out) == -1)
 		dief("cannot mint a token");
 }
 

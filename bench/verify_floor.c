@@ -85,7 +85,7 @@ main(int argc, char **argv)
 	for (i = 0; i < TOKENS; i++) {
 		for (j = 0; j < c.params.nonce_digits; j++)
 			nonce[j] = (char)('0' + random() % 10);
-		if (token_format(nonce, &bob, keys, &c.params, now,
+		if (token_format(nonce, &bob, &keys->current, &c.params, now,
 			tokens[i]) == -1) {
 			fprintf(stderr, "verify_floor: cannot mint\n");
 			return 1;

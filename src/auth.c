@@ -106,6 +106,23 @@ auth_open(const struct config *c, enum auth_mode mode)
 }
 
 void
+auth_use_config(struct auth *a, const struct config *c)
+{
+	char err[REPLAY_ERR_LEN];
+	int same_store = memcmp(&a->config->replay, &c->replay,
+	    sizeof(c->replay)) == 0;
+
+	a->config = c;
+	if (same_store)
+		return;
+	replay_close(a->store);
+	a->store = NULL;
+	if (a->mode == AUTH_SERVE && store(a, err) == NULL)
+		log_msg(LOG_ERR, "replay store %s: %s (tried again at the next "
+		    "login)", c->replay.store, err);
+}
+
+void
 auth_close(struct auth *a)
 {
 	if (a == NULL)

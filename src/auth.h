@@ -50,6 +50,13 @@ struct auth *auth_open(const struct config *c, enum auth_mode);
 void auth_close(struct auth *);
 
 /*
+ * Decides with config c from the next batch on (the caller keeps the one
+ * before until then, and frees it after). The replay store is opened anew
+ * only if its settings changed.
+ */
+void auth_use_config(struct auth *, const struct config *c);
+
+/*
  * Checks a token for the JID at now: the domain's secrets, its form, its
  * OTP and its signature, without the replay store. t receives the parsed
  * token.

@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,33 +14,15 @@
 #include "cli.h"
 #include "jid.h"
 #include "replay.h"
+#include "secrets.h"
 #include "token.h"
 
-#define SECRET_BYTES 20 /* 32 base32 characters, as pyotp makes them */
 
 /* A JID from the command line, lower-cased, and its parts. */
 struct jid_arg {
 	char text[JID_MAX_LEN + 1];
 	struct jid jid;
 };
-
-static int
-fill_random(void *buf, size_t len)
-{
-	uint8_t *p = buf;
-	ssize_t n;
-
-	while (len > 0) {
-		if ((n = getrandom(p, len, 0)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
 
 /* Secrets go straight to the descriptor, not through a stdio buffer. */
 static int
@@ -91,7 +74,7 @@ random_digits(char *out, size_t n)
 	size_t i = 0;
 
 	while (i < n) {
-		if (fill_random(&b, 1) == -1)
+		if (secrets_random(&b, 1) == -1)
 			return -1;
 		if (b < 250)
 			out[i++] = (char)('0' + b % 10);
@@ -217,17 +200,15 @@ check_config(const struct config *c)
 static int
 gen_secrets(void)
 {
-	uint8_t raw[2][SECRET_BYTES];
-	char text[2][BASE32_ENCODED_LEN(SECRET_BYTES) + 1], out[512];
+	struct secrets_pair pair;
+	char out[512];
 	int rc, n;
 
-	if (fill_random(raw, sizeof(raw)) == -1) {
+	if (secrets_new(&pair) == -1) {
 		fprintf(stderr, "prosody-token-auth: getrandom: %s\n",
 		    strerror(errno));
 		return 1;
 	}
-	base32_encode(raw[0], SECRET_BYTES, text[0]);
-	base32_encode(raw[1], SECRET_BYTES, text[1]);
 	n = snprintf(out, sizeof(out),
 	    "# Secrets for prosody-token-auth, made by 'prosody-token-auth "
 	    "gen-secrets'.\n"
@@ -237,12 +218,135 @@ gen_secrets(void)
 	    "and to nobody else.\n"
 	    "otp_seed     = %s\n"
 	    "token_secret = %s\n",
-	    text[0], text[1]);
+	    pair.seed, pair.secret);
 	rc = n > 0 && (size_t)n < sizeof(out) ? write_secret(out, (size_t)n) : 1;
 	explicit_bzero(out, sizeof(out));
-	explicit_bzero(raw, sizeof(raw));
-	explicit_bzero(text, sizeof(text));
+	explicit_bzero(&pair, sizeof(pair));
 	return rc;
+}
+
+/* "1d", "12h", "90m", "3600s" or "3600": seconds, 60 to 30 days. */
+static long
+parse_duration(const char *s)
+{
+	char *end;
+	long n, unit = 1;
+
+	errno = 0;
+	n = strtol(s, &end, 10);
+	if (end == s || errno != 0 || n <= 0)
+		return -1;
+	if (*end != '\0') {
+		if (end[1] != '\0' || strchr("smhd", *end) == NULL)
+			return -1;
+		unit = *end == 's' ? 1 : *end == 'm' ? 60 : *end == 'h' ?
+		    3600 : 86400;
+	}
+	if (n > CONFIG_MAX_OVERLAP / unit || n * unit < 60)
+		return -1;
+	return n * unit;
+}
+
+/* What to do next, and the secrets for the web application. */
+static int
+print_rotation(const char *path, const char *domain,
+    const struct secrets_pair *pair, time_t until)
+{
+	char until_text[32], out[1536];
+	struct tm tm;
+	int n, rc;
+
+	gmtime_r(&until, &tm);
+	strftime(until_text, sizeof(until_text), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	n = snprintf(out, sizeof(out),
+	    "%s: new secrets for %s%s%s; the previous ones are accepted until "
+	    "%s.\n"
+	    "\n"
+	    "Next:\n"
+	    "1. Helpers already running take the new file by themselves "
+	    "within a second\n"
+	    "   (at once on SIGHUP). Several XMPP servers: copy the file to "
+	    "each now.\n"
+	    "2. Give the web application the new pair, node by node (old and "
+	    "new tokens both\n"
+	    "   pass meanwhile; collective.converse: prosody_otp_seed and "
+	    "prosody_token_secret):\n"
+	    "\n"
+	    "otp_seed     = %s\n"
+	    "token_secret = %s\n"
+	    "\n"
+	    "3. After %s tokens made with the old pair are refused; then "
+	    "remove the\n"
+	    "   previous_* lines (check-config says when).\n",
+	    path, domain ? "[" : "the global section", domain ? domain : "",
+	    domain ? "]" : "", until_text, pair->seed, pair->secret,
+	    until_text);
+	rc = n > 0 && (size_t)n < sizeof(out) ? write_secret(out, (size_t)n) : 1;
+	explicit_bzero(out, sizeof(out));
+	return rc;
+}
+
+/* rotate-secrets [--domain D] [--overlap DURATION] [--force] */
+static int
+rotate_secrets(const char *path, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "domain", required_argument, NULL, 'd' },
+		{ "overlap", required_argument, NULL, 'o' },
+		{ "force", no_argument, NULL, 'f' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *domain = NULL;
+	char err[SECRETS_ERR_LEN];
+	struct secrets_pair pair;
+	long overlap = 86400;
+	time_t now = time(NULL);
+	int ch, force = 0, rc;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'd':
+			domain = optarg;
+			break;
+		case 'o':
+			if ((overlap = parse_duration(optarg)) == -1) {
+				fprintf(stderr, "prosody-token-auth: "
+				    "rotate-secrets: --overlap '%s': give a "
+				    "duration from 60s to 30d, such as 1d, "
+				    "12h, 90m or 3600s\n", optarg);
+				return 2;
+			}
+			break;
+		case 'f':
+			force = 1;
+			break;
+		default:
+			fprintf(stderr, "prosody-token-auth: rotate-secrets "
+			    "takes [--domain D] [--overlap DURATION] "
+			    "[--force]\n");
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "prosody-token-auth: rotate-secrets: '%s' is "
+		    "not an option it takes ([--domain D] [--overlap "
+		    "DURATION] [--force])\n", argv[optind]);
+		return 2;
+	}
+	if (secrets_new(&pair) == -1) {
+		fprintf(stderr, "prosody-token-auth: getrandom: %s\n",
+		    strerror(errno));
+		return 1;
+	}
+	if ((rc = secrets_rotate(path, domain, &pair, now, now + overlap, force,
+		 err)) == -1)
+		fprintf(stderr, "prosody-token-auth: rotate-secrets: %s\n",
+		    err);
+	else
+		rc = print_rotation(path, domain, &pair, now + overlap);
+	explicit_bzero(&pair, sizeof(pair));
+	return rc == 0 ? 0 : 1;
 }
 
 static int
@@ -304,6 +408,8 @@ static const struct subcommand {
 	{ "check-config", NULL, 0, run_check_config },
 	{ "gen-secrets", NULL, 0, NULL },
 	{ "reset-store", NULL, 0, run_reset_store },
+	{ "rotate-secrets", "[--domain D] [--overlap DURATION] [--force]", -1,
+	    NULL },
 };
 
 #define NSUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))
@@ -337,6 +443,22 @@ wrong_arguments(const struct subcommand *s, int given)
 	return 2;
 }
 
+/* rotate-secrets takes options, and a config that loads as it is. */
+static int
+load_and_rotate(const char *path, int argc, char **argv)
+{
+	char err[CONFIG_ERR_LEN];
+	struct config c;
+
+	if (config_load(path, &c, err) == -1) {
+		fprintf(stderr, "prosody-token-auth: %s (rotate-secrets rewrites "
+		    "a config that loads: fix it first)\n", err);
+		return 1;
+	}
+	config_free(&c);
+	return rotate_secrets(path, argc, argv);
+}
+
 int
 cli_run(int argc, char **argv, const char *config_path)
 {
@@ -355,6 +477,8 @@ cli_run(int argc, char **argv, const char *config_path)
 		fprintf(stderr, " (see --help)\n");
 		return 2;
 	}
+	if (strcmp(s->name, "rotate-secrets") == 0)
+		return load_and_rotate(config_path, argc, argv);
 	if (argc - 1 != s->count)
 		return wrong_arguments(s, argc - 1);
 	if (s->run == NULL)

@@ -137,6 +137,38 @@ fail(struct parser *p, int line, const char *fmt, ...)
 	return -1;
 }
 
+static void
+stamp_of(const struct stat *st, struct config_stamp *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->dev = st->st_dev;
+	s->ino = st->st_ino;
+	s->size = st->st_size;
+	s->mtime = st->st_mtim;
+	s->ctime = st->st_ctim;
+}
+
+int
+config_stamp(const char *path, struct config_stamp *s)
+{
+	struct stat st;
+
+	if (stat(path, &st) == -1)
+		return -1;
+	stamp_of(&st, s);
+	return 0;
+}
+
+int
+config_stamp_equal(const struct config_stamp *a, const struct config_stamp *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	    a->mtime.tv_sec == b->mtime.tv_sec &&
+	    a->mtime.tv_nsec == b->mtime.tv_nsec &&
+	    a->ctime.tv_sec == b->ctime.tv_sec &&
+	    a->ctime.tv_nsec == b->ctime.tv_nsec;
+}
+
 static int
 check_file(struct parser *p, int fd, struct stat *st)
 {
@@ -177,6 +209,7 @@ read_file(struct parser *p, size_t *size, size_t *len)
 	}
 	if (check_file(p, fd, &st) == -1)
 		goto out;
+	stamp_of(&st, &p->cfg->stamp);
 	*size = (size_t)st.st_size + 1;
 	if ((buf = secmem_alloc(*size)) == NULL) {
 		fail(p, 0, "cannot allocate memory for the secrets: %s",

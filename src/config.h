@@ -6,6 +6,8 @@
 #ifndef CONFIG_H
 #define CONFIG_H
 
+#include <sys/stat.h>
+
 #include <limits.h>
 #include <stddef.h>
 
@@ -52,8 +54,17 @@ struct config_domain {
 	"pages: LimitMEMLOCK= in a systemd unit, --capability=CAP_IPC_LOCK " \
 	"for systemd-nspawn)"
 
+/* What tells the file a config was read from from another. */
+struct config_stamp {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime, ctime;
+};
+
 struct config {
 	char path[PATH_MAX];
+	struct config_stamp stamp; /* of the file as it was read */
 	struct token_params params;
 	struct replay_settings replay;
 	int lock_required;	/* lock_memory = required */
@@ -66,6 +77,14 @@ struct config {
  * fix it") in err; nothing is kept on failure and no secret is left behind.
  */
 int config_load(const char *path, struct config *, char err[CONFIG_ERR_LEN]);
+
+/*
+ * The stamp of the file at path now. Returns 0, or -1 with errno. Equal
+ * stamps: the same file, unchanged (as far as a stat can tell).
+ */
+int config_stamp(const char *path, struct config_stamp *);
+int config_stamp_equal(const struct config_stamp *,
+    const struct config_stamp *);
 
 /* The keys for a domain (case-insensitive), the global ones, or NULL. */
 const struct token_keys *config_keys(const struct config *,

@@ -27,6 +27,7 @@
 #include "cli.h"
 #include "config.h"
 #include "log.h"
+#include "reload.h"
 #include "replay.h"
 #include "secmem.h"
 #include "serve.h"
@@ -36,7 +37,9 @@
 #define VERSION "unknown"
 #endif
 
-#define SECURE_HEAP_SIZE 32768 /* OpenSSL's locked copies of the HMAC keys */
+/* OpenSSL's locked copies of the HMAC keys: room for two configs (while one
+ * replaces the other) of a hundred domains with two pairs each. */
+#define SECURE_HEAP_SIZE 131072
 
 struct options {
 	const char *config;
@@ -56,6 +59,9 @@ usage(FILE *f)
 	    "TOKEN\n"
 	    "       prosody-token-auth [--config FILE] check-config\n"
 	    "       prosody-token-auth [--config FILE] reset-store\n"
+	    "       prosody-token-auth [--config FILE] rotate-secrets "
+	    "[--domain D]\n"
+	    "                          [--overlap DURATION] [--force]\n"
 	    "       prosody-token-auth gen-secrets\n"
 	    "       prosody-token-auth --help | --version\n"
 	    "\n"
@@ -177,23 +183,42 @@ load_config(const struct options *o, struct config *c)
 		log_msg(LOG_WARNING, "%s", config_lock_warning());
 }
 
+/* What the serve loop's handler works with. */
+struct helper {
+	struct auth *auth;
+	struct reload *reload;
+};
+
 static void
 answer(void *ctx, const struct serve_request *reqs, size_t n, int answers[])
 {
-	auth_answer(ctx, reqs, n, answers);
+	struct helper *h = ctx;
+
+	auth_answer(h->auth, reqs, n, answers);
 }
 
 static void
 answered(void *ctx)
 {
-	auth_log_answered(ctx);
+	struct helper *h = ctx;
+
+	auth_log_answered(h->auth);
+}
+
+static void
+between(void *ctx, int hup)
+{
+	struct helper *h = ctx;
+
+	reload_between(h->reload, hup);
 }
 
 static int
 serve_helper(const struct options *o, pid_t parent, int stdout_closed)
 {
-	struct serve_handler h = { answer, answered, NULL };
-	struct config c;
+	struct helper helper = { NULL, NULL };
+	struct serve_handler h = { answer, answered, between, &helper };
+	struct config *c;
 
 	log_open(o->log);
 	if (stdout_closed) {
@@ -206,16 +231,18 @@ serve_helper(const struct options *o, pid_t parent, int stdout_closed)
 		    "raw mode, or the parent is gone: exiting");
 		return 0;
 	}
-	load_config(o, &c);
-	if ((h.ctx = auth_open(&c, AUTH_SERVE)) == NULL) {
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		errx(1, "out of memory");
+	load_config(o, c);
+	if ((helper.auth = auth_open(c, AUTH_SERVE)) == NULL ||
+	    (helper.reload = reload_open(c, helper.auth)) == NULL) {
 		log_msg(LOG_ERR, "out of memory");
-		config_free(&c);
 		return 0;
 	}
 	if (serve(STDIN_FILENO, STDOUT_FILENO, o->protocol, &h) == -1)
 		log_msg(LOG_ERR, "cannot open /dev/null: %s", strerror(errno));
-	auth_close(h.ctx);
-	config_free(&c);
+	auth_close(helper.auth);
+	reload_close(helper.reload);
 	return 0;
 }
 

@@ -7,7 +7,9 @@
  * 3. A stop signal is never lost between checking for it and blocking on
  *    input: its handler also puts /dev/null in place of the input, so a
  *    read about to start sees end of input at once, and a read under way
- *    is interrupted (EINTR: the handlers do not restart calls).
+ *    is interrupted (EINTR: the stop handlers do not restart calls).
+ *    SIGHUP stops nothing: it is handed to the handler before the next
+ *    batch is answered.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,7 +19,7 @@
 
 #include "serve.h"
 
-static volatile sig_atomic_t stopping;
+static volatile sig_atomic_t stopping, hangup;
 static int input = -1, devnull = -1;
 
 static void
@@ -31,6 +33,13 @@ on_signal(int sig)
 	errno = saved;
 }
 
+static void
+on_hangup(int sig)
+{
+	(void)sig;
+	hangup = 1;
+}
+
 static int
 catch_stop_signals(int in)
 {
@@ -39,13 +48,16 @@ catch_stop_signals(int in)
 	if ((devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1)
 		return -1;
 	input = in;
-	stopping = 0;
+	stopping = hangup = 0;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = on_hangup;
+	sa.sa_flags = SA_RESTART; /* nothing to stop: a flag for later */
 	sigaction(SIGHUP, &sa, NULL);
+	sa.sa_flags = 0;
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 	return 0;
@@ -152,6 +164,12 @@ serve(int in, int out, enum frame_protocol protocol,
 			break;
 		}
 		frame_added(&f, (size_t)n);
+		if (h->between != NULL) {
+			int hup = hangup;
+
+			hangup = 0;
+			h->between(h->ctx, hup);
+		}
 		if (answer_buffered(out, &f, h) == -1)
 			break;
 	}

@@ -30,14 +30,18 @@ struct serve_handler {
 	/* Called once their answers are written, the requests' bytes still
 	 * in place: the time to log. */
 	void (*answered)(void *ctx);
+	/* Called when input has come, before it is answered: the time to
+	 * take a new config. hup: a SIGHUP arrived since the last call. */
+	void (*between)(void *ctx, int hup);
 	void *ctx;
 };
 
 /*
  * Serves requests from fd in, answering on fd out, until end of input, an
- * unwritable output, or SIGTERM, SIGINT or SIGHUP. Each answer is one
- * write(2). Returns 0 in every case (a request never ends the loop), but -1
- * at once if /dev/null, which stopping needs, cannot be opened.
+ * unwritable output, or SIGTERM or SIGINT (SIGHUP asks for a new config).
+ * Each answer is one write(2). Returns 0 in every case (a request never
+ * ends the loop), but -1 at once if /dev/null, which stopping needs, cannot
+ * be opened.
  */
 int serve(int in, int out, enum frame_protocol, const struct serve_handler *);
 

@@ -9,7 +9,7 @@ libhiredis-dev libseccomp-dev
 clang libclang-rt-14-dev valgrind lmdb-utils procps util-linux
 python3 python3-pyotp python3-slixmpp oathtool lua-check
 prosody systemd debhelper dpkg-dev fakeroot lintian ejabberd faketime iproute2
-redis-server redis-sentinel php-cli tzdata
+redis-server redis-sentinel php-cli tzdata strace
 chromium"
 
 # The Node.js example and the browser suite need Node.js (18 or later) and

@@ -3,10 +3,10 @@
 # replay store it cannot write or that is full (fail closed, go on serving,
 # say why), too little memory at start (a clear failure or a clean refusal,
 # never a crash or a hang), a server that stops reading (exit 0 at once, no
-# busy loop), SIGTERM, SIGINT, SIGHUP (exit 0 through the clean path), a
-# config changed or removed while it runs (it keeps what it loaded; a new
-# process says what is wrong), and clocks that are off or jump (tokens outside
-# the window refused). HELPER may name another build.
+# busy loop), SIGTERM, SIGINT (exit 0 through the clean path), SIGHUP (the
+# helper goes on), a config changed or removed while it runs (it keeps what
+# it loaded; a new process says what is wrong), and clocks that are off or
+# jump (tokens outside the window refused). HELPER may name another build.
 #
 # Parts need root (a helper run as nobody, a read-only bind mount in a
 # private mount namespace) or faketime (Debian package faketime); without
@@ -341,9 +341,28 @@ cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 check(cpu < 0.5, "... without a busy loop (%.3f s of CPU)" % cpu,
       "%.3f s of CPU" % cpu)
 
-# SIGTERM, SIGINT, SIGHUP: exit 0 at once, waiting for input or holding
-# half a request.
-for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+# SIGHUP asks for the config again: the helper goes on, and the half
+# request it holds is completed and answered.
+for partial in (b"", b"auth:bob:exam"):
+    h = Helper(CONF)
+    h.ask("isuser:bob:example.org")
+    if partial:
+        h.p.stdin.write(partial)
+        h.p.stdin.flush()
+        time.sleep(0.1)
+    h.p.send_signal(signal.SIGHUP)
+    rest = "ple.org:junk" if partial else "isuser:bob:example.org"
+    answer = h.ask(rest)
+    check(answer == ("0" if partial else "1"),
+          "SIGHUP%s: the helper goes on, the request answered" %
+          (" with half a request read" if partial else ""), answer)
+    h.p.stdin.close()
+    check(h.wait(5) == 0, "... and exits 0 at end of input")
+    h.kill()
+
+# SIGTERM, SIGINT: exit 0 at once, waiting for input or holding half a
+# request.
+for sig in (signal.SIGTERM, signal.SIGINT):
     for partial in (b"", b"auth:bob:exam"):
         h = Helper(CONF)
         h.ask("isuser:bob:example.org")

@@ -153,8 +153,13 @@ check_loaded(const struct config *c)
 	for (i = 0; i < c->ndomains; i++) {
 		const struct config_domain *d = &c->domains[i];
 
-		if (d->keys.otp == NULL || d->keys.sig == NULL) {
-			fprintf(stderr, "config_load: a domain without keys\n");
+		if (d->keys.current.otp == NULL ||
+		    d->keys.current.sig == NULL ||
+		    (d->keys.previous.otp == NULL) !=
+		    (d->keys.previous.sig == NULL) ||
+		    (d->keys.previous.otp != NULL) != (d->previous.line != 0)) {
+			fprintf(stderr, "config_load: a domain without keys, "
+			    "or half a previous pair\n");
 			abort();
 		}
 		if (d->name == NULL)

@@ -355,7 +355,8 @@ check_helper(const uint8_t *s, size_t n, enum frame_protocol p,
 	static uint8_t *got, *want;
 	static size_t got_cap;
 	struct served sv = { s, 0, 0 };
-	const struct serve_handler h = { fake_answer, fake_answered, &sv };
+	const struct serve_handler h = { fake_answer, fake_answered, NULL,
+		&sv };
 	struct sigaction saved[4];
 	static const int sigs[4] = { SIGTERM, SIGINT, SIGHUP, SIGPIPE };
 	sigset_t mask;

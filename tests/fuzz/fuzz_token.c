@@ -56,10 +56,11 @@ setup(void)
 	cfg.domains = calloc(1, sizeof(*cfg.domains));
 	if (n <= 0 || cfg.domains == NULL)
 		abort();
-	cfg.domains[0].keys.otp = mac_new("SHA1", seed, (size_t)n);
-	cfg.domains[0].keys.sig = mac_new("SHA256",
+	cfg.domains[0].keys.current.otp = mac_new("SHA1", seed, (size_t)n);
+	cfg.domains[0].keys.current.sig = mac_new("SHA256",
 	    (const uint8_t *)TEST_SECRET, strlen(TEST_SECRET));
-	if (cfg.domains[0].keys.otp == NULL || cfg.domains[0].keys.sig == NULL)
+	if (cfg.domains[0].keys.current.otp == NULL ||
+	    cfg.domains[0].keys.current.sig == NULL)
 		abort();
 }
 

@@ -1,0 +1,25 @@
+/*
+ * Taking a changed config without a restart: on SIGHUP, and by itself when
+ * the file changes (looked at between batches, once a second at most). The
+ * new file is loaded into fresh memory and used from the next batch on; the
+ * old one is wiped. A file that does not load (malformed, wrong
+ * permissions, missing) leaves the old one in use, and is logged once.
+ */
+#ifndef RELOAD_H
+#define RELOAD_H
+
+#include "auth.h"
+#include "config.h"
+
+struct reload;
+
+/* Watches the file config was loaded from; auth decides with it. */
+struct reload *reload_open(struct config *config, struct auth *auth);
+
+/* Between batches: loads the file again if it changed, or if hup. */
+void reload_between(struct reload *, int hup);
+
+/* Frees the config in use (and the watch). */
+void reload_close(struct reload *);
+
+#endif

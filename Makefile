@@ -13,7 +13,7 @@ MANDIR	?= $(PREFIX)/share/man
 
 CC	?= cc
 CFLAGS	?= -O2 -g
-PKGS	= libcrypto libbsd lmdb
+PKGS	= libcrypto libbsd lmdb libseccomp
 
 WARN	= -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
 	  -Wmissing-prototypes -Wformat=2 -Wvla
@@ -32,8 +32,8 @@ LIBS	     = $(shell pkg-config --libs $(PKGS))
 # mixes in gcc's objects).
 LIB_SRCS = src/auth.c src/base32.c src/config.c src/frame.c src/jid.c \
 	   src/log.c src/mac.c src/replay.c src/replay_lmdb.c src/request.c \
-	   src/reload.c src/secmem.c src/secrets.c src/serve.c src/term.c \
-	   src/token.c src/totp.c
+	   src/reload.c src/sandbox.c src/secmem.c src/secrets.c src/serve.c \
+	   src/term.c src/token.c src/totp.c
 MAIN_SRCS = src/cli.c src/main.c
 HDRS	 = $(wildcard src/*.h)
 OBJDIR	?= build/$(notdir $(firstword $(CC)))

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "auth.h"
@@ -29,6 +30,7 @@
 #include "log.h"
 #include "reload.h"
 #include "replay.h"
+#include "sandbox.h"
 #include "secmem.h"
 #include "serve.h"
 #include "term.h"
@@ -45,6 +47,7 @@ struct options {
 	const char *config;
 	enum frame_protocol protocol;
 	enum log_target log;
+	int sandbox; /* confine the helper once started (--no-sandbox: no) */
 };
 
 static void
@@ -53,7 +56,7 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: prosody-token-auth [--config FILE] [--protocol "
 	    "generic|ejabberd]\n"
-	    "                          [--log syslog|stderr]\n"
+	    "                          [--log syslog|stderr] [--no-sandbox]\n"
 	    "       prosody-token-auth [--config FILE] mint USER@DOMAIN\n"
 	    "       prosody-token-auth [--config FILE] verify USER@DOMAIN "
 	    "TOKEN\n"
@@ -106,6 +109,7 @@ parse_options(int argc, char **argv, struct options *o)
 		{ "config", required_argument, NULL, 'c' },
 		{ "protocol", required_argument, NULL, 'p' },
 		{ "log", required_argument, NULL, 'l' },
+		{ "no-sandbox", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -134,6 +138,9 @@ parse_options(int argc, char **argv, struct options *o)
 			else
 				errx(2, "--log: '%s' is neither 'syslog' nor "
 				    "'stderr'", optarg);
+			break;
+		case 'S':
+			o->sandbox = 0;
 			break;
 		case 'h':
 			usage(stdout);
@@ -183,18 +190,45 @@ load_config(const struct options *o, struct config *c)
 		log_msg(LOG_WARNING, "%s", config_lock_warning());
 }
 
+/*
+ * From here on the helper does only what serving needs (sandbox.h). What
+ * it reads lazily is read first: the time zone, for the log's dates.
+ */
+static void
+confine(const struct options *o, const struct config *c)
+{
+	char msg[SANDBOX_ERR_LEN];
+
+	tzset();
+	if (sandbox_enter(c, msg) == -1)
+		fail_start(o->log, "cannot confine the helper: ", msg);
+	if (msg[0] != '\0')
+		log_msg(LOG_WARNING, "%s", msg);
+}
+
 /* What the serve loop's handler works with. */
 struct helper {
 	struct auth *auth;
 	struct reload *reload;
 };
 
+#ifdef SANDBOX_TEST
+#include "sandbox_test.h"
+#endif
+
 static void
 answer(void *ctx, const struct serve_request *reqs, size_t n, int answers[])
 {
 	struct helper *h = ctx;
+#ifdef SANDBOX_TEST
+	int tried[SERVE_BATCH_MAX];
 
+	sandbox_test(reqs, n, tried);
+#endif
 	auth_answer(h->auth, reqs, n, answers);
+#ifdef SANDBOX_TEST
+	sandbox_test_answers(n, tried, answers);
+#endif
 }
 
 static void
@@ -239,6 +273,8 @@ serve_helper(const struct options *o, pid_t parent, int stdout_closed)
 		log_msg(LOG_ERR, "out of memory");
 		return 0;
 	}
+	if (o->sandbox)
+		confine(o, c);
 	if (serve(STDIN_FILENO, STDOUT_FILENO, o->protocol, &h) == -1)
 		log_msg(LOG_ERR, "cannot open /dev/null: %s", strerror(errno));
 	auth_close(helper.auth);
@@ -249,7 +285,7 @@ serve_helper(const struct options *o, pid_t parent, int stdout_closed)
 int
 main(int argc, char **argv)
 {
-	struct options o = { NULL, FRAME_DETECT, LOG_TO_SYSLOG };
+	struct options o = { NULL, FRAME_DETECT, LOG_TO_SYSLOG, 1 };
 	pid_t parent = getppid();
 	int stdout_closed = open_standard_fds();
 

@@ -1,0 +1,22 @@
+# The sandbox's proof: a build of the helper that, asked to, tries what it
+# never does once confined (tests/sandbox_test.h); tests/t-42-sandbox.sh
+# expects each attempt refused or the process killed.
+#
+#   make sandbox-test	build it (part of 'make check')
+
+SANDBOX_TEST = tests/prosody-token-auth-sandbox-test
+
+$(SANDBOX_TEST): $(MAIN_SRCS) $(LIB) $(HDRS) tests/sandbox_test.h Makefile \
+    mk/sandbox.mk
+	$(CC) $(ALL_CPPFLAGS) -DSANDBOX_TEST -Itests $(ALL_CFLAGS) \
+	    $(ALL_LDFLAGS) -o $@ $(MAIN_SRCS) $(LIB) $(LIBS)
+
+sandbox-test: $(SANDBOX_TEST)
+
+CHECK_DEPS += $(SANDBOX_TEST)
+
+sandbox-clean:
+	rm -f $(SANDBOX_TEST)
+clean: sandbox-clean
+
+.PHONY: sandbox-test sandbox-clean

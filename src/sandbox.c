@@ -1,0 +1,225 @@
+/*
+ * Security rules for this file:
+ * 1. Deny by default: a system call not listed here kills the process
+ *    (SECCOMP_RET_KILL_PROCESS), not just the call: a helper that tries
+ *    what it never does has been subverted, and answering on would only
+ *    help the subverter. The server sees the helper end, and logins fail
+ *    closed until it starts another.
+ * 2. The list is what the helper does after start-up, no more: the serve
+ *    loop (read, write, signals), the LMDB store (its map, locks, futexes),
+ *    a Redis store (sockets of the families it needs, poll), the log
+ *    (syslog's Unix socket, or stderr) and a reload of the config (open,
+ *    stat, read, locked memory). No exec, no fork, no new privileges.
+ * 3. Where the file system cannot be narrowed (no Landlock in the kernel),
+ *    seccomp and no_new_privs still hold, and the log says so once.
+ */
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <linux/landlock.h>
+#include <seccomp.h>
+
+#include "sandbox.h"
+
+/* --- seccomp ------------------------------------------------------------ */
+
+static const char *const allowed[] = {
+	/* the serve loop, and ending */
+	"read", "write", "readv", "writev", "close", "dup", "dup2", "dup3",
+	"fcntl", "lseek", "rt_sigaction", "rt_sigprocmask", "rt_sigreturn",
+	"restart_syscall", "exit", "exit_group", "getpid", "gettid", "tgkill",
+	/* time */
+	"clock_gettime", "clock_getres", "gettimeofday", "time",
+	/* memory: malloc, locked memory for a reloaded config, LMDB's map */
+	"brk", "mmap", "munmap", "mremap", "mprotect", "madvise", "mlock",
+	"munlock", "msync",
+	/* files: the config on reload, the replay store */
+	"openat", "open", "newfstatat", "fstat", "stat", "lstat", "statx",
+	"fstatfs", "statfs", "uname",
+	"access", "faccessat", "faccessat2", "pread64", "pwrite64",
+	"fallocate", "ftruncate", "fsync", "fdatasync", "mkdir", "mkdirat",
+	"flock", "getuid", "geteuid", "getgid", "getegid",
+	/* LMDB's locks between processes, OpenSSL */
+	"futex", "sched_yield", "getrandom",
+	/* sockets: syslog, a Redis store */
+	"connect", "sendto", "sendmsg", "send", "recvfrom", "recvmsg", "recv",
+	"poll", "ppoll", "setsockopt", "getsockopt", "getsockname",
+	"getpeername", "shutdown",
+};
+
+static int
+allow_all(scmp_filter_ctx ctx)
+{
+	size_t i;
+	int nr;
+
+	for (i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++) {
+		/* A name this architecture does not have (open, stat on
+		 * aarch64): nothing to allow. */
+		if ((nr = seccomp_syscall_resolve_name(allowed[i])) ==
+		    __NR_SCMP_ERROR)
+			continue;
+		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Sockets of the families the helper uses only; ioctl only to ask whether
+ * a descriptor is a terminal (stdio does, before its first write). */
+static int
+allow_narrowly(scmp_filter_ctx ctx, int network)
+{
+	static const int families[] = { AF_UNIX, AF_INET, AF_INET6 };
+	size_t i, n = network ? 3 : 1;
+
+	for (i = 0; i < n; i++)
+		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
+			SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)families[i])) != 0)
+			return -1;
+	return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+	    SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)TCGETS));
+}
+
+static int
+enter_seccomp(int network, char err[SANDBOX_ERR_LEN])
+{
+	scmp_filter_ctx ctx;
+	int rc = -1;
+
+	if ((ctx = seccomp_init(SCMP_ACT_KILL_PROCESS)) == NULL) {
+		snprintf(err, SANDBOX_ERR_LEN, "seccomp: the kernel, or a "
+		    "filter around this process, does not let it add its own "
+		    "(allow the seccomp system call, or give --no-sandbox)");
+		return -1;
+	}
+	if (allow_all(ctx) == 0 && allow_narrowly(ctx, network) == 0 &&
+	    (rc = seccomp_load(ctx)) != 0)
+		snprintf(err, SANDBOX_ERR_LEN, "seccomp: cannot load the "
+		    "filter: %s", strerror(-rc));
+	else if (rc != 0)
+		snprintf(err, SANDBOX_ERR_LEN, "seccomp: cannot make the "
+		    "filter");
+	seccomp_release(ctx);
+	return rc == 0 ? 0 : -1;
+}
+
+/* --- Landlock ----------------------------------------------------------- */
+
+/* The rights each Landlock ABI knows, whatever the headers say. */
+#define FS_V1 ((1ULL << 13) - 1)		/* EXECUTE .. MAKE_SYM */
+#define FS_REFER (1ULL << 13)			/* ABI 2 */
+#define FS_TRUNCATE (1ULL << 14)		/* ABI 3 */
+#define FS_READ (LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR)
+#define FS_STORE (FS_READ | LANDLOCK_ACCESS_FS_WRITE_FILE |		\
+	LANDLOCK_ACCESS_FS_REMOVE_FILE | LANDLOCK_ACCESS_FS_REMOVE_DIR |	\
+	LANDLOCK_ACCESS_FS_MAKE_REG | LANDLOCK_ACCESS_FS_MAKE_DIR)
+
+static int
+landlock_abi(void)
+{
+	return (int)syscall(SYS_landlock_create_ruleset, NULL, 0,
+	    LANDLOCK_CREATE_RULESET_VERSION);
+}
+
+/* Allows access beneath path, if it exists (a store not made yet: its
+ * parent). */
+static int
+allow_beneath(int ruleset, const char *path, unsigned long long access,
+    unsigned long long handled)
+{
+	struct landlock_path_beneath_attr rule;
+	char copy[PATH_MAX];
+	int rc;
+
+	snprintf(copy, sizeof(copy), "%s", path);
+	memset(&rule, 0, sizeof(rule));
+	rule.allowed_access = access & handled;
+	/* (A path that is not a directory yet, or never: the nearest one
+	 * above it. A store that cannot be made there refuses logins.) */
+	while ((rule.parent_fd = open(copy, O_PATH | O_CLOEXEC |
+		    (access & ~LANDLOCK_ACCESS_FS_READ_FILE ? O_DIRECTORY :
+							       0))) == -1 &&
+	    (errno == ENOENT || errno == ENOTDIR) && strcmp(copy, "/") != 0)
+		snprintf(copy, sizeof(copy), "%s", dirname(copy));
+	if (rule.parent_fd == -1)
+		return -1;
+	rc = (int)syscall(SYS_landlock_add_rule, ruleset,
+	    LANDLOCK_RULE_PATH_BENEATH, &rule, 0);
+	close(rule.parent_fd);
+	return rc;
+}
+
+/*
+ * Narrows the file system to the store's directory and the config's.
+ * Returns 0, 1 if the kernel has no Landlock, -1 with why in err.
+ */
+static int
+enter_landlock(const struct config *c, char err[SANDBOX_ERR_LEN])
+{
+	struct landlock_ruleset_attr attr;
+	char dir[PATH_MAX];
+	int abi = landlock_abi(), ruleset, rc = 0;
+
+	if (abi < 1)
+		return 1;
+	memset(&attr, 0, sizeof(attr));
+	attr.handled_access_fs = FS_V1 | (abi >= 2 ? FS_REFER : 0) |
+	    (abi >= 3 ? FS_TRUNCATE : 0);
+	if ((ruleset = (int)syscall(SYS_landlock_create_ruleset, &attr,
+		 sizeof(attr), 0)) == -1) {
+		snprintf(err, SANDBOX_ERR_LEN, "Landlock: %s", strerror(errno));
+		return -1;
+	}
+	/* (/dev/null: what the serve loop puts in place of its input when
+	 * told to stop.) */
+	snprintf(dir, sizeof(dir), "%s", c->path);
+	if (allow_beneath(ruleset, dirname(dir), FS_READ,
+		attr.handled_access_fs) == -1 ||
+	    allow_beneath(ruleset, "/dev/null", LANDLOCK_ACCESS_FS_READ_FILE,
+		attr.handled_access_fs) == -1 ||
+	    (c->replay.store[0] == '/' &&
+		allow_beneath(ruleset, c->replay.store, FS_STORE |
+		    (abi >= 3 ? FS_TRUNCATE : 0), attr.handled_access_fs) ==
+		    -1) ||
+	    syscall(SYS_landlock_restrict_self, ruleset, 0) == -1) {
+		snprintf(err, SANDBOX_ERR_LEN, "Landlock: %s", strerror(errno));
+		rc = -1;
+	}
+	close(ruleset);
+	return rc;
+}
+
+/* --- both --------------------------------------------------------------- */
+
+int
+sandbox_enter(const struct config *c, char err[SANDBOX_ERR_LEN])
+{
+	int landlock;
+
+	err[0] = '\0';
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1) {
+		snprintf(err, SANDBOX_ERR_LEN, "no_new_privs: %s",
+		    strerror(errno));
+		return -1;
+	}
+	if ((landlock = enter_landlock(c, err)) == -1)
+		return -1;
+	if (enter_seccomp(c->replay.store[0] != '/', err) == -1)
+		return -1;
+	if (landlock == 1)
+		snprintf(err, SANDBOX_ERR_LEN, "this kernel has no Landlock: "
+		    "the file system is not narrowed (seccomp and "
+		    "no_new_privs hold)");
+	return 0;
+}

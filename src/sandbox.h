@@ -1,0 +1,30 @@
+/*
+ * The helper confines itself once it has started (config loaded, replay
+ * store opened), wherever it runs: spawned by ejabberd or by a Prosody with
+ * lpty, served by systemd-socket-activate, or under systemd's own sandbox.
+ *
+ *   no_new_privs	no set-user-ID program can give it more;
+ *   seccomp		an allow-list of exactly what the serve loop, the
+ *			stores, the log and a reload of the config use; any
+ *			other system call kills the process;
+ *   Landlock		the file system is the replay store's directory
+ *			(read and write), the config file's (read only, for
+ *			reloads) and /dev/null, where the kernel has it (5.13
+ *			and later); where not, it says so once and carries
+ *			on.
+ */
+#ifndef SANDBOX_H
+#define SANDBOX_H
+
+#include "config.h"
+
+#define SANDBOX_ERR_LEN 256
+
+/*
+ * Confines the process for a helper with config c. Returns 0 (with a note
+ * in err, or an empty string, to log once), or -1 with why in err: the
+ * caller refuses to serve rather than serve unconfined.
+ */
+int sandbox_enter(const struct config *c, char err[SANDBOX_ERR_LEN]);
+
+#endif

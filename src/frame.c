@@ -145,6 +145,12 @@ frame_next(struct framer *f, const char **req, size_t *len)
 	return next_packet(f, req, len);
 }
 
+int
+frame_pending(const struct framer *f)
+{
+	return f->start < f->end || f->oversized;
+}
+
 enum frame_event
 frame_end(struct framer *f)
 {

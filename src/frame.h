@@ -46,6 +46,9 @@ void frame_added(struct framer *, size_t n);
 /* The next event; for FRAME_REQUEST, *req and *len point into the buffer. */
 enum frame_event frame_next(struct framer *, const char **req, size_t *len);
 
+/* Whether part of a request is buffered (or being dropped, if oversized). */
+int frame_pending(const struct framer *);
+
 /* At end of input: FRAME_REJECT if a truncated request remains, once. */
 enum frame_event frame_end(struct framer *);
 

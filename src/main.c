@@ -43,6 +43,9 @@
  * replaces the other) of a hundred domains with two pairs each. */
 #define SECURE_HEAP_SIZE 131072
 
+#define SOCKET_IDLE_SECONDS    300 /* a connection with no request */
+#define SOCKET_PARTIAL_SECONDS 10  /* the rest of a request begun */
+
 struct options {
 	const char *config;
 	enum frame_protocol protocol;
@@ -206,6 +209,44 @@ confine(const struct options *o, const struct config *c)
 		log_msg(LOG_WARNING, "%s", msg);
 }
 
+/*
+ * On a socket (the packaged socket service, one helper per connection) a
+ * connection nobody uses ends, so that it does not hold one of the
+ * socket's MaxConnections for ever: Prosody's provider closes its idle ones
+ * after a minute. Over pipes and terminals the server keeps its helpers.
+ */
+static const struct serve_limits *
+limits_for(int in)
+{
+	static const struct serve_limits on_socket = { SOCKET_IDLE_SECONDS,
+		SOCKET_PARTIAL_SECONDS };
+	static const struct serve_limits none = { 0, 0 };
+	struct stat st;
+
+	return fstat(in, &st) == 0 && S_ISSOCK(st.st_mode) ? &on_socket :
+							      &none;
+}
+
+static void
+report_end(enum serve_end end)
+{
+	switch (end) {
+	case SERVE_FAILED:
+		log_msg(LOG_ERR, "cannot open /dev/null: %s", strerror(errno));
+		break;
+	case SERVE_IDLE:
+		log_msg(LOG_INFO, "closing the connection: no request for %d s",
+		    SOCKET_IDLE_SECONDS);
+		break;
+	case SERVE_CUT_SHORT:
+		log_msg(LOG_NOTICE, "closing the connection: a request begun "
+		    "was not finished within %d s", SOCKET_PARTIAL_SECONDS);
+		break;
+	default:
+		break;
+	}
+}
+
 /* What the serve loop's handler works with. */
 struct helper {
 	struct auth *auth;
@@ -275,8 +316,8 @@ serve_helper(const struct options *o, pid_t parent, int stdout_closed)
 	}
 	if (o->sandbox)
 		confine(o, c);
-	if (serve(STDIN_FILENO, STDOUT_FILENO, o->protocol, &h) == -1)
-		log_msg(LOG_ERR, "cannot open /dev/null: %s", strerror(errno));
+	report_end(serve(STDIN_FILENO, STDOUT_FILENO, o->protocol,
+	    limits_for(STDIN_FILENO), &h));
 	auth_close(helper.auth);
 	reload_close(helper.reload);
 	return 0;

@@ -81,14 +81,18 @@ static int
 allow_narrowly(scmp_filter_ctx ctx, int network)
 {
 	static const int families[] = { AF_UNIX, AF_INET, AF_INET6 };
+	struct scmp_arg_cmp family = { 0, SCMP_CMP_EQ, 0, 0 };
+	struct scmp_arg_cmp request = { 1, SCMP_CMP_EQ, TCGETS, 0 };
 	size_t i, n = network ? 3 : 1;
 
-	for (i = 0; i < n; i++)
-		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-			SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)families[i])) != 0)
+	for (i = 0; i < n; i++) {
+		family.datum_a = (scmp_datum_t)families[i];
+		if (seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW,
+			SCMP_SYS(socket), 1, &family) != 0)
 			return -1;
-	return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-	    SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)TCGETS));
+	}
+	return seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+	    &request);
 }
 
 static int

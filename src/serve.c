@@ -11,6 +11,9 @@
  *    SIGHUP stops nothing: it is handed to the handler before the next
  *    batch is answered.
  */
+#include <sys/socket.h>
+#include <sys/time.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -140,22 +143,46 @@ answer_truncated(int out, struct framer *f, const struct serve_handler *h)
 	}
 }
 
-int
+/*
+ * Sets how long a read on the socket in may wait, when that changes. A
+ * failure leaves the wait as it was: a limit on it is a kindness to the
+ * server's pool, not a security rule.
+ */
+static void
+set_wait(int in, unsigned seconds, unsigned *current)
+{
+	struct timeval tv = { (time_t)seconds, 0 };
+
+	if (seconds == *current)
+		return;
+	if (setsockopt(in, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0)
+		*current = seconds;
+}
+
+enum serve_end
 serve(int in, int out, enum frame_protocol protocol,
-    const struct serve_handler *h)
+    const struct serve_limits *limits, const struct serve_handler *h)
 {
 	static struct framer f;
+	enum serve_end end = SERVE_INPUT_ENDED;
+	unsigned waiting = 0;
 	uint8_t *space;
 	size_t room;
 	ssize_t n;
 
 	if (catch_stop_signals(in) == -1)
-		return -1;
+		return SERVE_FAILED;
 	frame_init(&f, protocol);
 	while (!stopping) {
+		if (limits->idle_seconds > 0)
+			set_wait(in, frame_pending(&f) ?
+			    limits->partial_seconds : limits->idle_seconds,
+			    &waiting);
 		space = frame_space(&f, &room);
 		if ((n = read(in, space, room)) == -1 && errno == EINTR)
 			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			end = frame_pending(&f) ? SERVE_CUT_SHORT : SERVE_IDLE;
 		if (n <= 0) {
 			/* End of input (EIO: the terminal's other side closed),
 			 * unless it is the signal's /dev/null. */
@@ -176,5 +203,5 @@ serve(int in, int out, enum frame_protocol protocol,
 	frame_wipe(&f);
 	close(devnull);
 	devnull = -1;
-	return 0;
+	return stopping ? SERVE_STOPPED : end;
 }

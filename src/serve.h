@@ -37,12 +37,29 @@ struct serve_handler {
 };
 
 /*
- * Serves requests from fd in, answering on fd out, until end of input, an
- * unwritable output, or SIGTERM or SIGINT (SIGHUP asks for a new config).
- * Each answer is one write(2). Returns 0 in every case (a request never
- * ends the loop), but -1 at once if /dev/null, which stopping needs, cannot
- * be opened.
+ * How long a connection may wait, when in is a socket (0: for ever): for
+ * the next request (idle), and for the rest of one begun (partial). Over
+ * pipes and terminals the server that started the helper keeps it.
  */
-int serve(int in, int out, enum frame_protocol, const struct serve_handler *);
+struct serve_limits {
+	unsigned idle_seconds;
+	unsigned partial_seconds;
+};
+
+enum serve_end {
+	SERVE_FAILED = -1, /* /dev/null, which stopping needs, cannot be had */
+	SERVE_INPUT_ENDED, /* end of input, or an unwritable output */
+	SERVE_STOPPED,	   /* SIGTERM or SIGINT */
+	SERVE_IDLE,	   /* nothing came for limits->idle_seconds */
+	SERVE_CUT_SHORT,   /* a request begun was not finished in time */
+};
+
+/*
+ * Serves requests from fd in, answering on fd out, until one of the ends
+ * above (SIGHUP asks for a new config: see between). Each answer is one
+ * write(2). A request never ends the loop.
+ */
+enum serve_end serve(int in, int out, enum frame_protocol,
+    const struct serve_limits *, const struct serve_handler *);
 
 #endif

@@ -482,6 +482,46 @@ magic=$(od -An -tx1 -N4 "$WORK/nostdout-store/lock.mdb" 2>/dev/null | tr -d ' ')
 [ -z "$magic" ] || [ "$magic" = dec0efbe ]
 check "started with stdout closed: nothing written into the replay store's lock file" 0 $?
 
+# --- a connection that stalls ----------------------------------------------
+
+# On a socket (one helper per connection, as the packaged service runs it),
+# a request begun and never finished ends the connection after 10 s, its
+# request answered 0, so that it does not hold one of the socket's
+# connections for ever. (An idle connection ends after 300 s the same way.)
+if command -v systemd-socket-activate >/dev/null; then
+	spawn systemd-socket-activate --accept --inetd -l "$WORK/stall.sock" \
+		$HELPER --config "$CONF" --log stderr 2>"$WORK/stall.log"
+	if wait_for 10 test -S "$WORK/stall.sock"; then
+		out=$($PY - "$WORK/stall.sock" <<'EOF'
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(b"isuser:bob:example.org\nauth:bob:exam")
+s.settimeout(30)
+start, data = time.monotonic(), b""
+while True:
+    chunk = s.recv(64)
+    if not chunk:
+        break
+    data += chunk
+print(data.decode().replace("\n", " ").strip(), "closed after %d s" %
+      round(time.monotonic() - start))
+EOF
+)
+		case $out in
+		"1 0 closed after "1[0-2]" s") pass "socket: a request left unfinished is answered 0, and the connection closed after 10 s" ;;
+		*) fail "socket, stalled request: $out" ;;
+		esac
+		grep -q "a request begun was not finished within 10 s" "$WORK/stall.log" &&
+			pass "... with a log line that says why" ||
+			fail "stalled request: log: $(head -c 300 "$WORK/stall.log")"
+	else
+		fail "systemd-socket-activate did not make its socket"
+	fi
+else
+	skip "a connection that stalls" "needs systemd-socket-activate (Debian package systemd)"
+fi
+
 # --- clocks ----------------------------------------------------------------
 
 mid_step

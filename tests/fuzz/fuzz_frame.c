@@ -357,6 +357,7 @@ check_helper(const uint8_t *s, size_t n, enum frame_protocol p,
 	struct served sv = { s, 0, 0 };
 	const struct serve_handler h = { fake_answer, fake_answered, NULL,
 		&sv };
+	static const struct serve_limits no_limits = { 0, 0 };
 	struct sigaction saved[4];
 	static const int sigs[4] = { SIGTERM, SIGINT, SIGHUP, SIGPIPE };
 	sigset_t mask;
@@ -402,7 +403,8 @@ check_helper(const uint8_t *s, size_t n, enum frame_protocol p,
 	for (i = 0; i < 4; i++)
 		sigaction(sigs[i], NULL, &saved[i]);
 	sigprocmask(SIG_BLOCK, NULL, &mask);
-	if (serve(sv_fd[0], out, p, &h) != 0 || sv.pending)
+	if (serve(sv_fd[0], out, p, &no_limits, &h) != SERVE_INPUT_ENDED ||
+	    sv.pending)
 		abort();
 	sigprocmask(SIG_SETMASK, &mask, NULL);
 	for (i = 0; i < 4; i++)

@@ -128,7 +128,7 @@ ct_booted() {
 	while :; do
 		state=$(ct_exec systemctl is-system-running 2>/dev/null)
 		case $state in
-		running | degraded | maintenance | stopping | offline)
+		running | degraded | maintenance | stopping)
 			echo "$state"
 			return 0
 			;;

@@ -105,9 +105,12 @@ async def login(client, timeout):
 
 
 async def close(client):
-    client.disconnect(wait=0.5)
+    # disconnect() returns a future that ends with the disconnection (the
+    # client's "disconnected" future may already have been replaced by a
+    # fresh one when the server closed first, as with slixmpp 1.10).
+    done = client.disconnect(wait=0.5)
     try:
-        await asyncio.wait_for(client.disconnected, 2)
+        await asyncio.wait_for(done, 2)
     except (asyncio.TimeoutError, AttributeError, TypeError):
         pass
 

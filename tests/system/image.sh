@@ -29,6 +29,7 @@ build-essential debhelper dpkg-dev fakeroot lintian
 libhiredis-dev libseccomp-dev
 prosody ejabberd python3 python3-slixmpp python3-pyotp"
 
+# shellcheck disable=SC2086 # the list, one line
 KEY=$( { echo "$RELEASE $MIRROR"; echo $PACKAGES; sed -n '/^# image-version/p' "$0"; } |
 	sha256sum | cut -c1-12)
 # image-version 1
@@ -74,7 +75,7 @@ mkdir -p "$TMP/root/control/debian"
 cp "$TOP/debian/control" "$TOP/debian/changelog" "$TMP/root/control/debian/"
 
 echo "image: installing the test's packages and the build dependencies" >&2
-# shellcheck disable=SC2086
+# shellcheck disable=SC2086,SC2116 # the list, one line
 if ! ct_run_once "$TMP" /bin/sh -ec '
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get -q update

@@ -59,9 +59,17 @@ if [ -n "$reason" ]; then
 	exit 0
 fi
 
-# Whatever happens, the container goes.
+# Whatever happens, the container goes, and so does an image being made.
 CT_DIR=
+declare -A image_pids=()
 sys_cleanup() {
+	local pid
+	for pid in "${image_pids[@]}"; do
+		kill -0 "$pid" 2>/dev/null || continue
+		# shellcheck disable=SC2046 # a list of PIDs
+		kill $(ct_descendants "$pid") "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done
 	if [ -n "${CT_NSPAWN:-}" ]; then
 		ct_poweroff 60 || echo "# a container had to be killed" >&2
 	fi
@@ -387,10 +395,10 @@ release() {
 	*) label=$r ;;
 	esac
 	echo "# --- $label ($r)"
-	if image=$(bash "$TOP/tests/system/image.sh" "$r" 2>"$WORK/image-$r.log" | tail -n 1) &&
+	if wait "${image_pids[$r]}" && image=$(tail -n 1 "$WORK/image-$r.out") &&
 		[ -d "$image" ]; then
 		if grep -q '^image: .* ready in' "$WORK/image-$r.log"; then
-			pass "$label: image made with debootstrap ($((SECONDS - started)) s)"
+			pass "$label: image made with debootstrap (in $(sed -n 's/^image: .* ready in //p' "$WORK/image-$r.log"); waited for it $((SECONDS - started)) s)"
 		else
 			pass "$label: image cached ($((SECONDS - started)) s)"
 		fi
@@ -495,6 +503,14 @@ a = ctypes.addressof(ctypes.c_char.from_buffer(m))
 print("mlock refused" if libc.mlock(ctypes.c_void_p(a), ctypes.c_size_t(4096)) else "mlock works")
 '
 
+# The images are made (or found in the cache) all at once, in the
+# background: mostly downloads and unpacking, so that one release's image is
+# made while the other's tests run. The tests themselves, which build and
+# time things, run one release after the other.
+for r in $RELEASES; do
+	bash "$TOP/tests/system/image.sh" "$r" >"$WORK/image-$r.out" 2>"$WORK/image-$r.log" &
+	image_pids[$r]=$!
+done
 for r in $RELEASES; do
 	release "$r"
 done

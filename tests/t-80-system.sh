@@ -143,16 +143,16 @@ poweroff() {
 build() {
 	local label=$1 started=$SECONDS
 	tar_tree | ct_exec /bin/sh -c "rm -rf $SRC && mkdir -p $SRC && tar -xf - -C $SRC"
+	DEB=
 	if run_in build "cd $SRC && dpkg-buildpackage -b -us -uc" &&
-		ct_exec test -f "$SRC/../${PKG}_$PTA_VERSION"_amd64.deb -o \
-			-n "$(ct_exec find /root/build -maxdepth 1 -name "${PKG}_*.deb")"; then
-		pass "$label: dpkg-buildpackage -b -us -uc builds the package ($((SECONDS - started)) s)"
+		DEB=$(ct_exec find /root/build -maxdepth 1 -name "${PKG}_*.deb" ! -name '*dbgsym*') &&
+		[ -n "$DEB" ]; then
+		pass "$label: dpkg-buildpackage -b -us -uc builds ${DEB##*/} ($((SECONDS - started)) s)"
 	else
 		show build 30
 		fail "$label: dpkg-buildpackage -b -us -uc builds the package"
 		return 1
 	fi
-	DEB=$(ct_exec find /root/build -maxdepth 1 -name "${PKG}_*.deb" ! -name '*dbgsym*' | head -n 1)
 	if run_in lintian "cd /root/build && lintian --fail-on error,warning ${DEB##*/}"; then
 		pass "$label: lintian --fail-on error,warning: clean"
 	else
@@ -402,6 +402,11 @@ release() {
 		else
 			pass "$label: image cached ($((SECONDS - started)) s)"
 		fi
+	elif grep -qiE 'Failed getting release file|Couldn.t download|Temporary failure resolving|Could not resolve|Connection failed|Unable to connect' \
+		"$WORK/image-$r.log" "$(sed -n 's/.*(log: \(.*\))$/\1/p' "$WORK/image-$r.log" | head -n 1)" 2>/dev/null; then
+		sed 's/^/#   /' "$WORK/image-$r.log"
+		skip "$label" "the Debian mirror (${SYSTEM_MIRROR:-http://deb.debian.org/debian}) cannot be reached to make its image"
+		return
 	else
 		sed 's/^/#   /' "$WORK/image-$r.log"
 		fail "$label: image made with debootstrap"

@@ -346,6 +346,15 @@ function provider.user_exists(username)
 	return nil, err or "No such user";
 end
 
+-- Prosody 13 asks whether an account is enabled (usermanager's
+-- user_is_enabled, and mod_tokenauth before a FAST or OAuth token login);
+-- without an answer here every account of this host counts as disabled.
+-- Accounts are the web application's: each well-formed user is enabled, and
+-- the token decides.
+function provider.is_enabled(username)
+	return valid_user(username);
+end
+
 function provider.users()
 	-- Users live in the web application; there is nothing to list here.
 	return function () return nil; end;

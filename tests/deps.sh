@@ -9,6 +9,7 @@ libhiredis-dev libseccomp-dev
 clang libclang-rt-14-dev valgrind lmdb-utils procps util-linux
 python3 python3-pyotp python3-slixmpp oathtool lua-check
 prosody systemd debhelper dpkg-dev fakeroot lintian ejabberd faketime iproute2
+systemd-container debootstrap
 redis-server redis-sentinel php-cli tzdata strace
 chromium"
 

@@ -156,7 +156,8 @@ e2e_prosody_config() {
 		}
 		c2s_ports = { $port }
 		c2s_interfaces = { "127.0.0.1" }
-		modules_enabled = { "saslauth", "ping", "disco", "roster"$http_modules }
+		-- (admin_shell: Prosody 13's prosodyctl deluser asks the running server)
+		modules_enabled = { "saslauth", "ping", "disco", "roster", "admin_shell"$http_modules }
 		modules_disabled = { "s2s", "s2s_auth_certs" }
 		c2s_require_encryption = false
 		allow_unencrypted_plain_auth = ${E2E_ALLOW_UNENCRYPTED:-true}

@@ -9,7 +9,8 @@ each line one fresh client connects, authenticates (SASL PLAIN over plain TCP
 on loopback: the test server has no certificate), and disconnects as soon as
 the session starts. One output line per attempt, in order: "ok", "refused"
 (the server said not-authorized) or "error: ..." (anything else, such as a
-timeout or a connection that never came up).
+timeout or a connection that never came up). Works with slixmpp 1.8
+(Debian 12) and 1.10 (Debian 13).
 """
 import asyncio
 import logging
@@ -55,8 +56,15 @@ async def attempt(host, port, jid, password):
     loop = asyncio.get_running_loop()
     fut = loop.create_future()
     client = Attempt(jid, password, fut)
-    client.connect(address=(host, port), use_ssl=False,
-                   force_starttls=False, disable_starttls=True)
+    if hasattr(client, "enable_plaintext"):
+        # slixmpp 1.9 and later: TLS is chosen by attributes
+        client.enable_direct_tls = False
+        client.enable_starttls = False
+        client.enable_plaintext = True
+        client.connect(host, port)
+    else:
+        client.connect(address=(host, port), use_ssl=False,
+                       force_starttls=False, disable_starttls=True)
     try:
         result = await asyncio.wait_for(fut, TIMEOUT)
     except asyncio.TimeoutError:

@@ -28,7 +28,6 @@ CONF=/etc/prosody/token-auth.conf
 STATE=/var/lib/prosody-token-auth
 RUNDIR=/run/prosody-token-auth
 SOCK=$RUNDIR/socket
-UNITDIR=/lib/systemd/system
 MODDIR=/usr/lib/prosody/modules
 FRAGMENT=/etc/prosody/conf.avail/prosody-token-auth.cfg.lua
 DOCDIR=/usr/share/doc/$PKG
@@ -155,6 +154,10 @@ sed 's/^/# lintian: /' "$WORK/lintian.out" | grep -v 'running with root privileg
 
 # What the package holds, and what it must not.
 dpkg-deb -c "$DEB" | awk '{ print $NF }' | sed 's|^\./|/|' >"$WORK/contents"
+# The units go where the release's debhelper puts them: /lib/systemd/system
+# on Debian 12, /usr/lib/systemd/system from Debian 13 on.
+UNITDIR=/usr/lib/systemd/system
+grep -qxF "/lib/systemd/system/$PKG.socket" "$WORK/contents" && UNITDIR=/lib/systemd/system
 absent=""
 for path in /usr/bin/$PKG /usr/share/man/man1/$PKG.1.gz \
 	$MODDIR/mod_auth_token_socket.lua $MODDIR/mod_sasl_token.lua \

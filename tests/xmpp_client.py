@@ -22,7 +22,8 @@ FILE exists (or --timeout passes), and print
 X-TOKEN is the mechanism converse.js uses with collective.converse: PLAIN's
 message (authzid NUL authcid NUL token) under another name. The client never
 uses TLS (the tests run on the loopback interface), so it allows PLAIN and
-X-TOKEN without encryption.
+X-TOKEN without encryption. It works with slixmpp 1.8 (Debian 12) and 1.10
+(Debian 13), whose connect() differ.
 """
 import argparse
 import asyncio
@@ -76,10 +77,23 @@ class Client(ClientXMPP):
         self._set("disconnected")
 
 
+def connect_plain(client, host, port):
+    """Connect to HOST:PORT without TLS, in either slixmpp's API."""
+    if hasattr(client, "enable_plaintext"):
+        # slixmpp 1.9 and later: connect(host, port), TLS set by attributes
+        client.enable_direct_tls = False
+        client.enable_starttls = False
+        client.enable_plaintext = True
+        client.connect(host, port)
+    else:
+        # slixmpp 1.8: connect((host, port), ...), TLS set by arguments
+        client.connect((host, port), use_ssl=False, force_starttls=False,
+                       disable_starttls=True)
+
+
 def start(args, jid, password):
     client = Client(jid, password, args.mech, args.authzid)
-    client.connect((args.host, args.port), use_ssl=False,
-                   force_starttls=False, disable_starttls=True)
+    connect_plain(client, args.host, args.port)
     return client
 
 
@@ -91,9 +105,12 @@ async def login(client, timeout):
 
 
 async def close(client):
-    client.disconnect(wait=0.5)
+    # disconnect() returns a future that ends with the disconnection (the
+    # client's "disconnected" future may already have been replaced by a
+    # fresh one when the server closed first, as with slixmpp 1.10).
+    done = client.disconnect(wait=0.5)
     try:
-        await asyncio.wait_for(client.disconnected, 2)
+        await asyncio.wait_for(done, 2)
     except (asyncio.TimeoutError, AttributeError, TypeError):
         pass
 
@@ -174,7 +191,8 @@ def main():
         if not args.jid or args.password is None:
             p.error("--jid and --password are needed")
         run = run_pinger(args) if args.ping_until else run_single(args)
-    loop = asyncio.get_event_loop()
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
     return loop.run_until_complete(run)
 
 

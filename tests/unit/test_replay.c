@@ -216,10 +216,18 @@ START_TEST(clock_set_back_refuses_for_one_lifetime)
 	ck_assert_int_eq(record(r, entry(3, 1), 1050), REPLAY_ERROR);
 	/* A lifetime after it was first seen behind, not a day. */
 	ck_assert_int_eq(record(r, entry(3, 1), 1100), REPLAY_FRESH);
-	/* Again, and reset-store ends it at once. */
+	/*
+	 * Again, and reset-store ends it at once. reset-store is a process of
+	 * its own: LMDB forbids one process to open an environment twice
+	 * (closing the second drops the first's locks; with LMDB 0.9.31, as
+	 * in Debian 13, the first then misses the reset), so the store is
+	 * closed around it, as another process would leave it.
+	 */
 	ck_assert_int_eq(record(r, entry(4, 1), 87500), REPLAY_FRESH);
 	ck_assert_int_eq(record(r, entry(5, 1), 1200), REPLAY_ERROR);
+	replay_close(r);
 	ck_assert_int_eq(replay_reset_clock(&s, 1201, err), 0);
+	r = store(1000);
 	ck_assert_int_eq(record(r, entry(5, 1), 1201), REPLAY_FRESH);
 	replay_close(r);
 }

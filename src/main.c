@@ -27,6 +27,7 @@
 #include "auth.h"
 #include "cli.h"
 #include "config.h"
+#include "connect.h"
 #include "log.h"
 #include "reload.h"
 #include "replay.h"
@@ -69,6 +70,8 @@ usage(FILE *f)
 	    "[--domain D]\n"
 	    "                          [--overlap DURATION] [--force]\n"
 	    "       prosody-token-auth gen-secrets\n"
+	    "       prosody-token-auth [--protocol ejabberd] connect "
+	    "[SOCKET]\n"
 	    "       prosody-token-auth --help | --version\n"
 	    "\n"
 	    "With no subcommand, answers an XMPP server's auth requests on "
@@ -323,6 +326,21 @@ serve_helper(const struct options *o, pid_t parent, int stdout_closed)
 	return 0;
 }
 
+/* connect [SOCKET]: ejabberd's way to the helper behind the socket. */
+static int
+run_connector(const struct options *o, int argc, char **argv)
+{
+	if (argc > 2) {
+		fprintf(stderr, "prosody-token-auth: connect takes at most one "
+		    "argument, the helper's socket (default %s)\n",
+		    CONNECT_DEFAULT_SOCKET);
+		return 2;
+	}
+	log_open(o->log);
+	return connect_main(argc == 2 ? argv[1] : CONNECT_DEFAULT_SOCKET,
+	    o->protocol);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -336,6 +354,8 @@ main(int argc, char **argv)
 		errx(1, "cannot set up OpenSSL's secure heap for the keys");
 	if (optind == argc)
 		return serve_helper(&o, parent, stdout_closed);
+	if (strcmp(argv[optind], "connect") == 0)
+		return run_connector(&o, argc - optind, argv + optind);
 	log_open(LOG_TO_STDERR);
 	return cli_run(argc - optind, argv + optind, config_path(&o));
 }

@@ -163,7 +163,8 @@ for path in /usr/bin/$PKG /usr/share/man/man1/$PKG.1.gz \
 	$MODDIR/mod_auth_token_socket.lua $MODDIR/mod_sasl_token.lua \
 	$FRAGMENT $UNITDIR/$PKG.socket "$UNITDIR/$PKG@.service" \
 	$DOCDIR/README.Debian $DOCDIR/copyright $DOCDIR/changelog \
-	$DOCDIR/examples/ejabberd.yml $DOCDIR/test-vectors.md \
+	$DOCDIR/examples/ejabberd.yml $DOCDIR/examples/ejabberd-connect.yml \
+	$DOCDIR/examples/ejabberd-socket.conf $DOCDIR/test-vectors.md \
 	$DOCDIR/examples/converse/index.html \
 	$DOCDIR/examples/converse/chat.js $DOCDIR/examples/converse/x-token.js; do
 	# (dh_compress may have compressed a document)

@@ -18,17 +18,27 @@
 #                     installed: /usr/bin/prosody-token-auth)
 #   EJABBERD_SNIPPET  the snippet to run (default: packaging/ejabberd.yml;
 #                     installed: .../doc/prosody-token-auth/examples/ejabberd.yml)
+#   EJABBERD_VIA      "connector": the other shipped snippet,
+#                     ejabberd-connect.yml, whose pool is of connectors that
+#                     reach the helper behind its socket (served here by
+#                     systemd-socket-activate, as the socket unit does)
 
 # (pass never fails, so "test && pass || fail" is a plain if-then-else here.)
 # shellcheck disable=SC2015
 . "$(dirname "$0")/lib.sh"
 
-EJABBERD_SNIPPET=${EJABBERD_SNIPPET:-$TOP/packaging/ejabberd.yml}
+EJABBERD_VIA=${EJABBERD_VIA:-pipes}
+if [ "$EJABBERD_VIA" = connector ]; then
+	EJABBERD_SNIPPET=${EJABBERD_SNIPPET:-$TOP/packaging/ejabberd-connect.yml}
+else
+	EJABBERD_SNIPPET=${EJABBERD_SNIPPET:-$TOP/packaging/ejabberd.yml}
+fi
 LOGIN=("$PY" "$TOP/tests/ejabberd-login.py")
 DOMAIN=example.test
 POOL=3
 SHIPPED_HELPER=/usr/bin/prosody-token-auth
 SHIPPED_CONF=/etc/ejabberd/token-auth.conf
+SHIPPED_SOCKET=/run/prosody-token-auth/socket
 
 case $HELPER in /*) ;; *) HELPER=$PWD/$HELPER ;; esac
 
@@ -71,9 +81,24 @@ echo "# ejabberd on 127.0.0.1:$PORT, helper $HELPER, snippet $EJABBERD_SNIPPET"
 
 # --- the snippet, adapted only in its paths --------------------------------
 
-grep -q "$SHIPPED_HELPER --protocol ejabberd --config $SHIPPED_CONF" "$EJABBERD_SNIPPET" &&
-	pass "snippet runs $SHIPPED_HELPER --protocol ejabberd --config $SHIPPED_CONF" ||
-	fail "snippet names the installed helper, ejabberd's framing and its ejabberd config"
+if [ "$EJABBERD_VIA" = connector ]; then
+	# The pool is of connectors; the helpers are behind the socket.
+	SHIPPED_CMD="$SHIPPED_HELPER --protocol ejabberd connect $SHIPPED_SOCKET"
+	POOL_CMD="$HELPER --protocol ejabberd connect $WORK/helper.sock"
+	. "$TOP/tests/e2e-lib.sh"
+	e2e_serve_helper "$WORK/helper.sock" "$CONF" &&
+		pass "the helper served on a socket" || fail "the helper served on a socket"
+	SUBST=(-e "s|$SHIPPED_HELPER|$HELPER|g" -e "s|$SHIPPED_SOCKET|$WORK/helper.sock|g")
+	UNSUBST=(-e "s|$HELPER|$SHIPPED_HELPER|g" -e "s|$WORK/helper.sock|$SHIPPED_SOCKET|g")
+else
+	SHIPPED_CMD="$SHIPPED_HELPER --protocol ejabberd --config $SHIPPED_CONF"
+	POOL_CMD="$HELPER --protocol ejabberd --config $CONF"
+	SUBST=(-e "s|$SHIPPED_HELPER|$HELPER|g" -e "s|$SHIPPED_CONF|$CONF|g")
+	UNSUBST=(-e "s|$HELPER|$SHIPPED_HELPER|g" -e "s|$CONF|$SHIPPED_CONF|g")
+fi
+grep -q "$SHIPPED_CMD" "$EJABBERD_SNIPPET" &&
+	pass "snippet runs $SHIPPED_CMD" ||
+	fail "snippet runs $SHIPPED_CMD"
 grep -q '^auth_use_cache: false' "$EJABBERD_SNIPPET" &&
 	pass "snippet turns ejabberd's password cache off" ||
 	fail "snippet has auth_use_cache: false"
@@ -82,11 +107,9 @@ grep -q '^auth_method: \[external\]' "$EJABBERD_SNIPPET" &&
 	pass "snippet: external auth, a pool of $POOL" ||
 	fail "snippet has auth_method: [external] and extauth_pool_size: $POOL"
 
-sed -e "s|$SHIPPED_HELPER|$HELPER|g" -e "s|$SHIPPED_CONF|$CONF|g" \
-	"$EJABBERD_SNIPPET" >"$SNIP"
+sed "${SUBST[@]}" "$EJABBERD_SNIPPET" >"$SNIP"
 # Nothing else differs: undoing the two substitutions gives the shipped file.
-if sed -e "s|$HELPER|$SHIPPED_HELPER|g" -e "s|$CONF|$SHIPPED_CONF|g" "$SNIP" |
-	cmp -s - "$EJABBERD_SNIPPET"; then
+if sed "${UNSUBST[@]}" "$SNIP" | cmp -s - "$EJABBERD_SNIPPET"; then
 	pass "adapted snippet differs from the shipped one in paths only"
 else
 	fail "adapted snippet differs from the shipped one in paths only"
@@ -146,7 +169,7 @@ pool_pids() {
 	local pid
 	for pid in $(descendants "$BEAM"); do
 		case "$(ps -o args= -p "$pid" 2>/dev/null)" in
-		"$HELPER --protocol ejabberd --config $CONF") echo "$pid" ;;
+		"$POOL_CMD") echo "$pid" ;;
 		esac
 	done
 }

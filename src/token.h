@@ -96,6 +96,22 @@ int token_replay_keys(const struct token *, const struct token_params *,
     const struct jid *, uint8_t nonce_key[TOKEN_REPLAY_KEY_LEN],
     uint8_t jid_key[TOKEN_JID_KEY_LEN]);
 
+/*
+ * For people (verify), never for the helper's answers: what is wrong with
+ * text that token_parse refuses, in one phrase (which part, what was
+ * expected, what was found).
+ */
+void token_explain(const char *text, size_t len, const struct token_params *,
+    char *out, size_t outlen);
+
+/*
+ * For people too, and not in constant time: the step, from the one of now,
+ * whose OTP under pair the token carries, searched up to max_steps either
+ * side. Returns 0 with *steps set, or -1 if none matches.
+ */
+int token_otp_offset(const struct token *, const struct token_pair *,
+    const struct token_params *, time_t now, long max_steps, long *steps);
+
 /* The last moment at which a token accepted at now could still be valid. */
 time_t token_expiry(const struct token_params *, time_t now);
 

@@ -169,9 +169,29 @@ check "verify does not use the token up" "1" "$(ask "auth:bob:example.org:$t")"
 out=$($HELPER --config "$CONF" verify bob@example.org "$t")
 check "verify after use: exit 1" 1 $?
 check "verify after use: replayed, and nothing else" "invalid: replayed token (nonce already used)" "$out"
-check "verify: bad signature" "invalid: bad signature" "$($HELPER --config "$CONF" verify alice@example.org "$(token $JID)")"
-check "verify: expired" "invalid: OTP outside the time window" "$($HELPER --config "$CONF" verify bob@example.org "$(token $JID --offset -300)")"
-check "verify: malformed" "invalid: malformed token" "$($HELPER --config "$CONF" verify bob@example.org "123 abc")"
+out=$($HELPER --config "$CONF" verify alice@example.org "$(token $JID)")
+check "verify: bad signature" "invalid: bad signature" "$(head -n 1 <<<"$out")"
+case $out in *"not signed with this token_secret for alice@example.org"*) pass "... and what to compare" ;;
+*) fail "verify, bad signature: $out" ;; esac
+out=$($HELPER --config "$CONF" verify bob@example.org "$(token $JID --offset -300)")
+check "verify: expired" "invalid: OTP outside the time window" "$(head -n 1 <<<"$out")"
+case $out in *"is that of "*", 10 steps (300 s) behind this server's clock"*|*"is that of "*", 11 steps (330 s) behind this server's clock"*)
+	pass "... and by how much the clocks differ" ;;
+*) fail "verify, expired: $out" ;; esac
+check "verify: malformed" "invalid: malformed token" "$($HELPER --config "$CONF" verify bob@example.org "123 abc" | head -n 1)"
+# What is malformed, for the mistakes web developers make.
+t=$(token $JID)
+for mistake in "6-digit OTP|$(token $JID --digits 6)|a 6-digit OTP, pyotp's default" \
+	"URL-safe base64|$(tr '+/' '-_' <<<"$t" | sed 's/[A-Za-z0-9]\(=*\)$/-\1/')|URL-safe base64" \
+	"no padding|${t%=}|lacks its '=' padding" \
+	"trailing space|$t |white space at its end" \
+	"hex signature|${t%% *} $(printf '%064d' 7)|the signature is hex" \
+	"no space|${t/ /}|no space between"; do
+	IFS='|' read -r what bad words <<<"$mistake"
+	out=$($HELPER --config "$CONF" verify bob@example.org "$bad")
+	case $out in *"$words"*) pass "verify names the mistake: $what" ;;
+	*) fail "verify, $what: $out" ;; esac
+done
 $HELPER --config "$CONF" verify bob@example.org "123 abc" >/dev/null
 check "verify: exit 1 when invalid" 1 $?
 $HELPER gen-secrets >"$WORK/gen.conf"

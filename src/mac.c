@@ -1,9 +1,12 @@
 #include <stdlib.h>
 
 #include <openssl/core_names.h>
+#include <openssl/evp.h>
 #include <openssl/params.h>
 
 #include "mac.h"
+
+_Static_assert(MAC_MAX_LEN >= EVP_MAX_MD_SIZE, "MAC_MAX_LEN");
 
 struct mac {
 	EVP_MAC_CTX *ctx;

@@ -7,6 +7,7 @@
  *    most once a second.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>

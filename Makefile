@@ -7,9 +7,16 @@
 
 VERSION = 1.1.0
 PROG	= prosody-token-auth
+# Where 'make install' puts things; each may be overridden (DESTDIR too).
 PREFIX	?= /usr/local
 BINDIR	?= $(PREFIX)/bin
-MANDIR	?= $(PREFIX)/share/man
+DATADIR	?= $(PREFIX)/share
+MANDIR	?= $(DATADIR)/man
+DOCDIR	?= $(DATADIR)/doc/$(PROG)
+SYSCONFDIR ?= /etc
+PROSODY_MODULES ?= $(PREFIX)/lib/prosody/modules
+PROSODY_CONFDIR ?= $(SYSCONFDIR)/prosody/conf.avail
+SYSTEMD_UNITDIR ?= $(PREFIX)/lib/systemd/system
 
 CC	?= cc
 CFLAGS	?= -O2 -g
@@ -106,10 +113,54 @@ check: $(PROG) $(PROG)-asan units units-asan $(CHECK_DEPS)
 check-asan: $(PROG)-asan units-asan
 	@tests/run.sh --asan-only
 
-install: $(PROG)
+# Everything a system needs, Debian or not: the helper and its man page,
+# the Prosody modules and host fragment, the systemd units, the stress
+# harness, the examples. (The Debian package installs the same files, in
+# Debian's places, through debian/rules.) Paths inside the files that name
+# the helper follow BINDIR and DATADIR.
+install: install-program install-prosody install-systemd install-stress \
+    install-examples
+
+install-program: $(PROG)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
 	install -m 0755 $(PROG) $(DESTDIR)$(BINDIR)/$(PROG)
 	install -m 0644 doc/$(PROG).1 $(DESTDIR)$(MANDIR)/man1/$(PROG).1
+
+install-prosody:
+	install -d $(DESTDIR)$(PROSODY_MODULES) $(DESTDIR)$(PROSODY_CONFDIR)
+	install -m 0644 prosody/*.lua $(DESTDIR)$(PROSODY_MODULES)/
+	install -m 0644 packaging/$(PROG).cfg.lua $(DESTDIR)$(PROSODY_CONFDIR)/
+
+INSTALLED_PATHS = -e 's|/usr/bin/$(PROG)|$(BINDIR)/$(PROG)|g' \
+		  -e 's|/usr/share/$(PROG)|$(DATADIR)/$(PROG)|g'
+
+install-systemd:
+	install -d $(DESTDIR)$(SYSTEMD_UNITDIR)
+	for unit in $(PROG).socket $(PROG)@.service; do \
+		sed $(INSTALLED_PATHS) packaging/$$unit \
+		    >$(DESTDIR)$(SYSTEMD_UNITDIR)/$$unit && \
+		chmod 0644 $(DESTDIR)$(SYSTEMD_UNITDIR)/$$unit || exit 1; \
+	done
+
+install-stress:
+	install -d $(DESTDIR)$(DATADIR)/$(PROG)/tests $(DESTDIR)$(BINDIR) \
+	    $(DESTDIR)$(MANDIR)/man1
+	install -m 0755 tests/stress.sh $(DESTDIR)$(DATADIR)/$(PROG)/tests/
+	install -m 0644 tests/lib.sh tests/tokengen.py \
+	    $(DESTDIR)$(DATADIR)/$(PROG)/tests/
+	sed $(INSTALLED_PATHS) packaging/$(PROG)-stress \
+	    >$(DESTDIR)$(BINDIR)/$(PROG)-stress
+	chmod 0755 $(DESTDIR)$(BINDIR)/$(PROG)-stress
+	install -m 0644 packaging/$(PROG)-stress.1 $(DESTDIR)$(MANDIR)/man1/
+
+install-examples:
+	install -d $(DESTDIR)$(DOCDIR)/examples/converse
+	install -m 0644 packaging/ejabberd.yml packaging/ejabberd-connect.yml \
+	    packaging/ejabberd-socket.conf examples/mint_token.py \
+	    examples/mint_token.php examples/mint_token.mjs \
+	    $(DESTDIR)$(DOCDIR)/examples/
+	install -m 0644 examples/converse/* $(DESTDIR)$(DOCDIR)/examples/converse/
+	install -m 0644 README.md doc/test-vectors.md $(DESTDIR)$(DOCDIR)/
 
 demo: $(PROG)
 	HELPER=$(CURDIR)/$(PROG) tests/demo.sh
@@ -121,4 +172,6 @@ clean:
 	rm -rf $(PROG) $(PROG)-asan $(UNIT_BINS) $(UNITS:%=tests/unit/asan_%) \
 	    build
 
-.PHONY: all check check-asan unit-check units units-asan install demo format clean
+.PHONY: all check check-asan unit-check units units-asan install \
+    install-program install-prosody install-systemd install-stress \
+    install-examples demo format clean

@@ -36,4 +36,34 @@ for v in CPPFLAGS LDFLAGS; do
 		grep -q -- "-DPTA_MARKER_$v" && pass "$v honoured" || fail "$v not passed on"
 done
 
+# make install: everything a system without the Debian package needs, in
+# directories of one's choosing, the paths inside the files following them.
+root=$WORK/root
+if make -s -C "$TOP" install DESTDIR="$root" PREFIX=/opt/pta SYSCONFDIR=/opt/pta/etc \
+	>"$WORK/install.log" 2>&1; then
+	absent=""
+	for path in /opt/pta/bin/prosody-token-auth /opt/pta/bin/prosody-token-auth-stress \
+		/opt/pta/share/man/man1/prosody-token-auth.1 /opt/pta/share/man/man1/prosody-token-auth-stress.1 \
+		/opt/pta/lib/prosody/modules/mod_auth_token_socket.lua \
+		/opt/pta/lib/prosody/modules/mod_sasl_token.lua \
+		/opt/pta/etc/prosody/conf.avail/prosody-token-auth.cfg.lua \
+		/opt/pta/lib/systemd/system/prosody-token-auth.socket \
+		/opt/pta/lib/systemd/system/prosody-token-auth@.service \
+		/opt/pta/share/prosody-token-auth/tests/stress.sh \
+		/opt/pta/share/doc/prosody-token-auth/examples/mint_token.py \
+		/opt/pta/share/doc/prosody-token-auth/examples/ejabberd-connect.yml \
+		/opt/pta/share/doc/prosody-token-auth/test-vectors.md; do
+		[ -f "$root$path" ] || absent="$absent $path"
+	done
+	check "make install: the helper, man pages, Prosody modules and fragment, units, stress harness, examples" "" "$absent"
+	check "... the service runs the helper where it was installed" \
+		"ExecStart=/opt/pta/bin/prosody-token-auth" \
+		"$(grep '^ExecStart=' "$root/opt/pta/lib/systemd/system/prosody-token-auth@.service")"
+	grep -q "/opt/pta/share/prosody-token-auth/tests/stress.sh" "$root/opt/pta/bin/prosody-token-auth-stress" &&
+		pass "... and so does the stress harness's command" ||
+		fail "stress command: $(cat "$root/opt/pta/bin/prosody-token-auth-stress")"
+else
+	fail "make install: $(tail -n 5 "$WORK/install.log")"
+fi
+
 finish

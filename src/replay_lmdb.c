@@ -62,7 +62,7 @@
 #define E_LEN		(1 + 8 + REPLAY_KEY_LEN)
 #define N_LEN		(1 + REPLAY_KEY_LEN)
 #define U_LEN		(1 + REPLAY_USER_LEN)
-#define CLOCK_BEHIND	(-1)   /* not LMDB codes: see failed() */
+#define CLOCK_BEHIND	(-1)   /* not LMDB codes: see explain_failure() */
 #define NEWER_LAYOUT	(-2)
 
 struct meta {
@@ -85,7 +85,7 @@ static const MDB_val meta_key = { sizeof(meta_name), (void *)meta_name };
 static const char *const old_names[] = { "expiry", "meta", "nonces" };
 
 static int
-failed(char err[REPLAY_ERR_LEN], const char *what, int rc)
+explain_failure(char err[REPLAY_ERR_LEN], const char *what, int rc)
 {
 	if (rc == CLOCK_BEHIND)
 		snprintf(err, REPLAY_ERR_LEN, "%s: the clock is behind nonces "
@@ -355,9 +355,9 @@ lmdb_record(struct replay *base, const struct replay_entry entries[],
 	for (i = 0; i < n; i++)
 		results[i] = REPLAY_ERROR;
 	if (t->now < 0 || t->expiry <= t->now)
-		return failed(err, "record", EINVAL), -1;
+		return explain_failure(err, "record", EINVAL), -1;
 	if ((rc = mdb_txn_begin(r->env, NULL, 0, &txn)) != 0)
-		return failed(err, "begin", rc), -1;
+		return explain_failure(err, "begin", rc), -1;
 	if ((rc = get_meta(txn, r->db, &m)) != 0)
 		goto abort;
 	if ((rc = check_clock(&m, now, expiry - now)) == CLOCK_BEHIND) {
@@ -365,7 +365,7 @@ lmdb_record(struct replay *base, const struct replay_entry entries[],
 		if ((rc = put_meta(txn, r->db, &m)) == 0 &&
 		    (rc = mdb_txn_commit(txn)) == 0)
 			rc = CLOCK_BEHIND;
-		return failed(err, "record", rc), -1;
+		return explain_failure(err, "record", rc), -1;
 	}
 	if ((rc = purge(r, txn, &m, now, PURGE_BATCH + n)) != 0)
 		goto abort;
@@ -383,7 +383,7 @@ lmdb_record(struct replay *base, const struct replay_entry entries[],
 	    (rc = mdb_txn_commit(txn)) != 0) {
 		for (i = 0; i < n; i++)
 			results[i] = REPLAY_ERROR;
-		return failed(err, "commit", rc), -1;
+		return explain_failure(err, "commit", rc), -1;
 	}
 	if (full == 0)
 		return 0;
@@ -396,7 +396,7 @@ abort:
 	mdb_txn_abort(txn);
 	for (i = 0; i < n; i++)
 		results[i] = REPLAY_ERROR;
-	return failed(err, "record", rc), -1;
+	return explain_failure(err, "record", rc), -1;
 }
 
 static enum replay_result
@@ -413,7 +413,7 @@ lmdb_lookup(struct replay *base, const struct replay_entry *e,
 	(void)t;
 	n_key(nk, e->key);
 	if ((rc = mdb_txn_begin(r->env, NULL, MDB_RDONLY, &txn)) != 0) {
-		failed(err, "begin", rc);
+		explain_failure(err, "begin", rc);
 		return REPLAY_ERROR;
 	}
 	if ((rc = get_meta(txn, r->db, &m)) == MDB_NOTFOUND)
@@ -425,7 +425,7 @@ lmdb_lookup(struct replay *base, const struct replay_entry *e,
 		return REPLAY_SEEN;
 	if (rc == MDB_NOTFOUND)
 		return REPLAY_FRESH;
-	failed(err, rc == MDB_CORRUPTED ? "lookup (a store of an older "
+	explain_failure(err, rc == MDB_CORRUPTED ? "lookup (a store of an older "
 	    "version, which a helper converts when it first opens it?)" :
 	    "lookup", rc);
 	return REPLAY_ERROR;
@@ -594,7 +594,7 @@ open_env(struct lmdb_store *r, const char *dir, unsigned flags,
 	int rc, dead;
 
 	if ((rc = mdb_env_create(&r->env)) != 0)
-		return failed(err, "create", rc);
+		return explain_failure(err, "create", rc);
 	/* Named databases only in a store of version 1.0. */
 	if ((rc = mdb_env_set_maxdbs(r->env, 3)) != 0 ||
 	    (rc = mdb_env_set_mapsize(r->env, map_size(r->capacity))) != 0 ||
@@ -619,16 +619,16 @@ open_db(struct lmdb_store *r, enum replay_access access,
 
 	if ((rc = mdb_txn_begin(r->env, NULL,
 		 access == REPLAY_READ ? MDB_RDONLY : 0, &txn)) != 0)
-		return failed(err, "begin", rc);
+		return explain_failure(err, "begin", rc);
 	rc = mdb_dbi_open(txn, NULL, 0, &r->db);
 	if (rc == 0 && access == REPLAY_WRITE)
 		rc = init_layout(txn, r->db);
 	if (rc != 0) {
 		mdb_txn_abort(txn);
-		return failed(err, "open", rc);
+		return explain_failure(err, "open", rc);
 	}
 	if ((rc = mdb_txn_commit(txn)) != 0)
-		return failed(err, "commit", rc);
+		return explain_failure(err, "commit", rc);
 	return 0;
 }
 
@@ -845,7 +845,7 @@ replay_lmdb_reset_clock(const struct replay_settings *s, time_t now,
 	if ((rc = open_db(&r, REPLAY_WRITE, msg)) != 0 ||
 	    (rc = mdb_txn_begin(r.env, NULL, 0, &txn)) != 0) {
 		mdb_env_close(r.env);
-		return rc == 0 ? -1 : (failed(msg, "begin", rc), -1);
+		return rc == 0 ? -1 : (explain_failure(msg, "begin", rc), -1);
 	}
 	if ((rc = get_meta(txn, r.db, &m)) == 0) {
 		m.purged = (uint64_t)now;
@@ -855,7 +855,7 @@ replay_lmdb_reset_clock(const struct replay_settings *s, time_t now,
 	rc = rc == 0 ? mdb_txn_commit(txn) : (mdb_txn_abort(txn), rc);
 	mdb_env_close(r.env);
 	if (rc != 0)
-		return failed(msg, "reset", rc), -1;
+		return explain_failure(msg, "reset", rc), -1;
 	snprintf(msg, REPLAY_ERR_LEN, "%.200s: the clock's past is forgotten; "
 	    "%llu live nonces are kept", s->store,
 	    (unsigned long long)m.entries);

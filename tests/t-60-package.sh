@@ -78,8 +78,10 @@ installed_version() {
 }
 
 # An installed package is somebody's: its secrets, its store and its user are
-# never touched here.
-if dpkg -s "$PKG" >/dev/null 2>&1; then
+# never touched here. (A package dpkg knows of only as "not-installed", as
+# after a failed unpack, is not there.)
+status=$(dpkg-query -W -f='${db:Status-Status}' "$PKG" 2>/dev/null)
+if [ -n "$status" ] && [ "$status" != not-installed ]; then
 	skip "the Debian package" "$PKG is installed on this machine, and this suite would replace and purge it (its secrets, replay store and user); run it on a machine without the package"
 	finish
 	exit 0

@@ -89,6 +89,26 @@ token() {
 	$TOKENGEN "$OTP_SEED" "$TOKEN_SECRET" "$jid" "$@"
 }
 
+# py_checks [ARGS...]: runs a Python check script (stdin; tests/suite.py
+# is its library) with the helper, the work directory and the test secrets
+# in its environment; its "ok ..." and "FAIL ..." lines count, and so does
+# its exit status.
+py_checks() {
+	local line
+	while IFS= read -r line; do
+		case $line in
+		"ok   "*) pass "${line#ok   }" ;;
+		"FAIL "*) fail "${line#FAIL }" ;;
+		"python exit "*)
+			[ "${line#python exit }" = 0 ] || fail "the Python checks ended with status ${line#python exit }" ;;
+		*) echo "     $line" ;;
+		esac
+	done < <(HELPER=$HELPER TOP=$TOP WORK=$WORK OTP_SEED=$OTP_SEED \
+		TOKEN_SECRET=$TOKEN_SECRET PYTHONPATH="$TOP/tests" \
+		timeout 300 "$PY" - "$@" 2>&1
+		echo "python exit $?")
+}
+
 finish() {
 	echo "$passed passed, $failed failed, $skipped skipped"
 	[ "$failed" -eq 0 ]

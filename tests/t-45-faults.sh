@@ -43,80 +43,6 @@ mid_step() {
 	while [ $(($(date +%s) % 30)) -gt 25 ]; do sleep 0.5; done
 }
 
-# py_checks: runs a Python check script (stdin) with the helper and the
-# test secrets in its environment; its "ok ..." / "FAIL ..." lines count.
-py_checks() {
-	local line
-	while IFS= read -r line; do
-		case $line in
-		"ok   "*) pass "${line#ok   }" ;;
-		"FAIL "*) fail "${line#FAIL }" ;;
-		"python exit "*)
-			[ "${line#python exit }" = 0 ] || fail "the Python checks ended with status ${line#python exit }" ;;
-		*) echo "     $line" ;;
-		esac
-	done < <(HELPER=$HELPER TOP=$TOP WORK=$WORK OTP_SEED=$OTP_SEED \
-		TOKEN_SECRET=$TOKEN_SECRET timeout 300 "$PY" - "$@" 2>&1
-		echo "python exit $?")
-}
-
-# The Python side of the process checks: spawn a helper with pipes, ask,
-# signal, time it.
-cat >"$WORK/faults.py" <<'EOF'
-import array, fcntl, os, resource, select, signal, subprocess, sys, termios, time
-HELPER = os.environ["HELPER"].split()
-TOP, WORK = os.environ["TOP"], os.environ["WORK"]
-SEED, SECRET = os.environ["OTP_SEED"], os.environ["TOKEN_SECRET"]
-sys.path.insert(0, os.path.join(TOP, "tests"))
-import tokengen
-
-
-def check(ok, name, why=""):
-    print(("ok   %s" % name) if ok else ("FAIL %s: %s" % (name, why)))
-    sys.stdout.flush()
-
-
-def token(jid="bob@example.org", offset=0, seed=SEED, secret=SECRET):
-    return tokengen.mint(seed, secret, jid, offset)
-
-
-class Helper:
-    def __init__(self, conf, env=None, args=()):
-        self.err = open(os.path.join(WORK, "helper.err"), "wb")
-        self.p = subprocess.Popen(HELPER + ["--config", conf, "--log",
-                                           "stderr"] + list(args),
-                                  stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, stderr=self.err,
-                                  env=env)
-
-    def ask(self, line, timeout=10):
-        self.p.stdin.write(line.encode() + b"\n")
-        self.p.stdin.flush()
-        r, _, _ = select.select([self.p.stdout], [], [], timeout)
-        if not r:
-            return "no answer"
-        return self.p.stdout.readline().decode().strip() or "EOF"
-
-    def wait(self, timeout):
-        """Exit status, or None if it is still running after timeout."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            rc = self.p.poll()
-            if rc is not None:
-                return rc
-            time.sleep(0.01)
-        return None
-
-    def kill(self):
-        if self.p.poll() is None:
-            self.p.kill()
-            self.p.wait()
-
-    def log(self):
-        self.err.flush()
-        return open(self.err.name, "rb").read().decode(errors="replace")
-EOF
-
 # --- the replay store cannot be written ----------------------------------
 
 mid_step
@@ -316,7 +242,9 @@ case $outcomes in *"answered(0 1)"*) pass "... a store it cannot map is a refusa
 
 mid_step
 py_checks "$CONF" <<'EOF'
-exec(open(__import__("os").environ["WORK"] + "/faults.py").read())
+import array, fcntl, os, resource, select, signal, subprocess, sys, termios, time
+from suite import HELPER, WORK, check, token, Helper
+TOP = os.environ["TOP"]
 CONF = sys.argv[1]
 
 # The server closes its end of the answers but keeps sending.
@@ -416,7 +344,9 @@ EOF
 mid_step
 cp "$CONF" "$WORK/live.conf"
 py_checks "$WORK/live.conf" <<'EOF'
-exec(open(__import__("os").environ["WORK"] + "/faults.py").read())
+import array, fcntl, os, resource, select, signal, subprocess, sys, termios, time
+from suite import HELPER, WORK, check, token, Helper
+TOP = os.environ["TOP"]
 LIVE = sys.argv[1]
 NEW_SEED, NEW_SECRET = "ABCDEFGHIJKLMNOP", "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 
@@ -563,7 +493,9 @@ if command -v faketime >/dev/null && [ -n "$LIBFAKETIME" ]; then
 	mid_step
 	echo "+0" >"$WORK/clock"
 	py_checks "$LIBFAKETIME" <<'EOF'
-exec(open(__import__("os").environ["WORK"] + "/faults.py").read())
+import array, fcntl, os, resource, select, signal, subprocess, sys, termios, time
+from suite import HELPER, WORK, check, token, Helper
+TOP = os.environ["TOP"]
 CLOCK = os.path.join(WORK, "clock")
 CONF = os.path.join(WORK, "jump.conf")
 with open(os.path.join(WORK, "token-auth.conf")) as f:

@@ -27,41 +27,16 @@ rotate() {
 # --- long-running helpers over pipes ---------------------------------------
 
 cat >"$WORK/rotation.py" <<'EOF'
-import os, select, signal, subprocess, sys, time
-sys.path.insert(0, os.path.join(os.environ["TOP"], "tests"))
+import os, signal, subprocess, time
+from suite import HELPER, WORK, check, Helper
 import tokengen
 
-HELPER, CONF, WORK = os.environ["HELPER"], os.environ["CONF"], os.environ["WORK"]
+CONF = os.environ["CONF"]
 OLD = (os.environ["OTP_SEED"], os.environ["TOKEN_SECRET"])
 
 
-def check(ok, what, why=""):
-    print(("ok   %s" % what) if ok else ("FAIL %s: %s" % (what, why)))
-    sys.stdout.flush()
-
-
-class Helper:
-    def __init__(self):
-        self.err = open(os.path.join(WORK, "helper.err"), "wb")
-        self.p = subprocess.Popen([HELPER, "--config", CONF, "--log", "stderr"],
-                                  stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, stderr=self.err)
-
-    def ask(self, jid, token):
-        user, domain = jid.split("@")
-        self.p.stdin.write(("auth:%s:%s:%s\n" % (user, domain, token)).encode())
-        self.p.stdin.flush()
-        r, _, _ = select.select([self.p.stdout], [], [], 10)
-        return self.p.stdout.readline().decode().strip() if r else "no answer"
-
-    def log(self):
-        self.err.flush()
-        with open(self.err.name, "rb") as f:
-            return f.read().decode(errors="replace")
-
-
 def rotate(*args):
-    r = subprocess.run([HELPER, "--config", CONF, "rotate-secrets"] + list(args),
+    r = subprocess.run(HELPER + ["--config", CONF, "rotate-secrets"] + list(args),
                        capture_output=True, text=True, timeout=30)
     pair = {}
     for line in r.stdout.splitlines():
@@ -76,8 +51,8 @@ def token(pair, jid="bob@example.org", offset=0):
     return tokengen.mint(pair[0], pair[1], jid, offset)
 
 
-h = Helper()
-check(h.ask("bob@example.org", token(OLD)) == "1",
+h = Helper(CONF)
+check(h.auth("bob@example.org", token(OLD)) == "1",
       "before the rotation: a token of the secrets in use accepted")
 rc, new, r = rotate("--overlap", "1h")
 check(rc == 0 and new[0] and new[1], "rotate-secrets prints the new pair",
@@ -88,7 +63,7 @@ check(OLD[0] not in r.stdout and OLD[1] not in r.stdout,
 # The running helper, never restarted, takes the file within two seconds.
 deadline = time.monotonic() + 2.5
 while True:
-    answer = h.ask("alice@example.org", token(new, "alice@example.org"))
+    answer = h.auth("alice@example.org", token(new, "alice@example.org"))
     if answer == "1" or time.monotonic() > deadline:
         break
     time.sleep(0.1)
@@ -98,11 +73,11 @@ check(answer == "1",
 check("loaded again" in h.log(), "... and logs that it took the new file",
       h.log()[-300:])
 old_tok, new_tok = token(OLD, "carol@example.org"), token(new, "dave@example.org")
-check(h.ask("carol@example.org", old_tok) == "1" and
-      h.ask("dave@example.org", new_tok) == "1",
+check(h.auth("carol@example.org", old_tok) == "1" and
+      h.auth("dave@example.org", new_tok) == "1",
       "during the overlap: tokens of the old and of the new pair both pass")
-check(h.ask("carol@example.org", old_tok) == "0" and
-      h.ask("dave@example.org", new_tok) == "0",
+check(h.auth("carol@example.org", old_tok) == "0" and
+      h.auth("dave@example.org", new_tok) == "0",
       "... each once")
 
 # SIGHUP: the very next request is answered with the file as it is now.
@@ -111,11 +86,11 @@ check(rc == 0, "rotate-secrets --force drops the pair whose overlap has not "
       "ended", r.stderr)
 h.p.send_signal(signal.SIGHUP)
 time.sleep(0.2)
-check(h.ask("erin@example.org", token(newer, "erin@example.org")) == "1",
+check(h.auth("erin@example.org", token(newer, "erin@example.org")) == "1",
       "after SIGHUP, at once: the newest pair's tokens pass")
-check(h.ask("frank@example.org", token(new, "frank@example.org")) == "1",
+check(h.auth("frank@example.org", token(new, "frank@example.org")) == "1",
       "... and the pair it replaced is the previous one")
-check(h.ask("gina@example.org", token(OLD, "gina@example.org")) == "0",
+check(h.auth("gina@example.org", token(OLD, "gina@example.org")) == "0",
       "... while the first pair, dropped by --force, is refused")
 
 # A broken file written over the config: the helper serves on with what it
@@ -126,10 +101,10 @@ with open(CONF, "w") as f:
     f.write(good + "this line is broken\n")
 h.p.send_signal(signal.SIGHUP)
 time.sleep(1.2)
-check(h.ask("hank@example.org", token(newer, "hank@example.org")) == "1",
+check(h.auth("hank@example.org", token(newer, "hank@example.org")) == "1",
       "a broken config written over the file: the helper serves on")
 time.sleep(1.2)
-h.ask("ivan@example.org", token(newer, "ivan@example.org"))
+h.auth("ivan@example.org", token(newer, "ivan@example.org"))
 check(h.log().count("still serving with the config loaded before") == 1,
       "... and logs why, once for that file", h.log()[-400:])
 os.chmod(CONF, 0o644)
@@ -137,30 +112,21 @@ with open(CONF, "w") as f:
     f.write(good)
 os.chmod(CONF, 0o644)
 time.sleep(1.2)
-check(h.ask("judy@example.org", token(newer, "judy@example.org")) == "1" and
+check(h.auth("judy@example.org", token(newer, "judy@example.org")) == "1" and
       h.log().count("still serving") == 2,
       "a config readable by others is refused too, and said so")
 os.chmod(CONF, 0o600)
 os.rename(CONF, CONF + ".away")
 time.sleep(1.2)
-check(h.ask("kim@example.org", token(newer, "kim@example.org")) == "1",
+check(h.auth("kim@example.org", token(newer, "kim@example.org")) == "1",
       "the config file missing: the helper serves on")
 os.rename(CONF + ".away", CONF)
 h.p.stdin.close()
 check(h.p.wait(10) == 0, "the helper exits 0 at the end of input")
 EOF
 
-while IFS= read -r line; do
-	case $line in
-	"ok   "*) pass "${line#ok   }" ;;
-	"FAIL "*) fail "${line#FAIL }" ;;
-	"python exit "*)
-		[ "${line#python exit }" = 0 ] || fail "the Python checks ended with status ${line#python exit }" ;;
-	*) echo "     $line" ;;
-	esac
-done < <(HELPER=$HELPER CONF=$CONF TOP=$TOP WORK=$WORK OTP_SEED=$OTP_SEED \
-	TOKEN_SECRET=$TOKEN_SECRET timeout 120 "$PY" "$WORK/rotation.py" 2>&1
-	echo "python exit $?")
+export CONF
+py_checks <"$WORK/rotation.py"
 
 # --- after the deadline ----------------------------------------------------
 

@@ -26,73 +26,43 @@ build() {
 
 # The Python side: long-running helpers over pipes, asked in turn.
 cat >"$WORK/upgrade.py" <<'EOF'
-import os, select, subprocess, sys
-sys.path.insert(0, os.path.join(os.environ["TOP"], "tests"))
-import tokengen
+import sys
+from suite import Helper
+import suite
 
-WORK = os.environ["WORK"]
-SEED, SECRET = os.environ["OTP_SEED"], os.environ["TOKEN_SECRET"]
 old_bin, new_bin, conf, name = sys.argv[1:5]
 
 
 def check(ok, what, why=""):
-    print(("ok   %s: %s" % (name, what)) if ok else
-          ("FAIL %s: %s: %s" % (name, what, why)))
-    sys.stdout.flush()
-
-
-class Helper:
-    def __init__(self, binary, tag):
-        self.err = open(os.path.join(WORK, "%s-%s.err" % (name, tag)), "wb")
-        self.p = subprocess.Popen([binary, "--config", conf, "--log", "stderr"],
-                                  stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, stderr=self.err)
-
-    def ask(self, jid, token):
-        user, domain = jid.split("@")
-        self.p.stdin.write(("auth:%s:%s:%s\n" % (user, domain, token)).encode())
-        self.p.stdin.flush()
-        r, _, _ = select.select([self.p.stdout], [], [], 20)
-        if not r:
-            return "no answer"
-        return self.p.stdout.readline().decode().strip() or "EOF"
-
-    def stop(self):
-        self.p.stdin.close()
-        try:
-            return self.p.wait(10)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            return "hung"
+    suite.check(ok, "%s: %s" % (name, what), why)
 
 
 def token(jid):
-    return tokengen.mint(SEED, SECRET, jid, 0)
+    return suite.token(jid)
 
 
-old = Helper(old_bin, "old")
+old = Helper(conf, binary=old_bin, name=name + "-old")
 t1 = token("bob@example.org")
-check(old.ask("bob@example.org", t1) == "1", "the old helper accepts a token")
-new = Helper(new_bin, "new")
-check(new.ask("bob@example.org", t1) == "0",
+check(old.auth("bob@example.org", t1) == "1", "the old helper accepts a token")
+new = Helper(conf, binary=new_bin, name=name + "-new")
+check(new.auth("bob@example.org", t1) == "0",
       "the new helper converts the store, and refuses the token the old one accepted")
 t2 = token("alice@example.org")
-check(old.ask("alice@example.org", t2) == "0",
+check(old.auth("alice@example.org", t2) == "0",
       "the old helper, still running, refuses after the conversion (fail closed)")
-check(new.ask("alice@example.org", t2) == "1",
+check(new.auth("alice@example.org", t2) == "1",
       "... and that token is accepted once, by the new helper")
 t3 = token("carol@example.org")
-check(new.ask("carol@example.org", t3) == "1", "the new helper accepts a token")
-check(old.ask("carol@example.org", t3) == "0",
+check(new.auth("carol@example.org", t3) == "1", "the new helper accepts a token")
+check(old.auth("carol@example.org", t3) == "0",
       "... which the old helper refuses (a second yes is never given)")
-again = Helper(old_bin, "again")
-check(again.ask("dave@example.org", token("dave@example.org")) == "0",
+again = Helper(conf, binary=old_bin, name=name + "-again")
+check(again.auth("dave@example.org", token("dave@example.org")) == "0",
       "an old helper started after the conversion refuses too")
 check(old.stop() == 0 and again.stop() == 0,
       "the old helpers never crashed, and exit 0 at the end of input")
 check(new.stop() == 0, "the new helper exits 0")
-with open(os.path.join(WORK, "%s-old.err" % name), "rb") as f:
-    log = f.read().decode(errors="replace")
+log = old.log()
 check("replay store" in log and "refused" in log,
       "the old helper logs why it refuses", log[-300:])
 EOF
@@ -109,18 +79,8 @@ for version in 1.0.0 1.1.0; do
 	store=$WORK/store-$version
 	make_config "$WORK/$version.conf"
 	sed -i "s|^replay_store = .*|replay_store = $store|; /^replay_per_user/d" "$WORK/$version.conf"
-	while IFS= read -r line; do
-		case $line in
-		"ok   "*) pass "${line#ok   }" ;;
-		"FAIL "*) fail "${line#FAIL }" ;;
-		"python exit "*)
-			[ "${line#python exit }" = 0 ] || fail "from $version: the Python checks ended with status ${line#python exit }" ;;
-		*) echo "     $line" ;;
-		esac
-	done < <(TOP=$TOP WORK=$WORK OTP_SEED=$OTP_SEED TOKEN_SECRET=$TOKEN_SECRET \
-		timeout 120 "$PY" "$WORK/upgrade.py" "$WORK/$version/prosody-token-auth" \
-		"$HELPER" "$WORK/$version.conf" "from $version" 2>&1
-		echo "python exit $?")
+	py_checks "$WORK/$version/prosody-token-auth" "$HELPER" "$WORK/$version.conf" \
+		"from $version" <"$WORK/upgrade.py"
 done
 
 finish

@@ -851,9 +851,10 @@ describe_since(struct redis_store *r)
 {
 	const char *const argv[] = { "GET", r->since_key };
 	const redisReply *rep;
-	char err[REPLAY_ERR_LEN];
+	char err[REPLAY_ERR_LEN], date[32];
 	long long from;
-	time_t now = time(NULL);
+	time_t now = time(NULL), when;
+	struct tm tm;
 
 	if ((rep = ask(r, 2, argv, err)) == NULL)
 		return;
@@ -866,13 +867,18 @@ describe_since(struct redis_store *r)
 	if (rep->type != REDIS_REPLY_STRING)
 		return;
 	from = strtoll(rep->str, NULL, 10);
+	when = (time_t)from;
 	if (from > (long long)now)
 		printf("  a new record of nonces (%s): logins are refused for "
 		       "%lld s more, until the tokens of before it have "
 		       "expired\n", r->since_key, from - (long long)now);
-	else
-		printf("  holds every nonce recorded since %lld s ago (%s)\n",
-		    (long long)now - from, r->since_key);
+	else if (from == 0 || gmtime_r(&when, &tm) == NULL)
+		printf("  holds every nonce ever recorded (%s is %s)\n",
+		    r->since_key, rep->str);
+	else if (strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S UTC",
+		     &tm) > 0)
+		printf("  holds every nonce recorded since %s (%s)\n", date,
+		    r->since_key);
 }
 
 /*

@@ -322,12 +322,13 @@ send_all(struct redis_store *r, redisContext *c, uint64_t deadline)
 			return -1;
 	if (!r->wait)
 		return 0;
-	/* WAIT answers before the read times out, with what it has. */
+	/* WAIT answers with what it has well before the read times out:
+	 * half the time left (never 0, which would wait for ever). */
 	left = deadline > now ? deadline - now : 1;
 	snprintf(r->wait_text[0], sizeof(r->wait_text[0]), "%u",
 	    r->wait_replicas);
 	snprintf(r->wait_text[1], sizeof(r->wait_text[1]), "%llu",
-	    (unsigned long long)(left * 3 / 4 > 0 ? left * 3 / 4 : 1));
+	    (unsigned long long)(left / 2 > 0 ? left / 2 : 1));
 	for (i = 0; i < 3; i++)
 		wait_len[i] = strlen(wait[i]);
 	return append(c, 3, wait, wait_len);
@@ -493,14 +494,15 @@ replicas_acknowledged(struct redis_store *r, enum replay_result results[],
 	const redisReply *rep = r->replies[r->first + r->ncmds];
 	size_t i, fresh = 0;
 
-	if (rep->type == REDIS_REPLY_INTEGER &&
-	    rep->integer >= (long long)r->wait_replicas)
-		return 0;
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n; i++)
 		fresh += results[i] == REPLAY_FRESH;
+	/* Only what was recorded now waits for the replicas. */
+	if (fresh == 0 || (rep->type == REDIS_REPLY_INTEGER &&
+	    rep->integer >= (long long)r->wait_replicas))
+		return 0;
+	for (i = 0; i < n; i++)
 		if (results[i] == REPLAY_FRESH)
 			results[i] = REPLAY_ERROR;
-	}
 	if (rep->type != REDIS_REPLY_INTEGER)
 		refused(r, rep, "WAIT", err);
 	else

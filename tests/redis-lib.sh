@@ -83,6 +83,9 @@ redis_start() {
 		echo "logfile $dir/redis.log"
 		echo "daemonize no"
 		echo "enable-debug-command local"
+		# A replica's full resynchronisation starts at once (by default
+		# 5 s later, during which WAIT cannot be met).
+		echo "repl-diskless-sync-delay 0"
 		# shellcheck disable=SC2086 # the ACL is a list of words
 		echo "user $REDIS_USER reset on >$REDIS_USER_PASSWORD" $REDIS_ACL
 		while [ $# -ge 2 ]; do

@@ -26,7 +26,7 @@
  * nonce's, in hex:
  *	PREFIX{U}:n:K	"1", expiring with its token (PX)
  *	PREFIX{U}:u	the JID's live nonces: a sorted set of K scored by
- *			expiry (ms of Redis's clock), expiring with the last
+ *			their tokens' expiry (ms), expiring with the last
  *	PREFIXsince	Unix time (the helpers' clock) from which the store
  *			is complete (rule 6); no expiry
  * The braces are a hash tag: a JID's keys share one cluster slot, as one
@@ -56,22 +56,27 @@ _Static_assert(REPLAY_PASSWORD_MAX == REDIS_URL_PASSWORD_MAX,
 
 #define BATCH_MAX   64			/* entries recorded at once */
 #define CMDS_MAX    (BATCH_MAX + 4)	/* SCRIPT LOAD, since (2), WAIT */
-#define ARGS_MAX    8
+#define ARGS_MAX    9
 #define KEY_MAX	    (64 + 2 + 2 * REPLAY_USER_LEN + 3 + 2 * REPLAY_KEY_LEN + 1)
 #define SHA_LEN	    40
 #define PROBE_TTL_S 2
 
-/* KEYS[1] the nonce, KEYS[2] its JID's set; ARGV: ttl (ms), per_user, K. */
+/*
+ * KEYS[1] the nonce, KEYS[2] its JID's set; ARGV: ttl (ms), per_user, K,
+ * now (ms of the helpers' clock, as the tokens' expiry is). A nonce seen
+ * before is SEEN whatever its JID holds, as in LMDB; one its JID has no room
+ * for is not kept. Six calls into Redis on the common path: each costs.
+ */
 static const char script[] =
-    "if redis.replicate_commands then redis.replicate_commands() end\n"
-    "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end\n"
-    "local t = redis.call('TIME')\n"
-    "local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
     "local ttl = tonumber(ARGV[1])\n"
-    "redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)\n"
-    "if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[2]) then return 2 end\n"
     "if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ttl) then\n"
     "  return 0\n"
+    "end\n"
+    "local now = tonumber(ARGV[4])\n"
+    "redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)\n"
+    "if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[2]) then\n"
+    "  redis.call('DEL', KEYS[1])\n"
+    "  return 2\n"
     "end\n"
     "redis.call('ZADD', KEYS[2], now + ttl, ARGV[3])\n"
     "if redis.call('PTTL', KEYS[2]) < ttl then\n"
@@ -107,7 +112,9 @@ struct redis_store {
 	char nkey[BATCH_MAX][KEY_MAX], ukey[BATCH_MAX][KEY_MAX];
 	char member[BATCH_MAX][2 * REPLAY_KEY_LEN + 1];
 	char ttl[24], per_user_text[12], wait_text[2][24];
-	char since_key[64 + 8], since_value[24];
+	char since_key[64 + 8], since_value[24], now_ms[24];
+	unsigned timeout_generation; /* the connection's timeouts, as set */
+	uint64_t timeout_set;
 	redisReply *replies[CMDS_MAX];
 	size_t nreplies, first;
 };
@@ -346,6 +353,31 @@ io_error(struct redis_store *r, const redisContext *c, uint64_t deadline,
 }
 
 /*
+ * The connection's read and write timeouts: what is left until deadline.
+ * Set only when that differs from what it has, which it rarely does (each
+ * exchange has the whole timeout): two system calls saved per batch.
+ */
+static int
+set_timeout(struct redis_store *r, redisContext *c, unsigned gen,
+    uint64_t deadline)
+{
+	uint64_t now = redis_now_ms(), left;
+
+	if (now >= deadline)
+		return -1;
+	/* (a millisecond either way is no matter) */
+	left = deadline - now;
+	if (gen == r->timeout_generation && left + 1 >= r->timeout_set &&
+	    r->timeout_set + 1 >= left)
+		return 0;
+	if (redis_link_timeout(c, deadline) == -1)
+		return -1;
+	r->timeout_generation = gen;
+	r->timeout_set = left;
+	return 0;
+}
+
+/*
  * Writes the exchange's commands at once and reads every reply. Returns
  * 0, or -1 with err if the link failed; *again if worth one more try on a
  * new connection.
@@ -365,7 +397,7 @@ exchange_once(struct redis_store *r, uint64_t deadline, int *again,
 		return -1;
 	reused = gen == r->used_generation;
 	r->used_generation = gen;
-	if (redis_link_timeout(c, deadline) == -1 ||
+	if (set_timeout(r, c, gen, deadline) == -1 ||
 	    send_all(r, c, deadline) == -1) {
 		io_error(r, c, deadline, err);
 		redis_link_failed(r->link, err);
@@ -565,9 +597,9 @@ redis_record(struct replay *base, const struct replay_entry entries[],
     char err[REPLAY_ERR_LEN])
 {
 	struct redis_store *r = (struct redis_store *)base;
-	const redisReply *set, *since;
-	int errors = 0;
+	const redisReply *set;
 	size_t i;
+	int errors = 0;
 
 	for (i = 0; i < n; i++)
 		results[i] = REPLAY_ERROR;
@@ -580,16 +612,19 @@ redis_record(struct replay *base, const struct replay_entry entries[],
 	}
 	snprintf(r->ttl, sizeof(r->ttl), "%lld",
 	    (long long)(t->expiry - t->now) * 1000);
+	snprintf(r->now_ms, sizeof(r->now_ms), "%lld",
+	    (long long)t->now * 1000);
 	snprintf(r->since_value, sizeof(r->since_value), "%lld",
 	    (long long)t->expiry);
 	r->ncmds = 0;
 	add_since(r, r->since_value);
 	for (i = 0; i < n; i++) {
 		const char *argv[] = { "EVALSHA", r->sha, "2", r->nkey[i],
-			r->ukey[i], r->ttl, r->per_user_text, r->member[i] };
+			r->ukey[i], r->ttl, r->per_user_text, r->member[i],
+			r->now_ms };
 
 		make_keys(r, &entries[i], i);
-		add(r, 8, argv);
+		add(r, 9, argv);
 	}
 	r->wait = r->wait_replicas > 0;
 	if (exchange(r, err) == -1)
@@ -600,11 +635,11 @@ redis_record(struct replay *base, const struct replay_entry entries[],
 		results[i] = entry_result(r, r->replies[r->first + 2 + i],
 		    &errors, err);
 	set = r->replies[r->first];
-	since = r->replies[r->first + 1];
 	if (set->type == REDIS_REPLY_ERROR) {
 		refused(r, set, "SET", err);
 		errors++;
-	} else if (store_complete(r, since, t->now, err) == -1) {
+	} else if (store_complete(r, r->replies[r->first + 1], t->now,
+		       err) == -1) {
 		errors++;
 	}
 	if (r->wait && replicas_acknowledged(r, results, n, err) == -1)
@@ -892,7 +927,7 @@ static int
 describe_probe(struct redis_store *r)
 {
 	const char *const argv[] = { "EVALSHA", r->sha, "2", r->nkey[0],
-		r->ukey[0], r->ttl, r->per_user_text, r->member[0] };
+		r->ukey[0], r->ttl, r->per_user_text, r->member[0], r->now_ms };
 	const char *const exists[] = { "EXISTS", r->nkey[0] };
 	char err[REPLAY_ERR_LEN] = "";
 	struct replay_entry e;
@@ -904,10 +939,12 @@ describe_probe(struct redis_store *r)
 	}
 	make_keys(r, &e, 0);
 	snprintf(r->ttl, sizeof(r->ttl), "%d", PROBE_TTL_S * 1000);
+	snprintf(r->now_ms, sizeof(r->now_ms), "%lld",
+	    (long long)time(NULL) * 1000);
 	r->ncmds = 0;
 	r->wait = 0;
-	add(r, 8, argv);
-	add(r, 8, argv);
+	add(r, 9, argv);
+	add(r, 9, argv);
 	add(r, 2, exists);
 	if (exchange(r, err) == 0 && script_loaded(r, err) == 0 &&
 	    entry_result(r, r->replies[r->first], &errors, err) ==

@@ -18,8 +18,8 @@ REDIS_USER_PASSWORD_URL=$(printf '%s' "$REDIS_USER_PASSWORD" | sed 's/@/%40/g; s
 # The minimal ACL of the documentation (prosody-token-auth(1)): the keys
 # under the prefix, and the commands the helper uses, in its script too.
 REDIS_ACL="resetkeys ~pta:* resetchannels -@all +evalsha +script|load +get
-+set +exists +select +ping +wait +role +time +zremrangebyscore +zcard +zadd
-+pttl +pexpire"
++set +exists +select +ping +wait +role +zremrangebyscore +zcard +zadd
++pttl +pexpire +del"
 
 declare -A REDIS_PORT REDIS_PID REDIS_DIR
 

@@ -38,6 +38,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <hiredis/hiredis.h>
 #ifdef HAVE_HIREDIS_SSL
 #include <hiredis/hiredis_ssl.h>
 #include <openssl/ssl.h>
@@ -313,11 +314,16 @@ tls_start(struct redis_link *l, redisContext *c, const struct endpoint *e,
 	if (redis_link_timeout(c, deadline) == -1 ||
 	    redisInitiateSSL(c, ssl) != REDIS_OK) {
 		v = SSL_get_verify_result(ssl);
-		snprintf(why, REPLAY_ERR_LEN, "TLS with %.100s failed: %s%s",
-		    name, v != X509_V_OK ? X509_verify_cert_error_string(v) :
-		    c->errstr[0] != '\0' ? c->errstr : "no time left",
-		    v != X509_V_OK ? " (the certificate must be signed by a CA "
-		    "of the system's and name the host of replay_store)" : "");
+		if (v != X509_V_OK)
+			snprintf(why, REPLAY_ERR_LEN, "TLS with %.80s: the "
+			    "certificate is refused (%.80s): it must be signed "
+			    "by a CA of the system's and name the host of "
+			    "replay_store", name,
+			    X509_verify_cert_error_string(v));
+		else
+			snprintf(why, REPLAY_ERR_LEN, "TLS with %.80s failed: "
+			    "%.120s", name, c->errstr[0] != '\0' ? c->errstr :
+			    "no time left");
 		SSL_free(ssl);
 		return -1;
 	}

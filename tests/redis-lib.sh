@@ -21,7 +21,7 @@ REDIS_ACL="resetkeys ~pta:* resetchannels -@all +evalsha +script|load +get
 +set +exists +select +ping +wait +role +zremrangebyscore +zcard +zadd
 +pttl +pexpire +del"
 
-declare -A REDIS_PORT REDIS_PID REDIS_DIR
+declare -A REDIS_PORT REDIS_PID REDIS_DIR REDIS_TLS
 
 # redis_need: whether redis-server and redis-cli are here (else the caller
 # skips, naming the package).
@@ -52,11 +52,13 @@ unspawn() {
 	pids=("${kept[@]}")
 }
 
-# rcli NAME ARGS...: redis-cli to server NAME as its administrator.
+# rcli NAME ARGS...: redis-cli to server NAME as its administrator (over
+# TLS, not verified, to a server that speaks only TLS).
 rcli() {
-	local name=$1
+	local name=$1 tls=()
 	shift
-	redis-cli -h 127.0.0.1 -p "${REDIS_PORT[$name]}" --no-auth-warning "$@"
+	[ -z "${REDIS_TLS[$name]:-}" ] || tls=(--tls --insecure)
+	redis-cli "${tls[@]}" -h 127.0.0.1 -p "${REDIS_PORT[$name]}" --no-auth-warning "$@"
 }
 
 redis_up() { [ "$(rcli "$1" PING 2>/dev/null)" = PONG ]; }
@@ -64,10 +66,14 @@ redis_up() { [ "$(rcli "$1" PING 2>/dev/null)" = PONG ]; }
 # redis_start NAME [DIRECTIVE VALUE...]: start server NAME (on the port it
 # had, if it ran before, or REDIS_PORT[NAME] if set), with its Unix socket
 # at ${REDIS_DIR[NAME]}/redis.sock, the helpers' ACL user, and each further
-# "DIRECTIVE VALUE" as a line of its config.
+# "DIRECTIVE VALUE" as a line of its config. With "port 0 tls-port PORT",
+# it speaks TLS only, on REDIS_PORT[NAME] = PORT.
 redis_start() {
-	local name=$1 dir port
+	local name=$1 dir port a
 	shift
+	for a in "$@"; do
+		[ "$a" = tls-port ] && REDIS_TLS[$name]=1
+	done
 	dir=$WORK/redis-$name
 	mkdir -p "$dir"
 	port=${REDIS_PORT[$name]:-$(redis_free_port)}

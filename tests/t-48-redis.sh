@@ -10,7 +10,9 @@
 # the per-JID limit holds across nodes; no key holds a JID or a nonce;
 # check-config connects, probes, reads maxmemory-policy, never shows the
 # password; verify and reset-store; the ACL is minimal (a key outside the
-# prefix is refused). Faults, with one helper serving throughout: Redis
+# prefix is refused); rediss:// verifies the server's certificate and name
+# where hiredis has TLS, and is refused at start-up, saying what to do
+# instead, where it has not. Faults, with one helper serving throughout: Redis
 # stopped (SIGSTOP: refused within the deadline, then at once while backing
 # off), continued, killed and restarted (with persistence: nothing
 # forgotten), restarted empty (refused for a token lifetime), out of memory
@@ -196,6 +198,66 @@ out=$(redis-cli -h 127.0.0.1 -p "${REDIS_PORT[main]}" --user "$REDIS_USER" --pas
 grep -q NOPERM <<<"$out" && pass "the ACL user may not FLUSHALL" || fail "the ACL user may not FLUSHALL: $out"
 out=$(redis-cli -h 127.0.0.1 -p "${REDIS_PORT[main]}" --user "$REDIS_USER" --pass "$REDIS_USER_PASSWORD" --no-auth-warning GET secret:thing 2>&1)
 grep -q NOPERM <<<"$out" && pass "the ACL user may not read keys outside pta:" || fail "GET outside the prefix: $out"
+
+# --- rediss:// ----------------------------------------------------------------
+
+# Where hiredis has no TLS (Debian 12's 0.14), rediss:// is refused at
+# start-up in one sentence that names the alternatives; where it has, the
+# server's certificate is verified against the CAs (SSL_CERT_FILE here, the
+# system's otherwise) and must name the host.
+TLSC=$WORK/tls.conf
+redis_config "$TLSC" "rediss://$REDIS_USER:$REDIS_USER_PASSWORD_URL@localhost:6380"
+out=$($HELPER --config "$TLSC" check-config 2>&1)
+status=$?
+if grep -q 'rediss:// needs TLS, which this build' <<<"$out"; then
+	check "rediss:// without TLS in hiredis: refused at start-up" 1 "$status"
+	grep -q "$(basename "$TLSC"):3: .*unix:///PATH.*stunnel or spiped" <<<"$out" &&
+		pass "... on its line, naming the alternatives (a Unix socket, stunnel, spiped)" ||
+		fail "... on its line, naming the alternatives: $out"
+	out=$(printf 'isuser:a:example.org\n' | $HELPER --config "$TLSC" 2>&1)
+	check "... and the helper does not start (no plain-text fallback)" "1" "$?"
+	skip "rediss:// connections" "this build's hiredis has no TLS (pkg-config hiredis_ssl: hiredis 1.x)"
+elif ! command -v openssl >/dev/null; then
+	skip "rediss:// connections" "no openssl to make certificates (Debian package openssl)"
+else
+	# A CA, and two server certificates: one for localhost and 127.0.0.1,
+	# one for another name.
+	(
+		cd "$WORK" || exit 1
+		openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt \
+			-days 2 -subj "/CN=test CA"
+		for c in good:DNS:localhost,IP:127.0.0.1 wrong:DNS:wrong.example; do
+			openssl req -newkey rsa:2048 -nodes -keyout "${c%%:*}.key" \
+				-out "${c%%:*}.csr" -subj "/CN=${c%%:*}"
+			echo "subjectAltName=${c#*:}" >"${c%%:*}.ext"
+			openssl x509 -req -in "${c%%:*}.csr" -CA ca.crt -CAkey ca.key \
+				-CAcreateserial -out "${c%%:*}.crt" -days 2 -extfile "${c%%:*}.ext"
+		done
+	) >"$WORK/openssl.log" 2>&1 || fail "certificates made"
+	for c in good wrong; do
+		REDIS_PORT[tls$c]=$(redis_free_port)
+		redis_start "tls$c" port 0 tls-port "${REDIS_PORT[tls$c]}" \
+			tls-cert-file "$WORK/$c.crt" tls-key-file "$WORK/$c.key" \
+			tls-ca-cert-file "$WORK/ca.crt" tls-auth-clients no
+	done
+	redis_seed tlsgood
+	redis_seed tlswrong
+	for host in localhost 127.0.0.1; do
+		redis_config "$TLSC" "rediss://$REDIS_USER:$REDIS_USER_PASSWORD_URL@$host:${REDIS_PORT[tlsgood]}"
+		T=$(token tls@example.org)
+		check "rediss:// to $host, its certificate signed by the CA given: accepted, then a replay refused" "1 0" \
+			"$(SSL_CERT_FILE=$WORK/ca.crt ask "$TLSC" "$(auth tls@example.org "$T")" "$(auth tls@example.org "$T")")"
+	done
+	check "rediss:// to a CA the helper does not trust: refused" 0 \
+		"$(ask "$TLSC" "$(auth tls@example.org "$(token tls@example.org)")")"
+	grep -q 'the certificate is refused' "$WORK/stderr" && pass "... saying the certificate is refused" ||
+		fail "... saying the certificate is refused"
+	redis_config "$TLSC" "rediss://$REDIS_USER:$REDIS_USER_PASSWORD_URL@127.0.0.1:${REDIS_PORT[tlswrong]}"
+	check "rediss:// to a certificate for another name: refused" 0 \
+		"$(SSL_CERT_FILE=$WORK/ca.crt ask "$TLSC" "$(auth tls@example.org "$(token tls@example.org)")")"
+	grep -q 'mismatch' "$WORK/stderr" && pass "... saying the name does not match" ||
+		fail "... saying the name does not match: $(tail -1 "$WORK/stderr")"
+fi
 
 # --- faults, one helper serving throughout ----------------------------------
 

@@ -84,7 +84,7 @@ struct redis_link {
 #endif
 
 	redisContext *c;
-	unsigned generation;
+	struct redis_conn_state state;
 	char where[WHERE_LEN];
 
 	unsigned failures, delay_ms;
@@ -584,7 +584,7 @@ connect_primary(struct redis_link *l, uint64_t deadline,
 		l->c = NULL;
 		return -1;
 	}
-	l->generation++;
+	memset(&l->state, 0, sizeof(l->state));
 	return 0;
 }
 
@@ -600,16 +600,14 @@ back_off(struct redis_link *l, const char *why)
 }
 
 redisContext *
-redis_link_get(struct redis_link *l, uint64_t deadline, unsigned *generation,
+redis_link_get(struct redis_link *l, uint64_t deadline,
     char err[REPLAY_ERR_LEN])
 {
 	char why[REPLAY_ERR_LEN] = "";
 	uint64_t now;
 
-	if (l->c != NULL) {
-		*generation = l->generation;
+	if (l->c != NULL)
 		return l->c;
-	}
 	if (l->resolve_error[0] != '\0') {
 		snprintf(err, REPLAY_ERR_LEN, "%s", l->resolve_error);
 		return NULL;
@@ -632,7 +630,6 @@ redis_link_get(struct redis_link *l, uint64_t deadline, unsigned *generation,
 		    l->failures == 1 ? "" : "s");
 	l->failures = 0;
 	l->delay_ms = 0;
-	*generation = l->generation;
 	return l->c;
 }
 
@@ -648,6 +645,12 @@ redis_link_failed(struct redis_link *l, const char *why)
 {
 	redis_link_drop(l);
 	back_off(l, why);
+}
+
+struct redis_conn_state *
+redis_link_state(struct redis_link *l)
+{
+	return &l->state;
 }
 
 const char *

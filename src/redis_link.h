@@ -43,12 +43,25 @@ struct redis_link *redis_link_open(const struct replay_settings *,
 void redis_link_close(struct redis_link *);
 
 /*
+ * What a store keeps about the current connection, zeroed with each new
+ * one, and kept with the link when the store is closed.
+ */
+struct redis_conn_state {
+	int used;	     /* an exchange went through it */
+	int script_loaded;   /* the store's script is in its server's cache */
+	int since_missing;   /* the store's mark was missing: set it */
+	uint64_t timeout_ms; /* its read and write timeouts, as last set */
+};
+
+/* The state of the link's connection (of the next one, while it has none). */
+struct redis_conn_state *redis_link_state(struct redis_link *);
+
+/*
  * The connection, made before deadline (redis_now_ms) if there is none, or
- * NULL with why in err, at once while backing off. *generation changes with
- * each new connection (a script loaded on one must be loaded on the next).
+ * NULL with why in err, at once while backing off.
  */
 redisContext *redis_link_get(struct redis_link *, uint64_t deadline,
-    unsigned *generation, char err[REPLAY_ERR_LEN]);
+    char err[REPLAY_ERR_LEN]);
 
 /*
  * The connection failed, or its server is unfit (a replica, a refused

@@ -17,10 +17,11 @@
  *    connecting and one round trip; redis_link backs off after failures.
  * 6. A Redis that lost its nonces cannot bring them back unnoticed: the
  *    key PREFIXsince, which never expires, says from when the store holds
- *    every nonce recorded. A batch that finds it missing (a new Redis, or
- *    one restarted without persistence, flushed, or evicting) sets it to
- *    when the tokens valid now expire, and until then logins are refused:
- *    a token accepted before may have been forgotten.
+ *    every nonce recorded. Every batch reads it; one that finds it missing
+ *    (a new Redis, or one restarted without persistence, flushed, or
+ *    evicting) is refused, and the next sets it to when the tokens valid
+ *    then expire; until that time logins are refused: a token accepted
+ *    before may have been forgotten.
  *
  * Keys, PREFIX being replay_redis_key_prefix, U the JID's key and K the
  * nonce's, in hex:
@@ -32,11 +33,13 @@
  * The braces are a hash tag: a JID's keys share one cluster slot, as one
  * script's keys must.
  *
- * A batch of logins is one round trip: PREFIXsince set if missing and
- * read, the script for each login (EVALSHA), and WAIT when replicas must
- * acknowledge, written at once, and every reply
- * read before anything is answered. The script is loaded (SCRIPT LOAD) in
- * the same round trip, first, on each new connection.
+ * A batch of logins is one round trip: PREFIXsince read (and set first,
+ * if the last batch found it missing), the script for each login
+ * (EVALSHA), and WAIT when replicas must acknowledge, written at once, and
+ * every reply read before anything is answered. The script is loaded
+ * (SCRIPT LOAD) in the same round trip, first, on each new connection.
+ * What a store knows of a connection (the script loaded, its timeouts, the
+ * mark missing) lives with the link, which outlives the store.
  */
 #include <sys/random.h>
 
@@ -99,8 +102,7 @@ struct redis_store {
 	char prefix[64];
 	unsigned per_user, timeout_ms, wait_replicas;
 	char sha[SHA_LEN + 1];
-	unsigned script_generation; /* the connection that has the script */
-	unsigned used_generation;   /* the connection last used */
+	struct redis_conn_state *conn; /* its link's connection's */
 	int broken;		    /* its server is unfit: drop it */
 
 	/* One exchange: the commands asked for, the words they point to,
@@ -113,8 +115,6 @@ struct redis_store {
 	char member[BATCH_MAX][2 * REPLAY_KEY_LEN + 1];
 	char ttl[24], per_user_text[12], wait_text[2][24];
 	char since_key[64 + 8], since_value[24], now_ms[24];
-	unsigned timeout_generation; /* the connection's timeouts, as set */
-	uint64_t timeout_set;
 	redisReply *replies[CMDS_MAX];
 	size_t nreplies, first;
 };
@@ -317,8 +317,7 @@ send_all(struct redis_store *r, redisContext *c, uint64_t deadline)
 	uint64_t left, now = redis_now_ms();
 
 	r->first = 0;
-	if (r->access == REPLAY_WRITE &&
-	    r->used_generation != r->script_generation) {
+	if (r->access == REPLAY_WRITE && !r->conn->script_loaded) {
 		if (append(c, 3, load, load_len) == -1)
 			return -1;
 		r->first = 1;
@@ -358,8 +357,7 @@ io_error(struct redis_store *r, const redisContext *c, uint64_t deadline,
  * exchange has the whole timeout): two system calls saved per batch.
  */
 static int
-set_timeout(struct redis_store *r, redisContext *c, unsigned gen,
-    uint64_t deadline)
+set_timeout(redisContext *c, struct redis_conn_state *st, uint64_t deadline)
 {
 	uint64_t now = redis_now_ms(), left;
 
@@ -367,13 +365,11 @@ set_timeout(struct redis_store *r, redisContext *c, unsigned gen,
 		return -1;
 	/* (a millisecond either way is no matter) */
 	left = deadline - now;
-	if (gen == r->timeout_generation && left + 1 >= r->timeout_set &&
-	    r->timeout_set + 1 >= left)
+	if (left + 1 >= st->timeout_ms && st->timeout_ms + 1 >= left)
 		return 0;
 	if (redis_link_timeout(c, deadline) == -1)
 		return -1;
-	r->timeout_generation = gen;
-	r->timeout_set = left;
+	st->timeout_ms = left;
 	return 0;
 }
 
@@ -388,16 +384,15 @@ exchange_once(struct redis_store *r, uint64_t deadline, int *again,
 {
 	size_t i, total;
 	redisContext *c;
-	unsigned gen;
 	void *reply;
 	int reused, saved;
 
 	*again = 0;
-	if ((c = redis_link_get(r->link, deadline, &gen, err)) == NULL)
+	if ((c = redis_link_get(r->link, deadline, err)) == NULL)
 		return -1;
-	reused = gen == r->used_generation;
-	r->used_generation = gen;
-	if (set_timeout(r, c, gen, deadline) == -1 ||
+	reused = r->conn->used;
+	r->conn->used = 1;
+	if (set_timeout(c, r->conn, deadline) == -1 ||
 	    send_all(r, c, deadline) == -1) {
 		io_error(r, c, deadline, err);
 		redis_link_failed(r->link, err);
@@ -492,7 +487,7 @@ script_loaded(struct redis_store *r, char err[REPLAY_ERR_LEN])
 		return 0;
 	if (rep->type == REDIS_REPLY_STRING && rep->len == SHA_LEN &&
 	    memcmp(rep->str, r->sha, SHA_LEN) == 0) {
-		r->script_generation = r->used_generation;
+		r->conn->script_loaded = 1;
 		return 0;
 	}
 	refused(r, rep, "SCRIPT LOAD", err);
@@ -512,7 +507,7 @@ entry_result(struct redis_store *r, const redisReply *rep, int *errors,
 		return REPLAY_USER_FULL;
 	if (rep->type == REDIS_REPLY_ERROR &&
 	    strncmp(rep->str, "NOSCRIPT", 8) == 0)
-		r->script_generation = 0;
+		r->conn->script_loaded = 0;
 	if ((*errors)++ == 0)
 		refused(r, rep, "the replay script", err);
 	return REPLAY_ERROR;
@@ -548,15 +543,21 @@ replicas_acknowledged(struct redis_store *r, enum replay_result results[],
 
 /* --- the store -------------------------------------------------------------- */
 
-/* PREFIXsince set to value if missing, then read: the batch's first two. */
-static void
+/*
+ * PREFIXsince read, and first set to value if the last batch found it
+ * missing: the batch's first one or two commands. Returns how many.
+ */
+static size_t
 add_since(struct redis_store *r, const char *value)
 {
 	const char *set[] = { "SET", r->since_key, value, "NX" };
 	const char *get[] = { "GET", r->since_key };
+	int missing = r->conn->since_missing;
 
-	add(r, 4, set);
+	if (missing)
+		add(r, 4, set);
 	add(r, 2, get);
+	return missing ? 2 : 1;
 }
 
 /*
@@ -570,10 +571,13 @@ store_complete(struct redis_store *r, const redisReply *since, time_t now,
 	long long from;
 	char *end;
 
+	r->conn->since_missing = since->type == REDIS_REPLY_NIL;
 	if (since->type == REDIS_REPLY_NIL) {
-		snprintf(err, REPLAY_ERR_LEN, "Redis at %s holds no %s: no "
-		    "helper has recorded a nonce there yet",
-		    redis_link_where(r->link), r->since_key);
+		snprintf(err, REPLAY_ERR_LEN, "Redis at %s holds no %s (a new "
+		    "Redis, or one that lost its data): a token accepted "
+		    "before may have been forgotten, so logins are refused "
+		    "for one token lifetime from now", redis_link_where(r->link),
+		    r->since_key);
 		return -1;
 	}
 	if (since->type != REDIS_REPLY_STRING ||
@@ -598,7 +602,7 @@ redis_record(struct replay *base, const struct replay_entry entries[],
 {
 	struct redis_store *r = (struct redis_store *)base;
 	const redisReply *set;
-	size_t i;
+	size_t i, k;
 	int errors = 0;
 
 	for (i = 0; i < n; i++)
@@ -617,7 +621,7 @@ redis_record(struct replay *base, const struct replay_entry entries[],
 	snprintf(r->since_value, sizeof(r->since_value), "%lld",
 	    (long long)t->expiry);
 	r->ncmds = 0;
-	add_since(r, r->since_value);
+	k = add_since(r, r->since_value);
 	for (i = 0; i < n; i++) {
 		const char *argv[] = { "EVALSHA", r->sha, "2", r->nkey[i],
 			r->ukey[i], r->ttl, r->per_user_text, r->member[i],
@@ -632,13 +636,13 @@ redis_record(struct replay *base, const struct replay_entry entries[],
 	if (script_loaded(r, err) == -1)
 		errors++;
 	for (i = 0; i < n; i++)
-		results[i] = entry_result(r, r->replies[r->first + 2 + i],
+		results[i] = entry_result(r, r->replies[r->first + k + i],
 		    &errors, err);
 	set = r->replies[r->first];
-	if (set->type == REDIS_REPLY_ERROR) {
+	if (k == 2 && set->type == REDIS_REPLY_ERROR) {
 		refused(r, set, "SET", err);
 		errors++;
-	} else if (store_complete(r, r->replies[r->first + 1], t->now,
+	} else if (store_complete(r, r->replies[r->first + k - 1], t->now,
 		       err) == -1) {
 		errors++;
 	}
@@ -734,6 +738,7 @@ open_store(const struct replay_settings *s, enum replay_access access,
 		free(r);
 		return NULL;
 	}
+	r->conn = redis_link_state(r->link);
 	return r;
 }
 

@@ -4,8 +4,8 @@
  *    Redis answered, which never holds it.
  * 2. Never hang: a connect, a login and a question to a sentinel each get
  *    the time left until the caller's deadline, and no more.
- * 3. Never storm: after a failure, no attempt until the back-off step has
- *    passed; a refusal meanwhile costs no system call.
+ * 3. Never storm: after two failures in a row, no attempt until the
+ *    back-off step has passed; a refusal meanwhile costs no system call.
  * 4. After start-up no file is opened and no name is resolved: the link
  *    connects to numeric addresses (resolved when it was opened, or given
  *    by Sentinel, which names addresses), and TLS's CA certificates are
@@ -588,15 +588,36 @@ connect_primary(struct redis_link *l, uint64_t deadline,
 	return 0;
 }
 
+/*
+ * A failure: the first is tried again at once (a server restarted, a
+ * connection dropped by a firewall, one slow reply); from the second in a
+ * row, the next attempt waits 100 ms, then 200, ... up to 5 s.
+ */
 static void
 back_off(struct redis_link *l, const char *why)
 {
-	l->delay_ms = l->delay_ms == 0 ? REDIS_BACKOFF_MIN_MS :
-	    l->delay_ms * 2 > REDIS_BACKOFF_MAX_MS ? REDIS_BACKOFF_MAX_MS :
-						     l->delay_ms * 2;
+	if (l->failures++ == 0)
+		l->delay_ms = 0;
+	else if (l->delay_ms == 0)
+		l->delay_ms = REDIS_BACKOFF_MIN_MS;
+	else if ((l->delay_ms *= 2) > REDIS_BACKOFF_MAX_MS)
+		l->delay_ms = REDIS_BACKOFF_MAX_MS;
 	l->next_ms = redis_now_ms() + l->delay_ms;
-	l->failures++;
 	snprintf(l->last_error, sizeof(l->last_error), "%s", why);
+}
+
+/* Why a connection failed, and when the next attempt may be, in err. */
+static void
+unreachable(const struct redis_link *l, uint64_t now,
+    char err[REPLAY_ERR_LEN])
+{
+	if (now >= l->next_ms)
+		snprintf(err, REPLAY_ERR_LEN, "Redis unreachable (%.200s), "
+		    "tried again at the next login", l->last_error);
+	else
+		snprintf(err, REPLAY_ERR_LEN, "Redis unreachable (%.200s), "
+		    "next attempt in %llu ms", l->last_error,
+		    (unsigned long long)(l->next_ms - now));
 }
 
 redisContext *
@@ -613,24 +634,27 @@ redis_link_get(struct redis_link *l, uint64_t deadline,
 		return NULL;
 	}
 	if (l->failures > 0 && (now = redis_now_ms()) < l->next_ms) {
-		snprintf(err, REPLAY_ERR_LEN, "Redis unreachable (%.200s), next "
-		    "attempt in %llu ms", l->last_error,
-		    (unsigned long long)(l->next_ms - now));
+		unreachable(l, now, err);
 		return NULL;
 	}
 	if (connect_primary(l, deadline, why) == -1) {
 		back_off(l, why);
-		snprintf(err, REPLAY_ERR_LEN, "Redis unreachable (%.200s), next "
-		    "attempt in %u ms", why, l->delay_ms);
+		unreachable(l, redis_now_ms(), err);
 		return NULL;
 	}
-	if (l->failures > 0)
-		log_msg(LOG_NOTICE, "replay store: Redis at %s answers again, "
-		    "after %u failed attempt%s", l->where, l->failures,
-		    l->failures == 1 ? "" : "s");
+	return l->c;
+}
+
+void
+redis_link_ok(struct redis_link *l)
+{
+	if (l->failures == 0)
+		return;
+	log_msg(LOG_NOTICE, "replay store: Redis at %s answers again, after "
+	    "%u failed attempt%s", l->where, l->failures,
+	    l->failures == 1 ? "" : "s");
 	l->failures = 0;
 	l->delay_ms = 0;
-	return l->c;
 }
 
 void

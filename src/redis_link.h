@@ -2,10 +2,11 @@
  * The connection a Redis replay store talks through: where the primary is
  * (host names resolved once, when the link is opened; or asked of Sentinel),
  * how to reach it (TCP, TLS, a Unix socket), logging in (AUTH, SELECT), and
- * what to do when it fails: while backing off (100 ms, doubling to 5 s,
- * reset by a success) a connection is refused at once without trying, so
- * that helpers never storm a Redis that is down; after a failover the
- * sentinels are asked again.
+ * what to do when it fails: a first failure is tried again at the next
+ * login; after two in a row, while backing off (100 ms, doubling to 5 s,
+ * until an exchange goes through) a connection is refused at once without
+ * trying, so that helpers never storm a Redis that is down; after a
+ * failover the sentinels are asked again.
  *
  * A link outlives the store that closed it: the process keeps it, so that a
  * store opened again with the same settings (auth reopens a failed store)
@@ -62,6 +63,9 @@ struct redis_conn_state *redis_link_state(struct redis_link *);
  */
 redisContext *redis_link_get(struct redis_link *, uint64_t deadline,
     char err[REPLAY_ERR_LEN]);
+
+/* An exchange went through: the failures in a row end (and are logged). */
+void redis_link_ok(struct redis_link *);
 
 /*
  * The connection failed, or its server is unfit (a replica, a refused

@@ -413,6 +413,7 @@ exchange_once(struct redis_store *r, uint64_t deadline, int *again,
 		}
 		r->replies[r->nreplies++] = reply;
 	}
+	redis_link_ok(r->link);
 	return 0;
 }
 

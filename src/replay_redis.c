@@ -26,8 +26,9 @@
  * Keys, PREFIX being replay_redis_key_prefix, U the JID's key and K the
  * nonce's, in hex:
  *	PREFIX{U}:n:K	"1", expiring with its token (PX)
- *	PREFIX{U}:u	the JID's live nonces: a sorted set of K scored by
- *			their tokens' expiry (ms), expiring with the last
+ *	PREFIX{U}:u	the JID's nonces: a sorted set of K scored by their
+ *			tokens' expiry (ms), expiring with the last, purged
+ *			of the expired ones when it holds per_user
  *	PREFIXsince	Unix time (the helpers' clock) from which the store
  *			is complete (rule 6); no expiry
  * The braces are a hash tag: a JID's keys share one cluster slot, as one
@@ -68,7 +69,10 @@ _Static_assert(REPLAY_PASSWORD_MAX == REDIS_URL_PASSWORD_MAX,
  * KEYS[1] the nonce, KEYS[2] its JID's set; ARGV: ttl (ms), per_user, K,
  * now (ms of the helpers' clock, as the tokens' expiry is). A nonce seen
  * before is SEEN whatever its JID holds, as in LMDB; one its JID has no room
- * for is not kept. Six calls into Redis on the common path: each costs.
+ * for is not kept. The JID's expired nonces are purged only when the set
+ * looks full (fewer members than per_user means fewer live ones), which
+ * also bounds it to per_user members: four calls into Redis on the common
+ * path, each of which costs.
  */
 static const char script[] =
     "local ttl = tonumber(ARGV[1])\n"
@@ -76,10 +80,13 @@ static const char script[] =
     "  return 0\n"
     "end\n"
     "local now = tonumber(ARGV[4])\n"
-    "redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)\n"
-    "if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[2]) then\n"
-    "  redis.call('DEL', KEYS[1])\n"
-    "  return 2\n"
+    "local limit = tonumber(ARGV[2])\n"
+    "if redis.call('ZCARD', KEYS[2]) >= limit then\n"
+    "  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)\n"
+    "  if redis.call('ZCARD', KEYS[2]) >= limit then\n"
+    "    redis.call('DEL', KEYS[1])\n"
+    "    return 2\n"
+    "  end\n"
     "end\n"
     "redis.call('ZADD', KEYS[2], now + ttl, ARGV[3])\n"
     "if redis.call('PTTL', KEYS[2]) < ttl then\n"

@@ -153,6 +153,20 @@ check "... and a refused token of limited's was not used up (node 1 refuses it t
 	"$(ask "$LIM1" "$(auth limited@example.org "${T[3]}")")"
 members=$(rcli main -n 1 --scan --pattern 'pta:{*}:u' | while read -r k; do rcli main -n 1 ZCARD "$k"; done | sort -n | tail -1)
 check "... the JID's set holds its 3 live nonces" 3 "$members"
+# Once they expire (2 s steps: at most 6 s), the JID has room again: its
+# expired nonces are purged when its set is found full.
+LIM3=$WORK/lim3.conf
+rcli main -n 2 SET pta:since 0 >/dev/null
+redis_config "$LIM3" "$(redis_url main 2)" "replay_per_user = 2" "otp_interval = 2"
+mapfile -t T2 < <(token short@example.org --interval 2 --count 3)
+check "a JID at its limit of 2 (tokens of 2 s steps): the third refused" "1 1 0" \
+	"$(ask "$LIM3" "$(auth short@example.org "${T2[0]}")" "$(auth short@example.org "${T2[1]}")" "$(auth short@example.org "${T2[2]}")")"
+room_again() { [ "$(ask "$LIM3" "$(auth short@example.org "$(token short@example.org --interval 2)")")" = 1 ]; }
+wait_for 15 room_again && pass "... once they expire, a fresh one is accepted (the expired purged)" ||
+	fail "... once they expire, a fresh one is accepted"
+n=$(rcli main -n 2 --scan --pattern 'pta:{*}:u' | while read -r k; do rcli main -n 2 ZCARD "$k"; done)
+[ "${n:-9}" -ge 1 ] && [ "${n:-9}" -le 2 ] && pass "... and its set holds no more than the limit ($n)" ||
+	fail "... and its set holds no more than the limit (${n:-none})"
 
 # verify, and reset-store.
 V=$(token verify@example.org)
@@ -168,7 +182,7 @@ check "reset-store on Redis: exit 0" 0 "$?"
 grep -q 'nothing to reset' <<<"$out" && pass "reset-store on Redis: nothing to reset" || fail "reset-store: $out"
 
 # No key holds a JID or a nonce.
-KEYS=$(redis_keys main; redis_keys main 1)
+KEYS=$(redis_keys main; redis_keys main 1; redis_keys main 2)
 nkeys=$(grep -c . <<<"$KEYS")
 odd=$(grep -vE '^pta:(since|\{[0-9a-f]{32}\}:(u|n:[0-9a-f]{64}))$' <<<"$KEYS" | head -3)
 check "every one of the $nkeys keys is pta:since, pta:{JID hash}:u or pta:{JID hash}:n:NONCE HASH" "" "$odd"

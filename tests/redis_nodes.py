@@ -11,7 +11,6 @@ Prints "ok   ..." or "FAIL ..." lines (as tests/lib.sh counts them) and
 exits 1 if any failed.
 """
 import base64
-import hashlib
 import hmac
 import os
 import random

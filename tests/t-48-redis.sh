@@ -23,6 +23,8 @@
 # briefly. The systemd drop-ins pass systemd-analyze verify with the unit.
 #
 # HELPER may name another build. About a minute.
+# (pass never fails, so "test && pass || fail" is a plain if-then-else here.)
+# shellcheck disable=SC2015
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/redis-lib.sh"
 
@@ -139,18 +141,18 @@ LIM2=$WORK/lim2.conf
 rcli main -n 1 SET pta:since 0 >/dev/null
 redis_config "$LIM1" "$(redis_url main 1)" "replay_per_user = 3"
 redis_config "$LIM2" "$(redis_unix_url main 1)" "replay_per_user = 3"
-mapfile -t T < <(token limited@example.org --count 5)
+mapfile -t LIMITED < <(token limited@example.org --count 5)
 check "per-JID limit: node 1 accepts 2 of limited's tokens" "1 1" \
-	"$(ask "$LIM1" "$(auth limited@example.org "${T[0]}")" "$(auth limited@example.org "${T[1]}")")"
+	"$(ask "$LIM1" "$(auth limited@example.org "${LIMITED[0]}")" "$(auth limited@example.org "${LIMITED[1]}")")"
 check "... node 2 a third, then refuses the fourth and fifth" "1 0 0" \
-	"$(ask "$LIM2" "$(auth limited@example.org "${T[2]}")" "$(auth limited@example.org "${T[3]}")" "$(auth limited@example.org "${T[4]}")")"
+	"$(ask "$LIM2" "$(auth limited@example.org "${LIMITED[2]}")" "$(auth limited@example.org "${LIMITED[3]}")" "$(auth limited@example.org "${LIMITED[4]}")")"
 grep -q 'too many live tokens for this JID' "$WORK/stderr" &&
 	pass "... saying: too many live tokens for this JID" ||
 	fail "... saying: too many live tokens for this JID"
 check "... while another JID logs in" "1" \
 	"$(ask "$LIM1" "$(auth other@example.org "$(token other@example.org)")")"
 check "... and a refused token of limited's was not used up (node 1 refuses it too)" "0" \
-	"$(ask "$LIM1" "$(auth limited@example.org "${T[3]}")")"
+	"$(ask "$LIM1" "$(auth limited@example.org "${LIMITED[3]}")")"
 members=$(rcli main -n 1 --scan --pattern 'pta:{*}:u' | while read -r k; do rcli main -n 1 ZCARD "$k"; done | sort -n | tail -1)
 check "... the JID's set holds its 3 live nonces" 3 "$members"
 # Once they expire (2 s steps: at most 6 s), the JID has room again: its
@@ -158,9 +160,9 @@ check "... the JID's set holds its 3 live nonces" 3 "$members"
 LIM3=$WORK/lim3.conf
 rcli main -n 2 SET pta:since 0 >/dev/null
 redis_config "$LIM3" "$(redis_url main 2)" "replay_per_user = 2" "otp_interval = 2"
-mapfile -t T2 < <(token short@example.org --interval 2 --count 3)
+mapfile -t SHORT < <(token short@example.org --interval 2 --count 3)
 check "a JID at its limit of 2 (tokens of 2 s steps): the third refused" "1 1 0" \
-	"$(ask "$LIM3" "$(auth short@example.org "${T2[0]}")" "$(auth short@example.org "${T2[1]}")" "$(auth short@example.org "${T2[2]}")")"
+	"$(ask "$LIM3" "$(auth short@example.org "${SHORT[0]}")" "$(auth short@example.org "${SHORT[1]}")" "$(auth short@example.org "${SHORT[2]}")")"
 room_again() { [ "$(ask "$LIM3" "$(auth short@example.org "$(token short@example.org --interval 2)")")" = 1 ]; }
 wait_for 15 room_again && pass "... once they expire, a fresh one is accepted (the expired purged)" ||
 	fail "... once they expire, a fresh one is accepted"
@@ -187,7 +189,7 @@ nkeys=$(grep -c . <<<"$KEYS")
 odd=$(grep -vE '^pta:(since|\{[0-9a-f]{32}\}:(u|n:[0-9a-f]{64}))$' <<<"$KEYS" | head -3)
 check "every one of the $nkeys keys is pta:since, pta:{JID hash}:u or pta:{JID hash}:n:NONCE HASH" "" "$odd"
 leaks=""
-for t in "${T[@]}" "$V"; do
+for t in "${LIMITED[@]}" "$V"; do
 	nonce=${t:8:32}
 	grep -q "$nonce" <<<"$KEYS" && leaks="$leaks nonce"
 	grep -q "$(printf '%s' "$nonce" | od -An -tx1 | tr -d ' \n')" <<<"$KEYS" && leaks="$leaks hex-nonce"
@@ -249,8 +251,8 @@ else
 		done
 	) >"$WORK/openssl.log" 2>&1 || fail "certificates made"
 	for c in good wrong; do
-		REDIS_PORT[tls$c]=$(redis_free_port)
-		redis_start "tls$c" port 0 tls-port "${REDIS_PORT[tls$c]}" \
+		REDIS_PORT["tls$c"]=$(redis_free_port)
+		redis_start "tls$c" port 0 tls-port "${REDIS_PORT["tls$c"]}" \
 			tls-cert-file "$WORK/$c.crt" tls-key-file "$WORK/$c.key" \
 			tls-ca-cert-file "$WORK/ca.crt" tls-auth-clients no
 	done
@@ -425,7 +427,7 @@ redis_config "$LATE" "redis://$REDIS_USER:$REDIS_USER_PASSWORD_URL@127.0.0.1:$LA
 session_start "$LATE" "$WORK/late.log"
 login
 check "Redis down at start: the helper serves, refusing" 0 "$ANS"
-REDIS_PORT[late]=$LATE_PORT
+REDIS_PORT["late"]=$LATE_PORT
 redis_start late || fail "a late redis-server started"
 redis_seed late
 wait_for 10 logins_ok && pass "... and accepts once Redis is up, by itself" || fail "... accepts once Redis is up"

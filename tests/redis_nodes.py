@@ -53,7 +53,7 @@ class Helper:
         self.buf = b""
 
 
-def ask_all(helpers, line):
+def ask_all(helpers, line, timeout=None):
     """Sends line to every helper at once; returns their answers."""
     data = line.encode() + b"\n"
     for h in random.sample(helpers, len(helpers)):  # nobody always first
@@ -62,7 +62,7 @@ def ask_all(helpers, line):
     sel = selectors.DefaultSelector()
     for h in helpers:
         sel.register(h.proc.stdout, selectors.EVENT_READ, h)
-    deadline = time.monotonic() + TIMEOUT
+    deadline = time.monotonic() + (timeout or TIMEOUT)
     while len(answers) < len(helpers) and time.monotonic() < deadline:
         for key, _ in sel.select(0.5):
             h = key.data
@@ -86,6 +86,13 @@ def result(ok, name, why=""):
 
 
 helpers = [Helper(n, c) for n, c in enumerate(CONFIGS) for _ in range(POOL)]
+# Every helper up and answering before the races (under valgrind, on a busy
+# machine, starting takes seconds).
+started = ask_all(helpers, "isuser:u0:" + DOMAIN, timeout=120)
+result(len(started) == len(helpers) and all(a == b"1\n" for a in
+                                           started.values()),
+       "all %d helpers started" % len(helpers),
+       "%d of %d answered" % (len(started), len(helpers)))
 wins = [0] * len(CONFIGS)
 bad, accepted = [], []
 start = time.monotonic()

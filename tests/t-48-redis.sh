@@ -496,7 +496,10 @@ for build in "$TOP/prosody-token-auth-asan" "$TOP/tests/valgrind-helper"; do
 		skip "two nodes with $name" "not built or no valgrind (make check builds it)"
 		continue
 	fi
-	VALGRIND_LOG_DIR=$WORK py_nodes "$build" "$OTP_SEED" "$TOKEN_SECRET" 20 2 "$NODE1" "$NODE2"
+	# (Leaks are valgrind's to find: LeakSanitizer's pass at exit uses
+	# system calls a sandboxed helper may not make.)
+	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0} VALGRIND_LOG_DIR=$WORK \
+		py_nodes "$build" "$OTP_SEED" "$TOKEN_SECRET" 20 2 "$NODE1" "$NODE2"
 done
 
 finish

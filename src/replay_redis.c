@@ -41,6 +41,13 @@
  * (SCRIPT LOAD) in the same round trip, first, on each new connection.
  * What a store knows of a connection (the script loaded, its timeouts, the
  * mark missing) lives with the link, which outlives the store.
+ *
+ * For the sandbox: after start-up this file makes no system call of its
+ * own but clock_gettime; its connections' are listed in redis_link.c
+ * (socket, connect, poll, fcntl, getsockopt, setsockopt, read/recvfrom,
+ * write/sendto, close; getrandom with TLS). Opening a store again after a
+ * failure reuses the link, so no name is resolved and no file read; only
+ * check-config, which is not sandboxed, draws random bytes (getrandom).
  */
 #include <sys/random.h>
 

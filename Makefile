@@ -20,7 +20,13 @@ SYSTEMD_UNITDIR ?= $(PREFIX)/lib/systemd/system
 
 CC	?= cc
 CFLAGS	?= -O2 -g
-PKGS	= libcrypto libbsd lmdb libseccomp
+PKGS	= libcrypto libbsd lmdb libseccomp hiredis
+# rediss:// only where hiredis was built with TLS (1.x as Debian 13 has it;
+# not Debian 12's 0.14): the helper then says so and names the alternatives.
+ifeq ($(shell pkg-config --exists hiredis_ssl && echo yes),yes)
+PKGS	+= hiredis_ssl libssl
+TLS_CPPFLAGS = -DHAVE_HIREDIS_SSL
+endif
 
 WARN	= -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
 	  -Wmissing-prototypes -Wformat=2 -Wvla
@@ -28,7 +34,7 @@ HARDEN	= -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE \
 	  -fstack-clash-protection
 HARDEN_LD = -pie -Wl,-z,relro -Wl,-z,now -Wl,-z,noexecstack
 
-ALL_CPPFLAGS = -DVERSION='"$(VERSION)"' -D_GNU_SOURCE $(CPPFLAGS)
+ALL_CPPFLAGS = -DVERSION='"$(VERSION)"' -D_GNU_SOURCE $(TLS_CPPFLAGS) $(CPPFLAGS)
 ALL_CFLAGS   = -std=c11 $(WARN) $(HARDEN) $(shell pkg-config --cflags $(PKGS)) $(CFLAGS)
 ALL_LDFLAGS  = $(HARDEN_LD) $(LDFLAGS)
 LIBS	     = $(shell pkg-config --libs $(PKGS))
@@ -38,9 +44,10 @@ LIBS	     = $(shell pkg-config --libs $(PKGS))
 # per kind of build (OBJDIR: the compiler's name, so that a clang build never
 # mixes in gcc's objects).
 LIB_SRCS = src/auth.c src/base32.c src/config.c src/frame.c src/jid.c \
-	   src/log.c src/mac.c src/replay.c src/replay_lmdb.c src/request.c \
-	   src/reload.c src/sandbox.c src/secmem.c src/secrets.c src/serve.c \
-	   src/term.c src/token.c src/totp.c
+	   src/log.c src/mac.c src/redis_link.c src/redis_url.c src/replay.c \
+	   src/replay_lmdb.c src/replay_redis.c src/request.c src/reload.c \
+	   src/sandbox.c src/secmem.c src/secrets.c src/serve.c src/term.c \
+	   src/token.c src/totp.c
 MAIN_SRCS = src/cli.c src/connect.c src/main.c
 HDRS	 = $(wildcard src/*.h)
 OBJDIR	?= build/$(notdir $(firstword $(CC)))
@@ -49,7 +56,7 @@ LIB	 = $(OBJDIR)/libpta.a
 ASAN_LIB = $(ASANDIR)/libpta.a
 
 UNITS	 = base32 totp mac token config replay frame request auth jid \
-	   vectors
+	   vectors redis_url
 UNIT_BINS = $(UNITS:%=tests/unit/test_%)
 CHECK_LIBS = $(shell pkg-config --libs check)
 

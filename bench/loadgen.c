@@ -18,7 +18,8 @@
  *   --label NAME      first field of the output line
  *   --no-check        do not compare answers (for the transport floor)
  *
- * valid: fresh tokens for bob@example.org, each accepted once; isuser:
+ * valid: fresh tokens for b0 to b999@example.org in turn, each accepted
+ * once (replay_per_user must allow each a thousandth of the run); isuser:
  * isuser requests; mixed: one in eight valid, the rest replays, bad
  * signatures, another user, expired tokens, malformed requests and isuser.
  * The helper's memory (VmHWM, VmRSS, RssAnon, RssFile from /proc) is read
@@ -216,6 +217,7 @@ make_requests(size_t total)
 	time_t stale = now - (time_t)((cfg.params.otp_window + 3) *
 				 cfg.params.otp_interval);
 	char tok[TOKEN_MAX_LEN + 1], text[MAX_REQ], last_valid[MAX_REQ] = "";
+	char user[16];
 	size_t i, len = 0, n;
 	int kind, yes;
 
@@ -234,10 +236,12 @@ make_requests(size_t total)
 			kind = 0;
 		yes = 0;
 		switch (kind) {
-		case 0: /* valid */
-			mint(tok, "bob", fresh, 1);
+		case 0: /* valid, for one of 1000 users in turn: no JID
+			 * comes near its limit of live tokens */
+			snprintf(user, sizeof(user), "b%zu", i % 1000);
+			mint(tok, user, fresh, 1);
 			n = (size_t)snprintf(text, sizeof(text),
-			    "auth:bob:example.org:%s", tok);
+			    "auth:%s:example.org:%s", user, tok);
 			memcpy(last_valid, text, n + 1);
 			yes = 1;
 			break;

@@ -13,6 +13,10 @@
 #   - the helper over pipes (both framings), a pseudo-terminal, and the Unix
 #     socket as the socket unit runs it (systemd-socket-activate --accept
 #     --inetd, one helper per connection, one long-lived connection);
+#   - the store on Redis, with a redis-server of the bench's own on
+#     loopback: a bare round trip (PING, bench/redis_ping.c), verification
+#     and store in process (one nonce a round trip, and 64), and the helper
+#     over pipes, to Redis over TCP and over its Unix socket;
 #   - a plain Python helper of the same contract (bench/python_helper.py,
 #     replay protection in SQLite);
 #   - the helper's peak resident memory after a million requests;
@@ -30,6 +34,7 @@ HELPER=$TOP/prosody-token-auth
 LOADGEN=$OUT/loadgen
 FLOOR=$OUT/verify_floor
 YES=$OUT/yes_helper
+REDIS_PING=$OUT/redis_ping
 PY=/usr/bin/python3
 RUN=$OUT/run
 RESULTS=$OUT/results.txt
@@ -42,7 +47,7 @@ else
 	TRIES=3 PIPE_N=150000 PP_N=40000 PY_PIPE_N=15000 PY_PP_N=8000 RSS_N=1000000
 fi
 
-for f in "$HELPER" "$LOADGEN" "$FLOOR" "$YES"; do
+for f in "$HELPER" "$LOADGEN" "$FLOOR" "$YES" "$REDIS_PING"; do
 	[ -x "$f" ] || { echo "bench: $f missing: run 'make bench'" >&2; exit 1; }
 done
 rm -rf "$RUN"
@@ -62,9 +67,17 @@ STORE=$RUN/store
 {
 	echo "replay_store = $STORE"
 	echo "replay_capacity = $((RSS_N + 100000))"
+	# The load generator's valid tokens are for 1000 users in turn.
+	echo "replay_per_user = 100000"
 } >>"$CONF"
 chmod 600 "$CONF"
-fresh_store() { rm -rf "$STORE" "$RUN"/python-store*; }
+# rcli ARGS...: redis-cli to the bench's Redis (while it runs).
+rcli() { env -u REDISCLI_AUTH redis-cli -h 127.0.0.1 -p "$RPORT" "$@"; }
+fresh_store() {
+	rm -rf "$STORE" "$RUN"/python-store*
+	# Redis emptied, and marked as a store that lost nothing.
+	[ -z "${RPORT:-}" ] || { rcli FLUSHALL && rcli SET pta:since 0; } >/dev/null
+}
 
 # --- helpers ------------------------------------------------------------
 
@@ -193,6 +206,59 @@ else
 	echo "bench: no systemd-socket-activate (Debian package systemd): socket not measured"
 fi
 
+# --- the store on Redis -------------------------------------------------------
+
+# A redis-server of the bench's own (loopback, no persistence), and the
+# bench's secrets with it as the store, over TCP and over its Unix socket.
+RPORT=""
+if command -v redis-server >/dev/null && command -v redis-cli >/dev/null; then
+	RPORT=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	mkdir -p "$RUN/redis"
+	redis-server --port "$RPORT" --bind 127.0.0.1 --dir "$RUN/redis" \
+		--save '' --appendonly no --unixsocket "$RUN/redis/redis.sock" \
+		--unixsocketperm 700 --daemonize no --logfile "$RUN/redis/redis.log" &
+	RPID=$!
+	for ((i = 0; i < 100; i++)); do
+		[ "$(rcli PING 2>/dev/null)" = PONG ] && break
+		sleep 0.05
+	done
+	for t in tcp unix; do
+		grep -E '^(otp_seed|token_secret)' "$CONF" >"$RUN/redis-$t.conf"
+		echo "replay_per_user = 100000" >>"$RUN/redis-$t.conf"
+		chmod 600 "$RUN/redis-$t.conf"
+	done
+	echo "replay_store = redis://127.0.0.1:$RPORT" >>"$RUN/redis-tcp.conf"
+	echo "replay_store = unix://$RUN/redis/redis.sock" >>"$RUN/redis-unix.conf"
+	fresh_store
+	echo "measuring the store on Redis ($(redis-server --version | cut -d' ' -f3))..."
+	for t in tcp unix; do
+		if [ $t = tcp ]; then where=(--tcp 127.0.0.1 "$RPORT"); else where=(--unix "$RUN/redis/redis.sock"); fi
+		best "ping_$t" rps "$REDIS_PING" "${where[@]}" --count $((PIPE_N * 4)) --window 64
+		best "ping_${t}_pp" p50 $PIN "$REDIS_PING" "${where[@]}" --count "$PP_N" --window 1
+		for b in 1 64; do
+			fresh_store
+			line=$("$FLOOR" "$RUN/redis-$t.conf" --count $((PP_N * b / 4 + PP_N / 2)) --store --batch $b)
+			R[rfloor_${t}_$b.rps]=$(field "$line" per_second)
+			R[rfloor_${t}_$b.p50_us]=$(field "$line" us_each)
+		done
+		best "redis_$t" rps "$LOADGEN" --config "$CONF" --requests "$PIPE_N" --window 128 \
+			-- "$HELPER" --config "$RUN/redis-$t.conf"
+		best "redis_${t}_pp" p50 $PIN "$LOADGEN" --config "$CONF" --requests "$PP_N" --window 1 \
+			-- "$HELPER" --config "$RUN/redis-$t.conf"
+	done
+	# What a live nonce costs Redis: its memory before and after many.
+	fresh_store
+	before=$(rcli INFO memory | sed -n 's/^used_memory:\([0-9]*\).*/\1/p')
+	"$FLOOR" "$RUN/redis-unix.conf" --count 100000 --store --batch 64 >/dev/null
+	after=$(rcli INFO memory | sed -n 's/^used_memory:\([0-9]*\).*/\1/p')
+	R[redis_bytes]=$(((after - before) / 100000))
+	kill "$RPID"
+	wait "$RPID" 2>/dev/null
+	RPORT=""
+else
+	echo "bench: no redis-server (Debian package redis-server): the Redis store not measured"
+fi
+
 # --- the Python helper ----------------------------------------------------------
 
 if "$PY" -c 'import pyotp' 2>/dev/null; then
@@ -274,9 +340,22 @@ row pty "helper, pty, pipelined (window 32)"
 row pty_pp "helper, pty, ping-pong (pinned)"
 row sock "helper, Unix socket, pipelined"
 row sock_pp "helper, Unix socket, ping-pong (pinned)"
+row ping_tcp "Redis PING, TCP, 64 a round trip"
+row ping_tcp_pp "Redis PING, TCP, ping-pong (pinned)"
+row ping_unix "Redis PING, Unix socket, 64 a round trip"
+row ping_unix_pp "Redis PING, Unix socket, ping-pong (pinned)"
+row rfloor_tcp_1 "verification + Redis (TCP), in process, 1 a trip"
+row rfloor_tcp_64 "verification + Redis (TCP), in process, 64 a trip"
+row rfloor_unix_1 "verification + Redis (Unix), in process, 1 a trip"
+row rfloor_unix_64 "verification + Redis (Unix), in process, 64 a trip"
+row redis_tcp "helper on Redis (TCP), pipe, pipelined"
+row redis_tcp_pp "helper on Redis (TCP), pipe, ping-pong (pinned)"
+row redis_unix "helper on Redis (Unix), pipe, pipelined"
+row redis_unix_pp "helper on Redis (Unix), pipe, ping-pong (pinned)"
 row py "Python helper, pipe, pipelined"
 row py_pp "Python helper, pipe, ping-pong (pinned)"
-echo "  (pipelined: 128 requests outstanding; latencies include the queue)"
+echo "  (pipelined: 128 requests outstanding; latencies include the queue;"
+echo "   in process, the p50 column is the mean time per verification)"
 echo
 kib() { awk -v k="${1:-0}" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
 echo "memory of the helper after $RSS_N valid tokens (all live in the replay store):"
@@ -328,5 +407,19 @@ verdict "peak RSS after $RSS_N valid tokens (MiB)" \
 verdict "  the same, without the replay store's shared map (MiB)" \
 	"$(awk -v k="${R[rss.hwm_kb]:-}" -v s="${R[rss.store_kb]:-}" \
 		'BEGIN { if (k != "" && s != "") printf "%.1f", (k - s) / 1024 }')" "<= 8" "v <= 8"
+if [ -n "${R[redis_tcp.rps]:-}${R[redis_unix.rps]:-}" ]; then
+	echo
+	echo "the store on Redis, against the LMDB helper (pipelined: at least half its rate;"
+	echo "ping-pong: at most its p50 plus one bare Redis round trip plus 5 us):"
+	for t in tcp unix; do
+		verdict "helper on Redis ($t) / LMDB helper, pipelined" \
+			"$(ratio "${R[redis_$t.rps]:-}" "${R[pipe.rps]:-}")" ">= 0.50" "v >= 0.5"
+		verdict "ping-pong p50 on Redis ($t) - LMDB p50 - PING p50 (us)" \
+			"$(awk -v a="${R[redis_${t}_pp.p50_us]:-}" -v b="${R[pipe_pp.p50_us]:-}" -v c="${R[ping_${t}_pp.p50_us]:-}" \
+				'BEGIN { if (a != "" && b != "" && c != "") printf "%.2f", a - b - c }')" "<= 5.00" "v <= 5.0"
+	done
+	echo "  Redis's memory per live nonce (its key, and its place in its JID's set):" \
+		"${R[redis_bytes]:-?} bytes"
+fi
 echo
 echo "results also in ${RESULTS#"$TOP"/}"

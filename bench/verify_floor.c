@@ -11,6 +11,11 @@
  *                                     nonce in the config's replay store, as
  *                                     the helper does (not the floor: what
  *                                     the store adds to it, in process)
+ *   verify_floor CONFIG ... --store --batch B
+ *                                     the nonces recorded B at a time (one
+ *                                     commit, or one Redis round trip, per
+ *                                     B), as the helper records the logins
+ *                                     it reads together (at most 64)
  *
  * Each verification is auth_check(): the domain's keys, token_parse and
  * token_verify (every OTP of the window and the signature, constant time).
@@ -27,6 +32,7 @@
 #include "config.h"
 #include "jid.h"
 #include "replay.h"
+#include "serve.h"
 #include "token.h"
 
 #define TOKENS 64
@@ -40,6 +46,27 @@ now_seconds(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Records the n entries gathered; the store failing ends the run. */
+static void
+record(struct replay *store, const struct replay_entry entries[], size_t n,
+    const struct replay_time *when)
+{
+	enum replay_result res[SERVE_BATCH_MAX];
+	char err[REPLAY_ERR_LEN];
+	size_t i;
+
+	if (replay_record(store, entries, n, when, res, err) != 0) {
+		fprintf(stderr, "verify_floor: %s\n", err);
+		exit(1);
+	}
+	for (i = 0; i < n; i++)
+		if (res[i] != REPLAY_FRESH) {
+			fprintf(stderr, "verify_floor: a fresh nonce was not "
+					"recorded\n");
+			exit(1);
+		}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -47,8 +74,7 @@ main(int argc, char **argv)
 	static const struct jid bob = { .user = "bob", .userlen = 3,
 		.domain = "example.org", .domainlen = 11 };
 	char err[CONFIG_ERR_LEN], nonce[TOKEN_MAX_NONCE];
-	struct replay_entry e;
-	enum replay_result res;
+	struct replay_entry entries[SERVE_BATCH_MAX];
 	struct replay *store = NULL;
 	int with_store;
 	const struct token_keys *keys;
@@ -58,14 +84,17 @@ main(int argc, char **argv)
 	double seconds = 0, start, elapsed;
 	time_t now = time(NULL);
 	struct replay_time when;
-	size_t i, j, len;
+	size_t i, j, len, batch = 1, n = 0;
 
-	with_store = argc == 5 && strcmp(argv[4], "--store") == 0;
-	if ((argc != 4 && !with_store) ||
+	with_store = argc >= 5 && strcmp(argv[4], "--store") == 0;
+	if (with_store && argc == 7 && strcmp(argv[5], "--batch") == 0)
+		batch = strtoul(argv[6], NULL, 10);
+	if ((argc != 4 && !(with_store && (argc == 5 || argc == 7))) ||
 	    (strcmp(argv[2], "--seconds") != 0 &&
-		strcmp(argv[2], "--count") != 0)) {
+		strcmp(argv[2], "--count") != 0) ||
+	    batch < 1 || batch > SERVE_BATCH_MAX) {
 		fprintf(stderr, "usage: verify_floor CONFIG --seconds S | "
-				"--count N [--store]\n");
+				"--count N [--store [--batch B]]\n");
 		return 2;
 	}
 	if (strcmp(argv[2], "--seconds") == 0)
@@ -112,14 +141,18 @@ main(int argc, char **argv)
 			 * an insert, as for the helper's valid tokens, and
 			 * as if of many users (one has 30 at most). */
 			memcpy(t.nonce, &done, sizeof(done));
-			bad += token_replay_keys(&t, &c.params, &bob, e.key,
-				    e.user) != 0;
-			memcpy(e.user, &done, sizeof(done));
-			bad += replay_record(store, &e, 1, &when, &res,
-				err) != 0 || res != REPLAY_FRESH;
+			bad += token_replay_keys(&t, &c.params, &bob,
+				    entries[n].key, entries[n].user) != 0;
+			memcpy(entries[n].user, &done, sizeof(done));
+			if (++n == batch) {
+				record(store, entries, n, &when);
+				n = 0;
+			}
 		}
 		done++;
 	}
+	if (n > 0)
+		record(store, entries, n, &when);
 	elapsed = now_seconds() - start;
 	explicit_bzero(&t, sizeof(t));
 	replay_close(store);

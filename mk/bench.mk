@@ -9,13 +9,19 @@
 
 BENCH_OUT  = bench/out
 BENCH_BINS = $(BENCH_OUT)/verify_floor $(BENCH_OUT)/yes_helper \
-	     $(BENCH_OUT)/loadgen
+	     $(BENCH_OUT)/loadgen $(BENCH_OUT)/redis_ping
 
 $(BENCH_OUT)/verify_floor $(BENCH_OUT)/loadgen: $(BENCH_OUT)/%: bench/%.c \
     $(LIB) $(HDRS) Makefile mk/bench.mk
 	@mkdir -p $(BENCH_OUT)
 	$(CC) $(ALL_CPPFLAGS) -Isrc $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< \
 	    $(LIB) $(LIBS)
+
+# The bare Redis round trip links hiredis alone.
+$(BENCH_OUT)/redis_ping: bench/redis_ping.c Makefile mk/bench.mk
+	@mkdir -p $(BENCH_OUT)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< \
+	    $(shell pkg-config --libs hiredis)
 
 # The transport floor links nothing of the helper's.
 $(BENCH_OUT)/yes_helper: bench/yes_helper.c Makefile mk/bench.mk

@@ -432,10 +432,15 @@ static int
 reset_store(const struct config *c)
 {
 	char msg[REPLAY_ERR_LEN];
+	int rc = replay_reset_clock(&c->replay, time(NULL), msg);
 
-	if (replay_reset_clock(&c->replay, time(NULL), msg) == -1) {
+	if (rc == -1) {
 		fprintf(stderr, "prosody-token-auth: reset-store: %s\n", msg);
 		return 1;
+	}
+	if (rc == 1) {
+		printf("%s\n", msg);
+		return 0;
 	}
 	printf("%s\n"
 	    "Logins refused because the clock was set back are accepted again "

@@ -453,6 +453,18 @@ lookup_key(const char *s, size_t len, enum key *key)
 	return NULL;
 }
 
+/* A key's name, as written in the config. */
+static const char *
+key_name(enum key key)
+{
+	size_t i;
+
+	for (i = 0; i < NKEY_NAMES; i++)
+		if (key_names[i].key == key)
+			return key_names[i].name;
+	return "?";
+}
+
 static int
 set_secret(struct parser *p, struct span *span, const char *name,
     const char *v, size_t len, int line)
@@ -504,17 +516,19 @@ static int
 set_store(struct parser *p, const char *v, size_t len, int line)
 {
 	struct config *c = p->cfg;
-	char why[REPLAY_ERR_LEN];
+	char why[REPLAY_ERR_LEN], value[PATH_MAX];
+	int rc;
 
-	if (len == 0 || len >= sizeof(c->replay.store))
+	if (len == 0 || len >= sizeof(value))
 		return fail(p, line, "replay_store must be an absolute "
-		    "directory path, of at most %zu bytes",
-		    sizeof(c->replay.store) - 1);
-	memcpy(c->replay.store, v, len);
-	c->replay.store[len] = '\0';
-	if (replay_setting_check(c->replay.store, why) == -1)
-		return fail(p, line, "%s", why);
-	return 0;
+		    "directory path or a Redis URL, of at most %zu bytes",
+		    sizeof(value) - 1);
+	/* The value may hold a Redis password: wiped once it is kept. */
+	memcpy(value, v, len);
+	value[len] = '\0';
+	rc = replay_setting_store(&c->replay, value, why);
+	explicit_bzero(value, sizeof(value));
+	return rc == -1 ? fail(p, line, "%s", why) : 0;
 }
 
 /*
@@ -525,7 +539,7 @@ static int
 set_word(struct parser *p, char *out, size_t size, const char *name,
     const char *v, size_t len, const char *what, int line)
 {
-	const char *allowed = strchr(what, ',') != NULL ?
+	const char *allowed = strstr(what, "host:port") != NULL ?
 	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 	    "0123456789:_.-[],"
 	    : "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -677,6 +691,50 @@ parse_text(struct parser *p, const char *text, size_t size)
 			return -1;
 	}
 	return 0;
+}
+
+/*
+ * The store's keys against the store they apply to, once every line is
+ * read (lines may come in any order): a key for the other kind of store is
+ * an error on its own line, as are sentinels without their master's name
+ * or the reverse.
+ */
+static int
+check_store_keys(struct parser *p)
+{
+	static const enum key redis_keys[] = { REDIS_TIMEOUT, REDIS_PREFIX,
+		REDIS_WAIT, REDIS_SENTINELS, REDIS_MASTER };
+	const struct replay_settings *s = &p->cfg->replay;
+	char why[REPLAY_ERR_LEN];
+	const int *on = p->set_on_line;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < sizeof(redis_keys) / sizeof(redis_keys[0]); i++)
+		if (on[redis_keys[i]] && !replay_is_redis(s))
+			return fail(p, on[redis_keys[i]], "%s applies to a "
+			    "Redis replay store, but replay_store is %s: set "
+			    "replay_store = redis://... (or rediss://, "
+			    "unix://), or remove this line",
+			    key_name(redis_keys[i]), on[REPLAY_STORE] ?
+			    "a directory (LMDB)" : "not set (the default, "
+			    "LMDB)");
+	if (on[REPLAY_CAPACITY] && replay_is_redis(s))
+		return fail(p, on[REPLAY_CAPACITY], "replay_capacity applies "
+		    "to an LMDB store; Redis is bounded by its own maxmemory "
+		    "(with maxmemory-policy noeviction): remove this line");
+	if (on[REDIS_SENTINELS] && !on[REDIS_MASTER])
+		return fail(p, on[REDIS_SENTINELS], "replay_redis_sentinels "
+		    "needs replay_redis_master, the name the sentinels "
+		    "monitor the primary under: add it, or remove this line");
+	if (on[REDIS_MASTER] && !on[REDIS_SENTINELS])
+		return fail(p, on[REDIS_MASTER], "replay_redis_master needs "
+		    "replay_redis_sentinels, the sentinels that know it: add "
+		    "them, or remove this line");
+	if ((rc = replay_settings_check(s, why)) == 0)
+		return 0;
+	return fail(p, rc == -2 ? on[REDIS_SENTINELS] : on[REPLAY_STORE],
+	    "%s", why);
 }
 
 /* See config.h. Returns 0, or -1 if the library failed. */
@@ -907,8 +965,8 @@ config_load(const char *path, struct config *c, char err[CONFIG_ERR_LEN])
 	}
 	if ((text = read_file(&p, &size, &len)) == NULL)
 		return -1;
-	if (parse_text(&p, text, len) == 0 && build_domains(&p) == 0 &&
-	    check_locked(&p) == 0)
+	if (parse_text(&p, text, len) == 0 && check_store_keys(&p) == 0 &&
+	    build_domains(&p) == 0 && check_locked(&p) == 0)
 		rc = 0;
 	secmem_free(text, size);
 	for (i = 0; i < p.nsections; i++)
@@ -952,4 +1010,6 @@ config_free(struct config *c)
 	free(c->domains);
 	c->domains = NULL;
 	c->ndomains = 0;
+	explicit_bzero(c->replay.redis_password,
+	    sizeof(c->replay.redis_password));
 }

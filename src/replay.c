@@ -3,6 +3,7 @@
  * names (replay_store.h lists what a store implements).
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "replay_store.h"
 
@@ -11,14 +12,51 @@ replay_setting_check(const char *value, char why[REPLAY_ERR_LEN])
 {
 	if (value[0] == '/')
 		return 0;
+	if (replay_redis_is_url(value))
+		return replay_redis_check_url(value, why);
 	snprintf(why, REPLAY_ERR_LEN, "replay_store must be an absolute "
-	    "directory path (an LMDB store on this host)");
+	    "directory path (an LMDB store on this host) or a redis://, "
+	    "rediss:// or unix:// URL (Redis or Valkey, shared by several "
+	    "hosts)");
 	return -1;
+}
+
+int
+replay_setting_store(struct replay_settings *s, const char *value,
+    char why[REPLAY_ERR_LEN])
+{
+	if (replay_setting_check(value, why) == -1)
+		return -1;
+	if (replay_redis_is_url(value))
+		return replay_redis_set_url(s, value, why);
+	if (strlen(value) >= sizeof(s->store)) {
+		snprintf(why, REPLAY_ERR_LEN, "replay_store is longer than %zu "
+		    "bytes", sizeof(s->store) - 1);
+		return -1;
+	}
+	snprintf(s->store, sizeof(s->store), "%s", value);
+	explicit_bzero(s->redis_password, sizeof(s->redis_password));
+	return 0;
+}
+
+int
+replay_is_redis(const struct replay_settings *s)
+{
+	return replay_redis_is_url(s->store);
+}
+
+int
+replay_settings_check(const struct replay_settings *s,
+    char why[REPLAY_ERR_LEN])
+{
+	return replay_is_redis(s) ? replay_redis_check_settings(s, why) : 0;
 }
 
 int
 replay_check_place(const struct replay_settings *s, char err[REPLAY_ERR_LEN])
 {
+	if (replay_is_redis(s))
+		return 0; /* Redis's place is Redis's to keep */
 	return replay_lmdb_check_place(s->store, err);
 }
 
@@ -26,6 +64,8 @@ struct replay *
 replay_open(const struct replay_settings *s, enum replay_access access,
     char err[REPLAY_ERR_LEN])
 {
+	if (replay_is_redis(s))
+		return replay_redis_open(s, access, err);
 	return replay_lmdb_open(s, access, err);
 }
 
@@ -54,6 +94,8 @@ replay_lookup(struct replay *r, const struct replay_entry *e,
 int
 replay_describe(const struct replay_settings *s)
 {
+	if (replay_is_redis(s))
+		return replay_redis_describe(s);
 	return replay_lmdb_describe(s);
 }
 
@@ -61,5 +103,11 @@ int
 replay_reset_clock(const struct replay_settings *s, time_t now,
     char msg[REPLAY_ERR_LEN])
 {
+	if (replay_is_redis(s)) {
+		snprintf(msg, REPLAY_ERR_LEN, "%.150s: nothing to reset: Redis "
+		    "keeps each nonce for its token's lifetime by its own "
+		    "clock, and no memory of the helpers' clocks", s->store);
+		return 1;
+	}
 	return replay_lmdb_reset_clock(s, now, msg);
 }

@@ -25,10 +25,15 @@
 #define REPLAY_USER_LEN 16  /* a JID's key, to count its live nonces */
 #define REPLAY_ERR_LEN	320
 #define REPLAY_SETTING_MAX 1024
+#define REPLAY_PASSWORD_MAX 512 /* a Redis password */
 
 /* What the config says about the store. */
 struct replay_settings {
-	char store[PATH_MAX];	 /* a directory, or a redis URL */
+	/* A directory, or a Redis URL as it may be shown: its password is in
+	 * redis_password and shows here as ***, so that store can be printed
+	 * and logged anywhere (replay_setting_store sets both). */
+	char store[PATH_MAX];
+	char redis_password[REPLAY_PASSWORD_MAX + 1];
 	size_t capacity;	 /* live nonces at most (LMDB) */
 	unsigned per_user;	 /* live nonces one JID may hold */
 	unsigned redis_timeout_ms; /* connect, or one batch's round trip */
@@ -73,6 +78,25 @@ struct replay;
 int replay_setting_check(const char *value, char why[REPLAY_ERR_LEN]);
 
 /*
+ * Sets s->store (and s->redis_password) from the config's value, checked
+ * as replay_setting_check does. Returns 0, or -1 with why.
+ */
+int replay_setting_store(struct replay_settings *s, const char *value,
+    char why[REPLAY_ERR_LEN]);
+
+/* Whether the settings name a Redis store (else LMDB). */
+int replay_is_redis(const struct replay_settings *);
+
+/*
+ * Whether the store's settings agree with each other (a Redis URL without
+ * a host needs sentinels, sentinels need a TCP URL without a host, the
+ * sentinels' list must parse). Returns 0; or, with why, -1 if replay_store
+ * is to blame, -2 if replay_redis_sentinels is.
+ */
+int replay_settings_check(const struct replay_settings *,
+    char why[REPLAY_ERR_LEN]);
+
+/*
  * Whether the store's place is safe (LMDB: a directory, or its parent if
  * it is not made yet, owned by root or by us, writable by nobody else, not
  * a symbolic link: otherwise another user could move the store away and
@@ -114,7 +138,9 @@ int replay_describe(const struct replay_settings *);
 /*
  * Forgets the store's memory of the clock (reset-store): after a clock that
  * ran ahead was corrected, logins are refused for up to one token lifetime;
- * this ends that at once. What it did, or why not, goes to msg.
+ * this ends that at once. What it did, or why not, goes to msg. Returns 0
+ * when done, 1 when there is nothing to do (Redis keeps no such memory: it
+ * expires entries by its own clock), -1 on failure.
  */
 int replay_reset_clock(const struct replay_settings *, time_t now,
     char msg[REPLAY_ERR_LEN]);

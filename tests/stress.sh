@@ -21,7 +21,8 @@
 #
 # By default it makes its own throw-away secrets (gen-secrets), config and
 # replay store in a temporary directory, removed at the end: it never touches
-# a production store unless told to (--use-store).
+# a production store unless told to (--use-store). --store runs the helpers
+# on another store, such as a Redis shared with other hosts.
 #
 # Options:
 #   -p, --processes N     helper processes (pipes) or connections (socket)  [4]
@@ -42,6 +43,10 @@
 #                         must be readable by you); for pipes the helpers get
 #                         a private copy pointing at a throw-away store
 #       --use-store       for pipes, use FILE's own replay store as it is
+#       --store STORE     for pipes, the helpers' replay store: a directory
+#                         (made if need be) or a Redis URL (redis://...,
+#                         rediss://..., unix://...); its valid tokens stay
+#                         recorded there for their lifetime
 #       --domain D        domain of the test JIDs                 [example.org]
 #       --helper PATH     the helper binary    [$HELPER, else the built one]
 #       --log syslog|stderr  where the helpers log: stderr is kept in the
@@ -79,7 +84,7 @@ PY=/usr/bin/python3
 
 processes=4 requests=2000 duration=0 rate=0 window=1
 mix="valid=30,replayed=10,expired=10,badsig=10,otheruser=10,malformed=10,oversized=2,isuser=15,race=3"
-framing=mixed socket="" config="" use_store=0 domain=example.org
+framing=mixed socket="" config="" use_store=0 store="" domain=example.org
 log=stderr timeout=10 sample=0 leak_kib=512 leak_check=0 keep=0
 
 usage() {
@@ -106,6 +111,7 @@ while [ $# -gt 0 ]; do
 	-s | --socket) need_arg "$@"; socket=$2; shift ;;
 	-c | --config) need_arg "$@"; config=$2; shift ;;
 	--use-store) use_store=1 ;;
+	--store) need_arg "$@"; store=$2; shift ;;
 	--domain) need_arg "$@"; domain=$2; shift ;;
 	--helper) need_arg "$@"; HELPER=$2; shift ;;
 	--log) need_arg "$@"; log=$2; shift ;;
@@ -136,6 +142,12 @@ if [ -n "$socket" ]; then
 	framing=generic
 fi
 [ "$use_store" -eq 0 ] || [ -n "$config" ] || die "--use-store needs --config"
+[ -z "$store" ] || [ "$use_store" -eq 0 ] || die "--store and --use-store: choose one"
+[ -z "$store" ] || [ -z "$socket" ] || die "--store is for pipes: a served socket has its own store"
+case $store in
+"" | /* | redis://* | rediss://* | unix://*) ;;
+*) die "--store: an absolute directory or a redis://, rediss:// or unix:// URL" ;;
+esac
 [ -z "$config" ] || [ -r "$config" ] || die "$config: cannot read it"
 if [ -z "$socket" ]; then
 	command -v "$HELPER" >/dev/null 2>&1 || die "no helper at $HELPER (set HELPER or --helper)"
@@ -170,31 +182,44 @@ fi
 [ "$capacity" -le 100000000 ] || capacity=100000000
 CONF=$WORK/token-auth.conf
 umask 077
+# The store's lines: a directory is sized for the run; Redis by its
+# maxmemory.
+[ -n "$store" ] || store=$WORK/replay
+case $store in
+/*) store_lines="replay_store = $store
+replay_capacity = $capacity" ;;
+*) store_lines="replay_store = $store" ;;
+esac
 if [ -n "$socket" ] || [ "$use_store" -eq 1 ]; then
 	CONF=$config
 elif [ -n "$config" ]; then
-	{
-		grep -vE '^[[:space:]]*(replay_store|replay_capacity)[[:space:]]*=' "$config"
-	} >"$WORK/body"
+	# Its own store's lines go (with a directory, its Redis keys too).
+	case $store in
+	/*) drop='replay_store|replay_capacity|replay_redis_[a-z_]+' ;;
+	*) drop='replay_store|replay_capacity' ;;
+	esac
+	grep -vE "^[[:space:]]*($drop)[[:space:]]*=" "$config" >"$WORK/body"
 	# Global keys must stay before the first section.
-	awk -v store="$WORK/replay" -v cap="$capacity" '
-		!done && /^[[:space:]]*\[/ { print "replay_store = " store; print "replay_capacity = " cap; done = 1 }
+	awk -v lines="$store_lines" '
+		!done && /^[[:space:]]*\[/ { print lines; done = 1 }
 		{ print }
-		END { if (!done) { print "replay_store = " store; print "replay_capacity = " cap } }
+		END { if (!done) print lines }
 	' "$WORK/body" >"$CONF"
 	rm -f "$WORK/body"
 else
 	"$HELPER" gen-secrets >"$CONF" 2>"$WORK/gen-secrets.err" ||
 		die "$HELPER gen-secrets failed: $(head -c 300 "$WORK/gen-secrets.err")"
-	{
-		echo "replay_store = $WORK/replay"
-		echo "replay_capacity = $capacity"
-	} >>"$CONF"
+	echo "$store_lines" >>"$CONF"
 fi
 chmod 600 "$CONF" 2>/dev/null
 if [ -z "$socket" ]; then
 	"$HELPER" --config "$CONF" check-config >"$WORK/check-config" 2>&1 ||
-		die "the helper refuses the config: $(head -c 500 "$WORK/check-config")"
+		die "the helper refuses the config: $(grep -m3 'PROBLEM\|prosody-token-auth:' "$WORK/check-config" | head -c 500)"
+	# A Redis store that holds no record yet refuses logins for one token
+	# lifetime after its first: every valid token would be refused.
+	if grep -q 'no nonce recorded yet\|a new record of nonces' "$WORK/check-config"; then
+		die "$(grep -m1 'no nonce recorded yet\|a new record of nonces' "$WORK/check-config" | sed 's/^ *//'); wait that long, or, on a Redis that never held nonces, set its key by hand (see replay_store in prosody-token-auth(1))"
+	fi
 fi
 
 cat >"$WORK/driver.py" <<'DRIVER'

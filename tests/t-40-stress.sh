@@ -3,7 +3,7 @@
 # framings, pipelined, over a served socket, a short leak check; then the
 # harness's own self-test against helpers that misbehave on purpose (it must
 # see a wrong answer, a crash, a hang, a leak, a bad exit status, noise on
-# stderr). HELPER may name another build.
+# stderr). Two runs on Redis (--store). HELPER may name another build.
 . "$(dirname "$0")/lib.sh"
 
 STRESS=$TOP/tests/stress.sh
@@ -61,6 +61,27 @@ if command -v systemd-socket-activate >/dev/null; then
 	fi
 else
 	skip "socket mode" "no systemd-socket-activate (Debian package systemd)"
+fi
+
+# The store on Redis (--store): the harness's helpers on one redis-server,
+# over TCP and over its Unix socket.
+. "$TOP/tests/redis-lib.sh"
+if redis_need; then
+	if redis_start stress && redis_seed stress && rcli stress -n 1 SET pta:since 0 >/dev/null; then
+		stress "4 processes on Redis over TCP, both framings, 1000 requests each" \
+			-p 4 -n 1000 --store "$(redis_url stress)"
+		stress "2 processes on Redis over its Unix socket, pipelined (window 16)" \
+			-p 2 -n 1500 -w 16 --store "$(redis_unix_url stress 1)"
+	else
+		fail "redis-server started for the stress runs"
+	fi
+	redis_stop stress
+	out=$(bash "$STRESS" -p 1 -n 10 --store "redis://:pw@127.0.0.1:$(redis_free_port)" 2>&1)
+	grep -q 'stress: the helper refuses the config: .*PROBLEM: .*Connection refused' <<<"$out" &&
+		pass "--store: a Redis that cannot be reached is said so before the run" ||
+		fail "--store with Redis down: $(tail -n 2 <<<"$out")"
+else
+	skip "stress runs on Redis" "no redis-server (Debian package redis-server)"
 fi
 
 # The harness's self-test: helpers that misbehave on purpose.

@@ -195,6 +195,89 @@ START_TEST(errors_never_show_a_value)
 }
 END_TEST
 
+/* The Redis store's keys, each against the store it applies to. */
+START_TEST(redis_keys)
+{
+	ck_assert_int_eq(load(SECRETS
+	    "replay_store = redis://pta:Zebra%2Fpw@127.0.0.1:6380/2\n"
+	    "replay_redis_timeout_ms = 100\n"
+	    "replay_redis_key_prefix = chat:\n"
+	    "replay_redis_wait_replicas = 1\n", 0600), 0);
+	ck_assert_str_eq(cfg.replay.store, "redis://pta:***@127.0.0.1:6380/2");
+	ck_assert_str_eq(cfg.replay.redis_password, "Zebra/pw");
+	ck_assert_uint_eq(cfg.replay.redis_timeout_ms, 100);
+	ck_assert_str_eq(cfg.replay.redis_prefix, "chat:");
+	ck_assert_uint_eq(cfg.replay.redis_wait_replicas, 1);
+	config_free(&cfg);
+	ck_assert_str_eq(cfg.replay.redis_password, "");
+
+	ck_assert_int_eq(load(SECRETS "replay_store = redis://:pw@/0\n"
+	    "replay_redis_sentinels = 127.0.0.1:26379,[::1]:26380\n"
+	    "replay_redis_master = mymaster\n", 0600), 0);
+	ck_assert_str_eq(cfg.replay.redis_master, "mymaster");
+	config_free(&cfg);
+	ck_assert_int_eq(load(SECRETS "replay_store = unix:///run/r.sock?db=1"
+	    "\n", 0600), 0);
+	config_free(&cfg);
+
+	/* A key for the other kind of store: an error on its own line. */
+	expect_error(SECRETS "replay_redis_timeout_ms = 100\n", 3,
+	    "applies to a Redis replay store, but replay_store is not set");
+	expect_error(SECRETS "replay_store = /var/lib/x\n"
+	    "replay_redis_master = m\n", 4, "but replay_store is a directory");
+	expect_error(SECRETS "replay_redis_key_prefix = p:\n"
+	    "replay_store = /var/lib/x\n", 3, "or remove this line");
+	expect_error(SECRETS "replay_store = redis://h\n"
+	    "replay_capacity = 1000\n", 4, "bounded by its own maxmemory");
+	/* Sentinels and their master go together. */
+	expect_error(SECRETS "replay_store = redis:///0\n"
+	    "replay_redis_sentinels = 127.0.0.1:26379\n", 4,
+	    "needs replay_redis_master");
+	expect_error(SECRETS "replay_store = redis:///0\n"
+	    "replay_redis_master = m\n", 4, "needs replay_redis_sentinels");
+	expect_error(SECRETS "replay_store = redis://:Zebra@/0\n", 3,
+	    "names no host");
+	expect_error(SECRETS "replay_store = redis://:Zebra@h/0\n"
+	    "replay_redis_master = m\n"
+	    "replay_redis_sentinels = 127.0.0.1:26379\n", 3,
+	    "leave the host out");
+	expect_error(SECRETS "replay_redis_master = m\n"
+	    "replay_redis_sentinels = 127.0.0.1:26379\n"
+	    "replay_store = unix://:Zebra@/run/r.sock\n", 5, "not unix://");
+	expect_error(SECRETS "replay_store = redis:///0\n"
+	    "replay_redis_master = m\n"
+	    "replay_redis_sentinels = 127.0.0.1:0\n", 5, "from 1 to 65535");
+	expect_error(SECRETS "replay_store = ftp://h\n", 3,
+	    "or a redis://, rediss:// or unix:// URL");
+}
+END_TEST
+
+/* A password in replay_store never reaches a message. */
+START_TEST(redis_password_never_shown)
+{
+	static const char *const bad[] = {
+		"redis://:Zebra-Pass@h:99999",
+		"redis://alice:Zebra-Pass@h/db",
+		"redis://alice:Zebra-Pass%zz@h",
+		"redis://alice:Zebra Pass@h",
+		"unix://alice:Zebra-Pass@run/r.sock",
+		"redis://alice:Zebra-Pass@",
+	};
+	char text[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), SECRETS "replay_store = %s\n",
+		    bad[i]);
+		ck_assert_int_eq(load(text, 0600), -1);
+		ck_assert_msg(strstr(err, "Zebra") == NULL &&
+			strstr(err, "alice") == NULL, "shown in '%s'", err);
+		ck_assert_msg(strstr(err, ":3: ") != NULL, "no line in '%s'",
+		    err);
+	}
+}
+END_TEST
+
 START_TEST(lock_memory_key)
 {
 	ck_assert_int_eq(load(SECRETS, 0600), 0);
@@ -372,6 +455,8 @@ main(void)
 	ADD(tc, errors_never_show_a_value);
 	ADD(tc, previous_pair_with_its_deadline);
 	ADD(tc, previous_pair_errors);
+	ADD(tc, redis_keys);
+	ADD(tc, redis_password_never_shown);
 	ADD(tc, lock_memory_key);
 	ADD(tc, nul_byte_is_an_error);
 	ADD(tc, permissions);

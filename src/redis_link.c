@@ -1,0 +1,828 @@
+/*
+ * Security rules for this file:
+ * 1. The password is never shown: messages name addresses and quote what
+ *    Redis answered, which never holds it.
+ * 2. Never hang: a connect, a login and a question to a sentinel each get
+ *    the time left until the caller's deadline, and no more.
+ * 3. Never storm: after two failures in a row, no attempt until the
+ *    back-off step has passed; a refusal meanwhile costs no system call.
+ * 4. After start-up no file is opened and no name is resolved: the link
+ *    connects to numeric addresses (resolved when it was opened, or given
+ *    by Sentinel, which names addresses), and TLS's CA certificates are
+ *    read when it is opened.
+ * 5. With Sentinel, a server is used only once it says it is the primary
+ *    (ROLE), and one that answers READONLY is dropped: writes never go to a
+ *    replica that would lose them.
+ *
+ * System calls after start-up (for the sandbox): socket (AF_INET, AF_INET6
+ * and AF_UNIX, SOCK_STREAM), connect, poll, fcntl (F_GETFL, F_SETFL),
+ * getsockopt (SO_ERROR), setsockopt (SO_REUSEADDR, TCP_NODELAY,
+ * SO_RCVTIMEO, SO_SNDTIMEO), write, read (send and recv with hiredis 1.x),
+ * close, clock_gettime; with TLS also getrandom (OpenSSL's reseeding); and
+ * through log.c what syslog(3) uses. hiredis hands the numeric address to
+ * getaddrinfo(3), which answers an IPv4 address without a system call; for
+ * an IPv6 address hiredis 0.14 asks for IPv4 first, and glibc then looks in
+ * /etc/hosts (NSS), a lookup that must be refused with an error (EACCES),
+ * not killed, after which the IPv6 one succeeds.
+ */
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <arpa/inet.h>
+#include <netdb.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <hiredis/hiredis.h>
+#ifdef HAVE_HIREDIS_SSL
+#include <hiredis/hiredis_ssl.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#endif
+
+#include "log.h"
+#include "redis_link.h"
+#include "redis_url.h"
+#include "replay_store.h"
+
+#define MAX_ADDRS     8	  /* addresses of one host name */
+#define MAX_SENTINELS 16  /* addresses of all the sentinels */
+#define WHERE_LEN     (REDIS_URL_PATH_MAX + 8)
+
+/* Where to connect: a numeric address and port, or a socket's path. */
+struct endpoint {
+	int family;
+	char addr[REDIS_URL_PATH_MAX + 1];
+	unsigned port;
+	const char *tls_name; /* the name its certificate must bear */
+};
+
+struct redis_link {
+	/* What the link was opened for, to be matched when kept. */
+	char store[PATH_MAX];
+	char password_set[REDIS_URL_PASSWORD_MAX + 1];
+	char sentinel_list[REPLAY_SETTING_MAX];
+	char master[256];
+
+	struct redis_url url;
+	const char *password; /* NULL: no AUTH */
+	struct endpoint addrs[MAX_ADDRS];
+	size_t naddrs;
+	struct endpoint sentinels[MAX_SENTINELS];
+	char sentinel_names[MAX_SENTINELS][REDIS_URL_HOST_MAX + 1];
+	size_t nsentinels, good_sentinel;
+	struct endpoint primary; /* as the sentinels last named it */
+	char resolve_error[REPLAY_ERR_LEN];
+#ifdef HAVE_HIREDIS_SSL
+	SSL_CTX *tls;
+#endif
+
+	redisContext *c;
+	struct redis_conn_state state;
+	char where[WHERE_LEN];
+
+	unsigned failures, delay_ms;
+	uint64_t next_ms;
+	char last_error[REPLAY_ERR_LEN];
+};
+
+static struct redis_link *kept;
+
+uint64_t
+redis_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void
+endpoint_text(const struct endpoint *e, char out[WHERE_LEN])
+{
+	if (e->family == AF_UNIX)
+		snprintf(out, WHERE_LEN, "%s", e->addr);
+	else if (e->family == AF_INET6)
+		snprintf(out, WHERE_LEN, "[%s]:%u", e->addr, e->port);
+	else
+		snprintf(out, WHERE_LEN, "%s:%u", e->addr, e->port);
+}
+
+void
+redis_reply_text(const redisReply *r, char *out, size_t size)
+{
+	size_t i, n;
+
+	if (r == NULL) {
+		snprintf(out, size, "(no reply)");
+	} else if (r->type == REDIS_REPLY_INTEGER) {
+		snprintf(out, size, "%lld", r->integer);
+	} else if (r->type == REDIS_REPLY_NIL) {
+		snprintf(out, size, "(nil)");
+	} else if (r->type == REDIS_REPLY_ARRAY) {
+		snprintf(out, size, "(an array of %zu)", r->elements);
+	} else if (r->str != NULL) {
+		n = r->len < size - 1 ? r->len : size - 1;
+		for (i = 0; i < n; i++)
+			out[i] = r->str[i] >= 0x20 && r->str[i] < 0x7f ?
+			    r->str[i] : '?';
+		out[n] = '\0';
+	} else {
+		snprintf(out, size, "(reply of type %d)", r->type);
+	}
+}
+
+int
+redis_link_timeout(redisContext *c, uint64_t deadline)
+{
+	uint64_t now = redis_now_ms(), left;
+	struct timeval tv;
+
+	if (now >= deadline)
+		return -1;
+	left = deadline - now;
+	tv.tv_sec = (time_t)(left / 1000);
+	tv.tv_usec = (suseconds_t)(left % 1000 * 1000);
+	return redisSetTimeout(c, tv) == REDIS_OK ? 0 : -1;
+}
+
+/* --- resolving, when opened ------------------------------------------- */
+
+/*
+ * Up to max addresses of host:port into out. A numeric address is taken
+ * as it is; a name is resolved (DNS, /etc/hosts), now and never again.
+ */
+static size_t
+resolve(const char *host, unsigned port, struct endpoint *out, size_t max,
+    char err[REPLAY_ERR_LEN])
+{
+	struct addrinfo hints, *res, *ai;
+	char service[8];
+	size_t n = 0;
+	int rc;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+	snprintf(service, sizeof(service), "%u", port);
+	if ((rc = getaddrinfo(host, service, &hints, &res)) == EAI_NONAME) {
+		hints.ai_flags = AI_NUMERICSERV;
+		rc = getaddrinfo(host, service, &hints, &res);
+	}
+	if (rc != 0) {
+		snprintf(err, REPLAY_ERR_LEN, "cannot resolve %.100s: %s (names "
+		    "are resolved at start-up only: restart the helpers once it "
+		    "resolves, or name Redis by its address)", host,
+		    rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+		return 0;
+	}
+	for (ai = res; ai != NULL && n < max; ai = ai->ai_next) {
+		void *a = ai->ai_family == AF_INET6 ?
+		    (void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr :
+		    (void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr;
+
+		if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
+			continue;
+		out[n].family = ai->ai_family;
+		out[n].port = port;
+		if (inet_ntop(ai->ai_family, a, out[n].addr,
+			sizeof(out[n].addr)) != NULL)
+			n++;
+	}
+	freeaddrinfo(res);
+	if (n == 0)
+		snprintf(err, REPLAY_ERR_LEN, "%.100s has no IPv4 or IPv6 "
+		    "address", host);
+	return n;
+}
+
+static int
+resolve_sentinels(struct redis_link *l, char err[REPLAY_ERR_LEN])
+{
+	char why[REDIS_URL_ERR_LEN], host[REDIS_URL_HOST_MAX + 1];
+	const char *p = l->sentinel_list;
+	struct endpoint found[MAX_ADDRS];
+	size_t i, n;
+	unsigned port;
+	int len;
+
+	while (*p != '\0') {
+		if ((len = redis_hostport_parse(p, host, &port,
+			 REDIS_SENTINEL_PORT, why)) == -1) {
+			snprintf(err, REPLAY_ERR_LEN, "%s", why);
+			return -1;
+		}
+		p += len + (p[len] == ',');
+		n = resolve(host, port, found, MAX_ADDRS, err);
+		for (i = 0; i < n && l->nsentinels < MAX_SENTINELS; i++) {
+			snprintf(l->sentinel_names[l->nsentinels],
+			    sizeof(l->sentinel_names[0]), "%s", host);
+			l->sentinels[l->nsentinels] = found[i];
+			l->sentinels[l->nsentinels].tls_name =
+			    l->sentinel_names[l->nsentinels];
+			l->nsentinels++;
+		}
+	}
+	if (l->nsentinels == 0 && err[0] == '\0')
+		snprintf(err, REPLAY_ERR_LEN, "no sentinel address");
+	return l->nsentinels == 0 ? -1 : 0;
+}
+
+/* Where the primary is, as far as the URL says. */
+static int
+resolve_primary(struct redis_link *l, char err[REPLAY_ERR_LEN])
+{
+	size_t i;
+
+	if (l->url.transport == REDIS_UNIX) {
+		l->addrs[0].family = AF_UNIX;
+		snprintf(l->addrs[0].addr, sizeof(l->addrs[0].addr), "%s",
+		    l->url.path);
+		l->naddrs = 1;
+		return 0;
+	}
+	if (l->url.host[0] == '\0')
+		return 0; /* the sentinels will say */
+	l->naddrs = resolve(l->url.host, l->url.port, l->addrs, MAX_ADDRS,
+	    err);
+	for (i = 0; i < l->naddrs; i++)
+		l->addrs[i].tls_name = l->url.host;
+	return l->naddrs == 0 ? -1 : 0;
+}
+
+/* --- TLS ---------------------------------------------------------------- */
+
+#ifdef HAVE_HIREDIS_SSL
+/*
+ * The system's CA certificates, read now (a file, not a directory looked
+ * up at each handshake: nothing is read after start-up), and peers
+ * verified against them, with the name checked at each connection.
+ */
+static int
+tls_open(struct redis_link *l, char err[REPLAY_ERR_LEN])
+{
+	const char *file = getenv(X509_get_default_cert_file_env());
+
+	if (file == NULL)
+		file = X509_get_default_cert_file();
+	if ((l->tls = SSL_CTX_new(TLS_client_method())) == NULL) {
+		snprintf(err, REPLAY_ERR_LEN, "cannot set up TLS (OpenSSL)");
+		return -1;
+	}
+	SSL_CTX_set_min_proto_version(l->tls, TLS1_2_VERSION);
+	SSL_CTX_set_verify(l->tls, SSL_VERIFY_PEER, NULL);
+	if (SSL_CTX_load_verify_locations(l->tls, file, NULL) != 1) {
+		snprintf(err, REPLAY_ERR_LEN, "rediss://: cannot read the CA "
+		    "certificates in %.200s (Debian package ca-certificates)",
+		    file);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+tls_start(struct redis_link *l, redisContext *c, const struct endpoint *e,
+    uint64_t deadline, char why[REPLAY_ERR_LEN])
+{
+	struct in6_addr a;
+	const char *name = e->tls_name != NULL && e->tls_name[0] != '\0' ?
+	    e->tls_name : e->addr;
+	SSL *ssl;
+	long v;
+
+	if ((ssl = SSL_new(l->tls)) == NULL) {
+		snprintf(why, REPLAY_ERR_LEN, "cannot set up TLS (OpenSSL)");
+		return -1;
+	}
+	if (inet_pton(AF_INET, name, &a) == 1 ||
+	    inet_pton(AF_INET6, name, &a) == 1)
+		X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name);
+	else if (SSL_set_tlsext_host_name(ssl, name) != 1 ||
+	    SSL_set1_host(ssl, name) != 1) {
+		SSL_free(ssl);
+		snprintf(why, REPLAY_ERR_LEN, "cannot set up TLS for %.100s",
+		    name);
+		return -1;
+	}
+	if (redis_link_timeout(c, deadline) == -1 ||
+	    redisInitiateSSL(c, ssl) != REDIS_OK) {
+		v = SSL_get_verify_result(ssl);
+		if (v != X509_V_OK)
+			snprintf(why, REPLAY_ERR_LEN, "TLS with %.80s: the "
+			    "certificate is refused (%.80s): it must be signed "
+			    "by a CA of the system's and name the host of "
+			    "replay_store", name,
+			    X509_verify_cert_error_string(v));
+		else
+			snprintf(why, REPLAY_ERR_LEN, "TLS with %.80s failed: "
+			    "%.120s", name, c->errstr[0] != '\0' ? c->errstr :
+			    "no time left");
+		SSL_free(ssl);
+		return -1;
+	}
+	return 0;
+}
+#endif
+
+/* --- connecting ----------------------------------------------------------- */
+
+static redisContext *
+connect_to(struct redis_link *l, const struct endpoint *e, uint64_t deadline,
+    char why[REPLAY_ERR_LEN])
+{
+	uint64_t now = redis_now_ms();
+	char where[WHERE_LEN];
+	struct timeval tv;
+	redisContext *c;
+
+	endpoint_text(e, where);
+	if (now >= deadline) {
+		snprintf(why, REPLAY_ERR_LEN, "%s: no time left to connect",
+		    where);
+		return NULL;
+	}
+	tv.tv_sec = (time_t)((deadline - now) / 1000);
+	tv.tv_usec = (suseconds_t)((deadline - now) % 1000 * 1000);
+	c = e->family == AF_UNIX ? redisConnectUnixWithTimeout(e->addr, tv) :
+	    redisConnectWithTimeout(e->addr, (int)e->port, tv);
+	if (c == NULL || c->err != 0) {
+		snprintf(why, REPLAY_ERR_LEN, "%s: %s", where,
+		    c == NULL ? "out of memory" : c->errstr);
+		redisFree(c);
+		return NULL;
+	}
+#ifdef HAVE_HIREDIS_SSL
+	if (l->url.transport == REDIS_TLS &&
+	    tls_start(l, c, e, deadline, why) == -1) {
+		redisFree(c);
+		return NULL;
+	}
+#else
+	(void)l;
+#endif
+	return c;
+}
+
+void
+redis_io_error(const redisContext *c, const char *where, uint64_t deadline,
+    char why[REPLAY_ERR_LEN])
+{
+	/* A read timeout is EAGAIN, which hiredis words as such. */
+	if (redis_now_ms() + 1 >= deadline || (c->err == REDIS_ERR_IO &&
+	    (errno == EAGAIN || errno == EWOULDBLOCK)))
+		snprintf(why, REPLAY_ERR_LEN, "%.120s: no reply in time "
+		    "(replay_redis_timeout_ms)", where);
+	else
+		snprintf(why, REPLAY_ERR_LEN, "%.120s: %s", where,
+		    c->errstr[0] != '\0' ? c->errstr : "connection lost");
+}
+
+/* Sends argc words, then reads the reply; NULL with why. */
+static redisReply *
+ask(redisContext *c, const char *where, int argc, const char **argv,
+    uint64_t deadline, char why[REPLAY_ERR_LEN])
+{
+	size_t lens[8];
+	void *reply = NULL;
+	int i;
+
+	for (i = 0; i < argc && i < 8; i++)
+		lens[i] = strlen(argv[i]);
+	if (redis_link_timeout(c, deadline) == -1) {
+		snprintf(why, REPLAY_ERR_LEN, "%s: no time left", where);
+		return NULL;
+	}
+	if (redisAppendCommandArgv(c, argc, argv, lens) != REDIS_OK ||
+	    redisGetReply(c, &reply) != REDIS_OK) {
+		redis_io_error(c, where, deadline, why);
+		return NULL;
+	}
+	return reply;
+}
+
+/* The primary as one sentinel names it. */
+static int
+ask_sentinel(struct redis_link *l, const struct endpoint *s, uint64_t deadline,
+    struct endpoint *primary, char why[REPLAY_ERR_LEN])
+{
+	const char *argv[] = { "SENTINEL", "get-master-addr-by-name",
+		l->master };
+	char where[WHERE_LEN], text[128];
+	struct in6_addr a;
+	redisContext *c;
+	redisReply *r;
+	long port;
+
+	endpoint_text(s, where);
+	if ((c = connect_to(l, s, deadline, why)) == NULL)
+		return -1;
+	r = ask(c, where, 3, argv, deadline, why);
+	redisFree(c);
+	if (r == NULL)
+		return -1;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	    r->element[0]->type != REDIS_REPLY_STRING ||
+	    r->element[1]->type != REDIS_REPLY_STRING) {
+		redis_reply_text(r, text, sizeof(text));
+		snprintf(why, REPLAY_ERR_LEN, "sentinel %.100s knows no "
+		    "primary '%.64s' (it answered %.40s): see its sentinel "
+		    "monitor line", where, l->master, text);
+		freeReplyObject(r);
+		return -1;
+	}
+	memset(primary, 0, sizeof(*primary));
+	snprintf(primary->addr, sizeof(primary->addr), "%s",
+	    r->element[0]->str);
+	port = strtol(r->element[1]->str, NULL, 10);
+	freeReplyObject(r);
+	primary->family = inet_pton(AF_INET, primary->addr, &a) == 1 ? AF_INET :
+	    inet_pton(AF_INET6, primary->addr, &a) == 1		      ? AF_INET6 :
+									0;
+	primary->port = (unsigned)port;
+	if (primary->family == 0 || port < 1 || port > 65535) {
+		snprintf(why, REPLAY_ERR_LEN, "sentinel %s names the primary "
+		    "by a host name, not an address: the helper resolves no "
+		    "name after start-up (set the sentinels' "
+		    "announce-hostnames no)", where);
+		return -1;
+	}
+	return 0;
+}
+
+/* Asks the sentinels in turn, the last one that answered first. */
+static int
+ask_sentinels(struct redis_link *l, uint64_t deadline,
+    char why[REPLAY_ERR_LEN])
+{
+	char before[WHERE_LEN], after[WHERE_LEN];
+	struct endpoint found;
+	uint64_t now, share;
+	size_t k, i;
+
+	for (k = 0; k < l->nsentinels; k++) {
+		i = (l->good_sentinel + k) % l->nsentinels;
+		/* Each gets half of what is left: one that hangs leaves
+		 * time for the others and for the primary. */
+		now = redis_now_ms();
+		share = now < deadline ? (deadline - now) / 2 : 0;
+		if (ask_sentinel(l, &l->sentinels[i], now + share, &found,
+			why) == -1)
+			continue;
+		l->good_sentinel = i;
+		endpoint_text(&l->primary, before);
+		endpoint_text(&found, after);
+		if (l->primary.family != 0 && strcmp(before, after) != 0)
+			log_msg(LOG_NOTICE, "replay store: the sentinels now "
+			    "name %s as the primary of %s (was %s)", after,
+			    l->master, before);
+		l->primary = found;
+		return 0;
+	}
+	return -1;
+}
+
+/* AUTH, SELECT and, with Sentinel, ROLE, in one round trip. */
+static int
+log_in(struct redis_link *l, redisContext *c, uint64_t deadline,
+    char why[REPLAY_ERR_LEN])
+{
+	const char *argv[3][3];
+	size_t lens[3][3];
+	int argc[3], n = 0, i, j, rc = 0;
+	char db[12], text[160];
+	void *reply;
+	redisReply *r;
+
+	if (l->password != NULL) {
+		argv[n][0] = "AUTH";
+		argv[n][1] = l->url.user[0] != '\0' ? l->url.user : l->password;
+		argv[n][2] = l->password;
+		argc[n++] = l->url.user[0] != '\0' ? 3 : 2;
+	}
+	if (l->url.db != 0) {
+		snprintf(db, sizeof(db), "%u", l->url.db);
+		argv[n][0] = "SELECT";
+		argv[n][1] = db;
+		argc[n++] = 2;
+	}
+	if (l->nsentinels > 0) {
+		argv[n][0] = "ROLE";
+		argc[n++] = 1;
+	}
+	if (n == 0)
+		return 0;
+	if (redis_link_timeout(c, deadline) == -1) {
+		snprintf(why, REPLAY_ERR_LEN, "%s: no time left to log in",
+		    l->where);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < argc[i]; j++)
+			lens[i][j] = strlen(argv[i][j]);
+		if (redisAppendCommandArgv(c, argc[i], argv[i], lens[i]) !=
+		    REDIS_OK)
+			break;
+	}
+	for (i = 0; i < n; i++) {
+		if (redisGetReply(c, &reply) != REDIS_OK) {
+			redis_io_error(c, l->where, deadline, why);
+			return -1;
+		}
+		r = reply;
+		if (rc == 0 && r->type == REDIS_REPLY_ERROR) {
+			redis_reply_text(r, text, sizeof(text));
+			snprintf(why, REPLAY_ERR_LEN, "%.120s refused %s: %.100s%s",
+			    l->where, argv[i][0], text,
+			    strcmp(argv[i][0], "AUTH") == 0 ? " (the user and "
+			    "password of replay_store)" :
+			    strncmp(text, "NOAUTH", 6) == 0 ? " (put the "
+			    "password in replay_store)" : "");
+			rc = -1;
+		} else if (rc == 0 && strcmp(argv[i][0], "ROLE") == 0 &&
+		    (r->type != REDIS_REPLY_ARRAY || r->elements == 0 ||
+			r->element[0]->type != REDIS_REPLY_STRING ||
+			strcmp(r->element[0]->str, "master") != 0)) {
+			snprintf(why, REPLAY_ERR_LEN, "%s is not the primary "
+			    "(ROLE), although the sentinels named it: a "
+			    "failover under way?", l->where);
+			rc = -1;
+		}
+		freeReplyObject(reply);
+	}
+	return rc;
+}
+
+/* Connects to the first of the primary's addresses that answers. */
+static int
+connect_primary(struct redis_link *l, uint64_t deadline,
+    char why[REPLAY_ERR_LEN])
+{
+	const struct endpoint *e = l->addrs;
+	size_t i, n = l->naddrs;
+
+	if (l->nsentinels > 0) {
+		if (ask_sentinels(l, deadline, why) == -1)
+			return -1;
+		e = &l->primary;
+		n = 1;
+	}
+	for (i = 0; i < n && l->c == NULL; i++) {
+		endpoint_text(&e[i], l->where);
+		l->c = connect_to(l, &e[i], deadline, why);
+	}
+	if (l->c == NULL)
+		return -1;
+	if (log_in(l, l->c, deadline, why) == -1) {
+		redisFree(l->c);
+		l->c = NULL;
+		return -1;
+	}
+	memset(&l->state, 0, sizeof(l->state));
+	return 0;
+}
+
+/*
+ * A failure: the first is tried again at once (a server restarted, a
+ * connection dropped by a firewall, one slow reply); from the second in a
+ * row, the next attempt waits 100 ms, then 200, ... up to 5 s.
+ */
+static void
+back_off(struct redis_link *l, const char *why)
+{
+	if (l->failures++ == 0)
+		l->delay_ms = 0;
+	else if (l->delay_ms == 0)
+		l->delay_ms = REDIS_BACKOFF_MIN_MS;
+	else if ((l->delay_ms *= 2) > REDIS_BACKOFF_MAX_MS)
+		l->delay_ms = REDIS_BACKOFF_MAX_MS;
+	l->next_ms = redis_now_ms() + l->delay_ms;
+	snprintf(l->last_error, sizeof(l->last_error), "%s", why);
+}
+
+/* Why a connection failed, and when the next attempt may be, in err. */
+static void
+unreachable(const struct redis_link *l, uint64_t now,
+    char err[REPLAY_ERR_LEN])
+{
+	if (now >= l->next_ms)
+		snprintf(err, REPLAY_ERR_LEN, "Redis unreachable (%.200s), "
+		    "tried again at the next login", l->last_error);
+	else
+		snprintf(err, REPLAY_ERR_LEN, "Redis unreachable (%.200s), "
+		    "next attempt in %llu ms", l->last_error,
+		    (unsigned long long)(l->next_ms - now));
+}
+
+redisContext *
+redis_link_get(struct redis_link *l, uint64_t deadline,
+    char err[REPLAY_ERR_LEN])
+{
+	char why[REPLAY_ERR_LEN] = "";
+	uint64_t now;
+
+	if (l->c != NULL)
+		return l->c;
+	if (l->resolve_error[0] != '\0') {
+		snprintf(err, REPLAY_ERR_LEN, "%s", l->resolve_error);
+		return NULL;
+	}
+	if (l->failures > 0 && (now = redis_now_ms()) < l->next_ms) {
+		unreachable(l, now, err);
+		return NULL;
+	}
+	if (connect_primary(l, deadline, why) == -1) {
+		back_off(l, why);
+		unreachable(l, redis_now_ms(), err);
+		return NULL;
+	}
+	return l->c;
+}
+
+void
+redis_link_ok(struct redis_link *l)
+{
+	if (l->failures == 0)
+		return;
+	log_msg(LOG_NOTICE, "replay store: Redis at %s answers again, after "
+	    "%u failed attempt%s", l->where, l->failures,
+	    l->failures == 1 ? "" : "s");
+	l->failures = 0;
+	l->delay_ms = 0;
+}
+
+void
+redis_link_drop(struct redis_link *l)
+{
+	redisFree(l->c);
+	l->c = NULL;
+}
+
+void
+redis_link_failed(struct redis_link *l, const char *why)
+{
+	redis_link_drop(l);
+	back_off(l, why);
+}
+
+struct redis_conn_state *
+redis_link_state(struct redis_link *l)
+{
+	return &l->state;
+}
+
+const char *
+redis_link_where(const struct redis_link *l)
+{
+	return l->where;
+}
+
+const char *
+redis_link_last_error(const struct redis_link *l)
+{
+	return l->failures > 0 ? l->last_error : l->resolve_error;
+}
+
+/* --- opening and closing --------------------------------------------------- */
+
+static void
+free_link(struct redis_link *l)
+{
+	if (l == NULL)
+		return;
+	redisFree(l->c);
+#ifdef HAVE_HIREDIS_SSL
+	SSL_CTX_free(l->tls);
+#endif
+	explicit_bzero(l, sizeof(*l));
+	free(l);
+}
+
+/* The process's kept link, freed when it exits (for leak checkers). */
+__attribute__((destructor)) static void
+forget_kept(void)
+{
+	free_link(kept);
+	kept = NULL;
+}
+
+static int
+same_settings(const struct redis_link *l, const struct replay_settings *s)
+{
+	return strcmp(l->store, s->store) == 0 &&
+	    strcmp(l->password_set, s->redis_password) == 0 &&
+	    strcmp(l->sentinel_list, s->redis_sentinels) == 0 &&
+	    strcmp(l->master, s->redis_master) == 0;
+}
+
+static int
+init_link(struct redis_link *l, const struct replay_settings *s,
+    char err[REPLAY_ERR_LEN])
+{
+	char why[REDIS_URL_ERR_LEN];
+
+	snprintf(l->store, sizeof(l->store), "%s", s->store);
+	snprintf(l->password_set, sizeof(l->password_set), "%s",
+	    s->redis_password);
+	snprintf(l->sentinel_list, sizeof(l->sentinel_list), "%s",
+	    s->redis_sentinels);
+	snprintf(l->master, sizeof(l->master), "%s", s->redis_master);
+	if (redis_url_parse(s->store, &l->url, why) == -1) {
+		snprintf(err, REPLAY_ERR_LEN, "%s", why);
+		return -1;
+	}
+	/* The config keeps the password apart, shown as *** in the URL. */
+	if (s->redis_password[0] != '\0')
+		l->password = s->redis_password;
+	else if (l->url.has_password)
+		l->password = l->url.password;
+#ifdef HAVE_HIREDIS_SSL
+	if (l->url.transport == REDIS_TLS && tls_open(l, err) == -1)
+		return -1;
+#else
+	if (l->url.transport == REDIS_TLS) {
+		snprintf(err, REPLAY_ERR_LEN, "%s", REPLAY_REDIS_NO_TLS);
+		return -1;
+	}
+#endif
+	if (s->redis_sentinels[0] != '\0')
+		resolve_sentinels(l, l->resolve_error);
+	else
+		resolve_primary(l, l->resolve_error);
+	return 0;
+}
+
+struct redis_link *
+redis_link_open(const struct replay_settings *s, char err[REPLAY_ERR_LEN])
+{
+	struct redis_link *l;
+
+	if (kept != NULL && same_settings(kept, s)) {
+		l = kept;
+		kept = NULL;
+		return l;
+	}
+	/* A write to a connection the server closed must be an error, not
+	 * the end of the process (the helper ignores SIGPIPE already). */
+	signal(SIGPIPE, SIG_IGN);
+	if ((l = calloc(1, sizeof(*l))) == NULL) {
+		snprintf(err, REPLAY_ERR_LEN, "out of memory");
+		return NULL;
+	}
+	if (init_link(l, s, err) == -1) {
+		free_link(l);
+		return NULL;
+	}
+	return l;
+}
+
+void
+redis_link_close(struct redis_link *l)
+{
+	if (l == NULL)
+		return;
+	if (kept == NULL) {
+		kept = l;
+		return;
+	}
+	free_link(l);
+}
+
+/* --- for people ----------------------------------------------------------- */
+
+int
+redis_link_describe_sentinels(struct redis_link *l, unsigned timeout_ms)
+{
+	char where[WHERE_LEN], primary[WHERE_LEN], why[REPLAY_ERR_LEN];
+	struct endpoint found;
+	size_t i, answered = 0;
+
+	if (l->resolve_error[0] != '\0') {
+		printf("  PROBLEM: %s\n", l->resolve_error);
+		return 1;
+	}
+	for (i = 0; i < l->nsentinels; i++) {
+		endpoint_text(&l->sentinels[i], where);
+		if (ask_sentinel(l, &l->sentinels[i],
+			redis_now_ms() + timeout_ms, &found, why) == -1) {
+			printf("  WARNING: sentinel %s: %s\n", where, why);
+			continue;
+		}
+		endpoint_text(&found, primary);
+		printf("  sentinel %s: the primary of %s is %s\n", where,
+		    l->master, primary);
+		answered++;
+	}
+	if (answered > 0)
+		return 0;
+	printf("  PROBLEM: no sentinel named the primary: every login would "
+	       "be refused; check replay_redis_sentinels and "
+	       "replay_redis_master\n");
+	return 1;
+}

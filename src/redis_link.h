@@ -1,0 +1,110 @@
+/*
+ * The connection a Redis replay store talks through: where the primary is
+ * (host names resolved once, when the link is opened; or asked of Sentinel),
+ * how to reach it (TCP, TLS, a Unix socket), logging in (AUTH, SELECT), and
+ * what to do when it fails: a first failure is tried again at the next
+ * login; after two in a row, while backing off (100 ms, doubling to 5 s,
+ * until an exchange goes through) a connection is refused at once without
+ * trying, so that helpers never storm a Redis that is down; after a
+ * failover the sentinels are asked again.
+ *
+ * A link outlives the store that closed it: the process keeps it, so that a
+ * store opened again with the same settings (auth reopens a failed store)
+ * keeps its back-off, its addresses and its connection, and resolves no
+ * name again. Only the classic blocking API of hiredis is used, the same in
+ * 0.14 and 1.x.
+ */
+#ifndef REDIS_LINK_H
+#define REDIS_LINK_H
+
+#include <stdint.h>
+
+#include <hiredis/hiredis.h>
+
+#include "replay.h"
+
+#define REDIS_BACKOFF_MIN_MS 100
+#define REDIS_BACKOFF_MAX_MS 5000
+
+struct redis_link;
+
+/* Now, in milliseconds of the monotonic clock. */
+uint64_t redis_now_ms(void);
+
+/*
+ * A link for the settings (the kept one if they match). Resolves the host
+ * names it names; a name that does not resolve is not an error here: the
+ * link then refuses, saying why. NULL only with err (out of memory, TLS
+ * without its CA certificates).
+ */
+struct redis_link *redis_link_open(const struct replay_settings *,
+    char err[REPLAY_ERR_LEN]);
+
+/* Gives the link back: kept for the next redis_link_open. */
+void redis_link_close(struct redis_link *);
+
+/*
+ * What a store keeps about the current connection, zeroed with each new
+ * one, and kept with the link when the store is closed.
+ */
+struct redis_conn_state {
+	int used;	     /* an exchange went through it */
+	int script_loaded;   /* the store's script is in its server's cache */
+	int since_missing;   /* the store's mark was missing: set it */
+	uint64_t timeout_ms; /* its read and write timeouts, as last set */
+};
+
+/* The state of the link's connection (of the next one, while it has none). */
+struct redis_conn_state *redis_link_state(struct redis_link *);
+
+/*
+ * The connection, made before deadline (redis_now_ms) if there is none, or
+ * NULL with why in err, at once while backing off.
+ */
+redisContext *redis_link_get(struct redis_link *, uint64_t deadline,
+    char err[REPLAY_ERR_LEN]);
+
+/* An exchange went through: the failures in a row end (and are logged). */
+void redis_link_ok(struct redis_link *);
+
+/*
+ * The connection failed, or its server is unfit (a replica, a refused
+ * login): it is closed, and the next attempt waits a back-off step.
+ */
+void redis_link_failed(struct redis_link *, const char *why);
+
+/* Closes the connection without a back-off step (found dead when reused). */
+void redis_link_drop(struct redis_link *);
+
+/*
+ * Sets the connection's read and write timeouts to what is left until
+ * deadline. Returns 0, or -1 if nothing is left.
+ */
+int redis_link_timeout(redisContext *, uint64_t deadline);
+
+/* Where the connection goes, for messages: "127.0.0.1:6379", a path. */
+const char *redis_link_where(const struct redis_link *);
+
+/* Why the last attempt to connect failed, or "". */
+const char *redis_link_last_error(const struct redis_link *);
+
+/*
+ * Why c failed to send or to read before deadline, for a log: "WHERE: no
+ * reply in time (replay_redis_timeout_ms)" or what hiredis says.
+ */
+void redis_io_error(const redisContext *c, const char *where,
+    uint64_t deadline, char why[REPLAY_ERR_LEN]);
+
+/*
+ * An error reply (or any reply) as text fit for a log: printable
+ * characters, cut to fit.
+ */
+void redis_reply_text(const redisReply *, char *out, size_t size);
+
+/*
+ * For people (check-config): prints a line per sentinel, what it says of
+ * the primary. Returns the number of problems.
+ */
+int redis_link_describe_sentinels(struct redis_link *, unsigned timeout_ms);
+
+#endif

@@ -1,0 +1,1037 @@
+/*
+ * Security rules for this file:
+ * 1. Single use across every helper of every server sharing the Redis: a
+ *    nonce is recorded by one Lua script, which Redis runs atomically: the
+ *    nonce's key is SET NX only if it is absent, so exactly one caller
+ *    ever gets REPLAY_FRESH for it.
+ * 2. Fail closed: a result is REPLAY_FRESH only when its reply says the
+ *    nonce was recorded now, and, with replay_redis_wait_replicas, when
+ *    that many replicas acknowledged the batch; a missing, late, refused or
+ *    unexpected reply is REPLAY_ERROR.
+ * 3. Keys show neither a JID nor a nonce: only their hashes, in hex.
+ * 4. Bounded: no JID holds more than per_user live nonces (in the same
+ *    script); Redis's own maxmemory, with noeviction, bounds the rest
+ *    (check-config warns of any other policy: an evicted nonce could be
+ *    replayed).
+ * 5. Never hang, never storm: each call has replay_redis_timeout_ms for
+ *    connecting and one round trip; redis_link backs off after failures.
+ * 6. A Redis that lost its nonces cannot bring them back unnoticed: the
+ *    key PREFIXsince, which never expires, says from when the store holds
+ *    every nonce recorded. Every batch reads it; one that finds it missing
+ *    (a new Redis, or one restarted without persistence, flushed, or
+ *    evicting) is refused, and the next sets it to when the tokens valid
+ *    then expire; until that time logins are refused: a token accepted
+ *    before may have been forgotten.
+ *
+ * Keys, PREFIX being replay_redis_key_prefix, U the JID's key and K the
+ * nonce's, in hex:
+ *	PREFIX{U}:n:K	"1", expiring with its token (PX)
+ *	PREFIX{U}:u	the JID's nonces: a sorted set of K scored by their
+ *			tokens' expiry (ms), expiring with the last, purged
+ *			of the expired ones when it holds per_user
+ *	PREFIXsince	Unix time (the helpers' clock) from which the store
+ *			is complete (rule 6); no expiry
+ * The braces are a hash tag: a JID's keys share one cluster slot, as one
+ * script's keys must.
+ *
+ * A batch of logins is one round trip: PREFIXsince read (and set first,
+ * if the last batch found it missing), the script for each login
+ * (EVALSHA), and WAIT when replicas must acknowledge, written at once, and
+ * every reply read before anything is answered. The script is loaded
+ * (SCRIPT LOAD) in the same round trip, first, on each new connection.
+ * What a store knows of a connection (the script loaded, its timeouts, the
+ * mark missing) lives with the link, which outlives the store.
+ *
+ * For the sandbox: after start-up this file makes no system call of its
+ * own but clock_gettime; its connections' are listed in redis_link.c
+ * (socket, connect, poll, fcntl, getsockopt, setsockopt, read/recvfrom,
+ * write/sendto, close; getrandom with TLS). Opening a store again after a
+ * failure reuses the link, so no name is resolved and no file read; only
+ * check-config, which is not sandboxed, draws random bytes (getrandom).
+ */
+#include <sys/random.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "redis_link.h"
+#include "redis_url.h"
+#include "replay_store.h"
+
+_Static_assert(REPLAY_PASSWORD_MAX == REDIS_URL_PASSWORD_MAX,
+    "password lengths");
+
+#define BATCH_MAX   64			/* entries recorded at once */
+#define CMDS_MAX    (BATCH_MAX + 4)	/* SCRIPT LOAD, since (2), WAIT */
+#define ARGS_MAX    9
+#define KEY_MAX	    (64 + 2 + 2 * REPLAY_USER_LEN + 3 + 2 * REPLAY_KEY_LEN + 1)
+#define SHA_LEN	    40
+#define PROBE_TTL_S 2
+
+/*
+ * KEYS[1] the nonce, KEYS[2] its JID's set; ARGV: ttl (ms), per_user, K,
+ * now (ms of the helpers' clock, as the tokens' expiry is). A nonce seen
+ * before is SEEN whatever its JID holds, as in LMDB; one its JID has no room
+ * for is not kept. The JID's expired nonces are purged only when the set
+ * looks full (fewer members than per_user means fewer live ones), which
+ * also bounds it to per_user members: four calls into Redis on the common
+ * path, each of which costs.
+ */
+static const char script[] =
+    "local ttl = tonumber(ARGV[1])\n"
+    "if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ttl) then\n"
+    "  return 0\n"
+    "end\n"
+    "local now = tonumber(ARGV[4])\n"
+    "local limit = tonumber(ARGV[2])\n"
+    "if redis.call('ZCARD', KEYS[2]) >= limit then\n"
+    "  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)\n"
+    "  if redis.call('ZCARD', KEYS[2]) >= limit then\n"
+    "    redis.call('DEL', KEYS[1])\n"
+    "    return 2\n"
+    "  end\n"
+    "end\n"
+    "redis.call('ZADD', KEYS[2], now + ttl, ARGV[3])\n"
+    "if redis.call('PTTL', KEYS[2]) < ttl then\n"
+    "  redis.call('PEXPIRE', KEYS[2], ttl)\n"
+    "end\n"
+    "return 1\n";
+
+enum { SCRIPT_SEEN, SCRIPT_FRESH, SCRIPT_USER_FULL };
+
+struct command {
+	int argc;
+	const char *argv[ARGS_MAX];
+	size_t len[ARGS_MAX];
+};
+
+struct redis_store {
+	struct replay base;
+	struct redis_link *link;
+	enum replay_access access;
+	char prefix[64];
+	unsigned per_user, timeout_ms, wait_replicas;
+	char sha[SHA_LEN + 1];
+	struct redis_conn_state *conn; /* its link's connection's */
+	int broken;		    /* its server is unfit: drop it */
+
+	/* One exchange: the commands asked for, the words they point to,
+	 * and the replies: the script's first if it was loaded (first = 1),
+	 * then one per command, then WAIT's if wait. */
+	struct command cmds[BATCH_MAX + 2];
+	size_t ncmds;
+	int wait;
+	char nkey[BATCH_MAX][KEY_MAX], ukey[BATCH_MAX][KEY_MAX];
+	char member[BATCH_MAX][2 * REPLAY_KEY_LEN + 1];
+	char ttl[24], per_user_text[12], wait_text[2][24];
+	char since_key[64 + 8], since_value[24], now_ms[24];
+	redisReply *replies[CMDS_MAX];
+	size_t nreplies, first;
+};
+
+/* --- the URL ------------------------------------------------------------ */
+
+int
+replay_redis_is_url(const char *value)
+{
+	return redis_url_is(value);
+}
+
+int
+replay_redis_check_url(const char *url, char why[REPLAY_ERR_LEN])
+{
+	char text[REDIS_URL_ERR_LEN];
+	struct redis_url u;
+	int rc = redis_url_parse(url, &u, text);
+	enum redis_transport transport = u.transport;
+
+	explicit_bzero(&u, sizeof(u));
+	if (rc == -1) {
+		snprintf(why, REPLAY_ERR_LEN, "%s", text);
+		return -1;
+	}
+#ifndef HAVE_HIREDIS_SSL
+	if (transport == REDIS_TLS) {
+		snprintf(why, REPLAY_ERR_LEN, "%s", REPLAY_REDIS_NO_TLS);
+		return -1;
+	}
+#else
+	(void)transport;
+#endif
+	return 0;
+}
+
+int
+replay_redis_set_url(struct replay_settings *s, const char *url,
+    char why[REPLAY_ERR_LEN])
+{
+	struct redis_url u;
+	char text[REDIS_URL_ERR_LEN];
+
+	if (redis_url_parse(url, &u, text) == -1) {
+		snprintf(why, REPLAY_ERR_LEN, "%s", text);
+		return -1;
+	}
+	if (redis_url_shown(url, s->store, sizeof(s->store)) == -1) {
+		explicit_bzero(&u, sizeof(u));
+		snprintf(why, REPLAY_ERR_LEN, "replay_store is longer than %zu "
+		    "bytes", sizeof(s->store) - 1);
+		return -1;
+	}
+	memcpy(s->redis_password, u.password, sizeof(s->redis_password));
+	explicit_bzero(&u, sizeof(u));
+	return 0;
+}
+
+int
+replay_redis_check_settings(const struct replay_settings *s,
+    char why[REPLAY_ERR_LEN])
+{
+	char text[REDIS_URL_ERR_LEN], host[REDIS_URL_HOST_MAX + 1];
+	const char *p = s->redis_sentinels;
+	struct redis_url u;
+	unsigned port;
+	int n;
+
+	if (redis_url_parse(s->store, &u, text) == -1) {
+		snprintf(why, REPLAY_ERR_LEN, "%s", text);
+		return -1;
+	}
+	explicit_bzero(u.password, sizeof(u.password));
+	if (s->redis_sentinels[0] == '\0') {
+		if (u.transport == REDIS_UNIX || u.host[0] != '\0')
+			return 0;
+		snprintf(why, REPLAY_ERR_LEN, "replay_store names no host: "
+		    "write redis://HOST[:PORT][/DB], or name the sentinels "
+		    "that know the primary (replay_redis_sentinels)");
+		return -1;
+	}
+	if (u.transport == REDIS_UNIX) {
+		snprintf(why, REPLAY_ERR_LEN, "replay_redis_sentinels needs a "
+		    "redis:// or rediss:// replay_store (the sentinels name "
+		    "TCP addresses), not unix://");
+		return -1;
+	}
+	if (u.host[0] != '\0') {
+		snprintf(why, REPLAY_ERR_LEN, "with replay_redis_sentinels, "
+		    "the primary is the one they name: leave the host out of "
+		    "replay_store (redis://[USER:PASSWORD@]/DB)");
+		return -1;
+	}
+	while (*p != '\0') {
+		if ((n = redis_hostport_parse(p, host, &port,
+			 REDIS_SENTINEL_PORT, text)) == -1) {
+			snprintf(why, REPLAY_ERR_LEN, "%s", text);
+			return -2;
+		}
+		p += n + (p[n] == ',');
+	}
+	return 0;
+}
+
+/* --- keys and commands -------------------------------------------------- */
+
+static void
+hex(char *out, const uint8_t *b, size_t n)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = digits[b[i] >> 4];
+		out[2 * i + 1] = digits[b[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+/* The nonce's key, its JID's set's key, and its member in the set. */
+static void
+make_keys(struct redis_store *r, const struct replay_entry *e, size_t i)
+{
+	char user[2 * REPLAY_USER_LEN + 1], key[2 * REPLAY_KEY_LEN + 1];
+
+	hex(user, e->user, REPLAY_USER_LEN);
+	hex(key, e->key, REPLAY_KEY_LEN);
+	memcpy(r->member[i], key, sizeof(key));
+	snprintf(r->nkey[i], KEY_MAX, "%s{%s}:n:%s", r->prefix, user, key);
+	snprintf(r->ukey[i], KEY_MAX, "%s{%s}:u", r->prefix, user);
+}
+
+static void
+add(struct redis_store *r, int argc, const char *const argv[])
+{
+	struct command *c = &r->cmds[r->ncmds++];
+	int i;
+
+	c->argc = argc;
+	for (i = 0; i < argc; i++) {
+		c->argv[i] = argv[i];
+		c->len[i] = strlen(argv[i]);
+	}
+}
+
+static void
+free_replies(struct redis_store *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->nreplies; i++)
+		freeReplyObject(r->replies[i]);
+	r->nreplies = 0;
+}
+
+/* The script's SHA-1, as EVALSHA names it. */
+static int
+script_sha(char out[SHA_LEN + 1])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned len;
+
+	if (EVP_Digest(script, sizeof(script) - 1, md, &len, EVP_sha1(),
+		NULL) != 1 || len != SHA_LEN / 2)
+		return -1;
+	hex(out, md, len);
+	return 0;
+}
+
+/* --- one round trip ------------------------------------------------------- */
+
+/*
+ * Whether a connection failed as one the server closed while it was idle
+ * (it restarted, or closed idle clients): then the batch may be sent once
+ * more on a new one. A timeout is not that: the server is slow or gone.
+ */
+static int
+found_closed(const redisContext *c, int saved_errno)
+{
+	return c->err == REDIS_ERR_EOF || (c->err == REDIS_ERR_IO &&
+	    (saved_errno == ECONNRESET || saved_errno == EPIPE));
+}
+
+static int
+append(redisContext *c, int argc, const char *const argv[],
+    const size_t len[])
+{
+	return redisAppendCommandArgv(c, argc, (const char **)argv,
+	    len) == REDIS_OK ? 0 : -1;
+}
+
+/* The script if the connection lacks it, the commands, WAIT if asked. */
+static int
+send_all(struct redis_store *r, redisContext *c, uint64_t deadline)
+{
+	static const char *const load[] = { "SCRIPT", "LOAD", script };
+	static const size_t load_len[] = { 6, 4, sizeof(script) - 1 };
+	const char *wait[3] = { "WAIT", r->wait_text[0], r->wait_text[1] };
+	size_t wait_len[3], i;
+	uint64_t left, now = redis_now_ms();
+
+	r->first = 0;
+	if (r->access == REPLAY_WRITE && !r->conn->script_loaded) {
+		if (append(c, 3, load, load_len) == -1)
+			return -1;
+		r->first = 1;
+	}
+	for (i = 0; i < r->ncmds; i++)
+		if (append(c, r->cmds[i].argc, r->cmds[i].argv,
+			r->cmds[i].len) == -1)
+			return -1;
+	if (!r->wait)
+		return 0;
+	/* WAIT answers with what it has well before the read times out:
+	 * half the time left (never 0, which would wait for ever). */
+	left = deadline > now ? deadline - now : 1;
+	snprintf(r->wait_text[0], sizeof(r->wait_text[0]), "%u",
+	    r->wait_replicas);
+	snprintf(r->wait_text[1], sizeof(r->wait_text[1]), "%llu",
+	    (unsigned long long)(left / 2 > 0 ? left / 2 : 1));
+	for (i = 0; i < 3; i++)
+		wait_len[i] = strlen(wait[i]);
+	return append(c, 3, wait, wait_len);
+}
+
+static void
+io_error(struct redis_store *r, const redisContext *c, uint64_t deadline,
+    char err[REPLAY_ERR_LEN])
+{
+	char where[160];
+
+	snprintf(where, sizeof(where), "Redis at %s",
+	    redis_link_where(r->link));
+	redis_io_error(c, where, deadline, err);
+}
+
+/*
+ * The connection's read and write timeouts: what is left until deadline.
+ * Set only when that differs from what it has, which it rarely does (each
+ * exchange has the whole timeout): two system calls saved per batch.
+ */
+static int
+set_timeout(redisContext *c, struct redis_conn_state *st, uint64_t deadline)
+{
+	uint64_t now = redis_now_ms(), left;
+
+	if (now >= deadline)
+		return -1;
+	/* (a millisecond either way is no matter) */
+	left = deadline - now;
+	if (left + 1 >= st->timeout_ms && st->timeout_ms + 1 >= left)
+		return 0;
+	if (redis_link_timeout(c, deadline) == -1)
+		return -1;
+	st->timeout_ms = left;
+	return 0;
+}
+
+/*
+ * Writes the exchange's commands at once and reads every reply. Returns
+ * 0, or -1 with err if the link failed; *again if worth one more try on a
+ * new connection.
+ */
+static int
+exchange_once(struct redis_store *r, uint64_t deadline, int *again,
+    char err[REPLAY_ERR_LEN])
+{
+	size_t i, total;
+	redisContext *c;
+	void *reply;
+	int reused, saved;
+
+	*again = 0;
+	if ((c = redis_link_get(r->link, deadline, err)) == NULL)
+		return -1;
+	reused = r->conn->used;
+	r->conn->used = 1;
+	if (set_timeout(c, r->conn, deadline) == -1 ||
+	    send_all(r, c, deadline) == -1) {
+		io_error(r, c, deadline, err);
+		redis_link_failed(r->link, err);
+		return -1;
+	}
+	total = r->first + r->ncmds + (r->wait != 0);
+	for (i = 0; i < total; i++) {
+		if (redisGetReply(c, &reply) != REDIS_OK) {
+			saved = errno;
+			*again = reused && found_closed(c, saved);
+			io_error(r, c, deadline, err);
+			free_replies(r);
+			if (*again)
+				redis_link_drop(r->link);
+			else
+				redis_link_failed(r->link, err);
+			return -1;
+		}
+		r->replies[r->nreplies++] = reply;
+	}
+	redis_link_ok(r->link);
+	return 0;
+}
+
+static int
+exchange(struct redis_store *r, char err[REPLAY_ERR_LEN])
+{
+	uint64_t deadline = redis_now_ms() + r->timeout_ms;
+	int again;
+
+	free_replies(r);
+	r->broken = 0;
+	if (exchange_once(r, deadline, &again, err) == 0)
+		return 0;
+	return again ? exchange_once(r, deadline, &again, err) : -1;
+}
+
+/* --- replies --------------------------------------------------------------- */
+
+static const struct {
+	const char *prefix;
+	const char *hint;
+	int unfit; /* the connection is of no more use */
+} refusals[] = {
+	{ "OOM", " (maxmemory reached, with noeviction: raise maxmemory; "
+	    "nonces expire within a token's lifetime)", 0 },
+	{ "READONLY", " (a replica: the primary is looked for again)", 1 },
+	{ "NOSCRIPT", " (the script cache was flushed: the script is loaded "
+	    "again for the next logins)", 0 },
+	{ "NOPERM", " (the ACL user lacks a permission: see the minimal "
+	    "ACL in prosody-token-auth(1))", 0 },
+	{ "NOAUTH", " (Redis wants a password: put it in replay_store)", 1 },
+	{ "WRONGPASS", " (check the user and password of replay_store)", 1 },
+	{ "LOADING", " (Redis is loading its data set)", 0 },
+	{ "MASTERDOWN", " (the replica lost its primary)", 1 },
+};
+
+#define NREFUSALS (sizeof(refusals) / sizeof(refusals[0]))
+
+/* Why a reply to what is not what was expected, for the log. */
+static void
+refused(struct redis_store *r, const redisReply *rep, const char *what,
+    char err[REPLAY_ERR_LEN])
+{
+	const char *hint = "";
+	char text[160];
+	size_t i;
+
+	redis_reply_text(rep, text, sizeof(text));
+	if (rep->type != REDIS_REPLY_ERROR) {
+		snprintf(err, REPLAY_ERR_LEN, "Redis at %s: unexpected reply to "
+		    "%s: %s", redis_link_where(r->link), what, text);
+		return;
+	}
+	for (i = 0; i < NREFUSALS; i++) {
+		if (strncmp(text, refusals[i].prefix,
+			strlen(refusals[i].prefix)) == 0) {
+			hint = refusals[i].hint;
+			r->broken |= refusals[i].unfit;
+		}
+	}
+	snprintf(err, REPLAY_ERR_LEN, "Redis at %s refused %s: %s%s",
+	    redis_link_where(r->link), what, text, hint);
+}
+
+/* The reply to SCRIPT LOAD, if it was sent. Returns 0, or -1 with err. */
+static int
+script_loaded(struct redis_store *r, char err[REPLAY_ERR_LEN])
+{
+	const redisReply *rep = r->replies[0];
+
+	if (r->first == 0)
+		return 0;
+	if (rep->type == REDIS_REPLY_STRING && rep->len == SHA_LEN &&
+	    memcmp(rep->str, r->sha, SHA_LEN) == 0) {
+		r->conn->script_loaded = 1;
+		return 0;
+	}
+	refused(r, rep, "SCRIPT LOAD", err);
+	return -1;
+}
+
+static enum replay_result
+entry_result(struct redis_store *r, const redisReply *rep, int *errors,
+    char err[REPLAY_ERR_LEN])
+{
+	if (rep->type == REDIS_REPLY_INTEGER && rep->integer == SCRIPT_FRESH)
+		return REPLAY_FRESH;
+	if (rep->type == REDIS_REPLY_INTEGER && rep->integer == SCRIPT_SEEN)
+		return REPLAY_SEEN;
+	if (rep->type == REDIS_REPLY_INTEGER &&
+	    rep->integer == SCRIPT_USER_FULL)
+		return REPLAY_USER_FULL;
+	if (rep->type == REDIS_REPLY_ERROR &&
+	    strncmp(rep->str, "NOSCRIPT", 8) == 0)
+		r->conn->script_loaded = 0;
+	if ((*errors)++ == 0)
+		refused(r, rep, "the replay script", err);
+	return REPLAY_ERROR;
+}
+
+/* WAIT's reply: enough replicas, or no login of the batch is accepted. */
+static int
+replicas_acknowledged(struct redis_store *r, enum replay_result results[],
+    size_t n, char err[REPLAY_ERR_LEN])
+{
+	const redisReply *rep = r->replies[r->first + r->ncmds];
+	size_t i, fresh = 0;
+
+	for (i = 0; i < n; i++)
+		fresh += results[i] == REPLAY_FRESH;
+	/* Only what was recorded now waits for the replicas. */
+	if (fresh == 0 || (rep->type == REDIS_REPLY_INTEGER &&
+	    rep->integer >= (long long)r->wait_replicas))
+		return 0;
+	for (i = 0; i < n; i++)
+		if (results[i] == REPLAY_FRESH)
+			results[i] = REPLAY_ERROR;
+	if (rep->type != REDIS_REPLY_INTEGER)
+		refused(r, rep, "WAIT", err);
+	else
+		snprintf(err, REPLAY_ERR_LEN, "Redis at %s: %lld of %u replicas "
+		    "acknowledged within %s ms (replay_redis_wait_replicas): "
+		    "%zu login%s refused", redis_link_where(r->link),
+		    rep->integer, r->wait_replicas, r->wait_text[1], fresh,
+		    fresh == 1 ? "" : "s");
+	return -1;
+}
+
+/* --- the store -------------------------------------------------------------- */
+
+/*
+ * PREFIXsince read, and first set to value if the last batch found it
+ * missing: the batch's first one or two commands. Returns how many.
+ */
+static size_t
+add_since(struct redis_store *r, const char *value)
+{
+	const char *set[] = { "SET", r->since_key, value, "NX" };
+	const char *get[] = { "GET", r->since_key };
+	int missing = r->conn->since_missing;
+
+	if (missing)
+		add(r, 4, set);
+	add(r, 2, get);
+	return missing ? 2 : 1;
+}
+
+/*
+ * Whether the store holds every nonce that may still be valid (rule 6), from
+ * the reply to GET PREFIXsince. Returns 0, or -1 with why.
+ */
+static int
+store_complete(struct redis_store *r, const redisReply *since, time_t now,
+    char err[REPLAY_ERR_LEN])
+{
+	long long from;
+	char *end;
+
+	r->conn->since_missing = since->type == REDIS_REPLY_NIL;
+	if (since->type == REDIS_REPLY_NIL) {
+		snprintf(err, REPLAY_ERR_LEN, "Redis at %s holds no %s (a new "
+		    "Redis, or one that lost its data): a token accepted "
+		    "before may have been forgotten, so logins are refused "
+		    "for one token lifetime from now", redis_link_where(r->link),
+		    r->since_key);
+		return -1;
+	}
+	if (since->type != REDIS_REPLY_STRING ||
+	    (from = strtoll(since->str, &end, 10), *end != '\0')) {
+		refused(r, since, "GET", err);
+		return -1;
+	}
+	if ((long long)now >= from)
+		return 0;
+	snprintf(err, REPLAY_ERR_LEN, "Redis at %s began a new record of "
+	    "nonces (%s was missing: a new Redis, or one that lost its data): "
+	    "a token accepted before may have been forgotten, so logins are "
+	    "refused for %lld s more, until every such token has expired",
+	    redis_link_where(r->link), r->since_key, from - (long long)now);
+	return -1;
+}
+
+static int
+redis_record(struct replay *base, const struct replay_entry entries[],
+    size_t n, const struct replay_time *t, enum replay_result results[],
+    char err[REPLAY_ERR_LEN])
+{
+	struct redis_store *r = (struct redis_store *)base;
+	const redisReply *set;
+	size_t i, k;
+	int errors = 0;
+
+	for (i = 0; i < n; i++)
+		results[i] = REPLAY_ERROR;
+	if (n == 0)
+		return 0;
+	if (n > BATCH_MAX || t->now < 0 || t->expiry <= t->now) {
+		snprintf(err, REPLAY_ERR_LEN, "record: %zu entries, or a time "
+		    "out of order", n);
+		return -1;
+	}
+	snprintf(r->ttl, sizeof(r->ttl), "%lld",
+	    (long long)(t->expiry - t->now) * 1000);
+	snprintf(r->now_ms, sizeof(r->now_ms), "%lld",
+	    (long long)t->now * 1000);
+	snprintf(r->since_value, sizeof(r->since_value), "%lld",
+	    (long long)t->expiry);
+	r->ncmds = 0;
+	k = add_since(r, r->since_value);
+	for (i = 0; i < n; i++) {
+		const char *argv[] = { "EVALSHA", r->sha, "2", r->nkey[i],
+			r->ukey[i], r->ttl, r->per_user_text, r->member[i],
+			r->now_ms };
+
+		make_keys(r, &entries[i], i);
+		add(r, 9, argv);
+	}
+	r->wait = r->wait_replicas > 0;
+	if (exchange(r, err) == -1)
+		return -1;
+	if (script_loaded(r, err) == -1)
+		errors++;
+	for (i = 0; i < n; i++)
+		results[i] = entry_result(r, r->replies[r->first + k + i],
+		    &errors, err);
+	set = r->replies[r->first];
+	if (k == 2 && set->type == REDIS_REPLY_ERROR) {
+		refused(r, set, "SET", err);
+		errors++;
+	} else if (store_complete(r, r->replies[r->first + k - 1], t->now,
+		       err) == -1) {
+		errors++;
+	}
+	if (r->wait && replicas_acknowledged(r, results, n, err) == -1)
+		errors++;
+	if (errors > 0)
+		for (i = 0; i < n; i++)
+			if (results[i] == REPLAY_FRESH)
+				results[i] = REPLAY_ERROR;
+	free_replies(r);
+	if (r->broken)
+		redis_link_failed(r->link, err);
+	return errors == 0 ? 0 : -1;
+}
+
+static enum replay_result
+redis_lookup(struct replay *base, const struct replay_entry *e,
+    const struct replay_time *t, char err[REPLAY_ERR_LEN])
+{
+	struct redis_store *r = (struct redis_store *)base;
+	const char *get[] = { "GET", r->since_key };
+	const char *exists[] = { "EXISTS", r->nkey[0] };
+	enum replay_result res = REPLAY_ERROR;
+	const redisReply *rep;
+
+	make_keys(r, e, 0);
+	r->ncmds = 0;
+	add(r, 2, get);
+	add(r, 2, exists);
+	r->wait = 0;
+	if (exchange(r, err) == -1)
+		return REPLAY_ERROR;
+	rep = r->replies[r->first + 1];
+	if (store_complete(r, r->replies[r->first], t->now, err) == -1)
+		res = REPLAY_ERROR;
+	else if (rep->type == REDIS_REPLY_INTEGER && rep->integer == 1)
+		res = REPLAY_SEEN;
+	else if (rep->type == REDIS_REPLY_INTEGER && rep->integer == 0)
+		res = REPLAY_FRESH;
+	else
+		refused(r, rep, "EXISTS", err);
+	free_replies(r);
+	if (r->broken)
+		redis_link_failed(r->link, err);
+	return res;
+}
+
+static void
+free_store(struct redis_store *r)
+{
+	free_replies(r);
+	redis_link_close(r->link);
+	explicit_bzero(r, sizeof(*r));
+	free(r);
+}
+
+static void
+redis_close(struct replay *base)
+{
+	if (base != NULL)
+		free_store((struct redis_store *)base);
+}
+
+static const struct replay_ops redis_ops = { redis_record, redis_lookup,
+	redis_close };
+
+static struct redis_store *
+open_store(const struct replay_settings *s, enum replay_access access,
+    char err[REPLAY_ERR_LEN])
+{
+	struct redis_store *r;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		snprintf(err, REPLAY_ERR_LEN, "out of memory");
+		return NULL;
+	}
+	r->base.ops = &redis_ops;
+	r->access = access;
+	snprintf(r->prefix, sizeof(r->prefix), "%s", s->redis_prefix);
+	snprintf(r->since_key, sizeof(r->since_key), "%ssince",
+	    s->redis_prefix);
+	r->per_user = s->per_user;
+	r->timeout_ms = s->redis_timeout_ms;
+	r->wait_replicas = s->redis_wait_replicas;
+	snprintf(r->per_user_text, sizeof(r->per_user_text), "%u",
+	    s->per_user);
+	if (script_sha(r->sha) == -1) {
+		snprintf(err, REPLAY_ERR_LEN, "cannot compute SHA-1 (OpenSSL)");
+		free(r);
+		return NULL;
+	}
+	if ((r->link = redis_link_open(s, err)) == NULL) {
+		free(r);
+		return NULL;
+	}
+	r->conn = redis_link_state(r->link);
+	return r;
+}
+
+struct replay *
+replay_redis_open(const struct replay_settings *s, enum replay_access access,
+    char err[REPLAY_ERR_LEN])
+{
+	struct redis_store *r = open_store(s, access, err);
+
+	return r != NULL ? &r->base : NULL;
+}
+
+/* --- for people (check-config) ------------------------------------------------ */
+
+/* One command; its reply (kept until the next), or NULL with err. */
+static const redisReply *
+ask(struct redis_store *r, int argc, const char *const argv[],
+    char err[REPLAY_ERR_LEN])
+{
+	r->ncmds = 0;
+	r->wait = 0;
+	add(r, argc, argv);
+	if (exchange(r, err) == -1)
+		return NULL;
+	return r->replies[r->first];
+}
+
+static int
+is_error(const redisReply *rep, const char *prefix)
+{
+	return rep->type == REDIS_REPLY_ERROR &&
+	    strncmp(rep->str, prefix, strlen(prefix)) == 0;
+}
+
+/* "Redis 7.0.15", "Valkey 8.0.1", from INFO server. */
+static void
+describe_version(struct redis_store *r)
+{
+	static const char *const argv[] = { "INFO", "server" };
+	const redisReply *rep;
+	char err[REPLAY_ERR_LEN], name[32] = "Redis", version[32] = "?";
+	const char *p;
+
+	if ((rep = ask(r, 2, argv, err)) == NULL ||
+	    rep->type != REDIS_REPLY_STRING) {
+		printf("  server version not known (INFO: %s)\n",
+		    rep == NULL ? err : is_error(rep, "NOPERM") ?
+		    "not allowed to this ACL user" : "no answer");
+		return;
+	}
+	if ((p = strstr(rep->str, "redis_version:")) != NULL)
+		sscanf(p, "redis_version:%31[0-9A-Za-z.-]", version);
+	if ((p = strstr(rep->str, "server_name:")) != NULL &&
+	    sscanf(p, "server_name:%31[0-9A-Za-z.-]", name) == 1 &&
+	    strcmp(name, "valkey") == 0) {
+		snprintf(name, sizeof(name), "Valkey");
+		if ((p = strstr(rep->str, "valkey_version:")) != NULL)
+			sscanf(p, "valkey_version:%31[0-9A-Za-z.-]", version);
+	}
+	printf("  server: %s %s\n", name, version);
+}
+
+/* maxmemory-policy: anything but noeviction may evict nonces. */
+static void
+describe_memory(struct redis_store *r)
+{
+	static const char *const policy[] = { "CONFIG", "GET",
+		"maxmemory-policy" };
+	static const char *const limit[] = { "CONFIG", "GET", "maxmemory" };
+	const redisReply *rep;
+	char err[REPLAY_ERR_LEN], text[64];
+
+	if ((rep = ask(r, 3, policy, err)) == NULL || is_error(rep, "")) {
+		printf("  note: maxmemory-policy not checked (%s): check it as "
+		       "an administrator (redis-cli CONFIG GET "
+		       "maxmemory-policy): it must be noeviction\n",
+		    rep == NULL ? err : is_error(rep, "NOPERM") ?
+		    "this ACL user may not run CONFIG GET, as it need not" :
+		    rep->str);
+		return;
+	}
+	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+	    rep->element[1]->type != REDIS_REPLY_STRING) {
+		printf("  note: maxmemory-policy not checked (an unexpected "
+		       "reply to CONFIG GET)\n");
+		return;
+	}
+	redis_reply_text(rep->element[1], text, sizeof(text));
+	if (strcmp(text, "noeviction") == 0)
+		printf("  maxmemory-policy noeviction: OK (when Redis is full, "
+		       "logins are refused, never nonces forgotten)\n");
+	else
+		printf("  WARNING: maxmemory-policy is %s: once Redis reaches "
+		       "maxmemory it may evict recorded nonces (each has an "
+		       "expiry, so volatile-* policies evict them too), and a "
+		       "token whose nonce was evicted can be used again. Set "
+		       "maxmemory-policy noeviction in redis.conf (or CONFIG "
+		       "SET maxmemory-policy noeviction, then CONFIG REWRITE); "
+		       "a full Redis then refuses logins instead\n", text);
+	if ((rep = ask(r, 3, limit, err)) != NULL &&
+	    rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+	    rep->element[1]->type == REDIS_REPLY_STRING) {
+		redis_reply_text(rep->element[1], text, sizeof(text));
+		printf("  maxmemory %s%s\n", text, strcmp(text, "0") == 0 ?
+		    " (no limit: Redis grows until the system runs out of "
+		    "memory; set one, at least 300 bytes per live nonce)" :
+		    " (the store's bound; replay_capacity does not apply)");
+	}
+}
+
+/* ROLE: the primary, with the replicas WAIT needs. */
+static int
+describe_role(struct redis_store *r)
+{
+	static const char *const argv[] = { "ROLE" };
+	const redisReply *rep;
+	char err[REPLAY_ERR_LEN], text[32];
+	size_t replicas;
+
+	if ((rep = ask(r, 1, argv, err)) == NULL || is_error(rep, "")) {
+		printf("  note: role not checked (%s)\n", rep == NULL ? err :
+		    "this ACL user may not run ROLE; it needs it only with "
+		    "Sentinel");
+		return 0;
+	}
+	if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 ||
+	    rep->element[0]->type != REDIS_REPLY_STRING)
+		return 0;
+	redis_reply_text(rep->element[0], text, sizeof(text));
+	if (strcmp(text, "master") != 0) {
+		printf("  PROBLEM: this server is a %s, not the primary: every "
+		       "login would be refused (READONLY); name the primary in "
+		       "replay_store, or its sentinels\n", text);
+		return 1;
+	}
+	replicas = rep->elements >= 3 &&
+		rep->element[2]->type == REDIS_REPLY_ARRAY ?
+	    rep->element[2]->elements : 0;
+	printf("  role: primary, %zu replica%s connected\n", replicas,
+	    replicas == 1 ? "" : "s");
+	if (replicas >= r->wait_replicas)
+		return 0;
+	printf("  PROBLEM: replay_redis_wait_replicas = %u, but %zu replica%s "
+	       "connected: every login would be refused\n", r->wait_replicas,
+	    replicas, replicas == 1 ? " is" : "s are");
+	return 1;
+}
+
+/* PREFIXsince: from when the store is complete (rule 6). */
+static void
+describe_since(struct redis_store *r)
+{
+	const char *const argv[] = { "GET", r->since_key };
+	const redisReply *rep;
+	char err[REPLAY_ERR_LEN], date[32];
+	long long from;
+	time_t now = time(NULL), when;
+	struct tm tm;
+
+	if ((rep = ask(r, 2, argv, err)) == NULL)
+		return;
+	if (rep->type == REDIS_REPLY_NIL) {
+		printf("  no nonce recorded yet (no %s): the first logins start "
+		       "the record, and logins are refused for one token "
+		       "lifetime after them\n", r->since_key);
+		return;
+	}
+	if (rep->type != REDIS_REPLY_STRING)
+		return;
+	from = strtoll(rep->str, NULL, 10);
+	when = (time_t)from;
+	if (from > (long long)now)
+		printf("  a new record of nonces (%s): logins are refused for "
+		       "%lld s more, until the tokens of before it have "
+		       "expired\n", r->since_key, from - (long long)now);
+	else if (from == 0 || gmtime_r(&when, &tm) == NULL)
+		printf("  holds every nonce ever recorded (%s is %s)\n",
+		    r->since_key, rep->str);
+	else if (strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S UTC",
+		     &tm) > 0)
+		printf("  holds every nonce recorded since %s (%s)\n", date,
+		    r->since_key);
+}
+
+/*
+ * A random nonce recorded, refused the second time, and found, in one
+ * round trip: the script, the keys under the prefix, EXISTS, as the ACL
+ * user. It is kept PROBE_TTL_S seconds.
+ */
+static int
+describe_probe(struct redis_store *r)
+{
+	const char *const argv[] = { "EVALSHA", r->sha, "2", r->nkey[0],
+		r->ukey[0], r->ttl, r->per_user_text, r->member[0], r->now_ms };
+	const char *const exists[] = { "EXISTS", r->nkey[0] };
+	char err[REPLAY_ERR_LEN] = "";
+	struct replay_entry e;
+	int errors = 0;
+
+	if (getrandom(&e, sizeof(e), 0) != (ssize_t)sizeof(e)) {
+		printf("  PROBLEM: getrandom failed\n");
+		return 1;
+	}
+	make_keys(r, &e, 0);
+	snprintf(r->ttl, sizeof(r->ttl), "%d", PROBE_TTL_S * 1000);
+	snprintf(r->now_ms, sizeof(r->now_ms), "%lld",
+	    (long long)time(NULL) * 1000);
+	r->ncmds = 0;
+	r->wait = 0;
+	add(r, 9, argv);
+	add(r, 9, argv);
+	add(r, 2, exists);
+	if (exchange(r, err) == 0 && script_loaded(r, err) == 0 &&
+	    entry_result(r, r->replies[r->first], &errors, err) ==
+		REPLAY_FRESH &&
+	    entry_result(r, r->replies[r->first + 1], &errors, err) ==
+		REPLAY_SEEN &&
+	    r->replies[r->first + 2]->type == REDIS_REPLY_INTEGER &&
+	    r->replies[r->first + 2]->integer == 1) {
+		printf("  a test nonce (kept %d s) recorded, refused the "
+		       "second time, and found: OK\n", PROBE_TTL_S);
+		return 0;
+	}
+	printf("  PROBLEM: a test nonce could not be recorded and found: %s\n",
+	    err[0] != '\0' ? err : "unexpected replies");
+	return 1;
+}
+
+int
+replay_redis_describe(const struct replay_settings *s)
+{
+	static const char *const ping[] = { "PING" };
+	struct redis_store *r;
+	char err[REPLAY_ERR_LEN];
+	struct redis_url u;
+	int problems = 0;
+
+	printf("replay store: %s (Redis or Valkey, shared by every helper "
+	       "that names it; %u live nonces per JID; keys under %s; %u ms "
+	       "to connect and for each round trip", s->store, s->per_user,
+	    s->redis_prefix, s->redis_timeout_ms);
+	if (s->redis_wait_replicas > 0)
+		printf("; %u replica%s must acknowledge each login",
+		    s->redis_wait_replicas,
+		    s->redis_wait_replicas == 1 ? "" : "s");
+	printf(")\n");
+	if (s->redis_sentinels[0] != '\0')
+		printf("  the primary: the one the sentinels %s name for %s\n",
+		    s->redis_sentinels, s->redis_master);
+	if ((r = open_store(s, REPLAY_WRITE, err)) == NULL) {
+		printf("  PROBLEM: %s\n", err);
+		return 1;
+	}
+	/* People can wait longer than logins. */
+	if (r->timeout_ms < 2000)
+		r->timeout_ms = 2000;
+	if (s->redis_sentinels[0] != '\0')
+		problems += redis_link_describe_sentinels(r->link,
+		    r->timeout_ms);
+	if (ask(r, 1, ping, err) == NULL) {
+		printf("  PROBLEM: %s: every login would be refused until it "
+		       "answers (is Redis running there? are the user, "
+		       "password and database of replay_store right?)\n",
+		    redis_link_last_error(r->link)[0] != '\0' ?
+		    redis_link_last_error(r->link) : err);
+		free_store(r);
+		return problems + 1;
+	}
+	redis_url_parse(s->store, &u, err);
+	printf("  connected to %s as %s%s, database %u\n",
+	    redis_link_where(r->link), u.user[0] != '\0' ? "user " : "",
+	    u.user[0] != '\0' ? u.user : "the default user", u.db);
+	explicit_bzero(&u, sizeof(u));
+	describe_version(r);
+	problems += describe_role(r);
+	describe_memory(r);
+	describe_since(r);
+	problems += describe_probe(r);
+	free_store(r);
+	return problems;
+}

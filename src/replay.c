@@ -104,9 +104,11 @@ replay_reset_clock(const struct replay_settings *s, time_t now,
     char msg[REPLAY_ERR_LEN])
 {
 	if (replay_is_redis(s)) {
-		snprintf(msg, REPLAY_ERR_LEN, "%.150s: nothing to reset: Redis "
+		snprintf(msg, REPLAY_ERR_LEN, "%.60s: nothing to reset: Redis "
 		    "keeps each nonce for its token's lifetime by its own "
-		    "clock, and no memory of the helpers' clocks", s->store);
+		    "clock. (A Redis that came back empty is trusted after one "
+		    "token lifetime, or at once after: redis-cli SET %.40ssince "
+		    "0)", s->store, s->redis_prefix);
 		return 1;
 	}
 	return replay_lmdb_reset_clock(s, now, msg);

@@ -43,6 +43,12 @@ stress_fails() {
 stress "8 processes, both framings, 2000 requests each" -p 8 -n 2000
 stress "3 processes, ejabberd framing, pipelined (window 8)" -p 3 -n 1500 -f ejabberd -w 8
 stress "2 processes, generic framing, pipelined (window 16)" -p 2 -n 1500 -f generic -w 16
+# A soak is not silent: --progress (the default on a terminal) prints a line
+# every 5 s.
+out=$(HELPER=$HELPER timeout 120 bash "$STRESS" -p 2 -d 6 -r 100 --progress 2>&1)
+grep -Eq '^ +5 s: [0-9]+ answers, [0-9]+/s, 0 of 2 helpers in trouble so far$' <<<"$out" &&
+	pass "--progress: a line every 5 s on how the run goes" ||
+	fail "--progress: $(grep -v '^ok' <<<"$out" | head -c 400)"
 stress "2 processes for 4 s at 300 requests/s, memory judged" -p 2 -d 4 -r 300 --leak-check --sample 0.5
 
 # A served socket, one helper per connection, as the socket unit runs it.

@@ -309,7 +309,8 @@ auth_answer(struct auth *a, const struct serve_request *reqs, size_t n,
 	for (i = 0; i < n; i++)
 		if (a->batch[i].kind == D_LOGIN)
 			answers[i] = a->batch[i].accepted;
-	explicit_bzero(entries, sizeof(entries));
+	/* Request i writes at most entry i: the rest was never touched. */
+	explicit_bzero(entries, n * sizeof(entries[0]));
 }
 
 static void

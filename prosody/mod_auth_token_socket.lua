@@ -21,6 +21,12 @@
 --	                             -- opens only while all are busy)
 --	token_socket_idle_timeout = 60 -- seconds before an idle connection is
 --	                               -- closed (and its helper process ends)
+--	token_socket_max_queue = 1000  -- logins waiting for the helper at once;
+--	                               -- beyond it a login is refused at once
+--	                               -- (not-authorized with PLAIN, temporary-
+--	                               -- auth-failure with X-TOKEN) and the log
+--	                               -- says so in one line (at most one every
+--	                               -- ten seconds, with how many were refused)
 --
 -- The provider offers SASL PLAIN and X-TOKEN (see mod_sasl_token), both
 -- carrying the token as the password. Like PLAIN, X-TOKEN is only offered on
@@ -49,6 +55,7 @@ local socket_path = module:get_option_string("token_socket_path", "/run/prosody-
 local timeout = module:get_option_number("token_socket_timeout", 5);
 local pool_size = math.floor(module:get_option_number("token_socket_pool_size", 4) or 4);
 local idle_timeout = module:get_option_number("token_socket_idle_timeout", 60);
+local max_queue = module:get_option_number("token_socket_max_queue", 1000);
 -- The same rule as mod_saslauth's for PLAIN, which X-TOKEN is as readable as
 local insecure_mechanisms = module:get_option_set("insecure_sasl_mechanisms",
 	module:get_option_boolean("allow_unencrypted_plain_auth", false) and {} or { "PLAIN", "LOGIN" });
@@ -63,6 +70,10 @@ if pool_size < 1 then
 end
 if not idle_timeout or idle_timeout <= 0 then
 	idle_timeout = 60;
+end
+if not max_queue or max_queue < 1 or max_queue ~= math.floor(max_queue) then
+	module:log("error", "token_socket_max_queue must be a whole number of logins above 0, using 1000");
+	max_queue = 1000;
 end
 
 -- The X-TOKEN SASL mechanism is part of this provider: the admin enables
@@ -91,6 +102,7 @@ local max_request = 1024;
 --   fails those older than token_socket_timeout.
 
 local conns = {};        -- open connections, in the order they were opened
+local waiting = 0;       -- logins waiting for an answer (token_socket_max_queue)
 local batch_max = 16;    -- requests sent in one write
 local sweep_every = math.min(1, math.max(0.05, timeout / 5));
 local sweeping = false;
@@ -117,6 +129,7 @@ end
 local function finish(req, answer, err)
 	if req.finished then return; end
 	req.finished = true;
+	waiting = waiting - 1;
 	req.answer, req.err = answer, err;
 	req.done();
 end
@@ -394,6 +407,19 @@ module:add_timer(idle_timeout, function ()
 	return idle_timeout;
 end);
 
+-- A login refused because too many wait: one log line, then at most one
+-- every ten seconds while it goes on, with how many were refused meanwhile.
+local refused_full, refused_full_logged = 0, nil;
+local function refuse_full()
+	refused_full = refused_full + 1;
+	local now = time_now();
+	if not refused_full_logged or now - refused_full_logged >= 10 then
+		module:log("warn", "Refused %d login(s): %d already wait for the token helper at %s (token_socket_max_queue)",
+			refused_full, waiting, socket_path);
+		refused_full, refused_full_logged = 0, now;
+	end
+end
+
 -- Ask the helper one question; returns true or false, or nil and a reason
 -- when no answer could be had. Must run in an async context (Prosody
 -- processes each session's stanzas in one), where it waits without blocking.
@@ -401,8 +427,13 @@ local function ask(line)
 	if not async.ready() then
 		return nil, "not in an async context";
 	end
+	if waiting >= max_queue then
+		refuse_full();
+		return nil, "queue full";
+	end
 	local wait, done = async.waiter();
 	local req = { line = line; done = done; deadline = time_now() + timeout };
+	waiting = waiting + 1;
 	submit(req);
 	wait();
 	return req.answer, req.err;
@@ -430,7 +461,8 @@ local function check_token(username, token)
 	end
 	local ok, err = ask(("auth:%s:%s:%s\n"):format(username, host, token));
 	if ok == nil then
-		module:log("warn", "Cannot verify the token of %s@%s: %s", username, host, err);
+		-- (a full queue has its own log line, not one per login)
+		module:log(err == "queue full" and "debug" or "warn", "Cannot verify the token of %s@%s: %s", username, host, err);
 		return nil, err;
 	end
 	if ok then

@@ -74,7 +74,22 @@ for label in "${ROWS[@]}"; do
 	esac
 done
 
+# token_socket_max_queue: 12 logins at once to a host whose helper never
+# answers and whose queue holds 4. The 4 that wait fail after the 2 s
+# timeout, the other 8 at once; one log line says so.
 if [ "$WANT_PROSODY" -eq 1 ]; then
+	for i in $(seq 1 12); do
+		printf 'queued%d@capped.test\t12345678123456781234567812345678123456789 x\trefused\n' "$i"
+	done >"$WORK/capped"
+	"${STORM[@]}" --port "$P_PORT" --domain capped.test --mech X-TOKEN \
+		--logins "$WORK/capped" -c 12 --timeout 20 --outcomes "$WORK/capped.out" \
+		>"$WORK/capped.log" 2>&1
+	got=$(awk -F '\t' '$2 == "error: temporary-auth-failure" { if ($3 < 1000) fast++; else if ($3 >= 2000) slow++ }
+		END { printf "%d at once, %d after the timeout", fast, slow }' "$WORK/capped.out" 2>/dev/null)
+	check "token_socket_max_queue = 4: of 12 logins at once, 8 are refused at once as temporary failures, 4 wait for the timeout" \
+		"8 at once, 4 after the timeout" "$got"
+	check "token_socket_max_queue: one log line for the refusals" 1 \
+		"$(grep -c 'Refused [0-9]* login(s): 4 already wait for the token helper at .*silent.sock (token_socket_max_queue)' "$WORK/prosody/prosody.log")"
 	if grep -q Traceback "$WORK/prosody/prosody.log"; then
 		fail "no Lua errors in Prosody's log: $(grep -m1 Traceback "$WORK/prosody/prosody.log")"
 	else

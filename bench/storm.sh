@@ -171,6 +171,17 @@ prosody_config() { # FILE PORT
 			token_socket_path = "$SOCK"
 			token_socket_pool_size = $POOL
 	EOF
+	if [ "$SMOKE" -eq 1 ]; then
+		# A helper that never answers, and a queue of 4 logins at most
+		cat >>"$1" <<-EOF
+
+			VirtualHost "capped.test"
+				authentication = "token_socket"
+				token_socket_path = "$WORK/silent.sock"
+				token_socket_timeout = 2
+				token_socket_max_queue = 4
+		EOF
+	fi
 	if [ "$REDIS_OK" -eq 1 ]; then
 		cat >>"$1" <<-EOF
 
@@ -272,6 +283,10 @@ if [ "$WANT_PROSODY" -eq 1 ]; then
 		e2e_serve_helper "$WORK/helper-redis.sock" "$RCONF" ||
 			die "cannot serve the Redis helper"
 		RSOCK_SERVER=$E2E_SERVER
+	fi
+	if [ "$SMOKE" -eq 1 ]; then
+		e2e_serve "$WORK/silent.sock" /bin/sh -c 'exec cat >/dev/null' ||
+			die "cannot serve the silent helper"
 	fi
 	P_PORT=$(free_port) || die "no free port"
 	PCONF=$WORK/prosody/prosody.cfg.lua

@@ -39,6 +39,7 @@ Options:
       --store-pid PID  a replay store server (Redis): its CPU per login
       --replays K      then log in again with K of the accepted tokens (or
                        all): every replay must be refused
+      --outcomes FILE  write each login's JID, outcome and latency (ms)
       --quiet          only the result line
 
 Output: human lines, then one line
@@ -489,6 +490,7 @@ def main():
     p.add_argument("--helpers-under", type=int)
     p.add_argument("--store-pid", type=int)
     p.add_argument("--replays", type=int, default=0)
+    p.add_argument("--outcomes", metavar="FILE")
     p.add_argument("--label", default="storm")
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args()
@@ -532,6 +534,10 @@ def main():
     after = watch.read()
     cpu = {k: after[k] - marks["cpu"][k] for k in after}
     good = report(a.label, logins, results, seconds, cpu, a.quiet)
+    if a.outcomes:
+        with open(a.outcomes, "w") as f:
+            for (jid, _, _), (outcome, latency) in zip(logins, results):
+                f.write("%s\t%s\t%.1f\n" % (jid, outcome, 1000 * latency))
 
     if a.replays and (a.tokens or a.logins):
         accepted = [(jid, pw, "refused") for (jid, pw, _), (o, _)

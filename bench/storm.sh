@@ -57,6 +57,11 @@ LOG_LEVEL=info POOL=4 EXT_POOL=2 KEEP=0 USERS=100
 
 die() {
 	echo "storm: $*" >&2
+	if [ "$SMOKE" -eq 1 ]; then
+		# (as a test suite: a failure, counted)
+		fail "storm: $*"
+		finish
+	fi
 	exit 2
 }
 while [ $# -gt 0 ]; do

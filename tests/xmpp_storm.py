@@ -5,12 +5,13 @@ checked, with throughput, latency and the CPU each login cost.
     xmpp_storm.py --port PORT --domain D (--tokens CONFIG | --password PW |
                   --logins FILE) [-n N] [-c C] [options]
 
-Each login is one TCP connection: stream header, stream features, SASL PLAIN
-(or X-TOKEN) with the token or password, and the server's <success/> or
+Each login is one TCP connection: stream header, stream features (with
+--tls: STARTTLS, the TLS handshake, the stream again), SASL PLAIN (or
+X-TOKEN) with the token or password, and the server's <success/> or
 <failure/>. That answer is the login's outcome and the end of its latency
 (measured from the connect); the client then closes the stream and the
-connection. No TLS, no resource binding: this is a loopback tool, and what
-it measures is the server's authentication path.
+connection. No resource binding: what it measures is the server's
+authentication path.
 
 Where the logins come from (one of):
   --tokens CONFIG   N fresh tokens for USER1..USERk@D, minted before the
@@ -26,16 +27,27 @@ Options:
   -n, --count N        logins (with --tokens or --password)          [1000]
   -c, --concurrency C  logins in flight at once                         [32]
   -u, --users K        distinct users USER1..USERk                     [100]
+  -P, --processes K    client processes sharing the logins and the
+                       concurrency (one core drives several thousand
+                       plaintext logins a second, a few hundred with TLS) [1]
       --user-prefix P  USER is P                                      [storm]
       --host H         server address                           [127.0.0.1]
       --mech M         PLAIN or X-TOKEN                              [PLAIN]
       --register       create the accounts (in-band registration,
                        XEP-0077) instead of logging in; "exists" is fine
+      --tls            STARTTLS before logging in, the server's certificate
+                       verified for D (a real server offers PLAIN only on
+                       encrypted connections); costs the client and the
+                       server a TLS handshake per login
+      --tls-insecure   the same without verifying the certificate
       --timeout S      longest wait for one login                       [30]
       --server-pid PID the server process: its CPU per login (all threads)
       --helpers-under PID  the CPU per login of every process below PID
                        (helpers that ended during the run included, through
                        PID's own count of its reaped children)
+      --helpers-cgroup DIR  the same for every process of a cgroup (v2),
+                       such as the socket unit's helpers: /sys/fs/cgroup/
+                       system.slice/system-prosody\\x2dtoken\\x2dauth.slice
       --store-pid PID  a replay store server (Redis): its CPU per login
       --replays K      then log in again with K of the accepted tokens (or
                        all): every replay must be refused
@@ -52,10 +64,12 @@ was the expected one, 1 otherwise, 2 on a usage error.
 import argparse
 import base64
 import errno
+import marshal
 import os
 import resource
 import select
 import socket
+import ssl
 import sys
 import time
 
@@ -67,7 +81,8 @@ FEATURES_END = b"</stream:features>"
 CLK = os.sysconf("SC_CLK_TCK")
 
 # Connection states
-CONNECTING, FEATURES, RESULT = range(3)
+CONNECTING, FEATURES, PROCEED, HANDSHAKE, TLS_FEATURES, RESULT = range(6)
+STARTTLS = b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"
 
 
 def die(message):
@@ -211,30 +226,58 @@ def subtree_cpu(root):
     return total
 
 
+def cgroup_cpu(path):
+    """CPU seconds of every process a cgroup has held, ended ones included
+    (cgroup v2's cpu.stat, or v1's cpuacct.usage)."""
+    try:
+        with open(os.path.join(path, "cpu.stat")) as f:
+            for line in f:
+                key, _, value = line.partition(" ")
+                if key == "usage_usec":
+                    return int(value) / 1e6
+    except (OSError, ValueError):
+        pass
+    try:
+        with open(os.path.join(path, "cpuacct.usage")) as f:
+            return int(f.read()) / 1e9
+    except (OSError, ValueError):
+        return None
+
+
 class CpuWatch:
     def __init__(self, args):
         self.probes = []
-        for label, pid, under in (("server", args.server_pid, False),
-                                  ("helpers", args.helpers_under, True),
-                                  ("store", args.store_pid, False)):
-            if pid:
-                if runtime(pid) is None:
-                    die("no process %d (--%s)" % (pid, {
-                        "server": "server-pid", "helpers": "helpers-under",
-                        "store": "store-pid"}[label]))
-                self.probes.append((label, pid, under))
-        self.start = {}
+        for label, what, kind, option in (
+                ("server", args.server_pid, "pid", "--server-pid"),
+                ("helpers", args.helpers_under, "under", "--helpers-under"),
+                ("helpers", args.helpers_cgroup, "cgroup", "--helpers-cgroup"),
+                ("store", args.store_pid, "pid", "--store-pid")):
+            if not what:
+                continue
+            if kind == "cgroup":
+                if cgroup_cpu(what) is None:
+                    die("%s: no CPU count there (%s needs a cgroup "
+                        "directory, such as /sys/fs/cgroup/system.slice/"
+                        "system-prosody\\x2dtoken\\x2dauth.slice)"
+                        % (what, option))
+            elif runtime(what) is None:
+                die("no process %d (%s)" % (what, option))
+            self.probes.append((label, what, kind))
 
     def read(self):
         out = {}
-        for label, pid, under in self.probes:
-            if under:
-                out[label] = subtree_cpu(pid)
+        for label, what, kind in self.probes:
+            if kind == "under":
+                value = subtree_cpu(what)
+            elif kind == "cgroup":
+                value = cgroup_cpu(what)
             else:
-                own = runtime(pid)
-                out[label] = own if own is not None else float("nan")
-        ru = resource.getrusage(resource.RUSAGE_SELF)
-        out["client"] = ru.ru_utime + ru.ru_stime
+                value = runtime(what)
+            out[label] = value if value is not None else float("nan")
+        out["client"] = 0.0
+        for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+            ru = resource.getrusage(who)
+            out["client"] += ru.ru_utime + ru.ru_stime
         return out
 
 
@@ -244,8 +287,11 @@ class Storm:
     """Drives the logins with one epoll loop: no framework between the
     sockets and the state machine, so the client stays cheap."""
 
-    def __init__(self, host, port, domain, mech, register, timeout):
+    def __init__(self, host, port, domain, mech, register, timeout,
+                 tls=None):
         self.addr = (host, port)
+        self.tls = tls          # an SSLContext for STARTTLS, or None
+        self.tls_name = domain
         self.header = ("<?xml version='1.0'?><stream:stream to='%s' "
                        "version='1.0' xmlns='jabber:client' xmlns:stream="
                        "'http://etherx.jabber.org/streams'>"
@@ -313,6 +359,7 @@ class Storm:
         now = time.perf_counter
         header = self.header
         timeout = self.timeout
+        tls = self.tls
         EPOLLIN, EPOLLOUT = select.EPOLLIN, select.EPOLLOUT
         addr = self.addr
 
@@ -344,9 +391,32 @@ class Storm:
             ep.unregister(fd)
             try:
                 s.send(b"</stream:stream>")
-            except OSError:
+            except (OSError, ssl.SSLError):
                 pass
             s.close()
+
+        def handshake(fd, conn):
+            """Drives a TLS handshake on; True once it is done."""
+            try:
+                conn[0].do_handshake()
+            except ssl.SSLWantReadError:
+                ep.modify(fd, EPOLLIN)
+                return False
+            except ssl.SSLWantWriteError:
+                ep.modify(fd, EPOLLOUT)
+                return False
+            conn[0].send(header)
+            conn[2] = TLS_FEATURES
+            ep.modify(fd, EPOLLIN)
+            return True
+
+        def receive(s):
+            data = s.recv(65536)
+            # (TLS may hold more than the socket says is there)
+            while data and tls and isinstance(s, ssl.SSLSocket) and \
+                    s.pending():
+                data += s.recv(65536)
+            return data
 
         if on_start:
             on_start()
@@ -363,47 +433,66 @@ class Storm:
                     continue
                 s = conn[0]
                 state = conn[2]
-                if state == CONNECTING:
-                    err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-                    if err:
-                        finish(fd, conn, "error: connect: " +
-                               os.strerror(err))
-                    else:
-                        try:
-                            s.send(header)
-                            conn[2] = FEATURES
-                            ep.modify(fd, EPOLLIN)
-                        except OSError as e:
-                            finish(fd, conn, "error: send: %s" % e)
-                    continue
                 try:
-                    data = s.recv(65536)
-                except BlockingIOError:
-                    continue
-                except OSError as e:
-                    finish(fd, conn, "error: recv: %s" % e)
-                    continue
-                if not data:
-                    finish(fd, conn, "error: closed by the server")
-                    continue
-                buf = conn[3] + data
-                if state == FEATURES:
-                    if FEATURES_END not in buf:
-                        conn[3] = buf
+                    if state == CONNECTING:
+                        err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                        if err:
+                            finish(fd, conn, "error: connect: " +
+                                   os.strerror(err))
+                            continue
+                        s.send(header)
+                        conn[2] = FEATURES
+                        ep.modify(fd, EPOLLIN)
+                        continue
+                    if state == HANDSHAKE:
+                        handshake(fd, conn)
                         continue
                     try:
-                        s.send(requests[conn[1]])
-                    except OSError as e:
-                        finish(fd, conn, "error: send: %s" % e)
+                        data = receive(s)
+                    except (BlockingIOError, ssl.SSLWantReadError):
                         continue
-                    conn[2] = RESULT
-                    conn[3] = b""
-                    continue
-                outcome = self.outcome(buf)
-                if outcome is None:
-                    conn[3] = buf
-                    continue
-                finish(fd, conn, outcome)
+                    if not data:
+                        finish(fd, conn, "error: closed by the server")
+                        continue
+                    buf = conn[3] + data
+                    if state == FEATURES or state == TLS_FEATURES:
+                        if FEATURES_END not in buf:
+                            conn[3] = buf
+                            continue
+                        conn[3] = b""
+                        if tls and state == FEATURES:
+                            if b"urn:ietf:params:xml:ns:xmpp-tls" not in buf:
+                                finish(fd, conn, "error: no STARTTLS offered")
+                                continue
+                            s.send(STARTTLS)
+                            conn[2] = PROCEED
+                            continue
+                        s.send(requests[conn[1]])
+                        conn[2] = RESULT
+                        continue
+                    if state == PROCEED:
+                        if b"<proceed" not in buf:
+                            if b"<failure" in buf or b"</stream" in buf:
+                                finish(fd, conn, "error: STARTTLS refused")
+                            else:
+                                conn[3] = buf
+                            continue
+                        conn[3] = b""
+                        conn[0] = self.tls.wrap_socket(
+                            s, server_hostname=self.tls_name,
+                            do_handshake_on_connect=False)
+                        conn[2] = HANDSHAKE
+                        handshake(fd, conn)
+                        continue
+                    outcome = self.outcome(buf)
+                    if outcome is None:
+                        conn[3] = buf
+                        continue
+                    finish(fd, conn, outcome)
+                except ssl.SSLError as e:
+                    finish(fd, conn, "error: TLS: %s" % (e.reason or e))
+                except OSError as e:
+                    finish(fd, conn, "error: %s" % (e.strerror or e))
             while nxt < total and len(conns) < concurrency:
                 if not start():
                     done += 1
@@ -415,6 +504,45 @@ class Storm:
                         finish(fd, conn, "error: timeout")
         ep.close()
         return results
+
+
+def run_processes(storm, logins, concurrency, processes, on_start):
+    """The storm from PROCESSES client processes at once, each with its
+    share of the logins and of the concurrency (for when one core is not
+    enough, as with TLS); results in input order."""
+    if processes == 1:
+        return storm.run(logins, concurrency, on_start)
+    go_r, go_w = os.pipe()
+    children = []
+    for k in range(processes):
+        share = logins[k::processes]
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(r)
+            os.close(go_w)
+            os.read(go_r, 1)
+            out = storm.run(share, max(1, concurrency // processes))
+            with os.fdopen(w, "wb") as f:
+                marshal.dump(out, f)
+            os._exit(0)
+        os.close(w)
+        children.append((pid, r, k))
+    os.close(go_r)
+    on_start()
+    os.write(go_w, b"x" * processes)
+    os.close(go_w)
+    results = [None] * len(logins)
+    for pid, r, k in children:
+        with os.fdopen(r, "rb") as f:
+            try:
+                out = marshal.load(f)
+            except (EOFError, ValueError):
+                out = [("error: client process died", 0.0)] * \
+                    len(logins[k::processes])
+        os.waitpid(pid, 0)
+        results[k::processes] = out
+    return results
 
 
 def percentile(sorted_values, p):
@@ -482,20 +610,25 @@ def main():
     p.add_argument("-n", "--count", type=int, default=1000)
     p.add_argument("-c", "--concurrency", type=int, default=32)
     p.add_argument("-u", "--users", type=int, default=100)
+    p.add_argument("-P", "--processes", type=int, default=1)
     p.add_argument("--user-prefix", default="storm")
     p.add_argument("--mech", default="PLAIN", choices=("PLAIN", "X-TOKEN"))
     p.add_argument("--register", action="store_true")
+    p.add_argument("--tls", action="store_true")
+    p.add_argument("--tls-insecure", action="store_true")
     p.add_argument("--timeout", type=float, default=30)
     p.add_argument("--server-pid", type=int)
     p.add_argument("--helpers-under", type=int)
+    p.add_argument("--helpers-cgroup", metavar="DIR")
     p.add_argument("--store-pid", type=int)
     p.add_argument("--replays", type=int, default=0)
     p.add_argument("--outcomes", metavar="FILE")
     p.add_argument("--label", default="storm")
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args()
-    if a.count < 1 or a.concurrency < 1 or a.users < 1:
-        die("--count, --concurrency and --users must be at least 1")
+    if a.count < 1 or a.concurrency < 1 or a.users < 1 or a.processes < 1:
+        die("--count, --concurrency, --users and --processes must be at "
+            "least 1")
     if a.register and a.tokens:
         die("--register needs --password (accounts of the server's own)")
 
@@ -521,7 +654,14 @@ def main():
             die("--concurrency %d needs more open files than the limit %d"
                 % (a.concurrency, hard))
 
-    storm = Storm(a.host, a.port, a.domain, a.mech, a.register, a.timeout)
+    tls = None
+    if a.tls or a.tls_insecure:
+        tls = ssl.create_default_context()
+        if a.tls_insecure:
+            tls.check_hostname = False
+            tls.verify_mode = ssl.CERT_NONE
+    storm = Storm(a.host, a.port, a.domain, a.mech, a.register, a.timeout,
+                  tls)
     watch = CpuWatch(a)
     marks = {}
 
@@ -529,7 +669,8 @@ def main():
         marks["cpu"] = watch.read()
         marks["t"] = time.perf_counter()
 
-    results = storm.run(logins, a.concurrency, on_start)
+    results = run_processes(storm, logins, a.concurrency, a.processes,
+                            on_start)
     seconds = time.perf_counter() - marks["t"]
     after = watch.read()
     cpu = {k: after[k] - marks["cpu"][k] for k in after}

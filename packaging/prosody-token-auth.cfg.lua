@@ -47,7 +47,7 @@ VirtualHost "chat.example.org"
 
 	-- Connections to the helper used in parallel, at most (each runs one
 	-- helper process and carries many logins at once; another opens only
-	-- while all are busy).
+	-- while every open one has 16 or more).
 	--token_socket_pool_size = 4
 
 	-- Seconds after which an unused connection is closed; a helper started

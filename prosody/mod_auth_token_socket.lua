@@ -18,7 +18,8 @@
 --	token_socket_timeout   = 5   -- seconds a login waits for an answer
 --	token_socket_pool_size = 4   -- connections used in parallel, at most
 --	                             -- (each carries many requests: another
---	                             -- opens only while all are busy)
+--	                             -- opens only while every open one has
+--	                             -- 16 or more on it)
 --	token_socket_idle_timeout = 60 -- seconds before an idle connection is
 --	                               -- closed (and its helper process ends)
 --	token_socket_max_queue = 1000  -- logins waiting for the helper at once;
@@ -36,6 +37,7 @@
 local async = require "util.async";
 local new_sasl = require "util.sasl".new;
 local server = require "net.server";
+local timer_add = require "util.timer".add_task;
 local util_time = require "util.time";
 -- A clock that never goes back (wall clock on builds without one)
 local time_now = util_time.monotonic or util_time.now;
@@ -90,12 +92,16 @@ local max_request = 1024;
 -- more, because everything here is done once per batch or once per
 -- connection rather than once per login:
 --
--- * The helper answers requests in order, so a connection carries several
---   at once (a FIFO of requests sent and not yet answered). While a batch is
---   out, further requests on that connection wait in Prosody and go out
---   together when the batch is answered: one write for many, one wake-up and
---   one replay store commit in the helper for many (it reads them in one
---   read and records them in one transaction).
+-- * The helper answers requests in order, so a connection carries many at
+--   once (a FIFO of requests sent and not yet answered).
+-- * Requests made while Prosody is busy go out together: a request waits
+--   until the event loop has nothing more to do at once, or until
+--   batch_max are waiting, or until the oldest has waited batch_wait. That
+--   is one write for many, and in the helper one wake-up, one read and one
+--   replay store transaction for many: a wake-up costs the helper several
+--   times what checking a token does. An idle server sends at once, and a
+--   busy one serves the same logins per second (a login waiting here holds
+--   up no other).
 -- * The socket is read and written directly (net.server watches it, nothing
 --   more): no write buffers, write timers or read timeouts per request.
 -- * There is no timer per login: one sweep, running while requests are out,
@@ -103,7 +109,8 @@ local max_request = 1024;
 
 local conns = {};        -- open connections, in the order they were opened
 local waiting = 0;       -- logins waiting for an answer (token_socket_max_queue)
-local batch_max = 16;    -- requests sent in one write
+local batch_max = 16;    -- requests sent in one write, at most
+local batch_wait = 0.005; -- seconds a request waits for others to join it
 local sweep_every = math.min(1, math.max(0.05, timeout / 5));
 local sweeping = false;
 
@@ -207,23 +214,22 @@ local function flush(state, data)
 	return false;
 end
 
--- Send the requests waiting on an idle connection, up to batch_max of them.
+-- Send the requests waiting on a connection, in one write.
 local function send_pending(state)
 	local pending = state.pending;
 	local n = #pending;
 	if n == 0 or state.closed then return; end
-	if n > batch_max then n = batch_max; end
-	local lines = {};
 	local fifo, tail = state.fifo, state.tail;
 	for i = 1, n do
 		local req = pending[i];
 		tail = tail + 1;
 		fifo[tail] = req;
-		lines[i] = req.line;
+		pending[i] = req.line;
 	end
 	state.tail = tail;
-	table.move(pending, n + 1, #pending + n, 1);
-	flush(state, table.concat(lines));
+	local data = table.concat(pending);
+	state.pending = {};
+	flush(state, data);
 end
 
 local function onreadable(state)
@@ -265,7 +271,6 @@ local function onreadable(state)
 		state.last_used = time_now();
 		if state.head > state.tail then
 			state.head, state.tail = 1, 0;
-			send_pending(state);
 		end
 		finish(req, line == "1");
 	until state.closed or not sock:dirty();
@@ -282,6 +287,11 @@ local function open()
 	end
 	local state = { sock = sock; fifo = {}; head = 1; tail = 0; pending = {};
 		last_used = time_now() };
+	-- Sends the batch once the event loop has nothing more to do at once
+	state.send_later = function ()
+		state.send_scheduled = nil;
+		send_pending(state);
+	end;
 	-- net.server only tells when an answer can be read
 	state.watch = server.watchfd(sock, function () onreadable(state); end);
 	if not state.watch then
@@ -293,25 +303,19 @@ local function open()
 	return state;
 end
 
--- A connection for one more request: an idle one; else one whose batch is
--- out and whose next batch has room; else a new one while the pool has room;
--- else the least loaded. Nil when none is open and none can be opened.
+-- A connection for one more request: the least loaded (the oldest of
+-- those), or a new one while the pool has room and every open connection
+-- has batch_max requests or more on it. Nil when none is open and none can
+-- be opened.
 local function choose()
-	local best, least;
+	local least, least_load;
 	for _, state in ipairs(conns) do
-		if state.head > state.tail then
-			return state;
-		end
-		local n = #state.pending;
-		if not best and n < batch_max then
-			best = state;
-		end
-		if not least or n < #least.pending then
-			least = state;
+		local load = state.tail - state.head + 1 + #state.pending;
+		if not least or load < least_load then
+			least, least_load = state, load;
 		end
 	end
-	if best then return best; end
-	if #conns < pool_size then
+	if (not least or least_load >= batch_max) and #conns < pool_size then
 		local state, err = open();
 		if state then return state; end
 		local hint = "is its socket served? (systemctl status prosody-token-auth.socket)";
@@ -331,8 +335,15 @@ function submit(req)
 		return;
 	end
 	local pending = state.pending;
-	pending[#pending + 1] = req;
-	if state.head > state.tail then
+	local n = #pending + 1;
+	pending[n] = req;
+	if n == 1 then
+		state.batch_started = req.asked;
+		if not state.send_scheduled then
+			state.send_scheduled = true;
+			timer_add(0, state.send_later);
+		end
+	elseif n >= batch_max or req.asked - state.batch_started >= batch_wait then
 		send_pending(state);
 	end
 	if not sweeping then
@@ -432,7 +443,8 @@ local function ask(line)
 		return nil, "queue full";
 	end
 	local wait, done = async.waiter();
-	local req = { line = line; done = done; deadline = time_now() + timeout };
+	local now = time_now();
+	local req = { line = line; done = done; asked = now; deadline = now + timeout };
 	waiting = waiting + 1;
 	submit(req);
 	wait();

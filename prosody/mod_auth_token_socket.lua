@@ -37,7 +37,6 @@
 local async = require "util.async";
 local new_sasl = require "util.sasl".new;
 local server = require "net.server";
-local timer_add = require "util.timer".add_task;
 local util_time = require "util.time";
 -- A clock that never goes back (wall clock on builds without one)
 local time_now = util_time.monotonic or util_time.now;
@@ -94,14 +93,14 @@ local max_request = 1024;
 --
 -- * The helper answers requests in order, so a connection carries many at
 --   once (a FIFO of requests sent and not yet answered).
--- * Requests made while Prosody is busy go out together: a request waits
---   until the event loop has nothing more to do at once, or until
---   batch_max are waiting, or until the oldest has waited batch_wait. That
---   is one write for many, and in the helper one wake-up, one read and one
---   replay store transaction for many: a wake-up costs the helper several
---   times what checking a token does. An idle server sends at once, and a
---   busy one serves the same logins per second (a login waiting here holds
---   up no other).
+-- * A request goes out at once on a connection with nothing in flight.
+--   Requests made while a batch is in flight wait for its answers (or until
+--   batch_max wait, or the oldest has waited batch_wait) and then go out
+--   together: one write for many, and in the helper one wake-up, one read
+--   and one replay store transaction for many (a wake-up costs the helper
+--   more than checking a token). Waiting longer would batch more, but a busy
+--   Prosody reads the answers only when its event loop comes round to them,
+--   so every wait here adds to the login's time.
 -- * The socket is read and written directly (net.server watches it, nothing
 --   more): no write buffers, write timers or read timeouts per request.
 -- * There is no timer per login: one sweep, running while requests are out,
@@ -110,7 +109,7 @@ local max_request = 1024;
 local conns = {};        -- open connections, in the order they were opened
 local waiting = 0;       -- logins waiting for an answer (token_socket_max_queue)
 local batch_max = 16;    -- requests sent in one write, at most
-local batch_wait = 0.005; -- seconds a request waits for others to join it
+local batch_wait = 0.005; -- seconds a request waits behind a batch in flight
 local sweep_every = math.min(1, math.max(0.05, timeout / 5));
 local sweeping = false;
 
@@ -270,7 +269,9 @@ local function onreadable(state)
 		state.head = head + 1;
 		state.last_used = time_now();
 		if state.head > state.tail then
+			-- The batch is answered: the next one goes
 			state.head, state.tail = 1, 0;
+			send_pending(state);
 		end
 		finish(req, line == "1");
 	until state.closed or not sock:dirty();
@@ -287,11 +288,6 @@ local function open()
 	end
 	local state = { sock = sock; fifo = {}; head = 1; tail = 0; pending = {};
 		last_used = time_now() };
-	-- Sends the batch once the event loop has nothing more to do at once
-	state.send_later = function ()
-		state.send_scheduled = nil;
-		send_pending(state);
-	end;
 	-- net.server only tells when an answer can be read
 	state.watch = server.watchfd(sock, function () onreadable(state); end);
 	if not state.watch then
@@ -339,11 +335,9 @@ function submit(req)
 	pending[n] = req;
 	if n == 1 then
 		state.batch_started = req.asked;
-		if not state.send_scheduled then
-			state.send_scheduled = true;
-			timer_add(0, state.send_later);
-		end
-	elseif n >= batch_max or req.asked - state.batch_started >= batch_wait then
+	end
+	if state.head > state.tail or n >= batch_max
+	or req.asked - state.batch_started >= batch_wait then
 		send_pending(state);
 	end
 	if not sweeping then

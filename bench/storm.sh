@@ -51,11 +51,13 @@
 # Point the same client at a server of your own with
 # prosody-token-auth-storm (tests/xmpp_storm.py); see the README.
 
+# shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../tests/lib.sh"
+# shellcheck source=tests/e2e-lib.sh
 . "$TOP/tests/e2e-lib.sh"
 
 STORM=("$PY" "$TOP/tests/xmpp_storm.py")
-N=6000 C=32 ROUNDS=3 SMOKE=0 QUICK=0 WANT_EJ=1 WANT_PROSODY=1
+N=6000 C=32 ROUNDS=3 SMOKE=0 WANT_EJ=1 WANT_PROSODY=1
 LOG_LEVEL=info POOL=4 EXT_POOL=2 KEEP=0 USERS=100 C2S_TIMEOUT=5
 
 die() {
@@ -72,7 +74,7 @@ while [ $# -gt 0 ]; do
 	-n) N=${2:?}; shift ;;
 	-c) C=${2:?}; shift ;;
 	-r) ROUNDS=${2:?}; shift ;;
-	--quick) N=1500 ROUNDS=1 QUICK=1 ;;
+	--quick) N=1500 ROUNDS=1 ;;
 	--smoke) SMOKE=1 ROUNDS=1 USERS=20 ;;
 	--no-ejabberd) WANT_EJ=0 ;;
 	--no-prosody) WANT_PROSODY=0 ;;

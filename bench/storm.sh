@@ -28,10 +28,10 @@
 # the ratios to internal_plain and the targets.
 #
 # Options:
-#   -n N            logins per row and round (internal_hashed: N/3)  [6000]
+#   -n N            logins per row and round (internal_hashed: N/3)  [2000]
 #   -c C            logins in flight                                   [32]
-#   -r ROUNDS       rounds                                              [3]
-#   --quick         -n 1500 -r 1
+#   -r ROUNDS       rounds                                              [6]
+#   --quick         -n 1000 -r 1
 #   --smoke         correctness only, for 'make check': a few hundred
 #                   logins per row with refusals mixed in, every outcome
 #                   checked, pass/fail lines and a final count
@@ -57,7 +57,7 @@
 . "$TOP/tests/e2e-lib.sh"
 
 STORM=("$PY" "$TOP/tests/xmpp_storm.py")
-N=6000 C=32 ROUNDS=3 SMOKE=0 WANT_EJ=1 WANT_PROSODY=1
+N=2000 C=32 ROUNDS=6 SMOKE=0 WANT_EJ=1 WANT_PROSODY=1
 LOG_LEVEL=info POOL=4 EXT_POOL=2 KEEP=0 USERS=100 C2S_TIMEOUT=5
 
 die() {
@@ -74,7 +74,7 @@ while [ $# -gt 0 ]; do
 	-n) N=${2:?}; shift ;;
 	-c) C=${2:?}; shift ;;
 	-r) ROUNDS=${2:?}; shift ;;
-	--quick) N=1500 ROUNDS=1 ;;
+	--quick) N=1000 ROUNDS=1 ;;
 	--smoke) SMOKE=1 ROUNDS=1 USERS=20 ;;
 	--no-ejabberd) WANT_EJ=0 ;;
 	--no-prosody) WANT_PROSODY=0 ;;

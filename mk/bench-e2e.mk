@@ -5,8 +5,8 @@
 # logins/s, latency percentiles, the CPU per login of the server, of the
 # helpers and of the client, the ratios and the targets. See bench/storm.sh.
 #
-#   make bench-e2e                              a few minutes on 2 cores
-#   make bench-e2e BENCH_E2E_ARGS=--quick       a few seconds per row
+#   make bench-e2e                              about 8 minutes on 2 cores
+#   make bench-e2e BENCH_E2E_ARGS=--quick       about a minute
 #   make bench-e2e BENCH_E2E_ARGS="-n 20000 -r 5 --no-ejabberd"
 
 bench-e2e: $(PROG)

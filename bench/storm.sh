@@ -21,7 +21,7 @@
 # Every row is one storm by tests/xmpp_storm.py: N logins (SASL PLAIN over
 # c2s without TLS), C at a time, tokens minted before the clock starts; it
 # prints logins/s, p50/p99/max latency, and the CPU per login of the server
-# (/proc/PID/stat, all threads), of the helpers (every process below the
+# (the scheduler's counts in /proc, all threads), of the helpers (every process below the
 # socket server or below ejabberd, those that ended included) and of the
 # client itself. Rows run in turn, ROUNDS times over, so that every row sees
 # the same machine; the report gives the median of the rounds, their spread,

@@ -9,5 +9,5 @@
 # refuse the surplus of 12 logins at once, in one log line. Speed is
 # measured by 'make bench-e2e', never asserted here.
 #
-# About 10 s with Prosody alone, 25 s with ejabberd (it starts slowly).
+# About 10 s on 2 quiet cores, 25 s on busy ones (ejabberd starts slowly).
 exec bash "$(dirname "$0")/../bench/storm.sh" --smoke "$@"

@@ -61,6 +61,10 @@ export PYTHONDONTWRITEBYTECODE=1
 STORM=("$PY" "$TOP/tests/xmpp_storm.py")
 N=2000 C=32 ROUNDS=6 SMOKE=0 WANT_EJ=1 WANT_PROSODY=1
 LOG_LEVEL=info POOL=4 EXT_POOL=2 KEEP=0 USERS=100 C2S_TIMEOUT=5
+# Token logins go to many users in turn: one JID holds at most
+# replay_per_user (30) live tokens, and a storm's live tokens are all those
+# of the last 90 s. (The password rows need accounts: USERS of them.)
+TOKEN_USERS=5000
 
 die() {
 	echo "storm: $*" >&2
@@ -130,15 +134,33 @@ chmod 600 "$CONF"
 SOCK=$WORK/helper.sock
 
 # The Redis row, when this helper has a Redis replay store: a throw-away
-# redis-server on a free port, and a second socket whose helpers use it.
+# redis-server on a free port (loopback, no persistence), and a second
+# socket whose helpers use it.
 REDIS_OK=0
-if command -v redis-server >/dev/null; then
+if [ "$WANT_PROSODY" -eq 0 ]; then
+	:
+elif command -v redis-server >/dev/null; then
 	REDIS_PORT=$(free_port)
+	mkdir -p "$WORK/redis"
+	spawn redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" \
+		--appendonly no --dir "$WORK/redis" >"$WORK/redis/out" 2>&1
+	REDIS_PID=$!
 	RCONF=$WORK/helper-redis.conf
-	sed "s|^replay_store = .*|replay_store = redis://127.0.0.1:$REDIS_PORT|" "$CONF" >"$RCONF"
+	{
+		grep -v '^replay_' "$CONF"
+		echo "replay_store = redis://127.0.0.1:$REDIS_PORT"
+	} >"$RCONF"
 	chmod 600 "$RCONF"
-	if "$HELPER" --config "$RCONF" check-config >"$WORK/redis-check" 2>&1; then
-		REDIS_OK=1
+	if ! wait_for 10 port_open "$REDIS_PORT"; then
+		skip "token + Redis rows" "redis-server did not start ($(head -c 200 "$WORK/redis/out"))"
+	elif "$HELPER" --config "$RCONF" check-config >"$WORK/redis-check" 2>&1; then
+		# A Redis that never held nonces: no token lifetime of refusals
+		# (see the man page, "A Redis that lost its nonces")
+		if redis-cli -p "$REDIS_PORT" SET pta:since 0 >/dev/null; then
+			REDIS_OK=1
+		else
+			skip "token + Redis rows" "redis-cli SET pta:since 0 failed"
+		fi
 	else
 		skip "token + Redis rows" "this helper has no replay_store = redis://... ($(head -c 120 "$WORK/redis-check"))"
 	fi
@@ -296,11 +318,6 @@ if [ "$WANT_PROSODY" -eq 1 ]; then
 	e2e_serve_helper "$SOCK" "$CONF" || die "cannot serve the helper on $SOCK"
 	SOCK_SERVER=$E2E_SERVER
 	if [ "$REDIS_OK" -eq 1 ]; then
-		mkdir -p "$WORK/redis"
-		spawn redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" \
-			--appendonly no --dir "$WORK/redis" >"$WORK/redis/out" 2>&1
-		REDIS_PID=$!
-		wait_for 10 port_open "$REDIS_PORT" || die "redis-server did not start"
 		e2e_serve_helper "$WORK/helper-redis.sock" "$RCONF" ||
 			die "cannot serve the Redis helper"
 		RSOCK_SERVER=$E2E_SERVER
@@ -355,18 +372,18 @@ row() {
 			--password storm-pw -n "$n" -c "$C" -u "$USERS" --server-pid "$PROSODY" ;;
 	prosody/token)
 		storm "$label" "$round" --port "$P_PORT" --domain token.test \
-			--tokens "$CONF" -n "$n" -c "$C" -u "$USERS" --server-pid "$PROSODY" \
+			--tokens "$CONF" -n "$n" -c "$C" -u "$TOKEN_USERS" --server-pid "$PROSODY" \
 			--helpers-under "$SOCK_SERVER" ;;
 	prosody/token+redis)
 		storm "$label" "$round" --port "$P_PORT" --domain redis.test \
-			--tokens "$RCONF" -n "$n" -c "$C" -u "$USERS" --server-pid "$PROSODY" \
+			--tokens "$RCONF" -n "$n" -c "$C" -u "$TOKEN_USERS" --server-pid "$PROSODY" \
 			--helpers-under "$RSOCK_SERVER" --store-pid "$REDIS_PID" ;;
 	ejabberd/internal)
 		storm "$label" "$round" --port "$E_PORT" --domain internal.test \
 			--password storm-pw -n "$n" -c "$C" -u "$USERS" --server-pid "$EJ_PID" ;;
 	ejabberd/token)
 		storm "$label" "$round" --port "$E_PORT" --domain token.test \
-			--tokens "$CONF" -n "$n" -c "$C" -u "$USERS" --server-pid "$EJ_PID" \
+			--tokens "$CONF" -n "$n" -c "$C" -u "$TOKEN_USERS" --server-pid "$EJ_PID" \
 			--helpers-under "$EJ_PID" ;;
 	esac
 }

@@ -3,9 +3,9 @@
 # internal_plain, internal_hashed and token hosts (and one whose helpers
 # keep their nonces in a throw-away Redis, where redis-server is installed),
 # and a real ejabberd with internal and external auth, each take 120
-# logins 32 at a time (raw XMPP,
-# SASL PLAIN) with wrong passwords, unknown users, other users' tokens,
-# expired tokens and garbage mixed in: every login's outcome must be the
+# logins 32 at a time (raw XMPP, SASL PLAIN) with wrong passwords, unknown
+# users, other users' tokens, expired tokens and garbage mixed in: every
+# login's outcome must be the
 # right one. The accepted tokens, replayed at once, must all be refused. A
 # host whose helper never answers, with token_socket_max_queue = 4, must
 # refuse the surplus of 12 logins at once, in one log line. Speed is

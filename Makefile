@@ -122,9 +122,9 @@ check-asan: $(PROG)-asan units-asan
 
 # Everything a system needs, Debian or not: the helper and its man page,
 # the Prosody modules and host fragment, the systemd units, the stress
-# harness, the examples. (The Debian package installs the same files, in
-# Debian's places, through debian/rules.) Paths inside the files that name
-# the helper follow BINDIR and DATADIR.
+# harness and the login storm client, the examples. (The Debian package
+# installs the same files, in Debian's places, through debian/rules.) Paths
+# inside the files that name the helper follow BINDIR and DATADIR.
 install: install-program install-prosody install-systemd install-stress \
     install-examples
 
@@ -159,6 +159,12 @@ install-stress:
 	    >$(DESTDIR)$(BINDIR)/$(PROG)-stress
 	chmod 0755 $(DESTDIR)$(BINDIR)/$(PROG)-stress
 	install -m 0644 packaging/$(PROG)-stress.1 $(DESTDIR)$(MANDIR)/man1/
+	# the login storm client, for a running XMPP server
+	install -m 0644 tests/xmpp_storm.py $(DESTDIR)$(DATADIR)/$(PROG)/tests/
+	sed $(INSTALLED_PATHS) packaging/$(PROG)-storm \
+	    >$(DESTDIR)$(BINDIR)/$(PROG)-storm
+	chmod 0755 $(DESTDIR)$(BINDIR)/$(PROG)-storm
+	install -m 0644 packaging/$(PROG)-storm.1 $(DESTDIR)$(MANDIR)/man1/
 
 install-examples:
 	install -d $(DESTDIR)$(DOCDIR)/examples/converse

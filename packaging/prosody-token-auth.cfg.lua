@@ -45,10 +45,16 @@ VirtualHost "chat.example.org"
 	-- Prosody's log says the helper did not answer).
 	--token_socket_timeout = 5
 
-	-- Connections to the helper used in parallel (each runs one helper
-	-- process and has one login in flight at a time).
+	-- Connections to the helper used in parallel, at most (each runs one
+	-- helper process and carries many logins at once; another opens only
+	-- while every open one has 16 or more).
 	--token_socket_pool_size = 4
 
 	-- Seconds after which an unused connection is closed; a helper started
 	-- later reads the configuration afresh.
 	--token_socket_idle_timeout = 60
+
+	-- Logins waiting for the helper at once, at most. Beyond it a login is
+	-- refused at once and the log says so in one line (at most one every
+	-- ten seconds): a flood of logins cannot pile up in Prosody's memory.
+	--token_socket_max_queue = 1000

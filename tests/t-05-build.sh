@@ -50,6 +50,8 @@ if make -s -C "$TOP" install DESTDIR="$root" PREFIX=/opt/pta SYSCONFDIR=/opt/pta
 		/opt/pta/lib/systemd/system/prosody-token-auth.socket \
 		/opt/pta/lib/systemd/system/prosody-token-auth@.service \
 		/opt/pta/share/prosody-token-auth/tests/stress.sh \
+		/opt/pta/bin/prosody-token-auth-storm /opt/pta/share/man/man1/prosody-token-auth-storm.1 \
+		/opt/pta/share/prosody-token-auth/tests/xmpp_storm.py \
 		/opt/pta/share/doc/prosody-token-auth/examples/mint_token.py \
 		/opt/pta/share/doc/prosody-token-auth/examples/ejabberd-connect.yml \
 		/opt/pta/share/doc/prosody-token-auth/test-vectors.md; do
@@ -62,6 +64,9 @@ if make -s -C "$TOP" install DESTDIR="$root" PREFIX=/opt/pta SYSCONFDIR=/opt/pta
 	grep -q "/opt/pta/share/prosody-token-auth/tests/stress.sh" "$root/opt/pta/bin/prosody-token-auth-stress" &&
 		pass "... and so does the stress harness's command" ||
 		fail "stress command: $(cat "$root/opt/pta/bin/prosody-token-auth-stress")"
+	grep -q "/opt/pta/share/prosody-token-auth/tests/xmpp_storm.py" "$root/opt/pta/bin/prosody-token-auth-storm" &&
+		pass "... and so does the login storm client's command" ||
+		fail "storm command: $(cat "$root/opt/pta/bin/prosody-token-auth-storm")"
 else
 	fail "make install: $(tail -n 5 "$WORK/install.log")"
 fi

@@ -22,7 +22,7 @@ else
 fi
 
 bad=""
-for f in tests/*.sh tests/system/*.sh bench/*.sh tests/valgrind-helper packaging/prosody-token-auth-stress; do
+for f in tests/*.sh tests/system/*.sh bench/*.sh tests/valgrind-helper packaging/prosody-token-auth-stress packaging/prosody-token-auth-storm; do
 	[ -f "$f" ] || continue
 	bash -n "$f" 2>>"$WORK/bash-n.err" || bad="$bad $f"
 done

@@ -192,6 +192,11 @@ if [ -f "$TOP/tests/stress.sh" ]; then
 		pass "package holds the stress harness" ||
 		fail "package holds the stress harness"
 fi
+if [ -f "$TOP/tests/xmpp_storm.py" ]; then
+	grep -qxF /usr/bin/$PKG-storm "$WORK/contents" &&
+		pass "package holds the login storm client" ||
+		fail "package holds the login storm client"
+fi
 
 # --- install ----------------------------------------------------------------
 

@@ -10,6 +10,8 @@
 # has one line per decision and never a token, no helper instance failed,
 # systemd-analyze security rates the service at 1.0 or below, Prosody's log
 # has no warning or error, and apt purge leaves no secret, store or user.
+# The replay store on the container's Redis works through each drop-in the
+# package ships (TCP, Unix socket), and not without it.
 # On Debian 13 the Prosody and ejabberd suites (t-50, t-70) run inside too.
 # One more Debian 12 container runs without CAP_IPC_LOCK and with no
 # lockable memory: logins work, and the journal warns.
@@ -187,6 +189,15 @@ socket_listens() {
 		pass "$label: ss sees it listening" || fail "$label: ss sees it listening"
 }
 
+# Restarts Prosody in the container and waits (20 s at most) for its port.
+PROSODY_RESTART="
+		systemctl restart prosody
+		for i in \$(seq 1 200); do
+			ss -tlnH 'sport = :5222' | grep -q . && exit 0
+			sleep 0.1
+		done
+		exit 1"
+
 # prosody_setup LABEL: the host fragment for $DOMAIN, linked as the README
 # says; clients without TLS on the container's loopback; Prosody's log at
 # debug level in a file of its own; restart the Prosody service.
@@ -205,12 +216,7 @@ prosody_setup() {
 			s2s_ports = { }
 			log = { { levels = { min = \"debug\" }, to = \"file\", filename = \"/var/log/prosody/test.log\" } }
 		EOF
-		systemctl restart prosody
-		for i in \$(seq 1 200); do
-			ss -tlnH 'sport = :5222' | grep -q . && exit 0
-			sleep 0.1
-		done
-		exit 1"; then
+		$PROSODY_RESTART"; then
 		# shellcheck disable=SC2016 # a dpkg-query format
 		pass "$label: Prosody ($(ct_exec dpkg-query -W -f '${Version}' prosody)) restarted with the fragment, listening"
 	else
@@ -351,6 +357,106 @@ prosody_log() {
 	pass "$label: no token in Prosody's log"
 }
 
+# use_store STORE: the helpers' replay_store (empty: the default), and the
+# helpers serving Prosody stopped, so that the next login starts one that
+# reads it under the unit as it is now.
+use_store() {
+	ct_sh "
+		set -e
+		sed -i '/^[[:space:]]*replay_store[[:space:]]*=/d' /etc/prosody/token-auth.conf
+		[ -z '$1' ] || sed -i '1i replay_store = $1' /etc/prosody/token-auth.conf
+		systemctl daemon-reload
+		systemctl stop '$PKG@*.service'" >"$WORK/use-store.log" 2>&1
+}
+
+# redis_login LABEL CASE EXPECTED: a fresh token, then the same again; on
+# a surprise, the helper's last words.
+redis_login() {
+	local t first again=not-authorized
+	t=$(web_token "dave@$DOMAIN")
+	TOKENS+=("$t")
+	first=$(login PLAIN "dave@$DOMAIN" "$t")
+	if [ "$3" = success ]; then
+		check "$1: $2: a valid token logs in" success "$first"
+		again=$(login PLAIN "dave@$DOMAIN" "$t")
+		check "$1: $2: the same token replayed is refused" not-authorized "$again"
+	else
+		check "$1: $2: a valid token is refused" not-authorized "$first"
+	fi
+	if [ "$first" != "$3" ] && [ "$3" = success ] || [ "$again" != not-authorized ]; then
+		ct_exec journalctl -q --no-pager -o cat -n 8 SYSLOG_IDENTIFIER=$PKG | sed 's/^/#   journal: /'
+	fi
+}
+
+# redis_nonces: how many nonces the container's Redis holds.
+redis_nonces() {
+	ct_exec redis-cli --scan --pattern 'pta:*:n:*' | wc -l
+}
+
+# redis_dropins LABEL: the replay store on the container's own Redis, over
+# TCP and over its Unix socket, each reached through the drop-in the package
+# ships for it. Without the drop-in the service's sandbox keeps Redis out
+# and every login is refused (fail closed); with it, each token logs in
+# once, and its record is in Redis.
+redis_dropins() {
+	local label="$1, Redis" before
+	local ex=/usr/share/doc/$PKG/examples/$PKG@.service.d
+	local dropins=/etc/systemd/system/$PKG@.service.d
+	if ! run_in redis-start "
+		set -e
+		printf 'unixsocket /run/redis/redis-server.sock\nunixsocketperm 770\n' >>/etc/redis/redis.conf
+		systemctl start redis-server
+		# A new Redis: no token can have been accepted before (README).
+		redis-cli SET pta:since 0"; then
+		show redis-start
+		fail "$label: the container's redis-server starts"
+		return 1
+	fi
+	TOKENS=()
+
+	use_store redis://127.0.0.1:6379
+	redis_login "$label" "TCP, no drop-in" refused
+	ct_exec journalctl -q --no-pager -o cat SYSLOG_IDENTIFIER=$PKG >"$WORK/journal.redis"
+	grep -q 'replay store redis://127.0.0.1:6379: Redis unreachable' "$WORK/journal.redis" &&
+		pass "$label: TCP, no drop-in: the journal says Redis is unreachable" ||
+		fail "$label: TCP, no drop-in: the journal says Redis is unreachable"
+	ct_exec install -D -m 0644 "$ex/redis-tcp.conf" "$dropins/redis-tcp.conf"
+	ct_exec sed -i 's/^IPAddressAllow=.*/IPAddressAllow=127.0.0.1/' "$dropins/redis-tcp.conf"
+	use_store redis://127.0.0.1:6379
+	before=$(redis_nonces)
+	redis_login "$label" "TCP, redis-tcp.conf allowing 127.0.0.1" success
+	check "$label: TCP: the login's record is in Redis" 1 "$(($(redis_nonces) - before))"
+	ct_exec sed -i 's/^IPAddressAllow=.*/IPAddressAllow=192.0.2.10/' "$dropins/redis-tcp.conf"
+	use_store redis://127.0.0.1:6379
+	if [ "$(ct_exec systemd-run -q --wait --pipe -p IPAddressDeny=any \
+		python3 -c "$CONNECT_PY" 127.0.0.1 6379 2>&1)" = connected ]; then
+		skip "$label: TCP, redis-tcp.conf allowing another address" \
+			"systemd cannot filter IP addresses in this container (IPAddressDeny=any lets a service reach 127.0.0.1; BPF needs privileges nspawn does not give)"
+	else
+		redis_login "$label" "TCP, redis-tcp.conf allowing another address" refused
+	fi
+	ct_exec rm -f "$dropins/redis-tcp.conf"
+
+	use_store unix:///run/redis/redis-server.sock
+	redis_login "$label" "Unix socket, no drop-in" refused
+	ct_exec install -D -m 0644 "$ex/redis-unix.conf" "$dropins/redis-unix.conf"
+	use_store unix:///run/redis/redis-server.sock
+	before=$(redis_nonces)
+	redis_login "$label" "Unix socket, redis-unix.conf" success
+	check "$label: Unix socket: the login's record is in Redis" 1 "$(($(redis_nonces) - before))"
+
+	ct_exec rm -rf "$dropins"
+	use_store "" || { show use-store; fail "$label: back to the default store"; }
+	ct_exec systemctl stop redis-server
+	ct_exec journalctl -q --no-pager -o cat -u "$PKG@*" >"$WORK/journal.units" 2>/dev/null
+	if grep -E 'status=[1-9]|code=(killed|dumped)' "$WORK/journal.units" >"$WORK/journal.failed"; then
+		sed 's/^/#   /' "$WORK/journal.failed"
+		fail "$label: no helper instance failed, with Redis out of reach or not"
+	else
+		pass "$label: no helper instance failed, with Redis out of reach or not"
+	fi
+}
+
 # suite LABEL NAME ENV...: run one of the project's suites in the container,
 # against the installed files.
 suite() {
@@ -433,6 +539,7 @@ release() {
 				pass "$label: the helper locks its secrets in memory (no warning)"
 			helper_down "$label"
 			prosody_log "$label"
+			redis_dropins "$label"
 		fi
 		security "$label"
 		if [ "$r" = trixie ]; then
@@ -509,6 +616,14 @@ libc = ctypes.CDLL(None, use_errno=True)
 m = mmap.mmap(-1, 4096)
 a = ctypes.addressof(ctypes.c_char.from_buffer(m))
 print("mlock refused" if libc.mlock(ctypes.c_void_p(a), ctypes.c_size_t(4096)) else "mlock works")
+'
+
+# Connects to an address and port; prints whether it could.
+CONNECT_PY='
+import socket, sys
+s = socket.socket()
+s.settimeout(5)
+print("refused" if s.connect_ex((sys.argv[1], int(sys.argv[2]))) else "connected")
 '
 
 # The images are made (or found in the cache) all at once, in the

@@ -21,13 +21,13 @@ RELEASE=${1:?usage: image.sh RELEASE}
 MIRROR=${SYSTEM_MIRROR:-http://deb.debian.org/debian}
 CACHE=${SYSTEM_CACHE:-$TOP/tests/system/cache}
 
-# In the image: the init, what the suites inside run, and the build's own
-# tools. The build dependencies are added from debian/control (apt-get
+# In the image: the init, what the suites inside run (and a Redis for the
+# drop-ins' case), and the build's own tools. The build dependencies are added from debian/control (apt-get
 # build-dep); those the C build is about to need are listed here already.
 PACKAGES="systemd systemd-sysv dbus adduser procps iproute2 util-linux
 build-essential debhelper dpkg-dev fakeroot lintian
 libhiredis-dev libseccomp-dev
-prosody ejabberd python3 python3-slixmpp python3-pyotp"
+prosody ejabberd redis-server python3 python3-slixmpp python3-pyotp"
 
 # shellcheck disable=SC2086 # the list, one line
 KEY=$( { echo "$RELEASE $MIRROR"; echo $PACKAGES; sed -n '/^# image-version/p' "$0"; } |
@@ -82,8 +82,9 @@ if ! ct_run_once "$TMP" /bin/sh -ec '
 	apt-get -q -y --no-install-recommends install '"$(echo $PACKAGES)"'
 	apt-get -q -y --no-install-recommends build-dep /root/control
 	apt-get clean
-	# The test boots Prosody as the service; ejabberd runs in the suite.
-	systemctl disable ejabberd.service
+	# The test boots Prosody as the service; ejabberd runs in the suite,
+	# Redis when its case starts it.
+	systemctl disable ejabberd.service redis-server.service
 	systemctl mask apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer \
 		fstrim.timer man-db.timer dpkg-db-backup.timer 2>/dev/null || true
 	' >>"$CACHE/.$RELEASE.log" 2>&1; then

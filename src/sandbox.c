@@ -10,7 +10,7 @@
  *    a Redis store (sockets of the families it needs, poll), the log
  *    (syslog's Unix socket, or stderr) and a reload of the config (open,
  *    stat, read, locked memory). No exec, no fork, no new privileges.
- * 3. Where the file system cannot be narrowed (no Landlock in the kernel),
+ * 3. Where the file system cannot be narrowed (no Landlock here),
  *    seccomp and no_new_privs still hold, and the log says so once.
  */
 #include <sys/ioctl.h>
@@ -166,7 +166,8 @@ allow_beneath(int ruleset, const char *path, unsigned long long access,
 
 /*
  * Narrows the file system to the store's directory and the config's.
- * Returns 0, 1 if the kernel has no Landlock, -1 with why in err.
+ * Returns 0, 1 with why in err if Landlock cannot be had here, -1 with why
+ * in err.
  */
 static int
 enter_landlock(const struct config *c, char err[SANDBOX_ERR_LEN])
@@ -175,8 +176,15 @@ enter_landlock(const struct config *c, char err[SANDBOX_ERR_LEN])
 	char dir[PATH_MAX];
 	int abi = landlock_abi(), ruleset, rc = 0;
 
-	if (abi < 1)
+	if (abi < 1) {
+		/* ENOSYS: a kernel without it, or a container's own seccomp
+		 * filter refusing it (systemd-nspawn's does);
+		 * EOPNOTSUPP: disabled at boot. */
+		snprintf(err, SANDBOX_ERR_LEN, "Landlock is not available "
+		    "here (%s): the file system is not narrowed (seccomp and "
+		    "no_new_privs hold)", strerror(errno));
 		return 1;
+	}
 	memset(&attr, 0, sizeof(attr));
 	attr.handled_access_fs = FS_V1 | (abi >= 2 ? FS_REFER : 0) |
 	    (abi >= 3 ? FS_TRUNCATE : 0);
@@ -209,21 +217,14 @@ enter_landlock(const struct config *c, char err[SANDBOX_ERR_LEN])
 int
 sandbox_enter(const struct config *c, char err[SANDBOX_ERR_LEN])
 {
-	int landlock;
-
 	err[0] = '\0';
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1) {
 		snprintf(err, SANDBOX_ERR_LEN, "no_new_privs: %s",
 		    strerror(errno));
 		return -1;
 	}
-	if ((landlock = enter_landlock(c, err)) == -1)
+	if (enter_landlock(c, err) == -1 ||
+	    enter_seccomp(c->replay.store[0] != '/', err) == -1)
 		return -1;
-	if (enter_seccomp(c->replay.store[0] != '/', err) == -1)
-		return -1;
-	if (landlock == 1)
-		snprintf(err, SANDBOX_ERR_LEN, "this kernel has no Landlock: "
-		    "the file system is not narrowed (seccomp and "
-		    "no_new_privs hold)");
 	return 0;
 }

@@ -153,8 +153,8 @@ install-stress:
 	install -d $(DESTDIR)$(DATADIR)/$(PROG)/tests $(DESTDIR)$(BINDIR) \
 	    $(DESTDIR)$(MANDIR)/man1
 	install -m 0755 tests/stress.sh $(DESTDIR)$(DATADIR)/$(PROG)/tests/
-	install -m 0644 tests/lib.sh tests/tokengen.py tests/stress_driver.py \
-	    $(DESTDIR)$(DATADIR)/$(PROG)/tests/
+	install -m 0644 tests/lib.sh tests/tokengen.py tests/tokenconf.py \
+	    tests/stress_driver.py $(DESTDIR)$(DATADIR)/$(PROG)/tests/
 	sed $(INSTALLED_PATHS) packaging/$(PROG)-stress \
 	    >$(DESTDIR)$(BINDIR)/$(PROG)-stress
 	chmod 0755 $(DESTDIR)$(BINDIR)/$(PROG)-stress

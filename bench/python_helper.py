@@ -25,32 +25,9 @@ import time
 
 import pyotp
 
-
-def load_config(path):
-    conf = {"otp_digits": 8, "otp_interval": 30, "otp_window": 1,
-            "nonce_digits": 32, "replay_store": None, "domains": {}}
-    section = None
-    aliases = {"prosody_otp_seed": "otp_seed",
-               "prosody_token_secret": "token_secret"}
-    with open(path) as f:
-        for raw in f:
-            line = raw.split("#", 1)[0].strip()
-            if not line:
-                continue
-            if line.startswith("[") and line.endswith("]"):
-                name = line[1:-1].strip().lower()
-                section = None if name == "prosody.cfg.lua" else name
-                continue
-            key, _, value = line.partition("=")
-            key, value = aliases.get(key.strip(), key.strip()), value.strip()
-            if key in ("otp_seed", "token_secret"):
-                conf["domains"].setdefault(section, {})[key] = value
-            elif key in ("otp_digits", "otp_interval", "otp_window",
-                         "nonce_digits", "replay_capacity"):
-                conf[key] = int(value)
-            elif key == "replay_store":
-                conf["replay_store"] = value
-    return conf
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), "tests"))
+import tokenconf  # noqa: E402
 
 
 class Verifier:
@@ -172,7 +149,7 @@ def main():
     p.add_argument("--store", help="SQLite file (default: replay_store "
                    "from the config, plus .sqlite)")
     a = p.parse_args()
-    conf = load_config(a.config)
+    conf = tokenconf.read(a.config)
     store = a.store or (conf["replay_store"] or "replay") + ".sqlite"
     try:
         serve(Verifier(conf, store), sys.stdin.fileno(), sys.stdout.fileno())

@@ -20,6 +20,9 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tokenconf  # noqa: E402
+
 KINDS = ("valid", "replayed", "expired", "badsig", "otheruser", "malformed",
          "oversized", "isuser", "race")
 
@@ -45,32 +48,12 @@ def note(text):
 # --- the secrets and the token settings, read as the helper reads them ----
 
 def load_config(path, domain):
-    conf = {"otp_digits": 8, "otp_interval": 30, "otp_window": 1,
-            "nonce_digits": 32}
-    sections = {}
-    section = None
-    aliases = {"prosody_otp_seed": "otp_seed",
-               "prosody_token_secret": "token_secret"}
-    with open(path) as f:
-        for raw in f:
-            line = raw.split("#", 1)[0].strip()
-            if not line:
-                continue
-            if line.startswith("[") and line.endswith("]"):
-                name = line[1:-1].strip().lower()
-                section = None if name == "prosody.cfg.lua" else name
-                continue
-            key, _, value = line.partition("=")
-            key, value = aliases.get(key.strip(), key.strip()), value.strip()
-            if key in ("otp_seed", "token_secret"):
-                sections.setdefault(section, {})[key] = value
-            elif key in conf:
-                conf[key] = int(value)
-    d = sections.get(domain.lower()) or sections.get(None)
-    if not d or "otp_seed" not in d or "token_secret" not in d:
-        sys.exit("stress: %s has no secrets for %s" % (path, domain))
-    conf.update(d)
-    return conf
+    try:
+        return tokenconf.for_domain(path, domain)
+    except OSError as e:
+        sys.exit("stress: %s: %s" % (path, e.strerror))
+    except LookupError as e:
+        sys.exit("stress: %s" % e)
 
 
 _otp_cache = {}

@@ -52,6 +52,7 @@ if make -s -C "$TOP" install DESTDIR="$root" PREFIX=/opt/pta SYSCONFDIR=/opt/pta
 		/opt/pta/share/prosody-token-auth/tests/stress.sh \
 		/opt/pta/bin/prosody-token-auth-storm /opt/pta/share/man/man1/prosody-token-auth-storm.1 \
 		/opt/pta/share/prosody-token-auth/tests/xmpp_storm.py \
+		/opt/pta/share/prosody-token-auth/tests/tokenconf.py \
 		/opt/pta/share/doc/prosody-token-auth/examples/mint_token.py \
 		/opt/pta/share/doc/prosody-token-auth/examples/ejabberd-connect.yml \
 		/opt/pta/share/doc/prosody-token-auth/test-vectors.md; do
@@ -67,6 +68,10 @@ if make -s -C "$TOP" install DESTDIR="$root" PREFIX=/opt/pta SYSCONFDIR=/opt/pta
 	grep -q "/opt/pta/share/prosody-token-auth/tests/xmpp_storm.py" "$root/opt/pta/bin/prosody-token-auth-storm" &&
 		pass "... and so does the login storm client's command" ||
 		fail "storm command: $(cat "$root/opt/pta/bin/prosody-token-auth-storm")"
+	# What the installed Python pieces import is installed beside them.
+	out=$(cd / && "$PY" -c 'import sys; sys.path[0] = sys.argv[1]; import stress_driver, xmpp_storm' \
+		"$root/opt/pta/share/prosody-token-auth/tests" 2>&1)
+	check "... the installed stress driver and storm client find what they import" "" "$out"
 else
 	fail "make install: $(tail -n 5 "$WORK/install.log")"
 fi

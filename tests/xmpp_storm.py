@@ -75,6 +75,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import tokenconf  # noqa: E402
 
 NS_SASL = b"urn:ietf:params:xml:ns:xmpp-sasl"
 FEATURES_END = b"</stream:features>"
@@ -94,35 +95,12 @@ def die(message):
 
 def load_config(path, domain):
     """The secrets and token settings for DOMAIN, as the helper reads them."""
-    conf = {"otp_digits": 8, "otp_interval": 30, "nonce_digits": 32}
-    sections = {}
-    section = None
-    aliases = {"prosody_otp_seed": "otp_seed",
-               "prosody_token_secret": "token_secret"}
     try:
-        f = open(path)
+        return tokenconf.for_domain(path, domain)
     except OSError as e:
         die("%s: %s" % (path, e.strerror))
-    with f:
-        for raw in f:
-            line = raw.split("#", 1)[0].strip()
-            if not line:
-                continue
-            if line.startswith("[") and line.endswith("]"):
-                name = line[1:-1].strip().lower()
-                section = None if name == "prosody.cfg.lua" else name
-                continue
-            key, _, value = line.partition("=")
-            key, value = aliases.get(key.strip(), key.strip()), value.strip()
-            if key in ("otp_seed", "token_secret"):
-                sections.setdefault(section, {})[key] = value
-            elif key in conf:
-                conf[key] = int(value)
-    secrets = sections.get(domain.lower()) or sections.get(None)
-    if not secrets or "otp_seed" not in secrets or "token_secret" not in secrets:
-        die("%s has no secrets for %s" % (path, domain))
-    conf.update(secrets)
-    return conf
+    except LookupError as e:
+        die(str(e))
 
 
 def mint_all(conf, jids):

@@ -18,6 +18,8 @@ import sys
 
 import slixmpp
 
+from xmpp_client import connect_plain
+
 TIMEOUT = 15
 
 
@@ -56,15 +58,7 @@ async def attempt(host, port, jid, password):
     loop = asyncio.get_running_loop()
     fut = loop.create_future()
     client = Attempt(jid, password, fut)
-    if hasattr(client, "enable_plaintext"):
-        # slixmpp 1.9 and later: TLS is chosen by attributes
-        client.enable_direct_tls = False
-        client.enable_starttls = False
-        client.enable_plaintext = True
-        client.connect(host, port)
-    else:
-        client.connect(address=(host, port), use_ssl=False,
-                       force_starttls=False, disable_starttls=True)
+    connect_plain(client, host, port)
     try:
         result = await asyncio.wait_for(fut, TIMEOUT)
     except asyncio.TimeoutError:

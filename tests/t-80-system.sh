@@ -12,7 +12,8 @@
 # has no warning or error, and apt purge leaves no secret, store or user.
 # The replay store on the container's Redis works through each drop-in the
 # package ships (TCP, Unix socket), and not without it.
-# On Debian 13 the Prosody and ejabberd suites (t-50, t-70) run inside too.
+# On Debian 13 the Prosody, ejabberd and Redis suites (t-50, t-70, t-48,
+# with rediss:// there) run inside too.
 # One more Debian 12 container runs without CAP_IPC_LOCK and with no
 # lockable memory: logins work, and the journal warns.
 #
@@ -544,6 +545,8 @@ release() {
 				PROSODY_MODULES_DIR=/usr/lib/prosody/modules
 			suite "$label" t-70-ejabberd HELPER=/usr/bin/$PKG \
 				EJABBERD_SNIPPET=/usr/share/doc/$PKG/examples/ejabberd.yml
+			# (Debian 13's hiredis has TLS: rediss:// for real.)
+			suite "$label" t-48-redis HELPER=/usr/bin/$PKG
 		fi
 		purge "$label"
 	fi

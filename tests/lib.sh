@@ -89,6 +89,14 @@ token() {
 	$TOKENGEN "$OTP_SEED" "$TOKEN_SECRET" "$jid" "$@"
 }
 
+# mid_step [SECONDS]: returns once the end of the current 30-second TOTP
+# step is at least SECONDS (default 5) away (30 s at most), so that a token
+# minted now, even at an edge of the window, is checked in the same step by
+# a helper that takes that long to start (under valgrind, seconds).
+mid_step() {
+	while [ $((30 - $(date +%s) % 30)) -lt "${1:-5}" ]; do sleep 0.5; done
+}
+
 # py_checks [ARGS...]: runs a Python check script (stdin; tests/suite.py
 # is its library) with the helper, the work directory and the test secrets
 # in its environment; its "ok ..." and "FAIL ..." lines count, and so does

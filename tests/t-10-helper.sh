@@ -35,6 +35,7 @@ check "replay refused by a later process too" "0" \
 	"$(ask "auth:bob:example.org:$valid")"
 check "expired token refused" "0" "$(ask "auth:bob:example.org:$(token $JID --offset -120)")"
 check "token from the future refused" "0" "$(ask "auth:bob:example.org:$(token $JID --offset 120)")"
+mid_step 15
 check "token one step old accepted" "1" "$(ask "auth:bob:example.org:$(token $JID --offset -30)")"
 check "another user's token refused" "0" "$(ask "auth:alice:example.org:$(token $JID)")"
 check "a token for 4bob refused for bob" "0" "$(ask "auth:bob:example.org:$(token 4bob@example.org)")"

@@ -7,7 +7,11 @@
  *    beside it, made with the old one's owner, group and mode, flushed to
  *    disk, checked to load, and only then renamed over it.
  * 4. Nothing here logs: secrets go to the person at the terminal only.
+ * 5. One rotation at a time: a lock beside the file is held from the read
+ *    to the rename, and a file changed meanwhile by anything else (an
+ *    editor) is not replaced: the rotation is refused, nothing written.
  */
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 
@@ -26,6 +30,7 @@
 #include "secrets.h"
 
 #define MAX_TEXT 65536
+#define LOCK_WAIT_MS 10000 /* another rotation rewrites a file in far less */
 
 int
 secrets_random(void *buf, size_t len)
@@ -324,6 +329,51 @@ sync_dir(const char *path)
 	}
 }
 
+/* Whether path is still the file read, as fstat(2) saw it then. */
+static int
+unchanged_since(const char *path, const struct stat *then)
+{
+	struct stat now;
+
+	return lstat(path, &now) == 0 && now.st_dev == then->st_dev &&
+	    now.st_ino == then->st_ino && now.st_size == then->st_size &&
+	    now.st_mtim.tv_sec == then->st_mtim.tv_sec &&
+	    now.st_mtim.tv_nsec == then->st_mtim.tv_nsec;
+}
+
+/*
+ * Takes the rotation lock, a hidden file beside path (the file itself is
+ * replaced by each rotation, so a lock on it would not be one), waiting
+ * for another rotation to finish. Returns its descriptor, or -1 with err.
+ */
+static int
+lock_beside(const char *path, char err[SECRETS_ERR_LEN])
+{
+	char lock[PATH_MAX], copy[PATH_MAX];
+	int fd, waited;
+	size_t dirlen;
+
+	snprintf(copy, sizeof(copy), "%s", path);
+	dirlen = strrchr(path, '/') ? (size_t)(strrchr(path, '/') - path + 1) :
+	    0;
+	if (snprintf(lock, sizeof(lock), "%.*s.%s.lock", (int)dirlen, path,
+		basename(copy)) >= (int)sizeof(lock))
+		return fail(err, path, "path too long", 0);
+	if ((fd = open(lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+		 0600)) == -1)
+		return fail(err, lock, "cannot open the rotation lock", errno);
+	for (waited = 0; flock(fd, LOCK_EX | LOCK_NB) == -1; waited += 50) {
+		if (errno != EWOULDBLOCK || waited >= LOCK_WAIT_MS) {
+			close(fd);
+			return fail(err, lock, "another rotate-secrets holds "
+			    "this lock: try again once it has finished",
+			    errno == EWOULDBLOCK ? 0 : errno);
+		}
+		usleep(50000);
+	}
+	return fd;
+}
+
 /*
  * Writes text beside path, as path's owner, group and mode, flushed; then,
  * if it loads as a config, renames it over path.
@@ -361,6 +411,12 @@ replace(const char *path, const struct stat *st, const char *text,
 		return -1;
 	}
 	config_free(&c);
+	if (!unchanged_since(path, st)) {
+		unlink(tmp);
+		return fail(err, path, "changed while being rotated (by an "
+		    "editor?), so it was left as it is: run rotate-secrets "
+		    "again", 0);
+	}
 	if (rename(tmp, path) == -1) {
 		saved = errno;
 		unlink(tmp);
@@ -400,12 +456,16 @@ secrets_rotate(const char *path, const char *domain,
 	time_t old_until;
 	size_t len;
 	char *text;
-	int rc = -1;
+	int lock, rc = -1;
 
 	gmtime_r(&until, &tm);
 	strftime(until_text, sizeof(until_text), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	if ((text = read_text(path, &st, &len, err)) == NULL)
+	if ((lock = lock_beside(path, err)) == -1)
 		return -1;
+	if ((text = read_text(path, &st, &len, err)) == NULL) {
+		close(lock);
+		return -1;
+	}
 	if ((ed.out = secmem_alloc(MAX_TEXT)) == NULL) {
 		fail(err, path, "cannot allocate memory", errno);
 		goto out;
@@ -440,5 +500,6 @@ secrets_rotate(const char *path, const char *domain,
 out:
 	secmem_free(ed.out, MAX_TEXT);
 	secmem_free(text, MAX_TEXT);
+	close(lock);
 	return rc;
 }

@@ -184,6 +184,52 @@ grep -q "accepted until .*give --force to drop it" "$WORK/rotate.out" &&
 rotate --domain chat.example.org --force
 check "... done with --force" 0 $?
 check "... still one previous pair" 1 "$(grep -c '^previous_otp_seed' "$CONF")"
+# Two rotations at once, of the global pair and of a section's: each waits
+# for the other (a lock beside the file), and neither undoes the other.
+lost=0
+for round in 1 2 3 4 5 6 7 8 9 10; do
+	"$HELPER" --config "$CONF" rotate-secrets --force >"$WORK/global.out" 2>&1 &
+	g=$!
+	"$HELPER" --config "$CONF" rotate-secrets --force --domain chat.example.org \
+		>"$WORK/domain.out" 2>&1 &
+	d=$!
+	wait "$g"; gs=$?
+	wait "$d"; ds=$?
+	for out in global domain; do
+		seed=$(sed -n 's/^otp_seed     = //p' "$WORK/$out.out")
+		secret=$(sed -n 's/^token_secret = //p' "$WORK/$out.out")
+		if [ -z "$seed" ] || ! grep -q "^otp_seed *= $seed\$" "$CONF" ||
+			! grep -q "^token_secret *= $secret\$" "$CONF"; then
+			lost=$((lost + 1))
+			echo "round $round: the $out pair (status $gs/$ds) is not in the file" >&2
+		fi
+	done
+done
+check "two rotations at once, 10 times: every pair printed is in the file" 0 "$lost"
+check "... one previous pair each" 2 "$(grep -c '^previous_otp_seed' "$CONF")"
+# Changed by something else between the read and the rename: refused.
+if command -v strace >/dev/null; then
+	cp -p "$CONF" "$WORK/edited.conf"
+	echo "# an admin's edit" >>"$WORK/edited.conf"
+	# (stopped at its first fsync, once the new text is written beside)
+	strace -o /dev/null -e trace=fsync -e inject=fsync:signal=SIGSTOP:when=1 \
+		"$HELPER" --config "$CONF" rotate-secrets --force >"$WORK/rotate.out" 2>&1 &
+	r=$!
+	deadline=$((SECONDS + 10))
+	until child=$(pgrep -P "$r") && [ "$(ps -o stat= -p "$child" | cut -c1)" = T ] ||
+		[ $SECONDS -ge $deadline ]; do
+		sleep 0.05
+	done
+	cp -p "$WORK/edited.conf" "$CONF"
+	[ -n "$child" ] && kill -CONT "$child"
+	wait "$r"
+	check "the file edited during a rotation: refused" 1 $?
+	grep -q "changed while being rotated" "$WORK/rotate.out" &&
+		pass "... saying so" || fail "edited: $(cat "$WORK/rotate.out")"
+	check "... and the edit kept" "" "$(cmp "$WORK/edited.conf" "$CONF")"
+else
+	skip "the file edited during a rotation" "needs strace (Debian package strace)"
+fi
 rotate --domain nowhere.example
 check "rotate-secrets for a domain without a section: refused" 1 $?
 grep -q "no \[nowhere.example\] section" "$WORK/rotate.out" || fail "no section: $(cat "$WORK/rotate.out")"

@@ -136,32 +136,38 @@ landlock_abi(void)
 	    LANDLOCK_CREATE_RULESET_VERSION);
 }
 
-/* Allows access beneath path, if it exists (a store not made yet: its
- * parent). */
+/*
+ * Allows access beneath path, which must exist: never its parent instead,
+ * which would widen the rules (a store that could not be made is an error
+ * at start-up, not a reason to allow more). Returns 0, or -1 with errno.
+ */
 static int
 allow_beneath(int ruleset, const char *path, unsigned long long access,
     unsigned long long handled)
 {
 	struct landlock_path_beneath_attr rule;
-	char copy[PATH_MAX];
 	int rc;
 
-	snprintf(copy, sizeof(copy), "%s", path);
 	memset(&rule, 0, sizeof(rule));
 	rule.allowed_access = access & handled;
-	/* (A path that is not a directory yet, or never: the nearest one
-	 * above it. A store that cannot be made there refuses logins.) */
-	while ((rule.parent_fd = open(copy, O_PATH | O_CLOEXEC |
-		    (access & ~LANDLOCK_ACCESS_FS_READ_FILE ? O_DIRECTORY :
-							       0))) == -1 &&
-	    (errno == ENOENT || errno == ENOTDIR) && strcmp(copy, "/") != 0)
-		snprintf(copy, sizeof(copy), "%s", dirname(copy));
-	if (rule.parent_fd == -1)
+	if ((rule.parent_fd = open(path, O_PATH | O_CLOEXEC |
+		 (access & ~LANDLOCK_ACCESS_FS_READ_FILE ? O_DIRECTORY : 0))) ==
+	    -1)
 		return -1;
 	rc = (int)syscall(SYS_landlock_add_rule, ruleset,
 	    LANDLOCK_RULE_PATH_BENEATH, &rule, 0);
 	close(rule.parent_fd);
 	return rc;
+}
+
+static int
+landlock_failed(char err[SANDBOX_ERR_LEN], const char *what, const char *path)
+{
+	snprintf(err, SANDBOX_ERR_LEN, "Landlock: %s%.150s: %s%s", what, path,
+	    strerror(errno), errno == ENOENT && what[0] != '\0' ? " (it must "
+	    "exist before the helper confines itself: make it, or check why "
+	    "the helper could not)" : "");
+	return -1;
 }
 
 /*
@@ -173,7 +179,7 @@ static int
 enter_landlock(const struct config *c, char err[SANDBOX_ERR_LEN])
 {
 	struct landlock_ruleset_attr attr;
-	char dir[PATH_MAX];
+	char copy[PATH_MAX], dir[PATH_MAX];
 	int abi = landlock_abi(), ruleset, rc = 0;
 
 	if (abi < 1) {
@@ -195,19 +201,21 @@ enter_landlock(const struct config *c, char err[SANDBOX_ERR_LEN])
 	}
 	/* (/dev/null: what the serve loop puts in place of its input when
 	 * told to stop.) */
-	snprintf(dir, sizeof(dir), "%s", c->path);
-	if (allow_beneath(ruleset, dirname(dir), FS_READ,
-		attr.handled_access_fs) == -1 ||
-	    allow_beneath(ruleset, "/dev/null", LANDLOCK_ACCESS_FS_READ_FILE,
-		attr.handled_access_fs) == -1 ||
-	    (c->replay.store[0] == '/' &&
-		allow_beneath(ruleset, c->replay.store, FS_STORE |
-		    (abi >= 3 ? FS_TRUNCATE : 0), attr.handled_access_fs) ==
-		    -1) ||
-	    syscall(SYS_landlock_restrict_self, ruleset, 0) == -1) {
-		snprintf(err, SANDBOX_ERR_LEN, "Landlock: %s", strerror(errno));
-		rc = -1;
-	}
+	snprintf(copy, sizeof(copy), "%s", c->path);
+	snprintf(dir, sizeof(dir), "%s", dirname(copy));
+	if (allow_beneath(ruleset, dir, FS_READ, attr.handled_access_fs) ==
+	    -1)
+		rc = landlock_failed(err, "the config's directory ", dir);
+	else if (allow_beneath(ruleset, "/dev/null",
+		     LANDLOCK_ACCESS_FS_READ_FILE, attr.handled_access_fs) == -1)
+		rc = landlock_failed(err, "", "/dev/null");
+	else if (c->replay.store[0] == '/' &&
+	    allow_beneath(ruleset, c->replay.store, FS_STORE |
+		(abi >= 3 ? FS_TRUNCATE : 0), attr.handled_access_fs) == -1)
+		rc = landlock_failed(err, "the replay store's directory ",
+		    c->replay.store);
+	else if (syscall(SYS_landlock_restrict_self, ruleset, 0) == -1)
+		rc = landlock_failed(err, "", "restricting itself");
 	close(ruleset);
 	return rc;
 }

@@ -11,14 +11,16 @@
  *			(read and write), the config file's (read only, for
  *			reloads) and /dev/null, where the kernel has it (5.13
  *			and later); where not, it says so once and carries
- *			on.
+ *			on. Each must exist: a store directory that could
+ *			not be made is an error, never a reason to allow a
+ *			directory above it.
  */
 #ifndef SANDBOX_H
 #define SANDBOX_H
 
 #include "config.h"
 
-#define SANDBOX_ERR_LEN 256
+#define SANDBOX_ERR_LEN 512
 
 /*
  * Confines the process for a helper with config c. Returns 0 (with a note

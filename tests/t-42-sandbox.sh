@@ -58,6 +58,25 @@ if [ "${landlock:--1}" -ge 1 ]; then
 	check "writing a file outside the store: refused (Landlock), served on" \
 		"1 0 1 status=0" "$(attempt write)"
 	rm -f /tmp/pta-sandbox-escape
+	# A store that could not be made (here: on a read-only mount) is not
+	# a reason to allow its parent, or the working directory, instead.
+	if command -v unshare >/dev/null && [ "$(id -u)" -eq 0 ]; then
+		mkdir -p "$WORK/ro" "$WORK/cwd"
+		make_config "$WORK/ro.conf" "replay_store = $WORK/ro/store"
+		sed -i "/^replay_store = ${WORK//\//\\/}\/replay$/d" "$WORK/ro.conf"
+		out=$(cd "$WORK/cwd" && echo "isuser:bob:example.org" | timeout 20 \
+			unshare -m sh -c 'mount --bind "$1" "$1" &&
+				mount -o remount,bind,ro "$1" && shift && exec "$@"' sh \
+			"$WORK/ro" "$HELPER" --config "$WORK/ro.conf" --log stderr 2>&1)
+		status=$?
+		check "a store directory that could not be made: no confinement, exit 1" \
+			1 "$status"
+		grep -q "Landlock: the replay store's directory $WORK/ro/store: No such file" <<<"$out" &&
+			pass "... saying which directory, and why" ||
+			fail "store not made: $out"
+	else
+		skip "a store directory that could not be made" "needs root and unshare"
+	fi
 else
 	skip "Landlock" "this kernel has none (Landlock ABI $landlock)"
 fi

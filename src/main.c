@@ -313,7 +313,8 @@ serve_helper(const struct options *o, pid_t parent, int stdout_closed)
 		errx(1, "out of memory");
 	load_config(o, c);
 	if ((helper.auth = auth_open(c, AUTH_SERVE)) == NULL ||
-	    (helper.reload = reload_open(c, helper.auth)) == NULL) {
+	    (helper.reload = reload_open(c, helper.auth, o->sandbox)) ==
+	    NULL) {
 		log_msg(LOG_ERR, "out of memory");
 		return 0;
 	}

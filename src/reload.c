@@ -15,17 +15,19 @@
 #include "log.h"
 #include "reload.h"
 #include "replay.h"
+#include "sandbox.h"
 
 struct reload {
 	struct config *config;	  /* in use */
 	struct auth *auth;
 	struct config_stamp refused; /* the file as last refused */
 	int refused_any;
+	int confined;		  /* the sandbox was set up for config */
 	time_t next_look;	  /* CLOCK_MONOTONIC_COARSE seconds */
 };
 
 struct reload *
-reload_open(struct config *config, struct auth *auth)
+reload_open(struct config *config, struct auth *auth, int confined)
 {
 	struct reload *r;
 
@@ -33,6 +35,7 @@ reload_open(struct config *config, struct auth *auth)
 		return NULL;
 	r->config = config;
 	r->auth = auth;
+	r->confined = confined;
 	return r;
 }
 
@@ -85,7 +88,9 @@ load(struct reload *r, const struct config_stamp *stamp)
 		return;
 	}
 	if (config_load(r->config->path, c, err) == -1 ||
-	    replay_check_place(&c->replay, err) == -1) {
+	    replay_check_place(&c->replay, err) == -1 ||
+	    (r->confined && sandbox_can_follow(r->config, c, err,
+		sizeof(err)) == -1)) {
 		if (c->ndomains > 0)
 			config_free(c);
 		free(c);

@@ -3,7 +3,9 @@
  * the file changes (looked at between batches, once a second at most). The
  * new file is loaded into fresh memory and used from the next batch on; the
  * old one is wiped. A file that does not load (malformed, wrong
- * permissions, missing) leaves the old one in use, and is logged once.
+ * permissions, missing), or that a confined helper cannot follow (another
+ * kind of replay store, another store directory: sandbox.h), leaves the old
+ * one in use, and is logged once.
  */
 #ifndef RELOAD_H
 #define RELOAD_H
@@ -13,8 +15,13 @@
 
 struct reload;
 
-/* Watches the file config was loaded from; auth decides with it. */
-struct reload *reload_open(struct config *config, struct auth *auth);
+/*
+ * Watches the file config was loaded from; auth decides with it. confined:
+ * whether the helper is (or is about to be) in its sandbox, which a new
+ * config must then fit.
+ */
+struct reload *reload_open(struct config *config, struct auth *auth,
+    int confined);
 
 /* Between batches: loads the file again if it changed, or if hup. */
 void reload_between(struct reload *, int hup);

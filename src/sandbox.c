@@ -31,6 +31,13 @@
 
 #include "sandbox.h"
 
+/* Whether a store is a directory of this host (else a network server). */
+static int
+store_is_directory(const struct config *c)
+{
+	return c->replay.store[0] == '/';
+}
+
 /* --- seccomp ------------------------------------------------------------ */
 
 static const char *const allowed[] = {
@@ -209,7 +216,7 @@ enter_landlock(const struct config *c, char err[SANDBOX_ERR_LEN])
 	else if (allow_beneath(ruleset, "/dev/null",
 		     LANDLOCK_ACCESS_FS_READ_FILE, attr.handled_access_fs) == -1)
 		rc = landlock_failed(err, "", "/dev/null");
-	else if (c->replay.store[0] == '/' &&
+	else if (store_is_directory(c) &&
 	    allow_beneath(ruleset, c->replay.store, FS_STORE |
 		(abi >= 3 ? FS_TRUNCATE : 0), attr.handled_access_fs) == -1)
 		rc = landlock_failed(err, "the replay store's directory ",
@@ -223,6 +230,22 @@ enter_landlock(const struct config *c, char err[SANDBOX_ERR_LEN])
 /* --- both --------------------------------------------------------------- */
 
 int
+sandbox_can_follow(const struct config *from, const struct config *to,
+    char *why, size_t whylen)
+{
+	if (store_is_directory(from) == store_is_directory(to) &&
+	    (!store_is_directory(to) ||
+		strcmp(from->replay.store, to->replay.store) == 0))
+		return 0;
+	snprintf(why, whylen, "%s: replay_store changed from %.200s to "
+	    "%.200s, which the helper's sandbox (set up for the first) cannot "
+	    "follow: restart the helpers to use it (the socket service, or "
+	    "the XMPP server that started them)", to->path, from->replay.store,
+	    to->replay.store);
+	return -1;
+}
+
+int
 sandbox_enter(const struct config *c, char err[SANDBOX_ERR_LEN])
 {
 	err[0] = '\0';
@@ -232,7 +255,7 @@ sandbox_enter(const struct config *c, char err[SANDBOX_ERR_LEN])
 		return -1;
 	}
 	if (enter_landlock(c, err) == -1 ||
-	    enter_seccomp(c->replay.store[0] != '/', err) == -1)
+	    enter_seccomp(!store_is_directory(c), err) == -1)
 		return -1;
 	return 0;
 }

@@ -29,4 +29,13 @@
  */
 int sandbox_enter(const struct config *c, char err[SANDBOX_ERR_LEN]);
 
+/*
+ * Whether a helper confined for config from can serve with config to: the
+ * same kind of replay store and, for LMDB, the same directory (the
+ * sandbox cannot be widened once entered). Returns 0, or -1 with what
+ * needs a restart in why.
+ */
+int sandbox_can_follow(const struct config *from, const struct config *to,
+    char *why, size_t whylen);
+
 #endif

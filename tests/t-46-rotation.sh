@@ -121,6 +121,27 @@ time.sleep(1.2)
 check(h.auth("kim@example.org", token(newer, "kim@example.org")) == "1",
       "the config file missing: the helper serves on")
 os.rename(CONF + ".away", CONF)
+
+# A store the sandbox cannot follow (another kind, another directory): the
+# helper serves on with the store it has, and says a restart is needed.
+for store, what in (("redis://127.0.0.1:9/", "a Redis URL"),
+                    (os.path.join(WORK, "elsewhere"), "another directory")):
+    with open(CONF, "w") as f:
+        f.write("".join(l for l in good.splitlines(True)
+                        if not l.startswith("replay_store")) +
+                "replay_store = %s\n" % store)
+    before = h.log().count("cannot follow")
+    h.p.send_signal(signal.SIGHUP)
+    time.sleep(0.2)
+    jid = "store%d@example.org" % len(what)
+    check(h.auth(jid, token(newer, jid)) == "1" and h.p.poll() is None,
+          "replay_store changed to %s, SIGHUP: the helper serves on "
+          "with its store" % what, h.log()[-400:])
+    check(h.log().count("cannot follow") == before + 1 and
+          "restart the helpers" in h.log(),
+          "... and logs that a restart is needed", h.log()[-400:])
+with open(CONF, "w") as f:
+    f.write(good)
 h.p.stdin.close()
 check(h.p.wait(10) == 0, "the helper exits 0 at the end of input")
 EOF

@@ -197,8 +197,9 @@ load_config(const struct options *o, struct config *c)
 }
 
 /*
- * From here on the helper does only what serving needs (sandbox.h). What
- * it reads lazily is read first: the time zone, for the log's dates.
+ * From here on the helper (with c NULL: the connector) does only what
+ * serving needs (sandbox.h). What it reads lazily is read first: the time
+ * zone, for the log's dates.
  */
 static void
 confine(const struct options *o, const struct config *c)
@@ -206,7 +207,8 @@ confine(const struct options *o, const struct config *c)
 	char msg[SANDBOX_ERR_LEN];
 
 	tzset();
-	if (sandbox_enter(c, msg) == -1)
+	if ((c != NULL ? sandbox_enter(c, msg) : sandbox_enter_connector(msg))
+	    == -1)
 		fail_start(o->log, "cannot confine the helper: ", msg);
 	if (msg[0] != '\0')
 		log_msg(LOG_WARNING, "%s", msg);
@@ -338,6 +340,8 @@ run_connector(const struct options *o, int argc, char **argv)
 		return 2;
 	}
 	log_open(o->log);
+	if (o->sandbox)
+		confine(o, NULL);
 	return connect_main(argc == 2 ? argv[1] : CONNECT_DEFAULT_SOCKET,
 	    o->protocol);
 }

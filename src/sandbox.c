@@ -12,6 +12,9 @@
  *    stat, read, locked memory). No exec, no fork, no new privileges.
  * 3. Where the file system cannot be narrowed (no Landlock here),
  *    seccomp and no_new_privs still hold, and the log says so once.
+ * 4. The connector (connect.c) holds no secret but reads untrusted bytes:
+ *    it gets a list of its own, narrower still (no files but /dev/null,
+ *    Unix sockets only).
  */
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
@@ -64,16 +67,31 @@ static const char *const allowed[] = {
 	"getpeername", "shutdown",
 };
 
+/* What the connector does once confined: its loop, its socket, the log. */
+static const char *const connector_allowed[] = {
+	"read", "write", "close", "dup2", "dup3", "fcntl", "rt_sigaction",
+	"rt_sigprocmask", "rt_sigreturn", "restart_syscall", "exit",
+	"exit_group", "getpid", "gettid", "tgkill",
+	"clock_gettime", "clock_getres", "gettimeofday", "time",
+	"brk", "mmap", "munmap", "mremap", "mprotect", "madvise",
+	/* /dev/null in place of its input when told to stop */
+	"openat", "open", "fstat", "newfstatat",
+	"connect", "sendto", "sendmsg", "send", "recvfrom", "recvmsg", "recv",
+	"poll", "ppoll", "setsockopt", "getsockopt", "shutdown",
+};
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
 static int
-allow_all(scmp_filter_ctx ctx)
+allow_all(scmp_filter_ctx ctx, const char *const list[], size_t n)
 {
 	size_t i;
 	int nr;
 
-	for (i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++) {
+	for (i = 0; i < n; i++) {
 		/* A name this architecture does not have (open, stat on
 		 * aarch64): nothing to allow. */
-		if ((nr = seccomp_syscall_resolve_name(allowed[i])) ==
+		if ((nr = seccomp_syscall_resolve_name(list[i])) ==
 		    __NR_SCMP_ERROR)
 			continue;
 		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0) != 0)
@@ -103,7 +121,8 @@ allow_narrowly(scmp_filter_ctx ctx, int network)
 }
 
 static int
-enter_seccomp(int network, char err[SANDBOX_ERR_LEN])
+enter_seccomp(const char *const list[], size_t n, int network,
+    char err[SANDBOX_ERR_LEN])
 {
 	scmp_filter_ctx ctx;
 	int rc = -1;
@@ -114,7 +133,7 @@ enter_seccomp(int network, char err[SANDBOX_ERR_LEN])
 		    "(allow the seccomp system call, or give --no-sandbox)");
 		return -1;
 	}
-	if (allow_all(ctx) == 0 && allow_narrowly(ctx, network) == 0 &&
+	if (allow_all(ctx, list, n) == 0 && allow_narrowly(ctx, network) == 0 &&
 	    (rc = seccomp_load(ctx)) != 0)
 		snprintf(err, SANDBOX_ERR_LEN, "seccomp: cannot load the "
 		    "filter: %s", strerror(-rc));
@@ -178,7 +197,8 @@ landlock_failed(char err[SANDBOX_ERR_LEN], const char *what, const char *path)
 }
 
 /*
- * Narrows the file system to the store's directory and the config's.
+ * Narrows the file system to the store's directory and the config's (with
+ * c NULL: to /dev/null alone).
  * Returns 0, 1 with why in err if Landlock cannot be had here, -1 with why
  * in err.
  */
@@ -207,16 +227,18 @@ enter_landlock(const struct config *c, char err[SANDBOX_ERR_LEN])
 		return -1;
 	}
 	/* (/dev/null: what the serve loop puts in place of its input when
-	 * told to stop.) */
-	snprintf(copy, sizeof(copy), "%s", c->path);
-	snprintf(dir, sizeof(dir), "%s", dirname(copy));
-	if (allow_beneath(ruleset, dir, FS_READ, attr.handled_access_fs) ==
-	    -1)
+	 * told to stop. c is NULL for the connector, which has no files.) */
+	if (c != NULL) {
+		snprintf(copy, sizeof(copy), "%s", c->path);
+		snprintf(dir, sizeof(dir), "%s", dirname(copy));
+	}
+	if (c != NULL && allow_beneath(ruleset, dir, FS_READ,
+		attr.handled_access_fs) == -1)
 		rc = landlock_failed(err, "the config's directory ", dir);
 	else if (allow_beneath(ruleset, "/dev/null",
 		     LANDLOCK_ACCESS_FS_READ_FILE, attr.handled_access_fs) == -1)
 		rc = landlock_failed(err, "", "/dev/null");
-	else if (store_is_directory(c) &&
+	else if (c != NULL && store_is_directory(c) &&
 	    allow_beneath(ruleset, c->replay.store, FS_STORE |
 		(abi >= 3 ? FS_TRUNCATE : 0), attr.handled_access_fs) == -1)
 		rc = landlock_failed(err, "the replay store's directory ",
@@ -255,7 +277,24 @@ sandbox_enter(const struct config *c, char err[SANDBOX_ERR_LEN])
 		return -1;
 	}
 	if (enter_landlock(c, err) == -1 ||
-	    enter_seccomp(!store_is_directory(c), err) == -1)
+	    enter_seccomp(allowed, NELEM(allowed), !store_is_directory(c),
+		err) == -1)
+		return -1;
+	return 0;
+}
+
+int
+sandbox_enter_connector(char err[SANDBOX_ERR_LEN])
+{
+	err[0] = '\0';
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1) {
+		snprintf(err, SANDBOX_ERR_LEN, "no_new_privs: %s",
+		    strerror(errno));
+		return -1;
+	}
+	if (enter_landlock(NULL, err) == -1 ||
+	    enter_seccomp(connector_allowed, NELEM(connector_allowed), 0,
+		err) == -1)
 		return -1;
 	return 0;
 }

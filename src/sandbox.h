@@ -30,6 +30,12 @@
 int sandbox_enter(const struct config *c, char err[SANDBOX_ERR_LEN]);
 
 /*
+ * Confines the connector (connect.c): no_new_privs, no file but /dev/null,
+ * Unix sockets only, and its own narrower allow-list. As sandbox_enter.
+ */
+int sandbox_enter_connector(char err[SANDBOX_ERR_LEN]);
+
+/*
  * Whether a helper confined for config from can serve with config to: the
  * same kind of replay store and, for LMDB, the same directory (the
  * sandbox cannot be widened once entered). Returns 0, or -1 with what

@@ -34,6 +34,11 @@ status_of() {
 check "a helper spawned over pipes: no_new_privs and a seccomp filter" \
 	"NoNewPrivs: 1 Seccomp: 2 " "$(status_of)"
 check "... and none with --no-sandbox" "NoNewPrivs: 0 Seccomp: 0 " "$(status_of --no-sandbox)"
+check "the connector (ejabberd's extauth_program): no_new_privs and a seccomp filter" \
+	"NoNewPrivs: 1 Seccomp: 2 " "$(status_of --protocol generic connect "$WORK/no.sock")"
+check "... and, confined, it answers 0 when nothing serves the socket, and exits 0" \
+	"0 exit=0" "$(echo "isuser:bob:example.org" | timeout 20 "$HELPER" --protocol generic \
+		--log stderr connect "$WORK/no.sock" 2>/dev/null | tr '\n' ' ')exit=$?"
 
 if [ ! -x "$TEST_HELPER" ]; then
 	fail "no $TEST_HELPER (make sandbox-test builds it)"

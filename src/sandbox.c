@@ -189,11 +189,28 @@ allow_beneath(int ruleset, const char *path, unsigned long long access,
 static int
 landlock_failed(char err[SANDBOX_ERR_LEN], const char *what, const char *path)
 {
-	snprintf(err, SANDBOX_ERR_LEN, "Landlock: %s%.150s: %s%s", what, path,
-	    strerror(errno), errno == ENOENT && what[0] != '\0' ? " (it must "
-	    "exist before the helper confines itself: make it, or check why "
-	    "the helper could not)" : "");
+	snprintf(err, SANDBOX_ERR_LEN, "Landlock: %s%.150s: %s", what, path,
+	    strerror(errno));
 	return -1;
+}
+
+/*
+ * The store's directory could not be made before confinement: nothing is
+ * allowed in its place (never a directory above it), so its logins are
+ * refused until a restart. A note for the log; 0 to go on.
+ */
+static int
+store_missing(char err[SANDBOX_ERR_LEN], const char *store)
+{
+	if (errno != ENOENT && errno != ENOTDIR)
+		return landlock_failed(err, "the replay store's directory ",
+		    store);
+	snprintf(err, SANDBOX_ERR_LEN, "Landlock: the replay store's "
+	    "directory %.150s could not be made before the helper confined "
+	    "itself (%s), and nothing is allowed in its place: logins are "
+	    "refused until the helper is restarted once it can be made",
+	    store, strerror(errno));
+	return 0;
 }
 
 /*
@@ -241,9 +258,8 @@ enter_landlock(const struct config *c, char err[SANDBOX_ERR_LEN])
 	else if (c != NULL && store_is_directory(c) &&
 	    allow_beneath(ruleset, c->replay.store, FS_STORE |
 		(abi >= 3 ? FS_TRUNCATE : 0), attr.handled_access_fs) == -1)
-		rc = landlock_failed(err, "the replay store's directory ",
-		    c->replay.store);
-	else if (syscall(SYS_landlock_restrict_self, ruleset, 0) == -1)
+		rc = store_missing(err, c->replay.store);
+	if (rc != -1 && syscall(SYS_landlock_restrict_self, ruleset, 0) == -1)
 		rc = landlock_failed(err, "", "restricting itself");
 	close(ruleset);
 	return rc;

@@ -11,9 +11,10 @@
  *			(read and write), the config file's (read only, for
  *			reloads) and /dev/null, where the kernel has it (5.13
  *			and later); where not, it says so once and carries
- *			on. Each must exist: a store directory that could
- *			not be made is an error, never a reason to allow a
- *			directory above it.
+ *			on. A store directory that could not be made is
+ *			never a reason to allow a directory above it:
+ *			nothing is allowed in its place, and its logins are
+ *			refused until a restart.
  */
 #ifndef SANDBOX_H
 #define SANDBOX_H

@@ -64,21 +64,24 @@ if [ "${landlock:--1}" -ge 1 ]; then
 		"1 0 1 status=0" "$(attempt write)"
 	rm -f /tmp/pta-sandbox-escape
 	# A store that could not be made (here: on a read-only mount) is not
-	# a reason to allow its parent, or the working directory, instead.
+	# a reason to allow its parent, or the working directory, instead: a
+	# write beneath the working directory (/tmp here) is refused.
 	if command -v unshare >/dev/null && [ "$(id -u)" -eq 0 ]; then
-		mkdir -p "$WORK/ro" "$WORK/cwd"
+		mkdir -p "$WORK/ro"
 		make_config "$WORK/ro.conf" "replay_store = $WORK/ro/store"
 		sed -i "/^replay_store = ${WORK//\//\\/}\/replay$/d" "$WORK/ro.conf"
-		out=$(cd "$WORK/cwd" && echo "isuser:bob:example.org" | timeout 20 \
+		out=$(cd /tmp && printf '%s\n' "auth:bob:example.org:$(token bob@example.org)" \
+			"sandbox-test:write" "isuser:bob:example.org" | timeout 20 \
 			unshare -m sh -c 'mount --bind "$1" "$1" &&
 				mount -o remount,bind,ro "$1" && shift && exec "$@"' sh \
-			"$WORK/ro" "$HELPER" --config "$WORK/ro.conf" --log stderr 2>&1)
-		status=$?
-		check "a store directory that could not be made: no confinement, exit 1" \
-			1 "$status"
-		grep -q "Landlock: the replay store's directory $WORK/ro/store: No such file" <<<"$out" &&
-			pass "... saying which directory, and why" ||
-			fail "store not made: $out"
+			"$WORK/ro" "$TEST_HELPER" --config "$WORK/ro.conf" --log stderr \
+			2>"$WORK/ro.err")
+		check "a store that could not be made: nothing allowed in its place (a write in the working directory refused), served on" \
+			"0 0 1 status=0" "$(echo $out) status=$?"
+		rm -f /tmp/pta-sandbox-escape
+		grep -q "store's directory $WORK/ro/store could not be made .* refused until the helper is restarted" "$WORK/ro.err" &&
+			pass "... saying which directory, and what to do" ||
+			fail "store not made: $(cat "$WORK/ro.err")"
 	else
 		skip "a store directory that could not be made" "needs root and unshare"
 	fi

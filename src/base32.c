@@ -52,7 +52,7 @@ base32_decode(const char *in, size_t len, uint8_t *out)
 			out[n++] = (uint8_t)(acc >> bits);
 		}
 	}
-	acc = 0;
+	explicit_bzero(&acc, sizeof(acc));
 	if (bad & 0x100) {
 		explicit_bzero(out, n);
 		return -1;
@@ -77,4 +77,5 @@ base32_encode(const uint8_t *in, size_t len, char *out)
 	if (bits > 0)
 		*out++ = alphabet[(acc << (5 - bits)) & 0x1f];
 	*out = '\0';
+	explicit_bzero(&acc, sizeof(acc));
 }

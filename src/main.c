@@ -97,14 +97,31 @@ open_standard_fds(void)
 	return stdout_closed;
 }
 
+/*
+ * The one way start-up fails: the message to stderr, as people expect, and
+ * to the log (which must be open: before the options are read, syslog),
+ * then exit 1. Once serving, nothing fails loudly.
+ */
+static void
+fail_start(enum log_target log, const char *what, const char *msg)
+{
+	log_msg(LOG_ERR, "%s%s", what, msg);
+	if (log == LOG_TO_SYSLOG)
+		fprintf(stderr, "prosody-token-auth: %s%s\n", what, msg);
+	exit(1);
+}
+
 static void
 harden(void)
 {
 	struct rlimit none = { 0, 0 };
 
 	if (prctl(PR_SET_DUMPABLE, 0) == -1 ||
-	    setrlimit(RLIMIT_CORE, &none) == -1)
-		err(1, "cannot disable core dumps");
+	    setrlimit(RLIMIT_CORE, &none) == -1) {
+		log_open(LOG_TO_SYSLOG);
+		fail_start(LOG_TO_SYSLOG, "cannot disable core dumps: ",
+		    strerror(errno));
+	}
 	umask(077);
 }
 
@@ -171,16 +188,6 @@ config_path(const struct options *o)
 	if (env != NULL && *env != '\0')
 		return env;
 	return CONFIG_DEFAULT_PATH;
-}
-
-/* Start-up errors go to stderr, as people expect, and to the log. */
-static void
-fail_start(enum log_target log, const char *what, const char *msg)
-{
-	log_msg(LOG_ERR, "%s%s", what, msg);
-	if (log == LOG_TO_SYSLOG)
-		fprintf(stderr, "prosody-token-auth: %s%s\n", what, msg);
-	exit(1);
 }
 
 static void
@@ -312,14 +319,12 @@ serve_helper(const struct options *o, pid_t parent, int stdout_closed)
 		return 0;
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL)
-		errx(1, "out of memory");
+		fail_start(o->log, "", "out of memory");
 	load_config(o, c);
 	if ((helper.auth = auth_open(c, AUTH_SERVE)) == NULL ||
 	    (helper.reload = reload_open(c, helper.auth, o->sandbox)) ==
-	    NULL) {
-		log_msg(LOG_ERR, "out of memory");
-		return 0;
-	}
+	    NULL)
+		fail_start(o->log, "", "out of memory");
 	if (o->sandbox)
 		confine(o, c);
 	report_end(serve(STDIN_FILENO, STDOUT_FILENO, o->protocol,
@@ -355,8 +360,11 @@ main(int argc, char **argv)
 
 	harden();
 	parse_options(argc, argv, &o);
-	if (secmem_init(SECURE_HEAP_SIZE) == -1)
-		errx(1, "cannot set up OpenSSL's secure heap for the keys");
+	if (secmem_init(SECURE_HEAP_SIZE) == -1) {
+		log_open(optind == argc ? o.log : LOG_TO_STDERR);
+		fail_start(o.log, "", "cannot set up OpenSSL's secure heap for "
+		    "the keys");
+	}
 	if (optind == argc)
 		return serve_helper(&o, parent, stdout_closed);
 	if (strcmp(argv[optind], "connect") == 0)

@@ -60,7 +60,7 @@ totp_code(struct mac *key, uint64_t step, unsigned digits, char *out)
 		out[i - 1] = (char)('0' + v % 10);
 		v /= 10;
 	}
-	v = 0;
+	explicit_bzero(&v, sizeof(v));
 	explicit_bzero(h, sizeof(h));
 	return rc;
 }

@@ -399,7 +399,7 @@ printf '  %-58s %10s\n' "helper / Python helper, pipelined" "$(ratio "${R[pipe.r
 printf '  %-58s %10s\n' "helper / Python helper, ping-pong (pinned)" "$(ratio "${R[pipe_pp.rps]:-}" "${R[py_pp.rps]:-}")"
 echo
 echo "targets (PASS: met in this run; MISS: not met, or \"not measured\" when the figure could"
-echo "not be taken, as said above; the README's Performance section says why each MISS is what it is):"
+echo "not be taken, as said above; doc/performance.md says why each MISS is what it is):"
 verdict "pipelined throughput / serial ideal" "$(ratio "${R[pipe.rps]:-}" "$ideal")" ">= 0.40" "v >= 0.40"
 verdict "ping-pong p50, helper minus transport floor (us)" \
 	"$(awk -v a="${R[pipe_pp.p50_us]:-}" -v b="${R[yes_pp.p50_us]:-}" 'BEGIN { if (a != "" && b != "") printf "%.2f", a - b }')" \

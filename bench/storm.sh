@@ -49,7 +49,7 @@
 # PROSODY_MODULES_DIR (default prosody/ here).
 #
 # Point the same client at a server of your own with
-# prosody-token-auth-storm (tests/xmpp_storm.py); see the README.
+# prosody-token-auth-storm (tests/xmpp_storm.py); see doc/performance.md.
 
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../tests/lib.sh"

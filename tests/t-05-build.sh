@@ -55,7 +55,8 @@ if make -s -C "$TOP" install DESTDIR="$root" PREFIX=/opt/pta SYSCONFDIR=/opt/pta
 		/opt/pta/share/prosody-token-auth/tests/tokenconf.py \
 		/opt/pta/share/doc/prosody-token-auth/examples/mint_token.py \
 		/opt/pta/share/doc/prosody-token-auth/examples/ejabberd-connect.yml \
-		/opt/pta/share/doc/prosody-token-auth/test-vectors.md; do
+		/opt/pta/share/doc/prosody-token-auth/test-vectors.md \
+		/opt/pta/share/doc/prosody-token-auth/doc/operating.md; do
 		[ -f "$root$path" ] || absent="$absent $path"
 	done
 	check "make install: the helper, man pages, Prosody modules and fragment, units, stress harness, examples" "" "$absent"

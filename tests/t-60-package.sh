@@ -166,7 +166,7 @@ for path in /usr/bin/$PKG /usr/share/man/man1/$PKG.1.gz \
 	$FRAGMENT $UNITDIR/$PKG.socket "$UNITDIR/$PKG@.service" \
 	$DOCDIR/README.Debian $DOCDIR/copyright $DOCDIR/changelog \
 	$DOCDIR/examples/ejabberd.yml $DOCDIR/examples/ejabberd-connect.yml \
-	$DOCDIR/examples/ejabberd-socket.conf $DOCDIR/test-vectors.md \
+	$DOCDIR/examples/ejabberd-socket.conf $DOCDIR/test-vectors.md $DOCDIR/doc/operating.md \
 	$DOCDIR/examples/converse/index.html \
 	$DOCDIR/examples/converse/chat.js $DOCDIR/examples/converse/x-token.js; do
 	# (dh_compress may have compressed a document)

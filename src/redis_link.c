@@ -2,8 +2,11 @@
  * Security rules for this file:
  * 1. The password is never shown: messages name addresses and quote what
  *    Redis answered, which never holds it.
- * 2. Never hang: a connect, a login and a question to a sentinel each get
- *    the time left until the caller's deadline, and no more.
+ * 2. Never hang, never hoard: a connect, a login, a question to a sentinel
+ *    and an exchange of the store's each get the time left until the
+ *    caller's deadline, and no more, whatever the server sends and however
+ *    slowly (every read and write after the first gets only what is left);
+ *    an exchange reads at most REDIS_EXCHANGE_MAX bytes.
  * 3. Never storm: after two failures in a row, no attempt until the
  *    back-off step has passed; a refusal meanwhile costs no system call.
  * 4. After start-up no file is opened and no name is resolved: the link
@@ -150,6 +153,65 @@ redis_link_timeout(redisContext *c, uint64_t deadline)
 	tv.tv_sec = (time_t)(left / 1000);
 	tv.tv_usec = (suseconds_t)(left % 1000 * 1000);
 	return redisSetTimeout(c, tv) == REDIS_OK ? 0 : -1;
+}
+
+/* Gives the next write or read of x only the time left. */
+static int
+retime(redisContext *c, struct redis_exchange *x)
+{
+	if (x->ios++ == 0)
+		return 0;
+	x->retimed = 1;
+	if (redis_link_timeout(c, x->deadline) == 0)
+		return 0;
+	c->err = REDIS_ERR_IO;
+	errno = EAGAIN;
+	snprintf(c->errstr, sizeof(c->errstr), "%s", strerror(errno));
+	return -1;
+}
+
+static int
+flush(redisContext *c, struct redis_exchange *x)
+{
+	int done = 0;
+
+	while (!done)
+		if (retime(c, x) == -1 || redisBufferWrite(c, &done) != REDIS_OK)
+			return REDIS_ERR;
+	return REDIS_OK;
+}
+
+int
+redis_next_reply(redisContext *c, struct redis_exchange *x, void **reply)
+{
+	size_t before;
+
+	*reply = NULL;
+	if (flush(c, x) != REDIS_OK)
+		return REDIS_ERR;
+	for (;;) {
+		if (redisGetReplyFromReader(c, reply) != REDIS_OK)
+			return REDIS_ERR;
+		if (*reply != NULL)
+			return REDIS_OK;
+		if (retime(c, x) == -1)
+			return REDIS_ERR;
+		/* (the reader parses nothing while it is fed: what its buffer
+		 * grew by is what was read) */
+		before = c->reader->len;
+		if (redisBufferRead(c) != REDIS_OK)
+			return REDIS_ERR;
+		x->taken += c->reader->len > before ? c->reader->len - before :
+		    c->reader->len;
+		if (x->taken > REDIS_EXCHANGE_MAX) {
+			c->err = REDIS_ERR_OTHER;
+			snprintf(c->errstr, sizeof(c->errstr), "a reply of more "
+			    "than %d KiB, far more than asked for: not a "
+			    "Redis this store can use", REDIS_EXCHANGE_MAX /
+			    1024);
+			return REDIS_ERR;
+		}
+	}
 }
 
 /* --- resolving, when opened ------------------------------------------- */
@@ -389,6 +451,7 @@ static redisReply *
 ask(redisContext *c, const char *where, int argc, const char **argv,
     uint64_t deadline, char why[REPLAY_ERR_LEN])
 {
+	struct redis_exchange x = { deadline, 0, 0, 0 };
 	size_t lens[8];
 	void *reply = NULL;
 	int i;
@@ -400,7 +463,7 @@ ask(redisContext *c, const char *where, int argc, const char **argv,
 		return NULL;
 	}
 	if (redisAppendCommandArgv(c, argc, argv, lens) != REDIS_OK ||
-	    redisGetReply(c, &reply) != REDIS_OK) {
+	    redis_next_reply(c, &x, &reply) != REDIS_OK) {
 		redis_io_error(c, where, deadline, why);
 		return NULL;
 	}
@@ -495,6 +558,7 @@ log_in(struct redis_link *l, redisContext *c, uint64_t deadline,
 {
 	const char *argv[3][3];
 	size_t lens[3][3];
+	struct redis_exchange x = { deadline, 0, 0, 0 };
 	int argc[3], n = 0, i, j, rc = 0;
 	char db[12], text[160];
 	void *reply;
@@ -531,7 +595,7 @@ log_in(struct redis_link *l, redisContext *c, uint64_t deadline,
 			break;
 	}
 	for (i = 0; i < n; i++) {
-		if (redisGetReply(c, &reply) != REDIS_OK) {
+		if (redis_next_reply(c, &x, &reply) != REDIS_OK) {
 			redis_io_error(c, l->where, deadline, why);
 			return -1;
 		}

@@ -82,6 +82,34 @@ void redis_link_drop(struct redis_link *);
  */
 int redis_link_timeout(redisContext *, uint64_t deadline);
 
+/*
+ * The most an exchange may read: far more than the store's commands (or
+ * ROLE, INFO, a sentinel's answer) ever return, far less than a server
+ * that floods could make a helper buffer.
+ */
+#define REDIS_EXCHANGE_MAX (256 * 1024)
+
+/*
+ * One exchange: the commands appended to a connection, written, and their
+ * replies read, all before deadline. Each write and read after the first
+ * is given only the time left (the first has what the caller set), so a
+ * server that sends a byte at a time cannot hold a helper past the
+ * deadline; and at most REDIS_EXCHANGE_MAX bytes are read.
+ */
+struct redis_exchange {
+	uint64_t deadline;
+	size_t taken;  /* bytes read so far */
+	unsigned ios;  /* writes and reads so far */
+	int retimed;   /* the connection's timeouts were changed */
+};
+
+/*
+ * The exchange's next reply (its commands written first, if they are not
+ * yet). REDIS_OK with *reply, or REDIS_ERR with c->err set (a read past
+ * the deadline is REDIS_ERR_IO, EAGAIN; a flood REDIS_ERR_OTHER).
+ */
+int redis_next_reply(redisContext *, struct redis_exchange *, void **reply);
+
 /* Where the connection goes, for messages: "127.0.0.1:6379", a path. */
 const char *redis_link_where(const struct redis_link *);
 

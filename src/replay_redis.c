@@ -396,6 +396,7 @@ static int
 exchange_once(struct redis_store *r, uint64_t deadline, int *again,
     char err[REPLAY_ERR_LEN])
 {
+	struct redis_exchange x = { deadline, 0, 0, 0 };
 	size_t i, total;
 	redisContext *c;
 	void *reply;
@@ -414,8 +415,9 @@ exchange_once(struct redis_store *r, uint64_t deadline, int *again,
 	}
 	total = r->first + r->ncmds + (r->wait != 0);
 	for (i = 0; i < total; i++) {
-		if (redisGetReply(c, &reply) != REDIS_OK) {
+		if (redis_next_reply(c, &x, &reply) != REDIS_OK) {
 			saved = errno;
+			r->conn->timeout_ms = 0;
 			*again = reused && found_closed(c, saved);
 			io_error(r, c, deadline, err);
 			free_replies(r);
@@ -427,6 +429,8 @@ exchange_once(struct redis_store *r, uint64_t deadline, int *again,
 		}
 		r->replies[r->nreplies++] = reply;
 	}
+	if (x.retimed) /* (set_timeout sets it afresh next time) */
+		r->conn->timeout_ms = 0;
 	redis_link_ok(r->link);
 	return 0;
 }

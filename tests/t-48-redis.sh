@@ -488,6 +488,88 @@ allowed=$(awk -v t="${ms:-0}" 'BEGIN { n = 2; d = 100; s = d; while (s < t) { n+
 	pass "... the slowest refusal took $slowest ms" || fail "... the slowest refusal took ${slowest:-?} ms"
 check "... and the helper exits 0" 0 "${status:-none}"
 
+# A server that misbehaves on purpose (which a real Redis cannot be made to
+# do): one that drips its reply a byte every 200 ms, one that floods a 2 GB
+# reply, one that never answers. With replay_redis_timeout_ms = 250 each
+# login is refused within the deadline plus a bound, the helper's memory
+# stays small, it says why, and it serves on.
+cat >"$WORK/misbehave.py" <<'EOF'
+import os, select, socket, subprocess, sys, threading, time
+sys.path.insert(0, os.environ["TOP"] + "/tests")
+import tokengen
+seed, secret, helper, work, mode = sys.argv[1:6]
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(8)
+port = s.getsockname()[1]
+def reply(c):
+    try:
+        c.recv(65536)
+        if mode == "drip":
+            c.sendall(b"$100000\r\n")
+            for _ in range(300):
+                c.sendall(b"a")
+                time.sleep(0.2)
+        elif mode == "flood":
+            c.sendall(b"$2000000000\r\n")
+            chunk = b"a" * 65536
+            for _ in range(6000):  # 400 MB at most
+                c.sendall(chunk)
+        else:
+            while c.recv(65536):
+                pass
+    except OSError:
+        pass
+    c.close()
+def serve():
+    while True:
+        c, _ = s.accept()
+        threading.Thread(target=reply, args=(c,), daemon=True).start()
+threading.Thread(target=serve, daemon=True).start()
+conf = "%s/%s.conf" % (work, mode)
+with open(conf, "w") as f:
+    f.write("otp_seed = %s\ntoken_secret = %s\nreplay_redis_timeout_ms = 250\n"
+            "replay_store = redis://:pw@127.0.0.1:%d\n" % (seed, secret, port))
+os.chmod(conf, 0o600)
+p = subprocess.Popen([helper, "--config", conf, "--log", "stderr"],
+                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                     stderr=open("%s/%s.log" % (work, mode), "wb"), bufsize=0)
+def ask(line):
+    p.stdin.write(line.encode() + b"\n")
+    r, _, _ = select.select([p.stdout], [], [], 10)
+    return p.stdout.read(2).decode().strip() if r else "none"
+answers, slowest = [], 0
+for _ in range(3):
+    t = tokengen.mint(seed, secret, "m@example.org")
+    start = time.monotonic()
+    answers.append(ask("auth:m:example.org:" + t))
+    slowest = max(slowest, int((time.monotonic() - start) * 1000))
+alive = ask("isuser:m:example.org")
+with open("/proc/%d/status" % p.pid) as f:
+    hwm = [int(l.split()[1]) // 1024 for l in f if l.startswith("VmHWM")][0]
+if alive == "none":
+    p.kill()
+else:
+    p.stdin.close()
+print(" ".join(answers), alive, slowest, hwm, p.wait(timeout=10))
+EOF
+for mode in drip flood silent; do
+	read -r a1 a2 a3 alive slowest hwm status < <(TOP=$TOP "$PY" "$WORK/misbehave.py" \
+		"$OTP_SEED" "$TOKEN_SECRET" "$HELPER" "$WORK" "$mode" 2>"$WORK/$mode.err")
+	case $mode in drip) what="drips its reply" ;; flood) what="floods" ;; *) what="never answers" ;; esac
+	check "a server that $what: every login refused, the helper serves on, exits 0" \
+		"0 0 0 1 0" "${a1:-none} ${a2:-none} ${a3:-none} ${alive:-none} ${status:-none}"
+	[ -n "$slowest" ] && [ "$slowest" -lt 1500 ] &&
+		pass "... the slowest refusal took $slowest ms (deadline 250 ms)" ||
+		fail "... the slowest refusal took ${slowest:-?} ms (deadline 250 ms)"
+	[ -n "$hwm" ] && [ "$hwm" -lt 64 ] && pass "... the helper's peak memory: $hwm MiB" ||
+		fail "... the helper's peak memory: ${hwm:-?} MiB"
+done
+grep -q "no reply in time" "$WORK/drip.log" && pass "the drip: logged as no reply in time" ||
+	fail "the drip's log: $(head -c 400 "$WORK/drip.log")"
+grep -q "a reply of more than 256 KiB" "$WORK/flood.log" && pass "the flood: logged as a reply far too large" ||
+	fail "the flood's log: $(head -c 400 "$WORK/flood.log")"
+
 # --- the same under the sanitizers and valgrind, briefly ---------------------
 
 for build in "$TOP/prosody-token-auth-asan" "$TOP/tests/valgrind-helper"; do

@@ -12,6 +12,7 @@
 #include "auth.h"
 #include "base32.h"
 #include "cli.h"
+#include "ejabberd_conf.h"
 #include "jid.h"
 #include "replay.h"
 #include "secrets.h"
@@ -251,6 +252,15 @@ describe_domain(const struct config_domain *d, time_t now)
 		       "previous_until\n", d->previous.line, until);
 }
 
+/* ejabberd's file, where check-config looks for its password cache. */
+static const char *
+ejabberd_conf_path(void)
+{
+	const char *env = getenv(EJABBERD_CONF_ENV);
+
+	return env != NULL && *env != '\0' ? env : EJABBERD_CONF_DEFAULT;
+}
+
 static int
 check_config(const struct config *c)
 {
@@ -267,6 +277,7 @@ check_config(const struct config *c)
 	    c->params.otp_digits, c->params.otp_interval,
 	    c->params.otp_window, c->params.nonce_digits);
 	problems = replay_describe(&c->replay);
+	ejabberd_conf_check(ejabberd_conf_path(), stdout);
 	if (problems > 0) {
 		printf("%d problem%s: see PROBLEM above\n", problems,
 		    problems == 1 ? "" : "s");

@@ -154,6 +154,35 @@ else
 	exit 1
 fi
 
+# --- check-config reads this very ejabberd config ---------------------------
+
+# ejabberd_check FILE: what check-config says of ejabberd's FILE.
+ejabberd_check() {
+	PROSODY_TOKEN_AUTH_EJABBERD_CONFIG=$1 "$HELPER" --config "$CONF" check-config 2>&1
+}
+out=$(ejabberd_check "$EJ/ejabberd.yml")
+grep -q "runs prosody-token-auth with its password cache off" <<<"$out" &&
+	! grep -q WARNING <<<"$out" &&
+	pass "check-config: the running ejabberd's config (the snippet included) has its cache off" ||
+	fail "check-config on the running config: $out"
+# The same without 'auth_use_cache: false': warned of, naming the line.
+mkdir -p "$WORK/cached"
+grep -v '^auth_use_cache' "$SNIP" >"$WORK/cached/snippet.yml"
+sed "s|^include_config_file: .*|include_config_file: snippet.yml|" "$EJ/ejabberd.yml" \
+	>"$WORK/cached/ejabberd.yml"
+line=$(grep -n '^extauth_program' "$WORK/cached/snippet.yml" | cut -d: -f1)
+out=$(ejabberd_check "$WORK/cached/ejabberd.yml")
+grep -q "^WARNING: $WORK/cached/snippet.yml:$line: ejabberd runs prosody-token-auth .* password cache is on .*auth_use_cache: false" <<<"$out" &&
+	pass "... without auth_use_cache: false, a warning naming the included file and line" ||
+	fail "check-config, cache on: $out"
+# The cache off for all, but on again for the host.
+cp "$SNIP" "$WORK/cached/snippet.yml"
+printf 'host_config:\n  "%s":\n    auth_use_cache: true\n' "$DOMAIN" >>"$WORK/cached/ejabberd.yml"
+out=$(ejabberd_check "$WORK/cached/ejabberd.yml")
+grep -q "^WARNING: $WORK/cached/ejabberd.yml:[0-9]*: .* for $DOMAIN, but its password cache is on (set here)" <<<"$out" &&
+	pass "... on again for one host in host_config: a warning naming the host and line" ||
+	fail "check-config, cache on for one host: $out"
+
 # descendants PID: every process below PID.
 descendants() {
 	local child

@@ -577,7 +577,7 @@ set_global(struct parser *p, enum key key, const char *name, const char *v,
 		    3600, line);
 	case OTP_WINDOW:
 		return set_number(p, &c->params.otp_window, name, v, len, 0,
-		    10, line);
+		    (TOTP_MAX_WINDOW - 1) / 2, line);
 	case NONCE_DIGITS:
 		return set_number(p, &c->params.nonce_digits, name, v, len,
 		    TOKEN_MIN_NONCE, TOKEN_MAX_NONCE, line);
@@ -794,8 +794,9 @@ pair_keys(struct parser *p, const struct section *s, int which,
 		    seed_names[which], n * 8, MIN_SEED_BITS);
 	k->sig = mac_new("SHA256", (const uint8_t *)t->secret.text,
 	    t->secret.len);
+	k->window = totp_window_new();
 	info->line = t->seed.line;
-	if (k->otp == NULL || k->sig == NULL ||
+	if (k->otp == NULL || k->sig == NULL || k->window == NULL ||
 	    fingerprint(&t->seed, info->seed_fingerprint) == -1 ||
 	    fingerprint(&t->secret, info->secret_fingerprint) == -1)
 		return fail(p, s->line, "cannot set up HMAC (OpenSSL)");
@@ -1005,6 +1006,8 @@ config_free(struct config *c)
 		mac_free(c->domains[i].keys.current.sig);
 		mac_free(c->domains[i].keys.previous.otp);
 		mac_free(c->domains[i].keys.previous.sig);
+		totp_window_free(c->domains[i].keys.current.window);
+		totp_window_free(c->domains[i].keys.previous.window);
 		free(c->domains[i].name);
 	}
 	free(c->domains);

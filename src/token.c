@@ -1,10 +1,10 @@
 /*
  * Security rules for this file:
- * 1. Constant time: for a well-formed token every OTP of the window and the
- *    signature are computed and compared, always, with CRYPTO_memcmp; the
- *    results are combined with arithmetic, never with an early exit or a
- *    branch, so refusing takes as long whichever check failed and however
- *    close it came.
+ * 1. Constant time: for a well-formed token every OTP of the window (kept
+ *    for the time step by the pair's window) and the signature are
+ *    compared, always, with CRYPTO_memcmp; the results are combined with
+ *    arithmetic, never with an early exit or a branch, so refusing takes
+ *    as long whichever check failed and however close it came.
  * 2. Parsing looks only at the token, which is public, and rejects anything
  *    that is not exactly the expected shape (no truncation, no leniency).
  * 3. No I/O here: the caller supplies the time and keeps the replay store.
@@ -77,20 +77,42 @@ signature(const char *otp, const char *nonce, const struct jid *j,
 	return mac_compute(k->sig, msg, len, 5, out);
 }
 
+/* The window's codes of pair k, kept for the time step if k keeps them. */
+static const char *
+window_codes(const struct token_pair *k, uint64_t first, unsigned count,
+    unsigned digits, char local[TOTP_MAX_WINDOW * TOTP_MAX_DIGITS],
+    unsigned *failure)
+{
+	const char *kept;
+	unsigned i;
+
+	if (k->window != NULL) {
+		kept = totp_window_codes(k->window, k->otp, first, count,
+		    digits);
+		*failure |= kept == NULL;
+		return kept;
+	}
+	for (i = 0; i < count; i++)
+		*failure |= totp_code(k->otp, first + i, digits,
+		    local + (size_t)i * digits) != 0;
+	return local;
+}
+
 /* 1 if the OTP matches any step of the window, else 0; never exits early. */
 static unsigned
 otp_in_window(const struct token *t, const struct token_pair *k,
     const struct token_params *p, time_t now, unsigned *failure)
 {
-	uint64_t step = totp_step(now, p->otp_interval) - p->otp_window;
-	char code[TOTP_MAX_DIGITS];
-	unsigned i, match = 0;
+	char local[TOTP_MAX_WINDOW * TOTP_MAX_DIGITS];
+	const char *codes;
+	unsigned i, n = 2 * p->otp_window + 1, match = 0;
 
-	for (i = 0; i <= 2 * p->otp_window; i++, step++) {
-		*failure |= totp_code(k->otp, step, p->otp_digits, code) != 0;
-		match |= CRYPTO_memcmp(code, t->otp, p->otp_digits) == 0;
-	}
-	explicit_bzero(code, sizeof(code));
+	codes = window_codes(k, totp_step(now, p->otp_interval) -
+	    p->otp_window, n, p->otp_digits, local, failure);
+	for (i = 0; codes != NULL && i < n; i++)
+		match |= CRYPTO_memcmp(codes + (size_t)i * p->otp_digits,
+		    t->otp, p->otp_digits) == 0;
+	explicit_bzero(local, sizeof(local));
 	return match;
 }
 

@@ -35,6 +35,9 @@ struct token_params {
 struct token_pair {
 	struct mac *otp; /* HMAC-SHA1 keyed with the decoded otp_seed */
 	struct mac *sig; /* HMAC-SHA256 keyed with token_secret as written */
+	/* otp's codes for the window around now, computed once per time
+	 * step; NULL: computed for every token. */
+	struct totp_window *window;
 };
 
 /*

@@ -4,9 +4,13 @@
  *    it, so the RFC 4226 dynamic truncation selects its four bytes with masks
  *    over every possible offset instead of indexing by the offset.
  * 2. Every intermediate holding a secret is wiped before returning.
+ * 3. The codes a window keeps are secrets too: in locked memory, wiped
+ *    when it is freed or when computing them failed. Whether they are
+ *    computed again depends on the time step alone, never on a token.
  */
 #include <string.h>
 
+#include "secmem.h"
 #include "totp.h"
 
 uint64_t
@@ -63,4 +67,46 @@ totp_code(struct mac *key, uint64_t step, unsigned digits, char *out)
 	explicit_bzero(&v, sizeof(v));
 	explicit_bzero(h, sizeof(h));
 	return rc;
+}
+
+struct totp_window {
+	uint64_t first;
+	unsigned count, digits; /* count 0: nothing kept */
+	char codes[TOTP_MAX_WINDOW * TOTP_MAX_DIGITS];
+};
+
+struct totp_window *
+totp_window_new(void)
+{
+	return secmem_alloc(sizeof(struct totp_window));
+}
+
+void
+totp_window_free(struct totp_window *w)
+{
+	secmem_free(w, sizeof(*w));
+}
+
+const char *
+totp_window_codes(struct totp_window *w, struct mac *key, uint64_t first,
+    unsigned count, unsigned digits)
+{
+	unsigned i;
+	int failed = 0;
+
+	if (count > TOTP_MAX_WINDOW)
+		return NULL;
+	if (w->count == count && w->first == first && w->digits == digits)
+		return w->codes;
+	for (i = 0; i < count; i++)
+		failed |= totp_code(key, first + i, digits,
+		    w->codes + (size_t)i * digits) != 0;
+	if (failed) {
+		explicit_bzero(w, sizeof(*w));
+		return NULL;
+	}
+	w->first = first;
+	w->count = count;
+	w->digits = digits;
+	return w->codes;
 }

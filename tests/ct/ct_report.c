@@ -371,7 +371,11 @@ main(int argc, char **argv)
 	k->previous.sig = mac_new("SHA256", (const uint8_t *)PREVIOUS_SECRET,
 	    strlen(PREVIOUS_SECRET));
 	k->previous_until = TEST_NOW + 86400;
-	if (k->current.otp == NULL || k->current.sig == NULL ||
+	/* as the config makes them: the window's codes kept per time step */
+	k->current.window = totp_window_new();
+	k->previous.window = totp_window_new();
+	if (k->current.window == NULL || k->previous.window == NULL ||
+	    k->current.otp == NULL || k->current.sig == NULL ||
 	    k->previous.otp == NULL || k->previous.sig == NULL ||
 	    make_tokens(k) != 0) {
 		fprintf(stderr, "ct_report: cannot set up the test tokens\n");

@@ -118,9 +118,11 @@ pair_new(struct token_pair *k, const char *seedtext, const char *secret,
 	}
 	k->otp = mac_new("SHA1", seed, (size_t)n);
 	k->sig = mac_new("SHA256", tsecret, strlen(secret));
+	/* as the config makes it: the window's codes kept per time step */
+	k->window = totp_window_new();
 	explicit_bzero(seed, sizeof(seed));
 	explicit_bzero(tsecret, sizeof(tsecret));
-	return k->otp != NULL && k->sig != NULL ? 0 : -1;
+	return k->otp != NULL && k->sig != NULL && k->window != NULL ? 0 : -1;
 }
 
 /* Both pairs; the previous one is in force only when the test says so. */
@@ -142,6 +144,8 @@ keys_free(struct token_keys *k)
 	mac_free(k->current.sig);
 	mac_free(k->previous.otp);
 	mac_free(k->previous.sig);
+	totp_window_free(k->current.window);
+	totp_window_free(k->previous.window);
 }
 
 /* What a token should be made of; negative indexes mean "leave it". */
@@ -265,6 +269,7 @@ check_tracking(void)
 	const uint8_t *msg[] = { (const uint8_t *)"x" };
 	const size_t len[] = { 1 };
 	char code[TOTP_MAX_DIGITS];
+	const char *kept;
 
 	if (mac_compute(secret_keys.current.sig, msg, len, 1, out) != 0 ||
 	    !tainted(out, 32) ||
@@ -282,6 +287,12 @@ check_tracking(void)
 		failed("tracking: TOTP with otp_seed is not tracked");
 	else
 		printf("ok   tracking: TOTP with otp_seed is tracked\n");
+	kept = totp_window_codes(secret_keys.current.window,
+	    secret_keys.current.otp, 1, 3, 8);
+	if (kept == NULL || !tainted(kept, 3 * 8))
+		failed("tracking: the window's kept codes are not tracked");
+	else
+		printf("ok   tracking: the window's kept codes are tracked\n");
 	if (mac_compute(clear_keys.current.sig, msg, len, 1, out) != 0 ||
 	    tainted(out, 32))
 		failed("tracking: the clear keys are tracked too");

@@ -59,6 +59,7 @@ setup(void)
 	cfg.domains[0].keys.current.otp = mac_new("SHA1", seed, (size_t)n);
 	cfg.domains[0].keys.current.sig = mac_new("SHA256",
 	    (const uint8_t *)TEST_SECRET, strlen(TEST_SECRET));
+	cfg.domains[0].keys.current.window = totp_window_new();
 	if (cfg.domains[0].keys.current.otp == NULL ||
 	    cfg.domains[0].keys.current.sig == NULL)
 		abort();

@@ -14,6 +14,10 @@ setup(void)
 	keys.current.otp = mac_new("SHA1", seed, (size_t)n);
 	keys.current.sig = mac_new("SHA256", (const uint8_t *)TEST_SECRET,
 	    strlen(TEST_SECRET));
+	/* as the config makes it (the previous pair below has none: both
+	 * ways are tested) */
+	keys.current.window = totp_window_new();
+	ck_assert_ptr_nonnull(keys.current.window);
 }
 
 static void
@@ -21,6 +25,7 @@ teardown(void)
 {
 	mac_free(keys.current.otp);
 	mac_free(keys.current.sig);
+	totp_window_free(keys.current.window);
 }
 
 static int
@@ -233,6 +238,41 @@ END_TEST
  * either pair, OTP and signature from the same one; after, only under the
  * current pair. Refusals are told as the current pair sees them.
  */
+/* The codes kept for a time step are computed again when it changes, in
+ * either direction, and decide as codes computed for every token do. */
+START_TEST(kept_codes_follow_the_time_step)
+{
+	const char *nonce = "01234567890123456789012345678901";
+	struct totp_window *kept = keys.current.window;
+	char later[TOKEN_MAX_LEN + 1];
+	unsigned cached, computed;
+	long offset;
+
+	ck_assert_uint_eq(verify(TEST_TOKEN, "bob", "example.org", TEST_NOW), 0);
+	ck_assert_int_eq(token_format(nonce, JID("bob", "example.org"),
+			     &keys.current, &params, TEST_NOW + 300, later),
+	    0);
+	ck_assert_uint_eq(verify(later, "bob", "example.org", TEST_NOW + 300),
+	    0);
+	ck_assert_uint_eq(verify(TEST_TOKEN, "bob", "example.org",
+			      TEST_NOW + 300),
+	    TOKEN_BAD_OTP);
+	ck_assert_uint_eq(verify(TEST_TOKEN, "bob", "example.org", TEST_NOW), 0);
+	ck_assert_uint_eq(verify(later, "bob", "example.org", TEST_NOW),
+	    TOKEN_BAD_OTP);
+	for (offset = -100; offset <= 100; offset += 7) {
+		keys.current.window = kept;
+		cached = verify(TEST_TOKEN, "bob", "example.org",
+		    TEST_NOW + offset);
+		keys.current.window = NULL;
+		computed = verify(TEST_TOKEN, "bob", "example.org",
+		    TEST_NOW + offset);
+		ck_assert_uint_eq(cached, computed);
+	}
+	keys.current.window = kept;
+}
+END_TEST
+
 START_TEST(previous_pair_until_its_deadline)
 {
 	static const char prev_seed[] = "HPFVDZYZY42BIWJI7JBW3LY24UJPUQ6M";
@@ -285,6 +325,7 @@ main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	ADD(tc, reference_token_verifies);
 	ADD(tc, window_is_one_step_either_side);
+	ADD(tc, kept_codes_follow_the_time_step);
 	ADD(tc, other_user_or_domain_is_a_bad_signature);
 	ADD(tc, tampered_bytes_are_refused);
 	ADD(tc, nonce_length_is_fixed);

@@ -141,8 +141,8 @@ main(int argc, char **argv)
 			 * an insert, as for the helper's valid tokens, and
 			 * as if of many users (one has 30 at most). */
 			memcpy(t.nonce, &done, sizeof(done));
-			bad += token_replay_keys(&t, &c.params, &bob,
-				    entries[n].key, entries[n].user) != 0;
+			bad += token_replay_entry(&t, &c.params, &bob,
+				    &entries[n]) != 0;
 			memcpy(entries[n].user, &done, sizeof(done));
 			if (++n == batch) {
 				record(store, entries, n, &when);

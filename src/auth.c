@@ -33,8 +33,6 @@
 #define PUBLIC(x) ((void)0)
 #endif
 
-_Static_assert(TOKEN_REPLAY_KEY_LEN == REPLAY_KEY_LEN &&
-    TOKEN_JID_KEY_LEN == REPLAY_USER_LEN, "replay key lengths");
 
 /* What became of one request of a batch. */
 struct decision {
@@ -178,8 +176,8 @@ check_login(struct auth *a, struct decision *d, const struct request *r,
 	    &t);
 	d->accepted = d->v == AUTH_ACCEPTED;
 	PUBLIC(d->accepted);
-	if (d->accepted && token_replay_keys(&t, &a->config->params, &r->jid,
-	    e->key, e->user) == -1) {
+	if (d->accepted && token_replay_entry(&t, &a->config->params, &r->jid,
+	    e) == -1) {
 		d->v = AUTH_INTERNAL_ERROR;
 		d->accepted = 0;
 	}
@@ -360,8 +358,8 @@ auth_lookup(struct auth *a, const struct jid *j, const char *password,
 	struct token t;
 
 	v = auth_check(a->config, j, password, passwordlen, now, &t);
-	if (v == AUTH_ACCEPTED && token_replay_keys(&t, &a->config->params, j,
-	    e.key, e.user) == -1)
+	if (v == AUTH_ACCEPTED && token_replay_entry(&t, &a->config->params, j,
+	    &e) == -1)
 		v = AUTH_INTERNAL_ERROR;
 	explicit_bzero(&t, sizeof(t));
 	if (v != AUTH_ACCEPTED)

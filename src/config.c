@@ -526,32 +526,41 @@ set_store(struct parser *p, const char *v, size_t len, int line)
 	/* The value may hold a Redis password: wiped once it is kept. */
 	memcpy(value, v, len);
 	value[len] = '\0';
-	rc = replay_setting_store(&c->replay, value, why);
+	rc = replay_store_value_set(&c->replay, value, why);
 	explicit_bzero(value, sizeof(value));
 	return rc == -1 ? fail(p, line, "%s", why) : 0;
 }
 
-/*
- * A word of the characters a Redis key prefix or a Sentinel master's name
- * may hold; host:port lists too ('[' and ']' for IPv6 addresses, ',').
- */
+/* What a word may hold, and how an error says it. */
+struct word_rule {
+	const char *allowed;
+	const char *what;
+};
+
+/* A Redis key prefix, a Sentinel master's name. */
+static const struct word_rule name_word = {
+	"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:_.-",
+	"letters, digits and :_.-"
+};
+/* host:port lists ('[' and ']' for IPv6 addresses). */
+static const struct word_rule host_list_word = {
+	"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:_.-[],",
+	"host:port pairs separated by commas"
+};
+
 static int
 set_word(struct parser *p, char *out, size_t size, const char *name,
-    const char *v, size_t len, const char *what, int line)
+    const char *v, size_t len, const struct word_rule *rule, int line)
 {
-	const char *allowed = strstr(what, "host:port") != NULL ?
-	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "0123456789:_.-[],"
-	    : "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	      "0123456789:_.-";
 	size_t i;
 
 	if (len == 0 || len >= size)
 		return fail(p, line, "%s must be 1 to %zu characters", name,
 		    size - 1);
 	for (i = 0; i < len; i++)
-		if (strchr(allowed, v[i]) == NULL)
-			return fail(p, line, "%s may hold only %s", name, what);
+		if (v[i] == '\0' || strchr(rule->allowed, v[i]) == NULL)
+			return fail(p, line, "%s may hold only %s", name,
+			    rule->what);
 	memcpy(out, v, len);
 	out[len] = '\0';
 	return 0;
@@ -602,16 +611,16 @@ set_global(struct parser *p, enum key key, const char *name, const char *v,
 		    len, 0, 100, line);
 	case REDIS_PREFIX:
 		return set_word(p, c->replay.redis_prefix,
-		    sizeof(c->replay.redis_prefix), name, v, len,
-		    "letters, digits and :_.-", line);
+		    sizeof(c->replay.redis_prefix), name, v, len, &name_word,
+		    line);
 	case REDIS_MASTER:
 		return set_word(p, c->replay.redis_master,
-		    sizeof(c->replay.redis_master), name, v, len,
-		    "letters, digits and :_.-", line);
+		    sizeof(c->replay.redis_master), name, v, len, &name_word,
+		    line);
 	case REDIS_SENTINELS:
 		return set_word(p, c->replay.redis_sentinels,
 		    sizeof(c->replay.redis_sentinels), name, v, len,
-		    "host:port pairs separated by commas", line);
+		    &host_list_word, line);
 	default:
 		return fail(p, line, "internal error");
 	}
@@ -731,7 +740,7 @@ check_store_keys(struct parser *p)
 		return fail(p, on[REDIS_MASTER], "replay_redis_master needs "
 		    "replay_redis_sentinels, the sentinels that know it: add "
 		    "them, or remove this line");
-	if ((rc = replay_settings_check(s, why)) == 0)
+	if ((rc = replay_settings_agree(s, why)) == 0)
 		return 0;
 	return fail(p, rc == -2 ? on[REDIS_SENTINELS] : on[REPLAY_STORE],
 	    "%s", why);

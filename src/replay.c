@@ -8,7 +8,7 @@
 #include "replay_store.h"
 
 int
-replay_setting_check(const char *value, char why[REPLAY_ERR_LEN])
+replay_store_value_check(const char *value, char why[REPLAY_ERR_LEN])
 {
 	if (value[0] == '/')
 		return 0;
@@ -22,10 +22,10 @@ replay_setting_check(const char *value, char why[REPLAY_ERR_LEN])
 }
 
 int
-replay_setting_store(struct replay_settings *s, const char *value,
+replay_store_value_set(struct replay_settings *s, const char *value,
     char why[REPLAY_ERR_LEN])
 {
-	if (replay_setting_check(value, why) == -1)
+	if (replay_store_value_check(value, why) == -1)
 		return -1;
 	if (replay_redis_is_url(value))
 		return replay_redis_set_url(s, value, why);
@@ -46,7 +46,7 @@ replay_is_redis(const struct replay_settings *s)
 }
 
 int
-replay_settings_check(const struct replay_settings *s,
+replay_settings_agree(const struct replay_settings *s,
     char why[REPLAY_ERR_LEN])
 {
 	return replay_is_redis(s) ? replay_redis_check_settings(s, why) : 0;

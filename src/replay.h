@@ -31,7 +31,7 @@
 struct replay_settings {
 	/* A directory, or a Redis URL as it may be shown: its password is in
 	 * redis_password and shows here as ***, so that store can be printed
-	 * and logged anywhere (replay_setting_store sets both). */
+	 * and logged anywhere (replay_store_value_set sets both). */
 	char store[PATH_MAX];
 	char redis_password[REPLAY_PASSWORD_MAX + 1];
 	size_t capacity;	 /* live nonces at most (LMDB) */
@@ -75,13 +75,13 @@ struct replay;
  * the store understands. Returns 0, or -1 with why in why (never quoting a
  * password).
  */
-int replay_setting_check(const char *value, char why[REPLAY_ERR_LEN]);
+int replay_store_value_check(const char *value, char why[REPLAY_ERR_LEN]);
 
 /*
  * Sets s->store (and s->redis_password) from the config's value, checked
- * as replay_setting_check does. Returns 0, or -1 with why.
+ * as replay_store_value_check does. Returns 0, or -1 with why.
  */
-int replay_setting_store(struct replay_settings *s, const char *value,
+int replay_store_value_set(struct replay_settings *s, const char *value,
     char why[REPLAY_ERR_LEN]);
 
 /* Whether the settings name a Redis store (else LMDB). */
@@ -93,7 +93,7 @@ int replay_is_redis(const struct replay_settings *);
  * sentinels' list must parse). Returns 0; or, with why, -1 if replay_store
  * is to blame, -2 if replay_redis_sentinels is.
  */
-int replay_settings_check(const struct replay_settings *,
+int replay_settings_agree(const struct replay_settings *,
     char why[REPLAY_ERR_LEN]);
 
 /*

@@ -294,9 +294,8 @@ hash_with_jid(EVP_MD_CTX *ctx, const EVP_MD *sha256, const char *prefix,
 }
 
 int
-token_replay_keys(const struct token *t, const struct token_params *p,
-    const struct jid *j, uint8_t nonce_key[TOKEN_REPLAY_KEY_LEN],
-    uint8_t jid_key[TOKEN_JID_KEY_LEN])
+token_replay_entry(const struct token *t, const struct token_params *p,
+    const struct jid *j, struct replay_entry *e)
 {
 	/* Fetched and allocated once, then reused: fetching SHA-256 and
 	 * making a context for every request cost more than the hash. */
@@ -310,10 +309,10 @@ token_replay_keys(const struct token *t, const struct token_params *p,
 	if (ctx == NULL && (ctx = EVP_MD_CTX_new()) == NULL)
 		return -1;
 	if (!hash_with_jid(ctx, sha256, t->nonce, p->nonce_digits, j,
-		nonce_key) ||
+		e->key) ||
 	    !hash_with_jid(ctx, sha256, "jid", 3, j, h))
 		return -1;
-	memcpy(jid_key, h, TOKEN_JID_KEY_LEN);
+	memcpy(e->user, h, sizeof(e->user));
 	return 0;
 }
 

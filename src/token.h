@@ -14,6 +14,7 @@
 
 #include "jid.h"
 #include "mac.h"
+#include "replay.h"
 #include "totp.h"
 
 #define TOKEN_SIG_LEN	    32
@@ -21,8 +22,6 @@
 #define TOKEN_MIN_NONCE	    8
 #define TOKEN_MAX_NONCE	    64
 #define TOKEN_MAX_LEN	    (TOTP_MAX_DIGITS + TOKEN_MAX_NONCE + 1 + TOKEN_SIG_B64_LEN)
-#define TOKEN_REPLAY_KEY_LEN 32
-#define TOKEN_JID_KEY_LEN    16
 
 struct token_params {
 	unsigned otp_digits;   /* TOTP_MIN_DIGITS .. TOTP_MAX_DIGITS */
@@ -90,14 +89,13 @@ int token_format(const char *nonce, const struct jid *,
     char *out);
 
 /*
- * The replay store's keys, which show neither the nonce nor the JID: the
- * nonce's, SHA-256(nonce || NUL || user@domain), and the JID's own, the
- * first 16 bytes of SHA-256("jid" || NUL || user@domain). Returns 0, or -1
- * if the library failed.
+ * The token's entry for the replay store, whose keys show neither the nonce
+ * nor the JID: the nonce's, SHA-256(nonce || NUL || user@domain), and the
+ * JID's own, the first REPLAY_USER_LEN bytes of SHA-256("jid" || NUL ||
+ * user@domain). Returns 0, or -1 if the library failed.
  */
-int token_replay_keys(const struct token *, const struct token_params *,
-    const struct jid *, uint8_t nonce_key[TOKEN_REPLAY_KEY_LEN],
-    uint8_t jid_key[TOKEN_JID_KEY_LEN]);
+int token_replay_entry(const struct token *, const struct token_params *,
+    const struct jid *, struct replay_entry *);
 
 /*
  * For people (verify), never for the helper's answers: what is wrong with

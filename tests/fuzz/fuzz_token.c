@@ -82,8 +82,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const struct token_params *p;
 	const char *text, *user;
 	char again[TOKEN_MAX_LEN + 1];
-	uint8_t key1[TOKEN_REPLAY_KEY_LEN], key2[TOKEN_REPLAY_KEY_LEN];
-	uint8_t user1[TOKEN_JID_KEY_LEN], user2[TOKEN_JID_KEY_LEN];
+	struct replay_entry e1, e2;
 	struct token t, t2;
 	size_t len, vi, oi, ui;
 	time_t now;
@@ -159,11 +158,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	}
 
-	if (token_replay_keys(&t, p, JID(user, domain), key1, user1) != 0 ||
-	    token_replay_keys(&t2, p, JID(user, domain), key2, user2) != 0 ||
-	    memcmp(key1, key2, sizeof(key1)) != 0 ||
-	    memcmp(user1, user2, sizeof(user1)) != 0) {
-		fprintf(stderr, "token_replay_keys failed or varied\n");
+	if (token_replay_entry(&t, p, JID(user, domain), &e1) != 0 ||
+	    token_replay_entry(&t2, p, JID(user, domain), &e2) != 0 ||
+	    memcmp(e1.key, e2.key, sizeof(e1.key)) != 0 ||
+	    memcmp(e1.user, e2.user, sizeof(e1.user)) != 0) {
+		fprintf(stderr, "token_replay_entry failed or varied\n");
 		abort();
 	}
 	if (token_expiry(p, now) <= now) {

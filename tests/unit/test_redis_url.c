@@ -33,7 +33,7 @@ refused(const char *text, const char *words)
 		NULL && strstr(why, "alice") == NULL,
 	    "%s: user or password in '%s'", text, why);
 	/* The same through the store's interface, which config uses. */
-	ck_assert_int_eq(replay_setting_check(text, rwhy), -1);
+	ck_assert_int_eq(replay_store_value_check(text, rwhy), -1);
 	ck_assert_msg(strstr(rwhy, "Zebra") == NULL && strstr(rwhy, "alice") ==
 		NULL, "%s: user or password in '%s'", text, rwhy);
 }
@@ -147,10 +147,10 @@ START_TEST(tls_form)
 	ck_assert_str_eq(u.host, "cache.example.org");
 	ck_assert_uint_eq(u.port, 6380);
 #ifdef HAVE_HIREDIS_SSL
-	ck_assert_int_eq(replay_setting_check("rediss://h", rwhy), 0);
+	ck_assert_int_eq(replay_store_value_check("rediss://h", rwhy), 0);
 #else
 	/* Without TLS in hiredis: one sentence naming the alternatives. */
-	ck_assert_int_eq(replay_setting_check("rediss://alice:" PW "@h",
+	ck_assert_int_eq(replay_store_value_check("rediss://alice:" PW "@h",
 			     rwhy), -1);
 	ck_assert_ptr_nonnull(strstr(rwhy, "rediss:// needs TLS"));
 	ck_assert_ptr_nonnull(strstr(rwhy, "unix://"));
@@ -257,17 +257,17 @@ START_TEST(settings_keep_the_password_apart)
 	char rwhy[REPLAY_ERR_LEN];
 
 	memset(&s, 0, sizeof(s));
-	ck_assert_int_eq(replay_setting_store(&s, "redis://alice:Zebra%2542@"
+	ck_assert_int_eq(replay_store_value_set(&s, "redis://alice:Zebra%2542@"
 			     "127.0.0.1:6379/1", rwhy), 0);
 	ck_assert_str_eq(s.store, "redis://alice:***@127.0.0.1:6379/1");
 	ck_assert_str_eq(s.redis_password, "Zebra%42");
 	ck_assert_int_eq(replay_is_redis(&s), 1);
 	/* A directory clears it. */
-	ck_assert_int_eq(replay_setting_store(&s, "/var/lib/x", rwhy), 0);
+	ck_assert_int_eq(replay_store_value_set(&s, "/var/lib/x", rwhy), 0);
 	ck_assert_str_eq(s.store, "/var/lib/x");
 	ck_assert_str_eq(s.redis_password, "");
 	ck_assert_int_eq(replay_is_redis(&s), 0);
-	ck_assert_int_eq(replay_setting_store(&s, "x", rwhy), -1);
+	ck_assert_int_eq(replay_store_value_set(&s, "x", rwhy), -1);
 	ck_assert_ptr_nonnull(strstr(rwhy, "absolute directory path"));
 }
 END_TEST
@@ -311,20 +311,20 @@ START_TEST(settings_agree)
 	char rwhy[REPLAY_ERR_LEN];
 
 	memset(&s, 0, sizeof(s));
-	replay_setting_store(&s, "redis://:Zebra@/1", rwhy);
-	ck_assert_int_eq(replay_settings_check(&s, rwhy), -1);
+	replay_store_value_set(&s, "redis://:Zebra@/1", rwhy);
+	ck_assert_int_eq(replay_settings_agree(&s, rwhy), -1);
 	ck_assert_ptr_nonnull(strstr(rwhy, "names no host"));
 	strcpy(s.redis_sentinels, "127.0.0.1:26379,127.0.0.1:26380");
 	strcpy(s.redis_master, "mymaster");
-	ck_assert_int_eq(replay_settings_check(&s, rwhy), 0);
+	ck_assert_int_eq(replay_settings_agree(&s, rwhy), 0);
 	strcpy(s.redis_sentinels, "127.0.0.1:0");
-	ck_assert_int_eq(replay_settings_check(&s, rwhy), -2);
+	ck_assert_int_eq(replay_settings_agree(&s, rwhy), -2);
 	strcpy(s.redis_sentinels, "127.0.0.1");
-	replay_setting_store(&s, "redis://:Zebra@h/1", rwhy);
-	ck_assert_int_eq(replay_settings_check(&s, rwhy), -1);
+	replay_store_value_set(&s, "redis://:Zebra@h/1", rwhy);
+	ck_assert_int_eq(replay_settings_agree(&s, rwhy), -1);
 	ck_assert_ptr_nonnull(strstr(rwhy, "leave the host out"));
-	replay_setting_store(&s, "unix:///run/r.sock", rwhy);
-	ck_assert_int_eq(replay_settings_check(&s, rwhy), -1);
+	replay_store_value_set(&s, "unix:///run/r.sock", rwhy);
+	ck_assert_int_eq(replay_settings_agree(&s, rwhy), -1);
 	ck_assert_ptr_nonnull(strstr(rwhy, "not unix://"));
 	ck_assert_ptr_null(strstr(rwhy, "Zebra"));
 }

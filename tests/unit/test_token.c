@@ -198,28 +198,27 @@ END_TEST
 
 START_TEST(replay_key_binds_nonce_and_jid)
 {
-	uint8_t a[TOKEN_REPLAY_KEY_LEN], b[TOKEN_REPLAY_KEY_LEN];
-	uint8_t ua[TOKEN_JID_KEY_LEN], ub[TOKEN_JID_KEY_LEN];
+	struct replay_entry a, b;
 	struct token t, t2;
 
 	ck_assert_int_eq(parse(TEST_TOKEN, &t), 0);
-	ck_assert_int_eq(token_replay_keys(&t, &params,
-			     JID("bob", "example.org"), a, ua), 0);
-	ck_assert_int_eq(token_replay_keys(&t, &params,
-			     JID("bo", "bexample.org"), b, ub), 0);
-	ck_assert_mem_ne(a, b, sizeof(a));
-	ck_assert_mem_ne(ua, ub, sizeof(ua));
-	ck_assert_int_eq(token_replay_keys(&t, &params,
-			     JID("bob", "example.org"), b, ub), 0);
-	ck_assert_mem_eq(a, b, sizeof(a));
-	ck_assert_mem_eq(ua, ub, sizeof(ua));
+	ck_assert_int_eq(token_replay_entry(&t, &params,
+			     JID("bob", "example.org"), &a), 0);
+	ck_assert_int_eq(token_replay_entry(&t, &params,
+			     JID("bo", "bexample.org"), &b), 0);
+	ck_assert_mem_ne(a.key, b.key, sizeof(a.key));
+	ck_assert_mem_ne(a.user, b.user, sizeof(a.user));
+	ck_assert_int_eq(token_replay_entry(&t, &params,
+			     JID("bob", "example.org"), &b), 0);
+	ck_assert_mem_eq(a.key, b.key, sizeof(a.key));
+	ck_assert_mem_eq(a.user, b.user, sizeof(a.user));
 	/* Another nonce of the same JID: another key, the same JID key. */
 	t2 = t;
 	t2.nonce[0] = t.nonce[0] == '9' ? '8' : '9';
-	ck_assert_int_eq(token_replay_keys(&t2, &params,
-			     JID("bob", "example.org"), b, ub), 0);
-	ck_assert_mem_ne(a, b, sizeof(a));
-	ck_assert_mem_eq(ua, ub, sizeof(ua));
+	ck_assert_int_eq(token_replay_entry(&t2, &params,
+			     JID("bob", "example.org"), &b), 0);
+	ck_assert_mem_ne(a.key, b.key, sizeof(a.key));
+	ck_assert_mem_eq(a.user, b.user, sizeof(a.user));
 }
 END_TEST
 

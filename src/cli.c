@@ -13,6 +13,7 @@
 #include "base32.h"
 #include "cli.h"
 #include "ejabberd_conf.h"
+#include "io.h"
 #include "jid.h"
 #include "replay.h"
 #include "secrets.h"
@@ -29,19 +30,8 @@ struct jid_arg {
 static int
 write_secret(const char *s, size_t len)
 {
-	ssize_t n;
-
 	fflush(stdout);
-	while (len > 0) {
-		if ((n = write(STDOUT_FILENO, s, len)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return 1;
-		}
-		s += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return write_all(STDOUT_FILENO, s, len, NULL) == -1 ? 1 : 0;
 }
 
 /* Splits USER@DOMAIN, lower-casing it as servers normalise it. */

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "connect.h"
+#include "io.h"
 #include "log.h"
 #include "serve.h"
 
@@ -83,23 +84,6 @@ fits_a_line(const struct serve_request *r)
 	    memchr(r->text, '\r', r->len) == NULL;
 }
 
-static int
-send_all(int fd, const char *buf, size_t len)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		if ((n = send(fd, buf, len, MSG_NOSIGNAL)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Reads k answers, each "1\n" or "0\n", into got[]; how many came. */
 static size_t
 read_answers(int fd, size_t k, int got[])
@@ -136,7 +120,8 @@ try_batch(struct connector *c, const char *lines, size_t len, size_t k,
 		report(c, "cannot connect");
 		return 0;
 	}
-	if (send_all(c->fd, lines, len) == -1) {
+	/* (SIGPIPE is ignored: the serve loop said so) */
+	if (write_all(c->fd, lines, len, NULL) == -1) {
 		report(c, "cannot send");
 		hang_up(c);
 		return 0;

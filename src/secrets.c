@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "base32.h"
+#include "io.h"
 #include "secmem.h"
 #include "secrets.h"
 
@@ -297,23 +298,6 @@ read_text(const char *path, struct stat *st, size_t *len,
 	return text;
 }
 
-static int
-write_all(int fd, const char *s, size_t len)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		if ((n = write(fd, s, len)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		s += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Flushes the directory holding path, so that a rename outlives a crash. */
 static void
 sync_dir(const char *path)
@@ -397,7 +381,7 @@ replace(const char *path, const struct stat *st, const char *text,
 		return fail(err, path, "cannot make a file beside it", errno);
 	if (fchown(fd, st->st_uid, st->st_gid) == -1 ||
 	    fchmod(fd, st->st_mode & 07777) == -1 ||
-	    write_all(fd, text, len) == -1 || fsync(fd) == -1) {
+	    write_all(fd, text, len, NULL) == -1 || fsync(fd) == -1) {
 		saved = errno;
 		close(fd);
 		unlink(tmp);

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "io.h"
 #include "serve.h"
 
 static volatile sig_atomic_t stopping, hangup;
@@ -67,28 +68,12 @@ catch_stop_signals(int in)
 }
 
 static int
-write_all(int fd, const uint8_t *buf, size_t len)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		if ((n = write(fd, buf, len)) == -1) {
-			if (errno == EINTR && !stopping)
-				continue;
-			return -1; /* stopping: the server may not read */
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static int
 answer(int out, const struct framer *f, int yes)
 {
 	uint8_t bytes[FRAME_ANSWER_MAX];
 
-	return write_all(out, bytes, frame_answer(f, yes, bytes));
+	/* (stopping: the server may not read) */
+	return write_all(out, bytes, frame_answer(f, yes, bytes), &stopping);
 }
 
 /* Takes up to SERVE_BATCH_MAX complete requests from the buffer. */

@@ -3,26 +3,29 @@
  * 1. Read only, for people: it decides nothing and holds no secret; what
  *    it cannot read or understand is not checked, never an error.
  * 2. Bounded: lines of at most LINE_MAX_LEN, INCLUDE_DEPTH files deep, at
- *    most MAX_HOSTS hosts; beyond those it reads no further.
+ *    most MAX_FILES files and MAX_HOSTS hosts; beyond those it reads no
+ *    further.
  */
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
 #include <strings.h>
 
 #include "ejabberd_conf.h"
 
 #define LINE_MAX_LEN  4096
 #define INCLUDE_DEPTH 8
+#define MAX_FILES     16
 #define MAX_HOSTS     64
 #define OURS	      "prosody-token-auth"
 
 struct setting {
 	int set;
 	int on;			/* a true value; for extauth_program: ours */
-	char file[PATH_MAX];
+	const char *file;	/* one of struct scan's */
 	unsigned line;
 };
 
@@ -33,6 +36,8 @@ struct scope {
 };
 
 struct scan {
+	char files[MAX_FILES][PATH_MAX];
+	size_t nfiles;
 	struct scope global;
 	struct scope hosts[MAX_HOSTS];
 	size_t nhosts;
@@ -98,7 +103,7 @@ note(struct setting *s, int on, const char *file, unsigned line)
 {
 	s->set = 1;
 	s->on = on;
-	snprintf(s->file, sizeof(s->file), "%s", file);
+	s->file = file;
 	s->line = line;
 }
 
@@ -162,8 +167,12 @@ read_file(struct scan *s, const char *path, int depth)
 	unsigned line = 0;
 	FILE *f;
 
-	if (depth > INCLUDE_DEPTH || (f = fopen(path, "re")) == NULL)
+	if (depth > INCLUDE_DEPTH || s->nfiles == MAX_FILES ||
+	    (f = fopen(path, "re")) == NULL)
 		return;
+	/* (its name, kept for the warnings) */
+	snprintf(s->files[s->nfiles], PATH_MAX, "%s", path);
+	path = s->files[s->nfiles++];
 	while (fgets(buf, sizeof(buf), f) != NULL) {
 		line++;
 		if ((indent = clean(buf)) == -1)
@@ -239,27 +248,30 @@ warn(FILE *out, const struct setting *program, const struct setting *cache,
 int
 ejabberd_conf_check(const char *path, FILE *out)
 {
-	static struct scan s;
 	const struct setting *program, *cache;
 	struct scope *h;
+	struct scan *s;
 	size_t i;
 	int on, ours, warnings = 0;
 
-	memset(&s, 0, sizeof(s));
-	read_file(&s, path, 0);
-	ours = s.global.extauth.on;
-	cache = cache_for(&s, NULL, &on);
-	if (s.global.extauth.set && s.global.extauth.on && on) {
-		warn(out, &s.global.extauth, cache, NULL);
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		fprintf(out, "ejabberd (%s): not checked: out of memory\n", path);
+		return 0;
+	}
+	read_file(s, path, 0);
+	ours = s->global.extauth.on;
+	cache = cache_for(s, NULL, &on);
+	if (s->global.extauth.set && s->global.extauth.on && on) {
+		warn(out, &s->global.extauth, cache, NULL);
 		warnings++;
 	}
-	for (i = 0; i < s.nhosts; i++) {
-		h = &s.hosts[i];
-		program = h->extauth.set ? &h->extauth : &s.global.extauth;
+	for (i = 0; i < s->nhosts; i++) {
+		h = &s->hosts[i];
+		program = h->extauth.set ? &h->extauth : &s->global.extauth;
 		if (!program->set || !program->on)
 			continue;
 		ours = 1;
-		cache = cache_for(&s, h, &on);
+		cache = cache_for(s, h, &on);
 		/* (a host that changes neither is warned of above) */
 		if (on && (h->extauth.set || h->auth_cache.set ||
 		    h->cache.set)) {
@@ -271,5 +283,6 @@ ejabberd_conf_check(const char *path, FILE *out)
 		fprintf(out, "ejabberd (%s): %s\n", path, warnings == 0 ?
 		    "runs prosody-token-auth with its password cache off, as "
 		    "it must" : "see WARNING above");
+	free(s);
 	return warnings;
 }

@@ -176,7 +176,7 @@ install-examples:
 	install -m 0644 README.md doc/test-vectors.md $(DESTDIR)$(DOCDIR)/
 	# the README's pages, where its links find them
 	install -d $(DESTDIR)$(DOCDIR)/doc
-	install -m 0644 doc/*.md $(DESTDIR)$(DOCDIR)/doc/
+	install -m 0644 doc/*.md doc/*.svg $(DESTDIR)$(DOCDIR)/doc/
 
 demo: $(PROG)
 	HELPER=$(CURDIR)/$(PROG) tests/demo.sh

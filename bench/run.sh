@@ -117,13 +117,17 @@ best() {
 	[ -n "$keep" ]
 }
 
-row() { # LABEL DESCRIPTION
+# row LABEL DESCRIPTION: a line of the report, and of $OUT/rows.tsv for the
+# pictures (bench/plot.sh).
+row() {
 	local l=$1
 	if [ -z "${R[$l.rps]:-}" ]; then
 		printf '  %-44s %12s\n' "$2" "(not measured)"
 		return
 	fi
 	printf '  %-44s %12.0f %9.2f %9.2f\n' "$2" "${R[$l.rps]}" "${R[$l.p50_us]:-0}" "${R[$l.p99_us]:-0}"
+	printf '%s\t%s\t%s\t%s\t%s\n' "$l" "$2" "${R[$l.rps]}" "${R[$l.p50_us]:-0}" \
+		"${R[$l.p99_us]:-0}" >>"$OUT/rows.tsv"
 }
 
 load_average() { cut -d' ' -f1-3 /proc/loadavg; }
@@ -337,6 +341,9 @@ echo
 printf '  %-44s %12s %9s %9s\n' "" "requests/s" "p50 us" "p99 us"
 printf '  %-44s %12.0f %9.3f %9s\n' "verification floor (in process)" "${R[floor.rps]}" "${R[floor.p50_us]}" "-"
 printf '  %-44s %12.0f %9.3f %9s\n' "verification + replay store (in process)" "${R[floorstore.rps]}" "${R[floorstore.p50_us]}" "-"
+printf '%s\t%s\t%s\t-\t-\n' floor "verification floor (in process)" "${R[floor.rps]}" >"$OUT/rows.tsv"
+printf '%s\t%s\t%s\t-\t-\n' floorstore "verification + replay store (in process)" \
+	"${R[floorstore.rps]}" >>"$OUT/rows.tsv"
 row yes_pipe "transport floor, pipe, pipelined"
 row yes_pp "transport floor, pipe, ping-pong (pinned)"
 row pipe "helper, pipe, pipelined"
@@ -429,5 +436,10 @@ if [ -n "${R[redis_tcp.rps]:-}${R[redis_unix.rps]:-}" ]; then
 	echo "  Redis's memory per live nonce (its key, and its place in its JID's set):" \
 		"${R[redis_bytes]:-?} bytes"
 fi
+# The pictures, with the targets marked: the helper pipelined at 0.40 of
+# the serial ideal, its ping-pong p50 at most the transport's plus 2 us.
 echo
+bench/plot.sh "$OUT" "$(awk -v i="${ideal:-0}" 'BEGIN { printf "%.0f", 0.40 * i }')" \
+	"$(awk -v t="${R[yes_pp.p50_us]:-0}" 'BEGIN { printf "%.2f", t + 2 }')" \
+	"prosody-token-auth $(sed -n 's/^VERSION = //p' Makefile), $(date -u '+%Y-%m-%d'), $(nproc) CPUs"
 echo "results also in ${RESULTS#"$TOP"/}"

@@ -427,4 +427,9 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 
 echo
-"$PY" "$TOP/bench/storm_report.py" "$RESULTS" "$N" "$C" "$ROUNDS"
+mkdir -p "$TOP/bench/out"
+"$PY" "$TOP/bench/storm_report.py" "$RESULTS" "$N" "$C" "$ROUNDS" "$TOP/bench/out/storm.tsv"
+status=$?
+"$TOP/bench/plot.sh" --storm "$TOP/bench/out" \
+	"prosody-token-auth $(sed -n 's/^VERSION = //p' "$TOP/Makefile"), $(date -u '+%Y-%m-%d'), $(nproc) CPUs, $N logins a row, $ROUNDS round(s)"
+exit "$status"

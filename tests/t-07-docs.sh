@@ -2,7 +2,8 @@
 # The documentation holds together: every relative link in README.md and
 # doc/*.md names a file that exists (and a heading of it, for #anchors, as
 # GitHub and Debian's markdown renderers make them), and README's Layout
-# section names every file in src/ (a header whose .c is named counts).
+# section names every file in src/ (a header whose .c is named counts); the
+# README fits a screen or two, and its test command is what CI runs.
 . "$(dirname "$0")/lib.sh"
 
 cd "$TOP" || exit 1
@@ -53,6 +54,13 @@ n=$(head -n 1 <<<"$out")
 [ "${n:-0}" -ge 10 ] && pass "README.md and doc/: $n relative links found" ||
 	fail "too few relative links found ($n): is the checker broken?"
 check "every relative link resolves, to a file and a heading" "" "$(tail -n +2 <<<"$out")"
+
+lines=$(wc -l <README.md)
+[ "$lines" -le 300 ] && pass "README.md: $lines lines (at most 300)" ||
+	fail "README.md: $lines lines, more than 300: move the rest to doc/"
+command=$(sed -n '/^## Run the tests/,/^## /{s/^    \(bash tests\/deps.sh .*\)$/\1/p}' README.md)
+grep -qxF "$command" .ci/run && pass "the README's test command is what .ci/run runs: $command" ||
+	fail "the README's test command ('$command') is not in .ci/run"
 
 layout=$(sed -n '/^## Layout/,/^## /p' README.md)
 missing=""

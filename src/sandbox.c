@@ -200,7 +200,7 @@ enter_landlock(const struct config *c, char err[SANDBOX_ERR_LEN])
 		attr.handled_access_fs) == -1 ||
 	    allow_beneath(ruleset, "/dev/null", LANDLOCK_ACCESS_FS_READ_FILE,
 		attr.handled_access_fs) == -1 ||
-	    (c->replay.store[0] == '/' &&
+	    ((replay_sandbox_needs(&c->replay) & REPLAY_SANDBOX_DIRECTORY) &&
 		allow_beneath(ruleset, c->replay.store, FS_STORE |
 		    (abi >= 3 ? FS_TRUNCATE : 0), attr.handled_access_fs) ==
 		    -1) ||
@@ -224,7 +224,8 @@ sandbox_enter(const struct config *c, char err[SANDBOX_ERR_LEN])
 		return -1;
 	}
 	if (enter_landlock(c, err) == -1 ||
-	    enter_seccomp(c->replay.store[0] != '/', err) == -1)
+	    enter_seccomp((replay_sandbox_needs(&c->replay) &
+		REPLAY_SANDBOX_INET) != 0, err) == -1)
 		return -1;
 	return 0;
 }

@@ -53,7 +53,7 @@ struct decision {
 struct auth {
 	const struct config *config;
 	enum auth_mode mode;
-	struct replay *store; /* opened at start, anew after a failure */
+	struct replay *store; /* opened at start, again after a failure */
 	struct decision batch[SERVE_BATCH_MAX];
 	size_t nbatch;
 };
@@ -190,7 +190,7 @@ check_login(struct auth *a, struct decision *d, const struct request *r,
 	return d->accepted;
 }
 
-/* Whether the store itself failed (then it is opened anew). */
+/* Whether the store itself failed (then it is opened afresh). */
 static int
 failed_store(const enum replay_result results[], size_t n)
 {

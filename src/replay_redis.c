@@ -72,6 +72,8 @@ _Static_assert(sizeof(struct redis_settings) <= REPLAY_OWN_MAX, "settings");
 #define KEY_MAX	    (REDIS_PREFIX_MAX + 2 + 2 * REPLAY_USER_LEN + 3 + 2 * REPLAY_KEY_LEN + 1)
 #define SHA_LEN	    40
 #define PROBE_TTL_S 2
+#define DEFAULT_TIMEOUT_MS 250
+#define DEFAULT_PREFIX	    "pta:"
 
 /*
  * KEYS[1] the nonce, KEYS[2] its JID's set; ARGV: ttl (ms), per_user, K,
@@ -1015,8 +1017,8 @@ redis_set_store(struct replay_settings *s, const char *value,
 		    "bytes", sizeof(s->store) - 1);
 		return -1;
 	}
-	o->timeout_ms = 250;
-	snprintf(o->prefix, sizeof(o->prefix), "pta:");
+	o->timeout_ms = DEFAULT_TIMEOUT_MS;
+	snprintf(o->prefix, sizeof(o->prefix), "%s", DEFAULT_PREFIX);
 	return 0;
 }
 

@@ -77,9 +77,12 @@ line_of(const struct replay_line lines[], size_t n, const char *key)
 	return NULL;
 }
 
-/* "replay_store must be A or B": every kind's form. */
+/*
+ * "replay_store must be A or B": every kind's form (or, shortly, its noun),
+ * as the start of why. Returns its length.
+ */
 static int
-no_such_store(char why[REPLAY_ERR_LEN])
+must_be(char why[REPLAY_ERR_LEN], int shortly)
 {
 	size_t i;
 	int n;
@@ -87,20 +90,23 @@ no_such_store(char why[REPLAY_ERR_LEN])
 	n = snprintf(why, REPLAY_ERR_LEN, "replay_store must be ");
 	for (i = 0; i < NBACKENDS && n > 0 && n < REPLAY_ERR_LEN; i++)
 		n += snprintf(why + n, REPLAY_ERR_LEN - (size_t)n, "%s%s",
-		    i > 0 ? " or " : "", backends[i]->form);
+		    i > 0 ? " or " : "",
+		    shortly ? backends[i]->noun : backends[i]->form);
+	return n < REPLAY_ERR_LEN ? n : REPLAY_ERR_LEN - 1;
+}
+
+static int
+no_such_store(char why[REPLAY_ERR_LEN])
+{
+	must_be(why, 0);
 	return -1;
 }
 
 static int
 too_long(char why[REPLAY_ERR_LEN])
 {
-	size_t i;
-	int n;
+	int n = must_be(why, 1);
 
-	n = snprintf(why, REPLAY_ERR_LEN, "replay_store must be ");
-	for (i = 0; i < NBACKENDS && n > 0 && n < REPLAY_ERR_LEN; i++)
-		n += snprintf(why + n, REPLAY_ERR_LEN - (size_t)n, "%s%s",
-		    i > 0 ? " or " : "", backends[i]->noun);
 	snprintf(why + n, REPLAY_ERR_LEN - (size_t)n, ", of at most %d bytes",
 	    PATH_MAX - 1);
 	return -1;

@@ -113,14 +113,11 @@ auth_use_config(struct auth *a, const struct config *c)
 	a->config = c;
 	if (same_store)
 		return;
-	if (a->mode != AUTH_SERVE) {
-		replay_close(a->store);
-		a->store = NULL;
-	} else if ((a->store = replay_reopen(a->store, &c->replay,
-			REPLAY_WRITE, err)) == NULL) {
+	replay_close(a->store);
+	a->store = NULL;
+	if (a->mode == AUTH_SERVE && store(a, err) == NULL)
 		log_msg(LOG_ERR, "replay store %s: %s (tried again at the next "
 		    "login)", c->replay.store, err);
-	}
 }
 
 void
@@ -188,7 +185,7 @@ check_login(struct auth *a, struct decision *d, const struct request *r,
 	return d->accepted;
 }
 
-/* Whether the store itself failed (then it is opened afresh). */
+/* Whether the store itself failed (then it is opened afresh next time). */
 static int
 failed_store(const enum replay_result results[], size_t n)
 {
@@ -243,10 +240,10 @@ record_nonces(struct auth *a, const struct replay_entry entries[],
 		       err) == -1) {
 		log_msg(LOG_ERR, "replay store %s: %s", a->config->replay.store,
 		    err);
-		/* (If that fails too, the next login tries again.) */
-		if (failed_store(results, nentries))
-			a->store = replay_reopen(a->store, &a->config->replay,
-			    REPLAY_WRITE, err);
+		if (failed_store(results, nentries)) {
+			replay_close(a->store);
+			a->store = NULL;
+		}
 	}
 	for (d = a->batch; d < a->batch + a->nbatch; d++) {
 		if (d->kind == D_LOGIN && d->accepted) {

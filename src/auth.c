@@ -113,11 +113,14 @@ auth_use_config(struct auth *a, const struct config *c)
 	a->config = c;
 	if (same_store)
 		return;
-	replay_close(a->store);
-	a->store = NULL;
-	if (a->mode == AUTH_SERVE && store(a, err) == NULL)
+	if (a->mode != AUTH_SERVE) {
+		replay_close(a->store);
+		a->store = NULL;
+	} else if ((a->store = replay_reopen(a->store, &c->replay,
+			REPLAY_WRITE, err)) == NULL) {
 		log_msg(LOG_ERR, "replay store %s: %s (tried again at the next "
 		    "login)", c->replay.store, err);
+	}
 }
 
 void
@@ -185,7 +188,7 @@ check_login(struct auth *a, struct decision *d, const struct request *r,
 	return d->accepted;
 }
 
-/* Whether the store itself failed (then it is opened afresh next time). */
+/* Whether the store itself failed (then it is opened afresh). */
 static int
 failed_store(const enum replay_result results[], size_t n)
 {
@@ -240,10 +243,10 @@ record_nonces(struct auth *a, const struct replay_entry entries[],
 		       err) == -1) {
 		log_msg(LOG_ERR, "replay store %s: %s", a->config->replay.store,
 		    err);
-		if (failed_store(results, nentries)) {
-			replay_close(a->store);
-			a->store = NULL;
-		}
+		/* (If that fails too, the next login tries again.) */
+		if (failed_store(results, nentries))
+			a->store = replay_reopen(a->store, &a->config->replay,
+			    REPLAY_WRITE, err);
 	}
 	for (d = a->batch; d < a->batch + a->nbatch; d++) {
 		if (d->kind == D_LOGIN && d->accepted) {

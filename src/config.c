@@ -25,6 +25,7 @@
 #include "config.h"
 #include "jid.h"
 #include "secmem.h"
+#include "setting.h"
 
 #define MAX_FILE_SIZE	65536
 #define MIN_SEED_BITS	80  /* RFC 4226: 128 recommended, 80 at the least */
@@ -43,18 +44,12 @@ enum key {
 	OTP_INTERVAL,
 	OTP_WINDOW,
 	NONCE_DIGITS,
-	REPLAY_STORE,
-	REPLAY_CAPACITY,
-	REPLAY_PER_USER,
-	REDIS_TIMEOUT,
-	REDIS_PREFIX,
-	REDIS_WAIT,
-	REDIS_SENTINELS,
-	REDIS_MASTER,
+	STORE_KEY, /* the replay store's (replay.h) */
 	LOCK_MEMORY,
 	NKEYS
 };
 
+/* Where the store's keys go, in the order people read them: NULL. */
 static const struct {
 	const char *name;
 	enum key key;
@@ -70,18 +65,12 @@ static const struct {
 	{ "otp_interval", OTP_INTERVAL },
 	{ "otp_window", OTP_WINDOW },
 	{ "nonce_digits", NONCE_DIGITS },
-	{ "replay_store", REPLAY_STORE },
-	{ "replay_capacity", REPLAY_CAPACITY },
-	{ "replay_per_user", REPLAY_PER_USER },
-	{ "replay_redis_timeout_ms", REDIS_TIMEOUT },
-	{ "replay_redis_key_prefix", REDIS_PREFIX },
-	{ "replay_redis_wait_replicas", REDIS_WAIT },
-	{ "replay_redis_sentinels", REDIS_SENTINELS },
-	{ "replay_redis_master", REDIS_MASTER },
+	{ NULL, STORE_KEY },
 	{ "lock_memory", LOCK_MEMORY },
 };
 
 #define NKEY_NAMES (sizeof(key_names) / sizeof(key_names[0]))
+#define STORE_LINES_MAX 32 /* the store's keys, each at most once */
 
 /* A value inside the locked copy of the file. */
 struct span {
@@ -115,7 +104,28 @@ struct parser {
 	size_t nsections;
 	struct section *current;
 	int set_on_line[NKEYS]; /* global settings already made */
+	struct replay_line store[STORE_LINES_MAX]; /* for the store to set */
+	size_t nstore;
 };
+
+/* The i-th known key, in the order people read them, or NULL. */
+static const char *
+known_key(size_t i, enum key *key)
+{
+	const char *name;
+	size_t k, j;
+
+	for (k = 0; k < NKEY_NAMES; k++) {
+		*key = key_names[k].key;
+		if (key_names[k].name != NULL && i-- == 0)
+			return key_names[k].name;
+		for (j = 0; key_names[k].name == NULL &&
+		    (name = replay_key(j)) != NULL; j++)
+			if (i-- == 0)
+				return name;
+	}
+	return NULL;
+}
 
 static int fail(struct parser *, int, const char *, ...)
     __attribute__((format(printf, 3, 4)));
@@ -369,15 +379,16 @@ edit_distance(const char *a, size_t alen, const char *b, size_t blen)
 static const char *
 misspelt_key(const char *s, size_t len)
 {
+	const char *name;
+	enum key key;
 	size_t i;
 
 	if (!key_like(s, len))
 		return NULL;
-	for (i = 0; i < NKEY_NAMES; i++)
-		if (strlen(key_names[i].name) <= 32 &&
-		    edit_distance(s, len, key_names[i].name,
-			strlen(key_names[i].name)) <= 2)
-			return key_names[i].name;
+	for (i = 0; (name = known_key(i, &key)) != NULL; i++)
+		if (strlen(name) <= 32 &&
+		    edit_distance(s, len, name, strlen(name)) <= 2)
+			return name;
 	return NULL;
 }
 
@@ -390,18 +401,19 @@ static int
 unknown_key(struct parser *p, const char *k, size_t len, int line)
 {
 	char known[512] = "";
-	const char *near;
+	const char *near, *name;
+	enum key key;
 	size_t i;
 
 	if ((near = misspelt_key(k, len)) != NULL)
 		return fail(p, line, "unknown key '%.*s'; did you mean '%s'?",
 		    (int)len, k, near);
-	for (i = 0; i < NKEY_NAMES; i++) {
-		if (strncmp(key_names[i].name, "prosody_", 8) == 0)
+	for (i = 0; (name = known_key(i, &key)) != NULL; i++) {
+		if (strncmp(name, "prosody_", 8) == 0)
 			continue;
 		if (known[0] != '\0')
 			strlcat(known, ", ", sizeof(known));
-		strlcat(known, key_names[i].name, sizeof(known));
+		strlcat(known, name, sizeof(known));
 	}
 	return fail(p, line, "not a known key (the line is not shown: it may "
 	    "hold a secret); write 'key = value' with one of: %s", known);
@@ -412,15 +424,15 @@ unknown_key(struct parser *p, const char *k, size_t len, int line)
  * token would then have a bad signature. Only a path may hold blanks.
  */
 static int
-check_value(struct parser *p, enum key key, const char *name, const char *v,
-    size_t len, int line)
+check_value(struct parser *p, const char *name, const char *v, size_t len,
+    int line)
 {
 	size_t i;
 
 	if (len > 0 && (strchr("\"'", v[0]) || strchr("\"'", v[len - 1])))
 		return fail(p, line, "%s is quoted; values are written without "
 		    "quotes (they would be part of it): remove them", name);
-	if (key == REPLAY_STORE)
+	if (strcmp(name, "replay_store") == 0)
 		return 0;
 	for (i = 0; i < len; i++)
 		if (is_blank(v[i]))
@@ -438,31 +450,17 @@ section_key(enum key key)
 	    key == PREVIOUS_SECRET || key == PREVIOUS_UNTIL;
 }
 
-/* The key's entry in key_names, or NULL. */
+/* The known key s names, or NULL. */
 static const char *
 lookup_key(const char *s, size_t len, enum key *key)
 {
+	const char *name;
 	size_t i;
 
-	for (i = 0; i < sizeof(key_names) / sizeof(key_names[0]); i++)
-		if (strlen(key_names[i].name) == len &&
-		    memcmp(key_names[i].name, s, len) == 0) {
-			*key = key_names[i].key;
-			return key_names[i].name;
-		}
+	for (i = 0; (name = known_key(i, key)) != NULL; i++)
+		if (strlen(name) == len && memcmp(name, s, len) == 0)
+			return name;
 	return NULL;
-}
-
-/* A key's name, as written in the config. */
-static const char *
-key_name(enum key key)
-{
-	size_t i;
-
-	for (i = 0; i < NKEY_NAMES; i++)
-		if (key_names[i].key == key)
-			return key_names[i].name;
-	return "?";
 }
 
 static int
@@ -482,20 +480,10 @@ static int
 set_number(struct parser *p, unsigned *out, const char *name, const char *v,
     size_t len, long long min, long long max, int line)
 {
-	char digits[24];
-	const char *why = "too long";
-	long long n = 0;
+	char why[SETTING_ERR_LEN];
 
-	/* Longer than any number in range: refused, never cut to fit. */
-	if (len < sizeof(digits)) {
-		memcpy(digits, v, len);
-		digits[len] = '\0';
-		n = strtonum(digits, min, max, &why);
-	}
-	if (why != NULL)
-		return fail(p, line, "%s must be a whole number from %lld to "
-		    "%lld", name, min, max);
-	*out = (unsigned)n;
+	if (setting_number(name, v, len, min, max, out, why) == -1)
+		return fail(p, line, "%s", why);
 	return 0;
 }
 
@@ -512,57 +500,20 @@ set_lock_memory(struct parser *p, const char *v, size_t len, int line)
 	return 0;
 }
 
+/* A line of the store's, kept for it to set once every line is read. */
 static int
-set_store(struct parser *p, const char *v, size_t len, int line)
+keep_store_line(struct parser *p, const char *name, const char *v,
+    size_t len, int line)
 {
-	struct config *c = p->cfg;
-	char why[REPLAY_ERR_LEN], value[PATH_MAX];
-	int rc;
+	struct replay_line *l = &p->store[p->nstore];
 
-	if (len == 0 || len >= sizeof(value))
-		return fail(p, line, "replay_store must be an absolute "
-		    "directory path or a Redis URL, of at most %zu bytes",
-		    sizeof(value) - 1);
-	/* The value may hold a Redis password: wiped once it is kept. */
-	memcpy(value, v, len);
-	value[len] = '\0';
-	rc = replay_store_value_set(&c->replay, value, why);
-	explicit_bzero(value, sizeof(value));
-	return rc == -1 ? fail(p, line, "%s", why) : 0;
-}
-
-/* What a word may hold, and how an error says it. */
-struct word_rule {
-	const char *allowed;
-	const char *what;
-};
-
-/* A Redis key prefix, a Sentinel master's name. */
-static const struct word_rule name_word = {
-	"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:_.-",
-	"letters, digits and :_.-"
-};
-/* host:port lists ('[' and ']' for IPv6 addresses). */
-static const struct word_rule host_list_word = {
-	"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:_.-[],",
-	"host:port pairs separated by commas"
-};
-
-static int
-set_word(struct parser *p, char *out, size_t size, const char *name,
-    const char *v, size_t len, const struct word_rule *rule, int line)
-{
-	size_t i;
-
-	if (len == 0 || len >= size)
-		return fail(p, line, "%s must be 1 to %zu characters", name,
-		    size - 1);
-	for (i = 0; i < len; i++)
-		if (v[i] == '\0' || strchr(rule->allowed, v[i]) == NULL)
-			return fail(p, line, "%s may hold only %s", name,
-			    rule->what);
-	memcpy(out, v, len);
-	out[len] = '\0';
+	if (p->nstore == STORE_LINES_MAX)
+		return fail(p, line, "internal error");
+	l->key = name;
+	l->value = v;
+	l->len = len;
+	l->line = line;
+	p->nstore++;
 	return 0;
 }
 
@@ -571,9 +522,13 @@ set_global(struct parser *p, enum key key, const char *name, const char *v,
     size_t len, int line)
 {
 	struct config *c = p->cfg;
-	unsigned capacity;
+	size_t i;
 
-	if (p->set_on_line[key])
+	for (i = 0; key == STORE_KEY && i < p->nstore; i++)
+		if (strcmp(p->store[i].key, name) == 0)
+			return fail(p, line, "%s is already set on line %d",
+			    name, p->store[i].line);
+	if (key != STORE_KEY && p->set_on_line[key])
 		return fail(p, line, "%s is already set on line %d", name,
 		    p->set_on_line[key]);
 	p->set_on_line[key] = line;
@@ -590,37 +545,10 @@ set_global(struct parser *p, enum key key, const char *name, const char *v,
 	case NONCE_DIGITS:
 		return set_number(p, &c->params.nonce_digits, name, v, len,
 		    TOKEN_MIN_NONCE, TOKEN_MAX_NONCE, line);
-	case REPLAY_CAPACITY:
-		if (set_number(p, &capacity, name, v, len, 100, 100000000,
-			line) == -1)
-			return -1;
-		c->replay.capacity = capacity;
-		return 0;
-	case REPLAY_PER_USER:
-		return set_number(p, &c->replay.per_user, name, v, len, 1,
-		    100000, line);
 	case LOCK_MEMORY:
 		return set_lock_memory(p, v, len, line);
-	case REPLAY_STORE:
-		return set_store(p, v, len, line);
-	case REDIS_TIMEOUT:
-		return set_number(p, &c->replay.redis_timeout_ms, name, v, len,
-		    1, 60000, line);
-	case REDIS_WAIT:
-		return set_number(p, &c->replay.redis_wait_replicas, name, v,
-		    len, 0, 100, line);
-	case REDIS_PREFIX:
-		return set_word(p, c->replay.redis_prefix,
-		    sizeof(c->replay.redis_prefix), name, v, len, &name_word,
-		    line);
-	case REDIS_MASTER:
-		return set_word(p, c->replay.redis_master,
-		    sizeof(c->replay.redis_master), name, v, len, &name_word,
-		    line);
-	case REDIS_SENTINELS:
-		return set_word(p, c->replay.redis_sentinels,
-		    sizeof(c->replay.redis_sentinels), name, v, len,
-		    &host_list_word, line);
+	case STORE_KEY:
+		return keep_store_line(p, name, v, len, line);
 	default:
 		return fail(p, line, "internal error");
 	}
@@ -643,7 +571,7 @@ parse_setting(struct parser *p, const char *s, const char *end, int line)
 	vlen = (size_t)(vend - v);
 	if ((name = lookup_key(k, (size_t)(kend - k), &key)) == NULL)
 		return unknown_key(p, k, (size_t)(kend - k), line);
-	if (check_value(p, key, name, v, vlen, line) == -1)
+	if (check_value(p, name, v, vlen, line) == -1)
 		return -1;
 	if (section_key(key) && p->current == NULL &&
 	    (p->current = add_section(p, NULL, line)) == NULL)
@@ -703,47 +631,19 @@ parse_text(struct parser *p, const char *text, size_t size)
 }
 
 /*
- * The store's keys against the store they apply to, once every line is
- * read (lines may come in any order): a key for the other kind of store is
- * an error on its own line, as are sentinels without their master's name
- * or the reverse.
+ * The store's lines, set by the store once every line is read (they may
+ * come in any order); it says which line is to blame.
  */
 static int
-check_store_keys(struct parser *p)
+load_store(struct parser *p)
 {
-	static const enum key redis_keys[] = { REDIS_TIMEOUT, REDIS_PREFIX,
-		REDIS_WAIT, REDIS_SENTINELS, REDIS_MASTER };
-	const struct replay_settings *s = &p->cfg->replay;
 	char why[REPLAY_ERR_LEN];
-	const int *on = p->set_on_line;
-	size_t i;
-	int rc;
+	int line;
 
-	for (i = 0; i < sizeof(redis_keys) / sizeof(redis_keys[0]); i++)
-		if (on[redis_keys[i]] && !replay_is_redis(s))
-			return fail(p, on[redis_keys[i]], "%s applies to a "
-			    "Redis replay store, but replay_store is %s: set "
-			    "replay_store = redis://... (or rediss://, "
-			    "unix://), or remove this line",
-			    key_name(redis_keys[i]), on[REPLAY_STORE] ?
-			    "a directory (LMDB)" : "not set (the default, "
-			    "LMDB)");
-	if (on[REPLAY_CAPACITY] && replay_is_redis(s))
-		return fail(p, on[REPLAY_CAPACITY], "replay_capacity applies "
-		    "to an LMDB store; Redis is bounded by its own maxmemory "
-		    "(with maxmemory-policy noeviction): remove this line");
-	if (on[REDIS_SENTINELS] && !on[REDIS_MASTER])
-		return fail(p, on[REDIS_SENTINELS], "replay_redis_sentinels "
-		    "needs replay_redis_master, the name the sentinels "
-		    "monitor the primary under: add it, or remove this line");
-	if (on[REDIS_MASTER] && !on[REDIS_SENTINELS])
-		return fail(p, on[REDIS_MASTER], "replay_redis_master needs "
-		    "replay_redis_sentinels, the sentinels that know it: add "
-		    "them, or remove this line");
-	if ((rc = replay_settings_agree(s, why)) == 0)
+	if (replay_settings_load(&p->cfg->replay, p->store, p->nstore, &line,
+		why) == 0)
 		return 0;
-	return fail(p, rc == -2 ? on[REDIS_SENTINELS] : on[REPLAY_STORE],
-	    "%s", why);
+	return fail(p, line, "%s", why);
 }
 
 /* See config.h. Returns 0, or -1 if the library failed. */
@@ -950,13 +850,6 @@ set_defaults(struct config *c)
 	c->params.otp_interval = 30;
 	c->params.otp_window = 1;
 	c->params.nonce_digits = 32;
-	strlcpy(c->replay.store, CONFIG_DEFAULT_REPLAY_STORE,
-	    sizeof(c->replay.store));
-	c->replay.capacity = CONFIG_DEFAULT_CAPACITY;
-	c->replay.per_user = CONFIG_DEFAULT_PER_USER;
-	c->replay.redis_timeout_ms = CONFIG_DEFAULT_REDIS_TIMEOUT;
-	strlcpy(c->replay.redis_prefix, CONFIG_DEFAULT_REDIS_PREFIX,
-	    sizeof(c->replay.redis_prefix));
 }
 
 int
@@ -975,7 +868,7 @@ config_load(const char *path, struct config *c, char err[CONFIG_ERR_LEN])
 	}
 	if ((text = read_file(&p, &size, &len)) == NULL)
 		return -1;
-	if (parse_text(&p, text, len) == 0 && check_store_keys(&p) == 0 &&
+	if (parse_text(&p, text, len) == 0 && load_store(&p) == 0 &&
 	    build_domains(&p) == 0 && check_locked(&p) == 0)
 		rc = 0;
 	secmem_free(text, size);
@@ -1022,6 +915,5 @@ config_free(struct config *c)
 	free(c->domains);
 	c->domains = NULL;
 	c->ndomains = 0;
-	explicit_bzero(c->replay.redis_password,
-	    sizeof(c->replay.redis_password));
+	replay_settings_wipe(&c->replay);
 }

@@ -16,11 +16,6 @@
 
 #define CONFIG_DEFAULT_PATH	    "/etc/prosody/token-auth.conf"
 #define CONFIG_ENV		    "PROSODY_TOKEN_AUTH_CONFIG"
-#define CONFIG_DEFAULT_REPLAY_STORE "/var/lib/prosody-token-auth/replay"
-#define CONFIG_DEFAULT_CAPACITY	    100000
-#define CONFIG_DEFAULT_PER_USER	    30
-#define CONFIG_DEFAULT_REDIS_TIMEOUT 250
-#define CONFIG_DEFAULT_REDIS_PREFIX "pta:"
 #define CONFIG_GLOBAL_SECTION	    "prosody.cfg.lua"
 #define CONFIG_ERR_LEN		    (PATH_MAX + 256)
 

@@ -52,7 +52,6 @@
 #include "log.h"
 #include "redis_link.h"
 #include "redis_url.h"
-#include "replay_store.h"
 
 #define MAX_ADDRS     8	  /* addresses of one host name */
 #define MAX_SENTINELS 16  /* addresses of all the sentinels */
@@ -67,14 +66,11 @@ struct endpoint {
 };
 
 struct redis_link {
-	/* What the link was opened for, to be matched when kept. */
-	char store[PATH_MAX];
-	char password_set[REDIS_URL_PASSWORD_MAX + 1];
-	char sentinel_list[REPLAY_SETTING_MAX];
-	char master[256];
-
+	/* Where it goes, as the settings said. */
 	struct redis_url url;
-	const char *password; /* NULL: no AUTH */
+	char sentinel_list[REDIS_SENTINELS_MAX];
+	char master[REDIS_MASTER_MAX];
+
 	struct endpoint addrs[MAX_ADDRS];
 	size_t naddrs;
 	struct endpoint sentinels[MAX_SENTINELS];
@@ -94,8 +90,6 @@ struct redis_link {
 	uint64_t next_ms;
 	char last_error[REPLAY_ERR_LEN];
 };
-
-static struct redis_link *kept;
 
 uint64_t
 redis_now_ms(void)
@@ -564,10 +558,11 @@ log_in(struct redis_link *l, redisContext *c, uint64_t deadline,
 	void *reply;
 	redisReply *r;
 
-	if (l->password != NULL) {
+	if (l->url.has_password) {
 		argv[n][0] = "AUTH";
-		argv[n][1] = l->url.user[0] != '\0' ? l->url.user : l->password;
-		argv[n][2] = l->password;
+		argv[n][1] = l->url.user[0] != '\0' ? l->url.user :
+		    l->url.password;
+		argv[n][2] = l->url.password;
 		argc[n++] = l->url.user[0] != '\0' ? 3 : 2;
 	}
 	if (l->url.db != 0) {
@@ -755,67 +750,43 @@ redis_link_last_error(const struct redis_link *l)
 
 /* --- opening and closing --------------------------------------------------- */
 
-static void
-free_link(struct redis_link *l)
+static int
+same_url(const struct redis_url *a, const struct redis_url *b)
 {
-	if (l == NULL)
-		return;
-	redisFree(l->c);
-#ifdef HAVE_HIREDIS_SSL
-	SSL_CTX_free(l->tls);
-#endif
-	explicit_bzero(l, sizeof(*l));
-	free(l);
+	return a->transport == b->transport &&
+	    strcmp(a->user, b->user) == 0 &&
+	    a->has_password == b->has_password &&
+	    strcmp(a->password, b->password) == 0 &&
+	    strcmp(a->host, b->host) == 0 && a->port == b->port &&
+	    strcmp(a->path, b->path) == 0 && a->db == b->db;
 }
 
-/* The process's kept link, freed when it exits (for leak checkers). */
-__attribute__((destructor)) static void
-forget_kept(void)
+int
+redis_link_serves(const struct redis_link *l, const struct redis_settings *s)
 {
-	free_link(kept);
-	kept = NULL;
+	return same_url(&l->url, &s->url) &&
+	    strcmp(l->sentinel_list, s->sentinels) == 0 &&
+	    strcmp(l->master, s->master) == 0;
 }
 
 static int
-same_settings(const struct redis_link *l, const struct replay_settings *s)
-{
-	return strcmp(l->store, s->store) == 0 &&
-	    strcmp(l->password_set, s->redis_password) == 0 &&
-	    strcmp(l->sentinel_list, s->redis_sentinels) == 0 &&
-	    strcmp(l->master, s->redis_master) == 0;
-}
-
-static int
-init_link(struct redis_link *l, const struct replay_settings *s,
+init_link(struct redis_link *l, const struct redis_settings *s,
     char err[REPLAY_ERR_LEN])
 {
-	char why[REDIS_URL_ERR_LEN];
-
-	snprintf(l->store, sizeof(l->store), "%s", s->store);
-	snprintf(l->password_set, sizeof(l->password_set), "%s",
-	    s->redis_password);
+	memcpy(&l->url, &s->url, sizeof(l->url));
 	snprintf(l->sentinel_list, sizeof(l->sentinel_list), "%s",
-	    s->redis_sentinels);
-	snprintf(l->master, sizeof(l->master), "%s", s->redis_master);
-	if (redis_url_parse(s->store, &l->url, why) == -1) {
-		snprintf(err, REPLAY_ERR_LEN, "%s", why);
-		return -1;
-	}
-	/* The config keeps the password apart, shown as *** in the URL. */
-	if (s->redis_password[0] != '\0')
-		l->password = s->redis_password;
-	else if (l->url.has_password)
-		l->password = l->url.password;
+	    s->sentinels);
+	snprintf(l->master, sizeof(l->master), "%s", s->master);
 #ifdef HAVE_HIREDIS_SSL
 	if (l->url.transport == REDIS_TLS && tls_open(l, err) == -1)
 		return -1;
 #else
 	if (l->url.transport == REDIS_TLS) {
-		snprintf(err, REPLAY_ERR_LEN, "%s", REPLAY_REDIS_NO_TLS);
+		snprintf(err, REPLAY_ERR_LEN, "%s", REDIS_NO_TLS);
 		return -1;
 	}
 #endif
-	if (s->redis_sentinels[0] != '\0')
+	if (s->sentinels[0] != '\0')
 		resolve_sentinels(l, l->resolve_error);
 	else
 		resolve_primary(l, l->resolve_error);
@@ -823,15 +794,10 @@ init_link(struct redis_link *l, const struct replay_settings *s,
 }
 
 struct redis_link *
-redis_link_open(const struct replay_settings *s, char err[REPLAY_ERR_LEN])
+redis_link_open(const struct redis_settings *s, char err[REPLAY_ERR_LEN])
 {
 	struct redis_link *l;
 
-	if (kept != NULL && same_settings(kept, s)) {
-		l = kept;
-		kept = NULL;
-		return l;
-	}
 	/* A write to a connection the server closed must be an error, not
 	 * the end of the process (the helper ignores SIGPIPE already). */
 	signal(SIGPIPE, SIG_IGN);
@@ -840,7 +806,7 @@ redis_link_open(const struct replay_settings *s, char err[REPLAY_ERR_LEN])
 		return NULL;
 	}
 	if (init_link(l, s, err) == -1) {
-		free_link(l);
+		redis_link_close(l);
 		return NULL;
 	}
 	return l;
@@ -851,11 +817,12 @@ redis_link_close(struct redis_link *l)
 {
 	if (l == NULL)
 		return;
-	if (kept == NULL) {
-		kept = l;
-		return;
-	}
-	free_link(l);
+	redisFree(l->c);
+#ifdef HAVE_HIREDIS_SSL
+	SSL_CTX_free(l->tls);
+#endif
+	explicit_bzero(l, sizeof(*l));
+	free(l);
 }
 
 /* --- for people ----------------------------------------------------------- */

@@ -8,11 +8,12 @@
  * trying, so that helpers never storm a Redis that is down; after a
  * failover the sentinels are asked again.
  *
- * A link outlives the store that closed it: the process keeps it, so that a
- * store opened again with the same settings (auth reopens a failed store)
- * keeps its back-off, its addresses and its connection, and resolves no
- * name again. Only the classic blocking API of hiredis is used, the same in
- * 0.14 and 1.x.
+ * A link belongs to one store at a time. A store opened in place of another
+ * (replay_reopen: after a failure, or a reload) takes over the other's link
+ * when it goes to the same place the same way, so that it keeps its
+ * back-off, its addresses and its connection, and resolves no name again.
+ * Only the classic blocking API of hiredis is used, the same in 0.14 and
+ * 1.x.
  */
 #ifndef REDIS_LINK_H
 #define REDIS_LINK_H
@@ -21,6 +22,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "redis_url.h"
 #include "replay.h"
 
 #define REDIS_BACKOFF_MIN_MS 100
@@ -31,16 +33,45 @@ struct redis_link;
 /* Now, in milliseconds of the monotonic clock. */
 uint64_t redis_now_ms(void);
 
+#define REDIS_SENTINELS_MAX 1024
+#define REDIS_MASTER_MAX    256
+#define REDIS_PREFIX_MAX    64
+
+/* Where rediss:// cannot be had: what to do instead, in one sentence. */
+#define REDIS_NO_TLS							      \
+	"replay_store: rediss:// needs TLS, which this build of "	      \
+	"prosody-token-auth lacks (its hiredis was built without TLS, as "    \
+	"Debian 12's 0.14 is): reach Redis over its Unix socket "	      \
+	"(unix:///PATH), or through a TLS tunnel such as stunnel or spiped "  \
+	"that listens on this host (redis://127.0.0.1:PORT)"
+
 /*
- * A link for the settings (the kept one if they match). Resolves the host
- * names it names; a name that does not resolve is not an error here: the
- * link then refuses, saying why. NULL only with err (out of memory, TLS
- * without its CA certificates).
+ * What the config says of a Redis store: replay_store's URL, parsed once
+ * (the password is in it, and nowhere else), and the store's own keys.
  */
-struct redis_link *redis_link_open(const struct replay_settings *,
+struct redis_settings {
+	struct redis_url url;
+	char sentinels[REDIS_SENTINELS_MAX]; /* host:port,...; "": none */
+	char master[REDIS_MASTER_MAX];	     /* the sentinels' name for it */
+	char prefix[REDIS_PREFIX_MAX];	     /* of every key */
+	unsigned timeout_ms;		     /* connect, or one round trip */
+	unsigned wait_replicas;		     /* to acknowledge each batch */
+};
+
+/*
+ * A link for the settings. Resolves the host names they name; a name that
+ * does not resolve is not an error here: the link then refuses, saying
+ * why. NULL only with err (out of memory, TLS without its CA
+ * certificates).
+ */
+struct redis_link *redis_link_open(const struct redis_settings *,
     char err[REPLAY_ERR_LEN]);
 
-/* Gives the link back: kept for the next redis_link_open. */
+/* Whether the link goes where the settings say, the same way. */
+int redis_link_serves(const struct redis_link *,
+    const struct redis_settings *);
+
+/* Closes the connection and frees the link, wiping it. */
 void redis_link_close(struct redis_link *);
 
 /*

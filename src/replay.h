@@ -24,23 +24,34 @@
 #define REPLAY_KEY_LEN	32  /* a nonce's key: SHA-256(nonce, JID) */
 #define REPLAY_USER_LEN 16  /* a JID's key, to count its live nonces */
 #define REPLAY_ERR_LEN	320
-#define REPLAY_SETTING_MAX 1024
-#define REPLAY_PASSWORD_MAX 512 /* a Redis password */
+#define REPLAY_OWN_MAX	4096 /* room for a store's own settings */
+#define REPLAY_DEFAULT_STORE	"/var/lib/prosody-token-auth/replay"
+#define REPLAY_DEFAULT_PER_USER 30
+
+struct replay_backend;
 
 /* What the config says about the store. */
 struct replay_settings {
-	/* A directory, or a Redis URL as it may be shown: its password is in
-	 * redis_password and shows here as ***, so that store can be printed
-	 * and logged anywhere (replay_store_value_set sets both). */
+	const struct replay_backend *backend; /* the kind replay_store names */
+	/* replay_store as it may be shown and logged anywhere: a password
+	 * in it shows as ***. */
 	char store[PATH_MAX];
-	char redis_password[REPLAY_PASSWORD_MAX + 1];
-	size_t capacity;	 /* live nonces at most (LMDB) */
-	unsigned per_user;	 /* live nonces one JID may hold */
-	unsigned redis_timeout_ms; /* connect, or one batch's round trip */
-	unsigned redis_wait_replicas;
-	char redis_prefix[64];
-	char redis_sentinels[REPLAY_SETTING_MAX]; /* host:port,host:port */
-	char redis_master[256];
+	unsigned per_user; /* live nonces one JID may hold */
+	/* The store's own keys, made and read by the store alone (and
+	 * wiped: they may hold a password). Plain bytes, so that settings
+	 * compare with memcmp. */
+	union {
+		max_align_t align;
+		unsigned char bytes[REPLAY_OWN_MAX];
+	} own;
+};
+
+/* One line of the config that belongs to the store: key = value. */
+struct replay_line {
+	const char *key;   /* its name, as replay_key gives it */
+	const char *value; /* not NUL-terminated */
+	size_t len;
+	int line;
 };
 
 /* A nonce to record: its key, and its JID's. */
@@ -71,30 +82,37 @@ enum replay_access {
 struct replay;
 
 /*
- * Whether value names a store: an absolute directory, or a URL of a form
- * the store understands. Returns 0, or -1 with why in why (never quoting a
- * password).
+ * The keys of the config that belong to the store: replay_store,
+ * replay_per_user, and each kind of store's own; the i-th, or NULL past
+ * the last.
  */
-int replay_store_value_check(const char *value, char why[REPLAY_ERR_LEN]);
+const char *replay_key(size_t i);
 
 /*
- * Sets s->store (and s->redis_password) from the config's value, checked
- * as replay_store_value_check does. Returns 0, or -1 with why.
+ * Sets s from the store's lines of the config, in any order, each key at
+ * most once (the caller sees to that); what is not given takes its
+ * default. Every line is checked against the store replay_store names,
+ * and the store's keys against each other. Returns 0, or -1 with why (never
+ * quoting a value) and the line to blame in *line (0: none).
  */
-int replay_store_value_set(struct replay_settings *s, const char *value,
+int replay_settings_load(struct replay_settings *s,
+    const struct replay_line lines[], size_t n, int *line,
     char why[REPLAY_ERR_LEN]);
 
-/* Whether the settings name a Redis store (else LMDB). */
-int replay_is_redis(const struct replay_settings *);
+/* Wipes the settings (they may hold a password). */
+void replay_settings_wipe(struct replay_settings *s);
 
 /*
- * Whether the store's settings agree with each other (a Redis URL without
- * a host needs sentinels, sentinels need a TCP URL without a host, the
- * sentinels' list must parse). Returns 0; or, with why, -1 if replay_store
- * is to blame, -2 if replay_redis_sentinels is.
+ * What key is set to, as it may be shown (a password never is). Returns
+ * 0, or -1 if the store the settings name has no such key.
  */
-int replay_settings_agree(const struct replay_settings *,
-    char why[REPLAY_ERR_LEN]);
+int replay_setting_shown(const struct replay_settings *s, const char *key,
+    char *out, size_t size);
+
+/* What the store needs of the sandbox after start-up. */
+#define REPLAY_SANDBOX_DIRECTORY 1 /* to read and write beneath replay_store */
+#define REPLAY_SANDBOX_INET	 2 /* TCP sockets (AF_INET, AF_INET6) */
+unsigned replay_sandbox_needs(const struct replay_settings *);
 
 /*
  * Whether the store's place is safe (LMDB: a directory, or its parent if
@@ -111,6 +129,16 @@ int replay_check_place(const struct replay_settings *,
  */
 struct replay *replay_open(const struct replay_settings *, enum replay_access,
     char err[REPLAY_ERR_LEN]);
+
+/*
+ * Opens the store anew, in place of old (NULL, or closed here whatever
+ * happens), taking over what of old it can use rather than making it
+ * again: a Redis store's connection, with its back-off and its resolved
+ * addresses, when both go to the same server the same way. Otherwise as
+ * replay_open.
+ */
+struct replay *replay_reopen(struct replay *old, const struct replay_settings *,
+    enum replay_access, char err[REPLAY_ERR_LEN]);
 void replay_close(struct replay *);
 
 /*

@@ -53,6 +53,7 @@
 #include <lmdb.h>
 
 #include "replay_store.h"
+#include "setting.h"
 
 #define LAYOUT		2
 #define BYTES_PER_ENTRY 384    /* three records, half-full pages, copies */
@@ -64,6 +65,16 @@
 #define U_LEN		(1 + REPLAY_USER_LEN)
 #define CLOCK_BEHIND	(-1)   /* not LMDB codes: see explain_failure() */
 #define NEWER_LAYOUT	(-2)
+#define DEFAULT_CAPACITY 100000
+
+/* Its own keys of the config. */
+struct lmdb_settings {
+	/* Live nonces at most. First: the unit tests set it below what the
+	 * config allows, for a store full in a few steps. */
+	size_t capacity;
+};
+
+_Static_assert(sizeof(struct lmdb_settings) <= REPLAY_OWN_MAX, "settings");
 
 struct meta {
 	uint32_t version;
@@ -442,9 +453,6 @@ lmdb_close(struct replay *base)
 	free(r);
 }
 
-static const struct replay_ops lmdb_ops = { lmdb_record, lmdb_lookup,
-	lmdb_close };
-
 /* --- older layouts ------------------------------------------------------ */
 
 /* Adds a converted entry: its JID is not known, so it counts for none. */
@@ -652,8 +660,15 @@ store_exists(const char *dir, char err[REPLAY_ERR_LEN])
 	return 1;
 }
 
-struct replay *
-replay_lmdb_open(const struct replay_settings *s, enum replay_access access,
+/* The settings' own part. */
+static const struct lmdb_settings *
+own(const struct replay_settings *s)
+{
+	return (const struct lmdb_settings *)s->own.bytes;
+}
+
+static struct replay *
+open_store(const struct replay_settings *s, enum replay_access access,
     char err[REPLAY_ERR_LEN])
 {
 	struct lmdb_store *r;
@@ -672,10 +687,10 @@ replay_lmdb_open(const struct replay_settings *s, enum replay_access access,
 		snprintf(err, REPLAY_ERR_LEN, "out of memory");
 		return NULL;
 	}
-	r->base.ops = &lmdb_ops;
-	r->capacity = s->capacity;
+	r->base.backend = &replay_lmdb;
+	r->capacity = own(s)->capacity;
 	r->per_user = s->per_user;
-	r->reserve = s->capacity / 100;
+	r->reserve = r->capacity / 100;
 	if (open_env(r, s->store, flags, err) != 0)
 		goto fail;
 	if (access == REPLAY_WRITE && reserve_map(r->env) != 0) {
@@ -692,6 +707,16 @@ replay_lmdb_open(const struct replay_settings *s, enum replay_access access,
 fail:
 	lmdb_close(&r->base);
 	return NULL;
+}
+
+/* Nothing of a store before is of use: its environment is opened anew. */
+static struct replay *
+lmdb_open(const struct replay_settings *s, enum replay_access access,
+    struct replay *old, char err[REPLAY_ERR_LEN])
+{
+	if (old != NULL)
+		lmdb_close(old);
+	return open_store(s, access, err);
 }
 
 /* --- the place, for start-up and for people ----------------------------- */
@@ -766,10 +791,10 @@ check_place(const char *dir, int any_owner, char err[REPLAY_ERR_LEN])
 	return rc;
 }
 
-int
-replay_lmdb_check_place(const char *dir, char err[REPLAY_ERR_LEN])
+static int
+lmdb_check_place(const struct replay_settings *s, char err[REPLAY_ERR_LEN])
 {
-	return check_place(dir, 0, err);
+	return check_place(s->store, 0, err);
 }
 
 /* --- for people --------------------------------------------------------- */
@@ -786,8 +811,8 @@ owner_name(uid_t uid)
 	return buf;
 }
 
-int
-replay_lmdb_describe(const struct replay_settings *s)
+static int
+lmdb_describe(const struct replay_settings *s)
 {
 	char err[REPLAY_ERR_LEN], path[PATH_MAX];
 	struct replay *r;
@@ -795,7 +820,7 @@ replay_lmdb_describe(const struct replay_settings *s)
 	int problems = 0;
 
 	printf("replay store: %s (LMDB on this host; room for %zu nonces, "
-	       "%u live ones per JID)\n", s->store, s->capacity, s->per_user);
+	       "%u live ones per JID)\n", s->store, own(s)->capacity, s->per_user);
 	if (check_place(s->store, geteuid() == 0, err) == -1) {
 		printf("  PROBLEM: %s\n", err);
 		problems++;
@@ -821,7 +846,7 @@ replay_lmdb_describe(const struct replay_settings *s)
 	}
 	if (geteuid() == 0)
 		return problems; /* opening it as root could make root's files */
-	if ((r = replay_lmdb_open(s, REPLAY_WRITE, err)) == NULL) {
+	if ((r = open_store(s, REPLAY_WRITE, err)) == NULL) {
 		printf("  PROBLEM: cannot be opened: %s\n", err);
 		return problems + 1;
 	}
@@ -830,11 +855,11 @@ replay_lmdb_describe(const struct replay_settings *s)
 	return problems;
 }
 
-int
-replay_lmdb_reset_clock(const struct replay_settings *s, time_t now,
+static int
+lmdb_reset(const struct replay_settings *s, time_t now,
     char msg[REPLAY_ERR_LEN])
 {
-	struct lmdb_store r = { .capacity = s->capacity };
+	struct lmdb_store r = { .capacity = own(s)->capacity };
 	struct meta m;
 	MDB_txn *txn;
 	int rc;
@@ -861,3 +886,78 @@ replay_lmdb_reset_clock(const struct replay_settings *s, time_t now,
 	    (unsigned long long)m.entries);
 	return 0;
 }
+
+/* --- the config --------------------------------------------------------- */
+
+static const char *const keys[] = { "replay_capacity", NULL };
+
+static int
+lmdb_names(const char *value)
+{
+	return value[0] == '/';
+}
+
+static int
+lmdb_set_store(struct replay_settings *s, const char *value,
+    char why[REPLAY_ERR_LEN])
+{
+	struct lmdb_settings *o = (struct lmdb_settings *)s->own.bytes;
+
+	if (strlen(value) >= sizeof(s->store)) {
+		snprintf(why, REPLAY_ERR_LEN, "replay_store is longer than %zu "
+		    "bytes", sizeof(s->store) - 1);
+		return -1;
+	}
+	snprintf(s->store, sizeof(s->store), "%s", value);
+	o->capacity = DEFAULT_CAPACITY;
+	return 0;
+}
+
+static int
+lmdb_set(struct replay_settings *s, const char *key, const char *value,
+    size_t len, char why[REPLAY_ERR_LEN])
+{
+	struct lmdb_settings *o = (struct lmdb_settings *)s->own.bytes;
+	unsigned capacity;
+
+	/* (replay_capacity, its one key) */
+	if (setting_number(key, value, len, 100, 100000000, &capacity,
+		why) == -1)
+		return -1;
+	o->capacity = capacity;
+	return 0;
+}
+
+static int
+lmdb_shown(const struct replay_settings *s, const char *key, char *out,
+    size_t size)
+{
+	if (strcmp(key, "replay_capacity") != 0)
+		return -1;
+	snprintf(out, size, "%zu", own(s)->capacity);
+	return 0;
+}
+
+const struct replay_backend replay_lmdb = {
+	.name = "LMDB",
+	.form = "an absolute directory path (an LMDB store on this host)",
+	.noun = "an absolute directory path",
+	.kind = "a directory (LMDB)",
+	.what = "an LMDB store",
+	.how = "set replay_store = /DIRECTORY",
+	.keys = keys,
+	.sandbox = REPLAY_SANDBOX_DIRECTORY,
+	.names = lmdb_names,
+	.set_store = lmdb_set_store,
+	.set = lmdb_set,
+	.misplaced = NULL,
+	.check = NULL,
+	.shown = lmdb_shown,
+	.check_place = lmdb_check_place,
+	.open = lmdb_open,
+	.record = lmdb_record,
+	.lookup = lmdb_lookup,
+	.close = lmdb_close,
+	.describe = lmdb_describe,
+	.reset = lmdb_reset,
+};

@@ -40,13 +40,14 @@
  * every reply read before anything is answered. The script is loaded
  * (SCRIPT LOAD) in the same round trip, first, on each new connection.
  * What a store knows of a connection (the script loaded, its timeouts, the
- * mark missing) lives with the link, which outlives the store.
+ * mark missing) lives with the link, which a store opened in its place
+ * takes over.
  *
  * For the sandbox: after start-up this file makes no system call of its
  * own but clock_gettime; its connections' are listed in redis_link.c
  * (socket, connect, poll, fcntl, getsockopt, setsockopt, read/recvfrom,
- * write/sendto, close; getrandom with TLS). Opening a store again after a
- * failure reuses the link, so no name is resolved and no file read; only
+ * write/sendto, close; getrandom with TLS). A store opened again after a
+ * failure takes over the link, so no name is resolved and no file read; only
  * check-config, which is not sandboxed, draws random bytes (getrandom).
  */
 #include <sys/random.h>
@@ -61,16 +62,18 @@
 #include "redis_link.h"
 #include "redis_url.h"
 #include "replay_store.h"
+#include "setting.h"
 
-_Static_assert(REPLAY_PASSWORD_MAX == REDIS_URL_PASSWORD_MAX,
-    "password lengths");
+_Static_assert(sizeof(struct redis_settings) <= REPLAY_OWN_MAX, "settings");
 
 #define BATCH_MAX   64			/* entries recorded at once */
 #define CMDS_MAX    (BATCH_MAX + 4)	/* SCRIPT LOAD, since (2), WAIT */
 #define ARGS_MAX    9
-#define KEY_MAX	    (64 + 2 + 2 * REPLAY_USER_LEN + 3 + 2 * REPLAY_KEY_LEN + 1)
+#define KEY_MAX	    (REDIS_PREFIX_MAX + 2 + 2 * REPLAY_USER_LEN + 3 + 2 * REPLAY_KEY_LEN + 1)
 #define SHA_LEN	    40
 #define PROBE_TTL_S 2
+#define DEFAULT_TIMEOUT_MS 250
+#define DEFAULT_PREFIX	    "pta:"
 
 /*
  * KEYS[1] the nonce, KEYS[2] its JID's set; ARGV: ttl (ms), per_user, K,
@@ -113,7 +116,7 @@ struct redis_store {
 	struct replay base;
 	struct redis_link *link;
 	enum replay_access access;
-	char prefix[64];
+	char prefix[REDIS_PREFIX_MAX];
 	unsigned per_user, timeout_ms, wait_replicas;
 	char sha[SHA_LEN + 1];
 	struct redis_conn_state *conn; /* its link's connection's */
@@ -128,110 +131,10 @@ struct redis_store {
 	char nkey[BATCH_MAX][KEY_MAX], ukey[BATCH_MAX][KEY_MAX];
 	char member[BATCH_MAX][2 * REPLAY_KEY_LEN + 1];
 	char ttl[24], per_user_text[12], wait_text[2][24];
-	char since_key[64 + 8], since_value[24], now_ms[24];
+	char since_key[REDIS_PREFIX_MAX + 8], since_value[24], now_ms[24];
 	redisReply *replies[CMDS_MAX];
 	size_t nreplies, first;
 };
-
-/* --- the URL ------------------------------------------------------------ */
-
-int
-replay_redis_is_url(const char *value)
-{
-	return redis_url_is(value);
-}
-
-int
-replay_redis_check_url(const char *url, char why[REPLAY_ERR_LEN])
-{
-	char text[REDIS_URL_ERR_LEN];
-	struct redis_url u;
-	int rc = redis_url_parse(url, &u, text);
-	enum redis_transport transport = u.transport;
-
-	explicit_bzero(&u, sizeof(u));
-	if (rc == -1) {
-		snprintf(why, REPLAY_ERR_LEN, "%s", text);
-		return -1;
-	}
-#ifndef HAVE_HIREDIS_SSL
-	if (transport == REDIS_TLS) {
-		snprintf(why, REPLAY_ERR_LEN, "%s", REPLAY_REDIS_NO_TLS);
-		return -1;
-	}
-#else
-	(void)transport;
-#endif
-	return 0;
-}
-
-int
-replay_redis_set_url(struct replay_settings *s, const char *url,
-    char why[REPLAY_ERR_LEN])
-{
-	struct redis_url u;
-	char text[REDIS_URL_ERR_LEN];
-
-	if (redis_url_parse(url, &u, text) == -1) {
-		snprintf(why, REPLAY_ERR_LEN, "%s", text);
-		return -1;
-	}
-	if (redis_url_shown(url, s->store, sizeof(s->store)) == -1) {
-		explicit_bzero(&u, sizeof(u));
-		snprintf(why, REPLAY_ERR_LEN, "replay_store is longer than %zu "
-		    "bytes", sizeof(s->store) - 1);
-		return -1;
-	}
-	memcpy(s->redis_password, u.password, sizeof(s->redis_password));
-	explicit_bzero(&u, sizeof(u));
-	return 0;
-}
-
-int
-replay_redis_check_settings(const struct replay_settings *s,
-    char why[REPLAY_ERR_LEN])
-{
-	char text[REDIS_URL_ERR_LEN], host[REDIS_URL_HOST_MAX + 1];
-	const char *p = s->redis_sentinels;
-	struct redis_url u;
-	unsigned port;
-	int n;
-
-	if (redis_url_parse(s->store, &u, text) == -1) {
-		snprintf(why, REPLAY_ERR_LEN, "%s", text);
-		return -1;
-	}
-	explicit_bzero(u.password, sizeof(u.password));
-	if (s->redis_sentinels[0] == '\0') {
-		if (u.transport == REDIS_UNIX || u.host[0] != '\0')
-			return 0;
-		snprintf(why, REPLAY_ERR_LEN, "replay_store names no host: "
-		    "write redis://HOST[:PORT][/DB], or name the sentinels "
-		    "that know the primary (replay_redis_sentinels)");
-		return -1;
-	}
-	if (u.transport == REDIS_UNIX) {
-		snprintf(why, REPLAY_ERR_LEN, "replay_redis_sentinels needs a "
-		    "redis:// or rediss:// replay_store (the sentinels name "
-		    "TCP addresses), not unix://");
-		return -1;
-	}
-	if (u.host[0] != '\0') {
-		snprintf(why, REPLAY_ERR_LEN, "with replay_redis_sentinels, "
-		    "the primary is the one they name: leave the host out of "
-		    "replay_store (redis://[USER:PASSWORD@]/DB)");
-		return -1;
-	}
-	while (*p != '\0') {
-		if ((n = redis_hostport_parse(p, host, &port,
-			 REDIS_SENTINEL_PORT, text)) == -1) {
-			snprintf(why, REPLAY_ERR_LEN, "%s", text);
-			return -2;
-		}
-		p += n + (p[n] == ',');
-	}
-	return 0;
-}
 
 /* --- keys and commands -------------------------------------------------- */
 
@@ -709,6 +612,14 @@ redis_lookup(struct replay *base, const struct replay_entry *e,
 	return res;
 }
 
+/* The settings' own part. */
+static const struct redis_settings *
+own(const struct replay_settings *s)
+{
+	return (const struct redis_settings *)s->own.bytes;
+}
+
+/* The store owns its link: closing the one closes the other. */
 static void
 free_store(struct redis_store *r)
 {
@@ -725,47 +636,63 @@ redis_close(struct replay *base)
 		free_store((struct redis_store *)base);
 }
 
-static const struct replay_ops redis_ops = { redis_record, redis_lookup,
-	redis_close };
+/* old's link if it serves these settings (old is closed either way). */
+static struct redis_link *
+take_link(struct redis_store *old, const struct redis_settings *o,
+    char err[REPLAY_ERR_LEN])
+{
+	struct redis_link *l = NULL;
+
+	if (old != NULL && redis_link_serves(old->link, o)) {
+		l = old->link;
+		old->link = NULL;
+	}
+	if (old != NULL)
+		free_store(old);
+	return l != NULL ? l : redis_link_open(o, err);
+}
 
 static struct redis_store *
 open_store(const struct replay_settings *s, enum replay_access access,
-    char err[REPLAY_ERR_LEN])
+    struct redis_store *old, char err[REPLAY_ERR_LEN])
 {
+	const struct redis_settings *o = own(s);
 	struct redis_store *r;
 
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
 		snprintf(err, REPLAY_ERR_LEN, "out of memory");
+		if (old != NULL)
+			free_store(old);
 		return NULL;
 	}
-	r->base.ops = &redis_ops;
+	r->base.backend = &replay_redis;
 	r->access = access;
-	snprintf(r->prefix, sizeof(r->prefix), "%s", s->redis_prefix);
-	snprintf(r->since_key, sizeof(r->since_key), "%ssince",
-	    s->redis_prefix);
+	snprintf(r->prefix, sizeof(r->prefix), "%s", o->prefix);
+	snprintf(r->since_key, sizeof(r->since_key), "%ssince", o->prefix);
 	r->per_user = s->per_user;
-	r->timeout_ms = s->redis_timeout_ms;
-	r->wait_replicas = s->redis_wait_replicas;
+	r->timeout_ms = o->timeout_ms;
+	r->wait_replicas = o->wait_replicas;
 	snprintf(r->per_user_text, sizeof(r->per_user_text), "%u",
 	    s->per_user);
-	if (script_sha(r->sha) == -1) {
-		snprintf(err, REPLAY_ERR_LEN, "cannot compute SHA-1 (OpenSSL)");
-		free(r);
-		return NULL;
-	}
-	if ((r->link = redis_link_open(s, err)) == NULL) {
+	if ((r->link = take_link(old, o, err)) == NULL) {
 		free(r);
 		return NULL;
 	}
 	r->conn = redis_link_state(r->link);
+	if (script_sha(r->sha) == -1) {
+		snprintf(err, REPLAY_ERR_LEN, "cannot compute SHA-1 (OpenSSL)");
+		free_store(r);
+		return NULL;
+	}
 	return r;
 }
 
-struct replay *
-replay_redis_open(const struct replay_settings *s, enum replay_access access,
-    char err[REPLAY_ERR_LEN])
+static struct replay *
+redis_open(const struct replay_settings *s, enum replay_access access,
+    struct replay *old, char err[REPLAY_ERR_LEN])
 {
-	struct redis_store *r = open_store(s, access, err);
+	struct redis_store *r = open_store(s, access,
+	    (struct redis_store *)old, err);
 
 	return r != NULL ? &r->base : NULL;
 }
@@ -986,35 +913,34 @@ describe_probe(struct redis_store *r)
 	return 1;
 }
 
-int
-replay_redis_describe(const struct replay_settings *s)
+static int
+redis_describe(const struct replay_settings *s)
 {
 	static const char *const ping[] = { "PING" };
+	const struct redis_settings *o = own(s);
 	struct redis_store *r;
 	char err[REPLAY_ERR_LEN];
-	struct redis_url u;
 	int problems = 0;
 
 	printf("replay store: %s (Redis or Valkey, shared by every helper "
 	       "that names it; %u live nonces per JID; keys under %s; %u ms "
 	       "to connect and for each round trip", s->store, s->per_user,
-	    s->redis_prefix, s->redis_timeout_ms);
-	if (s->redis_wait_replicas > 0)
+	    o->prefix, o->timeout_ms);
+	if (o->wait_replicas > 0)
 		printf("; %u replica%s must acknowledge each login",
-		    s->redis_wait_replicas,
-		    s->redis_wait_replicas == 1 ? "" : "s");
+		    o->wait_replicas, o->wait_replicas == 1 ? "" : "s");
 	printf(")\n");
-	if (s->redis_sentinels[0] != '\0')
+	if (o->sentinels[0] != '\0')
 		printf("  the primary: the one the sentinels %s name for %s\n",
-		    s->redis_sentinels, s->redis_master);
-	if ((r = open_store(s, REPLAY_WRITE, err)) == NULL) {
+		    o->sentinels, o->master);
+	if ((r = open_store(s, REPLAY_WRITE, NULL, err)) == NULL) {
 		printf("  PROBLEM: %s\n", err);
 		return 1;
 	}
 	/* People can wait longer than logins. */
 	if (r->timeout_ms < 2000)
 		r->timeout_ms = 2000;
-	if (s->redis_sentinels[0] != '\0')
+	if (o->sentinels[0] != '\0')
 		problems += redis_link_describe_sentinels(r->link,
 		    r->timeout_ms);
 	if (ask(r, 1, ping, err) == NULL) {
@@ -1026,11 +952,10 @@ replay_redis_describe(const struct replay_settings *s)
 		free_store(r);
 		return problems + 1;
 	}
-	redis_url_parse(s->store, &u, err);
 	printf("  connected to %s as %s%s, database %u\n",
-	    redis_link_where(r->link), u.user[0] != '\0' ? "user " : "",
-	    u.user[0] != '\0' ? u.user : "the default user", u.db);
-	explicit_bzero(&u, sizeof(u));
+	    redis_link_where(r->link), o->url.user[0] != '\0' ? "user " : "",
+	    o->url.user[0] != '\0' ? o->url.user : "the default user",
+	    o->url.db);
 	describe_version(r);
 	problems += describe_role(r);
 	describe_memory(r);
@@ -1039,3 +964,218 @@ replay_redis_describe(const struct replay_settings *s)
 	free_store(r);
 	return problems;
 }
+
+/* Redis keeps no memory of the helpers' clock: nothing to reset. */
+static int
+redis_reset(const struct replay_settings *s, time_t now,
+    char msg[REPLAY_ERR_LEN])
+{
+	(void)now;
+	snprintf(msg, REPLAY_ERR_LEN, "%.60s: nothing to reset: Redis keeps "
+	    "each nonce for its token's lifetime by its own clock. (A Redis "
+	    "that came back empty is trusted after one token lifetime, or at "
+	    "once after: redis-cli SET %.40ssince 0)", s->store,
+	    own(s)->prefix);
+	return 1;
+}
+
+/* --- the config ------------------------------------------------------------- */
+
+/* What a key prefix and a master's name hold; a list of sentinels too. */
+#define WORD_CHARS							\
+	"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:_.-"
+#define WORD_WHAT  "letters, digits and :_.-"
+#define HOSTS_CHARS WORD_CHARS "[],"
+#define HOSTS_WHAT  "host:port pairs separated by commas"
+
+static const char *const keys[] = { "replay_redis_timeout_ms",
+	"replay_redis_key_prefix", "replay_redis_wait_replicas",
+	"replay_redis_sentinels", "replay_redis_master", NULL };
+
+static int
+redis_names(const char *value)
+{
+	return redis_url_is(value);
+}
+
+/* The URL, parsed here once for all: the password stays in it. */
+static int
+redis_set_store(struct replay_settings *s, const char *value,
+    char why[REPLAY_ERR_LEN])
+{
+	struct redis_settings *o = (struct redis_settings *)s->own.bytes;
+	char text[REDIS_URL_ERR_LEN];
+
+	if (redis_url_parse(value, &o->url, text) == -1) {
+		snprintf(why, REPLAY_ERR_LEN, "%s", text);
+		return -1;
+	}
+#ifndef HAVE_HIREDIS_SSL
+	if (o->url.transport == REDIS_TLS) {
+		snprintf(why, REPLAY_ERR_LEN, "%s", REDIS_NO_TLS);
+		return -1;
+	}
+#endif
+	if (redis_url_shown(value, s->store, sizeof(s->store)) == -1) {
+		snprintf(why, REPLAY_ERR_LEN, "replay_store is longer than %zu "
+		    "bytes", sizeof(s->store) - 1);
+		return -1;
+	}
+	o->timeout_ms = DEFAULT_TIMEOUT_MS;
+	snprintf(o->prefix, sizeof(o->prefix), "%s", DEFAULT_PREFIX);
+	return 0;
+}
+
+static int
+redis_set(struct replay_settings *s, const char *key, const char *value,
+    size_t len, char why[REPLAY_ERR_LEN])
+{
+	struct redis_settings *o = (struct redis_settings *)s->own.bytes;
+
+	if (strcmp(key, "replay_redis_timeout_ms") == 0)
+		return setting_number(key, value, len, 1, 60000,
+		    &o->timeout_ms, why);
+	if (strcmp(key, "replay_redis_wait_replicas") == 0)
+		return setting_number(key, value, len, 0, 100,
+		    &o->wait_replicas, why);
+	if (strcmp(key, "replay_redis_key_prefix") == 0)
+		return setting_word(key, value, len, o->prefix,
+		    sizeof(o->prefix), WORD_CHARS, WORD_WHAT, why);
+	if (strcmp(key, "replay_redis_master") == 0)
+		return setting_word(key, value, len, o->master,
+		    sizeof(o->master), WORD_CHARS, WORD_WHAT, why);
+	return setting_word(key, value, len, o->sentinels,
+	    sizeof(o->sentinels), HOSTS_CHARS, HOSTS_WHAT, why);
+}
+
+/* LMDB's bound means nothing here: Redis has its own. */
+static int
+redis_misplaced(const char *key, char why[REPLAY_ERR_LEN])
+{
+	if (strcmp(key, "replay_capacity") != 0)
+		return -1;
+	snprintf(why, REPLAY_ERR_LEN, "replay_capacity applies to an LMDB "
+	    "store; Redis is bounded by its own maxmemory (with "
+	    "maxmemory-policy noeviction): remove this line");
+	return 0;
+}
+
+/* With sentinels: a TCP URL without a host, and a list that parses. */
+static int
+check_sentinels(const struct redis_settings *o, const char **blame,
+    char why[REPLAY_ERR_LEN])
+{
+	char text[REDIS_URL_ERR_LEN], host[REDIS_URL_HOST_MAX + 1];
+	const char *p = o->sentinels;
+	unsigned port;
+	int n;
+
+	if (o->url.transport == REDIS_UNIX) {
+		snprintf(why, REPLAY_ERR_LEN, "replay_redis_sentinels needs a "
+		    "redis:// or rediss:// replay_store (the sentinels name "
+		    "TCP addresses), not unix://");
+		return -1;
+	}
+	if (o->url.host[0] != '\0') {
+		snprintf(why, REPLAY_ERR_LEN, "with replay_redis_sentinels, "
+		    "the primary is the one they name: leave the host out of "
+		    "replay_store (redis://[USER:PASSWORD@]/DB)");
+		return -1;
+	}
+	while (*p != '\0') {
+		if ((n = redis_hostport_parse(p, host, &port,
+			 REDIS_SENTINEL_PORT, text)) == -1) {
+			snprintf(why, REPLAY_ERR_LEN, "%s", text);
+			*blame = "replay_redis_sentinels";
+			return -1;
+		}
+		p += n + (p[n] == ',');
+	}
+	return 0;
+}
+
+static int
+redis_check(const struct replay_settings *s, const char **blame,
+    char why[REPLAY_ERR_LEN])
+{
+	const struct redis_settings *o = own(s);
+
+	if (o->sentinels[0] != '\0' && o->master[0] == '\0') {
+		*blame = "replay_redis_sentinels";
+		snprintf(why, REPLAY_ERR_LEN, "replay_redis_sentinels needs "
+		    "replay_redis_master, the name the sentinels monitor the "
+		    "primary under: add it, or remove this line");
+		return -1;
+	}
+	if (o->master[0] != '\0' && o->sentinels[0] == '\0') {
+		*blame = "replay_redis_master";
+		snprintf(why, REPLAY_ERR_LEN, "replay_redis_master needs "
+		    "replay_redis_sentinels, the sentinels that know it: add "
+		    "them, or remove this line");
+		return -1;
+	}
+	*blame = "replay_store";
+	if (o->sentinels[0] != '\0')
+		return check_sentinels(o, blame, why);
+	if (o->url.transport == REDIS_UNIX || o->url.host[0] != '\0')
+		return 0;
+	snprintf(why, REPLAY_ERR_LEN, "replay_store names no host: write "
+	    "redis://HOST[:PORT][/DB], or name the sentinels that know the "
+	    "primary (replay_redis_sentinels)");
+	return -1;
+}
+
+static int
+redis_shown(const struct replay_settings *s, const char *key, char *out,
+    size_t size)
+{
+	const struct redis_settings *o = own(s);
+
+	if (strcmp(key, "replay_redis_timeout_ms") == 0)
+		snprintf(out, size, "%u", o->timeout_ms);
+	else if (strcmp(key, "replay_redis_wait_replicas") == 0)
+		snprintf(out, size, "%u", o->wait_replicas);
+	else if (strcmp(key, "replay_redis_key_prefix") == 0)
+		snprintf(out, size, "%s", o->prefix);
+	else if (strcmp(key, "replay_redis_master") == 0)
+		snprintf(out, size, "%s", o->master);
+	else if (strcmp(key, "replay_redis_sentinels") == 0)
+		snprintf(out, size, "%s", o->sentinels);
+	else
+		return -1;
+	return 0;
+}
+
+/* Redis's place is Redis's to keep. */
+static int
+redis_check_place(const struct replay_settings *s, char err[REPLAY_ERR_LEN])
+{
+	(void)s;
+	(void)err;
+	return 0;
+}
+
+const struct replay_backend replay_redis = {
+	.name = "Redis",
+	.form = "a redis://, rediss:// or unix:// URL (Redis or Valkey, "
+		"shared by several hosts)",
+	.noun = "a Redis URL",
+	.kind = "a Redis URL",
+	.what = "a Redis replay store",
+	.how = "set replay_store = redis://... (or rediss://, unix://)",
+	.keys = keys,
+	.sandbox = REPLAY_SANDBOX_INET,
+	.names = redis_names,
+	.set_store = redis_set_store,
+	.set = redis_set,
+	.misplaced = redis_misplaced,
+	.check = redis_check,
+	.shown = redis_shown,
+	.check_place = redis_check_place,
+	.open = redis_open,
+	.record = redis_record,
+	.lookup = redis_lookup,
+	.close = redis_close,
+	.describe = redis_describe,
+	.reset = redis_reset,
+};

@@ -1,13 +1,58 @@
 /*
- * Inside the replay store: what each kind of store implements, for
- * replay.c to dispatch to. Users of the store include replay.h only.
+ * Inside the replay store: what a kind of store is, for replay.c to choose
+ * by replay_store and dispatch to. Each kind lives in one file and is one
+ * struct replay_backend, listed in replay.c's table; it owns everything
+ * about itself: the values that name it, its keys of the config, its
+ * settings, its files or connections, what check-config says of it, what
+ * reset-store does to it and what it needs of the sandbox. Users of the
+ * store include replay.h only.
  */
 #ifndef REPLAY_STORE_H
 #define REPLAY_STORE_H
 
 #include "replay.h"
 
-struct replay_ops {
+struct replay_backend {
+	/* Words for messages about the config. */
+	const char *name; /* "LMDB" */
+	const char *form; /* the values that name it, as an error lists them */
+	const char *noun; /* the same, short: "an absolute directory path" */
+	const char *kind; /* replay_store when it names it: "a directory (LMDB)" */
+	const char *what; /* what its keys apply to: "an LMDB store" */
+	const char *how;  /* how to name it: "set replay_store = /DIRECTORY" */
+	const char *const *keys; /* its own keys of the config; NULL ends */
+	unsigned sandbox;	 /* REPLAY_SANDBOX_* */
+
+	/*
+	 * The config. names: whether replay_store's value names this kind.
+	 * set_store: fills s->store and the defaults of s->own (zeroed) from
+	 * that value. set: one of its keys (a value not NUL-terminated).
+	 * misplaced: why a key of another kind means nothing here, if it has
+	 * more to say than that it belongs to the other (NULL, or -1: no).
+	 * check: its settings against each other once every line is read,
+	 * with the key to blame (replay_store or one of its own); NULL if
+	 * they cannot disagree.
+	 * shown: what one of its keys is set to, never a password.
+	 * Each returns 0, or -1 with why.
+	 */
+	int (*names)(const char *value);
+	int (*set_store)(struct replay_settings *s, const char *value,
+	    char why[REPLAY_ERR_LEN]);
+	int (*set)(struct replay_settings *s, const char *key,
+	    const char *value, size_t len, char why[REPLAY_ERR_LEN]);
+	int (*misplaced)(const char *key, char why[REPLAY_ERR_LEN]);
+	int (*check)(const struct replay_settings *s, const char **blame,
+	    char why[REPLAY_ERR_LEN]);
+	int (*shown)(const struct replay_settings *s, const char *key,
+	    char *out, size_t size);
+
+	/* The store: as replay.h says of replay_check_place, replay_open
+	 * (old: NULL, or a store of this kind to take over), replay_record,
+	 * replay_lookup, replay_close, replay_describe, replay_reset_clock. */
+	int (*check_place)(const struct replay_settings *,
+	    char err[REPLAY_ERR_LEN]);
+	struct replay *(*open)(const struct replay_settings *,
+	    enum replay_access, struct replay *old, char err[REPLAY_ERR_LEN]);
 	int (*record)(struct replay *, const struct replay_entry[], size_t,
 	    const struct replay_time *, enum replay_result[],
 	    char err[REPLAY_ERR_LEN]);
@@ -15,38 +60,18 @@ struct replay_ops {
 	    const struct replay_entry *, const struct replay_time *,
 	    char err[REPLAY_ERR_LEN]);
 	void (*close)(struct replay *);
+	int (*describe)(const struct replay_settings *);
+	int (*reset)(const struct replay_settings *, time_t now,
+	    char msg[REPLAY_ERR_LEN]);
 };
 
 /* Every store's own struct begins with this. */
 struct replay {
-	const struct replay_ops *ops;
+	const struct replay_backend *backend;
 };
 
-/* LMDB in a local directory (replay_lmdb.c). */
-struct replay *replay_lmdb_open(const struct replay_settings *,
-    enum replay_access, char err[REPLAY_ERR_LEN]);
-int replay_lmdb_check_place(const char *dir, char err[REPLAY_ERR_LEN]);
-int replay_lmdb_describe(const struct replay_settings *);
-int replay_lmdb_reset_clock(const struct replay_settings *, time_t now,
-    char msg[REPLAY_ERR_LEN]);
-
-/* Redis or Valkey (replay_redis.c). */
-int replay_redis_is_url(const char *value);
-int replay_redis_check_url(const char *url, char why[REPLAY_ERR_LEN]);
-int replay_redis_set_url(struct replay_settings *, const char *url,
-    char why[REPLAY_ERR_LEN]);
-int replay_redis_check_settings(const struct replay_settings *,
-    char why[REPLAY_ERR_LEN]);
-struct replay *replay_redis_open(const struct replay_settings *,
-    enum replay_access, char err[REPLAY_ERR_LEN]);
-int replay_redis_describe(const struct replay_settings *);
-
-/* Where rediss:// cannot be had: what to do instead, in one sentence. */
-#define REPLAY_REDIS_NO_TLS						      \
-	"replay_store: rediss:// needs TLS, which this build of "	      \
-	"prosody-token-auth lacks (its hiredis was built without TLS, as "    \
-	"Debian 12's 0.14 is): reach Redis over its Unix socket "	      \
-	"(unix:///PATH), or through a TLS tunnel such as stunnel or spiped "  \
-	"that listens on this host (redis://127.0.0.1:PORT)"
+/* The kinds of store (replay.c's table lists them, the default first). */
+extern const struct replay_backend replay_lmdb;	 /* replay_lmdb.c */
+extern const struct replay_backend replay_redis; /* replay_redis.c */
 
 #endif

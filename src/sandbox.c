@@ -38,7 +38,8 @@
 static int
 store_is_directory(const struct config *c)
 {
-	return c->replay.store[0] == '/';
+	return (replay_sandbox_needs(&c->replay) & REPLAY_SANDBOX_DIRECTORY) !=
+	    0;
 }
 
 /* --- seccomp ------------------------------------------------------------ */
@@ -293,7 +294,8 @@ sandbox_enter(const struct config *c, char err[SANDBOX_ERR_LEN])
 		return -1;
 	}
 	if (enter_landlock(c, err) == -1 ||
-	    enter_seccomp(allowed, NELEM(allowed), !store_is_directory(c),
+	    enter_seccomp(allowed, NELEM(allowed),
+		(replay_sandbox_needs(&c->replay) & REPLAY_SANDBOX_INET) != 0,
 		err) == -1)
 		return -1;
 	return 0;

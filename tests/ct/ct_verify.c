@@ -320,6 +320,22 @@ leaky_lookup(void)
 }
 #endif
 
+/* An LMDB store in dir/replay for 1000 nonces, 30 per JID. */
+static int
+store_settings(struct replay_settings *s, const char *dir)
+{
+	char path[PATH_MAX], why[REPLAY_ERR_LEN];
+	struct replay_line lines[] = {
+		{ "replay_store", path, 0, 1 },
+		{ "replay_capacity", "1000", 4, 2 },
+		{ "replay_per_user", "30", 2, 3 },
+	};
+	int line;
+
+	lines[0].len = (size_t)snprintf(path, sizeof(path), "%s/replay", dir);
+	return replay_settings_load(s, lines, 3, &line, why);
+}
+
 /*
  * The answer path, as the serve loop drives it: one batch of requests (the
  * same nonce throughout, so the first valid token is accepted and every
@@ -345,9 +361,10 @@ check_answer_path(const struct recipe *recipes, size_t n)
 	}
 	cfg.params = default_params;
 	global_domain.keys = secret_keys;
-	snprintf(cfg.replay.store, sizeof(cfg.replay.store), "%s/replay", dir);
-	cfg.replay.capacity = 1000;
-	cfg.replay.per_user = 30;
+	if (store_settings(&cfg.replay, dir) == -1) {
+		failed("answer path: the replay store's settings");
+		return;
+	}
 	for (i = 0; i < n && nreqs < SERVE_BATCH_MAX; i++) {
 		if (recipes[i].params != &default_params ||
 		    recipes[i].verify_offset != 0)

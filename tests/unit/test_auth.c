@@ -143,7 +143,7 @@ START_TEST(one_jid_cannot_take_the_store)
 	auth_answer(a, reqs, 41, answers);
 	for (i = 0; i < 40; i++)
 		yes += answers[i] == 1;
-	ck_assert_uint_eq(yes, CONFIG_DEFAULT_PER_USER);
+	ck_assert_uint_eq(yes, REPLAY_DEFAULT_PER_USER);
 	ck_assert_int_eq(answers[40], 1);
 	auth_log_answered(a);
 	auth_close(a);

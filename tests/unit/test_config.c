@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "redis_link.h"
 #include "secmem.h"
 #include "unit.h"
 
@@ -61,6 +62,24 @@ expect_error(const char *text, int line, const char *words)
 	    "a secret leaked into '%s'", err);
 }
 
+/* What a key of the store is set to, as it may be shown. */
+static const char *
+shown(const char *key)
+{
+	static char out[PATH_MAX];
+
+	ck_assert_int_eq(replay_setting_shown(&cfg.replay, key, out,
+			     sizeof(out)), 0);
+	return out;
+}
+
+/* The Redis store's own settings, as the store reads them. */
+static const struct redis_settings *
+redis(void)
+{
+	return (const struct redis_settings *)cfg.replay.own.bytes;
+}
+
 #define SECRETS "otp_seed = " TEST_SEED "\ntoken_secret = " TEST_SECRET "\n"
 
 START_TEST(minimal_file_and_defaults)
@@ -70,9 +89,9 @@ START_TEST(minimal_file_and_defaults)
 	ck_assert_uint_eq(cfg.params.otp_interval, 30);
 	ck_assert_uint_eq(cfg.params.otp_window, 1);
 	ck_assert_uint_eq(cfg.params.nonce_digits, 32);
-	ck_assert_str_eq(cfg.replay.store, CONFIG_DEFAULT_REPLAY_STORE);
-	ck_assert_uint_eq(cfg.replay.capacity, CONFIG_DEFAULT_CAPACITY);
-	ck_assert_uint_eq(cfg.replay.per_user, CONFIG_DEFAULT_PER_USER);
+	ck_assert_str_eq(cfg.replay.store, REPLAY_DEFAULT_STORE);
+	ck_assert_str_eq(shown("replay_capacity"), "100000");
+	ck_assert_uint_eq(cfg.replay.per_user, REPLAY_DEFAULT_PER_USER);
 	ck_assert_ptr_nonnull(config_keys(&cfg, "any.example", 11));
 	config_free(&cfg);
 }
@@ -204,17 +223,18 @@ START_TEST(redis_keys)
 	    "replay_redis_key_prefix = chat:\n"
 	    "replay_redis_wait_replicas = 1\n", 0600), 0);
 	ck_assert_str_eq(cfg.replay.store, "redis://pta:***@127.0.0.1:6380/2");
-	ck_assert_str_eq(cfg.replay.redis_password, "Zebra/pw");
-	ck_assert_uint_eq(cfg.replay.redis_timeout_ms, 100);
-	ck_assert_str_eq(cfg.replay.redis_prefix, "chat:");
-	ck_assert_uint_eq(cfg.replay.redis_wait_replicas, 1);
+	ck_assert_str_eq(redis()->url.password, "Zebra/pw");
+	ck_assert_str_eq(shown("replay_redis_timeout_ms"), "100");
+	ck_assert_uint_eq(redis()->timeout_ms, 100);
+	ck_assert_str_eq(shown("replay_redis_key_prefix"), "chat:");
+	ck_assert_str_eq(shown("replay_redis_wait_replicas"), "1");
 	config_free(&cfg);
-	ck_assert_str_eq(cfg.replay.redis_password, "");
+	ck_assert_str_eq(redis()->url.password, "");
 
 	ck_assert_int_eq(load(SECRETS "replay_store = redis://:pw@/0\n"
 	    "replay_redis_sentinels = 127.0.0.1:26379,[::1]:26380\n"
 	    "replay_redis_master = mymaster\n", 0600), 0);
-	ck_assert_str_eq(cfg.replay.redis_master, "mymaster");
+	ck_assert_str_eq(shown("replay_redis_master"), "mymaster");
 	config_free(&cfg);
 	ck_assert_int_eq(load(SECRETS "replay_store = unix:///run/r.sock?db=1"
 	    "\n", 0600), 0);

@@ -2,14 +2,56 @@
  * never a password in a message. */
 #include <stdio.h>
 
+#include "redis_link.h"
 #include "redis_url.h"
-#include "replay.h"
+#include "replay_store.h"
 #include "unit.h"
 
 #define PW "Zebra-Pass-42" /* no message may hold it, nor a part of it */
 
 static struct redis_url u;
 static char why[REDIS_URL_ERR_LEN];
+
+/*
+ * The store's settings from replay_store = store (line 1) and, unless
+ * NULL, the sentinels (line 2) and their master (line 3), as config.c
+ * hands them over. Returns what replay_settings_load does.
+ */
+static int
+load_store(struct replay_settings *s, const char *store, const char *sentinels,
+    const char *master, int *line, char rwhy[REPLAY_ERR_LEN])
+{
+	struct replay_line lines[3] = {
+		{ "replay_store", store, strlen(store), 1 },
+	};
+	size_t n = 1;
+
+	if (sentinels != NULL)
+		lines[n++] = (struct replay_line){ "replay_redis_sentinels",
+			sentinels, strlen(sentinels), 2 };
+	if (master != NULL)
+		lines[n++] = (struct replay_line){ "replay_redis_master",
+			master, strlen(master), 3 };
+	return replay_settings_load(s, lines, n, line, rwhy);
+}
+
+/* The Redis store's own settings. */
+static const struct redis_settings *
+redis(const struct replay_settings *s)
+{
+	return (const struct redis_settings *)s->own.bytes;
+}
+
+/* Whether value names a store, through the interface config.c uses. */
+static int
+names_a_store(const char *value, char rwhy[REPLAY_ERR_LEN])
+{
+	struct replay_settings s;
+	int line;
+
+	return load_store(&s, value, NULL, NULL, &line, rwhy) == 0 ||
+		strstr(rwhy, "names no host") != NULL ? 0 : -1;
+}
 
 static void
 parses(const char *text)
@@ -33,7 +75,7 @@ refused(const char *text, const char *words)
 		NULL && strstr(why, "alice") == NULL,
 	    "%s: user or password in '%s'", text, why);
 	/* The same through the store's interface, which config uses. */
-	ck_assert_int_eq(replay_store_value_check(text, rwhy), -1);
+	ck_assert_int_eq(names_a_store(text, rwhy), -1);
 	ck_assert_msg(strstr(rwhy, "Zebra") == NULL && strstr(rwhy, "alice") ==
 		NULL, "%s: user or password in '%s'", text, rwhy);
 }
@@ -147,11 +189,10 @@ START_TEST(tls_form)
 	ck_assert_str_eq(u.host, "cache.example.org");
 	ck_assert_uint_eq(u.port, 6380);
 #ifdef HAVE_HIREDIS_SSL
-	ck_assert_int_eq(replay_store_value_check("rediss://h", rwhy), 0);
+	ck_assert_int_eq(names_a_store("rediss://h", rwhy), 0);
 #else
 	/* Without TLS in hiredis: one sentence naming the alternatives. */
-	ck_assert_int_eq(replay_store_value_check("rediss://alice:" PW "@h",
-			     rwhy), -1);
+	ck_assert_int_eq(names_a_store("rediss://alice:" PW "@h", rwhy), -1);
 	ck_assert_ptr_nonnull(strstr(rwhy, "rediss:// needs TLS"));
 	ck_assert_ptr_nonnull(strstr(rwhy, "unix://"));
 	ck_assert_ptr_nonnull(strstr(rwhy, "stunnel"));
@@ -255,19 +296,20 @@ START_TEST(settings_keep_the_password_apart)
 {
 	struct replay_settings s;
 	char rwhy[REPLAY_ERR_LEN];
+	int line;
 
-	memset(&s, 0, sizeof(s));
-	ck_assert_int_eq(replay_store_value_set(&s, "redis://alice:Zebra%2542@"
-			     "127.0.0.1:6379/1", rwhy), 0);
+	ck_assert_int_eq(load_store(&s, "redis://alice:Zebra%2542@"
+			     "127.0.0.1:6379/1", NULL, NULL, &line, rwhy), 0);
 	ck_assert_str_eq(s.store, "redis://alice:***@127.0.0.1:6379/1");
-	ck_assert_str_eq(s.redis_password, "Zebra%42");
-	ck_assert_int_eq(replay_is_redis(&s), 1);
+	ck_assert_str_eq(redis(&s)->url.password, "Zebra%42");
+	ck_assert_ptr_eq(s.backend, &replay_redis);
 	/* A directory clears it. */
-	ck_assert_int_eq(replay_store_value_set(&s, "/var/lib/x", rwhy), 0);
+	ck_assert_int_eq(load_store(&s, "/var/lib/x", NULL, NULL, &line,
+			     rwhy), 0);
 	ck_assert_str_eq(s.store, "/var/lib/x");
-	ck_assert_str_eq(s.redis_password, "");
-	ck_assert_int_eq(replay_is_redis(&s), 0);
-	ck_assert_int_eq(replay_store_value_set(&s, "x", rwhy), -1);
+	ck_assert_str_eq(redis(&s)->url.password, "");
+	ck_assert_ptr_eq(s.backend, &replay_lmdb);
+	ck_assert_int_eq(load_store(&s, "x", NULL, NULL, &line, rwhy), -1);
 	ck_assert_ptr_nonnull(strstr(rwhy, "absolute directory path"));
 }
 END_TEST
@@ -309,22 +351,26 @@ START_TEST(settings_agree)
 {
 	struct replay_settings s;
 	char rwhy[REPLAY_ERR_LEN];
+	int line;
 
-	memset(&s, 0, sizeof(s));
-	replay_store_value_set(&s, "redis://:Zebra@/1", rwhy);
-	ck_assert_int_eq(replay_settings_agree(&s, rwhy), -1);
+	/* Line 1 to blame is replay_store; line 2, the sentinels. */
+	ck_assert_int_eq(load_store(&s, "redis://:Zebra@/1", NULL, NULL,
+			     &line, rwhy), -1);
+	ck_assert_int_eq(line, 1);
 	ck_assert_ptr_nonnull(strstr(rwhy, "names no host"));
-	strcpy(s.redis_sentinels, "127.0.0.1:26379,127.0.0.1:26380");
-	strcpy(s.redis_master, "mymaster");
-	ck_assert_int_eq(replay_settings_agree(&s, rwhy), 0);
-	strcpy(s.redis_sentinels, "127.0.0.1:0");
-	ck_assert_int_eq(replay_settings_agree(&s, rwhy), -2);
-	strcpy(s.redis_sentinels, "127.0.0.1");
-	replay_store_value_set(&s, "redis://:Zebra@h/1", rwhy);
-	ck_assert_int_eq(replay_settings_agree(&s, rwhy), -1);
+	ck_assert_int_eq(load_store(&s, "redis://:Zebra@/1",
+			     "127.0.0.1:26379,127.0.0.1:26380", "mymaster", &line,
+			     rwhy), 0);
+	ck_assert_int_eq(load_store(&s, "redis://:Zebra@/1", "127.0.0.1:0",
+			     "mymaster", &line, rwhy), -1);
+	ck_assert_int_eq(line, 2);
+	ck_assert_int_eq(load_store(&s, "redis://:Zebra@h/1", "127.0.0.1",
+			     "mymaster", &line, rwhy), -1);
+	ck_assert_int_eq(line, 1);
 	ck_assert_ptr_nonnull(strstr(rwhy, "leave the host out"));
-	replay_store_value_set(&s, "unix:///run/r.sock", rwhy);
-	ck_assert_int_eq(replay_settings_agree(&s, rwhy), -1);
+	ck_assert_int_eq(load_store(&s, "unix:///run/r.sock", "127.0.0.1",
+			     "mymaster", &line, rwhy), -1);
+	ck_assert_int_eq(line, 1);
 	ck_assert_ptr_nonnull(strstr(rwhy, "not unix://"));
 	ck_assert_ptr_null(strstr(rwhy, "Zebra"));
 }

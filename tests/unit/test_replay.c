@@ -28,14 +28,38 @@ teardown(void)
 	strcpy(dir, "/tmp/pta-replay.XXXXXX");
 }
 
+/* The settings of an LMDB store in path for capacity nonces, 30 per JID. */
+static void
+settings(struct replay_settings *s, const char *path, size_t capacity)
+{
+	char text[24];
+	struct replay_line lines[] = {
+		{ "replay_store", path, strlen(path), 1 },
+		{ "replay_capacity", text, 0, 2 },
+		{ "replay_per_user", "30", 2, 3 },
+	};
+	int line;
+
+	lines[1].len = (size_t)snprintf(text, sizeof(text), "%zu",
+	    capacity < 100 ? 100 : capacity);
+	ck_assert_msg(replay_settings_load(s, lines, 3, &line, err) == 0,
+	    "line %d: %s", line, err);
+	/* Smaller than the config allows, for a store full in a few steps:
+	 * the LMDB store's own settings begin with it (replay_lmdb.c). */
+	if (capacity < 100)
+		memcpy(s->own.bytes, &capacity, sizeof(capacity));
+}
+
 /* A store in dir (or dir/sub) for capacity nonces, 30 per JID. */
 static struct replay *
 open_store(const char *sub, size_t capacity, enum replay_access access)
 {
-	struct replay_settings s = { .capacity = capacity, .per_user = 30 };
+	struct replay_settings s;
+	char path[PATH_MAX];
 
-	snprintf(s.store, sizeof(s.store), "%s%s%s", dir, sub ? "/" : "",
+	snprintf(path, sizeof(path), "%s%s%s", dir, sub ? "/" : "",
 	    sub ? sub : "");
+	settings(&s, path, capacity);
 	return replay_open(&s, access, err);
 }
 
@@ -203,10 +227,10 @@ END_TEST
  */
 START_TEST(clock_set_back_refuses_for_one_lifetime)
 {
-	struct replay_settings s = { .capacity = 1000, .per_user = 30 };
+	struct replay_settings s;
 	struct replay *r = store(1000);
 
-	strcpy(s.store, dir);
+	settings(&s, dir, 1000);
 	ck_assert_int_eq(record(r, entry(1, 1), 1000), REPLAY_FRESH);
 	/* The clock jumps ahead a day: the first entry is purged. */
 	ck_assert_int_eq(record(r, entry(2, 1), 87400), REPLAY_FRESH);
@@ -461,9 +485,9 @@ END_TEST
 
 START_TEST(unusable_directory_fails)
 {
-	struct replay_settings s = { .capacity = 100, .per_user = 30 };
+	struct replay_settings s;
 
-	strcpy(s.store, "/proc/no/such/dir");
+	settings(&s, "/proc/no/such/dir", 100);
 	ck_assert_ptr_null(replay_open(&s, REPLAY_WRITE, err));
 	ck_assert_ptr_nonnull(strstr(err, "cannot create"));
 }
@@ -472,10 +496,11 @@ END_TEST
 /* A store where others could move it away is refused, saying how to fix. */
 START_TEST(unsafe_directory_is_refused)
 {
-	struct replay_settings s = { .capacity = 100, .per_user = 30 };
-	char target[64];
+	struct replay_settings s;
+	char target[64], path[PATH_MAX];
 
-	snprintf(s.store, sizeof(s.store), "%s/store", dir);
+	snprintf(path, sizeof(path), "%s/store", dir);
+	settings(&s, path, 100);
 	ck_assert_int_eq(replay_check_place(&s, err), 0); /* parent: ours */
 	ck_assert_int_eq(mkdir(s.store, 0700), 0);
 	ck_assert_int_eq(replay_check_place(&s, err), 0);

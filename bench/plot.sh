@@ -18,6 +18,16 @@
 # package gnuplot-nox); without it, says so and draws nothing.
 set -u
 
+# What every picture shares: tab-separated rows, horizontal bars, one
+# label a row, top to bottom.
+STYLE='set datafile separator "\t"
+set style fill solid 0.85 border lc rgb "#333333"
+set grid xtics lc rgb "#dddddd"
+set border 3
+set ytics nomirror scale 0
+set xtics nomirror
+set yrange [-0.7:*] reverse'
+
 if ! command -v gnuplot >/dev/null; then
 	echo "bench: no gnuplot (Debian package gnuplot-nox): no pictures drawn"
 	exit 0
@@ -31,13 +41,7 @@ if [ "$1" = --storm ]; then
 	gnuplot <<GP
 set terminal svg size 900,900 dynamic font "sans,13" background "white"
 set output "$out/storm.svg"
-set datafile separator "\t"
-set style fill solid 0.85 border lc rgb "#333333"
-set grid xtics lc rgb "#dddddd"
-set border 3
-set ytics nomirror scale 0
-set xtics nomirror
-set yrange [-0.7:*] reverse
+$STYLE
 set key below center vertical Left reverse noenhanced
 set ytics noenhanced
 set multiplot layout 3,1 title "Login storms through real servers\n{/*0.8 $title}"
@@ -80,13 +84,7 @@ awk -F'\t' '$2 ~ /ping-pong/ && $2 !~ /PING/ { sub(/ \(pinned\)/, "", $2); print
 
 gnuplot <<GP
 set terminal svg size 900,600 dynamic font "sans,13" background "white"
-set datafile separator "\t"
-set style fill solid 0.85 border lc rgb "#333333"
-set grid xtics lc rgb "#dddddd"
-set border 3
-set ytics nomirror scale 0
-set xtics nomirror
-set yrange [-0.7:*] reverse
+$STYLE
 set key below center vertical Left reverse
 
 set output "$out/throughput.svg"

@@ -284,16 +284,21 @@ sandbox_can_follow(const struct config *from, const struct config *to,
 	return -1;
 }
 
+/* No set-user-ID program can give the process more, from here on. */
+static int
+no_new_privs(char err[SANDBOX_ERR_LEN])
+{
+	err[0] = '\0';
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0)
+		return 0;
+	snprintf(err, SANDBOX_ERR_LEN, "no_new_privs: %s", strerror(errno));
+	return -1;
+}
+
 int
 sandbox_enter(const struct config *c, char err[SANDBOX_ERR_LEN])
 {
-	err[0] = '\0';
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1) {
-		snprintf(err, SANDBOX_ERR_LEN, "no_new_privs: %s",
-		    strerror(errno));
-		return -1;
-	}
-	if (enter_landlock(c, err) == -1 ||
+	if (no_new_privs(err) == -1 || enter_landlock(c, err) == -1 ||
 	    enter_seccomp(allowed, NELEM(allowed),
 		(replay_sandbox_needs(&c->replay) & REPLAY_SANDBOX_INET) != 0,
 		err) == -1)
@@ -304,13 +309,7 @@ sandbox_enter(const struct config *c, char err[SANDBOX_ERR_LEN])
 int
 sandbox_enter_connector(char err[SANDBOX_ERR_LEN])
 {
-	err[0] = '\0';
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1) {
-		snprintf(err, SANDBOX_ERR_LEN, "no_new_privs: %s",
-		    strerror(errno));
-		return -1;
-	}
-	if (enter_landlock(NULL, err) == -1 ||
+	if (no_new_privs(err) == -1 || enter_landlock(NULL, err) == -1 ||
 	    enter_seccomp(connector_allowed, NELEM(connector_allowed), 0,
 		err) == -1)
 		return -1;

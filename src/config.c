@@ -23,6 +23,7 @@
 
 #include "base32.h"
 #include "config.h"
+#include "config_lines.h"
 #include "jid.h"
 #include "secmem.h"
 #include "setting.h"
@@ -247,27 +248,6 @@ is_blank(int c)
 	return c == ' ' || c == '\t';
 }
 
-static void
-trim(const char **s, const char **end)
-{
-	while (*s < *end && is_blank(**s))
-		(*s)++;
-	while (*end > *s && (is_blank((*end)[-1]) || (*end)[-1] == '\r'))
-		(*end)--;
-}
-
-/* A '#' after white space starts a comment; a value never holds one. */
-static const char *
-inline_comment(const char *s, const char *end)
-{
-	const char *c;
-
-	for (c = s + 1; c < end; c++)
-		if (*c == '#' && is_blank(c[-1]))
-			return c;
-	return end;
-}
-
 static struct section *
 add_section(struct parser *p, char *name, int line)
 {
@@ -300,20 +280,13 @@ find_section(struct parser *p, const char *name)
 }
 
 static int
-parse_section(struct parser *p, const char *s, const char *end, int line)
+parse_section(struct parser *p, const char *s, size_t len, int line)
 {
 	struct section *old;
 	char *name = NULL;
-	size_t i, len;
+	size_t i;
 
-	if (end[-1] != ']')
-		return fail(p, line, "a section header must end with ']'");
-	s++;
-	end--;
-	trim(&s, &end);
-	len = (size_t)(end - s);
-	if (len != strlen(CONFIG_GLOBAL_SECTION) ||
-	    memcmp(s, CONFIG_GLOBAL_SECTION, len) != 0) {
+	if (!config_section_is_global(s, len)) {
 		if (!jid_valid_domain(s, len))
 			return fail(p, line, "[%.*s] is not an XMPP domain",
 			    (int)(len > 64 ? 64 : len), s);
@@ -463,6 +436,17 @@ lookup_key(const char *s, size_t len, enum key *key)
 	return NULL;
 }
 
+int
+config_key_is(const char *key, size_t len, const char *name)
+{
+	enum key written, meant;
+
+	return lookup_key(key, len, &written) != NULL &&
+	    lookup_key(name, strlen(name), &meant) != NULL &&
+	    written == meant && (written != STORE_KEY ||
+	    (strlen(name) == len && memcmp(key, name, len) == 0));
+}
+
 static int
 set_secret(struct parser *p, struct span *span, const char *name,
     const char *v, size_t len, int line)
@@ -555,22 +539,15 @@ set_global(struct parser *p, enum key key, const char *name, const char *v,
 }
 
 static int
-parse_setting(struct parser *p, const char *s, const char *end, int line)
+parse_setting(struct parser *p, const struct config_line *l)
 {
-	const char *eq = memchr(s, '=', (size_t)(end - s));
-	const char *k = s, *kend, *v, *vend = end, *name;
-	size_t vlen;
+	const char *k = l->name, *v = l->value, *name;
+	size_t klen = l->name_len, vlen = l->value_len;
+	int line = l->number;
 	enum key key;
 
-	if (eq == NULL)
-		return fail(p, line, "expected 'key = value' or '[domain]'");
-	kend = eq;
-	v = eq + 1;
-	trim(&k, &kend);
-	trim(&v, &vend);
-	vlen = (size_t)(vend - v);
-	if ((name = lookup_key(k, (size_t)(kend - k), &key)) == NULL)
-		return unknown_key(p, k, (size_t)(kend - k), line);
+	if ((name = lookup_key(k, klen, &key)) == NULL)
+		return unknown_key(p, k, klen, line);
 	if (check_value(p, name, v, vlen, line) == -1)
 		return -1;
 	if (section_key(key) && p->current == NULL &&
@@ -601,33 +578,28 @@ parse_setting(struct parser *p, const char *s, const char *end, int line)
 }
 
 static int
-parse_line(struct parser *p, const char *s, const char *end, int line)
+parse_text(struct parser *p, const char *text, size_t len)
 {
-	if (memchr(s, '\0', (size_t)(end - s)) != NULL)
-		return fail(p, line, "contains a NUL byte; is it a text file?");
-	trim(&s, &end);
-	if (s == end || *s == '#' || *s == ';')
-		return 0;
-	end = inline_comment(s, end);
-	trim(&s, &end);
-	if (*s == '[')
-		return parse_section(p, s, end, line);
-	return parse_setting(p, s, end, line);
-}
+	struct config_text t = { text, len, 0, 0 };
+	struct config_line l;
+	int rc = 0;
 
-static int
-parse_text(struct parser *p, const char *text, size_t size)
-{
-	const char *s = text, *end = text + size, *nl;
-	int line;
-
-	for (line = 1; s < end; line++, s = nl + 1) {
-		if ((nl = memchr(s, '\n', (size_t)(end - s))) == NULL)
-			nl = end;
-		if (parse_line(p, s, nl, line) == -1)
-			return -1;
+	while (rc == 0 && config_next_line(&t, &l)) {
+		switch (l.kind) {
+		case CONFIG_LINE_EMPTY:
+			break;
+		case CONFIG_LINE_SECTION:
+			rc = parse_section(p, l.name, l.name_len, l.number);
+			break;
+		case CONFIG_LINE_SETTING:
+			rc = parse_setting(p, &l);
+			break;
+		case CONFIG_LINE_MALFORMED:
+			rc = fail(p, l.number, "%s", l.why);
+			break;
+		}
 	}
-	return 0;
+	return rc;
 }
 
 /*

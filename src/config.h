@@ -81,6 +81,12 @@ int config_stamp(const char *path, struct config_stamp *);
 int config_stamp_equal(const struct config_stamp *,
     const struct config_stamp *);
 
+/*
+ * Whether key (len bytes, as a line of the file has it) is the key name or
+ * one of its other spellings (prosody_otp_seed is otp_seed).
+ */
+int config_key_is(const char *key, size_t len, const char *name);
+
 /* The keys for a domain (case-insensitive), the global ones, or NULL. */
 const struct token_keys *config_keys(const struct config *,
     const char *domain, size_t len);

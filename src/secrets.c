@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "base32.h"
+#include "config_lines.h"
 #include "io.h"
 #include "secmem.h"
 #include "secrets.h"
@@ -70,77 +71,41 @@ secrets_new(struct secrets_pair *s)
 
 /* Where a key's value lies in the text, and what replaces it. */
 struct value {
-	size_t line_start, start, end; /* offsets; 0 line_start: not found */
+	size_t line_start, start, end; /* offsets */
 	int found;
 };
 
 enum { SEED, SECRET, PREV_SEED, PREV_SECRET, PREV_UNTIL, NVALUES };
 
-static const char *const value_keys[NVALUES][2] = {
-	{ "otp_seed", "prosody_otp_seed" },
-	{ "token_secret", "prosody_token_secret" },
-	{ "previous_otp_seed", NULL },
-	{ "previous_token_secret", NULL },
-	{ "previous_until", NULL },
+static const char *const value_keys[NVALUES] = {
+	"otp_seed", "token_secret", "previous_otp_seed",
+	"previous_token_secret", "previous_until",
 };
 
+/* Whether a section's name names the section asked for. */
 static int
-blank(char c)
+is_target(const struct config_line *l, const char *domain)
 {
-	return c == ' ' || c == '\t';
-}
-
-/* Trims blanks (and a CR at the end) off [*s, *e). */
-static void
-trim(const char *text, size_t *s, size_t *e)
-{
-	while (*s < *e && blank(text[*s]))
-		(*s)++;
-	while (*e > *s && (blank(text[*e - 1]) || text[*e - 1] == '\r'))
-		(*e)--;
-}
-
-/* Whether the section header [s, e) names the section asked for. */
-static int
-is_target(const char *text, size_t s, size_t e, const char *domain)
-{
-	size_t len;
-
-	s++;
-	e--;
-	trim(text, &s, &e);
-	len = e - s;
-	if (len == strlen(CONFIG_GLOBAL_SECTION) &&
-	    memcmp(text + s, CONFIG_GLOBAL_SECTION, len) == 0)
+	if (config_section_is_global(l->name, l->name_len))
 		return domain == NULL;
-	return domain != NULL && len == strlen(domain) &&
-	    strncasecmp(text + s, domain, len) == 0;
+	return domain != NULL && l->name_len == strlen(domain) &&
+	    strncasecmp(l->name, domain, l->name_len) == 0;
 }
 
-/* Records where a key = value line [s, e) of the target section stands. */
+/* Records where a setting of the target section stands. */
 static void
-note_setting(const char *text, size_t line_start, size_t s, size_t e,
+note_setting(const char *text, const struct config_line *l,
     struct value v[NVALUES])
 {
-	const char *eq = memchr(text + s, '=', e - s);
-	size_t ks = s, ke, vs, ve = e, i, j;
+	size_t i;
 
-	if (eq == NULL)
-		return;
-	ke = (size_t)(eq - text);
-	vs = ke + 1;
-	trim(text, &ks, &ke);
-	trim(text, &vs, &ve);
 	for (i = 0; i < NVALUES; i++)
-		for (j = 0; j < 2; j++)
-			if (value_keys[i][j] != NULL &&
-			    strlen(value_keys[i][j]) == ke - ks &&
-			    memcmp(text + ks, value_keys[i][j], ke - ks) == 0) {
-				v[i].line_start = line_start;
-				v[i].start = vs;
-				v[i].end = ve;
-				v[i].found = 1;
-			}
+		if (config_key_is(l->name, l->name_len, value_keys[i])) {
+			v[i].line_start = l->start;
+			v[i].start = (size_t)(l->value - text);
+			v[i].end = v[i].start + l->value_len;
+			v[i].found = 1;
+		}
 }
 
 /* Finds the values of the target section in text[0..len). */
@@ -148,31 +113,18 @@ static int
 find_values(const char *text, size_t len, const char *domain,
     struct value v[NVALUES])
 {
-	size_t pos = 0, s, e, c, next;
+	struct config_text t = { text, len, 0, 0 };
+	struct config_line l;
 	int in_target = domain == NULL, seen = domain == NULL;
-	const char *nl;
 
 	memset(v, 0, NVALUES * sizeof(*v));
-	for (; pos < len; pos = next) {
-		nl = memchr(text + pos, '\n', len - pos);
-		next = nl != NULL ? (size_t)(nl - text) + 1 : len;
-		s = pos;
-		e = nl != NULL ? (size_t)(nl - text) : len;
-		trim(text, &s, &e);
-		if (s == e || text[s] == '#' || text[s] == ';')
-			continue;
-		for (c = s + 1; c < e; c++)
-			if (text[c] == '#' && blank(text[c - 1]))
-				break;
-		e = c;
-		trim(text, &s, &e);
-		if (text[s] == '[' && e > s + 1 && text[e - 1] == ']') {
-			in_target = is_target(text, s, e, domain);
+	while (config_next_line(&t, &l)) {
+		if (l.kind == CONFIG_LINE_SECTION) {
+			in_target = is_target(&l, domain);
 			seen |= in_target;
-			continue;
+		} else if (l.kind == CONFIG_LINE_SETTING && in_target) {
+			note_setting(text, &l, v);
 		}
-		if (in_target)
-			note_setting(text, pos, s, e, v);
 	}
 	return seen ? 0 : -1;
 }

@@ -153,15 +153,16 @@ install-systemd:
 install-stress:
 	install -d $(DESTDIR)$(DATADIR)/$(PROG)/tests $(DESTDIR)$(BINDIR) \
 	    $(DESTDIR)$(MANDIR)/man1
-	install -m 0755 tests/stress.sh $(DESTDIR)$(DATADIR)/$(PROG)/tests/
-	install -m 0644 tests/lib.sh tests/tokengen.py tests/tokenconf.py \
-	    tests/stress_driver.py $(DESTDIR)$(DATADIR)/$(PROG)/tests/
+	install -m 0755 tests/harness/stress.sh $(DESTDIR)$(DATADIR)/$(PROG)/tests/
+	install -m 0644 tests/harness/checks.py tests/harness/tokengen.py \
+	    tests/harness/tokenconf.py tests/harness/stress_driver.py \
+	    $(DESTDIR)$(DATADIR)/$(PROG)/tests/
 	sed $(INSTALLED_PATHS) packaging/$(PROG)-stress \
 	    >$(DESTDIR)$(BINDIR)/$(PROG)-stress
 	chmod 0755 $(DESTDIR)$(BINDIR)/$(PROG)-stress
 	install -m 0644 packaging/$(PROG)-stress.1 $(DESTDIR)$(MANDIR)/man1/
 	# the login storm client, for a running XMPP server
-	install -m 0644 tests/xmpp_storm.py $(DESTDIR)$(DATADIR)/$(PROG)/tests/
+	install -m 0644 tests/harness/xmpp_storm.py $(DESTDIR)$(DATADIR)/$(PROG)/tests/
 	sed $(INSTALLED_PATHS) packaging/$(PROG)-storm \
 	    >$(DESTDIR)$(BINDIR)/$(PROG)-storm
 	chmod 0755 $(DESTDIR)$(BINDIR)/$(PROG)-storm

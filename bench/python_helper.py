@@ -26,7 +26,7 @@ import time
 import pyotp
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))), "tests"))
+    os.path.abspath(__file__))), "tests", "harness"))
 import tokenconf  # noqa: E402
 
 

@@ -8,7 +8,7 @@
 # users. KIND token: fresh tokens, tokens of another user, expired tokens,
 # garbage.
 mixed_logins() {
-	"$PY" - "$TOP/tests" "$@" >"$1" <<-'EOF'
+	"$PY" - "$TOP/tests/harness" "$@" >"$1" <<-'EOF'
 		import random, sys
 		sys.path.insert(0, sys.argv[1])
 		out, domain, kind = sys.argv[2:5]

@@ -18,7 +18,7 @@
 #   token.test     auth_method: [external], the helper as extauth_program
 #                  (a pool, ejabberd framing over pipes, auth_use_cache: false)
 #
-# Every row is one storm by tests/xmpp_storm.py: N logins (SASL PLAIN over
+# Every row is one storm by tests/harness/xmpp_storm.py: N logins (SASL PLAIN over
 # c2s without TLS), C at a time, tokens minted before the clock starts; it
 # prints logins/s, p50/p99/max latency, and the CPU per login of the server
 # (the scheduler's counts in /proc, all threads), of the helpers (every process below the
@@ -49,16 +49,16 @@
 # PROSODY_MODULES_DIR (default prosody/ here).
 #
 # Point the same client at a server of your own with
-# prosody-token-auth-storm (tests/xmpp_storm.py); see doc/performance.md.
+# prosody-token-auth-storm (tests/harness/xmpp_storm.py); see doc/performance.md.
 
-# shellcheck source=tests/lib.sh
-. "$(dirname "$0")/../tests/lib.sh"
-# shellcheck source=tests/e2e-lib.sh
-. "$TOP/tests/e2e-lib.sh"
+# shellcheck source=tests/lib/lib.sh
+. "$(dirname "$0")/../tests/lib/lib.sh"
+# shellcheck source=tests/lib/e2e-lib.sh
+. "$TOP/tests/lib/e2e-lib.sh"
 
 # (no __pycache__ left in the tree: the client imports the token generator)
 export PYTHONDONTWRITEBYTECODE=1
-STORM=("$PY" "$TOP/tests/xmpp_storm.py")
+STORM=("$PY" "$TOP/tests/harness/xmpp_storm.py")
 N=2000 C=32 ROUNDS=6 SMOKE=0 WANT_EJ=1 WANT_PROSODY=1
 LOG_LEVEL=info POOL=4 EXT_POOL=2 KEEP=0 USERS=100 C2S_TIMEOUT=5
 # Token logins go to many users in turn: one JID holds at most

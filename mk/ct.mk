@@ -1,7 +1,7 @@
 # Constant-time evidence.
 #
 #   make ct          build the memcheck test and its leaky self-check
-#   make ct-check    run them (tests/t-30-ct.sh; part of 'make check')
+#   make ct-check    run them (tests/suites/t-30-ct.sh; part of 'make check')
 #   make ct-report   measure refusal times and print Welch's t per pair of
 #                    refusal classes (a report, not a gate: machines are
 #                    noisy); CT_SAMPLES=N measurements per target
@@ -33,7 +33,7 @@ $(CT_DIR)/ct_report: $(CT_DIR)/ct_report.c $(CT_DEPS)
 ct: $(CT_BINS)
 
 ct-check: $(CT_BINS)
-	@bash tests/t-30-ct.sh
+	@bash tests/suites/t-30-ct.sh
 
 ct-report: $(CT_DIR)/ct_report
 	$(CT_DIR)/ct_report $(CT_SAMPLES)

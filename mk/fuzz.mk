@@ -4,7 +4,7 @@
 #   make fuzz                    fuzz each target FUZZ_SECONDS (default 300)
 #                                seconds; FUZZ_TARGETS="frame token" to pick
 #   make fuzz-replay             run each target once over its seed corpus
-#   make fuzz-check              what 'make check' runs (tests/t-35-fuzz.sh):
+#   make fuzz-check              what 'make check' runs (tests/suites/t-35-fuzz.sh):
 #                                replay, then FUZZ_CHECK_SECONDS each
 #
 # Targets are tests/fuzz/fuzz_<name>.c; seed corpora tests/fuzz/corpus/<name>/
@@ -72,7 +72,7 @@ fuzz-run-%: tests/fuzz/fuzz_%
 	fi
 
 fuzz-check: $(FUZZ_BINS)
-	@bash tests/t-35-fuzz.sh
+	@bash tests/suites/t-35-fuzz.sh
 
 fuzz-clean:
 	rm -f $(FUZZ_TARGETS:%=tests/fuzz/fuzz_%)

@@ -1,15 +1,16 @@
 # The sandbox's proof: a build of the helper that, asked to, tries what it
-# never does once confined (tests/sandbox_test.h); tests/t-42-sandbox.sh
+# never does once confined (tests/lib/sandbox_hook.c, wrapped around auth_answer); tests/suites/t-42-sandbox.sh
 # expects each attempt refused or the process killed.
 #
 #   make sandbox-test	build it (part of 'make check')
 
 SANDBOX_TEST = tests/prosody-token-auth-sandbox-test
 
-$(SANDBOX_TEST): $(MAIN_SRCS) $(LIB) $(HDRS) tests/sandbox_test.h Makefile \
+$(SANDBOX_TEST): $(MAIN_SRCS) $(LIB) $(HDRS) tests/lib/sandbox_hook.c Makefile \
     mk/sandbox.mk
-	$(CC) $(ALL_CPPFLAGS) -DSANDBOX_TEST -Itests $(ALL_CFLAGS) \
-	    $(ALL_LDFLAGS) -o $@ $(MAIN_SRCS) $(LIB) $(LIBS)
+	$(CC) $(ALL_CPPFLAGS) -Isrc $(ALL_CFLAGS) $(ALL_LDFLAGS) \
+	    -Wl,--wrap=auth_answer -o $@ $(MAIN_SRCS) tests/lib/sandbox_hook.c \
+	    $(LIB) $(LIBS)
 
 sandbox-test: $(SANDBOX_TEST)
 

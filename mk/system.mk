@@ -1,5 +1,5 @@
 # The system test alone: the package on Debian 12 and 13, each in a
-# container booted with systemd as PID 1 (tests/t-80-system.sh; as root,
+# container booted with systemd as PID 1 (tests/suites/t-80-system.sh; as root,
 # with systemd-nspawn and debootstrap; 'make check' runs it too).
 #
 #   make system-check                        both releases
@@ -9,7 +9,7 @@
 SYSTEM_RELEASES ?= bookworm trixie
 
 system-check:
-	@SYSTEM_RELEASES="$(SYSTEM_RELEASES)" bash tests/t-80-system.sh
+	@SYSTEM_RELEASES="$(SYSTEM_RELEASES)" bash tests/suites/t-80-system.sh
 
 system-images:
 	@for r in $(SYSTEM_RELEASES); do bash tests/system/image.sh $$r || exit 1; done

@@ -265,23 +265,12 @@ struct helper {
 	struct reload *reload;
 };
 
-#ifdef SANDBOX_TEST
-#include "sandbox_test.h"
-#endif
-
 static void
 answer(void *ctx, const struct serve_request *reqs, size_t n, int answers[])
 {
 	struct helper *h = ctx;
-#ifdef SANDBOX_TEST
-	int tried[SERVE_BATCH_MAX];
 
-	sandbox_test(reqs, n, tried);
-#endif
 	auth_answer(h->auth, reqs, n, answers);
-#ifdef SANDBOX_TEST
-	sandbox_test_answers(n, tried, answers);
-#endif
 }
 
 static void

@@ -11,7 +11,7 @@
 # (systemd-socket-activate, one helper per connection), starts Prosody with a
 # temporary config and data directory on a free port (with BOSH and
 # WebSocket on another), mints a token, logs in with it, serves the example
-# converse.js page and its token endpoint (tests/webapp.py), and prints how
+# converse.js page and its token endpoint (tests/lib/webapp.py), and prints how
 # to connect a browser or another client. It then stays up until interrupted
 # (Ctrl-C); with --once or DEMO_ONCE=1 it stops after the proof.
 #
@@ -19,8 +19,8 @@
 # (npm ci --prefix tests/browser); without it everything else still runs.
 # Everything it started is stopped by PID, and its files are removed.
 
-. "$(dirname "$0")/lib.sh"
-. "$TOP/tests/e2e-lib.sh"
+. "$(dirname "$0")/lib/lib.sh"
+. "$TOP/tests/lib/e2e-lib.sh"
 
 ONCE=${DEMO_ONCE:-0}
 [ "${1:-}" = --once ] && ONCE=1
@@ -85,7 +85,7 @@ say "Prosody is running on 127.0.0.1:$PORT (virtual host $DOMAIN), with BOSH"
 say "and WebSocket on 127.0.0.1:$E2E_HTTP_PORT; it checks tokens with $HELPER on $SOCK."
 
 # The web application's side: the example page and its token endpoint.
-spawn "$PY" "$TOP/tests/webapp.py" --page "$TOP/examples/converse" --dist "$DIST" \
+spawn "$PY" "$TOP/tests/lib/webapp.py" --page "$TOP/examples/converse" --dist "$DIST" \
 	--helper "$HELPER" --config "$CONF" --jid "$JID" \
 	--websocket-url "ws://127.0.0.1:$E2E_HTTP_PORT/xmpp-websocket" \
 	--bosh-url "http://127.0.0.1:$E2E_HTTP_PORT/http-bind" \
@@ -146,7 +146,7 @@ Connect another client:
             (the password; single use, valid for about a minute)
   server:   127.0.0.1, port $PORT, without TLS (this throw-away server
             allows PLAIN and X-TOKEN unencrypted, on the loopback only)
-  e.g.:     $PY $TOP/tests/xmpp_client.py --port $PORT --jid $JID --password '$token'
+  e.g.:     $PY $TOP/tests/lib/xmpp_client.py --port $PORT --jid $JID --password '$token'
   more:     PROSODY_TOKEN_AUTH_CONFIG=$CONF $HELPER mint USER@$DOMAIN
   log:      $WORK/prosody/prosody.log
 

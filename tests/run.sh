@@ -7,7 +7,7 @@
 #
 # Unit suites run plain, under valgrind memcheck and built with ASan+UBSan;
 # the helper's shell suites run against the plain binary, under valgrind
-# and against the sanitizer build. Suites are tests/t-*.sh, in name order;
+# and against the sanitizer build. Suites are tests/suites/t-*.sh, in name order;
 # each ends with its own "N passed, M failed, K skipped" line. A check that
 # could not run here (no root, a tool missing) is skipped, with its reason,
 # and never counted as passed; a suite that ran and skipped nothing at all is
@@ -26,7 +26,7 @@ skips=()
 
 # Suites that exercise the helper binary deeply enough to be worth running
 # under valgrind and the sanitizers too.
-SANITIZED_SUITES="tests/t-10-helper.sh tests/t-15-pty.sh"
+SANITIZED_SUITES="tests/suites/t-10-helper.sh tests/suites/t-15-pty.sh"
 
 VALGRIND="valgrind -q --error-exitcode=99 --leak-check=full \
 --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect"
@@ -122,9 +122,9 @@ all)
 	# shellcheck disable=SC2086
 	units test valgrind $VALGRIND
 	units asan asan
-	shell_suites "" "$TOP/prosody-token-auth" tests/t-*.sh
+	shell_suites "" "$TOP/prosody-token-auth" tests/suites/t-*.sh
 	# shellcheck disable=SC2086
-	shell_suites valgrind "$TOP/tests/valgrind-helper" $SANITIZED_SUITES
+	shell_suites valgrind "$TOP/tests/lib/valgrind-helper" $SANITIZED_SUITES
 	# shellcheck disable=SC2086
 	shell_suites asan "$TOP/prosody-token-auth-asan" $SANITIZED_SUITES
 	;;

@@ -11,7 +11,7 @@
  * auth.c itself declassifies what it makes public (built with CT_TRACK):
  * the yes or no of each answer, and the reason once answers are written.
  *
- * Run it under valgrind (tests/t-30-ct.sh does): any memcheck report is a
+ * Run it under valgrind (tests/suites/t-30-ct.sh does): any memcheck report is a
  * failure. It also checks that the taint really reaches what it should (the
  * MAC outputs, the TOTP codes, every verdict), so that a test that tracks
  * nothing cannot pass.

@@ -1,5 +1,5 @@
 /*
- * The test vectors of doc/test-vectors.md (computed by tests/vectors.py with
+ * The test vectors of doc/test-vectors.md (computed by tests/lib/vectors.py with
  * pyotp and Python's hmac), reproduced from each vector's config file
  * through config_load, config_keys and token_format; the secrets'
  * fingerprints through HMAC-SHA256. Suite t-25 checks that every token and

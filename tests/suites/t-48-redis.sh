@@ -1,0 +1,587 @@
+#!/bin/bash
+# The replay store on Redis, for real: a redis-server from Debian on
+# 127.0.0.1 (a free port, a temporary directory, no persistence, a password,
+# the helpers logging in as an ACL user with the documented minimal ACL),
+# over TCP and over its Unix socket.
+#
+# Proves: two "nodes" (two configs, the same secrets, one Redis), each with a
+# pool of helpers, fed the same tokens at once, accept each exactly once in
+# all, and refuse replays, expired, bad-signature and other users' tokens;
+# the per-JID limit holds across nodes; no key holds a JID or a nonce;
+# check-config connects, probes, reads maxmemory-policy, never shows the
+# password; verify and reset-store; the ACL is minimal (a key outside the
+# prefix is refused); rediss:// verifies the server's certificate and name
+# where hiredis has TLS, and is refused at start-up, saying what to do
+# instead, where it has not. Faults, with one helper serving throughout: Redis
+# stopped (SIGSTOP: refused within the deadline, then at once while backing
+# off), continued, killed and restarted (with persistence: nothing
+# forgotten), restarted empty (refused for a token lifetime), out of memory
+# with noeviction, its script cache flushed, a wrong password, an evicting
+# policy (check-config warns), Redis down when the helper starts, no connect
+# storm against a server that keeps failing; the helper never crashes, never
+# hangs, recovers by itself, and exits 0. The same under ASan and valgrind,
+# briefly. The systemd drop-ins pass systemd-analyze verify with the unit.
+#
+# HELPER may name another build. About a minute.
+# (pass never fails, so "test && pass || fail" is a plain if-then-else here.)
+# shellcheck disable=SC2015
+. "$(dirname "$0")/../lib/lib.sh"
+. "$(dirname "$0")/../lib/redis-lib.sh"
+
+DROPINS=$TOP/packaging/prosody-token-auth@.service.d
+
+# --- the systemd drop-ins (need no Redis) ---------------------------------
+
+# verify_units DROPIN: systemd-analyze's complaints about the unit, the
+# socket and DROPIN together, but for the installed binary, which is not
+# here.
+verify_units() {
+	local d=$WORK/units/prosody-token-auth@.service.d
+	rm -rf "$WORK/units"
+	mkdir -p "$d"
+	cp "$TOP/packaging/prosody-token-auth@.service" "$TOP/packaging/prosody-token-auth.socket" "$WORK/units/"
+	cp "$1" "$d/"
+	SYSTEMD_UNIT_PATH="$WORK/units:" systemd-analyze verify --man=no \
+		"$WORK/units/prosody-token-auth.socket" \
+		"$WORK/units/prosody-token-auth@.service" 2>&1 |
+		grep -v 'Command /usr/bin/prosody-token-auth is not executable'
+}
+
+if command -v systemd-analyze >/dev/null; then
+	for d in redis-tcp redis-unix; do
+		out=$(verify_units "$DROPINS/$d.conf")
+		check "systemd-analyze verify: the unit with $d.conf" "" "$out"
+	done
+	# The drop-in is read: a bad one is reported.
+	printf '[Service]\nRestrictAddressFamilies=AF_BOGUS\nNoSuchKey=1\n' >"$WORK/bad.conf"
+	out=$(verify_units "$WORK/bad.conf")
+	grep -q NoSuchKey <<<"$out" && pass "... (a bad drop-in is reported: verify reads them)" ||
+		fail "a bad drop-in is reported by systemd-analyze verify: '$out'"
+	grep -q '^IPAddressAllow=' "$DROPINS/redis-tcp.conf" &&
+		grep -q '^RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6' "$DROPINS/redis-tcp.conf" &&
+		grep -q '^PrivateNetwork=no' "$DROPINS/redis-tcp.conf" &&
+		pass "redis-tcp.conf: network to the allowed address only" ||
+		fail "redis-tcp.conf: PrivateNetwork=no, AF_INET, IPAddressAllow"
+	grep -q '^SupplementaryGroups=redis' "$DROPINS/redis-unix.conf" &&
+		pass "redis-unix.conf: the redis group" ||
+		fail "redis-unix.conf: SupplementaryGroups=redis"
+else
+	skip "systemd drop-ins" "no systemd-analyze (Debian package systemd)"
+fi
+
+if ! redis_need; then
+	skip "the Redis store" "no redis-server or redis-cli (Debian package redis-server)"
+	finish
+	exit $?
+fi
+
+# --- one Redis, two nodes ---------------------------------------------------
+
+redis_start main || { fail "redis-server started"; finish; exit 1; }
+redis_seed main || fail "pta:since set"
+pass "redis-server on 127.0.0.1:${REDIS_PORT[main]} and ${REDIS_DIR[main]##*/}/redis.sock, ACL user $REDIS_USER"
+
+NODE1=$WORK/node1.conf
+NODE2=$WORK/node2.conf
+redis_config "$NODE1" "$(redis_url main)" "replay_per_user = 100000"
+redis_config "$NODE2" "$(redis_unix_url main)" "replay_per_user = 100000"
+
+out=$($HELPER --config "$NODE1" check-config 2>&1)
+status=$?
+echo "$out" | sed -n '/^replay store/,$p' | sed 's/^/# /'
+check "check-config over TCP as the ACL user: exit 0" 0 "$status"
+grep -q "replay store: redis://$REDIS_USER:\*\*\*@127.0.0.1:${REDIS_PORT[main]}/0" <<<"$out" &&
+	pass "check-config shows the URL with the password as ***" ||
+	fail "check-config shows the URL with the password as ***"
+grep -qF -- "${REDIS_USER_PASSWORD##*:}" <<<"$out" &&
+	fail "check-config shows the password" ||
+	pass "check-config never shows the password"
+grep -q 'a test nonce .* recorded, refused the second time, and found: OK' <<<"$out" &&
+	pass "check-config: the script, SET NX and EXISTS work as the ACL user" ||
+	fail "check-config: the test nonce"
+grep -q 'note: maxmemory-policy not checked (this ACL user may not run CONFIG GET' <<<"$out" &&
+	pass "check-config: a note when the ACL forbids CONFIG GET" ||
+	fail "check-config: the note on CONFIG GET"
+out=$($HELPER --config "$NODE2" check-config 2>&1)
+check "check-config over the Unix socket: exit 0" 0 "$?"
+ADMIN_CONF=$WORK/admin.conf
+redis_config "$ADMIN_CONF" "redis://:$REDIS_ADMIN_PASSWORD@127.0.0.1:${REDIS_PORT[main]}"
+out=$($HELPER --config "$ADMIN_CONF" check-config 2>&1)
+grep -q 'maxmemory-policy noeviction: OK' <<<"$out" && grep -q 'server: Redis [0-9]' <<<"$out" &&
+	pass "check-config as an administrator: version, and noeviction: OK" ||
+	{ echo "$out" | sed 's/^/# /'; fail "check-config as an administrator"; }
+
+py_nodes() {
+	local line
+	while IFS= read -r line; do
+		case $line in
+		"ok   "*) pass "${line#ok   }" ;;
+		"FAIL "*) fail "${line#FAIL }" ;;
+		*) echo "# $line" ;;
+		esac
+	done < <(timeout 300 "$PY" "$TOP/tests/lib/redis_nodes.py" "$@" 2>&1)
+}
+py_nodes "$HELPER" "$OTP_SEED" "$TOKEN_SECRET" 150 3 "$NODE1" "$NODE2"
+
+# --- one helper each, line by line ------------------------------------------
+
+# ask CONF LINE...: one helper, the answers space-separated; its log in
+# $WORK/stderr.
+ask() {
+	local conf=$1
+	shift
+	printf '%s\n' "$@" | timeout 30 $HELPER --config "$conf" --log stderr 2>"$WORK/stderr" | tr '\n' ' ' | sed 's/ $//'
+}
+auth() { echo "auth:${1%@*}:${1#*@}:$2"; }
+
+# The per-JID limit, across nodes.
+# (in a database of its own, where its JIDs alone have sets)
+LIM1=$WORK/lim1.conf
+LIM2=$WORK/lim2.conf
+rcli main -n 1 SET pta:since 0 >/dev/null
+redis_config "$LIM1" "$(redis_url main 1)" "replay_per_user = 3"
+redis_config "$LIM2" "$(redis_unix_url main 1)" "replay_per_user = 3"
+mapfile -t LIMITED < <(token limited@example.org --count 5)
+check "per-JID limit: node 1 accepts 2 of limited's tokens" "1 1" \
+	"$(ask "$LIM1" "$(auth limited@example.org "${LIMITED[0]}")" "$(auth limited@example.org "${LIMITED[1]}")")"
+check "... node 2 a third, then refuses the fourth and fifth" "1 0 0" \
+	"$(ask "$LIM2" "$(auth limited@example.org "${LIMITED[2]}")" "$(auth limited@example.org "${LIMITED[3]}")" "$(auth limited@example.org "${LIMITED[4]}")")"
+grep -q 'too many live tokens for this JID' "$WORK/stderr" &&
+	pass "... saying: too many live tokens for this JID" ||
+	fail "... saying: too many live tokens for this JID"
+check "... while another JID logs in" "1" \
+	"$(ask "$LIM1" "$(auth other@example.org "$(token other@example.org)")")"
+check "... and a refused token of limited's was not used up (node 1 refuses it too)" "0" \
+	"$(ask "$LIM1" "$(auth limited@example.org "${LIMITED[3]}")")"
+members=$(rcli main -n 1 --scan --pattern 'pta:{*}:u' | while read -r k; do rcli main -n 1 ZCARD "$k"; done | sort -n | tail -1)
+check "... the JID's set holds its 3 live nonces" 3 "$members"
+# Once they expire (2 s steps: at most 6 s), the JID has room again: its
+# expired nonces are purged when its set is found full.
+LIM3=$WORK/lim3.conf
+rcli main -n 2 SET pta:since 0 >/dev/null
+redis_config "$LIM3" "$(redis_url main 2)" "replay_per_user = 2" "otp_interval = 2"
+mapfile -t SHORT < <(token short@example.org --interval 2 --count 3)
+check "a JID at its limit of 2 (tokens of 2 s steps): the third refused" "1 1 0" \
+	"$(ask "$LIM3" "$(auth short@example.org "${SHORT[0]}")" "$(auth short@example.org "${SHORT[1]}")" "$(auth short@example.org "${SHORT[2]}")")"
+room_again() { [ "$(ask "$LIM3" "$(auth short@example.org "$(token short@example.org --interval 2)")")" = 1 ]; }
+wait_for 15 room_again && pass "... once they expire, a fresh one is accepted (the expired purged)" ||
+	fail "... once they expire, a fresh one is accepted"
+n=$(rcli main -n 2 --scan --pattern 'pta:{*}:u' | while read -r k; do rcli main -n 2 ZCARD "$k"; done)
+[ "${n:-9}" -ge 1 ] && [ "${n:-9}" -le 2 ] && pass "... and its set holds no more than the limit ($n)" ||
+	fail "... and its set holds no more than the limit (${n:-none})"
+
+# verify, and reset-store.
+V=$(token verify@example.org)
+out=$($HELPER --config "$NODE1" verify verify@example.org "$V")
+check "verify: a fresh token, exit 0" "0" "$?"
+grep -q 'not used yet' <<<"$out" && pass "verify: not used yet (read from Redis)" || fail "verify: not used yet: $out"
+check "the helper accepts it" 1 "$(ask "$NODE2" "$(auth verify@example.org "$V")")"
+out=$($HELPER --config "$NODE1" verify verify@example.org "$V")
+check "verify after use: exit 1" 1 "$?"
+check "verify after use: replayed" "invalid: replayed token (nonce already used)" "$out"
+out=$($HELPER --config "$NODE1" reset-store 2>&1)
+check "reset-store on Redis: exit 0" 0 "$?"
+grep -q 'nothing to reset' <<<"$out" && pass "reset-store on Redis: nothing to reset" || fail "reset-store: $out"
+
+# No key holds a JID or a nonce.
+KEYS=$(redis_keys main; redis_keys main 1; redis_keys main 2)
+nkeys=$(grep -c . <<<"$KEYS")
+odd=$(grep -vE '^pta:(since|\{[0-9a-f]{32}\}:(u|n:[0-9a-f]{64}))$' <<<"$KEYS" | head -3)
+check "every one of the $nkeys keys is pta:since, pta:{JID hash}:u or pta:{JID hash}:n:NONCE HASH" "" "$odd"
+leaks=""
+for t in "${LIMITED[@]}" "$V"; do
+	nonce=${t:8:32}
+	grep -q "$nonce" <<<"$KEYS" && leaks="$leaks nonce"
+	grep -q "$(printf '%s' "$nonce" | od -An -tx1 | tr -d ' \n')" <<<"$KEYS" && leaks="$leaks hex-nonce"
+done
+grep -qiE 'limited|verify|example|org|@' <<<"$KEYS" && leaks="$leaks jid"
+grep -qF "$(printf '%s' limited@example.org | od -An -tx1 | tr -d ' \n')" <<<"$KEYS" && leaks="$leaks hex-jid"
+check "no key holds a JID or a nonce, as text or in hex" "" "$leaks"
+k=$(grep -m1 ':n:' <<<"$KEYS")
+ttl=$(rcli main PTTL "$k")
+[ "$ttl" -gt 0 ] && [ "$ttl" -le 90000 ] &&
+	pass "a nonce's key expires with its token (PTTL $ttl ms <= 90 s)" ||
+	fail "a nonce's key expires with its token (PTTL $ttl)"
+check "pta:since never expires" -1 "$(rcli main TTL pta:since)"
+
+# The ACL is minimal: outside the prefix, and FLUSHALL, refused.
+OUTSIDE=$WORK/outside.conf
+redis_config "$OUTSIDE" "$(redis_url main)" "replay_redis_key_prefix = other:"
+check "a prefix outside the ACL user's keys: refused" 0 \
+	"$(ask "$OUTSIDE" "$(auth bob@example.org "$(token bob@example.org)")")"
+grep -q 'NOPERM' "$WORK/stderr" && pass "... saying NOPERM (the ACL)" || fail "... saying NOPERM"
+out=$(redis-cli -h 127.0.0.1 -p "${REDIS_PORT[main]}" --user "$REDIS_USER" --pass "$REDIS_USER_PASSWORD" --no-auth-warning FLUSHALL 2>&1)
+grep -q NOPERM <<<"$out" && pass "the ACL user may not FLUSHALL" || fail "the ACL user may not FLUSHALL: $out"
+out=$(redis-cli -h 127.0.0.1 -p "${REDIS_PORT[main]}" --user "$REDIS_USER" --pass "$REDIS_USER_PASSWORD" --no-auth-warning GET secret:thing 2>&1)
+grep -q NOPERM <<<"$out" && pass "the ACL user may not read keys outside pta:" || fail "GET outside the prefix: $out"
+
+# --- rediss:// ----------------------------------------------------------------
+
+# Where hiredis has no TLS (Debian 12's 0.14), rediss:// is refused at
+# start-up in one sentence that names the alternatives; where it has, the
+# server's certificate is verified against the CAs (SSL_CERT_FILE here, the
+# system's otherwise) and must name the host.
+TLSC=$WORK/tls.conf
+redis_config "$TLSC" "rediss://$REDIS_USER:$REDIS_USER_PASSWORD_URL@localhost:6380"
+out=$($HELPER --config "$TLSC" check-config 2>&1)
+status=$?
+if grep -q 'rediss:// needs TLS, which this build' <<<"$out"; then
+	check "rediss:// without TLS in hiredis: refused at start-up" 1 "$status"
+	grep -q "$(basename "$TLSC"):3: .*unix:///PATH.*stunnel or spiped" <<<"$out" &&
+		pass "... on its line, naming the alternatives (a Unix socket, stunnel, spiped)" ||
+		fail "... on its line, naming the alternatives: $out"
+	out=$(printf 'isuser:a:example.org\n' | $HELPER --config "$TLSC" 2>&1)
+	check "... and the helper does not start (no plain-text fallback)" "1" "$?"
+	skip "rediss:// connections" "this build's hiredis has no TLS (pkg-config hiredis_ssl: hiredis 1.x)"
+elif ! command -v openssl >/dev/null; then
+	skip "rediss:// connections" "no openssl to make certificates (Debian package openssl)"
+else
+	# A CA, and two server certificates: one for localhost and 127.0.0.1,
+	# one for another name.
+	(
+		cd "$WORK" || exit 1
+		openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt \
+			-days 2 -subj "/CN=test CA"
+		for c in good:DNS:localhost,IP:127.0.0.1 wrong:DNS:wrong.example; do
+			openssl req -newkey rsa:2048 -nodes -keyout "${c%%:*}.key" \
+				-out "${c%%:*}.csr" -subj "/CN=${c%%:*}"
+			echo "subjectAltName=${c#*:}" >"${c%%:*}.ext"
+			openssl x509 -req -in "${c%%:*}.csr" -CA ca.crt -CAkey ca.key \
+				-CAcreateserial -out "${c%%:*}.crt" -days 2 -extfile "${c%%:*}.ext"
+		done
+	) >"$WORK/openssl.log" 2>&1 || fail "certificates made"
+	for c in good wrong; do
+		REDIS_PORT["tls$c"]=$(redis_free_port)
+		redis_start "tls$c" port 0 tls-port "${REDIS_PORT["tls$c"]}" \
+			tls-cert-file "$WORK/$c.crt" tls-key-file "$WORK/$c.key" \
+			tls-ca-cert-file "$WORK/ca.crt" tls-auth-clients no
+	done
+	redis_seed tlsgood
+	redis_seed tlswrong
+	for host in localhost 127.0.0.1; do
+		redis_config "$TLSC" "rediss://$REDIS_USER:$REDIS_USER_PASSWORD_URL@$host:${REDIS_PORT[tlsgood]}"
+		T=$(token tls@example.org)
+		check "rediss:// to $host, its certificate signed by the CA given: accepted, then a replay refused" "1 0" \
+			"$(SSL_CERT_FILE=$WORK/ca.crt ask "$TLSC" "$(auth tls@example.org "$T")" "$(auth tls@example.org "$T")")"
+	done
+	check "rediss:// to a CA the helper does not trust: refused" 0 \
+		"$(ask "$TLSC" "$(auth tls@example.org "$(token tls@example.org)")")"
+	grep -q 'the certificate is refused' "$WORK/stderr" && pass "... saying the certificate is refused" ||
+		fail "... saying the certificate is refused"
+	redis_config "$TLSC" "rediss://$REDIS_USER:$REDIS_USER_PASSWORD_URL@127.0.0.1:${REDIS_PORT[tlswrong]}"
+	check "rediss:// to a certificate for another name: refused" 0 \
+		"$(SSL_CERT_FILE=$WORK/ca.crt ask "$TLSC" "$(auth tls@example.org "$(token tls@example.org)")")"
+	grep -q 'mismatch' "$WORK/stderr" && pass "... saying the name does not match" ||
+		fail "... saying the name does not match: $(tail -1 "$WORK/stderr")"
+fi
+
+# --- faults, one helper serving throughout ----------------------------------
+
+# A Redis with persistence (every write to its append-only file at once),
+# and a token lifetime of at most 6 s (30 s steps would make the test wait).
+redis_start faulty appendonly yes appendfsync always || fail "second redis-server started"
+redis_seed faulty
+FCONF=$WORK/fault.conf
+redis_config "$FCONF" "$(redis_url faulty)" "replay_per_user = 100000" \
+	"otp_interval = 2" "replay_redis_timeout_ms = 250"
+ftoken() { token "f@example.org" --interval 2; }
+
+# session_start CONF LOG: one helper serving throughout, as a coprocess
+# (SESSION_PID), its log in LOG; session_end closes its input and sets
+# STATUS to its exit status.
+session_start() {
+	coproc SESSION { exec $HELPER --config "$1" --log stderr 2>"$2"; }
+	pids+=("$SESSION_PID")
+	CO_PID=$SESSION_PID
+	CO_IN=${SESSION[1]}
+	CO_OUT=${SESSION[0]}
+}
+session_end() {
+	eval "exec $CO_IN>&-"
+	wait "$CO_PID"
+	STATUS=$?
+	unspawn "$CO_PID"
+}
+
+# login [TOKEN]: one login (a fresh token by default); sets ANS (1, 0 or
+# "none") and MS, how long the answer took.
+login() {
+	local t=${1:-$(ftoken)} start
+	start=$(date +%s%N)
+	echo "auth:f:example.org:$t" >&"$CO_IN"
+	read -r -t 5 -u "$CO_OUT" ANS || ANS=none
+	MS=$((($(date +%s%N) - start) / 1000000))
+}
+logins_ok() { login && [ "$ANS" = 1 ]; }
+logged() { grep -q -- "$1" "$WORK/fault.log"; }
+
+session_start "$FCONF" "$WORK/fault.log"
+login
+check "fault helper: a login" 1 "$ANS"
+
+# Stopped: refused within the deadline, tried once more at the next login
+# (a single slow reply is no reason to wait), then refused at once while
+# backing off (the logins follow one another at once: their tokens are
+# made before).
+T1=$(ftoken)
+T2=$(ftoken)
+T3=$(ftoken)
+kill -STOP "${REDIS_PID[faulty]}"
+login "$T1"
+ANS1=$ANS MS1=$MS
+login "$T2"
+ANS2=$ANS MS2=$MS
+login "$T3"
+check "Redis stopped (SIGSTOP): refused" "0 0" "$ANS1 $ANS2"
+[ "$MS1" -lt 1000 ] && [ "$MS2" -lt 1000 ] &&
+	pass "... within the deadline (250 ms; took $MS1 ms, then $MS2 ms to try again)" ||
+	fail "... within the deadline (took $MS1 and $MS2 ms)"
+logged 'no reply in time (replay_redis_timeout_ms)' && pass "... saying: no reply in time" ||
+	fail "... saying: no reply in time"
+[ "$ANS" = 0 ] && [ "$MS" -lt 100 ] && pass "... then, after two failures, refused at once while backing off ($MS ms)" ||
+	fail "... then refused at once while backing off ($ANS, $MS ms)"
+logged 'next attempt in' && pass "... saying: next attempt in N ms" || fail "... saying: next attempt in"
+kill -CONT "${REDIS_PID[faulty]}"
+wait_for 10 logins_ok && pass "continued (SIGCONT): logins accepted again, no restart" ||
+	fail "continued: logins accepted again"
+
+# Killed and restarted with its data: nothing forgotten.
+BEFORE=$(ftoken)
+login "$BEFORE"
+check "a token accepted before the kill" 1 "$ANS"
+redis_stop faulty KILL
+login
+check "Redis killed: refused" 0 "$ANS"
+logged 'Connection refused' && pass "... saying: Connection refused" || fail "... saying: Connection refused"
+redis_start faulty appendonly yes appendfsync always || fail "redis-server restarted"
+wait_for 10 logins_ok && pass "restarted (its append-only file kept): logins accepted again" ||
+	fail "restarted: logins accepted again"
+login "$BEFORE"
+check "... and the token accepted before the kill is refused (nothing forgotten)" 0 "$ANS"
+
+# Restarted empty: refused for a token lifetime, then accepted.
+BEFORE=$(ftoken)
+login "$BEFORE"
+redis_stop faulty KILL
+rm -rf "${REDIS_DIR[faulty]}/appendonlydir"
+redis_start faulty appendonly yes appendfsync always || fail "redis-server restarted empty"
+login "$BEFORE"
+check "Redis restarted empty: the token accepted before it is refused" 0 "$ANS"
+login
+check "... so is a fresh one, for a token lifetime" 0 "$ANS"
+logged 'began a new record of nonces' && pass "... saying: began a new record of nonces" ||
+	fail "... saying: began a new record of nonces"
+wait_for 15 logins_ok && pass "... then logins are accepted again, by themselves" ||
+	fail "... then logins accepted again"
+
+# Out of memory, with noeviction.
+used=$(rcli faulty INFO memory | sed -n 's/^used_memory:\([0-9]*\).*/\1/p' | tr -d '\r')
+rcli faulty CONFIG SET maxmemory "$used" >/dev/null
+login
+check "maxmemory reached (noeviction): refused" 0 "$ANS"
+logged 'OOM' && pass "... saying OOM, and how to fix it" || fail "... saying OOM"
+rcli faulty CONFIG SET maxmemory 0 >/dev/null
+wait_for 10 logins_ok && pass "... accepted again once there is room" || fail "... accepted again once there is room"
+
+# The script cache flushed.
+rcli faulty SCRIPT FLUSH >/dev/null
+login
+check "script cache flushed (SCRIPT FLUSH): refused once" 0 "$ANS"
+logged NOSCRIPT && pass "... saying NOSCRIPT" || fail "... saying NOSCRIPT"
+login
+check "... the next login loads it again and is accepted" 1 "$ANS"
+
+# The helper lived through it all.
+session_end
+check "the helper served through every fault and exits 0 at end of input" 0 "$STATUS"
+grep -qE 'AddressSanitizer|runtime error|Segmentation' "$WORK/fault.log" &&
+	fail "no crash report in the helper's log" || pass "no crash report in the helper's log"
+
+# A wrong password.
+WRONG=$WORK/wrong.conf
+redis_config "$WRONG" "redis://$REDIS_USER:Zebra-wrong-pw@127.0.0.1:${REDIS_PORT[faulty]}"
+check "a wrong password: refused" 0 "$(ask "$WRONG" "$(auth bob@example.org "$(token bob@example.org)")")"
+grep -q 'WRONGPASS' "$WORK/stderr" && pass "... saying WRONGPASS" || fail "... saying WRONGPASS"
+out=$($HELPER --config "$WRONG" check-config 2>&1)
+status=$?
+check "check-config with a wrong password: exit 1" 1 "$status"
+grep -q 'PROBLEM: .*WRONGPASS' <<<"$out" && pass "... a PROBLEM line naming WRONGPASS" ||
+	{ echo "$out" | sed 's/^/# /'; fail "... a PROBLEM line naming WRONGPASS"; }
+grep -q Zebra <<<"$out$(cat "$WORK/stderr")" && fail "... the password is never shown" ||
+	pass "... the password is never shown (check-config, log)"
+
+# An evicting policy.
+rcli main CONFIG SET maxmemory-policy allkeys-lru >/dev/null
+out=$($HELPER --config "$ADMIN_CONF" check-config 2>&1)
+status=$?
+grep -q 'WARNING: maxmemory-policy is allkeys-lru: .* a token whose nonce was evicted can be used again' <<<"$out" &&
+	pass "check-config warns of an evicting policy, and why" ||
+	{ echo "$out" | sed 's/^/# /'; fail "check-config warns of an evicting policy"; }
+check "... a warning, not a problem (exit 0)" 0 "$status"
+rcli main CONFIG SET maxmemory-policy noeviction >/dev/null
+
+# Redis down when the helper starts: it serves, refusing, and recovers.
+LATE_PORT=$(redis_free_port)
+LATE=$WORK/late.conf
+redis_config "$LATE" "redis://$REDIS_USER:$REDIS_USER_PASSWORD_URL@127.0.0.1:$LATE_PORT" "otp_interval = 2"
+session_start "$LATE" "$WORK/late.log"
+login
+check "Redis down at start: the helper serves, refusing" 0 "$ANS"
+REDIS_PORT["late"]=$LATE_PORT
+redis_start late || fail "a late redis-server started"
+redis_seed late
+wait_for 10 logins_ok && pass "... and accepts once Redis is up, by itself" || fail "... accepts once Redis is up"
+session_end
+check "... and exits 0 at end of input" 0 "$STATUS"
+
+# No connect storm: a server that accepts and hangs up at once, counting
+# connections, while one login comes every 10 ms for 2.5 s.
+cat >"$WORK/storm.py" <<'EOF'
+import os, socket, subprocess, sys, threading, time
+sys.path.insert(0, os.environ["TOP"] + "/tests/harness")
+import tokengen
+seed, secret, helper, work = sys.argv[1:5]
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(64)
+port = s.getsockname()[1]
+conns = 0
+def serve():
+    global conns
+    while True:
+        c, _ = s.accept()
+        conns += 1
+        c.close()
+threading.Thread(target=serve, daemon=True).start()
+conf = work + "/storm.conf"
+with open(conf, "w") as f:
+    f.write("otp_seed = %s\ntoken_secret = %s\n"
+            "replay_store = redis://:pw@127.0.0.1:%d\n" % (seed, secret, port))
+os.chmod(conf, 0o600)
+tokens = [tokengen.mint(seed, secret, "s@example.org") for _ in range(250)]
+p = subprocess.Popen([helper, "--config", conf, "--log", "stderr"],
+                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                     stderr=open(work + "/storm.log", "wb"), bufsize=0)
+start = time.monotonic()
+answers, slowest = [], 0.0
+for i, t in enumerate(tokens):
+    time.sleep(max(0.0, start + i * 0.01 - time.monotonic()))
+    sent = time.monotonic()
+    p.stdin.write(b"auth:s:example.org:" + t.encode() + b"\n")
+    answers.append(p.stdout.read(2))
+    slowest = max(slowest, time.monotonic() - sent)
+elapsed = time.monotonic() - start
+p.stdin.close()
+print(answers.count(b"0\n"), len(answers), conns, int(elapsed * 1000),
+      int(slowest * 1000), p.wait(timeout=10))
+EOF
+read -r refused total conns ms slowest status < <(TOP=$TOP "$PY" "$WORK/storm.py" \
+	"$OTP_SEED" "$TOKEN_SECRET" "$HELPER" "$WORK" 2>"$WORK/storm.err")
+check "a server that keeps failing: every login refused" "${total:-?}" "${refused:-none}"
+# A first failure is tried again at once; then back-off steps of 100, 200,
+# 400, ... ms: within ms, at most that many tries.
+allowed=$(awk -v t="${ms:-0}" 'BEGIN { n = 2; d = 100; s = d; while (s < t) { n++; if (d < 5000) d *= 2; s += d } print n + 1 }')
+[ -n "$conns" ] && [ "$conns" -le "$allowed" ] &&
+	pass "no connect storm: $conns connections for $total logins in $ms ms (back-off allows $allowed)" ||
+	fail "no connect storm: ${conns:-?} connections in ${ms:-?} ms (back-off allows $allowed)"
+[ -n "$slowest" ] && [ "$slowest" -lt 1000 ] &&
+	pass "... the slowest refusal took $slowest ms" || fail "... the slowest refusal took ${slowest:-?} ms"
+check "... and the helper exits 0" 0 "${status:-none}"
+
+# A server that misbehaves on purpose (which a real Redis cannot be made to
+# do): one that drips its reply a byte every 200 ms, one that floods a 2 GB
+# reply, one that never answers. With replay_redis_timeout_ms = 250 each
+# login is refused within the deadline plus a bound, the helper's memory
+# stays small, it says why, and it serves on.
+cat >"$WORK/misbehave.py" <<'EOF'
+import os, select, socket, subprocess, sys, threading, time
+sys.path.insert(0, os.environ["TOP"] + "/tests/harness")
+import tokengen
+seed, secret, helper, work, mode = sys.argv[1:6]
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(8)
+port = s.getsockname()[1]
+def reply(c):
+    try:
+        c.recv(65536)
+        if mode == "drip":
+            c.sendall(b"$100000\r\n")
+            for _ in range(300):
+                c.sendall(b"a")
+                time.sleep(0.2)
+        elif mode == "flood":
+            c.sendall(b"$2000000000\r\n")
+            chunk = b"a" * 65536
+            for _ in range(6000):  # 400 MB at most
+                c.sendall(chunk)
+        else:
+            while c.recv(65536):
+                pass
+    except OSError:
+        pass
+    c.close()
+def serve():
+    while True:
+        c, _ = s.accept()
+        threading.Thread(target=reply, args=(c,), daemon=True).start()
+threading.Thread(target=serve, daemon=True).start()
+conf = "%s/%s.conf" % (work, mode)
+with open(conf, "w") as f:
+    f.write("otp_seed = %s\ntoken_secret = %s\nreplay_redis_timeout_ms = 250\n"
+            "replay_store = redis://:pw@127.0.0.1:%d\n" % (seed, secret, port))
+os.chmod(conf, 0o600)
+p = subprocess.Popen([helper, "--config", conf, "--log", "stderr"],
+                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                     stderr=open("%s/%s.log" % (work, mode), "wb"), bufsize=0)
+def ask(line):
+    p.stdin.write(line.encode() + b"\n")
+    r, _, _ = select.select([p.stdout], [], [], 10)
+    return p.stdout.read(2).decode().strip() if r else "none"
+answers, slowest = [], 0
+for _ in range(3):
+    t = tokengen.mint(seed, secret, "m@example.org")
+    start = time.monotonic()
+    answers.append(ask("auth:m:example.org:" + t))
+    slowest = max(slowest, int((time.monotonic() - start) * 1000))
+alive = ask("isuser:m:example.org")
+with open("/proc/%d/status" % p.pid) as f:
+    hwm = [int(l.split()[1]) // 1024 for l in f if l.startswith("VmHWM")][0]
+if alive == "none":
+    p.kill()
+else:
+    p.stdin.close()
+print(" ".join(answers), alive, slowest, hwm, p.wait(timeout=10))
+EOF
+for mode in drip flood silent; do
+	read -r a1 a2 a3 alive slowest hwm status < <(TOP=$TOP "$PY" "$WORK/misbehave.py" \
+		"$OTP_SEED" "$TOKEN_SECRET" "$HELPER" "$WORK" "$mode" 2>"$WORK/$mode.err")
+	case $mode in drip) what="drips its reply" ;; flood) what="floods" ;; *) what="never answers" ;; esac
+	check "a server that $what: every login refused, the helper serves on, exits 0" \
+		"0 0 0 1 0" "${a1:-none} ${a2:-none} ${a3:-none} ${alive:-none} ${status:-none}"
+	[ -n "$slowest" ] && [ "$slowest" -lt 1500 ] &&
+		pass "... the slowest refusal took $slowest ms (deadline 250 ms)" ||
+		fail "... the slowest refusal took ${slowest:-?} ms (deadline 250 ms)"
+	[ -n "$hwm" ] && [ "$hwm" -lt 64 ] && pass "... the helper's peak memory: $hwm MiB" ||
+		fail "... the helper's peak memory: ${hwm:-?} MiB"
+done
+grep -q "no reply in time" "$WORK/drip.log" && pass "the drip: logged as no reply in time" ||
+	fail "the drip's log: $(head -c 400 "$WORK/drip.log")"
+grep -q "a reply of more than 256 KiB" "$WORK/flood.log" && pass "the flood: logged as a reply far too large" ||
+	fail "the flood's log: $(head -c 400 "$WORK/flood.log")"
+
+# --- the same under the sanitizers and valgrind, briefly ---------------------
+
+for build in "$TOP/prosody-token-auth-asan" "$TOP/tests/lib/valgrind-helper"; do
+	name=${build##*/}
+	if [ ! -x "$build" ] || { [ "$name" = valgrind-helper ] && ! command -v valgrind >/dev/null; }; then
+		skip "two nodes with $name" "not built or no valgrind (make check builds it)"
+		continue
+	fi
+	# (Leaks are valgrind's to find: LeakSanitizer's pass at exit uses
+	# system calls a sandboxed helper may not make.)
+	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0} VALGRIND_LOG_DIR=$WORK \
+		py_nodes "$build" "$OTP_SEED" "$TOKEN_SECRET" 20 2 "$NODE1" "$NODE2"
+done
+
+finish

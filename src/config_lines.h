@@ -24,7 +24,7 @@ struct config_line {
 	int number;	     /* from 1 */
 	size_t start, next;  /* the line, its newline included: [start, next) */
 	enum config_line_kind kind;
-	const char *name;    /* the section's name (inside the brackets) or key */
+	const char *name;    /* a section's name (in the brackets), or a key */
 	size_t name_len;
 	const char *value;   /* a setting's value */
 	size_t value_len;

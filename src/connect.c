@@ -135,8 +135,10 @@ try_batch(struct connector *c, const char *lines, size_t len, size_t k,
 	return n;
 }
 
+/* Passes a batch on to the helper behind the socket, and its answers back. */
 static void
-ask(void *ctx, const struct serve_request *reqs, size_t n, int answers[])
+relay_batch(void *ctx, const struct serve_request *reqs, size_t n,
+    int answers[])
 {
 	static char lines[SERVE_BATCH_MAX * (FRAME_MAX_REQUEST + 1)];
 	struct connector *c = ctx;
@@ -177,7 +179,7 @@ connect_main(const char *socket_path, enum frame_protocol protocol)
 {
 	static const struct serve_limits none = { 0, 0 };
 	struct connector c = { socket_path, -1, "" };
-	struct serve_handler h = { ask, answered, NULL, &c };
+	struct serve_handler h = { relay_batch, answered, NULL, &c };
 
 	if (serve(STDIN_FILENO, STDOUT_FILENO, protocol, &none, &h) ==
 	    SERVE_FAILED)

@@ -266,7 +266,8 @@ struct helper {
 };
 
 static void
-answer(void *ctx, const struct serve_request *reqs, size_t n, int answers[])
+answer_batch(void *ctx, const struct serve_request *reqs, size_t n,
+    int answers[])
 {
 	struct helper *h = ctx;
 
@@ -293,7 +294,7 @@ static int
 serve_helper(const struct options *o, pid_t parent, int stdout_closed)
 {
 	struct helper helper = { NULL, NULL };
-	struct serve_handler h = { answer, answered, between, &helper };
+	struct serve_handler h = { answer_batch, answered, between, &helper };
 	struct config *c;
 
 	log_open(o->log);

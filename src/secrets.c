@@ -210,7 +210,7 @@ rewrite(const char *text, size_t len, const struct value v[NVALUES],
 /* --- the file ----------------------------------------------------------- */
 
 static int
-fail(char err[SECRETS_ERR_LEN], const char *path, const char *what,
+rotation_error(char err[SECRETS_ERR_LEN], const char *path, const char *what,
     int saved_errno)
 {
 	snprintf(err, SECRETS_ERR_LEN, "%s: %s%s%s", path, what,
@@ -228,13 +228,14 @@ read_text(const char *path, struct stat *st, size_t *len,
 	int fd;
 
 	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
-		fail(err, path, "cannot open", errno);
+		rotation_error(err, path, "cannot open", errno);
 		return NULL;
 	}
 	if (fstat(fd, st) == -1 || !S_ISREG(st->st_mode) ||
 	    st->st_size >= MAX_TEXT ||
 	    (text = secmem_alloc(MAX_TEXT)) == NULL) {
-		fail(err, path, "not a config file this can rewrite", errno);
+		rotation_error(err, path, "not a config file this can rewrite",
+		    errno);
 		close(fd);
 		return NULL;
 	}
@@ -244,7 +245,7 @@ read_text(const char *path, struct stat *st, size_t *len,
 	close(fd);
 	if (n == -1 || *len >= MAX_TEXT) {
 		secmem_free(text, MAX_TEXT);
-		fail(err, path, "cannot read", n == -1 ? errno : 0);
+		rotation_error(err, path, "cannot read", n == -1 ? errno : 0);
 		return NULL;
 	}
 	return text;
@@ -294,15 +295,17 @@ lock_beside(const char *path, char err[SECRETS_ERR_LEN])
 	    0;
 	if (snprintf(lock, sizeof(lock), "%.*s.%s.lock", (int)dirlen, path,
 		basename(copy)) >= (int)sizeof(lock))
-		return fail(err, path, "path too long", 0);
+		return rotation_error(err, path, "path too long", 0);
 	if ((fd = open(lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
 		 0600)) == -1)
-		return fail(err, lock, "cannot open the rotation lock", errno);
+		return rotation_error(err, lock,
+		    "cannot open the rotation lock", errno);
 	for (waited = 0; flock(fd, LOCK_EX | LOCK_NB) == -1; waited += 50) {
 		if (errno != EWOULDBLOCK || waited >= LOCK_WAIT_MS) {
 			close(fd);
-			return fail(err, lock, "another rotate-secrets holds "
-			    "this lock: try again once it has finished",
+			return rotation_error(err, lock, "another "
+			    "rotate-secrets holds this lock: try again once "
+			    "it has finished",
 			    errno == EWOULDBLOCK ? 0 : errno);
 		}
 		usleep(50000);
@@ -328,16 +331,17 @@ replace(const char *path, const struct stat *st, const char *text,
 	if (snprintf(tmp, sizeof(tmp), "%.*s.%s.XXXXXX",
 		(int)(strrchr(path, '/') ? strrchr(path, '/') - path + 1 : 0),
 		path, basename(copy)) >= (int)sizeof(tmp))
-		return fail(err, path, "path too long", 0);
+		return rotation_error(err, path, "path too long", 0);
 	if ((fd = mkstemp(tmp)) == -1)
-		return fail(err, path, "cannot make a file beside it", errno);
+		return rotation_error(err, path,
+		    "cannot make a file beside it", errno);
 	if (fchown(fd, st->st_uid, st->st_gid) == -1 ||
 	    fchmod(fd, st->st_mode & 07777) == -1 ||
 	    write_all(fd, text, len, NULL) == -1 || fsync(fd) == -1) {
 		saved = errno;
 		close(fd);
 		unlink(tmp);
-		return fail(err, tmp, "cannot write", saved);
+		return rotation_error(err, tmp, "cannot write", saved);
 	}
 	close(fd);
 	if (config_load(tmp, &c, cerr) == -1) {
@@ -349,14 +353,14 @@ replace(const char *path, const struct stat *st, const char *text,
 	config_free(&c);
 	if (!unchanged_since(path, st)) {
 		unlink(tmp);
-		return fail(err, path, "changed while being rotated (by an "
-		    "editor?), so it was left as it is: run rotate-secrets "
-		    "again", 0);
+		return rotation_error(err, path, "changed while being rotated "
+		    "(by an editor?), so it was left as it is: run "
+		    "rotate-secrets again", 0);
 	}
 	if (rename(tmp, path) == -1) {
 		saved = errno;
 		unlink(tmp);
-		return fail(err, path, "cannot replace", saved);
+		return rotation_error(err, path, "cannot replace", saved);
 	}
 	sync_dir(path);
 	return 0;
@@ -403,7 +407,7 @@ secrets_rotate(const char *path, const char *domain,
 		return -1;
 	}
 	if ((ed.out = secmem_alloc(MAX_TEXT)) == NULL) {
-		fail(err, path, "cannot allocate memory", errno);
+		rotation_error(err, path, "cannot allocate memory", errno);
 		goto out;
 	}
 	if (find_values(text, len, domain, v) == -1) {
@@ -429,7 +433,7 @@ secrets_rotate(const char *path, const char *domain,
 		goto out;
 	}
 	if (rewrite(text, len, v, fresh, until_text, &ed) == -1) {
-		fail(err, path, "too large to rewrite", 0);
+		rotation_error(err, path, "too large to rewrite", 0);
 		goto out;
 	}
 	rc = replace(path, &st, ed.out, ed.len, err);

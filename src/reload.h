@@ -16,9 +16,11 @@
 struct reload;
 
 /*
- * Watches the file config was loaded from; auth decides with it. confined:
- * whether the helper is (or is about to be) in its sandbox, which a new
- * config must then fit.
+ * Watches the file config was loaded from; auth decides with it. From here
+ * on the watch owns config (allocated by the caller with malloc): a reload
+ * replaces it, and reload_close frees the one in use. confined: whether
+ * the helper is (or is about to be) in its sandbox, which a new config must
+ * then fit.
  */
 struct reload *reload_open(struct config *config, struct auth *auth,
     int confined);

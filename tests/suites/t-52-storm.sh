@@ -12,4 +12,4 @@
 # here.
 #
 # About 10 s on 2 quiet cores, 25 s on busy ones (ejabberd starts slowly).
-exec bash "$(dirname "$0")/../bench/storm.sh" --smoke "$@"
+exec bash "$(dirname "$0")/../../bench/storm.sh" --smoke "$@"

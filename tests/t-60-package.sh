@@ -163,6 +163,7 @@ grep -qxF "/lib/systemd/system/$PKG.socket" "$WORK/contents" && UNITDIR=/lib/sys
 absent=""
 for path in /usr/bin/$PKG /usr/share/man/man1/$PKG.1.gz \
 	$MODDIR/mod_auth_token_socket.lua $MODDIR/mod_sasl_token.lua \
+	$MODDIR/token_socket_pool.lib.lua \
 	$FRAGMENT $UNITDIR/$PKG.socket "$UNITDIR/$PKG@.service" \
 	$DOCDIR/README.Debian $DOCDIR/copyright $DOCDIR/changelog \
 	$DOCDIR/examples/ejabberd.yml $DOCDIR/examples/ejabberd-connect.yml \

@@ -41,6 +41,9 @@ struct auth;
 /* Words for the administrator: "bad signature", "replayed token", ... */
 const char *auth_reason(enum auth_verdict);
 
+/* One word each, for machines: "bad_signature", "replayed", ... */
+const char *auth_reason_word(enum auth_verdict);
+
 /*
  * Decides with config c, which must outlive the result. Opens the replay
  * store now; if it cannot be opened yet, that is logged and tried again at
@@ -79,6 +82,13 @@ enum auth_verdict auth_lookup(struct auth *, const struct jid *,
  */
 void auth_answer(struct auth *, const struct serve_request *, size_t n,
     int answers[]);
+
+/*
+ * Why request i of the batch last answered was refused, as one word
+ * ("replayed"), or NULL for a yes. It makes public which check failed:
+ * ask only as the answers are written, for a client that asked for it.
+ */
+const char *auth_answer_reason(struct auth *, size_t i);
 
 /*
  * Logs the decisions of the batch last answered, once its answers are

@@ -284,6 +284,14 @@ answer(void *ctx, const struct serve_request *reqs, size_t n, int answers[])
 #endif
 }
 
+static const char *
+reason(void *ctx, size_t i)
+{
+	struct helper *h = ctx;
+
+	return auth_answer_reason(h->auth, i);
+}
+
 static void
 answered(void *ctx)
 {
@@ -304,7 +312,8 @@ static int
 serve_helper(const struct options *o, pid_t parent, int stdout_closed)
 {
 	struct helper helper = { NULL, NULL };
-	struct serve_handler h = { answer, answered, between, &helper };
+	struct serve_handler h = { answer, answered, between, reason,
+	    &helper };
 	struct config *c;
 
 	log_open(o->log);

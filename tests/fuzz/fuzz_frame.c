@@ -242,7 +242,7 @@ check_framer(const uint8_t *s, size_t n, enum frame_protocol p,
 	assert(frame_next(&f, &req, &len) == FRAME_NEED_MORE);
 	if (n > 0) {
 		assert(f.protocol == resolved);
-		assert(frame_answer(&f, 1, answer) ==
+		assert(frame_answer(&f, 1, NULL, answer) ==
 		    (resolved == FRAME_EJABBERD ? 4 : 2));
 	}
 	frame_wipe(&f);
@@ -355,7 +355,7 @@ check_helper(const uint8_t *s, size_t n, enum frame_protocol p,
 	static uint8_t *got, *want;
 	static size_t got_cap;
 	struct served sv = { s, 0, 0 };
-	const struct serve_handler h = { fake_answer, fake_answered, NULL,
+	const struct serve_handler h = { fake_answer, fake_answered, NULL, NULL,
 		&sv };
 	static const struct serve_limits no_limits = { 0, 0 };
 	struct sigaction saved[4];

@@ -94,24 +94,63 @@ local function valid_token(token)
 	return type(token) == "string" and token ~= "" and #token <= max_request and not token:find("[\r\n%z]");
 end
 
+--- Metrics, served by mod_http_openmetrics (doc/operating.md names them)
+
+local m_logins = module:metric("counter", "logins", "",
+	"Token logins by outcome (accepted, refused, not_asked) and reason",
+	{ "outcome", "reason" });
+local m_answer_time = module:metric("histogram", "helper_answer", "seconds",
+	"Time from asking the token helper about a login to its answer",
+	{}, { buckets = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5 } }
+):with_labels();
+local m_waiting = module:metric("gauge", "requests_waiting", "",
+	"Requests waiting to be sent to the token helper", {}):with_labels();
+local m_in_flight = module:metric("gauge", "requests_in_flight", "",
+	"Requests sent to the token helper and not yet answered", {}):with_labels();
+local m_connections = module:metric("gauge", "helper_connections", "",
+	"Open connections to the token helper", {}):with_labels();
+
+module:hook_global("stats-update", function ()
+	local waiting, in_flight, connections = pool:counts();
+	m_waiting:set(waiting);
+	m_in_flight:set(in_flight);
+	m_connections:set(connections);
+end);
+
+-- Why a login could not be asked, as the metric's reason says it
+local not_asked_reasons = {
+	["timeout"] = "timeout";
+	["queue full"] = "queue_full";
+};
+
+local function count_login(outcome, reason)
+	m_logins:with_labels(outcome, reason):add(1);
+end
+
 local provider = {};
 
 -- Returns true for a valid token; false when the helper refused it; nil and
 -- a reason when it could not be asked.
 local function check_token(username, token)
 	if not valid_user(username) or not valid_token(token) then
+		count_login("refused", "malformed_request");
 		return false;
 	end
-	local ok, err = pool:ask(("auth:%s:%s:%s\n"):format(username, host, token));
+	local ok, reason, seconds = pool:ask(("auth:%s:%s:%s\n"):format(username, host, token));
 	if ok == nil then
 		-- (a full queue has its own log line, not one per login)
-		module:log(err == "queue full" and "debug" or "warn", "Cannot verify the token of %s@%s: %s", username, host, err);
-		return nil, err;
+		module:log(reason == "queue full" and "debug" or "warn", "Cannot verify the token of %s@%s: %s", username, host, reason);
+		count_login("not_asked", not_asked_reasons[reason] or "helper_unreachable");
+		return nil, reason;
 	end
+	m_answer_time:sample(seconds);
 	if ok then
 		module:log("debug", "Token of %s@%s accepted", username, host);
+		count_login("accepted", "none");
 	else
-		module:log("info", "Token of %s@%s refused by the helper", username, host);
+		-- (the reason is for the operator: the client is told only no)
+		module:log("info", "Token of %s@%s refused by the helper: %s", username, host, reason or "no reason given");
+		count_login("refused", reason or "unknown");
 	end
 	return ok;
 end
@@ -137,8 +176,10 @@ function provider.user_exists(username)
 	local ok, err = pool:ask(("isuser:%s:%s\n"):format(username, host));
 	if ok then
 		return true;
+	elseif ok == false then
+		return nil, "No such user";
 	end
-	return nil, err or "No such user";
+	return nil, err;
 end
 
 -- Prosody 13 asks whether an account is enabled (usermanager's
@@ -182,6 +223,10 @@ function provider.get_sasl_handler(session)
 		-- SASL X-TOKEN (mod_sasl_token): tells "refused" from "unavailable"
 		token_test = function (_, username, token)
 			return check_token(username, token);
+		end;
+		-- mod_sasl_token refused the message before any token was checked
+		token_refused = function (_, reason)
+			count_login("refused", reason);
 		end;
 	};
 	local mechanisms = { PLAIN = true, ["X-TOKEN"] = true };

@@ -21,10 +21,19 @@
 -- * There is no timer per login: one sweep, running while requests are out,
 --   fails those older than the timeout.
 --
+-- * Each connection first asks the helper for the reason with every answer
+--   ("options:reasons", in the first write): "0 replayed". A helper too old
+--   to know the option never answers it; once one has not, connections are
+--   opened without asking.
+--
 -- Interface:
 --	local pool = module:require("token_socket_pool").new(options)
 --	pool:ask(line)    -- in an async context: true or false (the helper's
---	                  -- answer), or nil and why it could not be asked
+--	                  -- answer), its reason (a word, or nil) and the
+--	                  -- seconds it took; or nil and why it could not be
+--	                  -- asked ("timeout", "queue full", ...)
+--	pool:counts()     -- requests not yet sent, requests sent and not yet
+--	                  -- answered, open connections
 --	pool:close()      -- fails what waits, closes every connection
 
 local async = require "util.async";
@@ -44,6 +53,8 @@ end
 
 local batch_max = 16;     -- requests sent in one write, at most
 local batch_wait = 0.005; -- seconds a request waits behind a batch in flight
+local answer_max = 40;    -- bytes of an answer line, at most ("0 " and a word)
+local options_line = "options:reasons\n";
 
 local pool_methods = {};
 local pool_mt = { __index = pool_methods };
@@ -62,14 +73,15 @@ function pool_methods:log_unreachable(message, ...)
 end
 
 -- Deliver the outcome of a request exactly once: answer is true or false when
--- the helper answered, nil (with err) when it could not be asked. This
--- resumes the waiting login at once, which may come back here with another
--- request: callers hold no state across it.
-function pool_methods:finish(req, answer, err)
+-- the helper answered (with its reason, if it gave one), nil (with err) when
+-- it could not be asked. This resumes the waiting login at once, which may
+-- come back here with another request: callers hold no state across it.
+function pool_methods:finish(req, answer, err, reason)
 	if req.finished then return; end
 	req.finished = true;
 	self.waiting = self.waiting - 1;
-	req.answer, req.err = answer, err;
+	req.answer, req.err, req.reason = answer, err, reason;
+	req.answered = time_now();
 	req.done();
 end
 
@@ -151,6 +163,16 @@ function pool_methods:send_pending(conn)
 	local n = #pending;
 	if n == 0 or conn.closed then return; end
 	local fifo, tail = conn.fifo, conn.tail;
+	local options = "";
+	if not conn.options_asked then
+		conn.options_asked = true;
+		if self.ask_reasons then
+			-- (answered first; finished already: nobody waits for it)
+			tail = tail + 1;
+			fifo[tail] = { options = true; finished = true; deadline = pending[1].deadline };
+			options = options_line;
+		end
+	end
 	for i = 1, n do
 		local req = pending[i];
 		tail = tail + 1;
@@ -158,7 +180,7 @@ function pool_methods:send_pending(conn)
 		pending[i] = req.line;
 	end
 	conn.tail = tail;
-	local data = table.concat(pending);
+	local data = options .. table.concat(pending);
 	conn.pending = {};
 	self:flush(conn, data);
 end
@@ -172,7 +194,7 @@ function pool_methods:onreadable(conn)
 				-- An answer cut in two: keep the first part
 				if partial and partial ~= "" then
 					local buffer = (conn.partial or "") .. partial;
-					if #buffer > 16 then
+					if #buffer > answer_max then
 						module:log("error", "The token helper at %s sent an overlong answer; closing the connection", self.path);
 						self:drop(conn, "protocol error");
 						return;
@@ -190,7 +212,11 @@ function pool_methods:onreadable(conn)
 		end
 		local head = conn.head;
 		local req = conn.fifo[head];
-		if not req or (line ~= "1" and line ~= "0") then
+		local answer, reason = line:match("^([01])$");
+		if not answer and conn.reasons then
+			answer, reason = line:match("^([01]) ([a-z_]+)$");
+		end
+		if not req or not answer or #line > answer_max then
 			-- An answer nobody asked for, or not an answer at all: the
 			-- connection is out of step and cannot be trusted.
 			module:log("error", "The token helper at %s answered out of protocol; closing the connection", self.path);
@@ -205,7 +231,11 @@ function pool_methods:onreadable(conn)
 			conn.head, conn.tail = 1, 0;
 			self:send_pending(conn);
 		end
-		self:finish(req, line == "1");
+		if req.options then
+			conn.reasons = answer == "1";
+		else
+			self:finish(req, answer == "1", nil, reason);
+		end
 	until conn.closed or not sock:dirty();
 end
 
@@ -305,6 +335,12 @@ function pool_methods:sweep()
 		end
 	end
 	for _, conn in ipairs(late) do
+		local first = conn.fifo[conn.head];
+		if first and first.options and self.ask_reasons then
+			module:log("warn", "The token helper at %s did not answer %q (older than this module?): "
+				.. "asking without reasons from now on", self.path, options_line:sub(1, -2));
+			self.ask_reasons = false;
+		end
 		if not conn.closed then
 			self:log_unreachable("The token helper at %s did not answer within %g seconds", self.path, self.timeout);
 			for i = conn.head, conn.tail do
@@ -370,7 +406,23 @@ function pool_methods:ask(line)
 	self.waiting = self.waiting + 1;
 	self:submit(req);
 	wait();
-	return req.answer, req.err;
+	if req.answer == nil then
+		return nil, req.err;
+	end
+	return req.answer, req.reason, req.answered - req.asked;
+end
+
+function pool_methods:counts()
+	local unsent, in_flight = 0, 0;
+	for _, conn in ipairs(self.conns) do
+		unsent = unsent + #conn.pending;
+		for i = conn.head, conn.tail do
+			if not conn.fifo[i].finished then
+				in_flight = in_flight + 1;
+			end
+		end
+	end
+	return unsent, in_flight, #self.conns;
 end
 
 function pool_methods:close()
@@ -398,6 +450,7 @@ local function new(options)
 		waiting = 0;     -- requests waiting for an answer (max_queue)
 		sweeping = false;
 		refused_full = 0;
+		ask_reasons = true; -- until a helper does not answer the question
 	}, pool_mt);
 	module:add_timer(pool.idle_timeout, function ()
 		pool:close_idle();

@@ -169,6 +169,7 @@ for path in /usr/bin/$PKG /usr/share/man/man1/$PKG.1.gz \
 	$DOCDIR/examples/ejabberd.yml $DOCDIR/examples/ejabberd-connect.yml \
 	$DOCDIR/examples/ejabberd-socket.conf $DOCDIR/test-vectors.md $DOCDIR/doc/operating.md \
 	$DOCDIR/examples/converse/index.html \
+	$DOCDIR/examples/monitoring/prometheus-rules.yml $DOCDIR/examples/monitoring/grafana-dashboard.json \
 	$DOCDIR/examples/converse/chat.js $DOCDIR/examples/converse/x-token.js; do
 	# (dh_compress may have compressed a document)
 	grep -qxF -e "$path" -e "$path.gz" "$WORK/contents" ||

@@ -29,6 +29,10 @@
 --	                               -- says so in one line (at most one every
 --	                               -- ten seconds, with how many were refused)
 --
+-- With Prosody's statistics on, it publishes how logins go (by outcome and
+-- the helper's reason), the helper's answer time and its queue, for
+-- mod_http_openmetrics: doc/operating.md, "Monitoring", names them.
+--
 -- The provider offers SASL PLAIN and X-TOKEN (see mod_sasl_token), both
 -- carrying the token as the password. Like PLAIN, X-TOKEN is only offered on
 -- encrypted connections unless allow_unencrypted_plain_auth = true (or

@@ -104,12 +104,6 @@ auth_reason(enum auth_verdict v)
 	return reasons[v];
 }
 
-const char *
-auth_reason_word(enum auth_verdict v)
-{
-	return words[v];
-}
-
 /* The store, opened if it is not; NULL with why in err. */
 static struct replay *
 store(struct auth *a, char err[REPLAY_ERR_LEN])

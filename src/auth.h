@@ -41,9 +41,6 @@ struct auth;
 /* Words for the administrator: "bad signature", "replayed token", ... */
 const char *auth_reason(enum auth_verdict);
 
-/* One word each, for machines: "bad_signature", "replayed", ... */
-const char *auth_reason_word(enum auth_verdict);
-
 /*
  * Decides with config c, which must outlive the result. Opens the replay
  * store now; if it cannot be opened yet, that is logged and tried again at

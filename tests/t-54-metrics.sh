@@ -2,7 +2,8 @@
 # Metrics: a real Prosody with mod_http_openmetrics and the token provider
 # takes every kind of login a known number of times (accepted, replayed, bad
 # signature, outside the time window, malformed, a refused authzid, unknown
-# domain, store failed, helper unreachable, no answer in time, queue full),
+# domain, store failed, helper unreachable, no answer in time, queue full;
+# and a helper too old to give reasons),
 # then /metrics, scraped over HTTP on 127.0.0.1, must count each exactly,
 # the answer-time histogram must count every answer, the gauges must be
 # there, and every metric the example alerting rules and dashboard query
@@ -65,6 +66,21 @@ e2e_serve_helper "$SOCK" "$CONF" || fail "the helper's socket served"
 e2e_serve_helper "$BROKEN_SOCK" "$BROKEN_CONF" || fail "the broken store's helper served"
 # A helper that never answers
 e2e_serve "$SILENT_SOCK" /bin/sh -c 'exec cat >/dev/null' || fail "the silent socket served"
+# A helper older than options:reasons, as far as the provider can tell: a
+# first line it does not know leaves it silent (the old helper took the
+# stream for ejabberd's framing); otherwise it refuses every login, bare.
+OLD_SOCK=$WORK/old.sock
+cat >"$WORK/old-helper.py" <<'EOF'
+import sys
+line = sys.stdin.readline()
+if line.rstrip("\r\n") == "options:reasons":
+    sys.stdin.read()
+while line:
+    sys.stdout.write("0\n")
+    sys.stdout.flush()
+    line = sys.stdin.readline()
+EOF
+e2e_serve "$OLD_SOCK" "$PY" "$WORK/old-helper.py" || fail "the old helper's socket served"
 
 # Metrics computed when scraped (statistics_interval = "manual"), served on
 # 127.0.0.1 only, as mod_http_openmetrics allows by default.
@@ -92,6 +108,11 @@ VirtualHost "silent.test"
 	token_socket_path = "$SILENT_SOCK"
 	token_socket_timeout = 2
 	token_socket_max_queue = 3
+
+VirtualHost "old.test"
+	authentication = "token_socket"
+	token_socket_path = "$OLD_SOCK"
+	token_socket_timeout = 2
 EOF
 if ! e2e_start_prosody "$PCONF" "$PORT"; then
 	fail "Prosody starts with mod_http_openmetrics"
@@ -113,10 +134,10 @@ storm() {
 
 # lines KIND N JID [tokengen options]: N lines "JID TOKEN" into $WORK/KIND.
 lines() {
-	local kind=$1 n=$2 jid=$3 i
+	local kind=$1 n=$2 jid=$3
 	shift 3
 	: >"$WORK/$kind"
-	for i in $(seq 1 "$n"); do
+	for _ in $(seq 1 "$n"); do
 		echo "$jid $(token "$jid" "$@")" >>"$WORK/$kind"
 	done
 }
@@ -145,6 +166,16 @@ check "X-TOKEN: an authzid naming another user is refused by the plugin" invalid
 # 2 s timeout.
 lines silent 5 alice@silent.test
 storm silent not-authorized
+# The old helper: the first login waits with the question and times out;
+# then the provider asks no more, and the next two are refused, reason
+# unknown.
+lines old_first 1 alice@old.test
+storm old_first not-authorized
+lines old_then 2 alice@old.test
+storm old_then not-authorized
+grep -q 'The token helper at .*old.sock did not answer "options:reasons".*asking without reasons' "$PLOG" &&
+	pass "a helper that does not answer options:reasons: Prosody says so" ||
+	fail "a helper that does not answer options:reasons: Prosody says so"
 
 # Scrape, as Prometheus would, over HTTP on the loopback interface.
 if ! $PY - "http://127.0.0.1:$HTTP_PORT/metrics" >"$WORK/scrape" 2>"$WORK/scrape.err" <<-'EOF'; then
@@ -188,6 +219,8 @@ py_checks "$WORK/scrape" "$RULES" "$DASHBOARD" <<-'EOF'
 	    ("down.test", "not_asked", "helper_unreachable"): 2,
 	    ("silent.test", "not_asked", "timeout"): 3,
 	    ("silent.test", "not_asked", "queue_full"): 2,
+	    ("old.test", "not_asked", "timeout"): 1,
+	    ("old.test", "refused", "unknown"): 2,
 	}
 	for (host, outcome, reason), n in expected.items():
 	    check(value("logins_total", host=host, outcome=outcome, reason=reason) == n,
@@ -198,7 +231,8 @@ py_checks "$WORK/scrape" "$RULES" "$DASHBOARD" <<-'EOF'
 	check(not extra, "no other login counted: %s" % (extra or "none"))
 
 	# Every answer of the helper timed: accepted and refused by it
-	for host in ("example.test", "nosecrets.test", "storefail.test", "down.test", "silent.test"):
+	for host in ("example.test", "nosecrets.test", "storefail.test", "down.test", "silent.test",
+	             "old.test"):
 	    answers = sum(n for (h, o, r), n in expected.items()
 	                  if h == host and o in ("accepted", "refused") and r != "invalid_authzid")
 	    count = value("helper_answer_seconds_count", host=host)

@@ -34,14 +34,24 @@ local function authzid_allowed(authzid, username, realm)
 	return node == username and host == realm and resource == nil;
 end
 
+-- Tell the provider (for its metrics) why a login was refused here.
+local function refused(self, reason)
+	local count = self.profile.token_refused;
+	if count then
+		count(self, reason);
+	end
+end
+
 -- Kept free of any module state: util.sasl holds on to it across reloads.
 local function x_token(self, message)
 	if not message then
+		refused(self, "malformed_request");
 		return "failure", "malformed-request";
 	end
 
 	local authzid, authcid, token = message:match("^([^%z]*)%z([^%z]+)%z([^%z]+)$");
 	if not authzid then
+		refused(self, "malformed_request");
 		return "failure", "malformed-request";
 	end
 
@@ -49,16 +59,19 @@ local function x_token(self, message)
 	token = saslprep(token);
 	if not authcid or authcid == "" or not token or token == "" then
 		log("debug", "Username or token violates SASLprep");
+		refused(self, "malformed_request");
 		return "failure", "malformed-request", "Invalid username or token.";
 	end
 
 	local username = nodeprep(authcid);
 	if not username or username == "" then
+		refused(self, "malformed_request");
 		return "failure", "malformed-request", "Invalid username or token.";
 	end
 
 	if not authzid_allowed(authzid, username, self.realm) then
 		log("debug", "Refusing authzid %q for %q", authzid, username);
+		refused(self, "invalid_authzid");
 		return "failure", "invalid-authzid", "Logging in as another user is not allowed.";
 	end
 

@@ -7,13 +7,17 @@
  * 3. The verdict of token_verify is only looked at once it is complete, and
  *    turned into a reason without a branch on which check failed. Before
  *    the answers are written, the only thing made public is yes or no;
- *    which check failed is looked at (to log it) only after.
- * 4. The log names the user, the domain and the reason, never the token.
+ *    which check failed is looked at only as the answers are written (for
+ *    a client that asked for reasons: our own Prosody provider) or after
+ *    (to log it), never while deciding.
+ * 4. The log names the user, the domain and the reason, never the token,
+ *    its nonce or its signature.
  * 5. A yes only after the nonce is recorded: the logins of a batch are
  *    answered once the one commit that records all their nonces is done.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "auth.h"
 #include "log.h"
@@ -54,6 +58,7 @@ struct auth {
 	struct replay *store; /* opened at start, again after a failure */
 	struct decision batch[SERVE_BATCH_MAX];
 	size_t nbatch;
+	long decided_us; /* the batch's time to decide, in microseconds */
 };
 
 static const char *const reasons[] = {
@@ -70,6 +75,28 @@ static const char *const reasons[] = {
 	[AUTH_USER_LIMIT] = "too many live tokens for this JID",
 	[AUTH_STORE_FULL] = "replay store full",
 };
+
+/*
+ * The same, one word each, for machines: the reason= of the log, and the
+ * reason a client that asked for it gets with its answer (frame.h).
+ */
+static const char *const words[] = {
+	[AUTH_ACCEPTED] = "none",
+	[AUTH_MALFORMED] = "malformed",
+	[AUTH_UNKNOWN_DOMAIN] = "unknown_domain",
+	[AUTH_BAD_OTP] = "outside_window",
+	[AUTH_BAD_SIGNATURE] = "bad_signature",
+	[AUTH_BAD_OTP_AND_SIGNATURE] = "bad_signature_outside_window",
+	[AUTH_REPLAY] = "replayed",
+	[AUTH_STORE_FAILED] = "store_failed",
+	[AUTH_INTERNAL_ERROR] = "internal_error",
+	[AUTH_USER_LIMIT] = "user_limit",
+	[AUTH_STORE_FULL] = "store_full",
+};
+
+/* Why a request that was not a login at all was refused. */
+#define WORD_OVERSIZED	       "oversized"
+#define WORD_MALFORMED_REQUEST "malformed_request"
 
 const char *
 auth_reason(enum auth_verdict v)
@@ -291,8 +318,11 @@ auth_answer(struct auth *a, const struct serve_request *reqs, size_t n,
 {
 	struct replay_entry entries[SERVE_BATCH_MAX];
 	size_t i, nentries = 0;
-	time_t now = time(NULL);
+	struct timespec began, ended;
+	time_t now;
 
+	clock_gettime(CLOCK_MONOTONIC, &began);
+	now = time(NULL);
 	a->nbatch = 0;
 	if (n > SERVE_BATCH_MAX) {
 		/* The serve loop promises never to; fail closed if so. */
@@ -312,29 +342,60 @@ auth_answer(struct auth *a, const struct serve_request *reqs, size_t n,
 			answers[i] = a->batch[i].accepted;
 	/* Request i writes at most entry i: the rest was never touched. */
 	explicit_bzero(entries, n * sizeof(entries[0]));
+	clock_gettime(CLOCK_MONOTONIC, &ended);
+	a->decided_us = (long)(ended.tv_sec - began.tv_sec) * 1000000L +
+	    (ended.tv_nsec - began.tv_nsec) / 1000L;
 }
 
+const char *
+auth_answer_reason(struct auth *a, size_t i)
+{
+	const struct decision *d;
+
+	if (i >= a->nbatch)
+		return NULL;
+	d = &a->batch[i];
+	switch (d->kind) {
+	case D_REFUSED_FRAME:
+		return WORD_OVERSIZED;
+	case D_MALFORMED:
+		return WORD_MALFORMED_REQUEST;
+	case D_LOGIN:
+		if (d->accepted)
+			return NULL;
+		PUBLIC(d->v); /* the client asked: its answer is being written */
+		return words[d->v];
+	default:
+		return NULL;
+	}
+}
+
+/*
+ * One line per decision, key=value for machines (doc/operating.md):
+ * decision, reason, then for a login jid and domain, then store and the
+ * batch's time to decide.
+ */
 static void
-log_decision(const struct decision *d)
+log_decision(const struct decision *d, const char *store, long us)
 {
 	char user[4 * LOG_SAFE_MAX + 1], domain[4 * LOG_SAFE_MAX + 1];
 	enum auth_verdict v = d->v;
 
 	switch (d->kind) {
 	case D_REFUSED_FRAME:
-		log_msg(LOG_NOTICE, "refused a request that was oversized or "
-		    "cut short");
-		break;
 	case D_MALFORMED:
-		log_msg(LOG_NOTICE, "refused a malformed request");
+		log_msg(LOG_NOTICE, "decision=refused reason=%s store=%s "
+		    "time_us=%ld", d->kind == D_MALFORMED ?
+		    WORD_MALFORMED_REQUEST : WORD_OVERSIZED, store, us);
 		break;
 	case D_LOGIN:
 		PUBLIC(v); /* the answer is written: why may be told */
+		log_safe(user, d->jid.user, d->jid.userlen);
+		log_safe(domain, d->jid.domain, d->jid.domainlen);
 		log_msg(v == AUTH_ACCEPTED ? LOG_INFO : LOG_NOTICE,
-		    "auth %s@%s: %s%s",
-		    log_safe(user, d->jid.user, d->jid.userlen),
-		    log_safe(domain, d->jid.domain, d->jid.domainlen),
-		    v == AUTH_ACCEPTED ? "" : "refused: ", auth_reason(v));
+		    "decision=%s reason=%s jid=%s@%s domain=%s store=%s "
+		    "time_us=%ld", v == AUTH_ACCEPTED ? "accepted" : "refused",
+		    words[v], user, domain, domain, store, us);
 		break;
 	case D_QUIET:
 		break;
@@ -347,7 +408,8 @@ auth_log_answered(struct auth *a)
 	size_t i;
 
 	for (i = 0; i < a->nbatch; i++)
-		log_decision(&a->batch[i]);
+		log_decision(&a->batch[i], replay_kind(&a->config->replay),
+		    a->decided_us);
 	a->nbatch = 0;
 }
 

@@ -81,6 +81,13 @@ void auth_answer(struct auth *, const struct serve_request *, size_t n,
     int answers[]);
 
 /*
+ * Why request i of the batch last answered was refused, as one word
+ * ("replayed"), or NULL for a yes. It makes public which check failed:
+ * ask only as the answers are written, for a client that asked for it.
+ */
+const char *auth_answer_reason(struct auth *, size_t i);
+
+/*
  * Logs the decisions of the batch last answered, once its answers are
  * written (its requests' bytes must still be in place).
  */

@@ -179,7 +179,7 @@ connect_main(const char *socket_path, enum frame_protocol protocol)
 {
 	static const struct serve_limits none = { 0, 0 };
 	struct connector c = { socket_path, -1, "" };
-	struct serve_handler h = { relay_batch, answered, NULL, &c };
+	struct serve_handler h = { relay_batch, answered, NULL, NULL, &c };
 
 	if (serve(STDIN_FILENO, STDOUT_FILENO, protocol, &none, &h) ==
 	    SERVE_FAILED)

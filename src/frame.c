@@ -5,6 +5,9 @@
  *    continues with the next request.
  * 2. Bounded: a request longer than FRAME_MAX_REQUEST is dropped as it
  *    arrives, never buffered whole.
+ * 3. Nothing but "1" and "0" for a client that did not ask for more: only
+ *    the first line of a generic stream can ask, and a reason that is not
+ *    a short plain word is never sent.
  */
 #include <string.h>
 
@@ -49,7 +52,7 @@ frame_added(struct framer *f, size_t n)
  */
 static const char *const commands[] = {
 	"auth:", "isuser:", "setpass:", "tryregister:", "removeuser:",
-	"removeuser3:", "certauth:",
+	"removeuser3:", "certauth:", "options:",
 };
 
 static enum frame_protocol
@@ -99,6 +102,16 @@ next_line(struct framer *f, const char **req, size_t *len)
 	return FRAME_REQUEST;
 }
 
+/* The one option there is, asked for before anything else. */
+static const char options_reasons[] = "options:reasons";
+
+static int
+asks_for_reasons(const char *req, size_t len)
+{
+	return len == sizeof(options_reasons) - 1 &&
+	    memcmp(req, options_reasons, len) == 0;
+}
+
 static enum frame_event
 next_packet(struct framer *f, const char **req, size_t *len)
 {
@@ -134,15 +147,25 @@ next_packet(struct framer *f, const char **req, size_t *len)
 enum frame_event
 frame_next(struct framer *f, const char **req, size_t *len)
 {
+	enum frame_event ev;
+
 	if (f->start == f->end)
 		return FRAME_NEED_MORE;
 	if (f->protocol == FRAME_DETECT &&
 	    (f->protocol = detect(f->buf + f->start, f->end - f->start)) ==
 	    FRAME_DETECT)
 		return FRAME_NEED_MORE;
-	if (f->protocol == FRAME_GENERIC)
-		return next_line(f, req, len);
-	return next_packet(f, req, len);
+	if (f->protocol == FRAME_EJABBERD)
+		return next_packet(f, req, len);
+	ev = next_line(f, req, len);
+	if (ev != FRAME_NEED_MORE && !f->begun) {
+		f->begun = 1;
+		if (ev == FRAME_REQUEST && asks_for_reasons(*req, *len)) {
+			f->reasons = 1;
+			return FRAME_OPTIONS;
+		}
+	}
+	return ev;
 }
 
 int
@@ -162,9 +185,33 @@ frame_end(struct framer *f)
 	return truncated ? FRAME_REJECT : FRAME_NEED_MORE;
 }
 
-size_t
-frame_answer(const struct framer *f, int yes, uint8_t out[FRAME_ANSWER_MAX])
+int
+frame_wants_reasons(const struct framer *f)
 {
+	return f->reasons;
+}
+
+/* Whether s is a word that may follow an answer. */
+static size_t
+reason_length(const char *s)
+{
+	size_t n;
+
+	if (s == NULL)
+		return 0;
+	for (n = 0; s[n] != '\0'; n++)
+		if (n == FRAME_REASON_MAX ||
+		    !((s[n] >= 'a' && s[n] <= 'z') || s[n] == '_'))
+			return 0;
+	return n;
+}
+
+size_t
+frame_answer(const struct framer *f, int yes, const char *reason,
+    uint8_t out[FRAME_ANSWER_MAX])
+{
+	size_t n = f->reasons ? reason_length(reason) : 0;
+
 	if (f->protocol == FRAME_EJABBERD) {
 		out[0] = 0;
 		out[1] = 2;
@@ -173,8 +220,14 @@ frame_answer(const struct framer *f, int yes, uint8_t out[FRAME_ANSWER_MAX])
 		return 4;
 	}
 	out[0] = yes ? '1' : '0';
-	out[1] = '\n';
-	return 2;
+	if (n == 0) {
+		out[1] = '\n';
+		return 2;
+	}
+	out[1] = ' ';
+	memcpy(out + 2, reason, n);
+	out[2 + n] = '\n';
+	return 3 + n;
 }
 
 void

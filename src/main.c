@@ -274,6 +274,14 @@ answer_batch(void *ctx, const struct serve_request *reqs, size_t n,
 	auth_answer(h->auth, reqs, n, answers);
 }
 
+static const char *
+reason(void *ctx, size_t i)
+{
+	struct helper *h = ctx;
+
+	return auth_answer_reason(h->auth, i);
+}
+
 static void
 answered(void *ctx)
 {
@@ -294,7 +302,8 @@ static int
 serve_helper(const struct options *o, pid_t parent, int stdout_closed)
 {
 	struct helper helper = { NULL, NULL };
-	struct serve_handler h = { answer_batch, answered, between, &helper };
+	struct serve_handler h = { answer_batch, answered, between, reason,
+	    &helper };
 	struct config *c;
 
 	log_open(o->log);

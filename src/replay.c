@@ -236,6 +236,12 @@ replay_setting_shown(const struct replay_settings *s, const char *key,
 	return s->backend->shown(s, key, out, size);
 }
 
+const char *
+replay_kind(const struct replay_settings *s)
+{
+	return s->backend->word;
+}
+
 unsigned
 replay_sandbox_needs(const struct replay_settings *s)
 {

@@ -109,6 +109,9 @@ void replay_settings_wipe(struct replay_settings *s);
 int replay_setting_shown(const struct replay_settings *s, const char *key,
     char *out, size_t size);
 
+/* The store's kind in one word ("lmdb", "redis"), as the log names it. */
+const char *replay_kind(const struct replay_settings *);
+
 /* What the store needs of the sandbox after start-up. */
 #define REPLAY_SANDBOX_DIRECTORY 1 /* to read and write beneath replay_store */
 #define REPLAY_SANDBOX_INET	 2 /* TCP sockets (AF_INET, AF_INET6) */

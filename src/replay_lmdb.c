@@ -940,6 +940,7 @@ lmdb_shown(const struct replay_settings *s, const char *key, char *out,
 
 const struct replay_backend replay_lmdb = {
 	.name = "LMDB",
+	.word = "lmdb",
 	.form = "an absolute directory path (an LMDB store on this host)",
 	.noun = "an absolute directory path",
 	.kind = "a directory (LMDB)",

@@ -1157,6 +1157,7 @@ redis_check_place(const struct replay_settings *s, char err[REPLAY_ERR_LEN])
 
 const struct replay_backend replay_redis = {
 	.name = "Redis",
+	.word = "redis",
 	.form = "a redis://, rediss:// or unix:// URL (Redis or Valkey, "
 		"shared by several hosts)",
 	.noun = "a Redis URL",

@@ -15,6 +15,7 @@
 struct replay_backend {
 	/* Words for messages about the config. */
 	const char *name; /* "LMDB" */
+	const char *word; /* "lmdb": the kind in the log's store= */
 	const char *form; /* the values that name it, as an error lists them */
 	const char *noun; /* the same, short: "an absolute directory path" */
 	const char *kind; /* replay_store when it names it: "a directory (LMDB)" */

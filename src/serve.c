@@ -68,25 +68,45 @@ catch_stop_signals(int in)
 }
 
 static int
-answer(int out, const struct framer *f, int yes)
+answer(int out, const struct framer *f, int yes, const char *reason)
 {
 	uint8_t bytes[FRAME_ANSWER_MAX];
 
 	/* (stopping: the server may not read) */
-	return write_all(out, bytes, frame_answer(f, yes, bytes), &stopping);
+	return write_all(out, bytes, frame_answer(f, yes, reason, bytes),
+	    &stopping);
 }
 
-/* Takes up to SERVE_BATCH_MAX complete requests from the buffer. */
+/* The reason for request i of the batch, where the client wants it. */
+static const char *
+reason_of(const struct framer *f, const struct serve_handler *h, size_t i)
+{
+	if (h->reason == NULL || !frame_wants_reasons(f))
+		return NULL;
+	return h->reason(h->ctx, i);
+}
+
+/*
+ * Takes up to SERVE_BATCH_MAX complete requests from the buffer; *option
+ * is set if the client's first line asked for reasons (then the batch is
+ * empty: nothing comes before it).
+ */
 static size_t
-take_requests(struct framer *f, struct serve_request reqs[SERVE_BATCH_MAX])
+take_requests(struct framer *f, struct serve_request reqs[SERVE_BATCH_MAX],
+    int *option)
 {
 	enum frame_event ev;
 	size_t n;
 
+	*option = 0;
 	for (n = 0; n < SERVE_BATCH_MAX; n++) {
 		ev = frame_next(f, &reqs[n].text, &reqs[n].len);
 		if (ev == FRAME_NEED_MORE)
 			break;
+		if (ev == FRAME_OPTIONS) {
+			*option = 1;
+			break;
+		}
 		if (ev == FRAME_REJECT) {
 			reqs[n].text = NULL;
 			reqs[n].len = 0;
@@ -102,14 +122,21 @@ answer_buffered(int out, struct framer *f, const struct serve_handler *h)
 	struct serve_request reqs[SERVE_BATCH_MAX];
 	int answers[SERVE_BATCH_MAX];
 	size_t n, i;
+	int rc = 0, option;
 
-	int rc = 0;
-
-	while (rc == 0 && (n = take_requests(f, reqs)) > 0) {
-		h->answer(h->ctx, reqs, n, answers);
-		for (i = 0; i < n && rc == 0; i++)
-			rc = answer(out, f, answers[i]);
-		h->answered(h->ctx);
+	while (rc == 0) {
+		n = take_requests(f, reqs, &option);
+		if (n > 0) {
+			h->answer(h->ctx, reqs, n, answers);
+			for (i = 0; i < n && rc == 0; i++)
+				rc = answer(out, f, answers[i],
+				    reason_of(f, h, i));
+			h->answered(h->ctx);
+		}
+		if (option && rc == 0)
+			rc = answer(out, f, 1, NULL);
+		else if (n == 0)
+			break;
 	}
 	return rc;
 }
@@ -123,7 +150,7 @@ answer_truncated(int out, struct framer *f, const struct serve_handler *h)
 
 	if (frame_end(f) == FRAME_REJECT) {
 		h->answer(h->ctx, &cut, 1, &yes);
-		answer(out, f, yes);
+		answer(out, f, yes, reason_of(f, h, 0));
 		h->answered(h->ctx);
 	}
 }

@@ -33,6 +33,10 @@ struct serve_handler {
 	/* Called when input has come, before it is answered: the time to
 	 * take a new config. hup: a SIGHUP arrived since the last call. */
 	void (*between)(void *ctx, int hup);
+	/* Why request i of the batch just answered got its answer: a short
+	 * word (frame.h), or NULL. Asked, as its answer is written, only of
+	 * a client that wants reasons; NULL here: no reasons. */
+	const char *(*reason)(void *ctx, size_t i);
 	void *ctx;
 };
 

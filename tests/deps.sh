@@ -11,7 +11,7 @@ python3 python3-pyotp python3-slixmpp python3-pyflakes oathtool lua-check
 prosody systemd debhelper dpkg-dev fakeroot lintian ejabberd faketime iproute2
 systemd-container debootstrap
 redis-server redis-sentinel php-cli tzdata strace
-chromium gnuplot-nox"
+chromium gnuplot-nox prometheus"
 
 # The Node.js example and the browser suite need Node.js (18 or later) and
 # npm (for converse.js and playwright-core): Debian's packages only where

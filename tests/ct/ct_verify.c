@@ -339,9 +339,25 @@ store_settings(struct replay_settings *s, const char *dir)
 /*
  * The answer path, as the serve loop drives it: one batch of requests (the
  * same nonce throughout, so the first valid token is accepted and every
- * later valid one is a replay), answered, then logged. The log goes to a
- * file here, and must name each refusal's reason and never a token.
+ * later valid one is a replay), answered (with the reasons a client may
+ * ask for), then logged. The log goes to a file here, and must name each
+ * refusal's reason and never a token.
  */
+/* Whether a log line holds the signature (its base64) of any request. */
+static int
+names_a_signature(const char *line, char texts[][64 + TOKEN_MAX_LEN],
+    size_t n)
+{
+	const char *sig;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if ((sig = strrchr(texts[i], ' ')) != NULL && sig[1] != '\0' &&
+		    strstr(line, sig + 1) != NULL)
+			return 1;
+	return 0;
+}
+
 static void
 check_answer_path(const struct recipe *recipes, size_t n)
 {
@@ -389,6 +405,13 @@ check_answer_path(const struct recipe *recipes, size_t n)
 		if (answers[i] != expect[i])
 			failed("answer path: request %zu answered %d, expected "
 			    "%d", i + 1, answers[i], expect[i]);
+	/* As written for a client that asked for reasons: one for each no */
+	for (i = 0; i < nreqs; i++)
+		if ((auth_answer_reason(a, i) == NULL) != (answers[i] == 1))
+			failed("answer path: request %zu answered %d with "
+			    "reason %s", i + 1, answers[i],
+			    auth_answer_reason(a, i) ? auth_answer_reason(a, i) :
+			    "(none)");
 	fflush(stderr);
 	saved = dup(STDERR_FILENO);
 	dup2(fileno(logf), STDERR_FILENO);
@@ -400,7 +423,8 @@ check_answer_path(const struct recipe *recipes, size_t n)
 	rewind(logf);
 	while (fgets(line, sizeof(line), logf) != NULL) {
 		lines++;
-		if (strstr(line, NONCE) != NULL || strchr(line, '=') != NULL)
+		if (strstr(line, NONCE) != NULL ||
+		    names_a_signature(line, texts, nreqs))
 			failed("answer path: a token in the log: %s", line);
 	}
 	fclose(logf);

@@ -8,7 +8,10 @@
  * lists the requests the stream holds: generic, one per line, a final
  * unterminated line counting as one; ejabberd, one per length-prefixed
  * frame, a final cut-short frame counting as one; oversized ones (longer
- * than FRAME_MAX_REQUEST) counting as one refused request each. Then:
+ * than FRAME_MAX_REQUEST) counting as one refused request each; a generic
+ * stream's first line, if it is exactly "options:reasons", asks for
+ * reasons: no request, answered 1, and every later 0 carries the answer
+ * function's reason. Then:
  *
  * 1. frame_* driven directly, the stream cut into reads as byte 1 says:
  *    exactly one event per request, in order, each request handed over
@@ -40,8 +43,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 struct expected {
 	int reject;	/* refused whole: oversized or truncated */
+	int option;	/* the first line, asking for reasons */
 	size_t off, len; /* the request's bytes in the stream */
 };
+
+#define FAKE_REASON "fuzzed_no" /* the fake answer function's one reason */
 
 static struct expected *model_events;
 static size_t model_count, model_cap;
@@ -55,7 +61,7 @@ expect(int reject, size_t off, size_t len)
 		    model_cap * sizeof(*model_events));
 		assert(model_events != NULL);
 	}
-	model_events[model_count++] = (struct expected){ reject, off, len };
+	model_events[model_count++] = (struct expected){ reject, 0, off, len };
 }
 
 /*
@@ -68,7 +74,8 @@ static enum frame_protocol
 announced(const uint8_t *s, size_t n)
 {
 	static const char *const cmds[] = { "auth", "isuser", "setpass",
-		"tryregister", "removeuser", "removeuser3", "certauth" };
+		"tryregister", "removeuser", "removeuser3", "certauth",
+		"options" };
 	enum frame_protocol p = FRAME_EJABBERD;
 	char word[16];
 	size_t i, len;
@@ -99,8 +106,18 @@ model_generic(const uint8_t *s, size_t n)
 		if (len > 0 && s[pos + len - 1] == '\r')
 			len--;
 		expect(len > FRAME_MAX_REQUEST, pos, len);
+		if (pos == 0 && len == strlen("options:reasons") &&
+		    memcmp(s, "options:reasons", len) == 0)
+			model_events[0].option = 1;
 		pos = (size_t)(nl - s) + 1;
 	}
+}
+
+/* Whether the stream asked for reasons. */
+static int
+model_reasons(void)
+{
+	return model_count > 0 && model_events[0].option;
 }
 
 static void
@@ -193,7 +210,15 @@ check_framer(const uint8_t *s, size_t n, enum frame_protocol p,
 				    model_count);
 				abort();
 			}
-			if (ev == FRAME_REJECT) {
+			if ((ev == FRAME_OPTIONS) != model_events[k].option) {
+				fprintf(stderr, "framer: event %zu: %s\n", k + 1,
+				    ev == FRAME_OPTIONS ? "options not asked" :
+				    "options asked, not seen");
+				abort();
+			}
+			if (ev == FRAME_OPTIONS) {
+				assert(frame_wants_reasons(&f));
+			} else if (ev == FRAME_REJECT) {
 				if (!model_events[k].reject) {
 					fprintf(stderr, "framer: request %zu "
 					    "(%zu bytes at %zu) refused\n",
@@ -242,8 +267,12 @@ check_framer(const uint8_t *s, size_t n, enum frame_protocol p,
 	assert(frame_next(&f, &req, &len) == FRAME_NEED_MORE);
 	if (n > 0) {
 		assert(f.protocol == resolved);
-		assert(frame_answer(&f, 1, answer) ==
+		assert(frame_wants_reasons(&f) == model_reasons());
+		assert(frame_answer(&f, 1, NULL, answer) ==
 		    (resolved == FRAME_EJABBERD ? 4 : 2));
+		assert(frame_answer(&f, 0, FAKE_REASON, answer) ==
+		    (resolved == FRAME_EJABBERD ? 4 : model_reasons() ?
+		    3 + strlen(FAKE_REASON) : 2));
 	}
 	frame_wipe(&f);
 }
@@ -264,6 +293,8 @@ struct served {
 	const uint8_t *s;
 	size_t next;  /* the model's event to look at next */
 	int pending;  /* a batch answered, its "answered" call not yet made */
+	int answers[SERVE_BATCH_MAX]; /* the last batch's */
+	size_t n;     /* its size */
 };
 
 /* The next event of the model must be this one: a refusal or a request
@@ -273,6 +304,8 @@ next_expected(struct served *sv, const struct serve_request *q)
 {
 	const struct expected *e;
 
+	if (sv->next < model_count && model_events[sv->next].option)
+		sv->next++; /* answered by serve itself */
 	if (sv->next >= model_count) {
 		fprintf(stderr, "helper: more requests handed over than the "
 		    "stream has\n");
@@ -333,7 +366,20 @@ fake_answer(void *ctx, const struct serve_request *reqs, size_t n,
 			check_fields(reqs[i].text, reqs[i].len);
 			answers[i] = fake_answer_of(reqs[i].text, reqs[i].len);
 		}
+		sv->answers[i] = answers[i];
 	}
+	sv->n = n;
+}
+
+/* The reason of a no, asked as it is written, only where asked for. */
+static const char *
+fake_reason(void *ctx, size_t i)
+{
+	struct served *sv = ctx;
+
+	assert(sv->pending && i < sv->n);
+	assert(model_reasons());
+	return sv->answers[i] ? NULL : FAKE_REASON;
 }
 
 /* After every batch, once: the time to log. */
@@ -354,9 +400,9 @@ check_helper(const uint8_t *s, size_t n, enum frame_protocol p,
 	static int out = -1;
 	static uint8_t *got, *want;
 	static size_t got_cap;
-	struct served sv = { s, 0, 0 };
+	struct served sv = { s, 0, 0, { 0 }, 0 };
 	const struct serve_handler h = { fake_answer, fake_answered, NULL,
-		&sv };
+		fake_reason, &sv };
 	static const struct serve_limits no_limits = { 0, 0 };
 	struct sigaction saved[4];
 	static const int sigs[4] = { SIGTERM, SIGINT, SIGHUP, SIGPIPE };
@@ -370,8 +416,8 @@ check_helper(const uint8_t *s, size_t n, enum frame_protocol p,
 		out = memfd_create("answers", MFD_CLOEXEC);
 		assert(out != -1);
 	}
-	if (got_cap < 4 * model_count + 16) {
-		got_cap = 4 * model_count + 16;
+	if (got_cap < (3 + strlen(FAKE_REASON)) * model_count + 16) {
+		got_cap = (3 + strlen(FAKE_REASON)) * model_count + 16;
 		got = realloc(got, got_cap);
 		want = realloc(want, got_cap);
 		assert(got != NULL && want != NULL);
@@ -417,8 +463,17 @@ check_helper(const uint8_t *s, size_t n, enum frame_protocol p,
 		    fake_answer_of((const char *)s + model_events[k].off,
 			model_events[k].len);
 
-		if (resolved != FRAME_EJABBERD) {
+		if (model_events[k].option) {
+			want[wlen++] = '1';
+			want[wlen++] = '\n';
+		} else if (resolved != FRAME_EJABBERD) {
 			want[wlen++] = yes ? '1' : '0';
+			if (!yes && model_reasons()) {
+				want[wlen++] = ' ';
+				memcpy(want + wlen, FAKE_REASON,
+				    strlen(FAKE_REASON));
+				wlen += strlen(FAKE_REASON);
+			}
 			want[wlen++] = '\n';
 		} else {
 			memcpy(want + wlen, (uint8_t[]){ 0, 2, 0, yes }, 4);
@@ -431,6 +486,8 @@ check_helper(const uint8_t *s, size_t n, enum frame_protocol p,
 		    "(%zu requests)\n", r, wlen, model_count);
 		abort();
 	}
+	if (sv.next == 0 && model_reasons())
+		sv.next = 1; /* only the options line: answered by serve */
 	if (sv.next != model_count) {
 		fprintf(stderr, "helper: %zu of %zu requests handed over to "
 		    "the answer function\n", sv.next, model_count);

@@ -132,6 +132,9 @@ e2e_stop_server() {
 # X-TOKEN there (allow_unencrypted_plain_auth = true; E2E_ALLOW_UNENCRYPTED=false
 # leaves that out). A real server has certificates and needs neither line.
 #
+# E2E_MODULES adds modules to modules_enabled (quoted and comma-separated:
+# '"http_openmetrics"'), E2E_GLOBAL lines to the global section.
+#
 # With E2E_HTTP_PORT set, Prosody also serves BOSH (/http-bind) and WebSocket
 # (/xmpp-websocket) over plain HTTP on 127.0.0.1:E2E_HTTP_PORT, and considers
 # both secure, as a server behind a reverse proxy that does the HTTPS must
@@ -157,12 +160,13 @@ e2e_prosody_config() {
 		c2s_ports = { $port }
 		c2s_interfaces = { "127.0.0.1" }
 		-- (admin_shell: Prosody 13's prosodyctl deluser asks the running server)
-		modules_enabled = { "saslauth", "ping", "disco", "roster", "admin_shell"$http_modules }
+		modules_enabled = { "saslauth", "ping", "disco", "roster", "admin_shell"$http_modules${E2E_MODULES:+, $E2E_MODULES} }
 		modules_disabled = { "s2s", "s2s_auth_certs" }
 		c2s_require_encryption = false
 		allow_unencrypted_plain_auth = ${E2E_ALLOW_UNENCRYPTED:-true}
 		network_backend = "${E2E_NETWORK_BACKEND:-epoll}"
 		$(e2e_http_config "$domain")
+		${E2E_GLOBAL:-}
 
 		VirtualHost "$domain"
 			-- The shipped fragment, included as an admin would (inside the

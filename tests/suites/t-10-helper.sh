@@ -55,6 +55,29 @@ check "account changes refused" "0 0 0 0 0" \
 check "upper-case user is another JID (servers nodeprep first)" "0" \
 	"$(ask "auth:Bob:example.org:$(token $JID)")"
 
+# Reasons with the answers: only for a client whose first line asks for
+# them (the Prosody provider); everyone else gets exactly 1 or 0.
+# ask_lines REQUEST...: the generic answers, one per line, joined by '|'.
+ask_lines() {
+	printf '%s\n' "$@" | timeout 60 $HELPER --config "$CONF" 2>"$WORK/stderr" | paste -sd '|'
+}
+t=$(token $JID)
+check "options:reasons first: answered 1, then refusals carry their reason" \
+	"1|1|0 replayed|0 bad_signature|0 outside_window|0 malformed|1|0|0 malformed_request" \
+	"$(ask_lines options:reasons "auth:bob:example.org:$t" "auth:bob:example.org:$t" \
+		"auth:alice:example.org:$(token $JID)" \
+		"auth:bob:example.org:$(token $JID --offset -120)" "auth:bob:example.org:garbage" \
+		"isuser:bob:example.org" "setpass:bob:example.org:x" "no colon")"
+check "options:reasons not first: an unknown request, no reasons after it" "0|0|0" \
+	"$(ask_lines "auth:bob:example.org:$t" options:reasons "auth:bob:example.org:garbage")"
+check "no options: the same requests get bare answers" "1|0|0|0" \
+	"$(ask_lines "auth:bob:example.org:$(token $JID)" "auth:bob:example.org:$t" \
+		"auth:alice:example.org:$(token $JID)" "auth:bob:example.org:garbage")"
+check "options:reasons over ejabberd framing: refused, and no reasons" "0 1 0" \
+	"$(ask_ejabberd options:reasons "auth:bob:example.org:$(token $JID)" "auth:bob:example.org:$t")"
+check "an unknown option is refused and asks for nothing" "0|0" \
+	"$(ask_lines options:everything "auth:bob:example.org:$t")"
+
 # Per-domain secrets: the global secrets do not open a domain with its own.
 DCONF=$WORK/domains.conf
 {

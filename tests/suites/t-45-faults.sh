@@ -44,7 +44,7 @@ echo "not a directory" >"$WORK/a-file"
 conf "$WORK/c1.conf" "$WORK/a-file/replay"
 check "store under a file: token refused, the helper goes on serving, exit 0" \
 	"0 1 exit=0" "$(run "$WORK/c1.conf" "auth:bob:example.org:$(token $JID)" "isuser:bob:example.org")"
-logged "replay store $WORK/a-file/replay" && logged "refused: replay store failed" &&
+logged "replay store $WORK/a-file/replay" && logged "decision=refused reason=store_failed" &&
 	pass "... and the log says the store failed, and where" ||
 	fail "store under a file: log: $(head -c 300 "$WORK/stderr")"
 
@@ -160,7 +160,7 @@ if [ "$(id -u)" -eq 0 ] && unshare -m --propagation private true 2>/dev/null; th
 	check "... every request answered, isuser last" "601 1" \
 		"$(wc -l <"$WORK/answers") $(tail -n 1 "$WORK/answers")"
 	yes=$(head -n 600 "$WORK/answers" | grep -c '^1$')
-	failed_store=$(grep -c "refused: replay store failed" "$WORK/stderr")
+	failed_store=$(grep -c "decision=refused reason=store_failed" "$WORK/stderr")
 	[ "$yes" -gt 0 ] && [ "$((yes + failed_store))" -eq 600 ] &&
 		pass "... $yes tokens accepted while there was room, $failed_store refused as the store failed" ||
 		fail "full file system: $yes accepted, $failed_store refused for the store, of 600"

@@ -146,9 +146,9 @@ check "per-JID limit: node 1 accepts 2 of limited's tokens" "1 1" \
 	"$(ask "$LIM1" "$(auth limited@example.org "${LIMITED[0]}")" "$(auth limited@example.org "${LIMITED[1]}")")"
 check "... node 2 a third, then refuses the fourth and fifth" "1 0 0" \
 	"$(ask "$LIM2" "$(auth limited@example.org "${LIMITED[2]}")" "$(auth limited@example.org "${LIMITED[3]}")" "$(auth limited@example.org "${LIMITED[4]}")")"
-grep -q 'too many live tokens for this JID' "$WORK/stderr" &&
-	pass "... saying: too many live tokens for this JID" ||
-	fail "... saying: too many live tokens for this JID"
+grep -q 'decision=refused reason=user_limit jid=limited@example.org' "$WORK/stderr" &&
+	pass "... logging reason=user_limit (too many live tokens for this JID)" ||
+	fail "... logging reason=user_limit (too many live tokens for this JID)"
 check "... while another JID logs in" "1" \
 	"$(ask "$LIM1" "$(auth other@example.org "$(token other@example.org)")")"
 check "... and a refused token of limited's was not used up (node 1 refuses it too)" "0" \

@@ -163,11 +163,13 @@ grep -qxF "/lib/systemd/system/$PKG.socket" "$WORK/contents" && UNITDIR=/lib/sys
 absent=""
 for path in /usr/bin/$PKG /usr/share/man/man1/$PKG.1.gz \
 	$MODDIR/mod_auth_token_socket.lua $MODDIR/mod_sasl_token.lua \
+	$MODDIR/token_socket_pool.lib.lua \
 	$FRAGMENT $UNITDIR/$PKG.socket "$UNITDIR/$PKG@.service" \
 	$DOCDIR/README.Debian $DOCDIR/copyright $DOCDIR/changelog \
 	$DOCDIR/examples/ejabberd.yml $DOCDIR/examples/ejabberd-connect.yml \
 	$DOCDIR/examples/ejabberd-socket.conf $DOCDIR/test-vectors.md $DOCDIR/doc/operating.md \
 	$DOCDIR/examples/converse/index.html \
+	$DOCDIR/examples/monitoring/prometheus-rules.yml $DOCDIR/examples/monitoring/grafana-dashboard.json \
 	$DOCDIR/examples/converse/chat.js $DOCDIR/examples/converse/x-token.js; do
 	# (dh_compress may have compressed a document)
 	grep -qxF -e "$path" -e "$path.gz" "$WORK/contents" ||

@@ -279,10 +279,10 @@ journal() {
 	local label=$1 t n
 	ct_exec journalctl -q --no-pager -o cat SYSLOG_IDENTIFIER=$PKG >"$WORK/journal.helper"
 	sed 's/^/#   journal: /' "$WORK/journal.helper"
-	n=$(grep -cE "^auth [a-z]+@$DOMAIN: " "$WORK/journal.helper")
+	n=$(grep -cE "^decision=[a-z]+ reason=[a-z_]+ jid=[a-z]+@$DOMAIN domain=$DOMAIN store=[a-z]+ time_us=[0-9]+$" "$WORK/journal.helper")
 	check "$label: the journal has one line per decision" "$DECISIONS" "$n"
 	check "$label: ...saying which" "2 accepted, 2 replayed, 1 malformed" \
-		"$(grep -cE ": accepted$" "$WORK/journal.helper") accepted, $(grep -cE ": refused: .*replay" "$WORK/journal.helper") replayed, $(grep -cE ": refused: .*malformed" "$WORK/journal.helper") malformed"
+		"$(grep -c "^decision=accepted " "$WORK/journal.helper") accepted, $(grep -c "^decision=refused reason=replayed " "$WORK/journal.helper") replayed, $(grep -c "^decision=refused reason=malformed " "$WORK/journal.helper") malformed"
 	# The whole journal, every field: no token, nor its nonce or signature.
 	ct_exec journalctl -q --no-pager -o export >"$WORK/journal.all"
 	local leaked=0

@@ -92,6 +92,16 @@ START_TEST(batch_answers_each_request)
 	ck_assert_int_eq(answers[6], 0);
 	ck_assert_int_eq(answers[7], 0);
 	ck_assert_int_eq(answers[8], 0);
+	/* The reasons a client that asks for them gets, one word each */
+	ck_assert_ptr_null(auth_answer_reason(a, 0));
+	ck_assert_str_eq(auth_answer_reason(a, 1), "replayed");
+	ck_assert_str_eq(auth_answer_reason(a, 2), "bad_signature");
+	ck_assert_ptr_null(auth_answer_reason(a, 4));
+	ck_assert_ptr_null(auth_answer_reason(a, 5));
+	ck_assert_str_eq(auth_answer_reason(a, 6), "malformed_request");
+	ck_assert_str_eq(auth_answer_reason(a, 7), "oversized");
+	ck_assert_str_eq(auth_answer_reason(a, 8), "malformed");
+	ck_assert_ptr_null(auth_answer_reason(a, 9));
 	auth_log_answered(a);
 	auth_close(a);
 }

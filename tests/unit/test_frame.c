@@ -223,7 +223,7 @@ START_TEST(generic_detected_byte_by_byte)
 	frame_init(&f, FRAME_DETECT);
 	feed("isus", 4, 1, events);
 	ck_assert_int_eq(frame_end(&f), FRAME_REJECT);
-	ck_assert_int_eq(frame_answer(&f, 0, (uint8_t[FRAME_ANSWER_MAX]){ 0 }),
+	ck_assert_int_eq(frame_answer(&f, 0, NULL, (uint8_t[FRAME_ANSWER_MAX]){ 0 }),
 	    2);
 }
 END_TEST
@@ -253,14 +253,72 @@ START_TEST(answers)
 	uint8_t out[FRAME_ANSWER_MAX];
 
 	frame_init(&f, FRAME_GENERIC);
-	ck_assert_uint_eq(frame_answer(&f, 1, out), 2);
+	ck_assert_uint_eq(frame_answer(&f, 1, NULL, out), 2);
 	ck_assert_mem_eq(out, "1\n", 2);
-	ck_assert_uint_eq(frame_answer(&f, 0, out), 2);
+	ck_assert_uint_eq(frame_answer(&f, 0, NULL, out), 2);
 	ck_assert_mem_eq(out, "0\n", 2);
 	frame_init(&f, FRAME_EJABBERD);
-	ck_assert_uint_eq(frame_answer(&f, 1, out), 4);
+	ck_assert_uint_eq(frame_answer(&f, 1, NULL, out), 4);
 	ck_assert_mem_eq(out, "\0\2\0\1", 4);
-	ck_assert_uint_eq(frame_answer(&f, 0, out), 4);
+	ck_assert_uint_eq(frame_answer(&f, 0, NULL, out), 4);
+	ck_assert_mem_eq(out, "\0\2\0\0", 4);
+}
+END_TEST
+
+/* Only a generic stream's first line asks for reasons; then refusals say
+ * why, in one plain word, and nothing else changes. */
+START_TEST(reasons_asked_for_first)
+{
+	const char *in = "options:reasons\nauth:a:b:c\noptions:reasons\n";
+	uint8_t out[FRAME_ANSWER_MAX];
+	const char *req;
+	size_t len;
+
+	frame_init(&f, FRAME_DETECT);
+	memcpy(frame_space(&f, &len), in, strlen(in));
+	frame_added(&f, strlen(in));
+	ck_assert_int_eq(frame_next(&f, &req, &len), FRAME_OPTIONS);
+	ck_assert_int_eq(frame_wants_reasons(&f), 1);
+	ck_assert_int_eq(frame_next(&f, &req, &len), FRAME_REQUEST);
+	ck_assert_int_eq(frame_next(&f, &req, &len), FRAME_REQUEST);
+	ck_assert_mem_eq(req, "options:reasons", len);
+	ck_assert_uint_eq(frame_answer(&f, 0, "replayed", out), 11);
+	ck_assert_mem_eq(out, "0 replayed\n", 11);
+	ck_assert_uint_eq(frame_answer(&f, 1, NULL, out), 2);
+	ck_assert_mem_eq(out, "1\n", 2);
+	/* not a plain word, or too long: not sent */
+	ck_assert_uint_eq(frame_answer(&f, 0, "bad word", out), 2);
+	ck_assert_uint_eq(frame_answer(&f, 0, "", out), 2);
+	ck_assert_uint_eq(frame_answer(&f, 0,
+	    "a_reason_of_thirty_two_letters_x", out), 2);
+	ck_assert_uint_eq(frame_answer(&f, 0,
+	    "a_reason_of_thirty_one_letters_", out), 34);
+	ck_assert_mem_eq(out, "0 a_reason_of_thirty_one_letters_\n", 34);
+}
+END_TEST
+
+START_TEST(reasons_only_where_asked)
+{
+	const char *in = "auth:a:b:c\noptions:reasons\n";
+	uint8_t out[FRAME_ANSWER_MAX];
+	const char *req;
+	size_t len;
+
+	frame_init(&f, FRAME_GENERIC);
+	memcpy(frame_space(&f, &len), in, strlen(in));
+	frame_added(&f, strlen(in));
+	ck_assert_int_eq(frame_next(&f, &req, &len), FRAME_REQUEST);
+	ck_assert_int_eq(frame_next(&f, &req, &len), FRAME_REQUEST);
+	ck_assert_int_eq(frame_wants_reasons(&f), 0);
+	ck_assert_uint_eq(frame_answer(&f, 0, "replayed", out), 2);
+	ck_assert_mem_eq(out, "0\n", 2);
+	/* ejabberd framing has no options: the request is just a request */
+	frame_init(&f, FRAME_EJABBERD);
+	memcpy(frame_space(&f, &len), "\0\17options:reasons", 17);
+	frame_added(&f, 17);
+	ck_assert_int_eq(frame_next(&f, &req, &len), FRAME_REQUEST);
+	ck_assert_int_eq(frame_wants_reasons(&f), 0);
+	ck_assert_uint_eq(frame_answer(&f, 0, "replayed", out), 4);
 	ck_assert_mem_eq(out, "\0\2\0\0", 4);
 }
 END_TEST
@@ -282,6 +340,8 @@ main(void)
 	ADD(tc, generic_detected_byte_by_byte);
 	ADD(tc, truncated_at_end_of_input);
 	ADD(tc, answers);
+	ADD(tc, reasons_asked_for_first);
+	ADD(tc, reasons_only_where_asked);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }

@@ -48,7 +48,8 @@ LIB_SRCS = src/auth.c src/base32.c src/config.c src/frame.c src/io.c \
 	   src/replay.c src/replay_lmdb.c src/replay_redis.c src/request.c \
 	   src/reload.c src/sandbox.c src/secmem.c src/secrets.c src/serve.c \
 	   src/setting.c src/term.c src/token.c src/totp.c
-MAIN_SRCS = src/cli.c src/connect.c src/ejabberd_conf.c src/main.c
+MAIN_SRCS = src/cli.c src/connect.c src/ejabberd_conf.c src/listen.c \
+	    src/main.c
 HDRS	 = $(wildcard src/*.h)
 OBJDIR	?= build/$(notdir $(firstword $(CC)))
 ASANDIR	 = build/asan

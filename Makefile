@@ -174,6 +174,8 @@ install-examples:
 	    examples/mint_token.php examples/mint_token.mjs \
 	    $(DESTDIR)$(DOCDIR)/examples/
 	install -m 0644 examples/converse/* $(DESTDIR)$(DOCDIR)/examples/converse/
+	install -d $(DESTDIR)$(DOCDIR)/examples/containers
+	install -m 0644 examples/containers/* $(DESTDIR)$(DOCDIR)/examples/containers/
 	install -m 0644 README.md doc/test-vectors.md $(DESTDIR)$(DOCDIR)/
 	# the README's pages, where its links find them
 	install -d $(DESTDIR)$(DOCDIR)/doc

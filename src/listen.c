@@ -168,14 +168,24 @@ find_user(const struct listen_options *o, uid_t *uid, gid_t *gid,
 	return 0;
 }
 
+/*
+ * A group by name, or by number: in a container, Prosody's group may exist
+ * only in Prosody's image.
+ */
 static int
 find_group(const char *name, gid_t *gid, char err[LISTEN_ERR_LEN])
 {
 	struct group *gr;
+	unsigned long v;
 
-	if ((gr = getgrnam(name)) == NULL) {
+	if ((gr = getgrnam(name)) == NULL &&
+	    parse_number(name, 10, 0, 0x7fffffff, &v) == 0) {
+		*gid = (gid_t)v;
+		return 0;
+	}
+	if (gr == NULL) {
 		snprintf(err, LISTEN_ERR_LEN, "serve: --group '%s': no such "
-		    "group here (create it, or name another)", name);
+		    "group here (create it, or give its number)", name);
 		return -1;
 	}
 	*gid = gr->gr_gid;

@@ -23,6 +23,7 @@
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <grp.h>
 #include <poll.h>
@@ -41,6 +42,7 @@ struct listener {
 	int fd;	   /* the listening socket; -1 once stopping */
 	int sigfd;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char program[PATH_MAX]; /* this program's file, as started */
 	int path_removed;
 	unsigned max, live;
 	pid_t *helpers; /* max slots; 0 is a free one */
@@ -273,6 +275,21 @@ drop_privileges(const char *user, uid_t uid, gid_t gid)
 	return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 }
 
+/*
+ * This program's file, found once: the helpers run it by name, as the
+ * socket unit's ExecStart does (after an upgrade, the new one).
+ */
+static int
+find_program(char program[PATH_MAX])
+{
+	ssize_t n = readlink("/proc/self/exe", program, PATH_MAX - 1);
+
+	if (n <= 0 || n >= PATH_MAX - 1)
+		return -1;
+	program[n] = '\0';
+	return 0;
+}
+
 /* SIGTERM, SIGINT, SIGHUP and SIGCHLD, blocked, from a signalfd. */
 static int
 take_signals(void)
@@ -339,6 +356,9 @@ listen_open(const struct listen_options *o, char err[LISTEN_ERR_LEN])
 	l->self = getpid();
 	if ((l->sigfd = take_signals()) == -1)
 		return fail_open(l, "cannot take signals", err);
+	if (find_program(l->program) == -1)
+		return fail_open(l, "cannot find this program's file "
+		    "(/proc/self/exe)", err);
 	if ((l->helpers = calloc(o->max, sizeof(*l->helpers))) == NULL)
 		return fail_open(l, "out of memory", err);
 	if (find_user(o, &uid, &gid, err) == -1 ||
@@ -382,8 +402,8 @@ run_helper(const struct listener *l, int conn, char *const helper[])
 		_exit(1);
 	if (conn > STDOUT_FILENO)
 		close(conn);
-	execv("/proc/self/exe", helper);
-	log_msg(LOG_ERR, "cannot run the helper (/proc/self/exe): %s",
+	execv(l->program, helper);
+	log_msg(LOG_ERR, "cannot run the helper %s: %s", l->program,
 	    strerror(errno));
 	_exit(127);
 }

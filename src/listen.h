@@ -44,8 +44,8 @@ struct listener *listen_open(const struct listen_options *,
     char err[LISTEN_ERR_LEN]);
 
 /*
- * Serves connections, each to a helper run as /proc/self/exe with argv
- * helper, until SIGTERM or SIGINT: then it stops accepting, removes the
+ * Serves connections, each to a helper: this program's file (as found at
+ * start) run with argv helper, until SIGTERM or SIGINT: then it stops accepting, removes the
  * socket, passes SIGTERM on and kills the helpers left after
  * LISTEN_STOP_SECONDS. SIGHUP is passed to every helper (each loads its
  * config again). Frees the listener; returns the exit status.

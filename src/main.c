@@ -47,6 +47,7 @@
 
 #define SOCKET_IDLE_SECONDS    300 /* a connection with no request */
 #define SOCKET_PARTIAL_SECONDS 10  /* the rest of a request begun */
+#define HELPER_ARGS_MAX	       10  /* serve's helpers' argv, NULL included */
 
 struct options {
 	const char *config;
@@ -362,7 +363,7 @@ run_connector(const struct options *o, int argc, char **argv)
  * was given: the same config, log, framing and sandbox.
  */
 static void
-helper_arguments(const struct options *o, char *argv[8])
+helper_arguments(const struct options *o, char *argv[HELPER_ARGS_MAX])
 {
 	size_t n = 0;
 
@@ -394,7 +395,7 @@ run_listener(const struct options *o, int argc, char **argv)
 	char err[LISTEN_ERR_LEN], msg[CONFIG_ERR_LEN];
 	struct listener *l;
 	struct config *c;
-	char *helper[8];
+	char *helper[HELPER_ARGS_MAX];
 	int rc;
 
 	if ((rc = listen_parse(argc, argv, &lo)) != 0)

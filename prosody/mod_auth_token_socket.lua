@@ -314,7 +314,7 @@ local function choose()
 	if (not least or least_load >= batch_max) and #conns < pool_size then
 		local state, err = open();
 		if state then return state; end
-		local hint = "is its socket served? (systemctl status prosody-token-auth.socket)";
+		local hint = "is its socket served? (systemctl status prosody-token-auth.socket; without systemd: prosody-token-auth serve)";
 		if err and err:find("ermission") then
 			hint = "Prosody's user must be allowed to write to it (the socket's group and mode)";
 		end

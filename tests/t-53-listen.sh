@@ -320,10 +320,20 @@ check "... and one made with the old secret refused" 0 \
 
 mapfile -t kids < <(helpers_of "$SERVER")
 check "two helpers before SIGTERM" 2 "${#kids[@]}"
+# One helper stopped (SIGSTOP) cannot act on SIGTERM: it is killed after
+# the bound, 10 s.
+kill -STOP "${kids[0]}"
+stop_started=$SECONDS
 kill -TERM "$SERVER"
-wait_for 15 gone "$SERVER" && pass "SIGTERM: the server ends" || fail "SIGTERM: the server still runs"
+wait_for 20 gone "$SERVER" && pass "SIGTERM: the server ends" || fail "SIGTERM: the server still runs"
 wait "$SERVER"
 check "... with status 0" 0 $?
+took=$((SECONDS - stop_started))
+[ "$took" -ge 9 ] && [ "$took" -le 14 ] &&
+	pass "... after the 10 s bound, with a helper that would not end ($took s)" ||
+	fail "SIGTERM with a stopped helper took $took s, not about 10"
+grep -q "killing 1 helper still running after 10 s" "$LOG" && pass "... which it killed, and said so" ||
+	fail "no word of the helper killed"
 gone "${kids[@]}" && pass "... and none of its helpers (by PID) is left" || fail "helpers left: ${kids[*]}"
 test ! -e "$SOCK" && pass "... and the socket is removed" || fail "the socket is left"
 session_close h1

@@ -12,7 +12,8 @@
 # In containers without systemd as PID 1 (systemd-nspawn over the system
 # test's cached Debian 12 image, each running one program as its only
 # process, sharing a bind-mounted directory for the socket): serve in one,
-# Prosody with the project's provider in the other; PLAIN and X-TOKEN
+# Prosody with the project's provider in the other, as its own user, which
+# reaches the socket through the socket's group alone; PLAIN and X-TOKEN
 # logins, a replay refused, the helper's container stopped and started
 # while Prosody runs (logins refused, then recover), serve killed (no
 # helper left), and more logins at once than --max-connections. Skipped,
@@ -431,7 +432,7 @@ helper_ct_start() {
 		--bind="$CTS/socket:/srv/pta-socket" \
 		-- /usr/bin/prosody-token-auth \
 		--config /etc/prosody-token-auth/token-auth.conf --log stderr \
-		serve --listen /srv/pta-socket/socket --user nobody --group nogroup \
+		serve --listen /srv/pta-socket/socket --user nobody --group prosody \
 		--max-connections "$CT_MAX" || return 1
 	ct_nspawn[helper]=$CT_NSPAWN
 	ct_leader[helper]=$CT_LEADER
@@ -449,17 +450,27 @@ helper_ct_stop() {
 PROSODY_MODULES_DIR=/srv/pta-modules e2e_prosody_config "$CTS/prosody/prosody.cfg.lua" \
 	"$PORT" "$DOMAIN" /srv/pta-socket/socket 20 1
 sed -i "s|$CTS/prosody|/srv/prosody|g" "$CTS/prosody/prosody.cfg.lua"
+# Prosody runs as its own user, which reaches the socket through its group
+# alone (the ids are the image's, the same in both containers).
+PROSODY_UID=$(awk -F: '$1 == "prosody" { print $3 }' "$IMAGE/etc/passwd")
+PROSODY_GID=$(awk -F: '$1 == "prosody" { print $4 }' "$IMAGE/etc/passwd")
+chown -R "$PROSODY_UID:$PROSODY_GID" "$CTS/prosody"
 helper_ct_start || fail "the helper's container starts serve as its only process"
+check "the shared socket: mode 0660, Prosody's group" "660 $PROSODY_GID" \
+	"$(stat -c '%a %g' "$CTS/socket/socket" 2>&1)"
 check "in its container serve is PID 1" /usr/bin/prosody-token-auth \
 	"$(tr '\0' '\n' <"/proc/${ct_leader[helper]}/cmdline" 2>/dev/null | head -n 1)"
 ct_start "pta-prosody-$$" "$IMAGE" "$CTS/prosody-ct" \
 	--bind-ro="$TOP/prosody:/srv/pta-modules" \
 	--bind="$CTS/prosody:/srv/prosody" \
 	--bind="$CTS/socket:/srv/pta-socket" \
+	--user=prosody \
 	-- /usr/bin/prosody --config /srv/prosody/prosody.cfg.lua -F ||
 	fail "Prosody's container starts"
 ct_nspawn[prosody]=$CT_NSPAWN
 ct_cgroup[prosody]=$CT_CGROUP
+check "in its container Prosody runs as prosody, not root" "$PROSODY_UID" \
+	"$(awk '/^Uid:/ { print $2 }' "/proc/$CT_LEADER/status" 2>/dev/null)"
 if ! wait_for 30 port_open "$PORT"; then
 	fail "Prosody listens in its container"
 	tail -20 "$CTS/prosody-ct/console.log" "$CTS/prosody/prosody.log" 2>/dev/null

@@ -49,7 +49,8 @@ LIB_SRCS = src/auth.c src/base32.c src/config.c src/config_lines.c \
 	   src/replay_redis.c src/request.c src/reload.c src/sandbox.c \
 	   src/secmem.c src/secrets.c src/serve.c src/setting.c src/term.c \
 	   src/token.c src/totp.c
-MAIN_SRCS = src/cli.c src/connect.c src/ejabberd_conf.c src/main.c
+MAIN_SRCS = src/cli.c src/connect.c src/ejabberd_conf.c src/listen.c \
+	    src/main.c
 HDRS	 = $(wildcard src/*.h)
 OBJDIR	?= build/$(notdir $(firstword $(CC)))
 ASANDIR	 = build/asan
@@ -177,6 +178,8 @@ install-examples:
 	install -m 0644 examples/converse/* $(DESTDIR)$(DOCDIR)/examples/converse/
 	install -d $(DESTDIR)$(DOCDIR)/examples/monitoring
 	install -m 0644 examples/monitoring/* $(DESTDIR)$(DOCDIR)/examples/monitoring/
+	install -d $(DESTDIR)$(DOCDIR)/examples/containers
+	install -m 0644 examples/containers/* $(DESTDIR)$(DOCDIR)/examples/containers/
 	install -m 0644 README.md doc/test-vectors.md $(DESTDIR)$(DOCDIR)/
 	# the README's pages, where its links find them
 	install -d $(DESTDIR)$(DOCDIR)/doc

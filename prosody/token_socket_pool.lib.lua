@@ -277,7 +277,7 @@ function pool_methods:choose()
 	if (not least or least_load >= batch_max) and #self.conns < self.size then
 		local conn, err = self:open();
 		if conn then return conn; end
-		local hint = "is its socket served? (systemctl status prosody-token-auth.socket)";
+		local hint = "is its socket served? (systemctl status prosody-token-auth.socket; without systemd: prosody-token-auth serve)";
 		if err and err:find("ermission") then
 			hint = "Prosody's user must be allowed to write to it (the socket's group and mode)";
 		end

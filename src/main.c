@@ -28,6 +28,7 @@
 #include "cli.h"
 #include "config.h"
 #include "connect.h"
+#include "listen.h"
 #include "log.h"
 #include "reload.h"
 #include "replay.h"
@@ -46,6 +47,7 @@
 
 #define SOCKET_IDLE_SECONDS    300 /* a connection with no request */
 #define SOCKET_PARTIAL_SECONDS 10  /* the rest of a request begun */
+#define HELPER_ARGS_MAX	       10  /* serve's helpers' argv, NULL included */
 
 struct options {
 	const char *config;
@@ -72,6 +74,11 @@ usage(FILE *f)
 	    "       prosody-token-auth gen-secrets\n"
 	    "       prosody-token-auth [--protocol ejabberd] connect "
 	    "[SOCKET]\n"
+	    "       prosody-token-auth [--config FILE] [--log syslog|stderr] "
+	    "serve --listen PATH\n"
+	    "                          [--mode 0660] [--group GROUP] "
+	    "[--user USER]\n"
+	    "                          [--max-connections N]\n"
 	    "       prosody-token-auth --help | --version\n"
 	    "\n"
 	    "With no subcommand, answers an XMPP server's auth requests on "
@@ -350,6 +357,70 @@ run_connector(const struct options *o, int argc, char **argv)
 	    o->protocol);
 }
 
+/*
+ * The helpers serve accepts run as this program again, with the options it
+ * was given: the same config, log, framing and sandbox.
+ */
+static void
+helper_arguments(const struct options *o, char *argv[HELPER_ARGS_MAX])
+{
+	size_t n = 0;
+
+	argv[n++] = (char *)"prosody-token-auth";
+	argv[n++] = (char *)"--config";
+	argv[n++] = (char *)config_path(o);
+	argv[n++] = (char *)"--log";
+	argv[n++] = (char *)(o->log == LOG_TO_STDERR ? "stderr" : "syslog");
+	if (o->protocol != FRAME_DETECT) {
+		argv[n++] = (char *)"--protocol";
+		argv[n++] = (char *)(o->protocol == FRAME_EJABBERD ?
+			"ejabberd" : "generic");
+	}
+	if (!o->sandbox)
+		argv[n++] = (char *)"--no-sandbox";
+	argv[n] = NULL;
+}
+
+/*
+ * serve --listen PATH: the socket without systemd (listen.h). The config
+ * is loaded once here, as the helpers' user, so that one they could not
+ * load fails the start, loudly, rather than every login; then it is
+ * wiped, since the server itself needs no secret.
+ */
+static int
+run_listener(const struct options *o, int argc, char **argv)
+{
+	struct listen_options lo;
+	char err[LISTEN_ERR_LEN], msg[CONFIG_ERR_LEN];
+	struct listener *l;
+	struct config *c;
+	char *helper[HELPER_ARGS_MAX];
+	int rc;
+
+	if ((rc = listen_parse(argc, argv, &lo)) != 0)
+		return rc;
+	log_open(o->log);
+	if ((l = listen_open(&lo, err)) == NULL)
+		fail_start(o->log, "", err);
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		listen_close(l);
+		fail_start(o->log, "", "out of memory");
+	}
+	if (config_load(config_path(o), c, msg) == -1) {
+		listen_close(l);
+		fail_start(o->log, "", msg);
+	}
+	rc = replay_check_place(&c->replay, msg);
+	config_free(c);
+	free(c);
+	if (rc == -1) {
+		listen_close(l);
+		fail_start(o->log, "replay store: ", msg);
+	}
+	helper_arguments(o, helper);
+	return listen_serve(l, helper);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -368,6 +439,8 @@ main(int argc, char **argv)
 		return serve_helper(&o, parent, stdout_closed);
 	if (strcmp(argv[optind], "connect") == 0)
 		return run_connector(&o, argc - optind, argv + optind);
+	if (strcmp(argv[optind], "serve") == 0)
+		return run_listener(&o, argc - optind, argv + optind);
 	log_open(LOG_TO_STDERR);
 	return cli_run(argc - optind, argv + optind, config_path(&o));
 }

@@ -87,18 +87,7 @@ ct_boot() {
 		--console=read-only -D "$dir/root" "$@" \
 		</dev/null >"$dir/console.log" 2>&1 &
 	CT_NSPAWN=$!
-	CT_LEADER=
-	local deadline=$((SECONDS + 30)) pid
-	while [ "$SECONDS" -lt "$deadline" ] && kill -0 "$CT_NSPAWN" 2>/dev/null; do
-		for pid in $(ct_descendants "$CT_NSPAWN"); do
-			if grep -qE '^NSpid:[[:space:]]+[0-9]+[[:space:]]+1$' "/proc/$pid/status" 2>/dev/null; then
-				CT_LEADER=$pid
-				return 0
-			fi
-		done
-		sleep 0.1
-	done
-	return 1
+	ct_find_leader
 }
 
 ct_descendants() {
@@ -145,23 +134,83 @@ ct_booted() {
 # power off), wait for it, and kill it if it does not stop in time. Returns
 # non-zero if it had to be killed.
 ct_poweroff() {
-	local deadline=$((SECONDS + $1)) rc=0
+	local rc=0
 	[ -n "${CT_NSPAWN:-}" ] || return 0
-	kill -TERM "$CT_NSPAWN" 2>/dev/null
-	while kill -0 "$CT_NSPAWN" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do
-		sleep 0.1
-	done
-	if kill -0 "$CT_NSPAWN" 2>/dev/null; then
-		kill -KILL "$CT_NSPAWN" 2>/dev/null
-		rc=1
-	fi
-	wait "$CT_NSPAWN" 2>/dev/null
-	# The container's cgroups, deepest first, now that nothing runs there.
-	if [ -n "${CT_CGROUP:-}" ]; then
-		ct_cgroup_remove "$CT_CGROUP" || rc=1
-	fi
+	ct_stop "$1" "$CT_NSPAWN" "${CT_CGROUP:-}" || rc=1
 	CT_CGROUP=
 	CT_NSPAWN=
 	CT_LEADER=
 	return "$rc"
+}
+
+# ct_stop SECONDS NSPAWN [CGROUP]: stop the container nspawn NSPAWN runs
+# (SIGTERM to nspawn, which passes on its --kill-signal), kill it if it does
+# not stop in time, and remove its cgroup. Returns non-zero if it had to be
+# killed.
+ct_stop() {
+	local deadline=$((SECONDS + $1)) nspawn=$2 cgroup=${3:-} rc=0
+	kill -TERM "$nspawn" 2>/dev/null
+	while kill -0 "$nspawn" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do
+		sleep 0.1
+	done
+	if kill -0 "$nspawn" 2>/dev/null; then
+		kill -KILL "$nspawn" 2>/dev/null
+		rc=1
+	fi
+	wait "$nspawn" 2>/dev/null
+	# The container's cgroups, deepest first, now that nothing runs there.
+	if [ -n "$cgroup" ]; then
+		ct_cgroup_remove "$cgroup" || rc=1
+	fi
+	return "$rc"
+}
+
+# ct_start NAME IMAGE DIR [NSPAWN OPTIONS...] -- COMMAND...: run COMMAND as
+# the container's PID 1 and only process, as a container runtime does: no
+# init, no systemd, the host's network (its loopback), the root an overlay
+# over IMAGE whose changes go to DIR. Stopping nspawn (ct_stop) sends
+# COMMAND SIGTERM, as "docker stop" does. Sets CT_NSPAWN, CT_LEADER (PID 1
+# of the container, seen from this host) and CT_CGROUP; returns once the
+# leader is there. Its output goes to DIR/console.log.
+ct_start() {
+	local name=$1 image=$2 dir=$3
+	shift 3
+	local opts=()
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do
+		opts+=("$1")
+		shift
+	done
+	shift
+	mkdir -p "$dir/upper" "$dir/work" "$dir/root"
+	CT_CGROUP=$(ct_cgroup "pta-$name-$$-$RANDOM") || return 1
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1 \
+	unshare --mount --propagation private -- /bin/sh -c '
+		echo $$ >"$3/cgroup.procs" &&
+		mount -t tmpfs -o mode=0755 ct-run /run &&
+		mount -t overlay ct-root -o "lowerdir=$1,upperdir=$2/upper,workdir=$2/work" "$2/root" &&
+		shift 3 && exec systemd-nspawn "$@"' ct-start "$image" "$dir" "$CT_CGROUP" \
+		-q --register=no --keep-unit --kill-signal=SIGTERM \
+		--machine="$name" --hostname="$name" --timezone=off \
+		--resolv-conf=off --console=pipe -D "$dir/root" "${opts[@]}" \
+		-- "$@" </dev/null >"$dir/console.log" 2>&1 &
+	CT_NSPAWN=$!
+	ct_find_leader
+}
+
+# ct_find_leader: wait up to 30 s for the PID 1 of the container that
+# $CT_NSPAWN runs; sets CT_LEADER.
+ct_find_leader() {
+	CT_LEADER=
+	local deadline=$((SECONDS + 30)) pid
+	while [ "$SECONDS" -lt "$deadline" ] && kill -0 "$CT_NSPAWN" 2>/dev/null; do
+		for pid in $(ct_descendants "$CT_NSPAWN"); do
+			if grep -qE '^NSpid:[[:space:]]+[0-9]+[[:space:]]+1$' "/proc/$pid/status" 2>/dev/null; then
+				CT_LEADER=$pid
+				return 0
+			fi
+		done
+		sleep 0.1
+	done
+	return 1
 }

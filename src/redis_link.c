@@ -70,6 +70,8 @@ struct redis_link {
 	struct redis_url url;
 	char sentinel_list[REDIS_SENTINELS_MAX];
 	char master[REDIS_MASTER_MAX];
+	char sentinel_user[REDIS_URL_USER_MAX + 1];
+	char sentinel_password[REDIS_URL_PASSWORD_MAX + 1];
 
 	struct endpoint addrs[MAX_ADDRS];
 	size_t naddrs;
@@ -77,7 +79,9 @@ struct redis_link {
 	char sentinel_names[MAX_SENTINELS][REDIS_URL_HOST_MAX + 1];
 	size_t nsentinels, good_sentinel;
 	struct endpoint primary; /* as the sentinels last named it */
-	char resolve_error[REPLAY_ERR_LEN];
+	char resolve_error[REPLAY_ERR_LEN]; /* no address at all, and why */
+	int primary_stale, sentinels_stale; /* resolve again before the next
+					     * attempt: a connection failed */
 #ifdef HAVE_HIREDIS_SSL
 	SSL_CTX *tls;
 #endif
@@ -212,7 +216,8 @@ redis_next_reply(redisContext *c, struct redis_exchange *x, void **reply)
 
 /*
  * Up to max addresses of host:port into out. A numeric address is taken
- * as it is; a name is resolved (DNS, /etc/hosts), now and never again.
+ * as it is; a name is resolved (DNS, /etc/hosts): when the link is opened,
+ * and again after a connection to it failed (names that move).
  */
 static size_t
 resolve(const char *host, unsigned port, struct endpoint *out, size_t max,
@@ -233,9 +238,9 @@ resolve(const char *host, unsigned port, struct endpoint *out, size_t max,
 		rc = getaddrinfo(host, service, &hints, &res);
 	}
 	if (rc != 0) {
-		snprintf(err, REPLAY_ERR_LEN, "cannot resolve %.100s: %s (names "
-		    "are resolved at start-up only: restart the helpers once it "
-		    "resolves, or name Redis by its address)", host,
+		snprintf(err, REPLAY_ERR_LEN, "cannot resolve %.100s: %s (tried "
+		    "again after the back-off; check its name, /etc/hosts and "
+		    "the resolver)", host,
 		    rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
 		return 0;
 	}
@@ -269,6 +274,8 @@ resolve_sentinels(struct redis_link *l, char err[REPLAY_ERR_LEN])
 	unsigned port;
 	int len;
 
+	l->nsentinels = 0;
+	err[0] = '\0';
 	while (*p != '\0') {
 		if ((len = redis_hostport_parse(p, host, &port,
 			 REDIS_SENTINEL_PORT, why)) == -1) {
@@ -286,7 +293,10 @@ resolve_sentinels(struct redis_link *l, char err[REPLAY_ERR_LEN])
 			l->nsentinels++;
 		}
 	}
-	if (l->nsentinels == 0 && err[0] == '\0')
+	/* One sentinel whose name does not resolve is one fewer to ask. */
+	if (l->nsentinels > 0)
+		err[0] = '\0';
+	else if (err[0] == '\0')
 		snprintf(err, REPLAY_ERR_LEN, "no sentinel address");
 	return l->nsentinels == 0 ? -1 : 0;
 }
@@ -311,6 +321,140 @@ resolve_primary(struct redis_link *l, char err[REPLAY_ERR_LEN])
 	for (i = 0; i < l->naddrs; i++)
 		l->addrs[i].tls_name = l->url.host;
 	return l->naddrs == 0 ? -1 : 0;
+}
+
+/* --- names that move ----------------------------------------------------- */
+
+/* Whether host is a name, which may come to have other addresses. */
+static int
+is_name(const char *host)
+{
+	struct in6_addr a;
+
+	return host[0] != '\0' && inet_pton(AF_INET, host, &a) != 1 &&
+	    inet_pton(AF_INET6, host, &a) != 1;
+}
+
+int
+redis_hosts_named(const char *list, unsigned default_port)
+{
+	char host[REDIS_URL_HOST_MAX + 1], why[REDIS_URL_ERR_LEN];
+	unsigned port;
+	int len;
+
+	while (*list != '\0') {
+		if ((len = redis_hostport_parse(list, host, &port, default_port,
+			 why)) == -1)
+			return 0;
+		if (is_name(host))
+			return 1;
+		list += len + (list[len] == ',');
+	}
+	return 0;
+}
+
+int
+redis_settings_name_hosts(const struct redis_settings *s)
+{
+	return (s->url.transport != REDIS_UNIX && is_name(s->url.host)) ||
+	    redis_hosts_named(s->sentinels, REDIS_SENTINEL_PORT);
+}
+
+/* The addresses of e[0..n), for people: "192.0.2.1, 2001:db8::1". */
+static void
+addresses_text(const struct endpoint *e, size_t n, int with_ports,
+    char *out, size_t size)
+{
+	char one[WHERE_LEN];
+	size_t i, used = 0;
+
+	out[0] = '\0';
+	for (i = 0; i < n && used < size; i++) {
+		if (with_ports)
+			endpoint_text(&e[i], one);
+		else
+			snprintf(one, sizeof(one), "%s", e[i].addr);
+		used += (size_t)snprintf(out + used, size - used, "%s%s",
+		    i > 0 ? ", " : "", one);
+	}
+}
+
+/*
+ * The primary's name resolved again. What it resolves to now replaces what
+ * it did (and the change is logged); if it resolves to nothing, the
+ * addresses it had are kept: they may answer again.
+ */
+static void
+refresh_primary(struct redis_link *l)
+{
+	struct endpoint found[MAX_ADDRS];
+	char err[REPLAY_ERR_LEN] = "", before[256], after[256];
+	size_t n, i;
+
+	l->primary_stale = 0;
+	if (l->url.transport == REDIS_UNIX || !is_name(l->url.host))
+		return;
+	if ((n = resolve(l->url.host, l->url.port, found, MAX_ADDRS,
+		 err)) == 0) {
+		if (l->naddrs == 0)
+			snprintf(l->resolve_error, sizeof(l->resolve_error),
+			    "%s", err);
+		return;
+	}
+	for (i = 0; i < n; i++)
+		found[i].tls_name = l->url.host;
+	addresses_text(l->addrs, l->naddrs, 0, before, sizeof(before));
+	addresses_text(found, n, 0, after, sizeof(after));
+	if (strcmp(before, after) != 0)
+		log_msg(LOG_NOTICE, "replay store: %s now resolves to %s "
+		    "(was %s)", l->url.host, after, before[0] != '\0' ? before :
+		    "unresolved");
+	memcpy(l->addrs, found, n * sizeof(found[0]));
+	l->naddrs = n;
+	l->resolve_error[0] = '\0';
+}
+
+/* The sentinels' names resolved again; as refresh_primary. */
+static void
+refresh_sentinels(struct redis_link *l)
+{
+	struct endpoint kept[MAX_SENTINELS];
+	char err[REPLAY_ERR_LEN], before[512], after[512];
+	size_t nkept = l->nsentinels;
+
+	l->sentinels_stale = 0;
+	if (!redis_hosts_named(l->sentinel_list, REDIS_SENTINEL_PORT))
+		return;
+	/* (each keeps pointing at its own name: names and addresses keep
+	 * their places together) */
+	memcpy(kept, l->sentinels, sizeof(kept));
+	addresses_text(l->sentinels, l->nsentinels, 1, before, sizeof(before));
+	if (resolve_sentinels(l, err) == -1) {
+		memcpy(l->sentinels, kept, sizeof(kept));
+		l->nsentinels = nkept;
+		if (nkept == 0)
+			snprintf(l->resolve_error, sizeof(l->resolve_error),
+			    "%s", err);
+		return;
+	}
+	addresses_text(l->sentinels, l->nsentinels, 1, after, sizeof(after));
+	if (strcmp(before, after) != 0)
+		log_msg(LOG_NOTICE, "replay store: the sentinels' names now "
+		    "resolve to %s (was %s)", after, before[0] != '\0' ?
+		    before : "unresolved");
+	if (l->good_sentinel >= l->nsentinels)
+		l->good_sentinel = 0;
+	l->resolve_error[0] = '\0';
+}
+
+/* Before an attempt to connect: the names a failure made doubtful. */
+static void
+refresh_names(struct redis_link *l)
+{
+	if (l->primary_stale)
+		refresh_primary(l);
+	if (l->sentinels_stale)
+		refresh_sentinels(l);
 }
 
 /* --- TLS ---------------------------------------------------------------- */
@@ -440,24 +584,65 @@ redis_io_error(const redisContext *c, const char *where, uint64_t deadline,
 		    c->errstr[0] != '\0' ? c->errstr : "connection lost");
 }
 
-/* Sends argc words, then reads the reply; NULL with why. */
+/*
+ * The sentinel's answer to AUTH, if it was asked, as a reason to refuse in
+ * why; 0 if it let us in.
+ */
+static int
+sentinel_auth_refused(const redisReply *r, const char *where,
+    char why[REPLAY_ERR_LEN])
+{
+	char text[128];
+
+	if (r->type != REDIS_REPLY_ERROR)
+		return 0;
+	redis_reply_text(r, text, sizeof(text));
+	snprintf(why, REPLAY_ERR_LEN, "sentinel %.100s refused AUTH: %.100s "
+	    "(replay_redis_sentinel_user and replay_redis_sentinel_password)",
+	    where, text);
+	return -1;
+}
+
+/*
+ * SENTINEL get-master-addr-by-name, after AUTH where the sentinels ask it,
+ * in one round trip: the reply to the question, or NULL with why.
+ */
 static redisReply *
-ask(redisContext *c, const char *where, int argc, const char **argv,
+ask_sentinel_authed(struct redis_link *l, redisContext *c, const char *where,
     uint64_t deadline, char why[REPLAY_ERR_LEN])
 {
+	const char *auth[] = { "AUTH", l->sentinel_user, l->sentinel_password };
+	const char *question[] = { "SENTINEL", "get-master-addr-by-name",
+		l->master };
+	size_t alens[3], qlens[3], i;
+	int nauth = l->sentinel_user[0] != '\0' ? 3 : 2, asked = 0;
 	struct redis_exchange x = { deadline, 0, 0, 0 };
-	size_t lens[8];
 	void *reply = NULL;
-	int i;
 
-	for (i = 0; i < argc && i < 8; i++)
-		lens[i] = strlen(argv[i]);
+	if (nauth == 2)
+		auth[1] = l->sentinel_password;
+	for (i = 0; i < 3; i++) {
+		alens[i] = strlen(auth[i]);
+		qlens[i] = strlen(question[i]);
+	}
 	if (redis_link_timeout(c, deadline) == -1) {
 		snprintf(why, REPLAY_ERR_LEN, "%s: no time left", where);
 		return NULL;
 	}
-	if (redisAppendCommandArgv(c, argc, argv, lens) != REDIS_OK ||
-	    redis_next_reply(c, &x, &reply) != REDIS_OK) {
+	asked = l->sentinel_password[0] != '\0';
+	if ((asked && redisAppendCommandArgv(c, nauth, auth, alens) !=
+		REDIS_OK) ||
+	    redisAppendCommandArgv(c, 3, question, qlens) != REDIS_OK ||
+	    (asked && redis_next_reply(c, &x, &reply) != REDIS_OK)) {
+		redis_io_error(c, where, deadline, why);
+		return NULL;
+	}
+	if (asked && sentinel_auth_refused(reply, where, why) == -1) {
+		freeReplyObject(reply);
+		return NULL;
+	}
+	freeReplyObject(reply);
+	if (redis_next_reply(c, &x, &reply) != REDIS_OK) {
 		redis_io_error(c, where, deadline, why);
 		return NULL;
 	}
@@ -469,8 +654,6 @@ static int
 ask_sentinel(struct redis_link *l, const struct endpoint *s, uint64_t deadline,
     struct endpoint *primary, char why[REPLAY_ERR_LEN])
 {
-	const char *argv[] = { "SENTINEL", "get-master-addr-by-name",
-		l->master };
 	char where[WHERE_LEN], text[128];
 	struct in6_addr a;
 	redisContext *c;
@@ -478,12 +661,21 @@ ask_sentinel(struct redis_link *l, const struct endpoint *s, uint64_t deadline,
 	long port;
 
 	endpoint_text(s, where);
-	if ((c = connect_to(l, s, deadline, why)) == NULL)
+	if ((c = connect_to(l, s, deadline, why)) == NULL) {
+		l->sentinels_stale = 1;
 		return -1;
-	r = ask(c, where, 3, argv, deadline, why);
+	}
+	r = ask_sentinel_authed(l, c, where, deadline, why);
 	redisFree(c);
 	if (r == NULL)
 		return -1;
+	if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOAUTH", 6) == 0) {
+		snprintf(why, REPLAY_ERR_LEN, "sentinel %.100s asks for a "
+		    "password (NOAUTH): set replay_redis_sentinel_password "
+		    "(and replay_redis_sentinel_user, for an ACL user)", where);
+		freeReplyObject(r);
+		return -1;
+	}
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
 	    r->element[0]->type != REDIS_REPLY_STRING ||
 	    r->element[1]->type != REDIS_REPLY_STRING) {
@@ -505,44 +697,12 @@ ask_sentinel(struct redis_link *l, const struct endpoint *s, uint64_t deadline,
 	primary->port = (unsigned)port;
 	if (primary->family == 0 || port < 1 || port > 65535) {
 		snprintf(why, REPLAY_ERR_LEN, "sentinel %s names the primary "
-		    "by a host name, not an address: the helper resolves no "
-		    "name after start-up (set the sentinels' "
+		    "by a host name, not an address: the helper takes only "
+		    "addresses from a sentinel (set the sentinels' "
 		    "announce-hostnames no)", where);
 		return -1;
 	}
 	return 0;
-}
-
-/* Asks the sentinels in turn, the last one that answered first. */
-static int
-ask_sentinels(struct redis_link *l, uint64_t deadline,
-    char why[REPLAY_ERR_LEN])
-{
-	char before[WHERE_LEN], after[WHERE_LEN];
-	struct endpoint found;
-	uint64_t now, share;
-	size_t k, i;
-
-	for (k = 0; k < l->nsentinels; k++) {
-		i = (l->good_sentinel + k) % l->nsentinels;
-		/* Each gets half of what is left: one that hangs leaves
-		 * time for the others and for the primary. */
-		now = redis_now_ms();
-		share = now < deadline ? (deadline - now) / 2 : 0;
-		if (ask_sentinel(l, &l->sentinels[i], now + share, &found,
-			why) == -1)
-			continue;
-		l->good_sentinel = i;
-		endpoint_text(&l->primary, before);
-		endpoint_text(&found, after);
-		if (l->primary.family != 0 && strcmp(before, after) != 0)
-			log_msg(LOG_NOTICE, "replay store: the sentinels now "
-			    "name %s as the primary of %s (was %s)", after,
-			    l->master, before);
-		l->primary = found;
-		return 0;
-	}
-	return -1;
 }
 
 /* AUTH, SELECT and, with Sentinel, ROLE, in one round trip. */
@@ -608,9 +768,11 @@ log_in(struct redis_link *l, redisContext *c, uint64_t deadline,
 		    (r->type != REDIS_REPLY_ARRAY || r->elements == 0 ||
 			r->element[0]->type != REDIS_REPLY_STRING ||
 			strcmp(r->element[0]->str, "master") != 0)) {
-			snprintf(why, REPLAY_ERR_LEN, "%s is not the primary "
-			    "(ROLE), although the sentinels named it: a "
-			    "failover under way?", l->where);
+			redis_reply_text(r->type == REDIS_REPLY_ARRAY &&
+			    r->elements > 0 ? r->element[0] : r, text,
+			    sizeof(text));
+			snprintf(why, REPLAY_ERR_LEN, "%s says it is %.40s, not "
+			    "the primary (ROLE)", l->where, text);
 			rc = -1;
 		}
 		freeReplyObject(reply);
@@ -618,29 +780,101 @@ log_in(struct redis_link *l, redisContext *c, uint64_t deadline,
 	return rc;
 }
 
-/* Connects to the first of the primary's addresses that answers. */
+/* Connects to e and logs in (AUTH, SELECT; ROLE with Sentinel). */
+static int
+try_endpoint(struct redis_link *l, const struct endpoint *e,
+    uint64_t deadline, char why[REPLAY_ERR_LEN])
+{
+	endpoint_text(e, l->where);
+	if ((l->c = connect_to(l, e, deadline, why)) == NULL)
+		return -1;
+	if (log_in(l, l->c, deadline, why) == 0)
+		return 0;
+	redisFree(l->c);
+	l->c = NULL;
+	return -1;
+}
+
+/* A sentinel named a primary that was trusted: it is the one from now on. */
+static void
+trust(struct redis_link *l, size_t sentinel, const struct endpoint *primary)
+{
+	char before[WHERE_LEN], after[WHERE_LEN];
+
+	l->good_sentinel = sentinel;
+	endpoint_text(&l->primary, before);
+	endpoint_text(primary, after);
+	if (l->primary.family != 0 && strcmp(before, after) != 0)
+		log_msg(LOG_NOTICE, "replay store: the sentinels now name %s as "
+		    "the primary of %s (was %s)", after, l->master, before);
+	l->primary = *primary;
+}
+
+/*
+ * The primary through the sentinels, each asked in turn (the last trusted
+ * first). The server one names is trusted only once it accepts the store's
+ * credentials and says it is the primary (ROLE); if not, the next sentinel
+ * is asked. A sentinel that is wrong, out of date or no sentinel at all
+ * costs time, never a write to a server that is not the primary. Each
+ * question and each server tried gets half of the time left, so that one
+ * that hangs leaves time for the others.
+ */
+static int
+connect_via_sentinels(struct redis_link *l, uint64_t deadline,
+    char why[REPLAY_ERR_LEN])
+{
+	char named[WHERE_LEN], sentinel[WHERE_LEN], inner[REPLAY_ERR_LEN];
+	char tried[MAX_SENTINELS][WHERE_LEN];
+	struct endpoint found;
+	size_t k, i, j, ntried = 0;
+	uint64_t now;
+
+	for (k = 0; k < l->nsentinels; k++) {
+		i = (l->good_sentinel + k) % l->nsentinels;
+		now = redis_now_ms();
+		if (ask_sentinel(l, &l->sentinels[i], now < deadline ? now +
+			(deadline - now) / 2 : now, &found, why) == -1)
+			continue;
+		endpoint_text(&found, named);
+		for (j = 0; j < ntried && strcmp(tried[j], named) != 0; j++)
+			;
+		if (j < ntried)
+			continue; /* not trusted a moment ago */
+		snprintf(tried[ntried++], WHERE_LEN, "%s", named);
+		now = redis_now_ms();
+		if (try_endpoint(l, &found, k + 1 == l->nsentinels ||
+			now >= deadline ? deadline : now + (deadline - now) / 2,
+			inner) == 0) {
+			trust(l, i, &found);
+			return 0;
+		}
+		endpoint_text(&l->sentinels[i], sentinel);
+		snprintf(why, REPLAY_ERR_LEN, "sentinel %.50s named %.50s as "
+		    "the primary of %.40s, not trusted: %.120s", sentinel,
+		    named, l->master, inner);
+		if (k + 1 < l->nsentinels)
+			log_msg(LOG_WARNING, "replay store: %s; asking the next "
+			    "sentinel", why);
+	}
+	return -1;
+}
+
+/* The primary: as the sentinels name it, or the first address that lets
+ * us in. */
 static int
 connect_primary(struct redis_link *l, uint64_t deadline,
     char why[REPLAY_ERR_LEN])
 {
-	const struct endpoint *e = l->addrs;
-	size_t i, n = l->naddrs;
+	size_t i;
+	int rc = -1;
 
-	if (l->nsentinels > 0) {
-		if (ask_sentinels(l, deadline, why) == -1)
-			return -1;
-		e = &l->primary;
-		n = 1;
-	}
-	for (i = 0; i < n && l->c == NULL; i++) {
-		endpoint_text(&e[i], l->where);
-		l->c = connect_to(l, &e[i], deadline, why);
-	}
-	if (l->c == NULL)
-		return -1;
-	if (log_in(l, l->c, deadline, why) == -1) {
-		redisFree(l->c);
-		l->c = NULL;
+	if (l->nsentinels > 0)
+		rc = connect_via_sentinels(l, deadline, why);
+	else
+		for (i = 0; i < l->naddrs && rc == -1; i++)
+			rc = try_endpoint(l, &l->addrs[i], deadline, why);
+	if (rc == -1) {
+		l->primary_stale = 1;
 		return -1;
 	}
 	memset(&l->state, 0, sizeof(l->state));
@@ -688,20 +922,20 @@ redis_link_get(struct redis_link *l, uint64_t deadline,
 
 	if (l->c != NULL)
 		return l->c;
-	if (l->resolve_error[0] != '\0') {
-		snprintf(err, REPLAY_ERR_LEN, "%s", l->resolve_error);
-		return NULL;
-	}
 	if (l->failures > 0 && (now = redis_now_ms()) < l->next_ms) {
 		unreachable(l, now, err);
 		return NULL;
 	}
-	if (connect_primary(l, deadline, why) == -1) {
-		back_off(l, why);
-		unreachable(l, redis_now_ms(), err);
-		return NULL;
+	refresh_names(l);
+	if (l->resolve_error[0] != '\0') {
+		snprintf(why, sizeof(why), "%s", l->resolve_error);
+		l->primary_stale = l->sentinels_stale = 1;
+	} else if (connect_primary(l, deadline, why) == 0) {
+		return l->c;
 	}
-	return l->c;
+	back_off(l, why);
+	unreachable(l, redis_now_ms(), err);
+	return NULL;
 }
 
 void
@@ -727,6 +961,7 @@ void
 redis_link_failed(struct redis_link *l, const char *why)
 {
 	redis_link_drop(l);
+	l->primary_stale = 1;
 	back_off(l, why);
 }
 
@@ -766,7 +1001,9 @@ redis_link_serves(const struct redis_link *l, const struct redis_settings *s)
 {
 	return same_url(&l->url, &s->url) &&
 	    strcmp(l->sentinel_list, s->sentinels) == 0 &&
-	    strcmp(l->master, s->master) == 0;
+	    strcmp(l->master, s->master) == 0 &&
+	    strcmp(l->sentinel_user, s->sentinel_user) == 0 &&
+	    strcmp(l->sentinel_password, s->sentinel_password) == 0;
 }
 
 static int
@@ -777,6 +1014,10 @@ init_link(struct redis_link *l, const struct redis_settings *s,
 	snprintf(l->sentinel_list, sizeof(l->sentinel_list), "%s",
 	    s->sentinels);
 	snprintf(l->master, sizeof(l->master), "%s", s->master);
+	snprintf(l->sentinel_user, sizeof(l->sentinel_user), "%s",
+	    s->sentinel_user);
+	snprintf(l->sentinel_password, sizeof(l->sentinel_password), "%s",
+	    s->sentinel_password);
 #ifdef HAVE_HIREDIS_SSL
 	if (l->url.transport == REDIS_TLS && tls_open(l, err) == -1)
 		return -1;
@@ -790,6 +1031,8 @@ init_link(struct redis_link *l, const struct redis_settings *s,
 		resolve_sentinels(l, l->resolve_error);
 	else
 		resolve_primary(l, l->resolve_error);
+	/* A name that does not resolve yet is tried again, as a failure. */
+	l->primary_stale = l->sentinels_stale = l->resolve_error[0] != '\0';
 	return 0;
 }
 
@@ -827,6 +1070,45 @@ redis_link_close(struct redis_link *l)
 
 /* --- for people ----------------------------------------------------------- */
 
+/* One name, and what it resolves to now; 1 if it resolves to nothing. */
+static int
+describe_name(const char *what, const char *host, unsigned port)
+{
+	struct endpoint found[MAX_ADDRS];
+	char err[REPLAY_ERR_LEN] = "", text[256];
+	size_t n;
+
+	if (!is_name(host))
+		return 0;
+	if ((n = resolve(host, port, found, MAX_ADDRS, err)) == 0) {
+		printf("  PROBLEM: %s %s: %s\n", what, host, err);
+		return 1;
+	}
+	addresses_text(found, n, 0, text, sizeof(text));
+	printf("  %s %s resolves now to %s (resolved again whenever a "
+	       "connection to it fails)\n", what, host, text);
+	return 0;
+}
+
+int
+redis_link_describe_names(const struct redis_link *l)
+{
+	char host[REDIS_URL_HOST_MAX + 1], why[REDIS_URL_ERR_LEN];
+	const char *p = l->sentinel_list;
+	int problems = 0, len;
+	unsigned port;
+
+	if (l->url.transport != REDIS_UNIX)
+		problems += describe_name("the host", l->url.host,
+		    l->url.port);
+	while (*p != '\0' && (len = redis_hostport_parse(p, host, &port,
+				  REDIS_SENTINEL_PORT, why)) != -1) {
+		problems += describe_name("the sentinel", host, port);
+		p += len + (p[len] == ',');
+	}
+	return problems;
+}
+
 int
 redis_link_describe_sentinels(struct redis_link *l, unsigned timeout_ms)
 {
@@ -838,6 +1120,11 @@ redis_link_describe_sentinels(struct redis_link *l, unsigned timeout_ms)
 		printf("  PROBLEM: %s\n", l->resolve_error);
 		return 1;
 	}
+	if (l->sentinel_password[0] != '\0')
+		printf("  logging in to each sentinel as %s%s\n",
+		    l->sentinel_user[0] != '\0' ? "user " : "",
+		    l->sentinel_user[0] != '\0' ? l->sentinel_user :
+		    "the default user");
 	for (i = 0; i < l->nsentinels; i++) {
 		endpoint_text(&l->sentinels[i], where);
 		if (ask_sentinel(l, &l->sentinels[i],

@@ -239,7 +239,8 @@ replay_setting_shown(const struct replay_settings *s, const char *key,
 unsigned
 replay_sandbox_needs(const struct replay_settings *s)
 {
-	return s->backend->sandbox;
+	return s->backend->sandbox | (s->backend->sandbox_needs != NULL ?
+	    s->backend->sandbox_needs(s) : 0);
 }
 
 int

@@ -112,6 +112,8 @@ int replay_setting_shown(const struct replay_settings *s, const char *key,
 /* What the store needs of the sandbox after start-up. */
 #define REPLAY_SANDBOX_DIRECTORY 1 /* to read and write beneath replay_store */
 #define REPLAY_SANDBOX_INET	 2 /* TCP sockets (AF_INET, AF_INET6) */
+#define REPLAY_SANDBOX_RESOLVE	 4 /* host names resolved again: the
+				    * resolver's files, UDP, netlink */
 unsigned replay_sandbox_needs(const struct replay_settings *);
 
 /*

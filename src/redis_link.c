@@ -9,13 +9,17 @@
  *    an exchange reads at most REDIS_EXCHANGE_MAX bytes.
  * 3. Never storm: after two failures in a row, no attempt until the
  *    back-off step has passed; a refusal meanwhile costs no system call.
- * 4. After start-up no file is opened and no name is resolved: the link
- *    connects to numeric addresses (resolved when it was opened, or given
- *    by Sentinel, which names addresses), and TLS's CA certificates are
- *    read when it is opened.
- * 5. With Sentinel, a server is used only once it says it is the primary
- *    (ROLE), and one that answers READONLY is dropped: writes never go to a
- *    replica that would lose them.
+ * 4. After start-up no file is opened but the resolver's, and a name is
+ *    resolved only before the attempt that follows a failed connection to
+ *    it (so at most once per back-off step, never per login); numeric
+ *    addresses, and those Sentinel names, are never looked up. TLS's CA
+ *    certificates are read when the link is opened.
+ * 5. A sentinel is trusted with one thing: the primary's address. The
+ *    server it names is used only once it accepts the store's credentials
+ *    and says it is the primary (ROLE); otherwise the next sentinel is
+ *    asked. One that answers READONLY later is dropped: writes never go to
+ *    a replica that would lose them. The sentinels' own password goes to
+ *    the sentinels only, the store's to the server they name only.
  *
  * System calls after start-up (for the sandbox): socket (AF_INET, AF_INET6
  * and AF_UNIX, SOCK_STREAM), connect, poll, fcntl (F_GETFL, F_SETFL),
@@ -26,7 +30,12 @@
  * getaddrinfo(3), which answers an IPv4 address without a system call; for
  * an IPv6 address hiredis 0.14 asks for IPv4 first, and glibc then looks in
  * /etc/hosts (NSS), a lookup that must be refused with an error (EACCES),
- * not killed, after which the IPv6 one succeeds.
+ * not killed, after which the IPv6 one succeeds. Resolving a name again
+ * (glibc 2.36, seen with strace): stat and read /etc/nsswitch.conf,
+ * /etc/resolv.conf, /etc/hosts, /etc/gai.conf; a netlink route socket
+ * (socket, bind, getsockname, sendto, recvmsg) for the host's own
+ * addresses; UDP to the resolvers (socket SOCK_DGRAM, setsockopt, connect,
+ * poll, sendmmsg, ioctl FIONREAD, recvfrom), TCP if an answer is cut.
  */
 #include <sys/socket.h>
 #include <sys/un.h>

@@ -177,6 +177,16 @@ check "... a login is refused" 0 "$(one_login "$WORK/nopass.conf" "$WORK/nopass.
 grep -q "asks for a password (NOAUTH)" "$WORK/nopass.log" && pass "... and logged" ||
 	fail "no password's log: $(cat "$WORK/nopass.log")"
 
+# TLS to the sentinels goes with a rediss:// replay_store (the sentinels'
+# certificates checked as the primary's), where hiredis has TLS.
+redis_config "$WORK/tls.conf" "rediss://:x@/0" "replay_redis_sentinels = $S1" \
+	"replay_redis_master = $MASTER"
+if grep -q 'rediss:// needs TLS, which this build' <<<"$($HELPER --config "$WORK/tls.conf" check-config 2>&1)"; then
+	skip "TLS to the sentinels" "this build's hiredis has no TLS (Debian 12's 0.14; pkg-config hiredis_ssl: hiredis 1.x)"
+else
+	skip "TLS to the sentinels" "no suite sets up sentinels over TLS yet"
+fi
+
 # --- a sentinel that names a server which is not the primary -----------------
 
 # A pair of its own (r1, and r2 its replica), which the honest sentinels

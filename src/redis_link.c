@@ -388,6 +388,26 @@ addresses_text(const struct endpoint *e, size_t n, int with_ports,
 	}
 }
 
+/* Whether a and b hold the same addresses, in whatever order (a resolver
+ * may rotate them: that is no move worth a log line). */
+static int
+same_addresses(const struct endpoint *a, size_t na, const struct endpoint *b,
+    size_t nb)
+{
+	size_t i, j;
+
+	if (na != nb)
+		return 0;
+	for (i = 0; i < na; i++) {
+		for (j = 0; j < nb && (a[i].port != b[j].port ||
+			 strcmp(a[i].addr, b[j].addr) != 0); j++)
+			;
+		if (j == nb)
+			return 0;
+	}
+	return 1;
+}
+
 /*
  * The primary's name resolved again. What it resolves to now replaces what
  * it did (and the change is logged); if it resolves to nothing, the
@@ -414,7 +434,7 @@ refresh_primary(struct redis_link *l)
 		found[i].tls_name = l->url.host;
 	addresses_text(l->addrs, l->naddrs, 0, before, sizeof(before));
 	addresses_text(found, n, 0, after, sizeof(after));
-	if (strcmp(before, after) != 0)
+	if (!same_addresses(l->addrs, l->naddrs, found, n))
 		log_msg(LOG_NOTICE, "replay store: %s now resolves to %s "
 		    "(was %s)", l->url.host, after, before[0] != '\0' ? before :
 		    "unresolved");
@@ -447,7 +467,7 @@ refresh_sentinels(struct redis_link *l)
 		return;
 	}
 	addresses_text(l->sentinels, l->nsentinels, 1, after, sizeof(after));
-	if (strcmp(before, after) != 0)
+	if (!same_addresses(kept, nkept, l->sentinels, l->nsentinels))
 		log_msg(LOG_NOTICE, "replay store: the sentinels' names now "
 		    "resolve to %s (was %s)", after, before[0] != '\0' ?
 		    before : "unresolved");

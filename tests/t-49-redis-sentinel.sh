@@ -21,7 +21,8 @@
 # refused, logged and shown by check-config, never the password itself. A
 # sentinel that names a server which is not the primary (here a real
 # sentinel monitoring a replica) is not trusted: alone, logins are refused,
-# saying why; before an honest sentinel, the honest one is asked next.
+# saying why; before an honest sentinel, the honest one is asked next. A
+# sentinel named by a name that comes to point at it is followed.
 #
 # HELPER may name another build. About 30 s.
 # (pass never fails, so "test && pass || fail" is a plain if-then-else here.)
@@ -220,6 +221,48 @@ check "a sentinel naming a replica, then an honest one: a login is accepted" 1 \
 grep -q "not trusted: .*; asking the next sentinel" "$WORK/rogue2.log" &&
 	pass "... through the honest one, the wrong one logged" ||
 	fail "the log with two sentinels: $(cat "$WORK/rogue2.log")"
+
+# --- a sentinel named by a name that moves -------------------------------------
+
+# A sentinel's name in a private /etc/hosts (a mount namespace of this
+# test's own; resolv.conf there names 127.0.0.1, so no real resolver is
+# asked) points first where nothing listens (127.0.0.3), then at sentinel 1:
+# a helper serving throughout refuses, then recovers by itself.
+if [ "$(id -u)" -ne 0 ] || ! command -v unshare >/dev/null || ! unshare -m true 2>/dev/null; then
+	skip "a sentinel whose name moves" "needs root and unshare (a mount namespace)"
+else
+	SNAME=sentinel.pta.test
+	printf '127.0.0.1 localhost\n127.0.0.3 %s\n' "$SNAME" >"$WORK/hosts"
+	printf 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n' >"$WORK/resolv.conf"
+	sconf "$WORK/named.conf" "$SNAME:${SENTINEL_PORT[1]}" \
+		"replay_redis_sentinel_password = $SENTINEL_PASSWORD"
+	coproc NAMED { exec unshare -m sh -c 'mount --bind "$1" /etc/hosts &&
+		mount --bind "$2" /etc/resolv.conf && shift 2 && exec "$@"' sh \
+		"$WORK/hosts" "$WORK/resolv.conf" "$HELPER" --config "$WORK/named.conf" \
+		--log stderr 2>"$WORK/named.log"; }
+	pids+=("$NAMED_PID")
+	named_pid=$NAMED_PID
+	named_in=${NAMED[1]}
+	named_out=${NAMED[0]}
+	# named_login: one fresh login through that helper; sets ANS.
+	named_login() {
+		echo "auth:s:example.org:$(token s@example.org)" >&"$named_in"
+		read -r -t 5 -u "$named_out" ANS || ANS=none
+	}
+	named_login
+	check "the sentinel's name points where nothing listens: a login refused" 0 "$ANS"
+	printf '127.0.0.1 localhost\n127.0.0.1 %s\n' "$SNAME" >"$WORK/hosts"
+	named_ok() { named_login && [ "$ANS" = 1 ]; }
+	wait_for 20 named_ok && pass "... it moves to the sentinel: logins recover, the helper not restarted" ||
+		fail "logins through a sentinel's moved name: $(tail -3 "$WORK/named.log")"
+	grep -q "the sentinels' names now resolve to 127.0.0.1:${SENTINEL_PORT[1]} (was 127.0.0.3:${SENTINEL_PORT[1]})" \
+		"$WORK/named.log" && pass "... and the move is logged" ||
+		fail "the sentinel's move, logged: $(cat "$WORK/named.log")"
+	eval "exec $named_in>&-"
+	wait "$named_pid"
+	check "... the confined helper exits 0" 0 $?
+	unspawn "$named_pid"
+fi
 
 # stream_start: the stream of logins, in the background; stream_done ends it
 # and counts its verdicts.

@@ -331,6 +331,16 @@ int
 sandbox_can_follow(const struct config *from, const struct config *to,
     char *why, size_t whylen)
 {
+	if (store_is_directory(from) != store_is_directory(to) ||
+	    (store_is_directory(to) &&
+		strcmp(from->replay.store, to->replay.store) != 0)) {
+		snprintf(why, whylen, "%s: replay_store changed from %.200s to "
+		    "%.200s, which the helper's sandbox (set up for the first) "
+		    "cannot follow: restart the helpers to use it (the socket "
+		    "service, or the XMPP server that started them)", to->path,
+		    from->replay.store, to->replay.store);
+		return -1;
+	}
 	if (store_resolves(to) && !store_resolves(from)) {
 		snprintf(why, whylen, "%s: replay_store or the sentinels now "
 		    "name a host by name, which the helper's sandbox (set up "
@@ -339,16 +349,7 @@ sandbox_can_follow(const struct config *from, const struct config *to,
 		    "started them)", to->path);
 		return -1;
 	}
-	if (store_is_directory(from) == store_is_directory(to) &&
-	    (!store_is_directory(to) ||
-		strcmp(from->replay.store, to->replay.store) == 0))
-		return 0;
-	snprintf(why, whylen, "%s: replay_store changed from %.200s to "
-	    "%.200s, which the helper's sandbox (set up for the first) cannot "
-	    "follow: restart the helpers to use it (the socket service, or "
-	    "the XMPP server that started them)", to->path, from->replay.store,
-	    to->replay.store);
-	return -1;
+	return 0;
 }
 
 /* No set-user-ID program can give the process more, from here on. */

@@ -14,7 +14,8 @@
  * A link belongs to one store at a time. A store opened in place of another
  * (replay_reopen: after a failure, or a reload) takes over the other's link
  * when it goes to the same place the same way, so that it keeps its
- * back-off, its addresses and its connection, and resolves no name again.
+ * back-off, its addresses and its connection, and resolves no name in
+ * doing so.
  * Only the classic blocking API of hiredis is used, the same in 0.14 and
  * 1.x.
  */
@@ -68,7 +69,7 @@ struct redis_settings {
 /*
  * A link for the settings. Resolves the host names they name; a name that
  * does not resolve is not an error here: the link then refuses, saying
- * why. NULL only with err (out of memory, TLS without its CA
+ * why, and resolves it again at each attempt the back-off allows. NULL only with err (out of memory, TLS without its CA
  * certificates).
  */
 struct redis_link *redis_link_open(const struct redis_settings *,

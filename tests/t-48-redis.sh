@@ -577,7 +577,7 @@ grep -q "a reply of more than 256 KiB" "$WORK/flood.log" && pass "the flood: log
 # naming 127.0.0.1, so that nothing is ever asked of a real resolver) names
 # Redis "old" on 127.0.0.1, then "new" on 127.0.0.2, on the same port (the
 # name carries it), old's replica until old stops and new is promoted, as a
-# failover behind a name would be. The helper, confined as ever, serves
+# failover behind a name would be (and, before all that, to nothing at all). The helper, confined as ever, serves
 # throughout: its logins are refused while the name points nowhere useful,
 # and recover on new by themselves; a token accepted on old is refused on
 # new; check-config shows what the name resolves to now.
@@ -610,16 +610,17 @@ else
 		fail "redis-server new started on 127.0.0.2"
 	in_sync() { rcli new INFO replication | grep -q 'master_link_status:up'; }
 	wait_for 15 in_sync || fail "new is old's replica, in sync"
-	printf '127.0.0.1 localhost\n127.0.0.1 %s\n' "$NAME" >"$WORK/hosts"
+	# At first the name resolves to nothing (not in /etc/hosts; the
+	# resolver at 127.0.0.1 does not answer).
+	printf '127.0.0.1 localhost\n' >"$WORK/hosts"
 	printf 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n' >"$WORK/resolv.conf"
 	MCONF=$WORK/move.conf
 	redis_config "$MCONF" "redis://$REDIS_USER:$REDIS_USER_PASSWORD_URL@$NAME:$MPORT/0" \
 		"replay_per_user = 100000"
 	out=$(in_ns "$HELPER" --config "$MCONF" check-config 2>&1)
-	grep -q "the host $NAME resolves now to 127.0.0.1 (resolved again whenever" <<<"$out" &&
-		grep -q "connected to 127.0.0.1:$MPORT" <<<"$out" &&
-		pass "check-config shows the addresses the name has now (127.0.0.1)" ||
-		fail "check-config with a name: $out"
+	[ $? -ne 0 ] && grep -q "PROBLEM: the host $NAME: cannot resolve $NAME" <<<"$out" &&
+		pass "a name that does not resolve: check-config says so" ||
+		fail "check-config with a name that does not resolve: $out"
 
 	coproc SESSION { exec unshare -m sh -c 'mount --bind "$1" /etc/hosts &&
 		mount --bind "$2" /etc/resolv.conf && shift 2 && exec "$@"' sh \
@@ -630,6 +631,19 @@ else
 	CO_IN=${SESSION[1]}
 	CO_OUT=${SESSION[0]}
 	mtoken() { token f@example.org; }
+	login "$(mtoken)"
+	check "... a helper started with it refuses a login" 0 "$ANS"
+	grep -q "cannot resolve $NAME" "$WORK/move.log" && pass "... saying it cannot resolve the name" ||
+		fail "the unresolved name's log: $(cat "$WORK/move.log")"
+	printf '127.0.0.1 localhost\n127.0.0.1 %s\n' "$NAME" >"$WORK/hosts"
+	moved_ok() { login "$(mtoken)" && [ "$ANS" = 1 ]; }
+	wait_for 20 moved_ok && pass "... the name added to /etc/hosts: logins recover, the helper not restarted" ||
+		fail "logins once the name resolves: $(tail -3 "$WORK/move.log")"
+	out=$(in_ns "$HELPER" --config "$MCONF" check-config 2>&1)
+	grep -q "the host $NAME resolves now to 127.0.0.1 (resolved again whenever" <<<"$out" &&
+		grep -q "connected to 127.0.0.1:$MPORT" <<<"$out" &&
+		pass "check-config shows the addresses the name has now (127.0.0.1)" ||
+		fail "check-config with a name: $out"
 	OLD_TOKEN=$(mtoken)
 	login "$OLD_TOKEN"
 	check "a helper reaching Redis by name: a login" 1 "$ANS"
@@ -642,7 +656,6 @@ else
 	login
 	check "old stopped: a login refused" 0 "$ANS"
 	[ "$(rcli new REPLICAOF NO ONE)" = OK ] || fail "new promoted"
-	moved_ok() { login "$(mtoken)" && [ "$ANS" = 1 ]; }
 	wait_for 20 moved_ok && pass "logins recover on new (127.0.0.2), the helper not restarted" ||
 		fail "logins recover on new: $(tail -3 "$WORK/move.log")"
 	login "$OLD_TOKEN"

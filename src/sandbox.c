@@ -55,11 +55,11 @@ store_resolves(const struct config *c)
 	return (replay_sandbox_needs(&c->replay) & REPLAY_SANDBOX_RESOLVE) != 0;
 }
 
-/* What glibc's getaddrinfo reads (checked with strace): each is read again
- * when it changes. */
+/* What glibc's getaddrinfo reads again when it changes (checked with
+ * strace); /etc/host.conf it reads once, at the first lookup, which comes
+ * before confinement. */
 static const char *const resolver_files[] = { "/etc/hosts",
-	"/etc/resolv.conf", "/etc/nsswitch.conf", "/etc/gai.conf",
-	"/etc/host.conf" };
+	"/etc/resolv.conf", "/etc/nsswitch.conf", "/etc/gai.conf" };
 
 /* --- seccomp ------------------------------------------------------------ */
 

@@ -19,7 +19,7 @@
  * A Redis store that names a host by name (in replay_store or among the
  * sentinels) resolves it again after a failed connection, so it alone may
  * also read the resolver's files (/etc/hosts, resolv.conf, nsswitch.conf,
- * gai.conf, host.conf: each file, read only) and use what getaddrinfo
+ * gai.conf: each file, read only) and use what getaddrinfo
  * does (UDP to the resolvers, a netlink socket, sendmmsg).
  */
 #ifndef SANDBOX_H

@@ -942,9 +942,18 @@ redis_describe(const struct replay_settings *s)
 	if (r->timeout_ms < 2000)
 		r->timeout_ms = 2000;
 	problems += redis_link_describe_names(r->link);
-	if (o->sentinels[0] != '\0')
+	if (o->sentinels[0] != '\0') {
 		problems += redis_link_describe_sentinels(r->link,
 		    r->timeout_ms);
+		if (o->url.transport != REDIS_TLS)
+			printf("  note: the sentinels are asked over plain TCP: "
+			       "anything answering at their addresses, or on "
+			       "the way, can name a server of its own as the "
+			       "primary (the helpers check it accepts the "
+			       "store's password and says it is the primary, "
+			       "which such a server can fake); rediss:// "
+			       "checks certificates\n");
+	}
 	if (ask(r, 1, ping, err) == NULL) {
 		printf("  PROBLEM: %s: every login would be refused until it "
 		       "answers (is Redis running there? are the user, "

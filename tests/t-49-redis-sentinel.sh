@@ -38,8 +38,12 @@ fi
 
 MASTER=mymaster
 declare -A SENTINEL_PORT
-# What the sentinels ask of their clients, and of one another.
+# What the sentinels ask of their clients, and of one another; and an ACL
+# user of theirs with the documented minimal ACL (prosody-token-auth(1)).
 SENTINEL_PASSWORD=sentinel-$RANDOM$RANDOM
+SENTINEL_USER=pta-sentinel
+SENTINEL_USER_PASSWORD=watch-$RANDOM$RANDOM
+SENTINEL_ACL="resetchannels -@all +sentinel|get-master-addr-by-name"
 
 # scli N ARGS...: redis-cli to sentinel N (its password from the
 # environment, never the command line).
@@ -67,6 +71,7 @@ sentinel_start() {
 		sentinel announce-ip 127.0.0.1
 		requirepass $SENTINEL_PASSWORD
 		sentinel sentinel-pass $SENTINEL_PASSWORD
+		user $SENTINEL_USER on >$SENTINEL_USER_PASSWORD $SENTINEL_ACL
 		sentinel monitor $MASTER 127.0.0.1 $watched ${3:-2}
 		sentinel auth-pass $MASTER $REDIS_ADMIN_PASSWORD
 		sentinel down-after-milliseconds $MASTER 1000
@@ -145,11 +150,11 @@ one_login() {
 }
 S1=127.0.0.1:${SENTINEL_PORT[1]}
 
-sconf "$WORK/user.conf" "$S1" "replay_redis_sentinel_user = default" \
-	"replay_redis_sentinel_password = $SENTINEL_PASSWORD"
+sconf "$WORK/user.conf" "$S1" "replay_redis_sentinel_user = $SENTINEL_USER" \
+	"replay_redis_sentinel_password = $SENTINEL_USER_PASSWORD"
 out=$($HELPER --config "$WORK/user.conf" check-config 2>&1)
-check "the sentinels' user (ACL) and password: check-config exit 0" 0 $?
-grep -q "logging in to each sentinel as user default" <<<"$out" &&
+check "the sentinels' ACL user (minimal ACL) and password: check-config exit 0" 0 $?
+grep -q "logging in to each sentinel as user $SENTINEL_USER" <<<"$out" &&
 	grep -q "sentinel $S1: the primary of $MASTER is" <<<"$out" &&
 	pass "... it logs in to the sentinel as that user, which names the primary" ||
 	fail "check-config with the sentinels' user: $out"

@@ -613,6 +613,30 @@ redis_io_error(const redisContext *c, const char *where, uint64_t deadline,
 		    c->errstr[0] != '\0' ? c->errstr : "connection lost");
 }
 
+/* Sends argc words, then reads the reply; NULL with why. */
+static redisReply *
+ask(redisContext *c, const char *where, int argc, const char **argv,
+    uint64_t deadline, char why[REPLAY_ERR_LEN])
+{
+	struct redis_exchange x = { deadline, 0, 0, 0 };
+	size_t lens[8];
+	void *reply = NULL;
+	int i;
+
+	for (i = 0; i < argc && i < 8; i++)
+		lens[i] = strlen(argv[i]);
+	if (redis_link_timeout(c, deadline) == -1) {
+		snprintf(why, REPLAY_ERR_LEN, "%s: no time left", where);
+		return NULL;
+	}
+	if (redisAppendCommandArgv(c, argc, argv, lens) != REDIS_OK ||
+	    redis_next_reply(c, &x, &reply) != REDIS_OK) {
+		redis_io_error(c, where, deadline, why);
+		return NULL;
+	}
+	return reply;
+}
+
 /*
  * The sentinel's answer to AUTH, if it was asked, as a reason to refuse in
  * why; 0 if it let us in.
@@ -643,11 +667,13 @@ ask_sentinel_authed(struct redis_link *l, redisContext *c, const char *where,
 	const char *auth[] = { "AUTH", l->sentinel_user, l->sentinel_password };
 	const char *question[] = { "SENTINEL", "get-master-addr-by-name",
 		l->master };
-	size_t alens[3], qlens[3], i;
-	int nauth = l->sentinel_user[0] != '\0' ? 3 : 2, asked = 0;
+	int nauth = l->sentinel_user[0] != '\0' ? 3 : 2;
 	struct redis_exchange x = { deadline, 0, 0, 0 };
+	size_t alens[3], qlens[3], i;
 	void *reply = NULL;
 
+	if (l->sentinel_password[0] == '\0')
+		return ask(c, where, 3, question, deadline, why);
 	if (nauth == 2)
 		auth[1] = l->sentinel_password;
 	for (i = 0; i < 3; i++) {
@@ -658,15 +684,13 @@ ask_sentinel_authed(struct redis_link *l, redisContext *c, const char *where,
 		snprintf(why, REPLAY_ERR_LEN, "%s: no time left", where);
 		return NULL;
 	}
-	asked = l->sentinel_password[0] != '\0';
-	if ((asked && redisAppendCommandArgv(c, nauth, auth, alens) !=
-		REDIS_OK) ||
+	if (redisAppendCommandArgv(c, nauth, auth, alens) != REDIS_OK ||
 	    redisAppendCommandArgv(c, 3, question, qlens) != REDIS_OK ||
-	    (asked && redis_next_reply(c, &x, &reply) != REDIS_OK)) {
+	    redis_next_reply(c, &x, &reply) != REDIS_OK) {
 		redis_io_error(c, where, deadline, why);
 		return NULL;
 	}
-	if (asked && sentinel_auth_refused(reply, where, why) == -1) {
+	if (sentinel_auth_refused(reply, where, why) == -1) {
 		freeReplyObject(reply);
 		return NULL;
 	}

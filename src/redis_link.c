@@ -281,7 +281,7 @@ resolve_sentinels(struct redis_link *l, char err[REPLAY_ERR_LEN])
 	struct endpoint found[MAX_ADDRS];
 	size_t i, n;
 	unsigned port;
-	int len;
+	int len, missing = 0;
 
 	l->nsentinels = 0;
 	err[0] = '\0';
@@ -292,7 +292,8 @@ resolve_sentinels(struct redis_link *l, char err[REPLAY_ERR_LEN])
 			return -1;
 		}
 		p += len + (p[len] == ',');
-		n = resolve(host, port, found, MAX_ADDRS, err);
+		if ((n = resolve(host, port, found, MAX_ADDRS, err)) == 0)
+			missing = 1;
 		for (i = 0; i < n && l->nsentinels < MAX_SENTINELS; i++) {
 			snprintf(l->sentinel_names[l->nsentinels],
 			    sizeof(l->sentinel_names[0]), "%s", host);
@@ -302,7 +303,9 @@ resolve_sentinels(struct redis_link *l, char err[REPLAY_ERR_LEN])
 			l->nsentinels++;
 		}
 	}
-	/* One sentinel whose name does not resolve is one fewer to ask. */
+	/* One sentinel whose name does not resolve is one fewer to ask, and
+	 * is looked up again before the next connection. */
+	l->sentinels_stale = missing;
 	if (l->nsentinels > 0)
 		err[0] = '\0';
 	else if (err[0] == '\0')
@@ -1085,7 +1088,8 @@ init_link(struct redis_link *l, const struct redis_settings *s,
 	else
 		resolve_primary(l, l->resolve_error);
 	/* A name that does not resolve yet is tried again, as a failure. */
-	l->primary_stale = l->sentinels_stale = l->resolve_error[0] != '\0';
+	if (l->resolve_error[0] != '\0')
+		l->primary_stale = l->sentinels_stale = 1;
 	return 0;
 }
 

@@ -9,13 +9,17 @@
  *    an exchange reads at most REDIS_EXCHANGE_MAX bytes.
  * 3. Never storm: after two failures in a row, no attempt until the
  *    back-off step has passed; a refusal meanwhile costs no system call.
- * 4. After start-up no file is opened and no name is resolved: the link
- *    connects to numeric addresses (resolved when it was opened, or given
- *    by Sentinel, which names addresses), and TLS's CA certificates are
- *    read when it is opened.
- * 5. With Sentinel, a server is used only once it says it is the primary
- *    (ROLE), and one that answers READONLY is dropped: writes never go to a
- *    replica that would lose them.
+ * 4. After start-up no file is opened but the resolver's, and a name is
+ *    resolved only before the attempt that follows a failed connection to
+ *    it (so at most once per back-off step, never per login); numeric
+ *    addresses, and those Sentinel names, are never looked up. TLS's CA
+ *    certificates are read when the link is opened.
+ * 5. A sentinel is trusted with one thing: the primary's address. The
+ *    server it names is used only once it accepts the store's credentials
+ *    and says it is the primary (ROLE); otherwise the next sentinel is
+ *    asked. One that answers READONLY later is dropped: writes never go to
+ *    a replica that would lose them. The sentinels' own password goes to
+ *    the sentinels only, the store's to the server they name only.
  *
  * System calls after start-up (for the sandbox): socket (AF_INET, AF_INET6
  * and AF_UNIX, SOCK_STREAM), connect, poll, fcntl (F_GETFL, F_SETFL),
@@ -26,7 +30,12 @@
  * getaddrinfo(3), which answers an IPv4 address without a system call; for
  * an IPv6 address hiredis 0.14 asks for IPv4 first, and glibc then looks in
  * /etc/hosts (NSS), a lookup that must be refused with an error (EACCES),
- * not killed, after which the IPv6 one succeeds.
+ * not killed, after which the IPv6 one succeeds. Resolving a name again
+ * (glibc 2.36, seen with strace): stat and read /etc/nsswitch.conf,
+ * /etc/resolv.conf, /etc/hosts, /etc/gai.conf; a netlink route socket
+ * (socket, bind, getsockname, sendto, recvmsg) for the host's own
+ * addresses; UDP to the resolvers (socket SOCK_DGRAM, setsockopt, connect,
+ * poll, sendmmsg, ioctl FIONREAD, recvfrom), TCP if an answer is cut.
  */
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -70,6 +79,8 @@ struct redis_link {
 	struct redis_url url;
 	char sentinel_list[REDIS_SENTINELS_MAX];
 	char master[REDIS_MASTER_MAX];
+	char sentinel_user[REDIS_URL_USER_MAX + 1];
+	char sentinel_password[REDIS_URL_PASSWORD_MAX + 1];
 
 	struct endpoint addrs[MAX_ADDRS];
 	size_t naddrs;
@@ -77,7 +88,9 @@ struct redis_link {
 	char sentinel_names[MAX_SENTINELS][REDIS_URL_HOST_MAX + 1];
 	size_t nsentinels, good_sentinel;
 	struct endpoint primary; /* as the sentinels last named it */
-	char resolve_error[REPLAY_ERR_LEN];
+	char resolve_error[REPLAY_ERR_LEN]; /* no address at all, and why */
+	int primary_stale, sentinels_stale; /* resolve again before the next
+					     * attempt: a connection failed */
 #ifdef HAVE_HIREDIS_SSL
 	SSL_CTX *tls;
 #endif
@@ -212,7 +225,8 @@ redis_next_reply(redisContext *c, struct redis_exchange *x, void **reply)
 
 /*
  * Up to max addresses of host:port into out. A numeric address is taken
- * as it is; a name is resolved (DNS, /etc/hosts), now and never again.
+ * as it is; a name is resolved (DNS, /etc/hosts): when the link is opened,
+ * and again after a connection to it failed (names that move).
  */
 static size_t
 resolve(const char *host, unsigned port, struct endpoint *out, size_t max,
@@ -233,9 +247,9 @@ resolve(const char *host, unsigned port, struct endpoint *out, size_t max,
 		rc = getaddrinfo(host, service, &hints, &res);
 	}
 	if (rc != 0) {
-		snprintf(err, REPLAY_ERR_LEN, "cannot resolve %.100s: %s (names "
-		    "are resolved at start-up only: restart the helpers once it "
-		    "resolves, or name Redis by its address)", host,
+		snprintf(err, REPLAY_ERR_LEN, "cannot resolve %.100s: %s (tried "
+		    "again after the back-off; check its name, /etc/hosts and "
+		    "the resolver)", host,
 		    rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
 		return 0;
 	}
@@ -267,8 +281,10 @@ resolve_sentinels(struct redis_link *l, char err[REPLAY_ERR_LEN])
 	struct endpoint found[MAX_ADDRS];
 	size_t i, n;
 	unsigned port;
-	int len;
+	int len, missing = 0;
 
+	l->nsentinels = 0;
+	err[0] = '\0';
 	while (*p != '\0') {
 		if ((len = redis_hostport_parse(p, host, &port,
 			 REDIS_SENTINEL_PORT, why)) == -1) {
@@ -276,7 +292,8 @@ resolve_sentinels(struct redis_link *l, char err[REPLAY_ERR_LEN])
 			return -1;
 		}
 		p += len + (p[len] == ',');
-		n = resolve(host, port, found, MAX_ADDRS, err);
+		if ((n = resolve(host, port, found, MAX_ADDRS, err)) == 0)
+			missing = 1;
 		for (i = 0; i < n && l->nsentinels < MAX_SENTINELS; i++) {
 			snprintf(l->sentinel_names[l->nsentinels],
 			    sizeof(l->sentinel_names[0]), "%s", host);
@@ -286,7 +303,12 @@ resolve_sentinels(struct redis_link *l, char err[REPLAY_ERR_LEN])
 			l->nsentinels++;
 		}
 	}
-	if (l->nsentinels == 0 && err[0] == '\0')
+	/* One sentinel whose name does not resolve is one fewer to ask, and
+	 * is looked up again before the next connection. */
+	l->sentinels_stale = missing;
+	if (l->nsentinels > 0)
+		err[0] = '\0';
+	else if (err[0] == '\0')
 		snprintf(err, REPLAY_ERR_LEN, "no sentinel address");
 	return l->nsentinels == 0 ? -1 : 0;
 }
@@ -311,6 +333,160 @@ resolve_primary(struct redis_link *l, char err[REPLAY_ERR_LEN])
 	for (i = 0; i < l->naddrs; i++)
 		l->addrs[i].tls_name = l->url.host;
 	return l->naddrs == 0 ? -1 : 0;
+}
+
+/* --- names that move ----------------------------------------------------- */
+
+/* Whether host is a name, which may come to have other addresses. */
+static int
+is_name(const char *host)
+{
+	struct in6_addr a;
+
+	return host[0] != '\0' && inet_pton(AF_INET, host, &a) != 1 &&
+	    inet_pton(AF_INET6, host, &a) != 1;
+}
+
+int
+redis_hosts_named(const char *list, unsigned default_port)
+{
+	char host[REDIS_URL_HOST_MAX + 1], why[REDIS_URL_ERR_LEN];
+	unsigned port;
+	int len;
+
+	while (*list != '\0') {
+		if ((len = redis_hostport_parse(list, host, &port, default_port,
+			 why)) == -1)
+			return 0;
+		if (is_name(host))
+			return 1;
+		list += len + (list[len] == ',');
+	}
+	return 0;
+}
+
+int
+redis_settings_name_hosts(const struct redis_settings *s)
+{
+	return (s->url.transport != REDIS_UNIX && is_name(s->url.host)) ||
+	    redis_hosts_named(s->sentinels, REDIS_SENTINEL_PORT);
+}
+
+/* The addresses of e[0..n), for people: "192.0.2.1, 2001:db8::1". */
+static void
+addresses_text(const struct endpoint *e, size_t n, int with_ports,
+    char *out, size_t size)
+{
+	char one[WHERE_LEN];
+	size_t i, used = 0;
+
+	out[0] = '\0';
+	for (i = 0; i < n && used < size; i++) {
+		if (with_ports)
+			endpoint_text(&e[i], one);
+		else
+			snprintf(one, sizeof(one), "%s", e[i].addr);
+		used += (size_t)snprintf(out + used, size - used, "%s%s",
+		    i > 0 ? ", " : "", one);
+	}
+}
+
+/* Whether a and b hold the same addresses, in whatever order (a resolver
+ * may rotate them: that is no move worth a log line). */
+static int
+same_addresses(const struct endpoint *a, size_t na, const struct endpoint *b,
+    size_t nb)
+{
+	size_t i, j;
+
+	if (na != nb)
+		return 0;
+	for (i = 0; i < na; i++) {
+		for (j = 0; j < nb && (a[i].port != b[j].port ||
+			 strcmp(a[i].addr, b[j].addr) != 0); j++)
+			;
+		if (j == nb)
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * The primary's name resolved again. What it resolves to now replaces what
+ * it did (and the change is logged); if it resolves to nothing, the
+ * addresses it had are kept: they may answer again.
+ */
+static void
+refresh_primary(struct redis_link *l)
+{
+	struct endpoint found[MAX_ADDRS];
+	char err[REPLAY_ERR_LEN] = "", before[256], after[256];
+	size_t n, i;
+
+	l->primary_stale = 0;
+	if (l->url.transport == REDIS_UNIX || !is_name(l->url.host))
+		return;
+	if ((n = resolve(l->url.host, l->url.port, found, MAX_ADDRS,
+		 err)) == 0) {
+		if (l->naddrs == 0)
+			snprintf(l->resolve_error, sizeof(l->resolve_error),
+			    "%s", err);
+		return;
+	}
+	for (i = 0; i < n; i++)
+		found[i].tls_name = l->url.host;
+	addresses_text(l->addrs, l->naddrs, 0, before, sizeof(before));
+	addresses_text(found, n, 0, after, sizeof(after));
+	if (!same_addresses(l->addrs, l->naddrs, found, n))
+		log_msg(LOG_NOTICE, "replay store: %s now resolves to %s "
+		    "(was %s)", l->url.host, after, before[0] != '\0' ? before :
+		    "unresolved");
+	memcpy(l->addrs, found, n * sizeof(found[0]));
+	l->naddrs = n;
+	l->resolve_error[0] = '\0';
+}
+
+/* The sentinels' names resolved again; as refresh_primary. */
+static void
+refresh_sentinels(struct redis_link *l)
+{
+	struct endpoint kept[MAX_SENTINELS];
+	char err[REPLAY_ERR_LEN], before[512], after[512];
+	size_t nkept = l->nsentinels;
+
+	l->sentinels_stale = 0;
+	if (!redis_hosts_named(l->sentinel_list, REDIS_SENTINEL_PORT))
+		return;
+	/* (each keeps pointing at its own name: names and addresses keep
+	 * their places together) */
+	memcpy(kept, l->sentinels, sizeof(kept));
+	addresses_text(l->sentinels, l->nsentinels, 1, before, sizeof(before));
+	if (resolve_sentinels(l, err) == -1) {
+		memcpy(l->sentinels, kept, sizeof(kept));
+		l->nsentinels = nkept;
+		if (nkept == 0)
+			snprintf(l->resolve_error, sizeof(l->resolve_error),
+			    "%s", err);
+		return;
+	}
+	addresses_text(l->sentinels, l->nsentinels, 1, after, sizeof(after));
+	if (!same_addresses(kept, nkept, l->sentinels, l->nsentinels))
+		log_msg(LOG_NOTICE, "replay store: the sentinels' names now "
+		    "resolve to %s (was %s)", after, before[0] != '\0' ?
+		    before : "unresolved");
+	if (l->good_sentinel >= l->nsentinels)
+		l->good_sentinel = 0;
+	l->resolve_error[0] = '\0';
+}
+
+/* Before an attempt to connect: the names a failure made doubtful. */
+static void
+refresh_names(struct redis_link *l)
+{
+	if (l->primary_stale)
+		refresh_primary(l);
+	if (l->sentinels_stale)
+		refresh_sentinels(l);
 }
 
 /* --- TLS ---------------------------------------------------------------- */
@@ -464,13 +640,76 @@ ask(redisContext *c, const char *where, int argc, const char **argv,
 	return reply;
 }
 
+/*
+ * The sentinel's answer to AUTH, if it was asked, as a reason to refuse in
+ * why; 0 if it let us in.
+ */
+static int
+sentinel_auth_refused(const redisReply *r, const char *where,
+    char why[REPLAY_ERR_LEN])
+{
+	char text[128];
+
+	if (r->type != REDIS_REPLY_ERROR)
+		return 0;
+	redis_reply_text(r, text, sizeof(text));
+	snprintf(why, REPLAY_ERR_LEN, "sentinel %.100s refused AUTH: %.100s "
+	    "(replay_redis_sentinel_user and replay_redis_sentinel_password)",
+	    where, text);
+	return -1;
+}
+
+/*
+ * SENTINEL get-master-addr-by-name, after AUTH where the sentinels ask it,
+ * in one round trip: the reply to the question, or NULL with why.
+ */
+static redisReply *
+ask_sentinel_authed(struct redis_link *l, redisContext *c, const char *where,
+    uint64_t deadline, char why[REPLAY_ERR_LEN])
+{
+	const char *auth[] = { "AUTH", l->sentinel_user, l->sentinel_password };
+	const char *question[] = { "SENTINEL", "get-master-addr-by-name",
+		l->master };
+	int nauth = l->sentinel_user[0] != '\0' ? 3 : 2;
+	struct redis_exchange x = { deadline, 0, 0, 0 };
+	size_t alens[3], qlens[3], i;
+	void *reply = NULL;
+
+	if (l->sentinel_password[0] == '\0')
+		return ask(c, where, 3, question, deadline, why);
+	if (nauth == 2)
+		auth[1] = l->sentinel_password;
+	for (i = 0; i < 3; i++) {
+		alens[i] = strlen(auth[i]);
+		qlens[i] = strlen(question[i]);
+	}
+	if (redis_link_timeout(c, deadline) == -1) {
+		snprintf(why, REPLAY_ERR_LEN, "%s: no time left", where);
+		return NULL;
+	}
+	if (redisAppendCommandArgv(c, nauth, auth, alens) != REDIS_OK ||
+	    redisAppendCommandArgv(c, 3, question, qlens) != REDIS_OK ||
+	    redis_next_reply(c, &x, &reply) != REDIS_OK) {
+		redis_io_error(c, where, deadline, why);
+		return NULL;
+	}
+	if (sentinel_auth_refused(reply, where, why) == -1) {
+		freeReplyObject(reply);
+		return NULL;
+	}
+	freeReplyObject(reply);
+	if (redis_next_reply(c, &x, &reply) != REDIS_OK) {
+		redis_io_error(c, where, deadline, why);
+		return NULL;
+	}
+	return reply;
+}
+
 /* The primary as one sentinel names it. */
 static int
 ask_sentinel(struct redis_link *l, const struct endpoint *s, uint64_t deadline,
     struct endpoint *primary, char why[REPLAY_ERR_LEN])
 {
-	const char *argv[] = { "SENTINEL", "get-master-addr-by-name",
-		l->master };
 	char where[WHERE_LEN], text[128];
 	struct in6_addr a;
 	redisContext *c;
@@ -478,12 +717,21 @@ ask_sentinel(struct redis_link *l, const struct endpoint *s, uint64_t deadline,
 	long port;
 
 	endpoint_text(s, where);
-	if ((c = connect_to(l, s, deadline, why)) == NULL)
+	if ((c = connect_to(l, s, deadline, why)) == NULL) {
+		l->sentinels_stale = 1;
 		return -1;
-	r = ask(c, where, 3, argv, deadline, why);
+	}
+	r = ask_sentinel_authed(l, c, where, deadline, why);
 	redisFree(c);
 	if (r == NULL)
 		return -1;
+	if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOAUTH", 6) == 0) {
+		snprintf(why, REPLAY_ERR_LEN, "sentinel %.100s asks for a "
+		    "password (NOAUTH): set replay_redis_sentinel_password "
+		    "(and replay_redis_sentinel_user, for an ACL user)", where);
+		freeReplyObject(r);
+		return -1;
+	}
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
 	    r->element[0]->type != REDIS_REPLY_STRING ||
 	    r->element[1]->type != REDIS_REPLY_STRING) {
@@ -505,44 +753,12 @@ ask_sentinel(struct redis_link *l, const struct endpoint *s, uint64_t deadline,
 	primary->port = (unsigned)port;
 	if (primary->family == 0 || port < 1 || port > 65535) {
 		snprintf(why, REPLAY_ERR_LEN, "sentinel %s names the primary "
-		    "by a host name, not an address: the helper resolves no "
-		    "name after start-up (set the sentinels' "
+		    "by a host name, not an address: the helper takes only "
+		    "addresses from a sentinel (set the sentinels' "
 		    "announce-hostnames no)", where);
 		return -1;
 	}
 	return 0;
-}
-
-/* Asks the sentinels in turn, the last one that answered first. */
-static int
-ask_sentinels(struct redis_link *l, uint64_t deadline,
-    char why[REPLAY_ERR_LEN])
-{
-	char before[WHERE_LEN], after[WHERE_LEN];
-	struct endpoint found;
-	uint64_t now, share;
-	size_t k, i;
-
-	for (k = 0; k < l->nsentinels; k++) {
-		i = (l->good_sentinel + k) % l->nsentinels;
-		/* Each gets half of what is left: one that hangs leaves
-		 * time for the others and for the primary. */
-		now = redis_now_ms();
-		share = now < deadline ? (deadline - now) / 2 : 0;
-		if (ask_sentinel(l, &l->sentinels[i], now + share, &found,
-			why) == -1)
-			continue;
-		l->good_sentinel = i;
-		endpoint_text(&l->primary, before);
-		endpoint_text(&found, after);
-		if (l->primary.family != 0 && strcmp(before, after) != 0)
-			log_msg(LOG_NOTICE, "replay store: the sentinels now "
-			    "name %s as the primary of %s (was %s)", after,
-			    l->master, before);
-		l->primary = found;
-		return 0;
-	}
-	return -1;
 }
 
 /* AUTH, SELECT and, with Sentinel, ROLE, in one round trip. */
@@ -608,9 +824,11 @@ log_in(struct redis_link *l, redisContext *c, uint64_t deadline,
 		    (r->type != REDIS_REPLY_ARRAY || r->elements == 0 ||
 			r->element[0]->type != REDIS_REPLY_STRING ||
 			strcmp(r->element[0]->str, "master") != 0)) {
-			snprintf(why, REPLAY_ERR_LEN, "%s is not the primary "
-			    "(ROLE), although the sentinels named it: a "
-			    "failover under way?", l->where);
+			redis_reply_text(r->type == REDIS_REPLY_ARRAY &&
+			    r->elements > 0 ? r->element[0] : r, text,
+			    sizeof(text));
+			snprintf(why, REPLAY_ERR_LEN, "%s says it is %.40s, not "
+			    "the primary (ROLE)", l->where, text);
 			rc = -1;
 		}
 		freeReplyObject(reply);
@@ -618,29 +836,101 @@ log_in(struct redis_link *l, redisContext *c, uint64_t deadline,
 	return rc;
 }
 
-/* Connects to the first of the primary's addresses that answers. */
+/* Connects to e and logs in (AUTH, SELECT; ROLE with Sentinel). */
+static int
+try_endpoint(struct redis_link *l, const struct endpoint *e,
+    uint64_t deadline, char why[REPLAY_ERR_LEN])
+{
+	endpoint_text(e, l->where);
+	if ((l->c = connect_to(l, e, deadline, why)) == NULL)
+		return -1;
+	if (log_in(l, l->c, deadline, why) == 0)
+		return 0;
+	redisFree(l->c);
+	l->c = NULL;
+	return -1;
+}
+
+/* A sentinel named a primary that was trusted: it is the one from now on. */
+static void
+trust(struct redis_link *l, size_t sentinel, const struct endpoint *primary)
+{
+	char before[WHERE_LEN], after[WHERE_LEN];
+
+	l->good_sentinel = sentinel;
+	endpoint_text(&l->primary, before);
+	endpoint_text(primary, after);
+	if (l->primary.family != 0 && strcmp(before, after) != 0)
+		log_msg(LOG_NOTICE, "replay store: the sentinels now name %s as "
+		    "the primary of %s (was %s)", after, l->master, before);
+	l->primary = *primary;
+}
+
+/*
+ * The primary through the sentinels, each asked in turn (the last trusted
+ * first). The server one names is trusted only once it accepts the store's
+ * credentials and says it is the primary (ROLE); if not, the next sentinel
+ * is asked. A sentinel that is wrong, out of date or no sentinel at all
+ * costs time, never a write to a server that is not the primary. Each
+ * question and each server tried gets half of the time left, so that one
+ * that hangs leaves time for the others.
+ */
+static int
+connect_via_sentinels(struct redis_link *l, uint64_t deadline,
+    char why[REPLAY_ERR_LEN])
+{
+	char named[WHERE_LEN], sentinel[WHERE_LEN], inner[REPLAY_ERR_LEN];
+	char tried[MAX_SENTINELS][WHERE_LEN];
+	struct endpoint found;
+	size_t k, i, j, ntried = 0;
+	uint64_t now;
+
+	for (k = 0; k < l->nsentinels; k++) {
+		i = (l->good_sentinel + k) % l->nsentinels;
+		now = redis_now_ms();
+		if (ask_sentinel(l, &l->sentinels[i], now < deadline ? now +
+			(deadline - now) / 2 : now, &found, why) == -1)
+			continue;
+		endpoint_text(&found, named);
+		for (j = 0; j < ntried && strcmp(tried[j], named) != 0; j++)
+			;
+		if (j < ntried)
+			continue; /* not trusted a moment ago */
+		snprintf(tried[ntried++], WHERE_LEN, "%s", named);
+		now = redis_now_ms();
+		if (try_endpoint(l, &found, k + 1 == l->nsentinels ||
+			now >= deadline ? deadline : now + (deadline - now) / 2,
+			inner) == 0) {
+			trust(l, i, &found);
+			return 0;
+		}
+		endpoint_text(&l->sentinels[i], sentinel);
+		snprintf(why, REPLAY_ERR_LEN, "sentinel %.50s named %.50s as "
+		    "the primary of %.40s, not trusted: %.120s", sentinel,
+		    named, l->master, inner);
+		if (k + 1 < l->nsentinels)
+			log_msg(LOG_WARNING, "replay store: %s; asking the next "
+			    "sentinel", why);
+	}
+	return -1;
+}
+
+/* The primary: as the sentinels name it, or the first address that lets
+ * us in. */
 static int
 connect_primary(struct redis_link *l, uint64_t deadline,
     char why[REPLAY_ERR_LEN])
 {
-	const struct endpoint *e = l->addrs;
-	size_t i, n = l->naddrs;
+	size_t i;
+	int rc = -1;
 
-	if (l->nsentinels > 0) {
-		if (ask_sentinels(l, deadline, why) == -1)
-			return -1;
-		e = &l->primary;
-		n = 1;
-	}
-	for (i = 0; i < n && l->c == NULL; i++) {
-		endpoint_text(&e[i], l->where);
-		l->c = connect_to(l, &e[i], deadline, why);
-	}
-	if (l->c == NULL)
-		return -1;
-	if (log_in(l, l->c, deadline, why) == -1) {
-		redisFree(l->c);
-		l->c = NULL;
+	if (l->nsentinels > 0)
+		rc = connect_via_sentinels(l, deadline, why);
+	else
+		for (i = 0; i < l->naddrs && rc == -1; i++)
+			rc = try_endpoint(l, &l->addrs[i], deadline, why);
+	if (rc == -1) {
+		l->primary_stale = 1;
 		return -1;
 	}
 	memset(&l->state, 0, sizeof(l->state));
@@ -688,20 +978,20 @@ redis_link_get(struct redis_link *l, uint64_t deadline,
 
 	if (l->c != NULL)
 		return l->c;
-	if (l->resolve_error[0] != '\0') {
-		snprintf(err, REPLAY_ERR_LEN, "%s", l->resolve_error);
-		return NULL;
-	}
 	if (l->failures > 0 && (now = redis_now_ms()) < l->next_ms) {
 		unreachable(l, now, err);
 		return NULL;
 	}
-	if (connect_primary(l, deadline, why) == -1) {
-		back_off(l, why);
-		unreachable(l, redis_now_ms(), err);
-		return NULL;
+	refresh_names(l);
+	if (l->resolve_error[0] != '\0') {
+		snprintf(why, sizeof(why), "%s", l->resolve_error);
+		l->primary_stale = l->sentinels_stale = 1;
+	} else if (connect_primary(l, deadline, why) == 0) {
+		return l->c;
 	}
-	return l->c;
+	back_off(l, why);
+	unreachable(l, redis_now_ms(), err);
+	return NULL;
 }
 
 void
@@ -727,6 +1017,7 @@ void
 redis_link_failed(struct redis_link *l, const char *why)
 {
 	redis_link_drop(l);
+	l->primary_stale = 1;
 	back_off(l, why);
 }
 
@@ -766,7 +1057,9 @@ redis_link_serves(const struct redis_link *l, const struct redis_settings *s)
 {
 	return same_url(&l->url, &s->url) &&
 	    strcmp(l->sentinel_list, s->sentinels) == 0 &&
-	    strcmp(l->master, s->master) == 0;
+	    strcmp(l->master, s->master) == 0 &&
+	    strcmp(l->sentinel_user, s->sentinel_user) == 0 &&
+	    strcmp(l->sentinel_password, s->sentinel_password) == 0;
 }
 
 static int
@@ -777,6 +1070,10 @@ init_link(struct redis_link *l, const struct redis_settings *s,
 	snprintf(l->sentinel_list, sizeof(l->sentinel_list), "%s",
 	    s->sentinels);
 	snprintf(l->master, sizeof(l->master), "%s", s->master);
+	snprintf(l->sentinel_user, sizeof(l->sentinel_user), "%s",
+	    s->sentinel_user);
+	snprintf(l->sentinel_password, sizeof(l->sentinel_password), "%s",
+	    s->sentinel_password);
 #ifdef HAVE_HIREDIS_SSL
 	if (l->url.transport == REDIS_TLS && tls_open(l, err) == -1)
 		return -1;
@@ -790,6 +1087,9 @@ init_link(struct redis_link *l, const struct redis_settings *s,
 		resolve_sentinels(l, l->resolve_error);
 	else
 		resolve_primary(l, l->resolve_error);
+	/* A name that does not resolve yet is tried again, as a failure. */
+	if (l->resolve_error[0] != '\0')
+		l->primary_stale = l->sentinels_stale = 1;
 	return 0;
 }
 
@@ -827,6 +1127,45 @@ redis_link_close(struct redis_link *l)
 
 /* --- for people ----------------------------------------------------------- */
 
+/* One name, and what it resolves to now; 1 if it resolves to nothing. */
+static int
+describe_name(const char *what, const char *host, unsigned port)
+{
+	struct endpoint found[MAX_ADDRS];
+	char err[REPLAY_ERR_LEN] = "", text[256];
+	size_t n;
+
+	if (!is_name(host))
+		return 0;
+	if ((n = resolve(host, port, found, MAX_ADDRS, err)) == 0) {
+		printf("  PROBLEM: %s %s: %s\n", what, host, err);
+		return 1;
+	}
+	addresses_text(found, n, 0, text, sizeof(text));
+	printf("  %s %s resolves now to %s (resolved again whenever a "
+	       "connection to it fails)\n", what, host, text);
+	return 0;
+}
+
+int
+redis_link_describe_names(const struct redis_link *l)
+{
+	char host[REDIS_URL_HOST_MAX + 1], why[REDIS_URL_ERR_LEN];
+	const char *p = l->sentinel_list;
+	int problems = 0, len;
+	unsigned port;
+
+	if (l->url.transport != REDIS_UNIX)
+		problems += describe_name("the host", l->url.host,
+		    l->url.port);
+	while (*p != '\0' && (len = redis_hostport_parse(p, host, &port,
+				  REDIS_SENTINEL_PORT, why)) != -1) {
+		problems += describe_name("the sentinel", host, port);
+		p += len + (p[len] == ',');
+	}
+	return problems;
+}
+
 int
 redis_link_describe_sentinels(struct redis_link *l, unsigned timeout_ms)
 {
@@ -838,6 +1177,11 @@ redis_link_describe_sentinels(struct redis_link *l, unsigned timeout_ms)
 		printf("  PROBLEM: %s\n", l->resolve_error);
 		return 1;
 	}
+	if (l->sentinel_password[0] != '\0')
+		printf("  logging in to each sentinel as %s%s\n",
+		    l->sentinel_user[0] != '\0' ? "user " : "",
+		    l->sentinel_user[0] != '\0' ? l->sentinel_user :
+		    "the default user");
 	for (i = 0; i < l->nsentinels; i++) {
 		endpoint_text(&l->sentinels[i], where);
 		if (ask_sentinel(l, &l->sentinels[i],

@@ -1,6 +1,9 @@
 /*
  * The connection a Redis replay store talks through: where the primary is
- * (host names resolved once, when the link is opened; or asked of Sentinel),
+ * (host names resolved when the link is opened, and again whenever a
+ * connection to them fails; or asked of Sentinel, logging in to the
+ * sentinels where they ask it, and trusting the server they name only once
+ * it accepts the store's credentials and says it is the primary),
  * how to reach it (TCP, TLS, a Unix socket), logging in (AUTH, SELECT), and
  * what to do when it fails: a first failure is tried again at the next
  * login; after two in a row, while backing off (100 ms, doubling to 5 s,
@@ -11,7 +14,8 @@
  * A link belongs to one store at a time. A store opened in place of another
  * (replay_reopen: after a failure, or a reload) takes over the other's link
  * when it goes to the same place the same way, so that it keeps its
- * back-off, its addresses and its connection, and resolves no name again.
+ * back-off, its addresses and its connection, and resolves no name in
+ * doing so.
  * Only the classic blocking API of hiredis is used, the same in 0.14 and
  * 1.x.
  */
@@ -53,6 +57,10 @@ struct redis_settings {
 	struct redis_url url;
 	char sentinels[REDIS_SENTINELS_MAX]; /* host:port,...; "": none */
 	char master[REDIS_MASTER_MAX];	     /* the sentinels' name for it */
+	/* What the sentinels themselves ask (requirepass, or an ACL user):
+	 * "" for none. Sent to the sentinels only, never to Redis. */
+	char sentinel_user[REDIS_URL_USER_MAX + 1];
+	char sentinel_password[REDIS_URL_PASSWORD_MAX + 1];
 	char prefix[REDIS_PREFIX_MAX];	     /* of every key */
 	unsigned timeout_ms;		     /* connect, or one round trip */
 	unsigned wait_replicas;		     /* to acknowledge each batch */
@@ -61,11 +69,20 @@ struct redis_settings {
 /*
  * A link for the settings. Resolves the host names they name; a name that
  * does not resolve is not an error here: the link then refuses, saying
- * why. NULL only with err (out of memory, TLS without its CA
+ * why, and resolves it again at each attempt the back-off allows. NULL only with err (out of memory, TLS without its CA
  * certificates).
  */
 struct redis_link *redis_link_open(const struct redis_settings *,
     char err[REPLAY_ERR_LEN]);
+
+/*
+ * Whether the settings name a host by name, not by address (which the
+ * link resolves again when a connection to it fails, so that the sandbox
+ * must let it resolve names); of a list of HOST[:PORT], whether it holds a
+ * name.
+ */
+int redis_settings_name_hosts(const struct redis_settings *);
+int redis_hosts_named(const char *list, unsigned default_port);
 
 /* Whether the link goes where the settings say, the same way. */
 int redis_link_serves(const struct redis_link *,
@@ -159,6 +176,12 @@ void redis_io_error(const redisContext *c, const char *where,
  * characters, cut to fit.
  */
 void redis_reply_text(const redisReply *, char *out, size_t size);
+
+/*
+ * For people (check-config): prints what each host name the link uses
+ * resolves to now. Returns the number of problems (names that do not).
+ */
+int redis_link_describe_names(const struct redis_link *);
 
 /*
  * For people (check-config): prints a line per sentinel, what it says of

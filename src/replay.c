@@ -245,7 +245,8 @@ replay_kind(const struct replay_settings *s)
 unsigned
 replay_sandbox_needs(const struct replay_settings *s)
 {
-	return s->backend->sandbox;
+	return s->backend->sandbox | (s->backend->sandbox_needs != NULL ?
+	    s->backend->sandbox_needs(s) : 0);
 }
 
 int

@@ -115,6 +115,8 @@ const char *replay_kind(const struct replay_settings *);
 /* What the store needs of the sandbox after start-up. */
 #define REPLAY_SANDBOX_DIRECTORY 1 /* to read and write beneath replay_store */
 #define REPLAY_SANDBOX_INET	 2 /* TCP sockets (AF_INET, AF_INET6) */
+#define REPLAY_SANDBOX_RESOLVE	 4 /* host names resolved again: the
+				    * resolver's files, UDP, netlink */
 unsigned replay_sandbox_needs(const struct replay_settings *);
 
 /*

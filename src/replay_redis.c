@@ -46,9 +46,10 @@
  * For the sandbox: after start-up this file makes no system call of its
  * own but clock_gettime; its connections' are listed in redis_link.c
  * (socket, connect, poll, fcntl, getsockopt, setsockopt, read/recvfrom,
- * write/sendto, close; getrandom with TLS). A store opened again after a
- * failure takes over the link, so no name is resolved and no file read; only
- * check-config, which is not sandboxed, draws random bytes (getrandom).
+ * write/sendto, close; getrandom with TLS; and, where a host is named by
+ * name, what resolving it again needs). A store opened again after a
+ * failure takes over the link, so no file is read; only check-config,
+ * which is not sandboxed, draws random bytes (getrandom).
  */
 #include <sys/random.h>
 
@@ -940,9 +941,19 @@ redis_describe(const struct replay_settings *s)
 	/* People can wait longer than logins. */
 	if (r->timeout_ms < 2000)
 		r->timeout_ms = 2000;
-	if (o->sentinels[0] != '\0')
+	problems += redis_link_describe_names(r->link);
+	if (o->sentinels[0] != '\0') {
 		problems += redis_link_describe_sentinels(r->link,
 		    r->timeout_ms);
+		if (o->url.transport != REDIS_TLS)
+			printf("  note: the sentinels are asked over plain TCP: "
+			       "anything answering at their addresses, or on "
+			       "the way, can name a server of its own as the "
+			       "primary (the helpers check it accepts the "
+			       "store's password and says it is the primary, "
+			       "which such a server can fake); rediss:// "
+			       "checks certificates\n");
+	}
 	if (ask(r, 1, ping, err) == NULL) {
 		printf("  PROBLEM: %s: every login would be refused until it "
 		       "answers (is Redis running there? are the user, "
@@ -990,7 +1001,36 @@ redis_reset(const struct replay_settings *s, time_t now,
 
 static const char *const keys[] = { "replay_redis_timeout_ms",
 	"replay_redis_key_prefix", "replay_redis_wait_replicas",
-	"replay_redis_sentinels", "replay_redis_master", NULL };
+	"replay_redis_sentinels", "replay_redis_master",
+	"replay_redis_sentinel_user", "replay_redis_sentinel_password", NULL };
+
+/*
+ * The sentinels' user or password: visible characters, written as they
+ * are (no percent-encoding: this is not a URL), never quoted back.
+ */
+static int
+set_sentinel_login(const char *key, const char *value, size_t len, char *out,
+    size_t size, char why[REPLAY_ERR_LEN])
+{
+	size_t i;
+
+	if (len == 0 || len >= size) {
+		snprintf(why, REPLAY_ERR_LEN, "%s must be 1 to %zu characters",
+		    key, size - 1);
+		return -1;
+	}
+	for (i = 0; i < len; i++)
+		if ((unsigned char)value[i] <= ' ' ||
+		    (unsigned char)value[i] >= 0x7f) {
+			snprintf(why, REPLAY_ERR_LEN, "%s may hold only visible "
+			    "ASCII characters, written as they are (no blank, "
+			    "no percent-encoding)", key);
+			return -1;
+		}
+	memcpy(out, value, len);
+	out[len] = '\0';
+	return 0;
+}
 
 static int
 redis_names(const char *value)
@@ -1044,6 +1084,12 @@ redis_set(struct replay_settings *s, const char *key, const char *value,
 	if (strcmp(key, "replay_redis_master") == 0)
 		return setting_word(key, value, len, o->master,
 		    sizeof(o->master), WORD_CHARS, WORD_WHAT, why);
+	if (strcmp(key, "replay_redis_sentinel_user") == 0)
+		return set_sentinel_login(key, value, len, o->sentinel_user,
+		    sizeof(o->sentinel_user), why);
+	if (strcmp(key, "replay_redis_sentinel_password") == 0)
+		return set_sentinel_login(key, value, len,
+		    o->sentinel_password, sizeof(o->sentinel_password), why);
 	return setting_word(key, value, len, o->sentinels,
 	    sizeof(o->sentinels), HOSTS_CHARS, HOSTS_WHAT, why);
 }
@@ -1107,6 +1153,23 @@ redis_check(const struct replay_settings *s, const char **blame,
 		    "primary under: add it, or remove this line");
 		return -1;
 	}
+	if ((o->sentinel_user[0] != '\0' || o->sentinel_password[0] != '\0') &&
+	    o->sentinels[0] == '\0') {
+		*blame = o->sentinel_password[0] != '\0' ?
+		    "replay_redis_sentinel_password" :
+		    "replay_redis_sentinel_user";
+		snprintf(why, REPLAY_ERR_LEN, "%s is what the sentinels ask: "
+		    "it needs replay_redis_sentinels; add them, or remove this "
+		    "line", *blame);
+		return -1;
+	}
+	if (o->sentinel_user[0] != '\0' && o->sentinel_password[0] == '\0') {
+		*blame = "replay_redis_sentinel_user";
+		snprintf(why, REPLAY_ERR_LEN, "replay_redis_sentinel_user needs "
+		    "replay_redis_sentinel_password, the user's password: add "
+		    "it, or remove this line");
+		return -1;
+	}
 	if (o->master[0] != '\0' && o->sentinels[0] == '\0') {
 		*blame = "replay_redis_master";
 		snprintf(why, REPLAY_ERR_LEN, "replay_redis_master needs "
@@ -1141,9 +1204,21 @@ redis_shown(const struct replay_settings *s, const char *key, char *out,
 		snprintf(out, size, "%s", o->master);
 	else if (strcmp(key, "replay_redis_sentinels") == 0)
 		snprintf(out, size, "%s", o->sentinels);
+	else if (strcmp(key, "replay_redis_sentinel_user") == 0)
+		snprintf(out, size, "%s", o->sentinel_user);
+	else if (strcmp(key, "replay_redis_sentinel_password") == 0)
+		snprintf(out, size, "%s", o->sentinel_password[0] != '\0' ?
+		    REDIS_HIDDEN : "");
 	else
 		return -1;
 	return 0;
+}
+
+/* A host named by name must be resolved again, confined. */
+static unsigned
+redis_sandbox_needs(const struct replay_settings *s)
+{
+	return redis_settings_name_hosts(own(s)) ? REPLAY_SANDBOX_RESOLVE : 0;
 }
 
 /* Redis's place is Redis's to keep. */
@@ -1166,6 +1241,7 @@ const struct replay_backend replay_redis = {
 	.how = "set replay_store = redis://... (or rediss://, unix://)",
 	.keys = keys,
 	.sandbox = REPLAY_SANDBOX_INET,
+	.sandbox_needs = redis_sandbox_needs,
 	.names = redis_names,
 	.set_store = redis_set_store,
 	.set = redis_set,

@@ -22,7 +22,9 @@ struct replay_backend {
 	const char *what; /* what its keys apply to: "an LMDB store" */
 	const char *how;  /* how to name it: "set replay_store = /DIRECTORY" */
 	const char *const *keys; /* its own keys of the config; NULL ends */
-	unsigned sandbox;	 /* REPLAY_SANDBOX_* */
+	unsigned sandbox;	 /* REPLAY_SANDBOX_*, whatever the settings */
+	/* What else these settings need of it (NULL: nothing). */
+	unsigned (*sandbox_needs)(const struct replay_settings *);
 
 	/*
 	 * The config. names: whether replay_store's value names this kind.

@@ -15,6 +15,12 @@
  * 4. The connector (connect.c) holds no secret but reads untrusted bytes:
  *    it gets a list of its own, narrower still (no files but /dev/null,
  *    Unix sockets only).
+ * 5. Resolving names after start-up is allowed only to a Redis store that
+ *    names a host by name: the resolver's files (read only, each file
+ *    alone, never /etc), UDP to the resolvers, and a netlink route socket
+ *    to ask the host's own addresses (getaddrinfo sorts by them). NSS
+ *    modules were loaded when the name was first resolved, before
+ *    confinement; none is loaded after.
  */
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
@@ -41,6 +47,19 @@ store_is_directory(const struct config *c)
 	return (replay_sandbox_needs(&c->replay) & REPLAY_SANDBOX_DIRECTORY) !=
 	    0;
 }
+
+/* Whether the store resolves host names after start-up (rule 5). */
+static int
+store_resolves(const struct config *c)
+{
+	return (replay_sandbox_needs(&c->replay) & REPLAY_SANDBOX_RESOLVE) != 0;
+}
+
+/* What glibc's getaddrinfo reads again when it changes (checked with
+ * strace); /etc/host.conf it reads once, at the first lookup, which comes
+ * before confinement. */
+static const char *const resolver_files[] = { "/etc/hosts",
+	"/etc/resolv.conf", "/etc/nsswitch.conf", "/etc/gai.conf" };
 
 /* --- seccomp ------------------------------------------------------------ */
 
@@ -101,6 +120,26 @@ allow_all(scmp_filter_ctx ctx, const char *const list[], size_t n)
 	return 0;
 }
 
+/*
+ * Rule 5: a netlink socket (getaddrinfo asks the host's addresses), bind
+ * for it, sendmmsg (both questions, A and AAAA, at once), and ioctl
+ * FIONREAD (the size of an answer).
+ */
+static int
+allow_resolving(scmp_filter_ctx ctx)
+{
+	struct scmp_arg_cmp netlink = { 0, SCMP_CMP_EQ, AF_NETLINK, 0 };
+	struct scmp_arg_cmp fionread = { 1, SCMP_CMP_EQ, FIONREAD, 0 };
+
+	return seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket),
+		   1, &netlink) != 0 ||
+		seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(bind), 0) != 0 ||
+		seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(sendmmsg), 0) !=
+		    0 ||
+		seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+		    &fionread) != 0 ? -1 : 0;
+}
+
 /* Sockets of the families the helper uses only; ioctl only to ask whether
  * a descriptor is a terminal (stdio does, before its first write). */
 static int
@@ -122,7 +161,7 @@ allow_narrowly(scmp_filter_ctx ctx, int network)
 }
 
 static int
-enter_seccomp(const char *const list[], size_t n, int network,
+enter_seccomp(const char *const list[], size_t n, int network, int resolving,
     char err[SANDBOX_ERR_LEN])
 {
 	scmp_filter_ctx ctx;
@@ -135,6 +174,7 @@ enter_seccomp(const char *const list[], size_t n, int network,
 		return -1;
 	}
 	if (allow_all(ctx, list, n) == 0 && allow_narrowly(ctx, network) == 0 &&
+	    (!resolving || allow_resolving(ctx) == 0) &&
 	    (rc = seccomp_load(ctx)) != 0)
 		snprintf(err, SANDBOX_ERR_LEN, "seccomp: cannot load the "
 		    "filter: %s", strerror(-rc));
@@ -214,9 +254,25 @@ store_missing(char err[SANDBOX_ERR_LEN], const char *store)
 	return 0;
 }
 
+/* Rule 5: each of the resolver's files that there is, to read. */
+static int
+allow_resolver_files(int ruleset, unsigned long long handled,
+    char err[SANDBOX_ERR_LEN])
+{
+	size_t i;
+
+	for (i = 0; i < NELEM(resolver_files); i++)
+		if (allow_beneath(ruleset, resolver_files[i],
+			LANDLOCK_ACCESS_FS_READ_FILE, handled) == -1 &&
+		    errno != ENOENT)
+			return landlock_failed(err, "", resolver_files[i]);
+	return 0;
+}
+
 /*
  * Narrows the file system to the store's directory and the config's (with
- * c NULL: to /dev/null alone).
+ * c NULL: to /dev/null alone), and the resolver's files where the store
+ * resolves names.
  * Returns 0, 1 with why in err if Landlock cannot be had here, -1 with why
  * in err.
  */
@@ -260,6 +316,9 @@ enter_landlock(const struct config *c, char err[SANDBOX_ERR_LEN])
 	    allow_beneath(ruleset, c->replay.store, FS_STORE |
 		(abi >= 3 ? FS_TRUNCATE : 0), attr.handled_access_fs) == -1)
 		rc = store_missing(err, c->replay.store);
+	if (rc != -1 && c != NULL && store_resolves(c) &&
+	    allow_resolver_files(ruleset, attr.handled_access_fs, err) == -1)
+		rc = -1;
 	if (rc != -1 && syscall(SYS_landlock_restrict_self, ruleset, 0) == -1)
 		rc = landlock_failed(err, "", "restricting itself");
 	close(ruleset);
@@ -272,16 +331,25 @@ int
 sandbox_can_follow(const struct config *from, const struct config *to,
     char *why, size_t whylen)
 {
-	if (store_is_directory(from) == store_is_directory(to) &&
-	    (!store_is_directory(to) ||
-		strcmp(from->replay.store, to->replay.store) == 0))
-		return 0;
-	snprintf(why, whylen, "%s: replay_store changed from %.200s to "
-	    "%.200s, which the helper's sandbox (set up for the first) cannot "
-	    "follow: restart the helpers to use it (the socket service, or "
-	    "the XMPP server that started them)", to->path, from->replay.store,
-	    to->replay.store);
-	return -1;
+	if (store_is_directory(from) != store_is_directory(to) ||
+	    (store_is_directory(to) &&
+		strcmp(from->replay.store, to->replay.store) != 0)) {
+		snprintf(why, whylen, "%s: replay_store changed from %.200s to "
+		    "%.200s, which the helper's sandbox (set up for the first) "
+		    "cannot follow: restart the helpers to use it (the socket "
+		    "service, or the XMPP server that started them)", to->path,
+		    from->replay.store, to->replay.store);
+		return -1;
+	}
+	if (store_resolves(to) && !store_resolves(from)) {
+		snprintf(why, whylen, "%s: replay_store or the sentinels now "
+		    "name a host by name, which the helper's sandbox (set up "
+		    "for addresses only) cannot resolve: restart the helpers "
+		    "to use it (the socket service, or the XMPP server that "
+		    "started them)", to->path);
+		return -1;
+	}
+	return 0;
 }
 
 /* No set-user-ID program can give the process more, from here on. */
@@ -301,7 +369,7 @@ sandbox_enter(const struct config *c, char err[SANDBOX_ERR_LEN])
 	if (no_new_privs(err) == -1 || enter_landlock(c, err) == -1 ||
 	    enter_seccomp(allowed, NELEM(allowed),
 		(replay_sandbox_needs(&c->replay) & REPLAY_SANDBOX_INET) != 0,
-		err) == -1)
+		store_resolves(c), err) == -1)
 		return -1;
 	return 0;
 }
@@ -310,7 +378,7 @@ int
 sandbox_enter_connector(char err[SANDBOX_ERR_LEN])
 {
 	if (no_new_privs(err) == -1 || enter_landlock(NULL, err) == -1 ||
-	    enter_seccomp(connector_allowed, NELEM(connector_allowed), 0,
+	    enter_seccomp(connector_allowed, NELEM(connector_allowed), 0, 0,
 		err) == -1)
 		return -1;
 	return 0;

@@ -15,6 +15,12 @@
  *			never a reason to allow a directory above it:
  *			nothing is allowed in its place, and its logins are
  *			refused until a restart.
+ *
+ * A Redis store that names a host by name (in replay_store or among the
+ * sentinels) resolves it again after a failed connection, so it alone may
+ * also read the resolver's files (/etc/hosts, resolv.conf, nsswitch.conf,
+ * gai.conf: each file, read only) and use what getaddrinfo
+ * does (UDP to the resolvers, a netlink socket, sendmmsg).
  */
 #ifndef SANDBOX_H
 #define SANDBOX_H
@@ -38,8 +44,9 @@ int sandbox_enter_connector(char err[SANDBOX_ERR_LEN]);
 
 /*
  * Whether a helper confined for config from can serve with config to: the
- * same kind of replay store and, for LMDB, the same directory (the
- * sandbox cannot be widened once entered). Returns 0, or -1 with what
+ * same kind of replay store and, for LMDB, the same directory; no host
+ * named by name where from named none (the sandbox cannot be widened once
+ * entered). Returns 0, or -1 with what
  * needs a restart in why.
  */
 int sandbox_can_follow(const struct config *from, const struct config *to,

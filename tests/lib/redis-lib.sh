@@ -21,7 +21,9 @@ REDIS_ACL="resetkeys ~pta:* resetchannels -@all +evalsha +script|load +get
 +set +exists +select +ping +wait +role +zremrangebyscore +zcard +zadd
 +pttl +pexpire +del"
 
-declare -A REDIS_PORT REDIS_PID REDIS_DIR REDIS_TLS
+# REDIS_HOST[NAME]: the loopback address server NAME listens on (127.0.0.1
+# unless set before redis_start).
+declare -A REDIS_PORT REDIS_PID REDIS_DIR REDIS_TLS REDIS_HOST
 
 # redis_need: whether redis-server and redis-cli are here (else the caller
 # skips, naming the package).
@@ -58,7 +60,8 @@ rcli() {
 	local name=$1 tls=()
 	shift
 	[ -z "${REDIS_TLS[$name]:-}" ] || tls=(--tls --insecure)
-	redis-cli "${tls[@]}" -h 127.0.0.1 -p "${REDIS_PORT[$name]}" --no-auth-warning "$@"
+	redis-cli "${tls[@]}" -h "${REDIS_HOST[$name]:-127.0.0.1}" -p "${REDIS_PORT[$name]}" \
+		--no-auth-warning "$@"
 }
 
 redis_up() { [ "$(rcli "$1" PING 2>/dev/null)" = PONG ]; }
@@ -79,7 +82,7 @@ redis_start() {
 	port=${REDIS_PORT[$name]:-$(redis_free_port)}
 	{
 		echo "port $port"
-		echo "bind 127.0.0.1"
+		echo "bind ${REDIS_HOST[$name]:-127.0.0.1}"
 		echo "dir $dir"
 		echo "unixsocket $dir/redis.sock"
 		echo "unixsocketperm 700"

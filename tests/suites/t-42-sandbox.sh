@@ -101,6 +101,38 @@ check "... and all of it works with --no-sandbox (the test build is honest)" \
 	"1 1 1 status=0" "$(attempt open --no-sandbox)"
 rm -f /tmp/pta-sandbox-escape
 
+# Resolving names again (a Redis store that names its host by name) is
+# allowed to such a store only: reading /etc/hosts and a netlink socket.
+# (No Redis runs: the helpers serve while it is down. "localhost" is in
+# /etc/hosts, so that nothing is asked of a resolver.)
+# rattempt CONF WHAT: the answers to "sandbox-test:WHAT" and an isuser, and
+# how the helper ended.
+rattempt() {
+	local out status
+	out=$(printf '%s\n' "sandbox-test:$2" "isuser:bob:example.org" |
+		timeout 20 "$TEST_HELPER" --config "$1" --protocol generic 2>&1)
+	status=$?
+	echo $out "status=$status"
+}
+RPORT=$((20000 + RANDOM % 40000))
+make_config "$WORK/by-name.conf" "replay_store = redis://localhost:$RPORT/0"
+sed -i "/^replay_store = ${WORK//\//\\/}\/replay$/d" "$WORK/by-name.conf"
+make_config "$WORK/by-address.conf" "replay_store = redis://127.0.0.1:$RPORT/0"
+sed -i "/^replay_store = ${WORK//\//\\/}\/replay$/d" "$WORK/by-address.conf"
+check "a Redis store named by name: reading /etc/hosts allowed" "1 1 status=0" \
+	"$(rattempt "$WORK/by-name.conf" hosts)"
+check "... and a netlink socket (getaddrinfo's)" "1 1 status=0" \
+	"$(rattempt "$WORK/by-name.conf" netlink)"
+if [ "${landlock:--1}" -ge 1 ]; then
+	check "a Redis store named by address: reading /etc/hosts refused (Landlock)" \
+		"0 1 status=0" "$(rattempt "$WORK/by-address.conf" hosts)"
+fi
+out=$(rattempt "$WORK/by-address.conf" netlink)
+case $out in
+*status=159) pass "... and a netlink socket: killed (seccomp)" ;;
+*) fail "a netlink socket with a store named by address: expected a kill by SIGSYS, got: $out" ;;
+esac
+
 # A helper the sandbox killed leaves the replay store whole.
 check "the store a killed helper shared still answers" "1 exit=0" \
 	"$(echo "auth:bob:example.org:$(token bob@example.org)" | "$HELPER" --config "$CONF" |

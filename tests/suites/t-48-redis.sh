@@ -570,6 +570,134 @@ grep -q "no reply in time" "$WORK/drip.log" && pass "the drip: logged as no repl
 grep -q "a reply of more than 256 KiB" "$WORK/flood.log" && pass "the flood: logged as a reply far too large" ||
 	fail "the flood's log: $(head -c 400 "$WORK/flood.log")"
 
+# --- a host name whose address moves -----------------------------------------
+
+# A name in a private /etc/hosts (a mount namespace of this test's own, a
+# file of $WORK bind-mounted over /etc/hosts there only; resolv.conf too,
+# naming 127.0.0.1, so that nothing is ever asked of a real resolver) names
+# Redis "old" on 127.0.0.1, then "new" on 127.0.0.2, on the same port (the
+# name carries it), old's replica until old stops and new is promoted, as a
+# failover behind a name would be (and, before all that, to nothing at all). The helper, confined as ever, serves
+# throughout: its logins are refused while the name points nowhere useful,
+# and recover on new by themselves; a token accepted on old is refused on
+# new; check-config shows what the name resolves to now.
+
+# both_free PORT: PORT is free on 127.0.0.1 and 127.0.0.2.
+both_free() {
+	$PY -c 'import socket, sys
+for a in ("127.0.0.1", "127.0.0.2"):
+    s = socket.socket(); s.bind((a, int(sys.argv[1]))); s.close()' "$1" 2>/dev/null
+}
+# in_ns CMD...: CMD in a mount namespace of its own, seeing $WORK/hosts and
+# $WORK/resolv.conf as /etc/hosts and /etc/resolv.conf.
+in_ns() {
+	unshare -m sh -c 'mount --bind "$1" /etc/hosts && mount --bind "$2" /etc/resolv.conf &&
+		shift 2 && exec "$@"' sh "$WORK/hosts" "$WORK/resolv.conf" "$@"
+}
+NAME=redis.pta.test
+if [ "$(id -u)" -ne 0 ] || ! command -v unshare >/dev/null || ! unshare -m true 2>/dev/null; then
+	skip "a host name whose address moves" "needs root and unshare (a mount namespace)"
+else
+	for _ in $(seq 1 20); do
+		MPORT=$(redis_free_port) && both_free "$MPORT" && break
+	done
+	REDIS_PORT[old]=$MPORT
+	REDIS_PORT[new]=$MPORT
+	REDIS_HOST[new]=127.0.0.2
+	redis_start old || fail "redis-server old started on 127.0.0.1"
+	redis_seed old
+	redis_start new replicaof "127.0.0.1 $MPORT" masterauth "$REDIS_ADMIN_PASSWORD" ||
+		fail "redis-server new started on 127.0.0.2"
+	in_sync() { rcli new INFO replication | grep -q 'master_link_status:up'; }
+	wait_for 15 in_sync || fail "new is old's replica, in sync"
+	# At first the name resolves to nothing (not in /etc/hosts; the
+	# resolver at 127.0.0.1 does not answer).
+	printf '127.0.0.1 localhost\n' >"$WORK/hosts"
+	printf 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n' >"$WORK/resolv.conf"
+	MCONF=$WORK/move.conf
+	redis_config "$MCONF" "redis://$REDIS_USER:$REDIS_USER_PASSWORD_URL@$NAME:$MPORT/0" \
+		"replay_per_user = 100000"
+	out=$(in_ns "$HELPER" --config "$MCONF" check-config 2>&1)
+	[ $? -ne 0 ] && grep -q "PROBLEM: the host $NAME: cannot resolve $NAME" <<<"$out" &&
+		pass "a name that does not resolve: check-config says so" ||
+		fail "check-config with a name that does not resolve: $out"
+
+	coproc SESSION { exec unshare -m sh -c 'mount --bind "$1" /etc/hosts &&
+		mount --bind "$2" /etc/resolv.conf && shift 2 && exec "$@"' sh \
+		"$WORK/hosts" "$WORK/resolv.conf" "$HELPER" --config "$MCONF" \
+		--log stderr 2>"$WORK/move.log"; }
+	pids+=("$SESSION_PID")
+	CO_PID=$SESSION_PID
+	CO_IN=${SESSION[1]}
+	CO_OUT=${SESSION[0]}
+	mtoken() { token f@example.org; }
+	login "$(mtoken)"
+	check "... a helper started with it refuses a login" 0 "$ANS"
+	grep -q "cannot resolve $NAME" "$WORK/move.log" && pass "... saying it cannot resolve the name" ||
+		fail "the unresolved name's log: $(cat "$WORK/move.log")"
+	printf '127.0.0.1 localhost\n127.0.0.1 %s\n' "$NAME" >"$WORK/hosts"
+	moved_ok() { login "$(mtoken)" && [ "$ANS" = 1 ]; }
+	wait_for 20 moved_ok && pass "... the name added to /etc/hosts: logins recover, the helper not restarted" ||
+		fail "logins once the name resolves: $(tail -3 "$WORK/move.log")"
+	out=$(in_ns "$HELPER" --config "$MCONF" check-config 2>&1)
+	grep -q "the host $NAME resolves now to 127.0.0.1 (resolved again whenever" <<<"$out" &&
+		grep -q "connected to 127.0.0.1:$MPORT" <<<"$out" &&
+		pass "check-config shows the addresses the name has now (127.0.0.1)" ||
+		fail "check-config with a name: $out"
+	OLD_TOKEN=$(mtoken)
+	login "$OLD_TOKEN"
+	check "a helper reaching Redis by name: a login" 1 "$ANS"
+	wait_for 10 eval '[ "$(rcli old WAIT 1 1000)" -ge 1 ]' || fail "new has old's writes"
+
+	# The name moves; old stops (its replica has every write: SIGTERM
+	# waits for it); new is promoted.
+	printf '127.0.0.1 localhost\n127.0.0.2 %s\n' "$NAME" >"$WORK/hosts"
+	redis_stop old
+	login
+	check "old stopped: a login refused" 0 "$ANS"
+	[ "$(rcli new REPLICAOF NO ONE)" = OK ] || fail "new promoted"
+	wait_for 20 moved_ok && pass "logins recover on new (127.0.0.2), the helper not restarted" ||
+		fail "logins recover on new: $(tail -3 "$WORK/move.log")"
+	login "$OLD_TOKEN"
+	check "... a token accepted on old is refused on new" 0 "$ANS"
+	grep -q "replay store: $NAME now resolves to 127.0.0.2 (was 127.0.0.1)" "$WORK/move.log" &&
+		pass "... the helper logged the name's new address" ||
+		fail "the move's log: $(cat "$WORK/move.log")"
+	out=$(in_ns "$HELPER" --config "$MCONF" check-config 2>&1)
+	grep -q "the host $NAME resolves now to 127.0.0.2" <<<"$out" &&
+		pass "check-config shows the addresses the name has now (127.0.0.2)" ||
+		fail "check-config after the move: $out"
+	session_end
+	check "... and the confined helper exits 0 (resolving again was allowed)" 0 "$STATUS"
+
+	# A helper confined for a store named by address cannot take, on a
+	# reload, one named by name: it serves on with the one it has.
+	ACONF=$WORK/by-address.conf
+	redis_config "$ACONF" "redis://$REDIS_USER:$REDIS_USER_PASSWORD_URL@127.0.0.2:$MPORT/0" \
+		"replay_per_user = 100000"
+	coproc SESSION { exec unshare -m sh -c 'mount --bind "$1" /etc/hosts &&
+		mount --bind "$2" /etc/resolv.conf && shift 2 && exec "$@"' sh \
+		"$WORK/hosts" "$WORK/resolv.conf" "$HELPER" --config "$ACONF" \
+		--log stderr 2>"$WORK/reload.log"; }
+	pids+=("$SESSION_PID")
+	CO_PID=$SESSION_PID
+	CO_IN=${SESSION[1]}
+	CO_OUT=${SESSION[0]}
+	login "$(mtoken)"
+	check "a helper reaching Redis by address: a login" 1 "$ANS"
+	redis_config "$ACONF" "$(sed -n 's/^replay_store = //p' "$MCONF")" "replay_per_user = 100000"
+	kill -HUP "$CO_PID"
+	sleep 0.3
+	login "$(mtoken)"
+	check "... replay_store changed to a name, SIGHUP: it serves on with the address" 1 "$ANS"
+	grep -q "now name a host by name, which the helper's sandbox .* cannot resolve: restart the helpers" \
+		"$WORK/reload.log" && pass "... and logs that a restart is needed" ||
+		fail "the reload's log: $(cat "$WORK/reload.log")"
+	session_end
+	check "... and exits 0" 0 "$STATUS"
+	redis_stop new
+fi
+
 # --- the same under the sanitizers and valgrind, briefly ---------------------
 
 for build in "$TOP/prosody-token-auth-asan" "$TOP/tests/lib/valgrind-helper"; do

@@ -15,6 +15,15 @@
 # clients dropped), and they follow again. check-config shows what each
 # sentinel says.
 #
+# The sentinels ask for a password (requirepass, as Bitnami's charts set
+# them up): the right one (replay_redis_sentinel_password, with or without
+# replay_redis_sentinel_user) lets the helpers in; a wrong one, or none, is
+# refused, logged and shown by check-config, never the password itself. A
+# sentinel that names a server which is not the primary (here a real
+# sentinel monitoring a replica) is not trusted: alone, logins are refused,
+# saying why; before an honest sentinel, the honest one is asked next. A
+# sentinel named by a name that comes to point at it is followed.
+#
 # HELPER may name another build. About 30 s.
 # (pass never fails, so "test && pass || fail" is a plain if-then-else here.)
 # shellcheck disable=SC2015
@@ -29,17 +38,26 @@ fi
 
 MASTER=mymaster
 declare -A SENTINEL_PORT
+# What the sentinels ask of their clients, and of one another; and an ACL
+# user of theirs with the documented minimal ACL (prosody-token-auth(1)).
+SENTINEL_PASSWORD=sentinel-$RANDOM$RANDOM
+SENTINEL_USER=pta-sentinel
+SENTINEL_USER_PASSWORD=watch-$RANDOM$RANDOM
+SENTINEL_ACL="resetchannels -@all +sentinel|get-master-addr-by-name"
 
-# scli N ARGS...: redis-cli to sentinel N (no password).
+# scli N ARGS...: redis-cli to sentinel N (its password from the
+# environment, never the command line).
 scli() {
 	local n=$1
 	shift
-	env -u REDISCLI_AUTH redis-cli -h 127.0.0.1 -p "${SENTINEL_PORT[$n]}" "$@"
+	REDISCLI_AUTH=$SENTINEL_PASSWORD redis-cli -h 127.0.0.1 -p "${SENTINEL_PORT[$n]}" \
+		--no-auth-warning "$@"
 }
 
-# sentinel_start N: sentinel N, watching the primary on port $1's server.
+# sentinel_start N [SERVER]: sentinel N, watching the primary on server
+# SERVER's port (a by default).
 sentinel_start() {
-	local n=$1 dir=$WORK/sentinel-$1 port
+	local n=$1 dir=$WORK/sentinel-$1 port watched=${REDIS_PORT[${2:-a}]}
 	mkdir -p "$dir"
 	port=$(redis_free_port)
 	cat >"$dir/sentinel.conf" <<-EOF
@@ -51,7 +69,10 @@ sentinel_start() {
 		sentinel resolve-hostnames no
 		sentinel announce-hostnames no
 		sentinel announce-ip 127.0.0.1
-		sentinel monitor $MASTER 127.0.0.1 ${REDIS_PORT[a]} 2
+		requirepass $SENTINEL_PASSWORD
+		sentinel sentinel-pass $SENTINEL_PASSWORD
+		user $SENTINEL_USER on >$SENTINEL_USER_PASSWORD $SENTINEL_ACL
+		sentinel monitor $MASTER 127.0.0.1 $watched ${3:-2}
 		sentinel auth-pass $MASTER $REDIS_ADMIN_PASSWORD
 		sentinel down-after-milliseconds $MASTER 1000
 		sentinel failover-timeout $MASTER 4000
@@ -96,6 +117,7 @@ CONF=$WORK/token-auth.conf
 redis_config "$CONF" "redis://$REDIS_USER:$REDIS_USER_PASSWORD_URL@/0" \
 	"replay_redis_sentinels = 127.0.0.1:${SENTINEL_PORT[1]},127.0.0.1:${SENTINEL_PORT[2]},127.0.0.1:${SENTINEL_PORT[3]}" \
 	"replay_redis_master = $MASTER" \
+	"replay_redis_sentinel_password = $SENTINEL_PASSWORD" \
 	"replay_redis_wait_replicas = 1" \
 	"replay_per_user = 100000"
 
@@ -107,6 +129,145 @@ check "check-config with Sentinel: exit 0" 0 "$status"
 	pass "check-config: each sentinel names the primary" || fail "check-config: each sentinel names the primary"
 grep -q 'role: primary, 1 replica connected' <<<"$out" &&
 	pass "check-config: the primary has the replica WAIT needs" || fail "check-config: role and replica"
+! grep -q -- "$SENTINEL_PASSWORD" <<<"$out" && pass "check-config never shows the sentinels' password" ||
+	fail "check-config showed the sentinels' password"
+
+# --- sentinels that ask for a password ---------------------------------------
+
+# sconf FILE SENTINELS [EXTRA LINES...]: the config, with other sentinels or
+# another way of logging in to them.
+sconf() {
+	local file=$1 sentinels=$2
+	shift 2
+	redis_config "$file" "redis://$REDIS_USER:$REDIS_USER_PASSWORD_URL@/0" \
+		"replay_redis_sentinels = $sentinels" "replay_redis_master = $MASTER" \
+		"replay_per_user = 100000" "$@"
+}
+# one_login CONF LOG: the answer to one fresh login, the helper's log in LOG.
+one_login() {
+	echo "auth:s:example.org:$(token s@example.org)" |
+		timeout 20 "$HELPER" --config "$1" --log stderr 2>"$2"
+}
+S1=127.0.0.1:${SENTINEL_PORT[1]}
+
+sconf "$WORK/user.conf" "$S1" "replay_redis_sentinel_user = $SENTINEL_USER" \
+	"replay_redis_sentinel_password = $SENTINEL_USER_PASSWORD"
+out=$($HELPER --config "$WORK/user.conf" check-config 2>&1)
+check "the sentinels' ACL user (minimal ACL) and password: check-config exit 0" 0 $?
+grep -q "logging in to each sentinel as user $SENTINEL_USER" <<<"$out" &&
+	grep -q "sentinel $S1: the primary of $MASTER is" <<<"$out" &&
+	pass "... it logs in to the sentinel as that user, which names the primary" ||
+	fail "check-config with the sentinels' user: $out"
+check "... and a login through it is accepted" 1 "$(one_login "$WORK/user.conf" "$WORK/user.log")"
+
+WRONG=wrong-$RANDOM$RANDOM
+sconf "$WORK/wrong.conf" "$S1" "replay_redis_sentinel_password = $WRONG"
+out=$($HELPER --config "$WORK/wrong.conf" check-config 2>&1)
+status=$?
+[ "$status" -ne 0 ] && grep -q "WARNING: sentinel $S1: sentinel $S1 refused AUTH: WRONGPASS" <<<"$out" &&
+	grep -q "PROBLEM: no sentinel named the primary" <<<"$out" &&
+	pass "a wrong sentinel password: check-config says the sentinel refused it, exit $status" ||
+	fail "check-config with a wrong sentinel password (exit $status): $out"
+check "... a login is refused" 0 "$(one_login "$WORK/wrong.conf" "$WORK/wrong.log")"
+grep -q "sentinel $S1 refused AUTH: WRONGPASS.*replay_redis_sentinel_password" "$WORK/wrong.log" &&
+	pass "... and logged, naming the keys to fix" || fail "the wrong password's log: $(cat "$WORK/wrong.log")"
+! grep -q -- "$WRONG" "$WORK/wrong.log" && ! grep -q -- "$WRONG" <<<"$out" &&
+	pass "... the password never shown" || fail "the wrong password was shown"
+
+sconf "$WORK/nopass.conf" "$S1"
+out=$($HELPER --config "$WORK/nopass.conf" check-config 2>&1)
+[ $? -ne 0 ] && grep -q "sentinel $S1 asks for a password (NOAUTH): set replay_redis_sentinel_password" <<<"$out" &&
+	pass "no sentinel password: check-config says the sentinel asks for one" ||
+	fail "check-config without a sentinel password: $out"
+check "... a login is refused" 0 "$(one_login "$WORK/nopass.conf" "$WORK/nopass.log")"
+grep -q "asks for a password (NOAUTH)" "$WORK/nopass.log" && pass "... and logged" ||
+	fail "no password's log: $(cat "$WORK/nopass.log")"
+
+# TLS to the sentinels goes with a rediss:// replay_store (the sentinels'
+# certificates checked as the primary's), where hiredis has TLS.
+redis_config "$WORK/tls.conf" "rediss://:x@/0" "replay_redis_sentinels = $S1" \
+	"replay_redis_master = $MASTER"
+if grep -q 'rediss:// needs TLS, which this build' <<<"$($HELPER --config "$WORK/tls.conf" check-config 2>&1)"; then
+	skip "TLS to the sentinels" "this build's hiredis has no TLS (Debian 12's 0.14; pkg-config hiredis_ssl: hiredis 1.x)"
+else
+	skip "TLS to the sentinels" "no suite sets up sentinels over TLS yet"
+fi
+
+# --- a sentinel that names a server which is not the primary -----------------
+
+# A pair of its own (r1, and r2 its replica), which the honest sentinels
+# never see, and a real sentinel told that r2 is the primary: it names r2
+# (a replica, which accepts the helpers' user and password) as mymaster.
+redis_start r1 || fail "redis-server r1 started"
+redis_start r2 replicaof "127.0.0.1 ${REDIS_PORT[r1]}" masterauth "$REDIS_ADMIN_PASSWORD" ||
+	fail "redis-server r2 started"
+wait_for 15 replica_in_sync r2 || fail "r2 is in sync with r1"
+sentinel_start 9 r2 1
+wait_for 10 eval '[ "$(primary_port 9)" = "${REDIS_PORT[r2]}" ]' ||
+	fail "the wrong sentinel names r2"
+S9=127.0.0.1:${SENTINEL_PORT[9]}
+R2=127.0.0.1:${REDIS_PORT[r2]}
+
+sconf "$WORK/rogue.conf" "$S9" "replay_redis_sentinel_password = $SENTINEL_PASSWORD"
+check "a sentinel naming a replica, alone: a login is refused" 0 \
+	"$(one_login "$WORK/rogue.conf" "$WORK/rogue.log")"
+grep -q "sentinel $S9 named $R2 as the primary of $MASTER, not trusted: $R2 says it is slave, not the primary (ROLE)" "$WORK/rogue.log" &&
+	pass "... saying which sentinel named which server, and why it is not trusted" ||
+	fail "the wrong sentinel's log: $(cat "$WORK/rogue.log")"
+out=$($HELPER --config "$WORK/rogue.conf" check-config 2>&1)
+[ $? -ne 0 ] && grep -q "PROBLEM: this server is a slave, not the primary\|PROBLEM: .*not trusted" <<<"$out" &&
+	pass "... check-config says so" || fail "check-config with the wrong sentinel: $out"
+[ "$(rcli r2 DBSIZE)" = 0 ] && pass "... and nothing was written to the replica" ||
+	fail "keys on the replica: $(rcli r2 DBSIZE)"
+
+sconf "$WORK/rogue2.conf" "$S9,$S1" "replay_redis_sentinel_password = $SENTINEL_PASSWORD"
+check "a sentinel naming a replica, then an honest one: a login is accepted" 1 \
+	"$(one_login "$WORK/rogue2.conf" "$WORK/rogue2.log")"
+grep -q "not trusted: .*; asking the next sentinel" "$WORK/rogue2.log" &&
+	pass "... through the honest one, the wrong one logged" ||
+	fail "the log with two sentinels: $(cat "$WORK/rogue2.log")"
+
+# --- a sentinel named by a name that moves -------------------------------------
+
+# A sentinel's name in a private /etc/hosts (a mount namespace of this
+# test's own; resolv.conf there names 127.0.0.1, so no real resolver is
+# asked) points first where nothing listens (127.0.0.3), then at sentinel 1:
+# a helper serving throughout refuses, then recovers by itself.
+if [ "$(id -u)" -ne 0 ] || ! command -v unshare >/dev/null || ! unshare -m true 2>/dev/null; then
+	skip "a sentinel whose name moves" "needs root and unshare (a mount namespace)"
+else
+	SNAME=sentinel.pta.test
+	printf '127.0.0.1 localhost\n127.0.0.3 %s\n' "$SNAME" >"$WORK/hosts"
+	printf 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n' >"$WORK/resolv.conf"
+	sconf "$WORK/named.conf" "$SNAME:${SENTINEL_PORT[1]}" \
+		"replay_redis_sentinel_password = $SENTINEL_PASSWORD"
+	coproc NAMED { exec unshare -m sh -c 'mount --bind "$1" /etc/hosts &&
+		mount --bind "$2" /etc/resolv.conf && shift 2 && exec "$@"' sh \
+		"$WORK/hosts" "$WORK/resolv.conf" "$HELPER" --config "$WORK/named.conf" \
+		--log stderr 2>"$WORK/named.log"; }
+	pids+=("$NAMED_PID")
+	named_pid=$NAMED_PID
+	named_in=${NAMED[1]}
+	named_out=${NAMED[0]}
+	# named_login: one fresh login through that helper; sets ANS.
+	named_login() {
+		echo "auth:s:example.org:$(token s@example.org)" >&"$named_in"
+		read -r -t 5 -u "$named_out" ANS || ANS=none
+	}
+	named_login
+	check "the sentinel's name points where nothing listens: a login refused" 0 "$ANS"
+	printf '127.0.0.1 localhost\n127.0.0.1 %s\n' "$SNAME" >"$WORK/hosts"
+	named_ok() { named_login && [ "$ANS" = 1 ]; }
+	wait_for 20 named_ok && pass "... it moves to the sentinel: logins recover, the helper not restarted" ||
+		fail "logins through a sentinel's moved name: $(tail -3 "$WORK/named.log")"
+	grep -q "the sentinels' names now resolve to 127.0.0.1:${SENTINEL_PORT[1]} (was 127.0.0.3:${SENTINEL_PORT[1]})" \
+		"$WORK/named.log" && pass "... and the move is logged" ||
+		fail "the sentinel's move, logged: $(cat "$WORK/named.log")"
+	eval "exec $named_in>&-"
+	wait "$named_pid"
+	check "... the confined helper exits 0" 0 $?
+	unspawn "$named_pid"
+fi
 
 # stream_start: the stream of logins, in the background; stream_done ends it
 # and counts its verdicts.

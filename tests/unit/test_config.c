@@ -272,6 +272,59 @@ START_TEST(redis_keys)
 }
 END_TEST
 
+/* The sentinels' login: with sentinels only, the user with a password,
+ * the password never shown; and which settings must resolve names. */
+START_TEST(redis_sentinel_login)
+{
+	ck_assert_int_eq(load(SECRETS "replay_store = redis://:pw@/0\n"
+	    "replay_redis_sentinels = 127.0.0.1:26379\n"
+	    "replay_redis_master = mymaster\n"
+	    "replay_redis_sentinel_user = watcher\n"
+	    "replay_redis_sentinel_password = Zebra%40#x\n", 0600), 0);
+	ck_assert_str_eq(redis()->sentinel_user, "watcher");
+	ck_assert_str_eq(redis()->sentinel_password, "Zebra%40#x");
+	ck_assert_str_eq(shown("replay_redis_sentinel_password"), "***");
+	ck_assert_str_eq(shown("replay_redis_sentinel_user"), "watcher");
+	ck_assert_uint_eq(replay_sandbox_needs(&cfg.replay) &
+	    REPLAY_SANDBOX_RESOLVE, 0);
+	config_free(&cfg);
+
+	expect_error(SECRETS "replay_store = redis://h/0\n"
+	    "replay_redis_sentinel_password = Zebra\n", 4,
+	    "needs replay_redis_sentinels");
+	expect_error(SECRETS "replay_store = redis:///0\n"
+	    "replay_redis_sentinels = 127.0.0.1:26379\n"
+	    "replay_redis_master = m\n"
+	    "replay_redis_sentinel_user = watcher\n", 6,
+	    "needs replay_redis_sentinel_password");
+	expect_error(SECRETS "replay_store = redis:///0\n"
+	    "replay_redis_sentinels = 127.0.0.1:26379\n"
+	    "replay_redis_master = m\n"
+	    "replay_redis_sentinel_password = Zebra\x01x\n", 6,
+	    "only visible ASCII");
+	ck_assert_ptr_null(strstr(err, "Zebra"));
+
+	/* A host named by name, in the URL or among the sentinels: the
+	 * sandbox must let it resolve; by address, not. */
+	ck_assert_int_eq(load(SECRETS "replay_store = redis://redis.test/0\n",
+	    0600), 0);
+	ck_assert_uint_ne(replay_sandbox_needs(&cfg.replay) &
+	    REPLAY_SANDBOX_RESOLVE, 0);
+	config_free(&cfg);
+	ck_assert_int_eq(load(SECRETS "replay_store = redis:///0\n"
+	    "replay_redis_sentinels = 127.0.0.1,s.test:26380\n"
+	    "replay_redis_master = m\n", 0600), 0);
+	ck_assert_uint_ne(replay_sandbox_needs(&cfg.replay) &
+	    REPLAY_SANDBOX_RESOLVE, 0);
+	config_free(&cfg);
+	ck_assert_int_eq(load(SECRETS "replay_store = redis://[::1]:6379/0\n",
+	    0600), 0);
+	ck_assert_uint_eq(replay_sandbox_needs(&cfg.replay) &
+	    REPLAY_SANDBOX_RESOLVE, 0);
+	config_free(&cfg);
+}
+END_TEST
+
 /* A password in replay_store never reaches a message. */
 START_TEST(redis_password_never_shown)
 {
@@ -476,6 +529,7 @@ main(void)
 	ADD(tc, previous_pair_with_its_deadline);
 	ADD(tc, previous_pair_errors);
 	ADD(tc, redis_keys);
+	ADD(tc, redis_sentinel_login);
 	ADD(tc, redis_password_never_shown);
 	ADD(tc, lock_memory_key);
 	ADD(tc, nul_byte_is_an_error);

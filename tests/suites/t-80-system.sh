@@ -6,14 +6,16 @@
 # files of this tree and linted, installed with apt next to the release's
 # Prosody and ejabberd, and the real services are used: the socket unit
 # listens, Prosody logs users in through it and the sandboxed per-connection
-# service (PLAIN and X-TOKEN), replays and garbage are refused, the journal
-# has one line per decision and never a token, no helper instance failed,
-# systemd-analyze security rates the service at 1.0 or below, Prosody's log
-# has no warning or error, and apt purge leaves no secret, store or user.
+# service (PLAIN and X-TOKEN), replays, garbage and a token made for
+# another user are refused, the journal has one line per decision and never
+# a token, no helper instance failed, the release's mod_http_openmetrics
+# counts those logins exactly, systemd-analyze security rates the service
+# at 1.0 or below, Prosody's log has no warning or error, and apt purge
+# leaves no secret, store or user.
 # The replay store on the container's Redis works through each drop-in the
 # package ships (TCP, Unix socket), and not without it.
-# On Debian 13 the Prosody, ejabberd and Redis suites (t-50, t-70, t-48,
-# with rediss:// there) run inside too.
+# On Debian 13 the Prosody, ejabberd, Redis and metrics suites (t-50, t-70,
+# t-48 with rediss:// there, t-54) run inside too.
 # One more Debian 12 container runs without CAP_IPC_LOCK and with no
 # lockable memory: logins work, and the journal warns.
 #
@@ -351,7 +353,7 @@ helper_down() {
 # an answer-time histogram that counts every answer of the helper, and the
 # gauges, with nothing waiting or in flight once all is answered.
 metrics() {
-	local label=$1
+	local label=$1 started=$SECONDS
 	if ! ct_exec timeout 20 python3 -c "$SCRAPE_PY" "http://127.0.0.1:$METRICS_PORT/metrics" \
 		>"$WORK/scrape" 2>"$WORK/scrape.err"; then
 		sed 's/^/#   /' "$WORK/scrape.err"
@@ -395,6 +397,7 @@ metrics() {
 		      s.value("helper_connections", host=host) >= 1,
 		      "%s: metrics: nothing waits or is in flight, a connection to the helper is open" % label)
 	EOF
+	echo "# $label: metrics scraped and checked in $((SECONDS - started)) s"
 }
 
 # prosody_log LABEL: no warning or error in Prosody's log, but the one the
@@ -618,6 +621,9 @@ release() {
 				EJABBERD_SNIPPET=/usr/share/doc/$PKG/examples/ejabberd.yml
 			# (Debian 13's hiredis has TLS: rediss:// for real.)
 			suite "$label" t-48-redis HELPER=/usr/bin/$PKG
+			# Every kind of login counted by Prosody 13's metrics
+			suite "$label" t-54-metrics HELPER=/usr/bin/$PKG \
+				PROSODY_MODULES_DIR=/usr/lib/prosody/modules
 		fi
 		purge "$label"
 	fi

@@ -193,19 +193,12 @@ grep -q '^prosody_mod_auth_token_socket__' "$WORK/scrape" &&
 py_checks "$WORK/scrape" "$RULES" "$DASHBOARD" <<-'EOF'
 	import re, sys
 	from suite import check
+	from openmetrics import Scrape
 
 	scrape, rules, dashboard = sys.argv[1:4]
 	M = "prosody_mod_auth_token_socket__"
-	samples = {}
-	for line in open(scrape):
-	    m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)', line)
-	    if m:
-	        labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
-	        samples.setdefault(m.group(1), []).append((labels, float(m.group(3))))
-
-	def value(name, **want):
-	    return sum(v for labels, v in samples.get(M + name, [])
-	               if all(labels.get(k) == w for k, w in want.items()))
+	s = Scrape(scrape, prefix=M)
+	samples, value = s.samples, s.value
 
 	expected = {
 	    ("example.test", "accepted", "none"): 4,
@@ -226,7 +219,7 @@ py_checks "$WORK/scrape" "$RULES" "$DASHBOARD" <<-'EOF'
 	    check(value("logins_total", host=host, outcome=outcome, reason=reason) == n,
 	          "logins_total{host=%s,outcome=%s,reason=%s} = %d" % (host, outcome, reason, n))
 	got = {(l.get("host"), l.get("outcome"), l.get("reason")): v
-	       for l, v in samples.get(M + "logins_total", []) if v}
+	       for l, v in s.series("logins_total") if v}
 	extra = {k: v for k, v in got.items() if k not in expected}
 	check(not extra, "no other login counted: %s" % (extra or "none"))
 
@@ -244,8 +237,7 @@ py_checks "$WORK/scrape" "$RULES" "$DASHBOARD" <<-'EOF'
 	      "the answer times add up to something, less than the timeouts")
 
 	for gauge in ("requests_waiting", "requests_in_flight", "helper_connections"):
-	    check(any(l.get("host") == "example.test" for l, _ in samples.get(M + gauge, [])),
-	          "gauge %s published" % gauge)
+	    check(s.has(gauge, host="example.test"), "gauge %s published" % gauge)
 	check(value("requests_waiting", host="example.test") == 0 and
 	      value("requests_in_flight", host="example.test") == 0,
 	      "nothing waits or is in flight once every login is answered")

@@ -6,14 +6,16 @@
 # files of this tree and linted, installed with apt next to the release's
 # Prosody and ejabberd, and the real services are used: the socket unit
 # listens, Prosody logs users in through it and the sandboxed per-connection
-# service (PLAIN and X-TOKEN), replays and garbage are refused, the journal
-# has one line per decision and never a token, no helper instance failed,
-# systemd-analyze security rates the service at 1.0 or below, Prosody's log
-# has no warning or error, and apt purge leaves no secret, store or user.
+# service (PLAIN and X-TOKEN), replays, garbage and a token made for
+# another user are refused, the journal has one line per decision and never
+# a token, no helper instance failed, the release's mod_http_openmetrics
+# counts those logins exactly, systemd-analyze security rates the service
+# at 1.0 or below, Prosody's log has no warning or error, and apt purge
+# leaves no secret, store or user.
 # The replay store on the container's Redis works through each drop-in the
 # package ships (TCP, Unix socket), and not without it.
-# On Debian 13 the Prosody, ejabberd and Redis suites (t-50, t-70, t-48,
-# with rediss:// there) run inside too.
+# On Debian 13 the Prosody, ejabberd, Redis and metrics suites (t-50, t-70,
+# t-48 with rediss:// there, t-54) run inside too.
 # One more Debian 12 container runs without CAP_IPC_LOCK and with no
 # lockable memory: logins work, and the journal warns.
 #
@@ -37,6 +39,8 @@ PKG=prosody-token-auth
 HUSER=_prosody-token-auth
 DOMAIN=example.test
 SRC=/root/build/$PKG
+# Prosody's HTTP port for /metrics, on the container's own loopback
+METRICS_PORT=5280
 suite_started=$SECONDS
 
 # --- can it run here? -------------------------------------------------------
@@ -192,13 +196,18 @@ socket_listens() {
 
 # prosody_setup LABEL: the host fragment for $DOMAIN, linked as the README
 # says; clients without TLS on the container's loopback; Prosody's log at
-# debug level in a file of its own; restart the Prosody service.
+# debug level in a file of its own; metrics served by mod_http_openmetrics
+# (uncommented in Debian's prosody.cfg.lua, as doc/operating.md says) over
+# plain HTTP on the loopback, computed when scraped; restart the Prosody
+# service.
 prosody_setup() {
 	local label=$1
 	if run_in prosody-setup "
 		set -e
 		sed -i 's/\"chat\\.example\\.org\"/\"$DOMAIN\"/' /etc/prosody/conf.avail/$PKG.cfg.lua
 		ln -sf ../conf.avail/$PKG.cfg.lua /etc/prosody/conf.d/$PKG.cfg.lua
+		sed -i 's/^\([[:space:]]*\)--[[:space:]]*\"http_openmetrics\";/\1\"http_openmetrics\";/' /etc/prosody/prosody.cfg.lua
+		grep -q '^[[:space:]]*\"http_openmetrics\";' /etc/prosody/prosody.cfg.lua
 		cat >/etc/prosody/conf.d/zz-system-test.cfg.lua <<-'EOF'
 			-- The container's own loopback, no certificates: PLAIN and X-TOKEN
 			-- without TLS; everything logged.
@@ -207,15 +216,22 @@ prosody_setup() {
 			c2s_interfaces = { \"127.0.0.1\" }
 			s2s_ports = { }
 			log = { { levels = { min = \"debug\" }, to = \"file\", filename = \"/var/log/prosody/test.log\" } }
+			statistics = \"internal\"
+			statistics_interval = \"manual\"
+			http_ports = { $METRICS_PORT }
+			http_interfaces = { \"127.0.0.1\" }
+			https_ports = { }
+			https_interfaces = { }
 		EOF
 		systemctl restart prosody
 		for i in \$(seq 1 200); do
-			ss -tlnH 'sport = :5222' | grep -q . && exit 0
+			ss -tlnH 'sport = :5222' | grep -q . &&
+				ss -tlnH 'sport = :$METRICS_PORT' | grep -q . && exit 0
 			sleep 0.1
 		done
 		exit 1"; then
 		# shellcheck disable=SC2016 # a dpkg-query format
-		pass "$label: Prosody ($(ct_exec dpkg-query -W -f '${Version}' prosody)) restarted with the fragment, listening"
+		pass "$label: Prosody ($(ct_exec dpkg-query -W -f '${Version}' prosody)) restarted with the fragment, listening (XMPP, and HTTP for metrics)"
 	else
 		show prosody-setup
 		ct_exec journalctl -u prosody -n 20 --no-pager | sed 's/^/#   /'
@@ -270,8 +286,12 @@ logins() {
 		"$(login X-TOKEN "bob@$DOMAIN" "$t")"
 	check "$label: garbage is refused" not-authorized \
 		"$(login PLAIN "alice@$DOMAIN" "garbage")"
-	# (5 decisions so far)
-	DECISIONS=5
+	t=$(web_token "alice@$DOMAIN")
+	TOKENS+=("$t")
+	check "$label: a token made for another user is refused" not-authorized \
+		"$(login PLAIN "bob@$DOMAIN" "$t")"
+	# (6 decisions so far)
+	DECISIONS=6
 }
 
 # journal LABEL: one line per decision, never a token, no failed helper.
@@ -281,8 +301,8 @@ journal() {
 	sed 's/^/#   journal: /' "$WORK/journal.helper"
 	n=$(grep -cE "^decision=[a-z]+ reason=[a-z_]+ jid=[a-z]+@$DOMAIN domain=$DOMAIN store=[a-z]+ time_us=[0-9]+$" "$WORK/journal.helper")
 	check "$label: the journal has one line per decision" "$DECISIONS" "$n"
-	check "$label: ...saying which" "2 accepted, 2 replayed, 1 malformed" \
-		"$(grep -c "^decision=accepted " "$WORK/journal.helper") accepted, $(grep -c "^decision=refused reason=replayed " "$WORK/journal.helper") replayed, $(grep -c "^decision=refused reason=malformed " "$WORK/journal.helper") malformed"
+	check "$label: ...saying which" "2 accepted, 2 replayed, 1 malformed, 1 bad_signature" \
+		"$(grep -c "^decision=accepted " "$WORK/journal.helper") accepted, $(grep -c "^decision=refused reason=replayed " "$WORK/journal.helper") replayed, $(grep -c "^decision=refused reason=malformed " "$WORK/journal.helper") malformed, $(grep -c "^decision=refused reason=bad_signature " "$WORK/journal.helper") bad_signature"
 	# The whole journal, every field: no token, nor its nonce or signature.
 	ct_exec journalctl -q --no-pager -o export >"$WORK/journal.all"
 	local leaked=0
@@ -325,6 +345,59 @@ helper_down() {
 	ct_exec systemctl start $PKG.socket
 	check "$label: helper back: logins work again" success \
 		"$(login PLAIN "carol@$DOMAIN" "$(web_token "carol@$DOMAIN")")"
+}
+
+# metrics LABEL: Prosody's mod_http_openmetrics, scraped on the container's
+# loopback as Prometheus would, serves what the provider counted of the
+# logins above (logins and helper_down): each outcome and reason exactly,
+# an answer-time histogram that counts every answer of the helper, and the
+# gauges, with nothing waiting or in flight once all is answered.
+metrics() {
+	local label=$1 started=$SECONDS
+	if ! ct_exec timeout 20 python3 -c "$SCRAPE_PY" "http://127.0.0.1:$METRICS_PORT/metrics" \
+		>"$WORK/scrape" 2>"$WORK/scrape.err"; then
+		sed 's/^/#   /' "$WORK/scrape.err"
+		fail "$label: metrics: GET /metrics"
+		return 1
+	fi
+	py_checks "$WORK/scrape" "$label" "$DOMAIN" <<-'EOF'
+		import sys
+		from suite import check
+		from openmetrics import Scrape
+
+		scrape, label, host = sys.argv[1:4]
+		s = Scrape(scrape, prefix="prosody_mod_auth_token_socket__")
+		expected = {
+		    ("accepted", "none"): 3,
+		    ("refused", "replayed"): 2,
+		    ("refused", "malformed"): 1,
+		    ("refused", "bad_signature"): 1,
+		    ("not_asked", "helper_unreachable"): 2,
+		}
+		for (outcome, reason), n in expected.items():
+		    got = s.value("logins_total", host=host, outcome=outcome, reason=reason)
+		    check(got == n, "%s: metrics: logins_total{outcome=%s,reason=%s} = %d (got %g)"
+		          % (label, outcome, reason, n, got))
+		extra = {(l.get("outcome"), l.get("reason")): v for l, v in s.series("logins_total")
+		         if v and (l.get("outcome"), l.get("reason")) not in expected}
+		check(not extra, "%s: metrics: no other login counted: %s" % (label, extra or "none"))
+		answers = sum(n for (outcome, _), n in expected.items() if outcome != "not_asked")
+		count = s.value("helper_answer_seconds_count", host=host)
+		inf = s.value("helper_answer_seconds_bucket", host=host, le="+Inf")
+		check(count == answers and inf == answers,
+		      "%s: metrics: the answer-time histogram counts the helper's %d answers (count %g, +Inf %g)"
+		      % (label, answers, count, inf))
+		check(s.value("helper_answer_seconds_sum", host=host) > 0,
+		      "%s: metrics: the answer times add up to more than 0 s" % label)
+		gauges = ("requests_waiting", "requests_in_flight", "helper_connections")
+		check(all(s.has(g, host=host) for g in gauges),
+		      "%s: metrics: the gauges %s are published" % (label, ", ".join(gauges)))
+		check(s.value("requests_waiting", host=host) == 0 and
+		      s.value("requests_in_flight", host=host) == 0 and
+		      s.value("helper_connections", host=host) >= 1,
+		      "%s: metrics: nothing waits or is in flight, a connection to the helper is open" % label)
+	EOF
+	echo "# $label: metrics scraped and checked in $((SECONDS - started)) s"
 }
 
 # prosody_log LABEL: no warning or error in Prosody's log, but the one the
@@ -536,6 +609,7 @@ release() {
 				fail "$label: the helper locks its secrets in memory (no warning)" ||
 				pass "$label: the helper locks its secrets in memory (no warning)"
 			helper_down "$label"
+			metrics "$label"
 			prosody_log "$label"
 			redis_dropins "$label"
 		fi
@@ -547,6 +621,9 @@ release() {
 				EJABBERD_SNIPPET=/usr/share/doc/$PKG/examples/ejabberd.yml
 			# (Debian 13's hiredis has TLS: rediss:// for real.)
 			suite "$label" t-48-redis HELPER=/usr/bin/$PKG
+			# Every kind of login counted by Prosody 13's metrics
+			suite "$label" t-54-metrics HELPER=/usr/bin/$PKG \
+				PROSODY_MODULES_DIR=/usr/lib/prosody/modules
 		fi
 		purge "$label"
 	fi
@@ -616,6 +693,13 @@ libc = ctypes.CDLL(None, use_errno=True)
 m = mmap.mmap(-1, 4096)
 a = ctypes.addressof(ctypes.c_char.from_buffer(m))
 print("mlock refused" if libc.mlock(ctypes.c_void_p(a), ctypes.c_size_t(4096)) else "mlock works")
+'
+
+# GETs a URL and prints the body (Prosody's /metrics).
+SCRAPE_PY='
+import sys, urllib.request
+with urllib.request.urlopen(sys.argv[1], timeout=10) as r:
+    sys.stdout.write(r.read().decode())
 '
 
 # Connects to an address and port; prints whether it could.

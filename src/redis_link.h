@@ -36,6 +36,7 @@ uint64_t redis_now_ms(void);
 #define REDIS_SENTINELS_MAX 1024
 #define REDIS_MASTER_MAX    256
 #define REDIS_PREFIX_MAX    64
+#define REDIS_CLUSTER_SEEDS_MAX 512
 
 /* Where rediss:// cannot be had: what to do instead, in one sentence. */
 #define REDIS_NO_TLS							      \
@@ -53,6 +54,7 @@ struct redis_settings {
 	struct redis_url url;
 	char sentinels[REDIS_SENTINELS_MAX]; /* host:port,...; "": none */
 	char master[REDIS_MASTER_MAX];	     /* the sentinels' name for it */
+	char cluster[REDIS_CLUSTER_SEEDS_MAX]; /* its seeds; "": none */
 	char prefix[REDIS_PREFIX_MAX];	     /* of every key */
 	unsigned timeout_ms;		     /* connect, or one round trip */
 	unsigned wait_replicas;		     /* to acknowledge each batch */

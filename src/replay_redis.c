@@ -52,6 +52,7 @@
  */
 #include <sys/random.h>
 
+#include <poll.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +60,7 @@
 
 #include <openssl/evp.h>
 
+#include "redis_cluster.h"
 #include "redis_link.h"
 #include "redis_url.h"
 #include "replay_store.h"
@@ -67,7 +69,9 @@
 _Static_assert(sizeof(struct redis_settings) <= REPLAY_OWN_MAX, "settings");
 
 #define BATCH_MAX   64			/* entries recorded at once */
-#define CMDS_MAX    (BATCH_MAX + 4)	/* SCRIPT LOAD, since (2), WAIT */
+#define CMDS_MAX    (2 * BATCH_MAX + 4) /* SCRIPT LOAD, since (2), WAIT; ASKING */
+#define ROUNDS_MAX  4			/* a Cluster's batch: redirections */
+#define TRY_AGAIN_MS 20			/* a slot being migrated: a pause */
 #define ARGS_MAX    9
 #define KEY_MAX	    (REDIS_PREFIX_MAX + 2 + 2 * REPLAY_USER_LEN + 3 + 2 * REPLAY_KEY_LEN + 1)
 #define SHA_LEN	    40
@@ -114,7 +118,8 @@ struct command {
 
 struct redis_store {
 	struct replay base;
-	struct redis_link *link;
+	struct redis_link *link;       /* the one in use, a cluster's node's */
+	struct redis_cluster *cluster; /* NULL: one Redis, the link's own */
 	enum replay_access access;
 	char prefix[REDIS_PREFIX_MAX];
 	unsigned per_user, timeout_ms, wait_replicas;
@@ -125,15 +130,24 @@ struct redis_store {
 	/* One exchange: the commands asked for, the words they point to,
 	 * and the replies: the script's first if it was loaded (first = 1),
 	 * then one per command, then WAIT's if wait. */
-	struct command cmds[BATCH_MAX + 2];
+	struct command cmds[CMDS_MAX];
 	size_t ncmds;
 	int wait;
 	char nkey[BATCH_MAX][KEY_MAX], ukey[BATCH_MAX][KEY_MAX];
 	char member[BATCH_MAX][2 * REPLAY_KEY_LEN + 1];
 	char ttl[24], per_user_text[12], wait_text[2][24];
-	char since_key[REDIS_PREFIX_MAX + 8], since_value[24], now_ms[24];
+	char since_key[REDIS_PREFIX_MAX + REDIS_CLUSTER_TAG_MAX + 8];
+	char since_value[24], now_ms[24];
 	redisReply *replies[CMDS_MAX];
 	size_t nreplies, first;
+	uint64_t deadline; /* of the batch; 0: each exchange has the timeout */
+
+	/* A Cluster's batch: each login's command (its reply's place), and
+	 * where a redirection sends it next. */
+	size_t reply_of[BATCH_MAX];
+	enum redis_redirect redirect[BATCH_MAX];
+	struct redis_link *to[BATCH_MAX];
+	int asking[BATCH_MAX];
 };
 
 /* --- keys and commands -------------------------------------------------- */
@@ -341,13 +355,17 @@ exchange_once(struct redis_store *r, uint64_t deadline, int *again,
 static int
 exchange(struct redis_store *r, char err[REPLAY_ERR_LEN])
 {
-	uint64_t deadline = redis_now_ms() + r->timeout_ms;
+	uint64_t deadline = r->deadline != 0 ? r->deadline :
+	    redis_now_ms() + r->timeout_ms;
 	int again;
 
 	free_replies(r);
 	r->broken = 0;
+	r->conn = redis_link_state(r->link);
 	if (exchange_once(r, deadline, &again, err) == 0)
 		return 0;
+	if (r->cluster != NULL)
+		redis_cluster_stale(r->cluster);
 	return again ? exchange_once(r, deadline, &again, err) : -1;
 }
 
@@ -437,21 +455,21 @@ entry_result(struct redis_store *r, const redisReply *rep, int *errors,
 
 /* WAIT's reply: enough replicas, or no login of the batch is accepted. */
 static int
-replicas_acknowledged(struct redis_store *r, enum replay_result results[],
-    size_t n, char err[REPLAY_ERR_LEN])
+replicas_acknowledged(struct redis_store *r, const size_t idx[], size_t n,
+    enum replay_result results[], char err[REPLAY_ERR_LEN])
 {
 	const redisReply *rep = r->replies[r->first + r->ncmds];
 	size_t i, fresh = 0;
 
 	for (i = 0; i < n; i++)
-		fresh += results[i] == REPLAY_FRESH;
+		fresh += results[idx[i]] == REPLAY_FRESH;
 	/* Only what was recorded now waits for the replicas. */
 	if (fresh == 0 || (rep->type == REDIS_REPLY_INTEGER &&
 	    rep->integer >= (long long)r->wait_replicas))
 		return 0;
 	for (i = 0; i < n; i++)
-		if (results[i] == REPLAY_FRESH)
-			results[i] = REPLAY_ERROR;
+		if (results[idx[i]] == REPLAY_FRESH)
+			results[idx[i]] = REPLAY_ERROR;
 	if (rep->type != REDIS_REPLY_INTEGER)
 		refused(r, rep, "WAIT", err);
 	else
@@ -517,15 +535,239 @@ store_complete(struct redis_store *r, const redisReply *since, time_t now,
 	return -1;
 }
 
+/*
+ * PREFIXsince's name on the link in use: one key on a single Redis; on a
+ * cluster, each primary's own, in the first slot it serves, so that any
+ * node that comes back empty is noticed. Returns 0, or -1 if the link's
+ * node serves no slot (yet).
+ */
+static int
+name_since(struct redis_store *r)
+{
+	char tag[REDIS_CLUSTER_TAG_MAX + 1];
+
+	if (r->cluster == NULL) {
+		snprintf(r->since_key, sizeof(r->since_key), "%ssince",
+		    r->prefix);
+		return 0;
+	}
+	if (redis_cluster_node_tag(r->cluster, r->link, tag) == -1)
+		return -1;
+	snprintf(r->since_key, sizeof(r->since_key), "%s{%s}since",
+	    r->prefix, tag);
+	return 0;
+}
+
+/*
+ * Whether a login's reply sends it elsewhere (on a cluster): then it is
+ * neither an answer nor an error of the batch; the next round sends it on.
+ */
+static int
+redirected(struct redis_store *r, size_t i, const redisReply *rep,
+    char err[REPLAY_ERR_LEN])
+{
+	char why[REPLAY_ERR_LEN] = "";
+
+	r->redirect[i] = REDIS_ANSWERED;
+	if (r->cluster == NULL)
+		return 0;
+	r->redirect[i] = redis_cluster_redirect(r->cluster, rep, &r->to[i],
+	    why);
+	r->asking[i] = r->redirect[i] == REDIS_ASK;
+	if (r->redirect[i] == REDIS_ANSWERED)
+		return 0;
+	if ((r->redirect[i] == REDIS_MOVED || r->redirect[i] == REDIS_ASK) &&
+	    r->to[i] == NULL)
+		r->redirect[i] = REDIS_TRY_AGAIN;
+	if (err[0] == '\0')
+		redis_reply_text(rep, err, REPLAY_ERR_LEN);
+	if (why[0] != '\0')
+		snprintf(err, REPLAY_ERR_LEN, "%s", why);
+	return 1;
+}
+
+/*
+ * The logins idx[0..n) of a batch, on the link in use, in one round trip:
+ * PREFIXsince, the script for each (after ASKING where a slot is being
+ * migrated), WAIT. Their results in results[idx[...]]; 0, or -1 with err.
+ */
+static int
+record_on(struct redis_store *r, const size_t idx[], size_t n,
+    const struct replay_time *t, enum replay_result results[],
+    char err[REPLAY_ERR_LEN])
+{
+	static const char *const asking[] = { "ASKING" };
+	const redisReply *set;
+	size_t i, j, k;
+	int errors = 0;
+
+	for (j = 0; j < n; j++)
+		r->redirect[idx[j]] = REDIS_ANSWERED;
+	if (name_since(r) == -1) {
+		for (j = 0; j < n; j++)
+			r->redirect[idx[j]] = REDIS_TRY_AGAIN;
+		snprintf(err, REPLAY_ERR_LEN, "Redis Cluster: %s serves no slot "
+		    "yet (a slot being migrated to it)",
+		    redis_link_where(r->link));
+		return -1;
+	}
+	r->conn = redis_link_state(r->link);
+	r->ncmds = 0;
+	k = add_since(r, r->since_value);
+	for (j = 0; j < n; j++) {
+		const char *argv[] = { "EVALSHA", r->sha, "2", r->nkey[i = idx[j]],
+			r->ukey[i], r->ttl, r->per_user_text, r->member[i],
+			r->now_ms };
+
+		if (r->asking[i])
+			add(r, 1, asking);
+		r->reply_of[i] = r->ncmds;
+		add(r, 9, argv);
+	}
+	r->wait = r->wait_replicas > 0;
+	if (exchange(r, err) == -1)
+		return -1;
+	if (script_loaded(r, err) == -1)
+		errors++;
+	for (j = 0; j < n; j++) {
+		i = idx[j];
+		if (!redirected(r, i, r->replies[r->first + r->reply_of[i]], err))
+			results[i] = entry_result(r,
+			    r->replies[r->first + r->reply_of[i]], &errors, err);
+	}
+	set = r->replies[r->first];
+	if (k == 2 && set->type == REDIS_REPLY_ERROR) {
+		refused(r, set, "SET", err);
+		errors++;
+	} else if (store_complete(r, r->replies[r->first + k - 1], t->now,
+		       err) == -1) {
+		errors++;
+	}
+	if (r->wait && replicas_acknowledged(r, idx, n, results, err) == -1)
+		errors++;
+	if (errors > 0)
+		for (j = 0; j < n; j++)
+			if (results[idx[j]] == REPLAY_FRESH)
+				results[idx[j]] = REPLAY_ERROR;
+	free_replies(r);
+	if (r->broken) {
+		redis_link_failed(r->link, err);
+		if (r->cluster != NULL)
+			redis_cluster_stale(r->cluster);
+	}
+	return errors == 0 ? 0 : -1;
+}
+
+/*
+ * The logins idx[0..n) that go to one node, taken out of idx (the rest
+ * stay, in order): those whose link is the first's. Returns how many.
+ */
+static size_t
+same_node(struct redis_link *const link[], size_t idx[], size_t *n,
+    size_t group[])
+{
+	struct redis_link *l = link[idx[0]];
+	size_t j, m = 0, kept = 0;
+
+	for (j = 0; j < *n; j++) {
+		if (link[idx[j]] == l)
+			group[m++] = idx[j];
+		else
+			idx[kept++] = idx[j];
+	}
+	*n = kept;
+	return m;
+}
+
+/*
+ * One round of a cluster's batch: the logins pending routed (to the node a
+ * redirection named, or to their slot's primary), a round trip per node.
+ * Leaves pending those to send again. Returns the errors.
+ */
+static int
+cluster_round(struct redis_store *r, size_t pending[], size_t *npending,
+    const struct replay_time *t, enum replay_result results[],
+    char err[REPLAY_ERR_LEN])
+{
+	struct redis_link *link[BATCH_MAX];
+	size_t routed[BATCH_MAX], group[BATCH_MAX], nrouted = 0, m, j, i;
+	char why[REPLAY_ERR_LEN];
+	int errors = 0;
+
+	for (j = 0; j < *npending; j++) {
+		i = pending[j];
+		why[0] = '\0';
+		link[i] = r->to[i] != NULL ? r->to[i] :
+		    redis_cluster_link(r->cluster, redis_cluster_slot(
+			r->nkey[i], strlen(r->nkey[i])), r->deadline, why);
+		r->to[i] = NULL;
+		if (link[i] != NULL)
+			routed[nrouted++] = i;
+		else if (errors++ == 0)
+			snprintf(err, REPLAY_ERR_LEN, "%s", why);
+	}
+	*npending = 0;
+	while (nrouted > 0) {
+		m = same_node(link, routed, &nrouted, group);
+		r->link = link[group[0]];
+		why[0] = '\0';
+		if (record_on(r, group, m, t, results, why) == -1 &&
+		    errors++ == 0)
+			snprintf(err, REPLAY_ERR_LEN, "%s", why);
+		for (j = 0; j < m; j++)
+			if (r->redirect[group[j]] != REDIS_ANSWERED)
+				pending[(*npending)++] = group[j];
+		if (*npending > 0 && why[0] != '\0' && err[0] == '\0')
+			snprintf(err, REPLAY_ERR_LEN, "%s", why);
+	}
+	return errors;
+}
+
+/*
+ * A cluster's batch: rounds until every login has an answer, each one
+ * redirected (MOVED, ASK) or told to try again (a slot being migrated, a
+ * failover) sent again, within the batch's deadline.
+ */
+static int
+cluster_record(struct redis_store *r, size_t n, const struct replay_time *t,
+    enum replay_result results[], char err[REPLAY_ERR_LEN])
+{
+	size_t pending[BATCH_MAX], npending = n, i, round;
+	int errors = 0, again = 0;
+
+	for (i = 0; i < n; i++) {
+		pending[i] = i;
+		r->to[i] = NULL;
+		r->asking[i] = 0;
+		r->redirect[i] = REDIS_ANSWERED;
+	}
+	err[0] = '\0';
+	r->deadline = redis_now_ms() + r->timeout_ms;
+	for (round = 0; npending > 0 && round < ROUNDS_MAX; round++) {
+		for (i = again = 0; i < npending; i++)
+			again |= r->redirect[pending[i]] == REDIS_TRY_AGAIN;
+		/* A slot being migrated: a pause, if there is time for it
+		 * and for one more round trip. */
+		if (round > 0 && again && redis_now_ms() + 2 * TRY_AGAIN_MS <
+		    r->deadline)
+			poll(NULL, 0, TRY_AGAIN_MS);
+		errors += cluster_round(r, pending, &npending, t, results, err);
+	}
+	r->deadline = 0;
+	r->link = NULL;
+	if (npending > 0 && errors++ == 0)
+		snprintf(err, REPLAY_ERR_LEN, "Redis Cluster: still redirected "
+		    "after %d rounds", ROUNDS_MAX);
+	return errors == 0 ? 0 : -1;
+}
+
 static int
 redis_record(struct replay *base, const struct replay_entry entries[],
     size_t n, const struct replay_time *t, enum replay_result results[],
     char err[REPLAY_ERR_LEN])
 {
 	struct redis_store *r = (struct redis_store *)base;
-	const redisReply *set;
-	size_t i, k;
-	int errors = 0;
+	size_t i, idx[BATCH_MAX];
 
 	for (i = 0; i < n; i++)
 		results[i] = REPLAY_ERROR;
@@ -542,42 +784,33 @@ redis_record(struct replay *base, const struct replay_entry entries[],
 	    (long long)t->now * 1000);
 	snprintf(r->since_value, sizeof(r->since_value), "%lld",
 	    (long long)t->expiry);
-	r->ncmds = 0;
-	k = add_since(r, r->since_value);
 	for (i = 0; i < n; i++) {
-		const char *argv[] = { "EVALSHA", r->sha, "2", r->nkey[i],
-			r->ukey[i], r->ttl, r->per_user_text, r->member[i],
-			r->now_ms };
-
 		make_keys(r, &entries[i], i);
-		add(r, 9, argv);
+		idx[i] = i;
+		r->asking[i] = 0;
 	}
-	r->wait = r->wait_replicas > 0;
-	if (exchange(r, err) == -1)
+	if (r->cluster != NULL)
+		return cluster_record(r, n, t, results, err);
+	return record_on(r, idx, n, t, results, err);
+}
+
+/*
+ * On a cluster, the link in use becomes that of key's slot's primary, and
+ * PREFIXsince that node's. Returns 0, or -1 with err.
+ */
+static int
+use_node_of(struct redis_store *r, const char *key, char err[REPLAY_ERR_LEN])
+{
+	if (r->cluster == NULL)
+		return 0;
+	if ((r->link = redis_cluster_link(r->cluster, redis_cluster_slot(key,
+		 strlen(key)), redis_now_ms() + r->timeout_ms, err)) == NULL)
 		return -1;
-	if (script_loaded(r, err) == -1)
-		errors++;
-	for (i = 0; i < n; i++)
-		results[i] = entry_result(r, r->replies[r->first + k + i],
-		    &errors, err);
-	set = r->replies[r->first];
-	if (k == 2 && set->type == REDIS_REPLY_ERROR) {
-		refused(r, set, "SET", err);
-		errors++;
-	} else if (store_complete(r, r->replies[r->first + k - 1], t->now,
-		       err) == -1) {
-		errors++;
-	}
-	if (r->wait && replicas_acknowledged(r, results, n, err) == -1)
-		errors++;
-	if (errors > 0)
-		for (i = 0; i < n; i++)
-			if (results[i] == REPLAY_FRESH)
-				results[i] = REPLAY_ERROR;
-	free_replies(r);
-	if (r->broken)
-		redis_link_failed(r->link, err);
-	return errors == 0 ? 0 : -1;
+	if (name_since(r) == 0)
+		return 0;
+	snprintf(err, REPLAY_ERR_LEN, "Redis Cluster: %s serves no slot",
+	    redis_link_where(r->link));
+	return -1;
 }
 
 static enum replay_result
@@ -591,6 +824,8 @@ redis_lookup(struct replay *base, const struct replay_entry *e,
 	const redisReply *rep;
 
 	make_keys(r, e, 0);
+	if (use_node_of(r, r->nkey[0], err) == -1)
+		return REPLAY_ERROR;
 	r->ncmds = 0;
 	add(r, 2, get);
 	add(r, 2, exists);
@@ -619,12 +854,14 @@ own(const struct replay_settings *s)
 	return (const struct redis_settings *)s->own.bytes;
 }
 
-/* The store owns its link: closing the one closes the other. */
+/* The store owns its link, or its cluster (and the cluster its links). */
 static void
 free_store(struct redis_store *r)
 {
 	free_replies(r);
-	redis_link_close(r->link);
+	if (r->cluster == NULL)
+		redis_link_close(r->link);
+	redis_cluster_close(r->cluster);
 	explicit_bzero(r, sizeof(*r));
 	free(r);
 }
@@ -636,20 +873,33 @@ redis_close(struct replay *base)
 		free_store((struct redis_store *)base);
 }
 
-/* old's link if it serves these settings (old is closed either way). */
-static struct redis_link *
-take_link(struct redis_store *old, const struct redis_settings *o,
-    char err[REPLAY_ERR_LEN])
+/*
+ * old's link, or cluster, if it serves these settings, or a new one (old
+ * is closed either way). Returns 0, or -1 with err.
+ */
+static int
+take_link(struct redis_store *r, struct redis_store *old,
+    const struct redis_settings *o, char err[REPLAY_ERR_LEN])
 {
-	struct redis_link *l = NULL;
+	int cluster = o->cluster[0] != '\0';
 
-	if (old != NULL && redis_link_serves(old->link, o)) {
-		l = old->link;
+	if (old != NULL && cluster && old->cluster != NULL &&
+	    redis_cluster_serves(old->cluster, o)) {
+		r->cluster = old->cluster;
+		old->cluster = NULL;
+		old->link = NULL;
+	} else if (old != NULL && !cluster && old->cluster == NULL &&
+	    redis_link_serves(old->link, o)) {
+		r->link = old->link;
 		old->link = NULL;
 	}
 	if (old != NULL)
 		free_store(old);
-	return l != NULL ? l : redis_link_open(o, err);
+	if (cluster && r->cluster == NULL)
+		r->cluster = redis_cluster_open(o, err);
+	else if (!cluster && r->link == NULL)
+		r->link = redis_link_open(o, err);
+	return r->cluster != NULL || r->link != NULL ? 0 : -1;
 }
 
 static struct redis_store *
@@ -674,11 +924,12 @@ open_store(const struct replay_settings *s, enum replay_access access,
 	r->wait_replicas = o->wait_replicas;
 	snprintf(r->per_user_text, sizeof(r->per_user_text), "%u",
 	    s->per_user);
-	if ((r->link = take_link(old, o, err)) == NULL) {
+	if (take_link(r, old, o, err) == -1) {
 		free(r);
 		return NULL;
 	}
-	r->conn = redis_link_state(r->link);
+	if (r->link != NULL)
+		r->conn = redis_link_state(r->link);
 	if (script_sha(r->sha) == -1) {
 		snprintf(err, REPLAY_ERR_LEN, "cannot compute SHA-1 (OpenSSL)");
 		free_store(r);
@@ -889,6 +1140,11 @@ describe_probe(struct redis_store *r)
 		return 1;
 	}
 	make_keys(r, &e, 0);
+	if (use_node_of(r, r->nkey[0], err) == -1) {
+		printf("  PROBLEM: a test nonce could not be recorded: %s\n",
+		    err);
+		return 1;
+	}
 	snprintf(r->ttl, sizeof(r->ttl), "%d", PROBE_TTL_S * 1000);
 	snprintf(r->now_ms, sizeof(r->now_ms), "%lld",
 	    (long long)time(NULL) * 1000);
@@ -913,6 +1169,41 @@ describe_probe(struct redis_store *r)
 	return 1;
 }
 
+/* Each primary of a cluster as a Redis of its own, then a test nonce. */
+static int
+describe_cluster(struct redis_store *r)
+{
+	static const char *const ping[] = { "PING" };
+	char err[REPLAY_ERR_LEN];
+	int problems;
+	size_t i;
+
+	if ((problems = redis_cluster_describe(r->cluster, r->timeout_ms)) > 0 &&
+	    redis_cluster_primary(r->cluster, 0, 0) == NULL)
+		return problems;
+	for (i = 0; (r->link = redis_cluster_primary(r->cluster, i,
+	    redis_now_ms() + r->timeout_ms)) != NULL; i++) {
+		if (ask(r, 1, ping, err) == NULL) {
+			printf("  PROBLEM: %s: logins whose JID falls in its "
+			       "slots would be refused until it answers\n",
+			    redis_link_last_error(r->link)[0] != '\0' ?
+			    redis_link_last_error(r->link) : err);
+			problems++;
+			continue;
+		}
+		printf("  node %s:\n", redis_link_where(r->link));
+		describe_version(r);
+		problems += describe_role(r);
+		describe_memory(r);
+		if (name_since(r) == 0)
+			describe_since(r);
+	}
+	r->link = NULL;
+	problems += describe_probe(r);
+	r->link = NULL;
+	return problems;
+}
+
 static int
 redis_describe(const struct replay_settings *s)
 {
@@ -933,6 +1224,9 @@ redis_describe(const struct replay_settings *s)
 	if (o->sentinels[0] != '\0')
 		printf("  the primary: the one the sentinels %s name for %s\n",
 		    o->sentinels, o->master);
+	if (o->cluster[0] != '\0')
+		printf("  a Redis Cluster, its map asked of %s first\n",
+		    o->cluster);
 	if ((r = open_store(s, REPLAY_WRITE, NULL, err)) == NULL) {
 		printf("  PROBLEM: %s\n", err);
 		return 1;
@@ -940,6 +1234,11 @@ redis_describe(const struct replay_settings *s)
 	/* People can wait longer than logins. */
 	if (r->timeout_ms < 2000)
 		r->timeout_ms = 2000;
+	if (r->cluster != NULL) {
+		problems = describe_cluster(r);
+		free_store(r);
+		return problems;
+	}
 	if (o->sentinels[0] != '\0')
 		problems += redis_link_describe_sentinels(r->link,
 		    r->timeout_ms);
@@ -990,7 +1289,8 @@ redis_reset(const struct replay_settings *s, time_t now,
 
 static const char *const keys[] = { "replay_redis_timeout_ms",
 	"replay_redis_key_prefix", "replay_redis_wait_replicas",
-	"replay_redis_sentinels", "replay_redis_master", NULL };
+	"replay_redis_sentinels", "replay_redis_master",
+	"replay_redis_cluster", NULL };
 
 static int
 redis_names(const char *value)
@@ -1044,6 +1344,9 @@ redis_set(struct replay_settings *s, const char *key, const char *value,
 	if (strcmp(key, "replay_redis_master") == 0)
 		return setting_word(key, value, len, o->master,
 		    sizeof(o->master), WORD_CHARS, WORD_WHAT, why);
+	if (strcmp(key, "replay_redis_cluster") == 0)
+		return setting_word(key, value, len, o->cluster,
+		    sizeof(o->cluster), HOSTS_CHARS, HOSTS_WHAT, why);
 	return setting_word(key, value, len, o->sentinels,
 	    sizeof(o->sentinels), HOSTS_CHARS, HOSTS_WHAT, why);
 }
@@ -1094,11 +1397,65 @@ check_sentinels(const struct redis_settings *o, const char **blame,
 	return 0;
 }
 
+/*
+ * With cluster seeds: a redis:// URL without a host, no sentinels, and a
+ * list that parses.
+ */
+static int
+check_cluster(const struct redis_settings *o, const char **blame,
+    char why[REPLAY_ERR_LEN])
+{
+	char text[REDIS_URL_ERR_LEN], host[REDIS_URL_HOST_MAX + 1];
+	const char *p = o->cluster;
+	unsigned port;
+	int n;
+
+	*blame = "replay_redis_cluster";
+	if (o->sentinels[0] != '\0' || o->master[0] != '\0') {
+		snprintf(why, REPLAY_ERR_LEN, "replay_redis_cluster and "
+		    "replay_redis_sentinels (or replay_redis_master) name two "
+		    "ways to find Redis: keep one");
+		return -1;
+	}
+	while (*p != '\0') {
+		if ((n = redis_hostport_parse(p, host, &port,
+			 REDIS_DEFAULT_PORT, text)) == -1) {
+			snprintf(why, REPLAY_ERR_LEN, "replay_redis_cluster: a "
+			    "seed node that does not parse: write HOST:PORT "
+			    "pairs separated by commas");
+			return -1;
+		}
+		p += n + (p[n] == ',');
+	}
+	*blame = "replay_store";
+	if (o->url.transport != REDIS_TCP) {
+		snprintf(why, REPLAY_ERR_LEN, "replay_redis_cluster needs a "
+		    "redis:// replay_store (the nodes are TCP addresses; TLS to "
+		    "a cluster is not supported yet)");
+		return -1;
+	}
+	if (o->url.host[0] != '\0') {
+		snprintf(why, REPLAY_ERR_LEN, "with replay_redis_cluster, the "
+		    "nodes are the ones the cluster names: leave the host out "
+		    "of replay_store (redis://[USER:PASSWORD@]/)");
+		return -1;
+	}
+	if (o->url.db != 0) {
+		snprintf(why, REPLAY_ERR_LEN, "a Redis Cluster has database 0 "
+		    "alone: leave the /DB out of replay_store");
+		return -1;
+	}
+	return 0;
+}
+
 static int
 redis_check(const struct replay_settings *s, const char **blame,
     char why[REPLAY_ERR_LEN])
 {
 	const struct redis_settings *o = own(s);
+
+	if (o->cluster[0] != '\0')
+		return check_cluster(o, blame, why);
 
 	if (o->sentinels[0] != '\0' && o->master[0] == '\0') {
 		*blame = "replay_redis_sentinels";
@@ -1141,6 +1498,8 @@ redis_shown(const struct replay_settings *s, const char *key, char *out,
 		snprintf(out, size, "%s", o->master);
 	else if (strcmp(key, "replay_redis_sentinels") == 0)
 		snprintf(out, size, "%s", o->sentinels);
+	else if (strcmp(key, "replay_redis_cluster") == 0)
+		snprintf(out, size, "%s", o->cluster);
 	else
 		return -1;
 	return 0;

@@ -37,8 +37,6 @@ struct node {
 	struct redis_link *link; /* made when first used */
 	int seed;		 /* named by replay_redis_cluster */
 	int primary;		 /* of a slot, in the map */
-	int first_slot;		 /* the first slot it serves, or -1 */
-	char tag[REDIS_CLUSTER_TAG_MAX + 1]; /* a hash tag of first_slot */
 	unsigned replicas;	 /* as the map says, for check-config */
 };
 
@@ -47,6 +45,7 @@ struct redis_cluster {
 	struct node nodes[CLUSTER_NODES_MAX];
 	size_t nnodes, good; /* good: the node that answered last */
 	uint16_t slot[REDIS_CLUSTER_SLOTS];
+	uint32_t tags[REDIS_CLUSTER_SLOTS]; /* redis_cluster_tag's */
 	int have_map, stale;
 	uint64_t next_refresh_ms;
 	char map_error[REPLAY_ERR_LEN];
@@ -88,21 +87,36 @@ redis_cluster_slot(const char *key, size_t len)
 	return crc16(key, len) & (REDIS_CLUSTER_SLOTS - 1);
 }
 
-void
-redis_cluster_tag(unsigned slot, char tag[REDIS_CLUSTER_TAG_MAX + 1])
+/*
+ * For each slot, the least number whose hex digits hash to it: every slot
+ * is reached below 2^20 (about 200,000 tries, a few milliseconds, once).
+ */
+static void
+make_tags(uint32_t tags[REDIS_CLUSTER_SLOTS])
 {
-	unsigned long i;
+	char text[REDIS_CLUSTER_TAG_MAX + 1];
+	size_t left = REDIS_CLUSTER_SLOTS;
+	uint32_t i;
+	unsigned s;
 	int n;
 
-	/* A few tens of thousands of tries at most: every slot is the hash
-	 * of some number below a million. */
-	for (i = 0;; i++) {
-		n = snprintf(tag, REDIS_CLUSTER_TAG_MAX + 1, "%lx", i);
-		if (n > 0 && (crc16(tag, (size_t)n) &
-		    (REDIS_CLUSTER_SLOTS - 1)) == (slot &
-		    (REDIS_CLUSTER_SLOTS - 1)))
-			return;
+	memset(tags, 0xff, REDIS_CLUSTER_SLOTS * sizeof(tags[0]));
+	for (i = 0; left > 0 && i < 0xfffffffu; i++) {
+		n = snprintf(text, sizeof(text), "%x", i);
+		s = crc16(text, (size_t)n) & (REDIS_CLUSTER_SLOTS - 1);
+		if (tags[s] == 0xffffffffu) {
+			tags[s] = i;
+			left--;
+		}
 	}
+}
+
+void
+redis_cluster_tag(const struct redis_cluster *cl, unsigned slot,
+    char tag[REDIS_CLUSTER_TAG_MAX + 1])
+{
+	snprintf(tag, REDIS_CLUSTER_TAG_MAX + 1, "%x",
+	    cl->tags[slot & (REDIS_CLUSTER_SLOTS - 1)]);
 }
 
 /* --- nodes ----------------------------------------------------------------- */
@@ -133,7 +147,6 @@ node_at(struct redis_cluster *cl, const char *host, unsigned port)
 	memset(n, 0, sizeof(*n));
 	snprintf(n->host, sizeof(n->host), "%s", host);
 	n->port = port;
-	n->first_slot = -1;
 	return n;
 }
 
@@ -154,17 +167,6 @@ node_link(struct redis_cluster *cl, struct node *n, char err[REPLAY_ERR_LEN])
 	n->link = redis_link_open(&s, err);
 	explicit_bzero(&s, sizeof(s));
 	return n->link;
-}
-
-static const struct node *
-node_of(const struct redis_cluster *cl, const struct redis_link *l)
-{
-	size_t i;
-
-	for (i = 0; i < cl->nnodes; i++)
-		if (cl->nodes[i].link == l && l != NULL)
-			return &cl->nodes[i];
-	return NULL;
 }
 
 /* --- the map ----------------------------------------------------------------- */
@@ -395,34 +397,36 @@ ask_map(struct redis_cluster *cl, struct node *n, uint64_t deadline,
 }
 
 /*
- * The map in use becomes m; each node's first slot and role follow. A slot
- * without a primary leaves the map stale.
+ * The map in use becomes m (said in the log when it changed: a failover, a
+ * slot moved); each node's role follows. A slot without a primary leaves
+ * the map stale.
  */
 static void
-take_map(struct redis_cluster *cl, const struct map *m)
+take_map(struct redis_cluster *cl, const struct map *m,
+    const struct node *from)
 {
+	char where[REDIS_CLUSTER_WHERE_MAX];
+	unsigned s, moved = 0;
 	size_t i;
-	unsigned s;
 
 	cl->stale = 0;
-
+	for (s = 0; s < REDIS_CLUSTER_SLOTS; s++)
+		moved += m->slot[s] != cl->slot[s];
+	if (cl->have_map && moved > 0) {
+		node_text(from, where, sizeof(where));
+		log_msg(LOG_NOTICE, "replay store: the Redis Cluster's slot map "
+		    "changed, as %s tells it: %u slot%s to another primary",
+		    where, moved, moved == 1 ? "" : "s");
+	}
 	memcpy(cl->slot, m->slot, sizeof(cl->slot));
-	for (i = 0; i < cl->nnodes; i++) {
-		cl->nodes[i].primary = 0;
-		cl->nodes[i].first_slot = -1;
-	}
-	for (s = REDIS_CLUSTER_SLOTS; s-- > 0;) {
-		if (m->slot[s] == NO_NODE) {
-			cl->stale = 1;
-			continue;
-		}
-		cl->nodes[m->slot[s]].primary = 1;
-		cl->nodes[m->slot[s]].first_slot = (int)s;
-	}
 	for (i = 0; i < cl->nnodes; i++)
-		if (cl->nodes[i].primary)
-			redis_cluster_tag((unsigned)cl->nodes[i].first_slot,
-			    cl->nodes[i].tag);
+		cl->nodes[i].primary = 0;
+	for (s = 0; s < REDIS_CLUSTER_SLOTS; s++) {
+		if (m->slot[s] == NO_NODE)
+			cl->stale = 1;
+		else
+			cl->nodes[m->slot[s]].primary = 1;
+	}
 	cl->have_map = 1;
 }
 
@@ -459,7 +463,7 @@ refresh(struct redis_cluster *cl, uint64_t deadline)
 				m, why) == -1)
 				continue;
 			cl->good = i;
-			take_map(cl, m);
+			take_map(cl, m, &cl->nodes[i]);
 			free(m);
 			cl->map_error[0] = '\0';
 			return 0;
@@ -539,30 +543,43 @@ redis_cluster_stale(struct redis_cluster *cl)
 	cl->stale = 1;
 }
 
-int
-redis_cluster_node_tag(const struct redis_cluster *cl,
-    const struct redis_link *l, char tag[REDIS_CLUSTER_TAG_MAX + 1])
+/* The index in nodes of primary i, or -1. */
+static long
+primary_index(const struct redis_cluster *cl, size_t i)
 {
-	const struct node *n = node_of(cl, l);
+	size_t k;
 
-	if (n == NULL || !n->primary)
-		return -1;
-	memcpy(tag, n->tag, sizeof(n->tag));
-	return 0;
+	for (k = 0; k < cl->nnodes; k++)
+		if (cl->nodes[k].primary && i-- == 0)
+			return (long)k;
+	return -1;
+}
+
+size_t
+redis_cluster_slots_of(const struct redis_cluster *cl, size_t i,
+    uint16_t out[REDIS_CLUSTER_SLOTS])
+{
+	long k = primary_index(cl, i);
+	size_t n = 0;
+	unsigned s;
+
+	for (s = 0; s < REDIS_CLUSTER_SLOTS && k >= 0; s++)
+		if (cl->slot[s] == (uint16_t)k)
+			out[n++] = (uint16_t)s;
+	return n;
 }
 
 struct redis_link *
 redis_cluster_primary(struct redis_cluster *cl, size_t i, uint64_t deadline)
 {
 	char err[REPLAY_ERR_LEN];
-	size_t k;
+	long k;
 
 	if (!cl->have_map)
 		refresh(cl, deadline);
-	for (k = 0; k < cl->nnodes; k++)
-		if (cl->nodes[k].primary && i-- == 0)
-			return node_link(cl, &cl->nodes[k], err);
-	return NULL;
+	if ((k = primary_index(cl, i)) == -1)
+		return NULL;
+	return node_link(cl, &cl->nodes[k], err);
 }
 
 /* --- opening and closing ----------------------------------------------------- */
@@ -608,6 +625,7 @@ redis_cluster_open(const struct redis_settings *s, char err[REPLAY_ERR_LEN])
 	}
 	memcpy(&cl->settings, s, sizeof(cl->settings));
 	memset(cl->slot, 0xff, sizeof(cl->slot));
+	make_tags(cl->tags);
 	if (add_seeds(cl, err) == -1) {
 		redis_cluster_close(cl);
 		return NULL;

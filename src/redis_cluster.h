@@ -37,8 +37,12 @@ struct redis_cluster;
 /* The slot of a key: of its hash tag if it has one, as Redis reads it. */
 unsigned redis_cluster_slot(const char *key, size_t len);
 
-/* A short tag whose hash is slot: "{tag}..." keys fall in that slot. */
-void redis_cluster_tag(unsigned slot, char tag[REDIS_CLUSTER_TAG_MAX + 1]);
+/*
+ * A short hash tag of slot's: keys "...{tag}..." fall in that slot (from a
+ * table the cluster makes when opened).
+ */
+void redis_cluster_tag(const struct redis_cluster *, unsigned slot,
+    char tag[REDIS_CLUSTER_TAG_MAX + 1]);
 
 /*
  * The cluster of the settings (their cluster seeds, their URL's user,
@@ -82,11 +86,11 @@ enum redis_redirect redis_cluster_redirect(struct redis_cluster *,
 void redis_cluster_stale(struct redis_cluster *);
 
 /*
- * A hash tag for keys of the link's node's own (a marker): of the first
- * slot the map gives it. Returns 0, or -1 if it serves no slot.
+ * The slots the map gives primary i (as redis_cluster_primary numbers
+ * them) into out, in order. Returns how many.
  */
-int redis_cluster_node_tag(const struct redis_cluster *,
-    const struct redis_link *, char tag[REDIS_CLUSTER_TAG_MAX + 1]);
+size_t redis_cluster_slots_of(const struct redis_cluster *, size_t i,
+    uint16_t out[REDIS_CLUSTER_SLOTS]);
 
 /*
  * The primaries of the map, learned first if it is not yet, one at a

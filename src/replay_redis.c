@@ -73,6 +73,7 @@ _Static_assert(sizeof(struct redis_settings) <= REPLAY_OWN_MAX, "settings");
 #define ROUNDS_MAX  4			/* a Cluster's batch: redirections */
 #define TRY_AGAIN_MS 20			/* a slot being migrated: a pause */
 #define ARGS_MAX    9
+#define MARK_KEY_MAX (REDIS_PREFIX_MAX + REDIS_CLUSTER_TAG_MAX + 8)
 #define KEY_MAX	    (REDIS_PREFIX_MAX + 2 + 2 * REPLAY_USER_LEN + 3 + 2 * REPLAY_KEY_LEN + 1)
 #define SHA_LEN	    40
 #define PROBE_TTL_S 2
@@ -136,7 +137,7 @@ struct redis_store {
 	char nkey[BATCH_MAX][KEY_MAX], ukey[BATCH_MAX][KEY_MAX];
 	char member[BATCH_MAX][2 * REPLAY_KEY_LEN + 1];
 	char ttl[24], per_user_text[12], wait_text[2][24];
-	char since_key[REDIS_PREFIX_MAX + REDIS_CLUSTER_TAG_MAX + 8];
+	char since_key[MARK_KEY_MAX];
 	char since_value[24], now_ms[24];
 	redisReply *replies[CMDS_MAX];
 	size_t nreplies, first;
@@ -148,6 +149,13 @@ struct redis_store {
 	enum redis_redirect redirect[BATCH_MAX];
 	struct redis_link *to[BATCH_MAX];
 	int asking[BATCH_MAX];
+
+	/* ... and the markers of the slots its logins fall in: GET's reply's
+	 * place, whether after ASKING, whether it said the slot is complete. */
+	char mark_key[BATCH_MAX][MARK_KEY_MAX];
+	unsigned mark_slot[BATCH_MAX];
+	size_t nmarks, mark_reply[BATCH_MAX], mark_of[BATCH_MAX];
+	int mark_asking[BATCH_MAX], mark_ok[BATCH_MAX], mark_missing[BATCH_MAX];
 };
 
 /* --- keys and commands -------------------------------------------------- */
@@ -536,26 +544,119 @@ store_complete(struct redis_store *r, const redisReply *since, time_t now,
 }
 
 /*
- * PREFIXsince's name on the link in use: one key on a single Redis; on a
- * cluster, each primary's own, in the first slot it serves, so that any
- * node that comes back empty is noticed. Returns 0, or -1 if the link's
- * node serves no slot (yet).
+ * The marker of a slot (rule 6): on a cluster, each slot has its own,
+ * which moves with the slot's nonces when it migrates and is lost with
+ * them, whichever node loses them; on a single Redis, PREFIXsince.
  */
-static int
-name_since(struct redis_store *r)
+static void
+mark_key(const struct redis_store *r, unsigned slot, char out[MARK_KEY_MAX])
 {
 	char tag[REDIS_CLUSTER_TAG_MAX + 1];
 
 	if (r->cluster == NULL) {
-		snprintf(r->since_key, sizeof(r->since_key), "%ssince",
-		    r->prefix);
-		return 0;
+		snprintf(out, MARK_KEY_MAX, "%ssince", r->prefix);
+		return;
 	}
-	if (redis_cluster_node_tag(r->cluster, r->link, tag) == -1)
-		return -1;
-	snprintf(r->since_key, sizeof(r->since_key), "%s{%s}since",
-	    r->prefix, tag);
-	return 0;
+	redis_cluster_tag(r->cluster, slot, tag);
+	snprintf(out, MARK_KEY_MAX, "%s{%s}since", r->prefix, tag);
+}
+
+static unsigned
+slot_of(const struct redis_store *r, size_t i)
+{
+	return redis_cluster_slot(r->nkey[i], strlen(r->nkey[i]));
+}
+
+/*
+ * On a cluster, GET the marker of each slot the logins idx[0..n) fall in
+ * (after ASKING where they are sent after an ASK).
+ */
+static void
+add_marks(struct redis_store *r, const size_t idx[], size_t n)
+{
+	static const char *const asking[] = { "ASKING" };
+	size_t j, m, i;
+	unsigned slot;
+
+	r->nmarks = 0;
+	for (j = 0; j < n; j++) {
+		slot = slot_of(r, i = idx[j]);
+		for (m = 0; m < r->nmarks && r->mark_slot[m] != slot; m++)
+			;
+		if (m == r->nmarks) {
+			r->mark_slot[r->nmarks] = slot;
+			r->mark_asking[r->nmarks] = 0;
+			mark_key(r, slot, r->mark_key[r->nmarks++]);
+		}
+		r->mark_of[i] = m;
+		r->mark_asking[m] |= r->asking[i];
+	}
+	for (m = 0; m < r->nmarks; m++) {
+		const char *get[] = { "GET", r->mark_key[m] };
+
+		if (r->mark_asking[m])
+			add(r, 1, asking);
+		r->mark_reply[m] = r->ncmds;
+		add(r, 2, get);
+	}
+}
+
+/*
+ * Each marker's reply: whether its slot is complete (rule 6). A login of a
+ * slot that is not is refused. Returns the slots that are not.
+ */
+static int
+marks_complete(struct redis_store *r, const size_t idx[], size_t n,
+    const struct replay_time *t, enum replay_result results[],
+    char err[REPLAY_ERR_LEN])
+{
+	const redisReply *rep;
+	char why[REPLAY_ERR_LEN];
+	size_t m, j;
+	int bad = 0;
+
+	for (m = 0; m < r->nmarks; m++) {
+		rep = r->replies[r->first + r->mark_reply[m]];
+		memcpy(r->since_key, r->mark_key[m], MARK_KEY_MAX);
+		r->mark_missing[m] = rep->type == REDIS_REPLY_NIL;
+		r->mark_ok[m] = store_complete(r, rep, t->now, why) == 0;
+		if (!r->mark_ok[m] && bad++ == 0)
+			snprintf(err, REPLAY_ERR_LEN, "slot %u: %.290s",
+			    r->mark_slot[m], why);
+	}
+	for (j = 0; j < n; j++)
+		if (!r->mark_ok[r->mark_of[idx[j]]] &&
+		    results[idx[j]] == REPLAY_FRESH)
+			results[idx[j]] = REPLAY_ERROR;
+	return bad;
+}
+
+/*
+ * The markers found missing are set (NX) to when the tokens valid now
+ * expire: their slots are complete from then on. One more round trip, only
+ * when a slot is new or lost its nonces; what it answers changes nothing
+ * now (the next logins read the markers).
+ */
+static void
+set_missing_marks(struct redis_store *r, const char *value)
+{
+	static const char *const asking[] = { "ASKING" };
+	char err[REPLAY_ERR_LEN];
+	size_t m;
+
+	r->ncmds = 0;
+	r->wait = 0;
+	for (m = 0; m < r->nmarks; m++) {
+		const char *set[] = { "SET", r->mark_key[m], value, "NX" };
+
+		if (!r->mark_missing[m])
+			continue;
+		if (r->mark_asking[m])
+			add(r, 1, asking);
+		add(r, 4, set);
+	}
+	if (r->ncmds > 0 && exchange(r, err) == 0)
+		free_replies(r);
 }
 
 /*
@@ -599,21 +700,17 @@ record_on(struct redis_store *r, const size_t idx[], size_t n,
 	static const char *const asking[] = { "ASKING" };
 	const redisReply *set;
 	size_t i, j, k;
-	int errors = 0;
+	int errors = 0, bad_marks = 0;
 
 	for (j = 0; j < n; j++)
 		r->redirect[idx[j]] = REDIS_ANSWERED;
-	if (name_since(r) == -1) {
-		for (j = 0; j < n; j++)
-			r->redirect[idx[j]] = REDIS_TRY_AGAIN;
-		snprintf(err, REPLAY_ERR_LEN, "Redis Cluster: %s serves no slot "
-		    "yet (a slot being migrated to it)",
-		    redis_link_where(r->link));
-		return -1;
-	}
 	r->conn = redis_link_state(r->link);
 	r->ncmds = 0;
-	k = add_since(r, r->since_value);
+	k = 0;
+	if (r->cluster != NULL)
+		add_marks(r, idx, n);
+	else
+		k = add_since(r, r->since_value);
 	for (j = 0; j < n; j++) {
 		const char *argv[] = { "EVALSHA", r->sha, "2", r->nkey[i = idx[j]],
 			r->ukey[i], r->ttl, r->per_user_text, r->member[i],
@@ -636,7 +733,11 @@ record_on(struct redis_store *r, const size_t idx[], size_t n,
 			    r->replies[r->first + r->reply_of[i]], &errors, err);
 	}
 	set = r->replies[r->first];
-	if (k == 2 && set->type == REDIS_REPLY_ERROR) {
+	if (r->cluster != NULL) {
+		/* (a slot not complete refuses its own logins alone) */
+		if (marks_complete(r, idx, n, t, results, err) > 0)
+			bad_marks = 1;
+	} else if (k == 2 && set->type == REDIS_REPLY_ERROR) {
 		refused(r, set, "SET", err);
 		errors++;
 	} else if (store_complete(r, r->replies[r->first + k - 1], t->now,
@@ -650,6 +751,10 @@ record_on(struct redis_store *r, const size_t idx[], size_t n,
 			if (results[idx[j]] == REPLAY_FRESH)
 				results[idx[j]] = REPLAY_ERROR;
 	free_replies(r);
+	if (bad_marks) {
+		set_missing_marks(r, r->since_value);
+		errors++;
+	}
 	if (r->broken) {
 		redis_link_failed(r->link, err);
 		if (r->cluster != NULL)
@@ -796,21 +901,20 @@ redis_record(struct replay *base, const struct replay_entry entries[],
 
 /*
  * On a cluster, the link in use becomes that of key's slot's primary, and
- * PREFIXsince that node's. Returns 0, or -1 with err.
+ * PREFIXsince that slot's marker. Returns 0, or -1 with err.
  */
 static int
 use_node_of(struct redis_store *r, const char *key, char err[REPLAY_ERR_LEN])
 {
+	unsigned slot = redis_cluster_slot(key, strlen(key));
+
 	if (r->cluster == NULL)
 		return 0;
-	if ((r->link = redis_cluster_link(r->cluster, redis_cluster_slot(key,
-		 strlen(key)), redis_now_ms() + r->timeout_ms, err)) == NULL)
+	if ((r->link = redis_cluster_link(r->cluster, slot,
+		 redis_now_ms() + r->timeout_ms, err)) == NULL)
 		return -1;
-	if (name_since(r) == 0)
-		return 0;
-	snprintf(err, REPLAY_ERR_LEN, "Redis Cluster: %s serves no slot",
-	    redis_link_where(r->link));
-	return -1;
+	mark_key(r, slot, r->since_key);
+	return 0;
 }
 
 static enum replay_result
@@ -1169,6 +1273,124 @@ describe_probe(struct redis_store *r)
 	return 1;
 }
 
+/* What the markers of a cluster primary's slots say (rule 6). */
+struct mark_count {
+	unsigned slots, complete, young, missing, unknown, set;
+	long long wait; /* the longest a young one refuses, s */
+};
+
+/*
+ * The markers of primary node's slots read (GET), or with mark set where
+ * missing (SET 0 NX), BATCH_MAX at a time, and counted. Returns 0, or -1
+ * with err.
+ */
+static int
+each_mark(struct redis_store *r, size_t node, int mark, struct mark_count *k,
+    char err[REPLAY_ERR_LEN])
+{
+	uint16_t *slots;
+	const redisReply *rep;
+	long long now = (long long)time(NULL), v;
+	size_t n, done, c, j;
+	int rc = 0;
+
+	if ((slots = malloc(REDIS_CLUSTER_SLOTS * sizeof(*slots))) == NULL) {
+		snprintf(err, REPLAY_ERR_LEN, "out of memory");
+		return -1;
+	}
+	n = redis_cluster_slots_of(r->cluster, node, slots);
+	k->slots += (unsigned)n;
+	for (done = 0; done < n && rc == 0; done += c) {
+		c = n - done < BATCH_MAX ? n - done : BATCH_MAX;
+		r->ncmds = 0;
+		r->wait = 0;
+		for (j = 0; j < c; j++) {
+			const char *get[] = { "GET", r->mark_key[j] };
+			const char *set[] = { "SET", r->mark_key[j], "0", "NX" };
+
+			mark_key(r, slots[done + j], r->mark_key[j]);
+			if (mark)
+				add(r, 4, set);
+			else
+				add(r, 2, get);
+		}
+		if ((rc = exchange(r, err)) == -1)
+			break;
+		for (j = 0; j < c; j++) {
+			rep = r->replies[r->first + j];
+			if (rep->type == REDIS_REPLY_STATUS && mark)
+				k->set++;
+			else if (rep->type == REDIS_REPLY_NIL && !mark)
+				k->missing++;
+			else if (rep->type == REDIS_REPLY_NIL)
+				k->complete++; /* (it had one) */
+			else if (rep->type != REDIS_REPLY_STRING)
+				k->unknown++;
+			else if ((v = strtoll(rep->str, NULL, 10)) <= now)
+				k->complete++;
+			else if (++k->young > 0 && v - now > k->wait)
+				k->wait = v - now;
+		}
+		free_replies(r);
+	}
+	free(slots);
+	return rc;
+}
+
+static void
+describe_marks(struct redis_store *r, size_t node)
+{
+	struct mark_count k = { 0 };
+	char err[REPLAY_ERR_LEN];
+
+	if (each_mark(r, node, 0, &k, err) == -1) {
+		printf("  markers not read: %s\n", err);
+		return;
+	}
+	printf("  %u of its %u slots hold every nonce recorded in them "
+	       "(markers %s{TAG}since)\n", k.complete, k.slots, r->prefix);
+	if (k.young > 0)
+		printf("  %u slot%s began a new record (a marker was missing): "
+		       "their logins are refused for up to %lld s more\n",
+		    k.young, k.young == 1 ? "" : "s", k.wait);
+	if (k.missing > 0)
+		printf("  %u slot%s have no marker yet (no login there yet, or "
+		       "their nonces were lost): the first login in each "
+		       "starts a record, and logins there are refused for one "
+		       "token lifetime; on a cluster that never held nonces, "
+		       "prosody-token-auth reset-store marks them all\n",
+		    k.missing, k.missing == 1 ? "" : "s");
+}
+
+/*
+ * reset-store on a cluster: every slot without a marker marked as holding
+ * every nonce (what SET PREFIXsince 0 does on a single Redis).
+ */
+static int
+mark_cluster(struct redis_store *r, char msg[REPLAY_ERR_LEN])
+{
+	struct mark_count k = { 0 };
+	size_t i;
+
+	for (i = 0; (r->link = redis_cluster_primary(r->cluster, i,
+	    redis_now_ms() + r->timeout_ms)) != NULL; i++)
+		if (each_mark(r, i, 1, &k, msg) == -1)
+			return -1;
+	r->link = NULL;
+	if (k.slots != REDIS_CLUSTER_SLOTS) {
+		snprintf(msg, REPLAY_ERR_LEN, "the cluster's map gives %u of %d "
+		    "slots a primary: nothing marked where none serves",
+		    k.slots, REDIS_CLUSTER_SLOTS);
+		return -1;
+	}
+	snprintf(msg, REPLAY_ERR_LEN, "marked %u slot%s of the cluster as "
+	    "holding every nonce recorded in them (%u had a marker already, "
+	    "kept). Do this only on a cluster that never held nonces: a slot "
+	    "that lost its nonces is trusted again at once.", k.set,
+	    k.set == 1 ? "" : "s", k.complete);
+	return 1;
+}
+
 /* Each primary of a cluster as a Redis of its own, then a test nonce. */
 static int
 describe_cluster(struct redis_store *r)
@@ -1195,8 +1417,7 @@ describe_cluster(struct redis_store *r)
 		describe_version(r);
 		problems += describe_role(r);
 		describe_memory(r);
-		if (name_since(r) == 0)
-			describe_since(r);
+		describe_marks(r, i);
 	}
 	r->link = NULL;
 	problems += describe_probe(r);
@@ -1269,7 +1490,19 @@ static int
 redis_reset(const struct replay_settings *s, time_t now,
     char msg[REPLAY_ERR_LEN])
 {
+	struct redis_store *r;
+	int rc;
+
 	(void)now;
+	if (own(s)->cluster[0] != '\0') {
+		if ((r = open_store(s, REPLAY_WRITE, NULL, msg)) == NULL)
+			return -1;
+		if (r->timeout_ms < 2000)
+			r->timeout_ms = 2000;
+		rc = mark_cluster(r, msg);
+		free_store(r);
+		return rc;
+	}
 	snprintf(msg, REPLAY_ERR_LEN, "%.60s: nothing to reset: Redis keeps "
 	    "each nonce for its token's lifetime by its own clock. (A Redis "
 	    "that came back empty is trusted after one token lifetime, or at "

@@ -35,10 +35,13 @@ fi
 REDIS_ACL="$REDIS_ACL +cluster|shards +cluster|slots +asking"
 NAMES="n1 n2 n3 n4 n5 n6"
 
-# cluster_node NAME: a server of the cluster (its bus on a free port too).
+declare -A BUS_PORT
+# cluster_node NAME: a server of the cluster (its bus on a free port too,
+# the same one when it starts again).
 cluster_node() {
+	BUS_PORT[$1]=${BUS_PORT[$1]:-$(redis_free_port)}
 	redis_start "$1" cluster-enabled yes cluster-config-file nodes.conf \
-		cluster-node-timeout 1000 cluster-port "$(redis_free_port)" \
+		cluster-node-timeout 1000 cluster-port "${BUS_PORT[$1]}" \
 		cluster-require-full-coverage no cluster-replica-validity-factor 0 \
 		masterauth "$REDIS_ADMIN_PASSWORD"
 }
@@ -66,7 +69,9 @@ owner() {
 }
 # stat NAME FIELD: a counter of INFO's (errorstat_ASK, cmdstat_asking, ...).
 stat() {
-	rcli "$1" INFO all | tr -d '\r' | sed -n "s/^$2:\(count\|calls\)=\([0-9]*\).*/\2/p"
+	local v
+	v=$(rcli "$1" INFO all | tr -d '\r' | sed -n "s/^$2:\(count\|calls\)=\([0-9]*\).*/\2/p")
+	echo "${v:-0}"
 }
 
 for n in $NAMES; do
@@ -101,24 +106,25 @@ echo "$out" | sed -n '/^replay store/,$p' | sed 's/^/# /'
 	fail "check-config shows the cluster's primaries"
 [ "$(grep -c 'role: primary, 1 replica connected' <<<"$out")" -eq 3 ] &&
 	pass "check-config: each primary has the replica WAIT needs" || fail "check-config: each primary's role"
-# A new cluster: each primary has no marker yet; check-config names it, and
-# setting it to 0 (as for a single Redis that never held nonces) ends the wait.
-markers=$(grep -o 'no pta:{[0-9a-f]*}since' <<<"$out" | sed 's/^no //')
-if [ "$(wc -w <<<"$markers")" -eq 3 ]; then
-	pass "check-config names each primary's own marker (pta:{TAG}since)"
-else
-	fail "check-config names three markers: $markers"
-fi
-for m in $markers; do
-	rcli n1 -c SET "$m" 0 >/dev/null
-done
+# A new cluster: no slot has a marker yet (rule 6: a slot's marker says
+# from when it holds every nonce, and moves and is lost with its nonces);
+# reset-store marks them all, as SET pta:since 0 does on a single Redis.
+[ "$(grep -c 'slots have no marker yet' <<<"$out")" -eq 3 ] &&
+	pass "check-config: a new cluster's slots have no marker yet" || fail "check-config: markers missing"
+out=$($HELPER --config "$CONF" reset-store 2>&1)
+grep -q "^marked 16384 slots of the cluster" <<<"$out" &&
+	pass "reset-store marks the 16384 slots of a new cluster" || fail "reset-store on a cluster: $out"
+out=$($HELPER --config "$CONF" reset-store 2>&1)
+grep -q "^marked 0 slots of the cluster .*16384 had a marker already" <<<"$out" &&
+	pass "... and a second time marks none (SET NX)" || fail "reset-store again: $out"
 out=$($HELPER --config "$CONF" check-config 2>&1)
 status=$?
-[ "$(grep -c 'holds every nonce ever recorded' <<<"$out")" -eq 3 ] && grep -q 'recorded, refused the second time, and found: OK' <<<"$out" &&
-	check "check-config once marked: the test nonce, exit 0" 0 "$status" ||
+[ "$(grep -c '  \([0-9]*\) of its \1 slots hold every nonce recorded' <<<"$out")" -eq 3 ] &&
+	grep -q 'recorded, refused the second time, and found: OK' <<<"$out" &&
+	check "check-config once marked: every slot complete, the test nonce, exit 0" 0 "$status" ||
 	{ echo "$out" | sed 's/^/# /'; fail "check-config once marked"; }
-[ "$(for n in $NAMES; do rcli "$n" --scan --pattern 'pta:{*}since'; done | sort -u | wc -l)" -eq 3 ] &&
-	pass "the three markers live on three primaries (and are replicated)" || fail "the markers' places"
+[ "$(for n in $NAMES; do [ "$(role "$n")" = master ] && rcli "$n" --scan --pattern 'pta:{*}since'; done | wc -l)" -eq 16384 ] &&
+	pass "a marker per slot, each on the primary of its slot" || fail "the markers' places"
 
 # --- two nodes' helpers racing, over JIDs of every shard -------------------------
 
@@ -139,5 +145,144 @@ for n in $NAMES; do
 done >"$WORK/sizes"
 [ "$(awk '$1 > 1' "$WORK/sizes" | wc -l)" -eq 3 ] &&
 	pass "the JIDs' records spread over the three primaries" || fail "records on every primary: $(tr '\n' ' ' <"$WORK/sizes")"
+
+# --- a stream of logins through two helpers, for one JID --------------------------
+
+stream_start() {
+	rm -f "$WORK/stop" "$WORK/stream.progress"
+	"$PY" "$TOP/tests/redis_stream.py" "$HELPER" "$OTP_SEED" "$TOKEN_SECRET" \
+		"$CONF" 2 "$WORK" "$WORK/stop" 90 >"$WORK/stream.out" 2>&1 &
+	STREAM=$!
+	pids+=("$STREAM")
+}
+stream_done() {
+	local line
+	touch "$WORK/stop"
+	wait "$STREAM"
+	unspawn "$STREAM"
+	while IFS= read -r line; do
+		case $line in
+		"ok   "*) pass "$1: ${line#ok   }" ;;
+		"FAIL "*) fail "$1: ${line#FAIL }" ;;
+		*) echo "$line" ;;
+		esac
+	done <"$WORK/stream.out"
+}
+accepted() { awk '{ print $2 }' "$WORK/stream.progress" 2>/dev/null || echo 0; }
+accepted_more() { [ "$(accepted)" -gt "$1" ]; }
+refused() { awk '{ print $3 }' "$WORK/stream.progress" 2>/dev/null || echo 0; }
+refused_more() { [ "$(refused)" -gt "$1" ]; }
+# still N: nothing more accepted for N seconds.
+still() {
+	local n until=$((SECONDS + $1))
+	n=$(accepted)
+	while [ "$SECONDS" -lt "$until" ]; do sleep 0.2; done
+	[ "$n" = "$(accepted)" ]
+}
+user_sets() {
+	local n
+	for n in $NAMES; do
+		[ -n "${REDIS_PID[$n]}" ] && rcli "$n" --scan --pattern 'pta:{*}:u'
+	done | sort -u
+}
+
+# The stream's JID (s@example.org): its slot, from the key its first login makes.
+user_sets >"$WORK/sets.before"
+mid_step
+answer=$(echo "auth:s:example.org:$(token s@example.org)" | timeout 30 "$HELPER" --config "$CONF" --log stderr 2>"$WORK/first.log")
+check "a first login for the stream's JID" 1 "$answer"
+user_sets >"$WORK/sets.after"
+ukey=$(comm -13 "$WORK/sets.before" "$WORK/sets.after" | head -1)
+slot=$(rcli n1 CLUSTER KEYSLOT "$ukey")
+src=$(owner "$slot")
+for n in $NAMES; do
+	[ "$n" != "$src" ] && [ "$(role "$n")" = master ] && { dst=$n; break; }
+done
+echo "# the JID's keys ($ukey) are in slot $slot, on $src; it moves to $dst"
+
+# --- a slot migrated mid-stream: ASK, then MOVED -----------------------------------
+
+stream_start
+wait_for 10 accepted_more 20 && pass "a stream of logins for the JID through 2 helpers: accepted" ||
+	fail "the stream's logins are accepted"
+asked=$(stat "$dst" cmdstat_asking)
+rcli "$dst" CLUSTER SETSLOT "$slot" IMPORTING "$(node_id "$src")" >/dev/null
+rcli "$src" CLUSTER SETSLOT "$slot" MIGRATING "$(node_id "$dst")" >/dev/null
+n=$(refused)
+wait_for 10 refused_more "$((n + 5))" &&
+	pass "the slot migrating: its JID's logins refused (TRYAGAIN: a multi-key script cannot run on half a slot)" ||
+	fail "logins refused while the slot migrates"
+# shellcheck disable=SC2046 # the keys are words
+rcli "$src" MIGRATE 127.0.0.1 "${REDIS_PORT[$dst]}" "" 0 5000 AUTH "$REDIS_ADMIN_PASSWORD" \
+	KEYS $(rcli "$src" CLUSTER GETKEYSINSLOT "$slot" 1000) >/dev/null
+asked_more() { [ "$(stat "$dst" cmdstat_asking)" -gt "$asked" ]; }
+wait_for 10 asked_more &&
+	pass "the keys migrated: the helpers follow ASK to $dst, with ASKING ($(stat "$src" errorstat_ASK) ASK)" ||
+	fail "the helpers follow ASK with ASKING"
+moved=$(stat "$src" errorstat_MOVED)
+for n in $NAMES; do
+	[ "$(role "$n")" = master ] && rcli "$n" CLUSTER SETSLOT "$slot" NODE "$(node_id "$dst")" >/dev/null
+done
+n=$(accepted)
+wait_for 15 accepted_more "$((n + 20))" &&
+	pass "the slot moved: logins accepted again, on $dst (the helpers were not restarted)" ||
+	fail "logins accepted after the migration"
+[ "$(stat "$src" errorstat_MOVED)" -gt "$moved" ] &&
+	pass "... after a MOVED from $src, the map asked again" || fail "the helpers met MOVED"
+[ "$(rcli "$dst" CLUSTER COUNTKEYSINSLOT "$slot")" -gt 0 ] && [ "$(rcli "$src" CLUSTER COUNTKEYSINSLOT "$slot")" -eq 0 ] &&
+	pass "the JID's records are on $dst alone" || fail "the JID's records moved"
+stream_done "migration"
+
+# --- the primary killed: its replica promoted ---------------------------------------
+
+# replica_of NAME: the server that replicates NAME.
+replica_of() {
+	local n
+	for n in $NAMES; do
+		[ -n "${REDIS_PID[$n]}" ] && [ "$(role "$n")" = slave ] &&
+			rcli "$n" ROLE | sed -n 3p | grep -qx "${REDIS_PORT[$1]}" && echo "$n"
+	done
+}
+is_primary() { [ "$(role "$1")" = master ]; }
+in_sync() { rcli "$1" INFO replication | grep -q 'master_link_status:up'; }
+victim=$dst
+heir=$(replica_of "$victim")
+stream_start
+wait_for 10 accepted_more 20 || fail "the stream's logins are accepted"
+n=$(refused)
+redis_stop "$victim" KILL
+killed=$SECONDS
+wait_for 20 refused_more "$n" && pass "$victim killed: its JID's logins refused" ||
+	fail "$victim killed: logins refused"
+if wait_for 30 is_primary "$heir"; then
+	pass "the cluster promoted its replica $heir (in $((SECONDS - killed)) s)"
+else
+	fail "the cluster promoted the replica"
+fi
+# The new primary has no replica: WAIT 1 cannot be met, nothing is accepted.
+still 2 && pass "... and while no replica acknowledges, nothing is accepted" ||
+	fail "nothing accepted without a replica"
+cluster_node "$victim" || fail "$victim restarted"
+n=$(accepted)
+wait_for 30 accepted_more "$((n + 20))" &&
+	pass "$victim back as $heir's replica: logins accepted again, on $heir" ||
+	fail "logins accepted again after the failover"
+[ "$(role "$victim")" = slave ] && pass "... $victim is a replica now" || fail "$victim rejoined as a replica"
+stream_done "failover"
+
+# --- a manual failover: the helpers' primary becomes a replica -----------------------
+
+wait_for 30 all_ok || fail "the cluster is whole again"
+wait_for 15 in_sync "$victim" || fail "$victim is in sync with $heir"
+stream_start
+wait_for 10 accepted_more 20 || fail "the stream's logins are accepted"
+rcli "$victim" CLUSTER FAILOVER >/dev/null
+wait_for 30 is_primary "$victim" && pass "CLUSTER FAILOVER: $victim is the primary again" ||
+	fail "CLUSTER FAILOVER"
+n=$(accepted)
+wait_for 30 accepted_more "$((n + 20))" &&
+	pass "the helpers followed it by themselves" || fail "the helpers followed the manual failover"
+stream_done "manual failover"
+grep -h 'replay store' "$WORK"/stream.*.log | sed 's/[0-9]\{1,\}/N/g' | sort | uniq -c | sort -rn | head -8 | sed 's/^/# /'
 
 finish

@@ -21,7 +21,14 @@
  *    (a new Redis, or one restarted without persistence, flushed, or
  *    evicting) is refused, and the next sets it to when the tokens valid
  *    then expire; until that time logins are refused: a token accepted
- *    before may have been forgotten.
+ *    before may have been forgotten. On a Redis Cluster the mark is kept
+ *    per slot (PREFIX{TAG}since, TAG a word of that slot): it moves and is
+ *    lost with the slot's nonces, whichever node holds them, and a slot
+ *    that is not complete refuses its own logins alone.
+ * 7. On a Redis Cluster, a command goes where its key's slot is served
+ *    (redis_cluster.c), or where a MOVED or ASK reply sends it; a login
+ *    redirected more than ROUNDS_MAX times, or whose slot has no primary,
+ *    is refused.
  *
  * Keys, PREFIX being replay_redis_key_prefix, U the JID's key and K the
  * nonce's, in hex:
@@ -31,20 +38,25 @@
  *			of the expired ones when it holds per_user
  *	PREFIXsince	Unix time (the helpers' clock) from which the store
  *			is complete (rule 6); no expiry
+ *	PREFIX{TAG}since  the same for one slot of a cluster
  * The braces are a hash tag: a JID's keys share one cluster slot, as one
  * script's keys must.
  *
  * A batch of logins is one round trip: PREFIXsince read (and set first,
  * if the last batch found it missing), the script for each login
  * (EVALSHA), and WAIT when replicas must acknowledge, written at once, and
- * every reply read before anything is answered. The script is loaded
+ * every reply read before anything is answered. On a cluster, a batch is a
+ * round trip per primary its logins' slots go to, then one more per
+ * redirection (MOVED, ASK, TRYAGAIN), within the same deadline; and a
+ * missing slot mark is set in one more round trip. The script is loaded
  * (SCRIPT LOAD) in the same round trip, first, on each new connection.
  * What a store knows of a connection (the script loaded, its timeouts, the
  * mark missing) lives with the link, which a store opened in its place
  * takes over.
  *
  * For the sandbox: after start-up this file makes no system call of its
- * own but clock_gettime; its connections' are listed in redis_link.c
+ * own but clock_gettime and poll (a pause while a cluster's slot is
+ * migrated); its connections' are listed in redis_link.c
  * (socket, connect, poll, fcntl, getsockopt, setsockopt, read/recvfrom,
  * write/sendto, close; getrandom with TLS). A store opened again after a
  * failure takes over the link, so no name is resolved and no file read; only
@@ -52,8 +64,8 @@
  */
 #include <sys/random.h>
 
-#include <poll.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -724,10 +724,12 @@ record_on(struct redis_store *r, const size_t idx[], size_t n,
 	else
 		k = add_since(r, r->since_value);
 	for (j = 0; j < n; j++) {
-		const char *argv[] = { "EVALSHA", r->sha, "2", r->nkey[i = idx[j]],
-			r->ukey[i], r->ttl, r->per_user_text, r->member[i],
+		const size_t e = idx[j];
+		const char *argv[] = { "EVALSHA", r->sha, "2", r->nkey[e],
+			r->ukey[e], r->ttl, r->per_user_text, r->member[e],
 			r->now_ms };
 
+		i = e;
 		if (r->asking[i])
 			add(r, 1, asking);
 		r->reply_of[i] = r->ncmds;

@@ -53,21 +53,39 @@ struct redis_cluster {
 
 /* --- slots ----------------------------------------------------------------- */
 
-/* CRC-16/XMODEM (polynomial 0x1021, initial 0), as Redis Cluster hashes. */
+/*
+ * CRC-16/XMODEM (polynomial 0x1021, initial 0), as Redis Cluster hashes,
+ * a byte at a time from a table made once (the table of each byte's CRC).
+ */
+static uint16_t crc_table[256];
+
+static void
+make_crc_table(void)
+{
+	uint16_t crc;
+	int byte, bit;
+
+	for (byte = 0; byte < 256; byte++) {
+		crc = (uint16_t)(byte << 8);
+		for (bit = 0; bit < 8; bit++)
+			crc = (crc & 0x8000) != 0 ?
+			    (uint16_t)((crc << 1) ^ 0x1021) :
+			    (uint16_t)(crc << 1);
+		crc_table[byte] = crc;
+	}
+}
+
 static uint16_t
 crc16(const char *p, size_t n)
 {
 	uint16_t crc = 0;
 	size_t i;
-	int bit;
 
-	for (i = 0; i < n; i++) {
-		crc ^= (uint16_t)((unsigned char)p[i] << 8);
-		for (bit = 0; bit < 8; bit++)
-			crc = (crc & 0x8000) != 0 ?
-			    (uint16_t)((crc << 1) ^ 0x1021) :
-			    (uint16_t)(crc << 1);
-	}
+	if (crc_table[1] == 0)
+		make_crc_table();
+	for (i = 0; i < n; i++)
+		crc = (uint16_t)((crc << 8) ^
+		    crc_table[((crc >> 8) ^ (unsigned char)p[i]) & 0xff]);
 	return crc;
 }
 
@@ -94,16 +112,19 @@ redis_cluster_slot(const char *key, size_t len)
 static void
 make_tags(uint32_t tags[REDIS_CLUSTER_SLOTS])
 {
-	char text[REDIS_CLUSTER_TAG_MAX + 1];
-	size_t left = REDIS_CLUSTER_SLOTS;
-	uint32_t i;
+	static const char digits[] = "0123456789abcdef";
+	char text[REDIS_CLUSTER_TAG_MAX];
+	size_t left = REDIS_CLUSTER_SLOTS, n;
+	uint32_t i, v;
 	unsigned s;
-	int n;
 
 	memset(tags, 0xff, REDIS_CLUSTER_SLOTS * sizeof(tags[0]));
 	for (i = 0; left > 0 && i < 0xfffffffu; i++) {
-		n = snprintf(text, sizeof(text), "%x", i);
-		s = crc16(text, (size_t)n) & (REDIS_CLUSTER_SLOTS - 1);
+		/* (the digits of i, as "%x" writes them) */
+		for (n = 0, v = i; n == 0 || v != 0; v >>= 4)
+			text[REDIS_CLUSTER_TAG_MAX - ++n] = digits[v & 15];
+		s = crc16(text + REDIS_CLUSTER_TAG_MAX - n, n) &
+		    (REDIS_CLUSTER_SLOTS - 1);
 		if (tags[s] == 0xffffffffu) {
 			tags[s] = i;
 			left--;
@@ -504,10 +525,11 @@ enum redis_redirect
 redis_cluster_redirect(struct redis_cluster *cl, const redisReply *r,
     struct redis_link **to, char err[REPLAY_ERR_LEN])
 {
-	char host[REDIS_URL_HOST_MAX + 1], why[REDIS_URL_ERR_LEN];
-	const char *p;
-	unsigned port;
+	char host[REDIS_URL_HOST_MAX + 1];
+	const char *p, *colon;
 	struct node *n;
+	long long port;
+	size_t len;
 	int moved;
 
 	*to = NULL;
@@ -523,14 +545,23 @@ redis_cluster_redirect(struct redis_cluster *cl, const redisReply *r,
 	if (!moved && strncmp(r->str, "ASK ", 4) != 0)
 		return REDIS_ANSWERED;
 	cl->stale |= moved;
-	/* "MOVED 3999 127.0.0.1:6381": the slot, then where. */
-	if ((p = strchr(r->str + 4, ' ')) == NULL ||
-	    redis_hostport_parse(p + 1, host, &port, REDIS_DEFAULT_PORT,
-		why) == -1) {
+	/* "MOVED 3999 127.0.0.1:6381": the slot, then where (an IPv6
+	 * address unbracketed: the port follows the last colon). */
+	if ((p = strchr(r->str, ' ')) == NULL ||
+	    (p = strchr(p + 1, ' ')) == NULL ||
+	    (colon = strrchr(++p, ':')) == NULL ||
+	    (len = (size_t)(colon - p)) == 0 || len > REDIS_URL_HOST_MAX ||
+	    (port = strtoll(colon + 1, NULL, 10)) <= 0) {
 		snprintf(err, REPLAY_ERR_LEN, "Redis Cluster: a redirection "
 		    "that does not parse");
 		return REDIS_TRY_AGAIN;
 	}
+	if (p[0] == '[' && len >= 2 && p[len - 1] == ']') {
+		p++;
+		len -= 2;
+	}
+	memcpy(host, p, len);
+	host[len] = '\0';
 	if ((n = named_node(cl, host, port, &cl->nodes[cl->good], err)) !=
 	    NULL)
 		*to = node_link(cl, n, err);
@@ -541,6 +572,33 @@ void
 redis_cluster_stale(struct redis_cluster *cl)
 {
 	cl->stale = 1;
+}
+
+void
+redis_cluster_tidy(struct redis_cluster *cl)
+{
+	uint16_t moved[CLUSTER_NODES_MAX];
+	size_t i, kept = 0;
+	unsigned s;
+
+	for (i = 0; i < cl->nnodes; i++) {
+		if (!cl->nodes[i].seed && !cl->nodes[i].primary) {
+			redis_link_close(cl->nodes[i].link);
+			moved[i] = NO_NODE;
+			continue;
+		}
+		if (kept != i)
+			cl->nodes[kept] = cl->nodes[i];
+		moved[i] = (uint16_t)kept++;
+	}
+	if (kept == cl->nnodes)
+		return;
+	for (s = 0; s < REDIS_CLUSTER_SLOTS; s++)
+		if (cl->slot[s] != NO_NODE)
+			cl->slot[s] = moved[cl->slot[s]];
+	cl->good = cl->good < cl->nnodes && moved[cl->good] != NO_NODE ?
+	    moved[cl->good] : 0;
+	cl->nnodes = kept;
 }
 
 /* The index in nodes of primary i, or -1. */

@@ -86,6 +86,14 @@ enum redis_redirect redis_cluster_redirect(struct redis_cluster *,
 void redis_cluster_stale(struct redis_cluster *);
 
 /*
+ * Between batches, when no link is held: forgets the nodes that are
+ * neither seeds nor primaries in the map (replaced, or named by a
+ * redirection), so that a cluster whose nodes come and go never fills the
+ * list.
+ */
+void redis_cluster_tidy(struct redis_cluster *);
+
+/*
  * The slots the map gives primary i (as redis_cluster_primary numbers
  * them) into out, in order. Returns how many.
  */

@@ -161,6 +161,7 @@ struct redis_store {
 	enum redis_redirect redirect[BATCH_MAX];
 	struct redis_link *to[BATCH_MAX];
 	int asking[BATCH_MAX];
+	char redirect_text[160]; /* the last, for the log */
 
 	/* ... and the markers of the slots its logins fall in: GET's reply's
 	 * place, whether after ASKING, whether it said the slot is complete. */
@@ -613,9 +614,25 @@ add_marks(struct redis_store *r, const size_t idx[], size_t n)
 	}
 }
 
+/* Whether a reply sends its command elsewhere, or tells to try again. */
+static int
+is_redirection(const redisReply *rep)
+{
+	static const char *const words[] = { "MOVED ", "ASK ", "TRYAGAIN",
+		"CLUSTERDOWN" };
+	size_t i;
+
+	for (i = 0; rep->type == REDIS_REPLY_ERROR && i < 4; i++)
+		if (strncmp(rep->str, words[i], strlen(words[i])) == 0)
+			return 1;
+	return 0;
+}
+
 /*
  * Each marker's reply: whether its slot is complete (rule 6). A login of a
- * slot that is not is refused. Returns the slots that are not.
+ * slot that is not is refused. A marker sent elsewhere is no error while
+ * its slot's logins are sent elsewhere too (they read it again there).
+ * Returns the slots that refused a login.
  */
 static int
 marks_complete(struct redis_store *r, const size_t idx[], size_t n,
@@ -624,22 +641,31 @@ marks_complete(struct redis_store *r, const size_t idx[], size_t n,
 {
 	const redisReply *rep;
 	char why[REPLAY_ERR_LEN];
-	size_t m, j;
+	size_t m, j, i;
 	int bad = 0;
 
 	for (m = 0; m < r->nmarks; m++) {
 		rep = r->replies[r->first + r->mark_reply[m]];
 		memcpy(r->since_key, r->mark_key[m], MARK_KEY_MAX);
 		r->mark_missing[m] = rep->type == REDIS_REPLY_NIL;
-		r->mark_ok[m] = store_complete(r, rep, t->now, why) == 0;
-		if (!r->mark_ok[m] && bad++ == 0)
-			snprintf(err, REPLAY_ERR_LEN, "slot %u: %.290s",
-			    r->mark_slot[m], why);
+		if (is_redirection(rep)) {
+			r->mark_ok[m] = 0;
+			redis_reply_text(rep, why, sizeof(why));
+		} else {
+			r->mark_ok[m] = store_complete(r, rep, t->now, why) == 0;
+		}
+		for (j = 0; j < n && !r->mark_ok[m]; j++) {
+			i = idx[j];
+			if (r->mark_of[i] != m ||
+			    r->redirect[i] != REDIS_ANSWERED)
+				continue;
+			if (results[i] == REPLAY_FRESH)
+				results[i] = REPLAY_ERROR;
+			if (bad++ == 0)
+				snprintf(err, REPLAY_ERR_LEN, "slot %u: %.290s",
+				    r->mark_slot[m], why);
+		}
 	}
-	for (j = 0; j < n; j++)
-		if (!r->mark_ok[r->mark_of[idx[j]]] &&
-		    results[idx[j]] == REPLAY_FRESH)
-			results[idx[j]] = REPLAY_ERROR;
 	return bad;
 }
 
@@ -676,8 +702,7 @@ set_missing_marks(struct redis_store *r, const char *value)
  * neither an answer nor an error of the batch; the next round sends it on.
  */
 static int
-redirected(struct redis_store *r, size_t i, const redisReply *rep,
-    char err[REPLAY_ERR_LEN])
+redirected(struct redis_store *r, size_t i, const redisReply *rep)
 {
 	char why[REPLAY_ERR_LEN] = "";
 
@@ -692,10 +717,9 @@ redirected(struct redis_store *r, size_t i, const redisReply *rep,
 	if ((r->redirect[i] == REDIS_MOVED || r->redirect[i] == REDIS_ASK) &&
 	    r->to[i] == NULL)
 		r->redirect[i] = REDIS_TRY_AGAIN;
-	if (err[0] == '\0')
-		redis_reply_text(rep, err, REPLAY_ERR_LEN);
+	redis_reply_text(rep, r->redirect_text, sizeof(r->redirect_text));
 	if (why[0] != '\0')
-		snprintf(err, REPLAY_ERR_LEN, "%s", why);
+		snprintf(r->redirect_text, sizeof(r->redirect_text), "%s", why);
 	return 1;
 }
 
@@ -742,7 +766,7 @@ record_on(struct redis_store *r, const size_t idx[], size_t n,
 		errors++;
 	for (j = 0; j < n; j++) {
 		i = idx[j];
-		if (!redirected(r, i, r->replies[r->first + r->reply_of[i]], err))
+		if (!redirected(r, i, r->replies[r->first + r->reply_of[i]]))
 			results[i] = entry_result(r,
 			    r->replies[r->first + r->reply_of[i]], &errors, err);
 	}
@@ -765,14 +789,13 @@ record_on(struct redis_store *r, const size_t idx[], size_t n,
 			if (results[idx[j]] == REPLAY_FRESH)
 				results[idx[j]] = REPLAY_ERROR;
 	free_replies(r);
-	if (bad_marks) {
-		set_missing_marks(r, r->since_value);
-		errors++;
-	}
+	errors += bad_marks;
 	if (r->broken) {
 		redis_link_failed(r->link, err);
 		if (r->cluster != NULL)
 			redis_cluster_stale(r->cluster);
+	} else if (r->cluster != NULL) {
+		set_missing_marks(r, r->since_value);
 	}
 	return errors == 0 ? 0 : -1;
 }
@@ -836,8 +859,6 @@ cluster_round(struct redis_store *r, size_t pending[], size_t *npending,
 		for (j = 0; j < m; j++)
 			if (r->redirect[group[j]] != REDIS_ANSWERED)
 				pending[(*npending)++] = group[j];
-		if (*npending > 0 && why[0] != '\0' && err[0] == '\0')
-			snprintf(err, REPLAY_ERR_LEN, "%s", why);
 	}
 	return errors;
 }
@@ -861,6 +882,7 @@ cluster_record(struct redis_store *r, size_t n, const struct replay_time *t,
 		r->redirect[i] = REDIS_ANSWERED;
 	}
 	err[0] = '\0';
+	redis_cluster_tidy(r->cluster);
 	r->deadline = redis_now_ms() + r->timeout_ms;
 	for (round = 0; npending > 0 && round < ROUNDS_MAX; round++) {
 		for (i = again = 0; i < npending; i++)
@@ -876,7 +898,8 @@ cluster_record(struct redis_store *r, size_t n, const struct replay_time *t,
 	r->link = NULL;
 	if (npending > 0 && errors++ == 0)
 		snprintf(err, REPLAY_ERR_LEN, "Redis Cluster: still redirected "
-		    "after %d rounds", ROUNDS_MAX);
+		    "after %d tries (%.200s): a slot being migrated, or a "
+		    "failover under way", ROUNDS_MAX, r->redirect_text);
 	return errors == 0 ? 0 : -1;
 }
 

@@ -45,7 +45,13 @@ cluster_node() {
 		cluster-require-full-coverage no cluster-replica-validity-factor 0 \
 		masterauth "$REDIS_ADMIN_PASSWORD"
 }
-cluster_ok() { rcli "$1" CLUSTER INFO 2>/dev/null | grep -q '^cluster_state:ok'; }
+# cluster_ok NAME: the server sees the cluster whole: its state ok, and
+# three primaries and three replicas, none failing.
+cluster_ok() {
+	rcli "$1" CLUSTER INFO 2>/dev/null | grep -q '^cluster_state:ok' &&
+		[ "$(rcli "$1" CLUSTER NODES | awk '$3 !~ /fail/ && $3 ~ /master/' | wc -l)" -eq 3 ] &&
+		[ "$(rcli "$1" CLUSTER NODES | awk '$3 !~ /fail/ && $3 ~ /slave/' | wc -l)" -eq 3 ]
+}
 all_ok() {
 	local n
 	for n in $NAMES; do
@@ -167,6 +173,10 @@ stream_done() {
 		*) echo "$line" ;;
 		esac
 	done <"$WORK/stream.out"
+	# what the helpers logged, each kind of line once, with its count
+	grep -h 'replay store' "$WORK"/stream.*.log | sed 's/[0-9]\{1,\}/N/g' |
+		sort | uniq -c | sort -rn | head -6 | cut -c1-230 | sed 's/^/# /' |
+		tee "$WORK/stream.said"
 }
 accepted() { awk '{ print $2 }' "$WORK/stream.progress" 2>/dev/null || echo 0; }
 accepted_more() { [ "$(accepted)" -gt "$1" ]; }
@@ -232,6 +242,9 @@ wait_for 15 accepted_more "$((n + 20))" &&
 [ "$(rcli "$dst" CLUSTER COUNTKEYSINSLOT "$slot")" -gt 0 ] && [ "$(rcli "$src" CLUSTER COUNTKEYSINSLOT "$slot")" -eq 0 ] &&
 	pass "the JID's records are on $dst alone" || fail "the JID's records moved"
 stream_done "migration"
+grep -q 'still redirected after N tries (TRYAGAIN' "$WORK/stream.said" &&
+	grep -q "slot map changed" "$WORK/stream.said" &&
+	pass "... the helpers logged why (TRYAGAIN), and the new map" || fail "the helpers logged the migration"
 
 # --- the primary killed: its replica promoted ---------------------------------------
 
@@ -269,6 +282,8 @@ wait_for 30 accepted_more "$((n + 20))" &&
 	fail "logins accepted again after the failover"
 [ "$(role "$victim")" = slave ] && pass "... $victim is a replica now" || fail "$victim rejoined as a replica"
 stream_done "failover"
+grep -q 'slot N has no reachable primary' "$WORK/stream.said" && grep -q 'N of N replicas acknowledged' "$WORK/stream.said" &&
+	pass "... the helpers logged why: no primary, then no replica to acknowledge" || fail "the helpers logged the failover"
 
 # --- a manual failover: the helpers' primary becomes a replica -----------------------
 
@@ -283,6 +298,5 @@ n=$(accepted)
 wait_for 30 accepted_more "$((n + 20))" &&
 	pass "the helpers followed it by themselves" || fail "the helpers followed the manual failover"
 stream_done "manual failover"
-grep -h 'replay store' "$WORK"/stream.*.log | sed 's/[0-9]\{1,\}/N/g' | sort | uniq -c | sort -rn | head -8 | sed 's/^/# /'
 
 finish

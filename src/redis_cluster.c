@@ -390,8 +390,10 @@ ask_map(struct redis_cluster *cl, struct node *n, uint64_t deadline,
 	if ((r = ask(l, 2, shards, deadline, why)) == NULL)
 		return -1;
 	if (r->type == REDIS_REPLY_ERROR && (strncmp(r->str, "ERR unknown",
-	    11) == 0 || strncmp(r->str, "ERR Unknown", 11) == 0)) {
-		/* Before Redis 7: CLUSTER SLOTS alone. */
+	    11) == 0 || strncmp(r->str, "ERR Unknown", 11) == 0 ||
+	    strncmp(r->str, "NOPERM", 6) == 0)) {
+		/* Before Redis 7, CLUSTER SLOTS alone; or an ACL user
+		 * allowed only that. */
 		freeReplyObject(r);
 		old = 1;
 		if ((r = ask(l, 2, slots, deadline, why)) == NULL)

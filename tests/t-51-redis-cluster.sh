@@ -146,6 +146,21 @@ while IFS= read -r line; do
 	*) echo "# $line" ;;
 	esac
 done < <(timeout 300 "$PY" "$TOP/tests/redis_nodes.py" "$HELPER" "$OTP_SEED" "$TOKEN_SECRET" 150 2 "$CONF" "$CONF2" 2>&1)
+# An ACL user allowed CLUSTER SLOTS alone (as servers before Redis 7 have):
+# the map is read from it.
+for n in $NAMES; do
+	# shellcheck disable=SC2086 # the ACL is a list of words
+	rcli "$n" ACL SETUSER slotsonly on ">$REDIS_USER_PASSWORD" ${REDIS_ACL/+cluster|shards/} >/dev/null
+done
+CONF3=$WORK/token-auth-3.conf
+redis_config "$CONF3" "redis://slotsonly:$REDIS_USER_PASSWORD_URL@/" \
+	"replay_redis_cluster = ${seeds[1]}" "replay_per_user = 100000"
+out=$($HELPER --config "$CONF3" check-config 2>&1)
+[ "$(grep -c '^  node 127.0.0.1:[0-9]*: primary of slots [0-9]*-[0-9]*, 1 replica$' <<<"$out")" -eq 3 ] &&
+	grep -q 'recorded, refused the second time, and found: OK' <<<"$out" &&
+	pass "the map from CLUSTER SLOTS, where CLUSTER SHARDS is not allowed" ||
+	{ echo "$out" | sed 's/^/# /'; fail "the map from CLUSTER SLOTS"; }
+
 for n in $NAMES; do
 	[ "$(role "$n")" = master ] && echo "$(rcli "$n" DBSIZE)"
 done >"$WORK/sizes"

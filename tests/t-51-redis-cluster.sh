@@ -162,7 +162,7 @@ out=$($HELPER --config "$CONF3" check-config 2>&1)
 	{ echo "$out" | sed 's/^/# /'; fail "the map from CLUSTER SLOTS"; }
 
 for n in $NAMES; do
-	[ "$(role "$n")" = master ] && echo "$(rcli "$n" DBSIZE)"
+	[ "$(role "$n")" = master ] && rcli "$n" DBSIZE
 done >"$WORK/sizes"
 [ "$(awk '$1 > 1' "$WORK/sizes" | wc -l)" -eq 3 ] &&
 	pass "the JIDs' records spread over the three primaries" || fail "records on every primary: $(tr '\n' ' ' <"$WORK/sizes")"

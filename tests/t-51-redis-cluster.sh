@@ -164,6 +164,22 @@ out=$($HELPER --config "$CONF3" check-config 2>&1)
 	pass "the map from CLUSTER SLOTS, where CLUSTER SHARDS is not allowed" ||
 	{ echo "$out" | sed 's/^/# /'; fail "the map from CLUSTER SLOTS"; }
 
+# Seeds that do not answer: the next one is asked; none at all: logins
+# refused, saying why.
+dead=$(redis_free_port)
+CONF4=$WORK/token-auth-4.conf
+redis_config "$CONF4" "redis://$REDIS_USER:$REDIS_USER_PASSWORD_URL@/" \
+	"replay_redis_cluster = 127.0.0.1:$dead,${seeds[4]}" "replay_per_user = 100000"
+mid_step
+answer=$(echo "auth:d:example.org:$(token d@example.org)" | timeout 30 "$HELPER" --config "$CONF4" --log stderr 2>"$WORK/dead.log")
+check "a seed that does not answer: the next one tells the map" 1 "$answer"
+redis_config "$CONF4" "redis://$REDIS_USER:$REDIS_USER_PASSWORD_URL@/" \
+	"replay_redis_cluster = 127.0.0.1:$dead" "replay_per_user = 100000"
+answer=$(echo "auth:d:example.org:$(token d@example.org)" | timeout 30 "$HELPER" --config "$CONF4" --log stderr 2>"$WORK/dead.log")
+[ "$answer" = 0 ] && grep -qF "no node of the cluster told its slot map (Redis unreachable (127.0.0.1:$dead: Connection refused)" "$WORK/dead.log" &&
+	pass "no seed answers: the login refused, and the log says why" ||
+	{ cat "$WORK/dead.log"; fail "no seed answers: refused, saying why"; }
+
 for n in $NAMES; do
 	[ "$(role "$n")" = master ] && rcli "$n" DBSIZE
 done >"$WORK/sizes"

@@ -81,7 +81,10 @@
 _Static_assert(sizeof(struct redis_settings) <= REPLAY_OWN_MAX, "settings");
 
 #define BATCH_MAX   64			/* entries recorded at once */
-#define CMDS_MAX    (2 * BATCH_MAX + 4) /* SCRIPT LOAD, since (2), WAIT; ASKING */
+/* Commands of one exchange, at most: the script, and WAIT; then on one
+ * Redis, PREFIXsince (2) and each login; on a cluster, each login and its
+ * slot's marker, each after ASKING. */
+#define CMDS_MAX    (4 * BATCH_MAX + 4)
 #define ROUNDS_MAX  4			/* a Cluster's batch: redirections */
 #define TRY_AGAIN_MS 20			/* a slot being migrated: a pause */
 #define ARGS_MAX    9

@@ -233,8 +233,13 @@ user_sets() {
 # The stream's JID (s@example.org): its slot, from the key its first login makes.
 user_sets >"$WORK/sets.before"
 mid_step
-answer=$(echo "auth:s:example.org:$(token s@example.org)" | timeout 30 "$HELPER" --config "$CONF" --log stderr 2>"$WORK/first.log")
+first=$(token s@example.org)
+answer=$(echo "auth:s:example.org:$first" | timeout 30 "$HELPER" --config "$CONF" --log stderr 2>"$WORK/first.log")
 check "a first login for the stream's JID" 1 "$answer"
+out=$($HELPER --config "$CONF" verify s@example.org "$first" 2>&1)
+status=$?
+grep -q 'nonce already used' <<<"$out" && check "verify finds the used token on its slot's primary (exit 1)" 1 "$status" ||
+	fail "verify on a cluster: $out"
 user_sets >"$WORK/sets.after"
 ukey=$(comm -13 "$WORK/sets.before" "$WORK/sets.after" | head -1)
 slot=$(rcli n1 CLUSTER KEYSLOT "$ukey")

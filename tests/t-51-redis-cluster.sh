@@ -269,7 +269,9 @@ wait_for 10 asked_more &&
 	pass "the keys migrated: the helpers follow ASK to $dst, with ASKING ($(stat "$src" errorstat_ASK) ASK)" ||
 	fail "the helpers follow ASK with ASKING"
 moved=$(stat "$src" errorstat_MOVED)
-for n in $NAMES; do
+# (the new owner first, then the old one, as redis-cli --cluster does: so
+# that neither sends the other's clients back)
+for n in "$dst" "$src" $NAMES; do
 	[ "$(role "$n")" = master ] && rcli "$n" CLUSTER SETSLOT "$slot" NODE "$(node_id "$dst")" >/dev/null
 done
 n=$(accepted)

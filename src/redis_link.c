@@ -164,8 +164,8 @@ retime(redisContext *c, struct redis_exchange *x)
 	return -1;
 }
 
-static int
-flush(redisContext *c, struct redis_exchange *x)
+int
+redis_send(redisContext *c, struct redis_exchange *x)
 {
 	int done = 0;
 
@@ -181,7 +181,7 @@ redis_next_reply(redisContext *c, struct redis_exchange *x, void **reply)
 	size_t before;
 
 	*reply = NULL;
-	if (flush(c, x) != REDIS_OK)
+	if (redis_send(c, x) != REDIS_OK)
 		return REDIS_ERR;
 	for (;;) {
 		if (redisGetReplyFromReader(c, reply) != REDIS_OK)

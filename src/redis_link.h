@@ -143,6 +143,13 @@ struct redis_exchange {
  */
 int redis_next_reply(redisContext *, struct redis_exchange *, void **reply);
 
+/*
+ * Writes the commands appended so far, as redis_next_reply does first, so
+ * that several connections' exchanges are under way at once. REDIS_OK, or
+ * REDIS_ERR with c->err set.
+ */
+int redis_send(redisContext *, struct redis_exchange *);
+
 /* Where the connection goes, for messages: "127.0.0.1:6379", a path. */
 const char *redis_link_where(const struct redis_link *);
 

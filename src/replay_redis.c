@@ -132,6 +132,15 @@ struct command {
 	size_t len[ARGS_MAX];
 };
 
+/* One node's exchange of a cluster's round, between writing and reading. */
+struct part {
+	struct redis_link *link;
+	size_t lo, hi; /* its logins, in the round's order */
+	size_t k, mlo, mhi, first, ncmds; /* as add_logins and send_all left them */
+	int wait, written, reused, again;
+	struct redis_exchange x;
+};
+
 struct redis_store {
 	struct replay base;
 	struct redis_link *link;       /* the one in use, a cluster's node's */
@@ -171,7 +180,13 @@ struct redis_store {
 	char mark_key[BATCH_MAX][MARK_KEY_MAX];
 	unsigned mark_slot[BATCH_MAX];
 	size_t nmarks, mark_reply[BATCH_MAX], mark_of[BATCH_MAX];
+	size_t mlo, mhi; /* the markers of the exchange in use */
 	int mark_asking[BATCH_MAX], mark_ok[BATCH_MAX], mark_missing[BATCH_MAX];
+
+	/* A cluster's round: an exchange per primary, each one's logins
+	 * order[lo..hi), all written before any is read. */
+	struct part parts[BATCH_MAX];
+	size_t order[BATCH_MAX];
 };
 
 /* --- keys and commands -------------------------------------------------- */
@@ -329,51 +344,92 @@ set_timeout(redisContext *c, struct redis_conn_state *st, uint64_t deadline)
 }
 
 /*
- * Writes the exchange's commands at once and reads every reply. Returns
- * 0, or -1 with err if the link failed; *again if worth one more try on a
- * new connection.
+ * A write or read of an exchange failed: the connection is dropped, to be
+ * tried once more on a new one (*again) if it was found closed while idle,
+ * or the link failed.
  */
+static void
+exchange_failed(struct redis_store *r, redisContext *c,
+    const struct redis_exchange *x, int reused, int *again,
+    char err[REPLAY_ERR_LEN])
+{
+	int saved = errno;
+
+	r->conn->timeout_ms = 0;
+	*again = reused && found_closed(c, saved);
+	errno = saved;
+	io_error(r, c, x->deadline, err);
+	free_replies(r);
+	if (*again)
+		redis_link_drop(r->link);
+	else
+		redis_link_failed(r->link, err);
+}
+
+/*
+ * Writes the exchange's commands at once (connecting first if need be).
+ * Returns 0, or -1 with err if the link failed; *again if worth one more
+ * try on a new connection.
+ */
+static int
+exchange_write(struct redis_store *r, struct redis_exchange *x, int *reused,
+    int *again, char err[REPLAY_ERR_LEN])
+{
+	redisContext *c;
+
+	*again = 0;
+	if ((c = redis_link_get(r->link, x->deadline, err)) == NULL)
+		return -1;
+	*reused = r->conn->used;
+	r->conn->used = 1;
+	if (set_timeout(c, r->conn, x->deadline) == -1 ||
+	    send_all(r, c, x->deadline) == -1) {
+		io_error(r, c, x->deadline, err);
+		redis_link_failed(r->link, err);
+		return -1;
+	}
+	if (redis_send(c, x) != REDIS_OK) {
+		exchange_failed(r, c, x, *reused, again, err);
+		return -1;
+	}
+	return 0;
+}
+
+/* Reads every reply of the exchange written; as exchange_write returns. */
+static int
+exchange_read(struct redis_store *r, struct redis_exchange *x, int reused,
+    int *again, char err[REPLAY_ERR_LEN])
+{
+	size_t i, total = r->first + r->ncmds + (r->wait != 0);
+	redisContext *c;
+	void *reply;
+
+	*again = 0;
+	if ((c = redis_link_get(r->link, x->deadline, err)) == NULL)
+		return -1;
+	for (i = 0; i < total; i++) {
+		if (redis_next_reply(c, x, &reply) != REDIS_OK) {
+			exchange_failed(r, c, x, reused, again, err);
+			return -1;
+		}
+		r->replies[r->nreplies++] = reply;
+	}
+	if (x->retimed) /* (set_timeout sets it afresh next time) */
+		r->conn->timeout_ms = 0;
+	redis_link_ok(r->link);
+	return 0;
+}
+
 static int
 exchange_once(struct redis_store *r, uint64_t deadline, int *again,
     char err[REPLAY_ERR_LEN])
 {
 	struct redis_exchange x = { deadline, 0, 0, 0 };
-	size_t i, total;
-	redisContext *c;
-	void *reply;
-	int reused, saved;
+	int reused;
 
-	*again = 0;
-	if ((c = redis_link_get(r->link, deadline, err)) == NULL)
+	if (exchange_write(r, &x, &reused, again, err) == -1)
 		return -1;
-	reused = r->conn->used;
-	r->conn->used = 1;
-	if (set_timeout(c, r->conn, deadline) == -1 ||
-	    send_all(r, c, deadline) == -1) {
-		io_error(r, c, deadline, err);
-		redis_link_failed(r->link, err);
-		return -1;
-	}
-	total = r->first + r->ncmds + (r->wait != 0);
-	for (i = 0; i < total; i++) {
-		if (redis_next_reply(c, &x, &reply) != REDIS_OK) {
-			saved = errno;
-			r->conn->timeout_ms = 0;
-			*again = reused && found_closed(c, saved);
-			io_error(r, c, deadline, err);
-			free_replies(r);
-			if (*again)
-				redis_link_drop(r->link);
-			else
-				redis_link_failed(r->link, err);
-			return -1;
-		}
-		r->replies[r->nreplies++] = reply;
-	}
-	if (x.retimed) /* (set_timeout sets it afresh next time) */
-		r->conn->timeout_ms = 0;
-	redis_link_ok(r->link);
-	return 0;
+	return exchange_read(r, &x, reused, again, err);
 }
 
 static int
@@ -585,7 +641,8 @@ slot_of(const struct redis_store *r, size_t i)
 
 /*
  * On a cluster, GET the marker of each slot the logins idx[0..n) fall in
- * (after ASKING where they are sent after an ASK).
+ * (after ASKING where they are sent after an ASK). They are the markers
+ * mlo to mhi, after those of the round's other exchanges.
  */
 static void
 add_marks(struct redis_store *r, const size_t idx[], size_t n)
@@ -594,10 +651,10 @@ add_marks(struct redis_store *r, const size_t idx[], size_t n)
 	size_t j, m, i;
 	unsigned slot;
 
-	r->nmarks = 0;
+	r->mlo = r->nmarks;
 	for (j = 0; j < n; j++) {
 		slot = slot_of(r, i = idx[j]);
-		for (m = 0; m < r->nmarks && r->mark_slot[m] != slot; m++)
+		for (m = r->mlo; m < r->nmarks && r->mark_slot[m] != slot; m++)
 			;
 		if (m == r->nmarks) {
 			r->mark_slot[r->nmarks] = slot;
@@ -607,7 +664,8 @@ add_marks(struct redis_store *r, const size_t idx[], size_t n)
 		r->mark_of[i] = m;
 		r->mark_asking[m] |= r->asking[i];
 	}
-	for (m = 0; m < r->nmarks; m++) {
+	r->mhi = r->nmarks;
+	for (m = r->mlo; m < r->mhi; m++) {
 		const char *get[] = { "GET", r->mark_key[m] };
 
 		if (r->mark_asking[m])
@@ -647,7 +705,7 @@ marks_complete(struct redis_store *r, const size_t idx[], size_t n,
 	size_t m, j, i;
 	int bad = 0;
 
-	for (m = 0; m < r->nmarks; m++) {
+	for (m = r->mlo; m < r->mhi; m++) {
 		rep = r->replies[r->first + r->mark_reply[m]];
 		memcpy(r->since_key, r->mark_key[m], MARK_KEY_MAX);
 		r->mark_missing[m] = rep->type == REDIS_REPLY_NIL;
@@ -687,7 +745,7 @@ set_missing_marks(struct redis_store *r, const char *value)
 
 	r->ncmds = 0;
 	r->wait = 0;
-	for (m = 0; m < r->nmarks; m++) {
+	for (m = r->mlo; m < r->mhi; m++) {
 		const char *set[] = { "SET", r->mark_key[m], value, "NX" };
 
 		if (!r->mark_missing[m])
@@ -722,30 +780,27 @@ redirected(struct redis_store *r, size_t i, const redisReply *rep)
 		r->redirect[i] = REDIS_TRY_AGAIN;
 	redis_reply_text(rep, r->redirect_text, sizeof(r->redirect_text));
 	if (why[0] != '\0')
-		snprintf(r->redirect_text, sizeof(r->redirect_text), "%s", why);
+		snprintf(r->redirect_text, sizeof(r->redirect_text), "%.150s", why);
 	return 1;
 }
 
 /*
- * The logins idx[0..n) of a batch, on the link in use, in one round trip:
- * PREFIXsince, the script for each (after ASKING where a slot is being
- * migrated), WAIT. Their results in results[idx[...]]; 0, or -1 with err.
+ * The commands for the logins idx[0..n) of a batch, on the link in use:
+ * PREFIXsince (on a cluster, the markers of their slots), the script for
+ * each (after ASKING where a slot is being migrated); WAIT is added when
+ * they are written. Returns how many commands come before the first
+ * login's on a single Redis (PREFIXsince's).
  */
-static int
-record_on(struct redis_store *r, const size_t idx[], size_t n,
-    const struct replay_time *t, enum replay_result results[],
-    char err[REPLAY_ERR_LEN])
+static size_t
+add_logins(struct redis_store *r, const size_t idx[], size_t n)
 {
 	static const char *const asking[] = { "ASKING" };
-	const redisReply *set;
-	size_t i, j, k;
-	int errors = 0, bad_marks = 0;
+	size_t i, j, k = 0;
 
 	for (j = 0; j < n; j++)
 		r->redirect[idx[j]] = REDIS_ANSWERED;
 	r->conn = redis_link_state(r->link);
 	r->ncmds = 0;
-	k = 0;
 	if (r->cluster != NULL)
 		add_marks(r, idx, n);
 	else
@@ -763,8 +818,23 @@ record_on(struct redis_store *r, const size_t idx[], size_t n,
 		add(r, 9, argv);
 	}
 	r->wait = r->wait_replicas > 0;
-	if (exchange(r, err) == -1)
-		return -1;
+	return k;
+}
+
+/*
+ * The replies to add_logins' commands: the results of the logins idx[0..n)
+ * in results[idx[...]], or where a redirection sends them. Returns 0, or
+ * -1 with err.
+ */
+static int
+logins_answered(struct redis_store *r, const size_t idx[], size_t n,
+    size_t k, const struct replay_time *t, enum replay_result results[],
+    char err[REPLAY_ERR_LEN])
+{
+	const redisReply *set;
+	size_t i, j;
+	int errors = 0, bad_marks = 0;
+
 	if (script_loaded(r, err) == -1)
 		errors++;
 	for (j = 0; j < n; j++) {
@@ -803,6 +873,19 @@ record_on(struct redis_store *r, const size_t idx[], size_t n,
 	return errors == 0 ? 0 : -1;
 }
 
+/* The logins idx[0..n) of a batch, on the link in use, in one round trip. */
+static int
+record_on(struct redis_store *r, const size_t idx[], size_t n,
+    const struct replay_time *t, enum replay_result results[],
+    char err[REPLAY_ERR_LEN])
+{
+	size_t k = add_logins(r, idx, n);
+
+	if (exchange(r, err) == -1)
+		return -1;
+	return logins_answered(r, idx, n, k, t, results, err);
+}
+
 /*
  * The logins idx[0..n) that go to one node, taken out of idx (the rest
  * stay, in order): those whose link is the first's. Returns how many.
@@ -824,10 +907,77 @@ same_node(struct redis_link *const link[], size_t idx[], size_t *n,
 	return m;
 }
 
+/* The part's exchange becomes the one in use, as when it was written. */
+static void
+use_part(struct redis_store *r, const struct part *p)
+{
+	r->link = p->link;
+	r->conn = redis_link_state(p->link);
+	r->first = p->first;
+	r->ncmds = p->ncmds;
+	r->wait = p->wait;
+	r->mlo = p->mlo;
+	r->mhi = p->mhi;
+}
+
+/*
+ * A part's commands written; its state kept for reading. Returns 0, or -1
+ * with err if its link failed (not if it is to be tried again: again).
+ */
+static int
+write_part(struct redis_store *r, struct part *p, char err[REPLAY_ERR_LEN])
+{
+	r->link = p->link;
+	p->k = add_logins(r, r->order + p->lo, p->hi - p->lo);
+	p->mlo = r->mlo;
+	p->mhi = r->mhi;
+	free_replies(r);
+	r->broken = 0;
+	p->x = (struct redis_exchange){ r->deadline, 0, 0, 0 };
+	p->written = exchange_write(r, &p->x, &p->reused, &p->again, err) ==
+	    0;
+	p->first = r->first;
+	p->ncmds = r->ncmds;
+	p->wait = r->wait;
+	if (p->written || p->again)
+		return 0;
+	redis_cluster_stale(r->cluster);
+	return -1;
+}
+
+/*
+ * A part's replies read and answered; its commands made and sent once
+ * more, on a new connection, if its connection was found closed. Returns
+ * 0, or -1 with err.
+ */
+static int
+read_part(struct redis_store *r, struct part *p,
+    const struct replay_time *t, enum replay_result results[],
+    char err[REPLAY_ERR_LEN])
+{
+	const size_t *idx = r->order + p->lo;
+	size_t n = p->hi - p->lo;
+
+	if (!p->written && !p->again)
+		return 0; /* (counted when it was written) */
+	use_part(r, p);
+	r->broken = 0;
+	if (p->written &&
+	    exchange_read(r, &p->x, p->reused, &p->again, err) == 0)
+		return logins_answered(r, idx, n, p->k, t, results, err);
+	if (!p->again) {
+		redis_cluster_stale(r->cluster);
+		return -1;
+	}
+	r->nmarks = p->mlo;
+	return record_on(r, idx, n, t, results, err);
+}
+
 /*
  * One round of a cluster's batch: the logins pending routed (to the node a
- * redirection named, or to their slot's primary), a round trip per node.
- * Leaves pending those to send again. Returns the errors.
+ * redirection named, or to their slot's primary), an exchange per node,
+ * all written before any is read, so that the nodes work at once. Leaves
+ * pending those to send again. Returns the errors.
  */
 static int
 cluster_round(struct redis_store *r, size_t pending[], size_t *npending,
@@ -835,16 +985,17 @@ cluster_round(struct redis_store *r, size_t pending[], size_t *npending,
     char err[REPLAY_ERR_LEN])
 {
 	struct redis_link *link[BATCH_MAX];
-	size_t routed[BATCH_MAX], group[BATCH_MAX], nrouted = 0, m, j, i;
+	size_t routed[BATCH_MAX], nrouted = 0, nparts = 0, pos = 0, j, i;
 	char why[REPLAY_ERR_LEN];
+	struct part *p;
 	int errors = 0;
 
 	for (j = 0; j < *npending; j++) {
 		i = pending[j];
 		why[0] = '\0';
 		link[i] = r->to[i] != NULL ? r->to[i] :
-		    redis_cluster_link(r->cluster, redis_cluster_slot(
-			r->nkey[i], strlen(r->nkey[i])), r->deadline, why);
+		    redis_cluster_link(r->cluster, slot_of(r, i), r->deadline,
+			why);
 		r->to[i] = NULL;
 		if (link[i] != NULL)
 			routed[nrouted++] = i;
@@ -852,16 +1003,24 @@ cluster_round(struct redis_store *r, size_t pending[], size_t *npending,
 			snprintf(err, REPLAY_ERR_LEN, "%s", why);
 	}
 	*npending = 0;
+	r->nmarks = 0;
 	while (nrouted > 0) {
-		m = same_node(link, routed, &nrouted, group);
-		r->link = link[group[0]];
+		p = &r->parts[nparts++];
+		p->link = link[routed[0]];
+		p->lo = pos;
+		pos += same_node(link, routed, &nrouted, r->order + pos);
+		p->hi = pos;
 		why[0] = '\0';
-		if (record_on(r, group, m, t, results, why) == -1 &&
-		    errors++ == 0)
+		if (write_part(r, p, why) == -1 && errors++ == 0)
 			snprintf(err, REPLAY_ERR_LEN, "%s", why);
-		for (j = 0; j < m; j++)
-			if (r->redirect[group[j]] != REDIS_ANSWERED)
-				pending[(*npending)++] = group[j];
+	}
+	for (p = r->parts; p < r->parts + nparts; p++) {
+		why[0] = '\0';
+		if (read_part(r, p, t, results, why) == -1 && errors++ == 0)
+			snprintf(err, REPLAY_ERR_LEN, "%s", why);
+		for (j = p->lo; j < p->hi; j++)
+			if (r->redirect[r->order[j]] != REDIS_ANSWERED)
+				pending[(*npending)++] = r->order[j];
 	}
 	return errors;
 }

@@ -149,6 +149,23 @@ while IFS= read -r line; do
 	*) echo "# $line" ;;
 	esac
 done < <(timeout 300 "$PY" "$TOP/tests/redis_nodes.py" "$HELPER" "$OTP_SEED" "$TOKEN_SECRET" 150 2 "$CONF" "$CONF2" 2>&1)
+# The stress harness, 16 requests outstanding per helper: batches of logins
+# for many JIDs, an exchange with each primary in every batch, all written
+# before any is read; every outcome checked (valid once, replays, races).
+# (Redis given time to answer a helper slowed down, under valgrind)
+CONF_STRESS=$WORK/token-auth-stress.conf
+redis_config "$CONF_STRESS" "redis://$REDIS_USER:$REDIS_USER_PASSWORD_URL@/" \
+	"replay_redis_cluster = ${seeds[0]}" "replay_redis_wait_replicas = 1" \
+	"replay_redis_timeout_ms = 5000" "replay_per_user = 100000"
+out=$(HELPER=$HELPER timeout 300 bash "$TOP/tests/stress.sh" -c "$CONF_STRESS" --use-store -p 4 -n 1500 -w 16 2>&1)
+if tail -1 <<<"$out" | grep -q '^[0-9]* passed, 0 failed'; then
+	pass "stress, 4 helpers x 1500 requests, 16 outstanding each: every outcome right"
+	grep -E 'throughput|latency' <<<"$out" | sed 's/^ */# /'
+else
+	fail "stress on the cluster"
+	tail -20 <<<"$out"
+fi
+
 # An ACL user allowed CLUSTER SLOTS alone (as servers before Redis 7 have):
 # the map is read from it.
 for n in $NAMES; do

@@ -45,10 +45,11 @@
  * A batch of logins is one round trip: PREFIXsince read (and set first,
  * if the last batch found it missing), the script for each login
  * (EVALSHA), and WAIT when replicas must acknowledge, written at once, and
- * every reply read before anything is answered. On a cluster, a batch is a
- * round trip per primary its logins' slots go to, then one more per
- * redirection (MOVED, ASK, TRYAGAIN), within the same deadline; and a
- * missing slot mark is set in one more round trip. The script is loaded
+ * every reply read before anything is answered. On a cluster, a batch is an
+ * exchange with each primary its logins' slots go to, all written before
+ * any is read (one round trip's time), then a round more per redirection
+ * (MOVED, ASK, TRYAGAIN), within the same deadline; and a missing slot
+ * mark is set in one more round trip. The script is loaded
  * (SCRIPT LOAD) in the same round trip, first, on each new connection.
  * What a store knows of a connection (the script loaded, its timeouts, the
  * mark missing) lives with the link, which a store opened in its place

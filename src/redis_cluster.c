@@ -270,7 +270,7 @@ read_shard(struct redis_cluster *cl, struct map *m, const redisReply *shard,
     const struct node *asked, char why[REPLAY_ERR_LEN])
 {
 	const redisReply *slots = field(shard, "slots"), *nodes = field(shard,
-	    "nodes"), *nd, *addr, *port;
+	    "nodes"), *nd, *addr, *port, *health;
 	struct node *primary = NULL, *n;
 	unsigned replicas = 0;
 	size_t i;
@@ -298,8 +298,11 @@ read_shard(struct redis_cluster *cl, struct map *m, const redisReply *shard,
 		if ((n = named_node(cl, addr->str, port->integer, asked,
 			 why)) == NULL)
 			return -1;
-		/* A primary the cluster holds as failed serves nothing. */
-		if (!is_string(field(nd, "health"), "fail"))
+		/* A primary the cluster holds as failed ("fail", "failed"
+		 * in its documentation) serves nothing. */
+		health = field(nd, "health");
+		if (!is_string(health, NULL) ||
+		    strncmp(health->str, "fail", 4) != 0)
 			primary = n;
 	}
 	if (primary != NULL)

@@ -5,9 +5,13 @@
 # replay_redis_wait_replicas = 1, so that each primary's replica must have
 # a login before it is accepted.
 #
-# Proves: check-config shows the cluster's nodes and each primary's marker;
-# two nodes' helpers racing on the same tokens, over JIDs of every shard:
-# each accepted exactly once, replays refused; a slot migrated while a
+# Proves: check-config shows the slot map and each primary; a new
+# cluster's slots have no marker (rule 6 is kept per slot) until
+# reset-store marks them; two nodes' helpers racing on the same tokens, over
+# JIDs of every shard: each accepted exactly once, replays refused; the
+# stress harness's outcomes with batches over every primary; the map read
+# with CLUSTER SLOTS where SHARDS is not allowed; a seed that does not
+# answer, and none that does (refused, saying why); a slot migrated while a
 # stream of logins for one of its JIDs runs (CLUSTER SETSLOT IMPORTING and
 # MIGRATING, MIGRATE, SETSLOT NODE): the helpers follow ASK (with ASKING),
 # then MOVED, and accept again without a restart; the primary of that slot
@@ -20,7 +24,7 @@
 # valkey-server (Debian 13 has): this suite runs redis-server alone, and
 # says so.
 #
-# HELPER may name another build. About 40 s.
+# HELPER may name another build. About 20 s.
 # (pass never fails, so "test && pass || fail" is a plain if-then-else here.)
 # shellcheck disable=SC2015
 . "$(dirname "$0")/lib.sh"

@@ -37,7 +37,8 @@ struct node {
 	struct redis_link *link; /* made when first used */
 	int seed;		 /* named by replay_redis_cluster */
 	int primary;		 /* of a slot, in the map */
-	unsigned replicas;	 /* as the map says, for check-config */
+	unsigned replicas;	 /* as the map says, for check-config: */
+	char replica_text[128];	 /* their addresses */
 };
 
 struct redis_cluster {
@@ -264,6 +265,21 @@ assign(struct redis_cluster *cl, struct map *m, long long from, long long to,
 	return 0;
 }
 
+/* A replica the map names, for check-config: counted, its address noted. */
+static void
+note_replica(unsigned *count, char *text, size_t size, const char *addr,
+    long long port)
+{
+	size_t len = strlen(text);
+
+	if ((*count)++ > 0 && len + 2 < size) {
+		memcpy(text + len, ", ", 3);
+		len += 2;
+	}
+	if (len + 1 < size)
+		snprintf(text + len, size - len, "%s:%lld", addr, port);
+}
+
 /* One shard of CLUSTER SHARDS: its slots, to its primary if healthy. */
 static int
 read_shard(struct redis_cluster *cl, struct map *m, const redisReply *shard,
@@ -272,6 +288,7 @@ read_shard(struct redis_cluster *cl, struct map *m, const redisReply *shard,
 	const redisReply *slots = field(shard, "slots"), *nodes = field(shard,
 	    "nodes"), *nd, *addr, *port, *health;
 	struct node *primary = NULL, *n;
+	char replica_text[sizeof(primary->replica_text)] = "";
 	unsigned replicas = 0;
 	size_t i;
 
@@ -283,10 +300,6 @@ read_shard(struct redis_cluster *cl, struct map *m, const redisReply *shard,
 	}
 	for (i = 0; i < nodes->elements; i++) {
 		nd = nodes->element[i];
-		if (!is_string(field(nd, "role"), "master")) {
-			replicas++;
-			continue;
-		}
 		addr = field(nd, "ip");
 		port = field(nd, "port");
 		if (!is_string(addr, NULL) || port == NULL ||
@@ -295,18 +308,27 @@ read_shard(struct redis_cluster *cl, struct map *m, const redisReply *shard,
 			    "CLUSTER SHARDS");
 			return -1;
 		}
+		/* A node the cluster holds as failed ("fail", "failed" in
+		 * its documentation) serves nothing. */
+		health = field(nd, "health");
+		if (is_string(health, NULL) &&
+		    strncmp(health->str, "fail", 4) == 0)
+			continue;
+		if (!is_string(field(nd, "role"), "master")) {
+			note_replica(&replicas, replica_text,
+			    sizeof(replica_text), addr->str, port->integer);
+			continue;
+		}
 		if ((n = named_node(cl, addr->str, port->integer, asked,
 			 why)) == NULL)
 			return -1;
-		/* A primary the cluster holds as failed ("fail", "failed"
-		 * in its documentation) serves nothing. */
-		health = field(nd, "health");
-		if (!is_string(health, NULL) ||
-		    strncmp(health->str, "fail", 4) != 0)
-			primary = n;
+		primary = n;
 	}
-	if (primary != NULL)
+	if (primary != NULL) {
 		primary->replicas = replicas;
+		memcpy(primary->replica_text, replica_text,
+		    sizeof(replica_text));
+	}
 	for (i = 0; i + 1 < slots->elements; i += 2) {
 		if (slots->element[i]->type != REDIS_REPLY_INTEGER ||
 		    slots->element[i + 1]->type != REDIS_REPLY_INTEGER ||
@@ -326,8 +348,9 @@ static int
 read_range(struct redis_cluster *cl, struct map *m, const redisReply *range,
     const struct node *asked, char why[REPLAY_ERR_LEN])
 {
-	const redisReply *p;
+	const redisReply *p, *r;
 	struct node *n;
+	size_t i;
 
 	if (range->type != REDIS_REPLY_ARRAY || range->elements < 3 ||
 	    range->element[0]->type != REDIS_REPLY_INTEGER ||
@@ -342,7 +365,16 @@ read_range(struct redis_cluster *cl, struct map *m, const redisReply *range,
 	if ((n = named_node(cl, p->element[0]->str, p->element[1]->integer,
 		 asked, why)) == NULL)
 		return -1;
-	n->replicas = (unsigned)(range->elements - 3);
+	n->replicas = 0;
+	n->replica_text[0] = '\0';
+	for (i = 3; i < range->elements; i++)
+		if ((r = range->element[i])->type == REDIS_REPLY_ARRAY &&
+		    r->elements >= 2 && r->element[0]->type ==
+		    REDIS_REPLY_STRING && r->element[1]->type ==
+		    REDIS_REPLY_INTEGER)
+			note_replica(&n->replicas, n->replica_text,
+			    sizeof(n->replica_text), r->element[0]->str,
+			    r->element[1]->integer);
 	return assign(cl, m, range->element[0]->integer,
 	    range->element[1]->integer, n, why);
 }
@@ -755,8 +787,11 @@ redis_cluster_describe(struct redis_cluster *cl, unsigned timeout_ms)
 			else
 				printf(" %u-%u", from, s);
 		}
-		printf(", %u replica%s\n", cl->nodes[i].replicas,
-		    cl->nodes[i].replicas == 1 ? "" : "s");
+		printf(", %u replica%s%s%s%s\n", cl->nodes[i].replicas,
+		    cl->nodes[i].replicas == 1 ? "" : "s",
+		    cl->nodes[i].replicas > 0 ? " (" : "",
+		    cl->nodes[i].replica_text,
+		    cl->nodes[i].replicas > 0 ? ")" : "");
 	}
 	if (served == REDIS_CLUSTER_SLOTS)
 		return 0;

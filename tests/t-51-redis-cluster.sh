@@ -114,7 +114,7 @@ redis_config "$CONF" "redis://$REDIS_USER:$REDIS_USER_PASSWORD_URL@/" \
 
 out=$($HELPER --config "$CONF" check-config 2>&1)
 echo "$out" | sed -n '/^replay store/,$p' | sed 's/^/# /'
-[ "$(grep -c '^  node 127.0.0.1:[0-9]*: primary of slots [0-9]*-[0-9]*, 1 replica$' <<<"$out")" -eq 3 ] &&
+[ "$(grep -c '^  node 127.0.0.1:[0-9]*: primary of slots [0-9]*-[0-9]*, 1 replica (127.0.0.1:[0-9]*)$' <<<"$out")" -eq 3 ] &&
 	pass "check-config: the slot map, three primaries with a replica each" ||
 	fail "check-config shows the cluster's primaries"
 [ "$(grep -c 'role: primary, 1 replica connected' <<<"$out")" -eq 3 ] &&
@@ -180,7 +180,7 @@ CONF3=$WORK/token-auth-3.conf
 redis_config "$CONF3" "redis://slotsonly:$REDIS_USER_PASSWORD_URL@/" \
 	"replay_redis_cluster = ${seeds[1]}" "replay_per_user = 100000"
 out=$($HELPER --config "$CONF3" check-config 2>&1)
-[ "$(grep -c '^  node 127.0.0.1:[0-9]*: primary of slots [0-9]*-[0-9]*, 1 replica$' <<<"$out")" -eq 3 ] &&
+[ "$(grep -c '^  node 127.0.0.1:[0-9]*: primary of slots [0-9]*-[0-9]*, 1 replica (127.0.0.1:[0-9]*)$' <<<"$out")" -eq 3 ] &&
 	grep -q 'recorded, refused the second time, and found: OK' <<<"$out" &&
 	pass "the map from CLUSTER SLOTS, where CLUSTER SHARDS is not allowed" ||
 	{ echo "$out" | sed 's/^/# /'; fail "the map from CLUSTER SLOTS"; }

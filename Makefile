@@ -45,10 +45,10 @@ LIBS	     = $(shell pkg-config --libs $(PKGS))
 # mixes in gcc's objects).
 LIB_SRCS = src/auth.c src/base32.c src/config.c src/config_lines.c \
 	   src/frame.c src/io.c src/jid.c src/log.c src/mac.c \
-	   src/redis_link.c src/redis_url.c src/replay.c src/replay_lmdb.c \
-	   src/replay_redis.c src/request.c src/reload.c src/sandbox.c \
-	   src/secmem.c src/secrets.c src/serve.c src/setting.c src/term.c \
-	   src/token.c src/totp.c
+	   src/redis_cluster.c src/redis_link.c src/redis_url.c src/replay.c \
+	   src/replay_lmdb.c src/replay_redis.c src/request.c src/reload.c \
+	   src/sandbox.c src/secmem.c src/secrets.c src/serve.c src/setting.c \
+	   src/term.c src/token.c src/totp.c
 MAIN_SRCS = src/cli.c src/connect.c src/ejabberd_conf.c src/listen.c \
 	    src/main.c
 HDRS	 = $(wildcard src/*.h)
@@ -58,7 +58,7 @@ LIB	 = $(OBJDIR)/libpta.a
 ASAN_LIB = $(ASANDIR)/libpta.a
 
 UNITS	 = base32 totp mac token config replay frame request auth jid \
-	   vectors redis_url
+	   vectors redis_url redis_cluster
 UNIT_BINS = $(UNITS:%=tests/unit/test_%)
 CHECK_LIBS = $(shell pkg-config --libs check)
 

@@ -177,8 +177,8 @@ retime(redisContext *c, struct redis_exchange *x)
 	return -1;
 }
 
-static int
-flush(redisContext *c, struct redis_exchange *x)
+int
+redis_send(redisContext *c, struct redis_exchange *x)
 {
 	int done = 0;
 
@@ -194,7 +194,7 @@ redis_next_reply(redisContext *c, struct redis_exchange *x, void **reply)
 	size_t before;
 
 	*reply = NULL;
-	if (flush(c, x) != REDIS_OK)
+	if (redis_send(c, x) != REDIS_OK)
 		return REDIS_ERR;
 	for (;;) {
 		if (redisGetReplyFromReader(c, reply) != REDIS_OK)
@@ -369,7 +369,8 @@ int
 redis_settings_name_hosts(const struct redis_settings *s)
 {
 	return (s->url.transport != REDIS_UNIX && is_name(s->url.host)) ||
-	    redis_hosts_named(s->sentinels, REDIS_SENTINEL_PORT);
+	    redis_hosts_named(s->sentinels, REDIS_SENTINEL_PORT) ||
+	    redis_hosts_named(s->cluster, REDIS_DEFAULT_PORT);
 }
 
 /* The addresses of e[0..n), for people: "192.0.2.1, 2001:db8::1". */

@@ -40,6 +40,7 @@ uint64_t redis_now_ms(void);
 #define REDIS_SENTINELS_MAX 1024
 #define REDIS_MASTER_MAX    256
 #define REDIS_PREFIX_MAX    64
+#define REDIS_CLUSTER_SEEDS_MAX 512
 
 /* Where rediss:// cannot be had: what to do instead, in one sentence. */
 #define REDIS_NO_TLS							      \
@@ -61,6 +62,7 @@ struct redis_settings {
 	 * "" for none. Sent to the sentinels only, never to Redis. */
 	char sentinel_user[REDIS_URL_USER_MAX + 1];
 	char sentinel_password[REDIS_URL_PASSWORD_MAX + 1];
+	char cluster[REDIS_CLUSTER_SEEDS_MAX]; /* its seeds; "": none */
 	char prefix[REDIS_PREFIX_MAX];	     /* of every key */
 	unsigned timeout_ms;		     /* connect, or one round trip */
 	unsigned wait_replicas;		     /* to acknowledge each batch */
@@ -157,6 +159,13 @@ struct redis_exchange {
  * the deadline is REDIS_ERR_IO, EAGAIN; a flood REDIS_ERR_OTHER).
  */
 int redis_next_reply(redisContext *, struct redis_exchange *, void **reply);
+
+/*
+ * Writes the commands appended so far, as redis_next_reply does first, so
+ * that several connections' exchanges are under way at once. REDIS_OK, or
+ * REDIS_ERR with c->err set.
+ */
+int redis_send(redisContext *, struct redis_exchange *);
 
 /* Where the connection goes, for messages: "127.0.0.1:6379", a path. */
 const char *redis_link_where(const struct redis_link *);

@@ -21,7 +21,14 @@
  *    (a new Redis, or one restarted without persistence, flushed, or
  *    evicting) is refused, and the next sets it to when the tokens valid
  *    then expire; until that time logins are refused: a token accepted
- *    before may have been forgotten.
+ *    before may have been forgotten. On a Redis Cluster the mark is kept
+ *    per slot (PREFIX{TAG}since, TAG a word of that slot): it moves and is
+ *    lost with the slot's nonces, whichever node holds them, and a slot
+ *    that is not complete refuses its own logins alone.
+ * 7. On a Redis Cluster, a command goes where its key's slot is served
+ *    (redis_cluster.c), or where a MOVED or ASK reply sends it; a login
+ *    redirected more than ROUNDS_MAX times, or whose slot has no primary,
+ *    is refused.
  *
  * Keys, PREFIX being replay_redis_key_prefix, U the JID's key and K the
  * nonce's, in hex:
@@ -31,20 +38,26 @@
  *			of the expired ones when it holds per_user
  *	PREFIXsince	Unix time (the helpers' clock) from which the store
  *			is complete (rule 6); no expiry
+ *	PREFIX{TAG}since  the same for one slot of a cluster
  * The braces are a hash tag: a JID's keys share one cluster slot, as one
  * script's keys must.
  *
  * A batch of logins is one round trip: PREFIXsince read (and set first,
  * if the last batch found it missing), the script for each login
  * (EVALSHA), and WAIT when replicas must acknowledge, written at once, and
- * every reply read before anything is answered. The script is loaded
+ * every reply read before anything is answered. On a cluster, a batch is an
+ * exchange with each primary its logins' slots go to, all written before
+ * any is read (one round trip's time), then a round more per redirection
+ * (MOVED, ASK, TRYAGAIN), within the same deadline; and a missing slot
+ * mark is set in one more round trip. The script is loaded
  * (SCRIPT LOAD) in the same round trip, first, on each new connection.
  * What a store knows of a connection (the script loaded, its timeouts, the
  * mark missing) lives with the link, which a store opened in its place
  * takes over.
  *
  * For the sandbox: after start-up this file makes no system call of its
- * own but clock_gettime; its connections' are listed in redis_link.c
+ * own but clock_gettime and poll (a pause while a cluster's slot is
+ * migrated); its connections' are listed in redis_link.c
  * (socket, connect, poll, fcntl, getsockopt, setsockopt, read/recvfrom,
  * write/sendto, close; getrandom with TLS; and, where a host is named by
  * name, what resolving it again needs). A store opened again after a
@@ -54,12 +67,14 @@
 #include <sys/random.h>
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/evp.h>
 
+#include "redis_cluster.h"
 #include "redis_link.h"
 #include "redis_url.h"
 #include "replay_store.h"
@@ -68,8 +83,14 @@
 _Static_assert(sizeof(struct redis_settings) <= REPLAY_OWN_MAX, "settings");
 
 #define BATCH_MAX   64			/* entries recorded at once */
-#define CMDS_MAX    (BATCH_MAX + 4)	/* SCRIPT LOAD, since (2), WAIT */
+/* Commands of one exchange, at most: the script, and WAIT; then on one
+ * Redis, PREFIXsince (2) and each login; on a cluster, each login and its
+ * slot's marker, each after ASKING. */
+#define CMDS_MAX    (4 * BATCH_MAX + 4)
+#define ROUNDS_MAX  4			/* a Cluster's batch: redirections */
+#define TRY_AGAIN_MS 20			/* a slot being migrated: a pause */
 #define ARGS_MAX    9
+#define MARK_KEY_MAX (REDIS_PREFIX_MAX + REDIS_CLUSTER_TAG_MAX + 8)
 #define KEY_MAX	    (REDIS_PREFIX_MAX + 2 + 2 * REPLAY_USER_LEN + 3 + 2 * REPLAY_KEY_LEN + 1)
 #define SHA_LEN	    40
 #define PROBE_TTL_S 2
@@ -113,9 +134,19 @@ struct command {
 	size_t len[ARGS_MAX];
 };
 
+/* One node's exchange of a cluster's round, between writing and reading. */
+struct part {
+	struct redis_link *link;
+	size_t lo, hi; /* its logins, in the round's order */
+	size_t k, mlo, mhi, first, ncmds; /* as add_logins and send_all left them */
+	int wait, written, reused, again;
+	struct redis_exchange x;
+};
+
 struct redis_store {
 	struct replay base;
-	struct redis_link *link;
+	struct redis_link *link;       /* the one in use, a cluster's node's */
+	struct redis_cluster *cluster; /* NULL: one Redis, the link's own */
 	enum replay_access access;
 	char prefix[REDIS_PREFIX_MAX];
 	unsigned per_user, timeout_ms, wait_replicas;
@@ -126,15 +157,38 @@ struct redis_store {
 	/* One exchange: the commands asked for, the words they point to,
 	 * and the replies: the script's first if it was loaded (first = 1),
 	 * then one per command, then WAIT's if wait. */
-	struct command cmds[BATCH_MAX + 2];
+	struct command cmds[CMDS_MAX];
 	size_t ncmds;
 	int wait;
 	char nkey[BATCH_MAX][KEY_MAX], ukey[BATCH_MAX][KEY_MAX];
 	char member[BATCH_MAX][2 * REPLAY_KEY_LEN + 1];
 	char ttl[24], per_user_text[12], wait_text[2][24];
-	char since_key[REDIS_PREFIX_MAX + 8], since_value[24], now_ms[24];
+	char since_key[MARK_KEY_MAX];
+	char since_value[24], now_ms[24];
 	redisReply *replies[CMDS_MAX];
 	size_t nreplies, first;
+	uint64_t deadline; /* of the batch; 0: each exchange has the timeout */
+
+	/* A Cluster's batch: each login's command (its reply's place), and
+	 * where a redirection sends it next. */
+	size_t reply_of[BATCH_MAX];
+	enum redis_redirect redirect[BATCH_MAX];
+	struct redis_link *to[BATCH_MAX];
+	int asking[BATCH_MAX];
+	char redirect_text[160]; /* the last, for the log */
+
+	/* ... and the markers of the slots its logins fall in: GET's reply's
+	 * place, whether after ASKING, whether it said the slot is complete. */
+	char mark_key[BATCH_MAX][MARK_KEY_MAX];
+	unsigned mark_slot[BATCH_MAX];
+	size_t nmarks, mark_reply[BATCH_MAX], mark_of[BATCH_MAX];
+	size_t mlo, mhi; /* the markers of the exchange in use */
+	int mark_asking[BATCH_MAX], mark_ok[BATCH_MAX], mark_missing[BATCH_MAX];
+
+	/* A cluster's round: an exchange per primary, each one's logins
+	 * order[lo..hi), all written before any is read. */
+	struct part parts[BATCH_MAX];
+	size_t order[BATCH_MAX];
 };
 
 /* --- keys and commands -------------------------------------------------- */
@@ -292,63 +346,108 @@ set_timeout(redisContext *c, struct redis_conn_state *st, uint64_t deadline)
 }
 
 /*
- * Writes the exchange's commands at once and reads every reply. Returns
- * 0, or -1 with err if the link failed; *again if worth one more try on a
- * new connection.
+ * A write or read of an exchange failed: the connection is dropped, to be
+ * tried once more on a new one (*again) if it was found closed while idle,
+ * or the link failed.
  */
-static int
-exchange_once(struct redis_store *r, uint64_t deadline, int *again,
+static void
+exchange_failed(struct redis_store *r, redisContext *c,
+    const struct redis_exchange *x, int reused, int *again,
     char err[REPLAY_ERR_LEN])
 {
-	struct redis_exchange x = { deadline, 0, 0, 0 };
-	size_t i, total;
+	int saved = errno;
+
+	r->conn->timeout_ms = 0;
+	*again = reused && found_closed(c, saved);
+	errno = saved;
+	io_error(r, c, x->deadline, err);
+	free_replies(r);
+	if (*again)
+		redis_link_drop(r->link);
+	else
+		redis_link_failed(r->link, err);
+}
+
+/*
+ * Writes the exchange's commands at once (connecting first if need be).
+ * Returns 0, or -1 with err if the link failed; *again if worth one more
+ * try on a new connection.
+ */
+static int
+exchange_write(struct redis_store *r, struct redis_exchange *x, int *reused,
+    int *again, char err[REPLAY_ERR_LEN])
+{
 	redisContext *c;
-	void *reply;
-	int reused, saved;
 
 	*again = 0;
-	if ((c = redis_link_get(r->link, deadline, err)) == NULL)
+	if ((c = redis_link_get(r->link, x->deadline, err)) == NULL)
 		return -1;
-	reused = r->conn->used;
+	*reused = r->conn->used;
 	r->conn->used = 1;
-	if (set_timeout(c, r->conn, deadline) == -1 ||
-	    send_all(r, c, deadline) == -1) {
-		io_error(r, c, deadline, err);
+	if (set_timeout(c, r->conn, x->deadline) == -1 ||
+	    send_all(r, c, x->deadline) == -1) {
+		io_error(r, c, x->deadline, err);
 		redis_link_failed(r->link, err);
 		return -1;
 	}
-	total = r->first + r->ncmds + (r->wait != 0);
+	if (redis_send(c, x) != REDIS_OK) {
+		exchange_failed(r, c, x, *reused, again, err);
+		return -1;
+	}
+	return 0;
+}
+
+/* Reads every reply of the exchange written; as exchange_write returns. */
+static int
+exchange_read(struct redis_store *r, struct redis_exchange *x, int reused,
+    int *again, char err[REPLAY_ERR_LEN])
+{
+	size_t i, total = r->first + r->ncmds + (r->wait != 0);
+	redisContext *c;
+	void *reply;
+
+	*again = 0;
+	if ((c = redis_link_get(r->link, x->deadline, err)) == NULL)
+		return -1;
 	for (i = 0; i < total; i++) {
-		if (redis_next_reply(c, &x, &reply) != REDIS_OK) {
-			saved = errno;
-			r->conn->timeout_ms = 0;
-			*again = reused && found_closed(c, saved);
-			io_error(r, c, deadline, err);
-			free_replies(r);
-			if (*again)
-				redis_link_drop(r->link);
-			else
-				redis_link_failed(r->link, err);
+		if (redis_next_reply(c, x, &reply) != REDIS_OK) {
+			exchange_failed(r, c, x, reused, again, err);
 			return -1;
 		}
 		r->replies[r->nreplies++] = reply;
 	}
-	if (x.retimed) /* (set_timeout sets it afresh next time) */
+	if (x->retimed) /* (set_timeout sets it afresh next time) */
 		r->conn->timeout_ms = 0;
 	redis_link_ok(r->link);
 	return 0;
 }
 
 static int
+exchange_once(struct redis_store *r, uint64_t deadline, int *again,
+    char err[REPLAY_ERR_LEN])
+{
+	struct redis_exchange x = { deadline, 0, 0, 0 };
+	int reused;
+
+	if (exchange_write(r, &x, &reused, again, err) == -1)
+		return -1;
+	return exchange_read(r, &x, reused, again, err);
+}
+
+static int
 exchange(struct redis_store *r, char err[REPLAY_ERR_LEN])
 {
-	uint64_t deadline = redis_now_ms() + r->timeout_ms;
+	uint64_t deadline = r->deadline != 0 ? r->deadline :
+	    redis_now_ms() + r->timeout_ms;
 	int again;
 
 	free_replies(r);
 	r->broken = 0;
+	r->conn = redis_link_state(r->link);
 	if (exchange_once(r, deadline, &again, err) == 0)
 		return 0;
+	if (r->cluster != NULL)
+		redis_cluster_stale(r->cluster);
 	return again ? exchange_once(r, deadline, &again, err) : -1;
 }
 
@@ -438,21 +537,21 @@ entry_result(struct redis_store *r, const redisReply *rep, int *errors,
 
 /* WAIT's reply: enough replicas, or no login of the batch is accepted. */
 static int
-replicas_acknowledged(struct redis_store *r, enum replay_result results[],
-    size_t n, char err[REPLAY_ERR_LEN])
+replicas_acknowledged(struct redis_store *r, const size_t idx[], size_t n,
+    enum replay_result results[], char err[REPLAY_ERR_LEN])
 {
 	const redisReply *rep = r->replies[r->first + r->ncmds];
 	size_t i, fresh = 0;
 
 	for (i = 0; i < n; i++)
-		fresh += results[i] == REPLAY_FRESH;
+		fresh += results[idx[i]] == REPLAY_FRESH;
 	/* Only what was recorded now waits for the replicas. */
 	if (fresh == 0 || (rep->type == REDIS_REPLY_INTEGER &&
 	    rep->integer >= (long long)r->wait_replicas))
 		return 0;
 	for (i = 0; i < n; i++)
-		if (results[i] == REPLAY_FRESH)
-			results[i] = REPLAY_ERROR;
+		if (results[idx[i]] == REPLAY_FRESH)
+			results[idx[i]] = REPLAY_ERROR;
 	if (rep->type != REDIS_REPLY_INTEGER)
 		refused(r, rep, "WAIT", err);
 	else
@@ -518,15 +617,463 @@ store_complete(struct redis_store *r, const redisReply *since, time_t now,
 	return -1;
 }
 
+/*
+ * The marker of a slot (rule 6): on a cluster, each slot has its own,
+ * which moves with the slot's nonces when it migrates and is lost with
+ * them, whichever node loses them; on a single Redis, PREFIXsince.
+ */
+static void
+mark_key(const struct redis_store *r, unsigned slot, char out[MARK_KEY_MAX])
+{
+	char tag[REDIS_CLUSTER_TAG_MAX + 1];
+
+	if (r->cluster == NULL) {
+		snprintf(out, MARK_KEY_MAX, "%ssince", r->prefix);
+		return;
+	}
+	redis_cluster_tag(r->cluster, slot, tag);
+	snprintf(out, MARK_KEY_MAX, "%s{%s}since", r->prefix, tag);
+}
+
+static unsigned
+slot_of(const struct redis_store *r, size_t i)
+{
+	return redis_cluster_slot(r->nkey[i], strlen(r->nkey[i]));
+}
+
+/*
+ * On a cluster, GET the marker of each slot the logins idx[0..n) fall in
+ * (after ASKING where they are sent after an ASK). They are the markers
+ * mlo to mhi, after those of the round's other exchanges.
+ */
+static void
+add_marks(struct redis_store *r, const size_t idx[], size_t n)
+{
+	static const char *const asking[] = { "ASKING" };
+	size_t j, m, i;
+	unsigned slot;
+
+	r->mlo = r->nmarks;
+	for (j = 0; j < n; j++) {
+		slot = slot_of(r, i = idx[j]);
+		for (m = r->mlo; m < r->nmarks && r->mark_slot[m] != slot; m++)
+			;
+		if (m == r->nmarks) {
+			r->mark_slot[r->nmarks] = slot;
+			r->mark_asking[r->nmarks] = 0;
+			mark_key(r, slot, r->mark_key[r->nmarks++]);
+		}
+		r->mark_of[i] = m;
+		r->mark_asking[m] |= r->asking[i];
+	}
+	r->mhi = r->nmarks;
+	for (m = r->mlo; m < r->mhi; m++) {
+		const char *get[] = { "GET", r->mark_key[m] };
+
+		if (r->mark_asking[m])
+			add(r, 1, asking);
+		r->mark_reply[m] = r->ncmds;
+		add(r, 2, get);
+	}
+}
+
+/* Whether a reply sends its command elsewhere, or tells to try again. */
+static int
+is_redirection(const redisReply *rep)
+{
+	static const char *const words[] = { "MOVED ", "ASK ", "TRYAGAIN",
+		"CLUSTERDOWN" };
+	size_t i;
+
+	for (i = 0; rep->type == REDIS_REPLY_ERROR && i < 4; i++)
+		if (strncmp(rep->str, words[i], strlen(words[i])) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Each marker's reply: whether its slot is complete (rule 6). A login of a
+ * slot that is not is refused. A marker sent elsewhere is no error while
+ * its slot's logins are sent elsewhere too (they read it again there).
+ * Returns the slots that refused a login.
+ */
+static int
+marks_complete(struct redis_store *r, const size_t idx[], size_t n,
+    const struct replay_time *t, enum replay_result results[],
+    char err[REPLAY_ERR_LEN])
+{
+	const redisReply *rep;
+	char why[REPLAY_ERR_LEN];
+	size_t m, j, i;
+	int bad = 0;
+
+	for (m = r->mlo; m < r->mhi; m++) {
+		rep = r->replies[r->first + r->mark_reply[m]];
+		memcpy(r->since_key, r->mark_key[m], MARK_KEY_MAX);
+		r->mark_missing[m] = rep->type == REDIS_REPLY_NIL;
+		if (is_redirection(rep)) {
+			r->mark_ok[m] = 0;
+			redis_reply_text(rep, why, sizeof(why));
+		} else {
+			r->mark_ok[m] = store_complete(r, rep, t->now, why) == 0;
+		}
+		for (j = 0; j < n && !r->mark_ok[m]; j++) {
+			i = idx[j];
+			if (r->mark_of[i] != m ||
+			    r->redirect[i] != REDIS_ANSWERED)
+				continue;
+			if (results[i] == REPLAY_FRESH)
+				results[i] = REPLAY_ERROR;
+			if (bad++ == 0)
+				snprintf(err, REPLAY_ERR_LEN, "slot %u: %.290s",
+				    r->mark_slot[m], why);
+		}
+	}
+	return bad;
+}
+
+/*
+ * The markers found missing are set (NX) to when the tokens valid now
+ * expire: their slots are complete from then on. One more round trip, only
+ * when a slot is new or lost its nonces; what it answers changes nothing
+ * now (the next logins read the markers).
+ */
+static void
+set_missing_marks(struct redis_store *r, const char *value)
+{
+	static const char *const asking[] = { "ASKING" };
+	char err[REPLAY_ERR_LEN];
+	size_t m;
+
+	r->ncmds = 0;
+	r->wait = 0;
+	for (m = r->mlo; m < r->mhi; m++) {
+		const char *set[] = { "SET", r->mark_key[m], value, "NX" };
+
+		if (!r->mark_missing[m])
+			continue;
+		if (r->mark_asking[m])
+			add(r, 1, asking);
+		add(r, 4, set);
+	}
+	if (r->ncmds > 0 && exchange(r, err) == 0)
+		free_replies(r);
+}
+
+/*
+ * Whether a login's reply sends it elsewhere (on a cluster): then it is
+ * neither an answer nor an error of the batch; the next round sends it on.
+ */
+static int
+redirected(struct redis_store *r, size_t i, const redisReply *rep)
+{
+	char why[REPLAY_ERR_LEN] = "";
+
+	r->redirect[i] = REDIS_ANSWERED;
+	if (r->cluster == NULL)
+		return 0;
+	r->redirect[i] = redis_cluster_redirect(r->cluster, rep, &r->to[i],
+	    why);
+	r->asking[i] = r->redirect[i] == REDIS_ASK;
+	if (r->redirect[i] == REDIS_ANSWERED)
+		return 0;
+	if ((r->redirect[i] == REDIS_MOVED || r->redirect[i] == REDIS_ASK) &&
+	    r->to[i] == NULL)
+		r->redirect[i] = REDIS_TRY_AGAIN;
+	redis_reply_text(rep, r->redirect_text, sizeof(r->redirect_text));
+	if (why[0] != '\0')
+		snprintf(r->redirect_text, sizeof(r->redirect_text), "%.150s", why);
+	return 1;
+}
+
+/*
+ * The commands for the logins idx[0..n) of a batch, on the link in use:
+ * PREFIXsince (on a cluster, the markers of their slots), the script for
+ * each (after ASKING where a slot is being migrated); WAIT is added when
+ * they are written. Returns how many commands come before the first
+ * login's on a single Redis (PREFIXsince's).
+ */
+static size_t
+add_logins(struct redis_store *r, const size_t idx[], size_t n)
+{
+	static const char *const asking[] = { "ASKING" };
+	size_t i, j, k = 0;
+
+	for (j = 0; j < n; j++)
+		r->redirect[idx[j]] = REDIS_ANSWERED;
+	r->conn = redis_link_state(r->link);
+	r->ncmds = 0;
+	if (r->cluster != NULL)
+		add_marks(r, idx, n);
+	else
+		k = add_since(r, r->since_value);
+	for (j = 0; j < n; j++) {
+		const size_t e = idx[j];
+		const char *argv[] = { "EVALSHA", r->sha, "2", r->nkey[e],
+			r->ukey[e], r->ttl, r->per_user_text, r->member[e],
+			r->now_ms };
+
+		i = e;
+		if (r->asking[i])
+			add(r, 1, asking);
+		r->reply_of[i] = r->ncmds;
+		add(r, 9, argv);
+	}
+	r->wait = r->wait_replicas > 0;
+	return k;
+}
+
+/*
+ * The replies to add_logins' commands: the results of the logins idx[0..n)
+ * in results[idx[...]], or where a redirection sends them. Returns 0, or
+ * -1 with err.
+ */
+static int
+logins_answered(struct redis_store *r, const size_t idx[], size_t n,
+    size_t k, const struct replay_time *t, enum replay_result results[],
+    char err[REPLAY_ERR_LEN])
+{
+	const redisReply *set;
+	size_t i, j;
+	int errors = 0, bad_marks = 0;
+
+	if (script_loaded(r, err) == -1)
+		errors++;
+	for (j = 0; j < n; j++) {
+		i = idx[j];
+		if (!redirected(r, i, r->replies[r->first + r->reply_of[i]]))
+			results[i] = entry_result(r,
+			    r->replies[r->first + r->reply_of[i]], &errors, err);
+	}
+	set = r->replies[r->first];
+	if (r->cluster != NULL) {
+		/* (a slot not complete refuses its own logins alone) */
+		if (marks_complete(r, idx, n, t, results, err) > 0)
+			bad_marks = 1;
+	} else if (k == 2 && set->type == REDIS_REPLY_ERROR) {
+		refused(r, set, "SET", err);
+		errors++;
+	} else if (store_complete(r, r->replies[r->first + k - 1], t->now,
+		       err) == -1) {
+		errors++;
+	}
+	if (r->wait && replicas_acknowledged(r, idx, n, results, err) == -1)
+		errors++;
+	if (errors > 0)
+		for (j = 0; j < n; j++)
+			if (results[idx[j]] == REPLAY_FRESH)
+				results[idx[j]] = REPLAY_ERROR;
+	free_replies(r);
+	errors += bad_marks;
+	if (r->broken) {
+		redis_link_failed(r->link, err);
+		if (r->cluster != NULL)
+			redis_cluster_stale(r->cluster);
+	} else if (r->cluster != NULL) {
+		set_missing_marks(r, r->since_value);
+	}
+	return errors == 0 ? 0 : -1;
+}
+
+/* The logins idx[0..n) of a batch, on the link in use, in one round trip. */
+static int
+record_on(struct redis_store *r, const size_t idx[], size_t n,
+    const struct replay_time *t, enum replay_result results[],
+    char err[REPLAY_ERR_LEN])
+{
+	size_t k = add_logins(r, idx, n);
+
+	if (exchange(r, err) == -1)
+		return -1;
+	return logins_answered(r, idx, n, k, t, results, err);
+}
+
+/*
+ * The logins idx[0..n) that go to one node, taken out of idx (the rest
+ * stay, in order): those whose link is the first's. Returns how many.
+ */
+static size_t
+same_node(struct redis_link *const link[], size_t idx[], size_t *n,
+    size_t group[])
+{
+	struct redis_link *l = link[idx[0]];
+	size_t j, m = 0, kept = 0;
+
+	for (j = 0; j < *n; j++) {
+		if (link[idx[j]] == l)
+			group[m++] = idx[j];
+		else
+			idx[kept++] = idx[j];
+	}
+	*n = kept;
+	return m;
+}
+
+/* The part's exchange becomes the one in use, as when it was written. */
+static void
+use_part(struct redis_store *r, const struct part *p)
+{
+	r->link = p->link;
+	r->conn = redis_link_state(p->link);
+	r->first = p->first;
+	r->ncmds = p->ncmds;
+	r->wait = p->wait;
+	r->mlo = p->mlo;
+	r->mhi = p->mhi;
+}
+
+/*
+ * A part's commands written; its state kept for reading. Returns 0, or -1
+ * with err if its link failed (not if it is to be tried again: again).
+ */
+static int
+write_part(struct redis_store *r, struct part *p, char err[REPLAY_ERR_LEN])
+{
+	r->link = p->link;
+	p->k = add_logins(r, r->order + p->lo, p->hi - p->lo);
+	p->mlo = r->mlo;
+	p->mhi = r->mhi;
+	free_replies(r);
+	r->broken = 0;
+	p->x = (struct redis_exchange){ r->deadline, 0, 0, 0 };
+	p->written = exchange_write(r, &p->x, &p->reused, &p->again, err) ==
+	    0;
+	p->first = r->first;
+	p->ncmds = r->ncmds;
+	p->wait = r->wait;
+	if (p->written || p->again)
+		return 0;
+	redis_cluster_stale(r->cluster);
+	return -1;
+}
+
+/*
+ * A part's replies read and answered; its commands made and sent once
+ * more, on a new connection, if its connection was found closed. Returns
+ * 0, or -1 with err.
+ */
+static int
+read_part(struct redis_store *r, struct part *p,
+    const struct replay_time *t, enum replay_result results[],
+    char err[REPLAY_ERR_LEN])
+{
+	const size_t *idx = r->order + p->lo;
+	size_t n = p->hi - p->lo;
+
+	if (!p->written && !p->again)
+		return 0; /* (counted when it was written) */
+	use_part(r, p);
+	r->broken = 0;
+	if (p->written &&
+	    exchange_read(r, &p->x, p->reused, &p->again, err) == 0)
+		return logins_answered(r, idx, n, p->k, t, results, err);
+	if (!p->again) {
+		redis_cluster_stale(r->cluster);
+		return -1;
+	}
+	r->nmarks = p->mlo;
+	return record_on(r, idx, n, t, results, err);
+}
+
+/*
+ * One round of a cluster's batch: the logins pending routed (to the node a
+ * redirection named, or to their slot's primary), an exchange per node,
+ * all written before any is read, so that the nodes work at once. Leaves
+ * pending those to send again. Returns the errors.
+ */
+static int
+cluster_round(struct redis_store *r, size_t pending[], size_t *npending,
+    const struct replay_time *t, enum replay_result results[],
+    char err[REPLAY_ERR_LEN])
+{
+	struct redis_link *link[BATCH_MAX];
+	size_t routed[BATCH_MAX], nrouted = 0, nparts = 0, pos = 0, j, i;
+	char why[REPLAY_ERR_LEN];
+	struct part *p;
+	int errors = 0;
+
+	for (j = 0; j < *npending; j++) {
+		i = pending[j];
+		why[0] = '\0';
+		link[i] = r->to[i] != NULL ? r->to[i] :
+		    redis_cluster_link(r->cluster, slot_of(r, i), r->deadline,
+			why);
+		r->to[i] = NULL;
+		if (link[i] != NULL)
+			routed[nrouted++] = i;
+		else if (errors++ == 0)
+			snprintf(err, REPLAY_ERR_LEN, "%s", why);
+	}
+	*npending = 0;
+	r->nmarks = 0;
+	while (nrouted > 0) {
+		p = &r->parts[nparts++];
+		p->link = link[routed[0]];
+		p->lo = pos;
+		pos += same_node(link, routed, &nrouted, r->order + pos);
+		p->hi = pos;
+		why[0] = '\0';
+		if (write_part(r, p, why) == -1 && errors++ == 0)
+			snprintf(err, REPLAY_ERR_LEN, "%s", why);
+	}
+	for (p = r->parts; p < r->parts + nparts; p++) {
+		why[0] = '\0';
+		if (read_part(r, p, t, results, why) == -1 && errors++ == 0)
+			snprintf(err, REPLAY_ERR_LEN, "%s", why);
+		for (j = p->lo; j < p->hi; j++)
+			if (r->redirect[r->order[j]] != REDIS_ANSWERED)
+				pending[(*npending)++] = r->order[j];
+	}
+	return errors;
+}
+
+/*
+ * A cluster's batch: rounds until every login has an answer, each one
+ * redirected (MOVED, ASK) or told to try again (a slot being migrated, a
+ * failover) sent again, within the batch's deadline.
+ */
+static int
+cluster_record(struct redis_store *r, size_t n, const struct replay_time *t,
+    enum replay_result results[], char err[REPLAY_ERR_LEN])
+{
+	size_t pending[BATCH_MAX], npending = n, i, round;
+	int errors = 0, again = 0;
+
+	for (i = 0; i < n; i++) {
+		pending[i] = i;
+		r->to[i] = NULL;
+		r->asking[i] = 0;
+		r->redirect[i] = REDIS_ANSWERED;
+	}
+	err[0] = '\0';
+	redis_cluster_tidy(r->cluster);
+	r->deadline = redis_now_ms() + r->timeout_ms;
+	for (round = 0; npending > 0 && round < ROUNDS_MAX; round++) {
+		for (i = again = 0; i < npending; i++)
+			again |= r->redirect[pending[i]] == REDIS_TRY_AGAIN;
+		/* A slot being migrated: a pause, if there is time for it
+		 * and for one more round trip. */
+		if (round > 0 && again && redis_now_ms() + 2 * TRY_AGAIN_MS <
+		    r->deadline)
+			poll(NULL, 0, TRY_AGAIN_MS);
+		errors += cluster_round(r, pending, &npending, t, results, err);
+	}
+	r->deadline = 0;
+	r->link = NULL;
+	if (npending > 0 && errors++ == 0)
+		snprintf(err, REPLAY_ERR_LEN, "Redis Cluster: still redirected "
+		    "after %d tries (%.200s): a slot being migrated, or a "
+		    "failover under way", ROUNDS_MAX, r->redirect_text);
+	return errors == 0 ? 0 : -1;
+}
+
 static int
 redis_record(struct replay *base, const struct replay_entry entries[],
     size_t n, const struct replay_time *t, enum replay_result results[],
     char err[REPLAY_ERR_LEN])
 {
 	struct redis_store *r = (struct redis_store *)base;
-	const redisReply *set;
-	size_t i, k;
-	int errors = 0;
+	size_t i, idx[BATCH_MAX];
 
 	for (i = 0; i < n; i++)
 		results[i] = REPLAY_ERROR;
@@ -543,42 +1090,32 @@ redis_record(struct replay *base, const struct replay_entry entries[],
 	    (long long)t->now * 1000);
 	snprintf(r->since_value, sizeof(r->since_value), "%lld",
 	    (long long)t->expiry);
-	r->ncmds = 0;
-	k = add_since(r, r->since_value);
 	for (i = 0; i < n; i++) {
-		const char *argv[] = { "EVALSHA", r->sha, "2", r->nkey[i],
-			r->ukey[i], r->ttl, r->per_user_text, r->member[i],
-			r->now_ms };
-
 		make_keys(r, &entries[i], i);
-		add(r, 9, argv);
+		idx[i] = i;
+		r->asking[i] = 0;
 	}
-	r->wait = r->wait_replicas > 0;
-	if (exchange(r, err) == -1)
+	if (r->cluster != NULL)
+		return cluster_record(r, n, t, results, err);
+	return record_on(r, idx, n, t, results, err);
+}
+
+/*
+ * On a cluster, the link in use becomes that of key's slot's primary, and
+ * PREFIXsince that slot's marker. Returns 0, or -1 with err.
+ */
+static int
+use_node_of(struct redis_store *r, const char *key, char err[REPLAY_ERR_LEN])
+{
+	unsigned slot = redis_cluster_slot(key, strlen(key));
+
+	if (r->cluster == NULL)
+		return 0;
+	if ((r->link = redis_cluster_link(r->cluster, slot,
+		 redis_now_ms() + r->timeout_ms, err)) == NULL)
 		return -1;
-	if (script_loaded(r, err) == -1)
-		errors++;
-	for (i = 0; i < n; i++)
-		results[i] = entry_result(r, r->replies[r->first + k + i],
-		    &errors, err);
-	set = r->replies[r->first];
-	if (k == 2 && set->type == REDIS_REPLY_ERROR) {
-		refused(r, set, "SET", err);
-		errors++;
-	} else if (store_complete(r, r->replies[r->first + k - 1], t->now,
-		       err) == -1) {
-		errors++;
-	}
-	if (r->wait && replicas_acknowledged(r, results, n, err) == -1)
-		errors++;
-	if (errors > 0)
-		for (i = 0; i < n; i++)
-			if (results[i] == REPLAY_FRESH)
-				results[i] = REPLAY_ERROR;
-	free_replies(r);
-	if (r->broken)
-		redis_link_failed(r->link, err);
-	return errors == 0 ? 0 : -1;
+	mark_key(r, slot, r->since_key);
+	return 0;
 }
 
 static enum replay_result
@@ -592,6 +1129,8 @@ redis_lookup(struct replay *base, const struct replay_entry *e,
 	const redisReply *rep;
 
 	make_keys(r, e, 0);
+	if (use_node_of(r, r->nkey[0], err) == -1)
+		return REPLAY_ERROR;
 	r->ncmds = 0;
 	add(r, 2, get);
 	add(r, 2, exists);
@@ -620,12 +1159,14 @@ own(const struct replay_settings *s)
 	return (const struct redis_settings *)s->own.bytes;
 }
 
-/* The store owns its link: closing the one closes the other. */
+/* The store owns its link, or its cluster (and the cluster its links). */
 static void
 free_store(struct redis_store *r)
 {
 	free_replies(r);
-	redis_link_close(r->link);
+	if (r->cluster == NULL)
+		redis_link_close(r->link);
+	redis_cluster_close(r->cluster);
 	explicit_bzero(r, sizeof(*r));
 	free(r);
 }
@@ -637,20 +1178,33 @@ redis_close(struct replay *base)
 		free_store((struct redis_store *)base);
 }
 
-/* old's link if it serves these settings (old is closed either way). */
-static struct redis_link *
-take_link(struct redis_store *old, const struct redis_settings *o,
-    char err[REPLAY_ERR_LEN])
+/*
+ * old's link, or cluster, if it serves these settings, or a new one (old
+ * is closed either way). Returns 0, or -1 with err.
+ */
+static int
+take_link(struct redis_store *r, struct redis_store *old,
+    const struct redis_settings *o, char err[REPLAY_ERR_LEN])
 {
-	struct redis_link *l = NULL;
+	int cluster = o->cluster[0] != '\0';
 
-	if (old != NULL && redis_link_serves(old->link, o)) {
-		l = old->link;
+	if (old != NULL && cluster && old->cluster != NULL &&
+	    redis_cluster_serves(old->cluster, o)) {
+		r->cluster = old->cluster;
+		old->cluster = NULL;
+		old->link = NULL;
+	} else if (old != NULL && !cluster && old->cluster == NULL &&
+	    redis_link_serves(old->link, o)) {
+		r->link = old->link;
 		old->link = NULL;
 	}
 	if (old != NULL)
 		free_store(old);
-	return l != NULL ? l : redis_link_open(o, err);
+	if (cluster && r->cluster == NULL)
+		r->cluster = redis_cluster_open(o, err);
+	else if (!cluster && r->link == NULL)
+		r->link = redis_link_open(o, err);
+	return r->cluster != NULL || r->link != NULL ? 0 : -1;
 }
 
 static struct redis_store *
@@ -675,11 +1229,12 @@ open_store(const struct replay_settings *s, enum replay_access access,
 	r->wait_replicas = o->wait_replicas;
 	snprintf(r->per_user_text, sizeof(r->per_user_text), "%u",
 	    s->per_user);
-	if ((r->link = take_link(old, o, err)) == NULL) {
+	if (take_link(r, old, o, err) == -1) {
 		free(r);
 		return NULL;
 	}
-	r->conn = redis_link_state(r->link);
+	if (r->link != NULL)
+		r->conn = redis_link_state(r->link);
 	if (script_sha(r->sha) == -1) {
 		snprintf(err, REPLAY_ERR_LEN, "cannot compute SHA-1 (OpenSSL)");
 		free_store(r);
@@ -890,6 +1445,11 @@ describe_probe(struct redis_store *r)
 		return 1;
 	}
 	make_keys(r, &e, 0);
+	if (use_node_of(r, r->nkey[0], err) == -1) {
+		printf("  PROBLEM: a test nonce could not be recorded: %s\n",
+		    err);
+		return 1;
+	}
 	snprintf(r->ttl, sizeof(r->ttl), "%d", PROBE_TTL_S * 1000);
 	snprintf(r->now_ms, sizeof(r->now_ms), "%lld",
 	    (long long)time(NULL) * 1000);
@@ -914,6 +1474,158 @@ describe_probe(struct redis_store *r)
 	return 1;
 }
 
+/* What the markers of a cluster primary's slots say (rule 6). */
+struct mark_count {
+	unsigned slots, complete, young, missing, unknown, set;
+	long long wait; /* the longest a young one refuses, s */
+};
+
+/*
+ * The markers of primary node's slots read (GET), or with mark set where
+ * missing (SET 0 NX), BATCH_MAX at a time, and counted. Returns 0, or -1
+ * with err.
+ */
+static int
+each_mark(struct redis_store *r, size_t node, int mark, struct mark_count *k,
+    char err[REPLAY_ERR_LEN])
+{
+	uint16_t *slots;
+	const redisReply *rep;
+	long long now = (long long)time(NULL), v;
+	size_t n, done, c, j;
+	int rc = 0;
+
+	if ((slots = malloc(REDIS_CLUSTER_SLOTS * sizeof(*slots))) == NULL) {
+		snprintf(err, REPLAY_ERR_LEN, "out of memory");
+		return -1;
+	}
+	n = redis_cluster_slots_of(r->cluster, node, slots);
+	k->slots += (unsigned)n;
+	for (done = 0; done < n && rc == 0; done += c) {
+		c = n - done < BATCH_MAX ? n - done : BATCH_MAX;
+		r->ncmds = 0;
+		r->wait = 0;
+		for (j = 0; j < c; j++) {
+			const char *get[] = { "GET", r->mark_key[j] };
+			const char *set[] = { "SET", r->mark_key[j], "0", "NX" };
+
+			mark_key(r, slots[done + j], r->mark_key[j]);
+			if (mark)
+				add(r, 4, set);
+			else
+				add(r, 2, get);
+		}
+		if ((rc = exchange(r, err)) == -1)
+			break;
+		for (j = 0; j < c; j++) {
+			rep = r->replies[r->first + j];
+			if (rep->type == REDIS_REPLY_STATUS && mark)
+				k->set++;
+			else if (rep->type == REDIS_REPLY_NIL && !mark)
+				k->missing++;
+			else if (rep->type == REDIS_REPLY_NIL)
+				k->complete++; /* (it had one) */
+			else if (rep->type != REDIS_REPLY_STRING)
+				k->unknown++;
+			else if ((v = strtoll(rep->str, NULL, 10)) <= now)
+				k->complete++;
+			else if (++k->young > 0 && v - now > k->wait)
+				k->wait = v - now;
+		}
+		free_replies(r);
+	}
+	free(slots);
+	return rc;
+}
+
+static void
+describe_marks(struct redis_store *r, size_t node)
+{
+	struct mark_count k = { 0 };
+	char err[REPLAY_ERR_LEN];
+
+	if (each_mark(r, node, 0, &k, err) == -1) {
+		printf("  markers not read: %s\n", err);
+		return;
+	}
+	printf("  %u of its %u slots hold every nonce recorded in them "
+	       "(markers %s{TAG}since)\n", k.complete, k.slots, r->prefix);
+	if (k.young > 0)
+		printf("  %u slot%s began a new record (a marker was missing): "
+		       "their logins are refused for up to %lld s more\n",
+		    k.young, k.young == 1 ? "" : "s", k.wait);
+	if (k.missing > 0)
+		printf("  %u slot%s have no marker yet (no login there yet, or "
+		       "their nonces were lost): the first login in each "
+		       "starts a record, and logins there are refused for one "
+		       "token lifetime; on a cluster that never held nonces, "
+		       "prosody-token-auth reset-store marks them all\n",
+		    k.missing, k.missing == 1 ? "" : "s");
+}
+
+/*
+ * reset-store on a cluster: every slot without a marker marked as holding
+ * every nonce (what SET PREFIXsince 0 does on a single Redis).
+ */
+static int
+mark_cluster(struct redis_store *r, char msg[REPLAY_ERR_LEN])
+{
+	struct mark_count k = { 0 };
+	size_t i;
+
+	for (i = 0; (r->link = redis_cluster_primary(r->cluster, i,
+	    redis_now_ms() + r->timeout_ms)) != NULL; i++)
+		if (each_mark(r, i, 1, &k, msg) == -1)
+			return -1;
+	r->link = NULL;
+	if (k.slots != REDIS_CLUSTER_SLOTS) {
+		snprintf(msg, REPLAY_ERR_LEN, "the cluster's map gives %u of %d "
+		    "slots a primary: nothing marked where none serves",
+		    k.slots, REDIS_CLUSTER_SLOTS);
+		return -1;
+	}
+	snprintf(msg, REPLAY_ERR_LEN, "marked %u slot%s of the cluster as "
+	    "holding every nonce recorded in them (%u had a marker already, "
+	    "kept). Do this only on a cluster that never held nonces: a slot "
+	    "that lost its nonces is trusted again at once.", k.set,
+	    k.set == 1 ? "" : "s", k.complete);
+	return 1;
+}
+
+/* Each primary of a cluster as a Redis of its own, then a test nonce. */
+static int
+describe_cluster(struct redis_store *r)
+{
+	static const char *const ping[] = { "PING" };
+	char err[REPLAY_ERR_LEN];
+	int problems;
+	size_t i;
+
+	if ((problems = redis_cluster_describe(r->cluster, r->timeout_ms)) > 0 &&
+	    redis_cluster_primary(r->cluster, 0, 0) == NULL)
+		return problems;
+	for (i = 0; (r->link = redis_cluster_primary(r->cluster, i,
+	    redis_now_ms() + r->timeout_ms)) != NULL; i++) {
+		if (ask(r, 1, ping, err) == NULL) {
+			printf("  PROBLEM: %s: logins whose JID falls in its "
+			       "slots would be refused until it answers\n",
+			    redis_link_last_error(r->link)[0] != '\0' ?
+			    redis_link_last_error(r->link) : err);
+			problems++;
+			continue;
+		}
+		printf("  node %s:\n", redis_link_where(r->link));
+		describe_version(r);
+		problems += describe_role(r);
+		describe_memory(r);
+		describe_marks(r, i);
+	}
+	r->link = NULL;
+	problems += describe_probe(r);
+	r->link = NULL;
+	return problems;
+}
+
 static int
 redis_describe(const struct replay_settings *s)
 {
@@ -934,6 +1646,9 @@ redis_describe(const struct replay_settings *s)
 	if (o->sentinels[0] != '\0')
 		printf("  the primary: the one the sentinels %s name for %s\n",
 		    o->sentinels, o->master);
+	if (o->cluster[0] != '\0')
+		printf("  a Redis Cluster, its map asked of %s first\n",
+		    o->cluster);
 	if ((r = open_store(s, REPLAY_WRITE, NULL, err)) == NULL) {
 		printf("  PROBLEM: %s\n", err);
 		return 1;
@@ -941,6 +1656,11 @@ redis_describe(const struct replay_settings *s)
 	/* People can wait longer than logins. */
 	if (r->timeout_ms < 2000)
 		r->timeout_ms = 2000;
+	if (r->cluster != NULL) {
+		problems = describe_cluster(r);
+		free_store(r);
+		return problems;
+	}
 	problems += redis_link_describe_names(r->link);
 	if (o->sentinels[0] != '\0') {
 		problems += redis_link_describe_sentinels(r->link,
@@ -981,7 +1701,19 @@ static int
 redis_reset(const struct replay_settings *s, time_t now,
     char msg[REPLAY_ERR_LEN])
 {
+	struct redis_store *r;
+	int rc;
+
 	(void)now;
+	if (own(s)->cluster[0] != '\0') {
+		if ((r = open_store(s, REPLAY_WRITE, NULL, msg)) == NULL)
+			return -1;
+		if (r->timeout_ms < 2000)
+			r->timeout_ms = 2000;
+		rc = mark_cluster(r, msg);
+		free_store(r);
+		return rc;
+	}
 	snprintf(msg, REPLAY_ERR_LEN, "%.60s: nothing to reset: Redis keeps "
 	    "each nonce for its token's lifetime by its own clock. (A Redis "
 	    "that came back empty is trusted after one token lifetime, or at "
@@ -1002,7 +1734,8 @@ redis_reset(const struct replay_settings *s, time_t now,
 static const char *const keys[] = { "replay_redis_timeout_ms",
 	"replay_redis_key_prefix", "replay_redis_wait_replicas",
 	"replay_redis_sentinels", "replay_redis_master",
-	"replay_redis_sentinel_user", "replay_redis_sentinel_password", NULL };
+	"replay_redis_sentinel_user", "replay_redis_sentinel_password",
+	"replay_redis_cluster", NULL };
 
 /*
  * The sentinels' user or password: visible characters, written as they
@@ -1090,6 +1823,9 @@ redis_set(struct replay_settings *s, const char *key, const char *value,
 	if (strcmp(key, "replay_redis_sentinel_password") == 0)
 		return set_sentinel_login(key, value, len,
 		    o->sentinel_password, sizeof(o->sentinel_password), why);
+	if (strcmp(key, "replay_redis_cluster") == 0)
+		return setting_word(key, value, len, o->cluster,
+		    sizeof(o->cluster), HOSTS_CHARS, HOSTS_WHAT, why);
 	return setting_word(key, value, len, o->sentinels,
 	    sizeof(o->sentinels), HOSTS_CHARS, HOSTS_WHAT, why);
 }
@@ -1140,11 +1876,65 @@ check_sentinels(const struct redis_settings *o, const char **blame,
 	return 0;
 }
 
+/*
+ * With cluster seeds: a redis:// URL without a host, no sentinels, and a
+ * list that parses.
+ */
+static int
+check_cluster(const struct redis_settings *o, const char **blame,
+    char why[REPLAY_ERR_LEN])
+{
+	char text[REDIS_URL_ERR_LEN], host[REDIS_URL_HOST_MAX + 1];
+	const char *p = o->cluster;
+	unsigned port;
+	int n;
+
+	*blame = "replay_redis_cluster";
+	if (o->sentinels[0] != '\0' || o->master[0] != '\0') {
+		snprintf(why, REPLAY_ERR_LEN, "replay_redis_cluster and "
+		    "replay_redis_sentinels (or replay_redis_master) name two "
+		    "ways to find Redis: keep one");
+		return -1;
+	}
+	while (*p != '\0') {
+		if ((n = redis_hostport_parse(p, host, &port,
+			 REDIS_DEFAULT_PORT, text)) == -1) {
+			snprintf(why, REPLAY_ERR_LEN, "replay_redis_cluster: a "
+			    "seed node that does not parse: write HOST:PORT "
+			    "pairs separated by commas");
+			return -1;
+		}
+		p += n + (p[n] == ',');
+	}
+	*blame = "replay_store";
+	if (o->url.transport != REDIS_TCP) {
+		snprintf(why, REPLAY_ERR_LEN, "replay_redis_cluster needs a "
+		    "redis:// replay_store (the nodes are TCP addresses; TLS to "
+		    "a cluster is not supported yet)");
+		return -1;
+	}
+	if (o->url.host[0] != '\0') {
+		snprintf(why, REPLAY_ERR_LEN, "with replay_redis_cluster, the "
+		    "nodes are the ones the cluster names: leave the host out "
+		    "of replay_store (redis://[USER:PASSWORD@]/)");
+		return -1;
+	}
+	if (o->url.db != 0) {
+		snprintf(why, REPLAY_ERR_LEN, "a Redis Cluster has database 0 "
+		    "alone: leave the /DB out of replay_store");
+		return -1;
+	}
+	return 0;
+}
+
 static int
 redis_check(const struct replay_settings *s, const char **blame,
     char why[REPLAY_ERR_LEN])
 {
 	const struct redis_settings *o = own(s);
+
+	if (o->cluster[0] != '\0')
+		return check_cluster(o, blame, why);
 
 	if (o->sentinels[0] != '\0' && o->master[0] == '\0') {
 		*blame = "replay_redis_sentinels";
@@ -1209,6 +1999,8 @@ redis_shown(const struct replay_settings *s, const char *key, char *out,
 	else if (strcmp(key, "replay_redis_sentinel_password") == 0)
 		snprintf(out, size, "%s", o->sentinel_password[0] != '\0' ?
 		    REDIS_HIDDEN : "");
+	else if (strcmp(key, "replay_redis_cluster") == 0)
+		snprintf(out, size, "%s", o->cluster);
 	else
 		return -1;
 	return 0;

@@ -1,0 +1,364 @@
+#!/bin/bash
+# Redis Cluster, for real: six redis-servers in cluster mode on 127.0.0.1
+# (three primaries, three replicas, free ports, made by redis-cli --cluster
+# create), the helpers given two of them as seeds (replay_redis_cluster) and
+# replay_redis_wait_replicas = 1, so that each primary's replica must have
+# a login before it is accepted.
+#
+# Proves: check-config shows the slot map and each primary; a new
+# cluster's slots have no marker (rule 6 is kept per slot) until
+# reset-store marks them; two nodes' helpers racing on the same tokens, over
+# JIDs of every shard: each accepted exactly once, replays refused; the
+# stress harness's outcomes with batches over every primary; the map read
+# with CLUSTER SLOTS where SHARDS is not allowed; a seed that does not
+# answer, and none that does (refused, saying why); a slot migrated while a
+# stream of logins for one of its JIDs runs (CLUSTER SETSLOT IMPORTING and
+# MIGRATING, MIGRATE, SETSLOT NODE): the helpers follow ASK (with ASKING),
+# then MOVED, and accept again without a restart; the primary of that slot
+# killed: its logins refused until its replica is promoted and has a
+# replica again, then accepted; a manual CLUSTER FAILOVER followed; no
+# token accepted twice across any of it, and every token accepted during a
+# stream refused after it.
+#
+# Valkey Cluster speaks the same protocol, but Debian 12 has no
+# valkey-server (Debian 13 has): this suite runs redis-server alone, and
+# says so.
+#
+# HELPER may name another build. About 20 s.
+# (pass never fails, so "test && pass || fail" is a plain if-then-else here.)
+# shellcheck disable=SC2015
+. "$(dirname "$0")/../lib/lib.sh"
+. "$(dirname "$0")/../lib/redis-lib.sh"
+
+if ! redis_need; then
+	skip "Redis Cluster" "no redis-server or redis-cli (Debian package redis-server)"
+	finish
+	exit $?
+fi
+
+skip "Valkey Cluster" "this suite runs redis-server (Debian 12 has no valkey-server; Debian 13 has)"
+
+# The helpers' ACL user may also read the map and follow ASK.
+REDIS_ACL="$REDIS_ACL +cluster|shards +cluster|slots +asking"
+NAMES="n1 n2 n3 n4 n5 n6"
+
+declare -A BUS_PORT
+# cluster_node NAME: a server of the cluster (its bus on a free port too,
+# the same one when it starts again).
+cluster_node() {
+	BUS_PORT[$1]=${BUS_PORT[$1]:-$(redis_free_port)}
+	redis_start "$1" cluster-enabled yes cluster-config-file nodes.conf \
+		cluster-node-timeout 1000 cluster-port "${BUS_PORT[$1]}" \
+		cluster-require-full-coverage no cluster-replica-validity-factor 0 \
+		masterauth "$REDIS_ADMIN_PASSWORD"
+}
+# cluster_ok NAME: the server sees the cluster whole: its state ok, and
+# three primaries and three replicas, none failing.
+cluster_ok() {
+	rcli "$1" CLUSTER INFO 2>/dev/null | grep -q '^cluster_state:ok' &&
+		[ "$(rcli "$1" CLUSTER NODES | awk '$3 !~ /fail/ && $3 ~ /master/' | wc -l)" -eq 3 ] &&
+		[ "$(rcli "$1" CLUSTER NODES | awk '$3 !~ /fail/ && $3 ~ /slave/' | wc -l)" -eq 3 ]
+}
+all_ok() {
+	local n
+	for n in $NAMES; do
+		[ -z "${REDIS_PID[$n]}" ] || cluster_ok "$n" || return 1
+	done
+}
+# role NAME: master or slave, as the server says.
+role() { rcli "$1" ROLE 2>/dev/null | head -1; }
+# node_id NAME: the server's cluster id.
+node_id() { rcli "$1" CLUSTER MYID; }
+# owner SLOT: the name of the server that serves SLOT, as n1 sees it.
+owner() {
+	local port n
+	port=$(rcli n1 CLUSTER SHARDS | awk -v s="$1" '
+		$0 == "slots" { getline; a = $0; getline; b = $0; in_range = (s >= a && s <= b) }
+		$0 == "port" && in_range { getline; port = $0 }
+		$0 == "role" && in_range { getline; if ($0 == "master") { print port; exit } }')
+	for n in $NAMES; do
+		[ "${REDIS_PORT[$n]}" = "$port" ] && echo "$n"
+	done
+}
+# stat NAME FIELD: a counter of INFO's (errorstat_ASK, cmdstat_asking, ...).
+stat() {
+	local v
+	v=$(rcli "$1" INFO all | tr -d '\r' | sed -n "s/^$2:\(count\|calls\)=\([0-9]*\).*/\2/p")
+	echo "${v:-0}"
+}
+
+for n in $NAMES; do
+	cluster_node "$n" || { fail "redis-server $n started in cluster mode"; finish; exit 1; }
+done
+seeds=()
+for n in $NAMES; do
+	seeds+=("127.0.0.1:${REDIS_PORT[$n]}")
+done
+if redis-cli --no-auth-warning --cluster create "${seeds[@]}" --cluster-replicas 1 \
+	--cluster-yes >"$WORK/create.log" 2>&1 && wait_for 30 all_ok; then
+	pass "a cluster of three primaries and three replicas (redis-cli --cluster create)"
+else
+	fail "the cluster is made"
+	tail -5 "$WORK/create.log"
+	finish
+	exit 1
+fi
+
+CONF=$WORK/token-auth.conf
+redis_config "$CONF" "redis://$REDIS_USER:$REDIS_USER_PASSWORD_URL@/" \
+	"replay_redis_cluster = ${seeds[0]},${seeds[3]}" \
+	"replay_redis_wait_replicas = 1" \
+	"replay_per_user = 100000"
+
+# --- check-config --------------------------------------------------------------
+
+out=$($HELPER --config "$CONF" check-config 2>&1)
+echo "$out" | sed -n '/^replay store/,$p' | sed 's/^/# /'
+[ "$(grep -c '^  node 127.0.0.1:[0-9]*: primary of slots [0-9]*-[0-9]*, 1 replica (127.0.0.1:[0-9]*)$' <<<"$out")" -eq 3 ] &&
+	pass "check-config: the slot map, three primaries with a replica each" ||
+	fail "check-config shows the cluster's primaries"
+[ "$(grep -c 'role: primary, 1 replica connected' <<<"$out")" -eq 3 ] &&
+	pass "check-config: each primary has the replica WAIT needs" || fail "check-config: each primary's role"
+# A new cluster: no slot has a marker yet (rule 6: a slot's marker says
+# from when it holds every nonce, and moves and is lost with its nonces);
+# reset-store marks them all, as SET pta:since 0 does on a single Redis.
+[ "$(grep -c 'slots have no marker yet' <<<"$out")" -eq 3 ] &&
+	pass "check-config: a new cluster's slots have no marker yet" || fail "check-config: markers missing"
+out=$($HELPER --config "$CONF" reset-store 2>&1)
+grep -q "^marked 16384 slots of the cluster" <<<"$out" &&
+	pass "reset-store marks the 16384 slots of a new cluster" || fail "reset-store on a cluster: $out"
+out=$($HELPER --config "$CONF" reset-store 2>&1)
+grep -q "^marked 0 slots of the cluster .*16384 had a marker already" <<<"$out" &&
+	pass "... and a second time marks none (SET NX)" || fail "reset-store again: $out"
+out=$($HELPER --config "$CONF" check-config 2>&1)
+status=$?
+[ "$(grep -c '  \([0-9]*\) of its \1 slots hold every nonce recorded' <<<"$out")" -eq 3 ] &&
+	grep -q 'recorded, refused the second time, and found: OK' <<<"$out" &&
+	check "check-config once marked: every slot complete, the test nonce, exit 0" 0 "$status" ||
+	{ echo "$out" | sed 's/^/# /'; fail "check-config once marked"; }
+[ "$(for n in $NAMES; do [ "$(role "$n")" = master ] && rcli "$n" --scan --pattern 'pta:{*}since'; done | wc -l)" -eq 16384 ] &&
+	pass "a marker per slot, each on the primary of its slot" || fail "the markers' places"
+
+# --- two nodes' helpers racing, over JIDs of every shard -------------------------
+
+CONF2=$WORK/token-auth-2.conf
+redis_config "$CONF2" "redis://$REDIS_USER:$REDIS_USER_PASSWORD_URL@/" \
+	"replay_redis_cluster = ${seeds[2]}" \
+	"replay_redis_wait_replicas = 1" \
+	"replay_per_user = 100000"
+while IFS= read -r line; do
+	case $line in
+	"ok   "*) pass "${line#ok   }" ;;
+	"FAIL "*) fail "${line#FAIL }" ;;
+	*) echo "# $line" ;;
+	esac
+done < <(timeout 300 "$PY" "$TOP/tests/lib/redis_nodes.py" "$HELPER" "$OTP_SEED" "$TOKEN_SECRET" 150 2 "$CONF" "$CONF2" 2>&1)
+# The stress harness, 16 requests outstanding per helper: batches of logins
+# for many JIDs, an exchange with each primary in every batch, all written
+# before any is read; every outcome checked (valid once, replays, races).
+# (Redis given time to answer a helper slowed down, under valgrind)
+CONF_STRESS=$WORK/token-auth-stress.conf
+redis_config "$CONF_STRESS" "redis://$REDIS_USER:$REDIS_USER_PASSWORD_URL@/" \
+	"replay_redis_cluster = ${seeds[0]}" "replay_redis_wait_replicas = 1" \
+	"replay_redis_timeout_ms = 5000" "replay_per_user = 100000"
+out=$(HELPER=$HELPER timeout 300 bash "$TOP/tests/harness/stress.sh" -c "$CONF_STRESS" --use-store -p 4 -n 1500 -w 16 2>&1)
+if tail -1 <<<"$out" | grep -q '^[0-9]* passed, 0 failed'; then
+	pass "stress, 4 helpers x 1500 requests, 16 outstanding each: every outcome right"
+	grep -E 'throughput|latency' <<<"$out" | sed 's/^ */# /'
+else
+	fail "stress on the cluster"
+	tail -20 <<<"$out"
+fi
+
+# An ACL user allowed CLUSTER SLOTS alone (as servers before Redis 7 have):
+# the map is read from it.
+for n in $NAMES; do
+	# shellcheck disable=SC2086 # the ACL is a list of words
+	rcli "$n" ACL SETUSER slotsonly on ">$REDIS_USER_PASSWORD" ${REDIS_ACL/+cluster|shards/} >/dev/null
+done
+CONF3=$WORK/token-auth-3.conf
+redis_config "$CONF3" "redis://slotsonly:$REDIS_USER_PASSWORD_URL@/" \
+	"replay_redis_cluster = ${seeds[1]}" "replay_per_user = 100000"
+out=$($HELPER --config "$CONF3" check-config 2>&1)
+[ "$(grep -c '^  node 127.0.0.1:[0-9]*: primary of slots [0-9]*-[0-9]*, 1 replica (127.0.0.1:[0-9]*)$' <<<"$out")" -eq 3 ] &&
+	grep -q 'recorded, refused the second time, and found: OK' <<<"$out" &&
+	pass "the map from CLUSTER SLOTS, where CLUSTER SHARDS is not allowed" ||
+	{ echo "$out" | sed 's/^/# /'; fail "the map from CLUSTER SLOTS"; }
+
+# Seeds that do not answer: the next one is asked; none at all: logins
+# refused, saying why.
+dead=$(redis_free_port)
+CONF4=$WORK/token-auth-4.conf
+redis_config "$CONF4" "redis://$REDIS_USER:$REDIS_USER_PASSWORD_URL@/" \
+	"replay_redis_cluster = 127.0.0.1:$dead,${seeds[4]}" "replay_per_user = 100000"
+mid_step
+answer=$(echo "auth:d:example.org:$(token d@example.org)" | timeout 30 "$HELPER" --config "$CONF4" --log stderr 2>"$WORK/dead.log")
+check "a seed that does not answer: the next one tells the map" 1 "$answer"
+redis_config "$CONF4" "redis://$REDIS_USER:$REDIS_USER_PASSWORD_URL@/" \
+	"replay_redis_cluster = 127.0.0.1:$dead" "replay_per_user = 100000"
+answer=$(echo "auth:d:example.org:$(token d@example.org)" | timeout 30 "$HELPER" --config "$CONF4" --log stderr 2>"$WORK/dead.log")
+[ "$answer" = 0 ] && grep -qF "no node of the cluster told its slot map (Redis unreachable (127.0.0.1:$dead: Connection refused)" "$WORK/dead.log" &&
+	pass "no seed answers: the login refused, and the log says why" ||
+	{ cat "$WORK/dead.log"; fail "no seed answers: refused, saying why"; }
+
+for n in $NAMES; do
+	[ "$(role "$n")" = master ] && rcli "$n" DBSIZE
+done >"$WORK/sizes"
+[ "$(awk '$1 > 1' "$WORK/sizes" | wc -l)" -eq 3 ] &&
+	pass "the JIDs' records spread over the three primaries" || fail "records on every primary: $(tr '\n' ' ' <"$WORK/sizes")"
+
+# --- a stream of logins through two helpers, for one JID --------------------------
+
+stream_start() {
+	rm -f "$WORK/stop" "$WORK/stream.progress"
+	"$PY" "$TOP/tests/lib/redis_stream.py" "$HELPER" "$OTP_SEED" "$TOKEN_SECRET" \
+		"$CONF" 2 "$WORK" "$WORK/stop" 90 >"$WORK/stream.out" 2>&1 &
+	STREAM=$!
+	pids+=("$STREAM")
+}
+stream_done() {
+	local line
+	touch "$WORK/stop"
+	wait "$STREAM"
+	unspawn "$STREAM"
+	while IFS= read -r line; do
+		case $line in
+		"ok   "*) pass "$1: ${line#ok   }" ;;
+		"FAIL "*) fail "$1: ${line#FAIL }" ;;
+		*) echo "$line" ;;
+		esac
+	done <"$WORK/stream.out"
+	# what the helpers logged, each kind of line once, with its count
+	grep -h 'replay store' "$WORK"/stream.*.log | sed 's/[0-9]\{1,\}/N/g' |
+		sort | uniq -c | sort -rn | head -6 | cut -c1-230 | sed 's/^/# /' |
+		tee "$WORK/stream.said"
+}
+accepted() { awk '{ print $2 }' "$WORK/stream.progress" 2>/dev/null || echo 0; }
+accepted_more() { [ "$(accepted)" -gt "$1" ]; }
+refused() { awk '{ print $3 }' "$WORK/stream.progress" 2>/dev/null || echo 0; }
+refused_more() { [ "$(refused)" -gt "$1" ]; }
+# still N: nothing more accepted for N seconds.
+still() {
+	local n until=$((SECONDS + $1))
+	n=$(accepted)
+	while [ "$SECONDS" -lt "$until" ]; do sleep 0.2; done
+	[ "$n" = "$(accepted)" ]
+}
+user_sets() {
+	local n
+	for n in $NAMES; do
+		[ -n "${REDIS_PID[$n]}" ] && rcli "$n" --scan --pattern 'pta:{*}:u'
+	done | sort -u
+}
+
+# The stream's JID (s@example.org): its slot, from the key its first login makes.
+user_sets >"$WORK/sets.before"
+mid_step
+first=$(token s@example.org)
+answer=$(echo "auth:s:example.org:$first" | timeout 30 "$HELPER" --config "$CONF" --log stderr 2>"$WORK/first.log")
+check "a first login for the stream's JID" 1 "$answer"
+out=$($HELPER --config "$CONF" verify s@example.org "$first" 2>&1)
+status=$?
+grep -q 'nonce already used' <<<"$out" && check "verify finds the used token on its slot's primary (exit 1)" 1 "$status" ||
+	fail "verify on a cluster: $out"
+user_sets >"$WORK/sets.after"
+ukey=$(comm -13 "$WORK/sets.before" "$WORK/sets.after" | head -1)
+slot=$(rcli n1 CLUSTER KEYSLOT "$ukey")
+src=$(owner "$slot")
+for n in $NAMES; do
+	[ "$n" != "$src" ] && [ "$(role "$n")" = master ] && { dst=$n; break; }
+done
+echo "# the JID's keys ($ukey) are in slot $slot, on $src; it moves to $dst"
+
+# --- a slot migrated mid-stream: ASK, then MOVED -----------------------------------
+
+stream_start
+wait_for 10 accepted_more 20 && pass "a stream of logins for the JID through 2 helpers: accepted" ||
+	fail "the stream's logins are accepted"
+asked=$(stat "$dst" cmdstat_asking)
+rcli "$dst" CLUSTER SETSLOT "$slot" IMPORTING "$(node_id "$src")" >/dev/null
+rcli "$src" CLUSTER SETSLOT "$slot" MIGRATING "$(node_id "$dst")" >/dev/null
+n=$(refused)
+wait_for 10 refused_more "$((n + 5))" &&
+	pass "the slot migrating: its JID's logins refused (TRYAGAIN: a multi-key script cannot run on half a slot)" ||
+	fail "logins refused while the slot migrates"
+# shellcheck disable=SC2046 # the keys are words
+rcli "$src" MIGRATE 127.0.0.1 "${REDIS_PORT[$dst]}" "" 0 5000 AUTH "$REDIS_ADMIN_PASSWORD" \
+	KEYS $(rcli "$src" CLUSTER GETKEYSINSLOT "$slot" 1000) >/dev/null
+asked_more() { [ "$(stat "$dst" cmdstat_asking)" -gt "$asked" ]; }
+wait_for 10 asked_more &&
+	pass "the keys migrated: the helpers follow ASK to $dst, with ASKING ($(stat "$src" errorstat_ASK) ASK)" ||
+	fail "the helpers follow ASK with ASKING"
+moved=$(stat "$src" errorstat_MOVED)
+# (the new owner first, then the old one, as redis-cli --cluster does: so
+# that neither sends the other's clients back)
+for n in "$dst" "$src" $NAMES; do
+	[ "$(role "$n")" = master ] && rcli "$n" CLUSTER SETSLOT "$slot" NODE "$(node_id "$dst")" >/dev/null
+done
+n=$(accepted)
+wait_for 15 accepted_more "$((n + 20))" &&
+	pass "the slot moved: logins accepted again, on $dst (the helpers were not restarted)" ||
+	fail "logins accepted after the migration"
+[ "$(stat "$src" errorstat_MOVED)" -gt "$moved" ] &&
+	pass "... after a MOVED from $src, the map asked again" || fail "the helpers met MOVED"
+[ "$(rcli "$dst" CLUSTER COUNTKEYSINSLOT "$slot")" -gt 0 ] && [ "$(rcli "$src" CLUSTER COUNTKEYSINSLOT "$slot")" -eq 0 ] &&
+	pass "the JID's records are on $dst alone" || fail "the JID's records moved"
+stream_done "migration"
+grep -q 'still redirected after N tries (TRYAGAIN' "$WORK/stream.said" &&
+	grep -q "slot map changed" "$WORK/stream.said" &&
+	pass "... the helpers logged why (TRYAGAIN), and the new map" || fail "the helpers logged the migration"
+
+# --- the primary killed: its replica promoted ---------------------------------------
+
+# replica_of NAME: the server that replicates NAME.
+replica_of() {
+	local n
+	for n in $NAMES; do
+		[ -n "${REDIS_PID[$n]}" ] && [ "$(role "$n")" = slave ] &&
+			rcli "$n" ROLE | sed -n 3p | grep -qx "${REDIS_PORT[$1]}" && echo "$n"
+	done
+}
+is_primary() { [ "$(role "$1")" = master ]; }
+in_sync() { rcli "$1" INFO replication | grep -q 'master_link_status:up'; }
+victim=$dst
+heir=$(replica_of "$victim")
+stream_start
+wait_for 10 accepted_more 20 || fail "the stream's logins are accepted"
+n=$(refused)
+redis_stop "$victim" KILL
+killed=$SECONDS
+wait_for 20 refused_more "$n" && pass "$victim killed: its JID's logins refused" ||
+	fail "$victim killed: logins refused"
+if wait_for 30 is_primary "$heir"; then
+	pass "the cluster promoted its replica $heir (in $((SECONDS - killed)) s)"
+else
+	fail "the cluster promoted the replica"
+fi
+# The new primary has no replica: WAIT 1 cannot be met, nothing is accepted.
+still 2 && pass "... and while no replica acknowledges, nothing is accepted" ||
+	fail "nothing accepted without a replica"
+cluster_node "$victim" || fail "$victim restarted"
+n=$(accepted)
+wait_for 30 accepted_more "$((n + 20))" &&
+	pass "$victim back as $heir's replica: logins accepted again, on $heir" ||
+	fail "logins accepted again after the failover"
+[ "$(role "$victim")" = slave ] && pass "... $victim is a replica now" || fail "$victim rejoined as a replica"
+stream_done "failover"
+grep -q 'slot N has no reachable primary' "$WORK/stream.said" && grep -q 'N of N replicas acknowledged' "$WORK/stream.said" &&
+	pass "... the helpers logged why: no primary, then no replica to acknowledge" || fail "the helpers logged the failover"
+
+# --- a manual failover: the helpers' primary becomes a replica -----------------------
+
+wait_for 30 all_ok || fail "the cluster is whole again"
+wait_for 15 in_sync "$victim" || fail "$victim is in sync with $heir"
+stream_start
+wait_for 10 accepted_more 20 || fail "the stream's logins are accepted"
+rcli "$victim" CLUSTER FAILOVER >/dev/null
+wait_for 30 is_primary "$victim" && pass "CLUSTER FAILOVER: $victim is the primary again" ||
+	fail "CLUSTER FAILOVER"
+n=$(accepted)
+wait_for 30 accepted_more "$((n + 20))" &&
+	pass "the helpers followed it by themselves" || fail "the helpers followed the manual failover"
+stream_done "manual failover"
+
+finish

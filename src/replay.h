@@ -54,13 +54,22 @@ struct replay_line {
 	int line;
 };
 
-/* A nonce to record: its key, and its JID's. */
+/*
+ * A nonce to record: its key, its JID's, the end of its token's OTP time
+ * step, which the store's high-water mark is kept in (0: not known, then
+ * taken as the batch's now when checked, and as its expiry when purged),
+ * and for how long after that the config recording it still accepts it
+ * (otp_window steps of otp_interval seconds).
+ */
 struct replay_entry {
 	uint8_t key[REPLAY_KEY_LEN];
 	uint8_t user[REPLAY_USER_LEN];
+	time_t step_end;
+	time_t keep;
 };
 
-/* When the entries are recorded, and until when they must be kept. */
+/* When the entries are recorded, and until when they must at least be
+ * kept. */
 struct replay_time {
 	time_t now;
 	time_t expiry;

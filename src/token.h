@@ -80,6 +80,16 @@ unsigned token_verify(const struct token *, const struct jid *,
     const struct token_keys *, const struct token_params *, time_t now);
 
 /*
+ * The same, with the time step whose OTP the token carries in *step (the
+ * lowest of the window that matches, under the pair that verified it),
+ * found without a branch: meaningful only for a valid token, and public
+ * once it is accepted (its holder made it at that time).
+ */
+unsigned token_verify_step(const struct token *, const struct jid *,
+    const struct token_keys *, const struct token_params *, time_t now,
+    uint64_t *step);
+
+/*
  * Writes the token for the JID at time now with the given nonce and pair
  * (nonce_digits digits) into out, NUL-terminated (room for TOKEN_MAX_LEN + 1).
  * Returns 0, or -1 if the library failed.

@@ -178,7 +178,8 @@ entry_of(const struct config *c, const struct token *t, const struct jid *j,
 	PUBLIC(step);
 	e->step_end = (time_t)((step + 1) * c->params.otp_interval);
 	e->keep = (time_t)c->params.otp_window * c->params.otp_interval;
-	return token_replay_entry(t, &c->params, j, e);
+	e->key_id = c->store_key_id;
+	return token_replay_entry_keyed(t, &c->params, j, c->store_key, e);
 }
 
 /* When a nonce accepted now is recorded, and until when it is kept. */

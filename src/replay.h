@@ -21,7 +21,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#define REPLAY_KEY_LEN	32  /* a nonce's key: SHA-256(nonce, JID) */
+#define REPLAY_KEY_LEN	32  /* a nonce's key: HMAC-SHA256(nonce, JID) */
 #define REPLAY_USER_LEN 16  /* a JID's key, to count its live nonces */
 #define REPLAY_ERR_LEN	320
 #define REPLAY_OWN_MAX	4096 /* room for a store's own settings */
@@ -58,14 +58,17 @@ struct replay_line {
  * A nonce to record: its key, its JID's, the end of its token's OTP time
  * step, which the store's high-water mark is kept in (0: not known, then
  * taken as the batch's now when checked, and as its expiry when purged),
- * and for how long after that the config recording it still accepts it
- * (otp_window steps of otp_interval seconds).
+ * for how long after that the config recording it still accepts it
+ * (otp_window steps of otp_interval seconds), and what its keys were made
+ * with (0: plain SHA-256; else the id of store_secret): the same for every
+ * entry of a batch.
  */
 struct replay_entry {
 	uint8_t key[REPLAY_KEY_LEN];
 	uint8_t user[REPLAY_USER_LEN];
 	time_t step_end;
 	time_t keep;
+	uint64_t key_id;
 };
 
 /* When the entries are recorded, and until when they must at least be

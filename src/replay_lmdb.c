@@ -14,8 +14,10 @@
  *    (window, interval) or the clock was when it was recorded.
  * 5. No clock movement brings a purged nonce back: the store keeps a
  *    high-water mark, the latest end of a time step whose entries may be
- *    gone (purged, or recorded under other keys), and refuses every token
- *    whose step ends at or before it. Only reset-store lowers it.
+ *    gone, and refuses every token whose step ends at or before it. Only
+ *    reset-store lowers it. Entries made under other keys (another
+ *    store_secret, or none) cannot be found: when the keys change, the
+ *    mark is raised to the latest step recorded, so they count as gone.
  * 6. Entries outlive every config that wrote here: each is kept for the
  *    longest lifetime any helper of the store has had (kept in the meta
  *    record, never lowered but by reset-store), plus SKEW_MARGIN.
@@ -81,8 +83,10 @@
 #define N_LEN		(1 + REPLAY_USER_LEN + REPLAY_KEY_LEN)
 #define N_PREFIX	(1 + REPLAY_USER_LEN)
 #define SKEW_MARGIN	30     /* seconds: see rule 6 */
+#define MAX_KEEP	(10 * 3600) /* the widest config's: 10 steps of 1 h */
 #define CLOCK_BEHIND	(-1)   /* not LMDB codes: see explain_failure() */
 #define NEWER_LAYOUT	(-2)
+#define KEYS_CHANGED	(-3)
 #define DEFAULT_CAPACITY 100000
 
 /* Its own keys of the config. */
@@ -128,6 +132,12 @@ explain_failure(char err[REPLAY_ERR_LEN], const char *what, int rc)
 		    "whose nonces may be gone (the clock is behind nonces "
 		    "already purged: was it set back?); refused until the "
 		    "clock passes them, or 'prosody-token-auth reset-store'",
+		    what);
+	else if (rc == KEYS_CHANGED)
+		snprintf(err, REPLAY_ERR_LEN, "%s: the store's keys changed "
+		    "(store_secret set or changed, or helpers sharing this "
+		    "store with different ones: give them all the same): "
+		    "tokens of the time steps recorded before are refused",
 		    what);
 	else if (rc == NEWER_LAYOUT)
 		snprintf(err, REPLAY_ERR_LEN, "%s: the store was made by a "
@@ -373,11 +383,35 @@ legacy_seen(MDB_txn *txn, MDB_dbi db, const struct meta *m,
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+/*
+ * The end of the entry's step, if it is one a token accepted now can have
+ * (0: not known); and how long it is kept after it. Whatever a caller
+ * passes, no entry then takes the mark or its keeping beyond what some
+ * config could need.
+ */
+static uint64_t
+known_step_end(const struct replay_entry *e, const struct replay_time *t)
+{
+	if (e->step_end <= 0 || e->step_end > t->now + MAX_KEEP + 3600 ||
+	    e->step_end < t->now - MAX_KEEP)
+		return 0;
+	return (uint64_t)e->step_end;
+}
+
+static uint64_t
+keep_of(const struct replay_entry *e)
+{
+	return e->keep <= 0 ? 0 : e->keep > MAX_KEEP ? MAX_KEEP :
+						    (uint64_t)e->keep;
+}
+
 /* The end of the entry's step, as rule 5 checks it (see replay.h). */
 static uint64_t
 checked_step_end(const struct replay_entry *e, const struct replay_time *t)
 {
-	return (uint64_t)(e->step_end > 0 ? e->step_end : t->now);
+	uint64_t known = known_step_end(e, t);
+
+	return known > 0 ? known : (uint64_t)t->now;
 }
 
 /* --- recording ---------------------------------------------------------- */
@@ -406,13 +440,13 @@ record_entry(struct lmdb_store *r, MDB_txn *txn, struct meta *m,
 	if (*entries >= r->capacity ||
 	    (r->capacity - *entries <= r->reserve && live > 0))
 		return REPLAY_FULL;
-	/* Rule 6; a step not known is bounded by the caller's expiry. */
-	step_end = e->step_end > 0 ? (uint64_t)e->step_end :
-				     (uint64_t)t->expiry;
+	/* Rule 6; a step not known is bounded by the caller's expiry, and
+	 * not taken as the newest (which only steps known are). */
+	step_end = known_step_end(e, t);
 	kept = checked_step_end(e, t) + m->keep;
 	expiry = max64((uint64_t)t->expiry, kept) + SKEW_MARGIN;
 	if ((*rc = add_entry(txn, r->db, e->user, e->key, expiry,
-		 step_end)) != 0)
+		 step_end > 0 ? step_end : (uint64_t)t->expiry)) != 0)
 		return REPLAY_ERROR;
 	m->newest = max64(m->newest, step_end);
 	if (r->next_expiry == 0 || expiry < r->next_expiry)
@@ -440,7 +474,7 @@ lmdb_record(struct replay *base, const struct replay_entry entries[],
 	size_t i, full = 0, behind = 0;
 	struct meta m, was;
 	MDB_txn *txn;
-	int rc;
+	int rc, switched = 0;
 
 	fail_all(results, n);
 	if (t->now < 0 || t->expiry <= t->now)
@@ -452,7 +486,12 @@ lmdb_record(struct replay *base, const struct replay_entry entries[],
 		goto abort;
 	was = m;
 	for (i = 0; i < n; i++)
-		m.keep = max64(m.keep, (uint64_t)entries[i].keep);
+		m.keep = max64(m.keep, keep_of(&entries[i]));
+	if (n > 0 && m.derivation != entries[0].key_id) {
+		m.mark = max64(m.mark, m.newest);
+		m.derivation = entries[0].key_id;
+		switched = 1;
+	}
 	if ((rc = purge(r, txn, &m, now, PURGE_BATCH + n)) != 0)
 		goto abort;
 	/* Nearly full: expired entries go first, all of them. */
@@ -477,7 +516,8 @@ lmdb_record(struct replay *base, const struct replay_entry entries[],
 		return explain_failure(err, "commit", rc), -1;
 	}
 	if (behind > 0)
-		return explain_failure(err, "record", CLOCK_BEHIND), -1;
+		return explain_failure(err, "record", switched ? KEYS_CHANGED :
+		    CLOCK_BEHIND), -1;
 	if (full == 0)
 		return 0;
 	snprintf(err, REPLAY_ERR_LEN, "store full: %llu live nonces of %zu "
@@ -508,7 +548,10 @@ lmdb_lookup(struct replay *base, const struct replay_entry *e,
 	}
 	if ((rc = get_meta(txn, r->db, &m)) == MDB_NOTFOUND)
 		rc = MDB_CORRUPTED; /* an older layout, not converted yet */
-	if (rc == 0 && checked_step_end(e, t) <= m.mark)
+	if (rc == 0 && m.derivation != e->key_id &&
+	    checked_step_end(e, t) <= max64(m.mark, m.newest))
+		rc = KEYS_CHANGED;
+	else if (rc == 0 && checked_step_end(e, t) <= m.mark)
 		rc = CLOCK_BEHIND;
 	if (rc == 0)
 		rc = walk_user(txn, r->db, e, (uint64_t)t->now, UINT_MAX,

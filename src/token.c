@@ -316,6 +316,19 @@ hash_with_jid(EVP_MD_CTX *ctx, const EVP_MD *sha256, const char *prefix,
 	    EVP_DigestFinal_ex(ctx, out, NULL);
 }
 
+/* The same keyed: HMAC-SHA256 under the store's secret. 1, or 0. */
+static int
+mac_with_jid(struct mac *key, const char *prefix, size_t prefixlen,
+    const struct jid *j, uint8_t out[MAC_MAX_LEN])
+{
+	const uint8_t *msg[] = { (const uint8_t *)prefix, (const uint8_t *)"",
+		(const uint8_t *)j->user, (const uint8_t *)"@",
+		(const uint8_t *)j->domain };
+	const size_t len[] = { prefixlen, 1, j->userlen, 1, j->domainlen };
+
+	return mac_compute(key, msg, len, 5, out) == 0;
+}
+
 int
 token_replay_entry(const struct token *t, const struct token_params *p,
     const struct jid *j, struct replay_entry *e)
@@ -337,6 +350,23 @@ token_replay_entry(const struct token *t, const struct token_params *p,
 		return -1;
 	memcpy(e->user, h, sizeof(e->user));
 	return 0;
+}
+
+int
+token_replay_entry_keyed(const struct token *t, const struct token_params *p,
+    const struct jid *j, struct mac *store_key, struct replay_entry *e)
+{
+	uint8_t h[MAC_MAX_LEN];
+	int ok;
+
+	if (store_key == NULL)
+		return token_replay_entry(t, p, j, e);
+	ok = mac_with_jid(store_key, t->nonce, p->nonce_digits, j, h);
+	memcpy(e->key, h, REPLAY_KEY_LEN);
+	ok &= mac_with_jid(store_key, "jid", 3, j, h);
+	memcpy(e->user, h, REPLAY_USER_LEN);
+	explicit_bzero(h, sizeof(h));
+	return ok ? 0 : -1;
 }
 
 time_t

@@ -100,9 +100,18 @@ int token_format(const char *nonce, const struct jid *,
 
 /*
  * The token's entry for the replay store, whose keys show neither the nonce
- * nor the JID: the nonce's, SHA-256(nonce || NUL || user@domain), and the
- * JID's own, the first REPLAY_USER_LEN bytes of SHA-256("jid" || NUL ||
- * user@domain). Returns 0, or -1 if the library failed.
+ * nor the JID: the nonce's, HMAC-SHA256(store_key, nonce || NUL ||
+ * user@domain), and the JID's own, the first REPLAY_USER_LEN bytes of
+ * HMAC-SHA256(store_key, "jid" || NUL || user@domain). Returns 0, or -1 if
+ * the library failed.
+ */
+int token_replay_entry_keyed(const struct token *, const struct token_params *,
+    const struct jid *, struct mac *store_key, struct replay_entry *);
+
+/*
+ * The same without a store_key (token_replay_entry_keyed with NULL), as
+ * 2.0 made them: SHA-256 instead of HMAC. Anyone who can read the store
+ * can then tell whether a given JID logged in, and when.
  */
 int token_replay_entry(const struct token *, const struct token_params *,
     const struct jid *, struct replay_entry *);

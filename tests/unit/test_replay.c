@@ -537,6 +537,81 @@ START_TEST(layout_1_1_is_converted)
 }
 END_TEST
 
+/* And one of layout 2 (2.0.0): its JIDs are known, and kept. */
+static void
+make_layout_2(const struct replay_entry *e, uint64_t expiry, uint64_t purged)
+{
+	uint8_t mk = 1, meta[28], nk[33], ek[41], be[8], one[4] = { 0, 0, 0, 1 };
+	uint8_t uk[17], version[4] = { 0, 0, 0, 2 };
+	MDB_val m = { 1, &mk }, mv = { sizeof(meta), meta };
+	MDB_val n = { sizeof(nk), nk }, nv = { 8, be }, x = { sizeof(ek), ek };
+	MDB_val xv = { REPLAY_USER_LEN, (void *)e->user };
+	MDB_val u = { sizeof(uk), uk }, uv = { 4, one };
+	MDB_val name, vv = { 4, version };
+	static const char *const names[] = { "expiry", "meta", "nonces" };
+	MDB_dbi db;
+	MDB_env *env;
+	MDB_txn *txn;
+	int i;
+
+	memset(meta, 0, sizeof(meta));
+	meta[3] = 2;
+	be64(meta + 4, purged);
+	meta[27] = 1;
+	nk[0] = 'N';
+	memcpy(nk + 1, e->key, REPLAY_KEY_LEN);
+	be64(be, expiry);
+	ek[0] = 'E';
+	be64(ek + 1, expiry);
+	memcpy(ek + 9, e->key, REPLAY_KEY_LEN);
+	uk[0] = 'U';
+	memcpy(uk + 1, e->user, REPLAY_USER_LEN);
+	ck_assert_int_eq(mdb_env_create(&env), 0);
+	ck_assert_int_eq(mdb_env_open(env, dir, 0, 0600), 0);
+	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, NULL, 0, &db), 0);
+	ck_assert_int_eq(mdb_put(txn, db, &m, &mv, 0), 0);
+	ck_assert_int_eq(mdb_put(txn, db, &n, &nv, 0), 0);
+	ck_assert_int_eq(mdb_put(txn, db, &x, &xv, 0), 0);
+	ck_assert_int_eq(mdb_put(txn, db, &u, &uv, 0), 0);
+	for (i = 0; i < 3; i++) {
+		name.mv_size = strlen(names[i]);
+		name.mv_data = (void *)names[i];
+		ck_assert_int_eq(mdb_put(txn, db, &name, &vv, 0), 0);
+	}
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+/*
+ * Layout 2 converted: its nonce is found, under its JID (which it counts
+ * against), the latest expiry it purged is the mark, and a helper of
+ * layout 2 then finds a newer layout.
+ */
+START_TEST(layout_2_is_converted)
+{
+	struct replay_entry e = entry(50, 1);
+	struct replay *r;
+	unsigned i;
+
+	make_layout_2(&e, 1080, 990);
+	r = store(1000);
+	ck_assert_int_eq(record(r, e, 1000), REPLAY_SEEN);
+	ck_assert_int_eq(record(r, entry(51, 2), 980), REPLAY_ERROR); /* mark */
+	for (i = 0; i < 29; i++)
+		ck_assert_int_eq(record(r, entry(100 + i, 1), 1000),
+		    REPLAY_FRESH);
+	ck_assert_int_eq(record(r, entry(200, 1), 1000), REPLAY_USER_FULL);
+	replay_close(r);
+	ck_assert_int_eq(open_as_1_0(), MDB_INCOMPATIBLE);
+	/* Opened again: nothing left to convert, the entries stay. */
+	r = store(1000);
+	ck_assert_int_eq(record(r, e, 1001), REPLAY_SEEN);
+	ck_assert_int_eq(lookup(r, entry(100, 1), 1001), REPLAY_SEEN);
+	replay_close(r);
+}
+END_TEST
+
 START_TEST(read_only_open_creates_nothing)
 {
 	struct replay *r, *ro;
@@ -715,6 +790,7 @@ main(void)
 	ADD(tc, batch_beyond_capacity_fills_the_store_then_refuses);
 	ADD(tc, older_layouts_are_converted_and_shut_out);
 	ADD(tc, layout_1_1_is_converted);
+	ADD(tc, layout_2_is_converted);
 	ADD(tc, read_only_open_creates_nothing);
 	ADD(tc, unusable_directory_fails);
 	ADD(tc, unsafe_directory_is_refused);

@@ -32,10 +32,13 @@
  *	0x01				-> the meta record: version (4)
  *					   mark (8) keep (8) newest (8)
  *					   derivation (8) legacy until (8)
- *	'E' expiry(8) user(16) key(32)	-> step end (8)	 expiry order
- *	'N' user(16) key(32)		-> expiry (8)	 the nonce
+ *	'E' expiry(8) user(16) key(16)	-> step end (8)	 expiry order
+ *	'N' user(16) key(16)		-> expiry (8)	 the nonce
  *	"expiry" "meta" "nonces"	-> version (4)	 where 1.0 had databases
- * with numbers big-endian. A JID's nonces sit side by side, so counting
+ * with numbers big-endian; key is the first half of the nonce's key (two
+ * nonces of one JID alike in 128 bits would be one refusal too many, never
+ * an acceptance), so that a nonce takes less room than in layout 2. A
+ * JID's nonces sit side by side, so counting
  * them is one walk on one page, and a commit's expiry entries go to the
  * end of the index; nothing else is written per login (the meta record
  * only when it changes). So the count of entries is the database's own:
@@ -79,8 +82,9 @@
 #define META_LEN	44
 #define META_2_LEN	28     /* layout 2's */
 #define NON_ENTRIES	4      /* the meta record and the three names */
-#define E_LEN		(1 + 8 + REPLAY_USER_LEN + REPLAY_KEY_LEN)
-#define N_LEN		(1 + REPLAY_USER_LEN + REPLAY_KEY_LEN)
+#define KEY_LEN		16     /* of a nonce's key: see the layout */
+#define E_LEN		(1 + 8 + REPLAY_USER_LEN + KEY_LEN)
+#define N_LEN		(1 + REPLAY_USER_LEN + KEY_LEN)
 #define N_PREFIX	(1 + REPLAY_USER_LEN)
 #define SKEW_MARGIN	30     /* seconds: see rule 6 */
 #define MAX_KEEP	(10 * 3600) /* the widest config's: 10 steps of 1 h */
@@ -239,7 +243,7 @@ n_key(uint8_t out[N_LEN], const uint8_t user[REPLAY_USER_LEN],
 {
 	out[0] = 'N';
 	memcpy(out + 1, user, REPLAY_USER_LEN);
-	memcpy(out + N_PREFIX, key, REPLAY_KEY_LEN);
+	memcpy(out + N_PREFIX, key, KEY_LEN);
 }
 
 /* Live entries in the store, expired ones not purged yet included. */
@@ -333,25 +337,22 @@ purge(struct lmdb_store *r, MDB_txn *txn, struct meta *m, uint64_t now,
  * up to the limit (its nonces sit side by side, the nonce among them).
  */
 static int
-walk_user(MDB_txn *txn, MDB_dbi db, const struct replay_entry *e,
-    uint64_t now, unsigned limit, int *seen, unsigned *live)
+walk_user(MDB_cursor *cur, const struct replay_entry *e, uint64_t now,
+    unsigned limit, int *seen, unsigned *live)
 {
 	uint8_t nk[N_LEN];
 	MDB_val k = { N_PREFIX, nk }, v;
-	MDB_cursor *cur;
 	int rc;
 
 	n_key(nk, e->user, e->key);
 	*seen = 0;
 	*live = 0;
-	if ((rc = mdb_cursor_open(txn, db, &cur)) != 0)
-		return rc;
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
 	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		if (k.mv_size != N_LEN || memcmp(k.mv_data, nk, N_PREFIX) != 0)
 			break;
 		if (memcmp((uint8_t *)k.mv_data + N_PREFIX, e->key,
-			REPLAY_KEY_LEN) == 0) {
+			KEY_LEN) == 0) {
 			*seen = 1;
 			break;
 		}
@@ -359,7 +360,6 @@ walk_user(MDB_txn *txn, MDB_dbi db, const struct replay_entry *e,
 		    ++*live >= limit)
 			break;
 	}
-	mdb_cursor_close(cur);
 	if (rc == MDB_NOTFOUND || rc == 0)
 		return 0;
 	return rc;
@@ -417,8 +417,8 @@ checked_step_end(const struct replay_entry *e, const struct replay_time *t)
 /* --- recording ---------------------------------------------------------- */
 
 static enum replay_result
-record_entry(struct lmdb_store *r, MDB_txn *txn, struct meta *m,
-    uint64_t *entries, const struct replay_entry *e,
+record_entry(struct lmdb_store *r, MDB_txn *txn, MDB_cursor *cur,
+    struct meta *m, uint64_t *entries, const struct replay_entry *e,
     const struct replay_time *t, int *rc)
 {
 	uint64_t now = (uint64_t)t->now, step_end, kept, expiry;
@@ -429,8 +429,7 @@ record_entry(struct lmdb_store *r, MDB_txn *txn, struct meta *m,
 		*rc = CLOCK_BEHIND;
 		return REPLAY_ERROR;
 	}
-	if ((*rc = walk_user(txn, r->db, e, now, r->per_user, &seen,
-		 &live)) != 0 ||
+	if ((*rc = walk_user(cur, e, now, r->per_user, &seen, &live)) != 0 ||
 	    (!seen && (*rc = legacy_seen(txn, r->db, m, e, now, &seen)) != 0))
 		return REPLAY_ERROR;
 	if (seen)
@@ -473,6 +472,7 @@ lmdb_record(struct replay *base, const struct replay_entry entries[],
 	uint64_t now = (uint64_t)t->now, count;
 	size_t i, full = 0, behind = 0;
 	struct meta m, was;
+	MDB_cursor *cur = NULL;
 	MDB_txn *txn;
 	int rc, switched = 0;
 
@@ -501,14 +501,19 @@ lmdb_record(struct replay *base, const struct replay_entry entries[],
 		    (rc = count_entries(txn, r->db, &count)) != 0)
 			goto abort;
 	}
+	/* One cursor for every JID's walk: a cursor is an allocation. */
+	if ((rc = mdb_cursor_open(txn, r->db, &cur)) != 0)
+		goto abort;
 	for (i = 0; i < n; i++) {
-		results[i] = record_entry(r, txn, &m, &count, &entries[i], t,
-		    &rc);
+		results[i] = record_entry(r, txn, cur, &m, &count, &entries[i],
+		    t, &rc);
 		if (results[i] == REPLAY_ERROR && rc != CLOCK_BEHIND)
 			goto abort;
 		full += results[i] == REPLAY_FULL;
 		behind += results[i] == REPLAY_ERROR;
 	}
+	mdb_cursor_close(cur);
+	cur = NULL;
 	if ((!same_meta(&m, &was) && (rc = put_meta(txn, r->db, &m)) != 0) ||
 	    (rc = mdb_txn_commit(txn)) != 0) {
 		r->next_expiry = 0;
@@ -526,6 +531,8 @@ lmdb_record(struct replay *base, const struct replay_entry entries[],
 	    r->reserve);
 	return -1;
 abort:
+	if (cur != NULL)
+		mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
 	r->next_expiry = 0;
 	fail_all(results, n);
@@ -539,6 +546,7 @@ lmdb_lookup(struct replay *base, const struct replay_entry *e,
 	struct lmdb_store *r = (struct lmdb_store *)base;
 	unsigned live;
 	struct meta m;
+	MDB_cursor *cur;
 	MDB_txn *txn;
 	int rc, seen = 0;
 
@@ -553,9 +561,11 @@ lmdb_lookup(struct replay *base, const struct replay_entry *e,
 		rc = KEYS_CHANGED;
 	else if (rc == 0 && checked_step_end(e, t) <= m.mark)
 		rc = CLOCK_BEHIND;
-	if (rc == 0)
-		rc = walk_user(txn, r->db, e, (uint64_t)t->now, UINT_MAX,
-		    &seen, &live);
+	if (rc == 0 && (rc = mdb_cursor_open(txn, r->db, &cur)) == 0) {
+		rc = walk_user(cur, e, (uint64_t)t->now, UINT_MAX, &seen,
+		    &live);
+		mdb_cursor_close(cur);
+	}
 	if (rc == 0 && !seen)
 		rc = legacy_seen(txn, r->db, &m, e, (uint64_t)t->now, &seen);
 	mdb_txn_abort(txn);

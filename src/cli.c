@@ -464,8 +464,7 @@ reset_store(const struct config *c)
 	    "from now on.\n"
 	    "One risk remains, as after any lock-out ends: a token accepted "
 	    "while the clock\nwas ahead, and since purged, could be used again "
-	    "once the clock reaches its\ntime, by whoever captured it. Only a "
-	    "web application whose clock was ahead\ntoo makes such tokens.\n",
+	    "while it is within the\nwindow, by whoever captured it.\n",
 	    msg);
 	return 0;
 }

@@ -177,8 +177,8 @@ int replay_describe(const struct replay_settings *);
 
 /*
  * Forgets the store's memory of the clock (reset-store): after a clock that
- * ran ahead was corrected, logins are refused for up to one token lifetime;
- * this ends that at once. What it did, or why not, goes to msg. Returns 0
+ * ran ahead was corrected, the tokens of the time steps it purged are
+ * refused until the clock passes them again; this ends that at once. What it did, or why not, goes to msg. Returns 0
  * when done, 1 when there is nothing to do (Redis keeps no such memory: it
  * expires entries by its own clock), -1 on failure.
  */

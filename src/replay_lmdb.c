@@ -751,6 +751,10 @@ adopt_2(MDB_txn *txn, MDB_dbi db, const MDB_val *old, struct meta *m)
 		    list[i].expiry, list[i].expiry);
 		rc = rc == MDB_KEYEXIST ? 0 : rc;
 		m->newest = max64(m->newest, list[i].expiry);
+		/* Layout 2's own conversion of 1.x put those under no JID. */
+		if (memcmp(list[i].user, nobody, REPLAY_USER_LEN) == 0)
+			m->legacy_until = max64(m->legacy_until,
+			    list[i].expiry);
 	}
 	free(list);
 	return rc;
@@ -1035,6 +1039,25 @@ owner_name(uid_t uid)
 	return buf;
 }
 
+/* Whether the clock is behind the high-water mark (rule 5), and by how
+ * much: then logins of earlier time steps are refused. */
+static void
+describe_mark(struct lmdb_store *r, time_t now)
+{
+	struct meta m;
+	MDB_txn *txn;
+
+	if (mdb_txn_begin(r->env, NULL, MDB_RDONLY, &txn) != 0)
+		return;
+	if (get_meta(txn, r->db, &m) == 0 && m.mark > (uint64_t)now)
+		printf("  WARNING: the clock is %llu s behind nonces already "
+		       "purged (it ran ahead and was set back?): tokens of "
+		       "earlier time steps are refused until it passes them; "
+		       "'prosody-token-auth reset-store' ends that at once\n",
+		    (unsigned long long)(m.mark - (uint64_t)now));
+	mdb_txn_abort(txn);
+}
+
 static int
 lmdb_describe(const struct replay_settings *s)
 {
@@ -1067,6 +1090,12 @@ lmdb_describe(const struct replay_settings *s)
 		       "refused; run the helper as its owner, or chown -R the "
 		       "directory\n", owner_name(geteuid()));
 		return problems + 1;
+	}
+	/* Looking makes nothing, whoever looks. */
+	if (store_exists(s->store, err) &&
+	    (r = open_store(s, REPLAY_READ, err)) != NULL) {
+		describe_mark((struct lmdb_store *)r, time(NULL));
+		lmdb_close(r);
 	}
 	if (geteuid() == 0)
 		return problems; /* opening it as root could make root's files */

@@ -53,8 +53,16 @@ logged "clock is behind" && pass "... and the log says why" ||
 	fail "clock behind: log: $(head -c 300 "$WORK/stderr")"
 check "back at X: the token used at X is refused, not accepted a second time" \
 	"0" "$(at +0 "$WORK/clock.conf" "$(auth $JID "$used")")"
+$HELPER --config "$WORK/clock.conf" check-config >"$WORK/check" 2>&1
+grep -q "WARNING: the clock is [0-9]* s behind nonces already purged" "$WORK/check" &&
+	pass "check-config says the clock is behind, and by how much" ||
+	fail "check-config with the clock behind: $(grep -i clock "$WORK/check")"
 check "at X + 30 s: a token of a later step accepted" \
 	"1" "$(at +30 "$WORK/clock.conf" "$(auth erin@example.org "$(token erin@example.org --offset 30)")")"
+$HELPER --config "$WORK/clock.conf" reset-store >/dev/null 2>&1
+$HELPER --config "$WORK/clock.conf" check-config >"$WORK/check" 2>&1
+grep -q "the clock is" "$WORK/check" && fail "after reset-store, check-config still says the clock is behind" ||
+	pass "after reset-store, check-config says nothing of the clock"
 
 # --- records outlive every config that writes to the store -----------------
 

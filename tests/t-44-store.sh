@@ -9,6 +9,7 @@
 #   from 1 to 3: a token accepted by the narrow window is refused by the
 #   wide one for as long as the wide one could accept it;
 # - the store keeps what the widest config needs once it has seen it;
+# - a helper whose clock runs ahead of its peers locks none of them out;
 # - with store_secret, the store holds HMACs of the nonces and JIDs, not
 #   their plain hashes; when store_secret changes, tokens of the time steps
 #   recorded before are refused, never accepted twice.
@@ -120,6 +121,21 @@ check "... 90 s on, after a purge, window 3 still refuses it" "0" \
 	"$(at +91 "$WORK/c-w3.conf" "$(auth $JID "$t")")"
 logged "replayed token" && pass "... as a replay: the reload raised what is kept" ||
 	fail "reload: log: $(head -c 300 "$WORK/stderr")"
+
+# A helper whose clock runs a minute ahead of its peers on the same store
+# purges a record early: its token stays refused, and the peers' fresh
+# tokens are not (2.0 refused every login on them for a token lifetime).
+make_config "$WORK/skew.conf"
+sed -i "s|^replay_store = .*|replay_store = $WORK/skew-store|" "$WORK/skew.conf"
+mid_step 10
+t=$(token $JID)
+check "skew: a token accepted at X" "1" "$(at +0 "$WORK/skew.conf" "$(auth $JID "$t")")"
+check "... a helper a minute ahead accepts one of its time (and purges the first)" "1" \
+	"$(at +90 "$WORK/skew.conf" "$(auth alice@example.org "$(token alice@example.org --offset 90)")")"
+check "... at X + 30 s, the first token, still in its window, is refused" "0" \
+	"$(at +30 "$WORK/skew.conf" "$(auth $JID "$t")")"
+check "... and a fresh token of that time is accepted" "1" \
+	"$(at +31 "$WORK/skew.conf" "$(auth carol@example.org "$(token carol@example.org --offset 31)")")"
 
 # --- keyed store keys --------------------------------------------------------
 

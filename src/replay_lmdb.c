@@ -190,21 +190,16 @@ map_size(size_t capacity)
 /* --- records ------------------------------------------------------------ */
 
 static int
-get_meta(MDB_txn *txn, MDB_dbi db, struct meta *m)
+parse_meta(const MDB_val *v, struct meta *m)
 {
-	const uint8_t *b;
-	MDB_val v;
-	int rc;
+	const uint8_t *b = v->mv_data;
 
-	if ((rc = mdb_get(txn, db, (MDB_val *)&meta_key, &v)) != 0)
-		return rc;
-	if (v.mv_size < 4)
+	if (v->mv_size < 4)
 		return MDB_CORRUPTED;
-	b = v.mv_data;
 	m->version = (uint32_t)get_be(b, 4);
 	if (m->version > LAYOUT)
 		return NEWER_LAYOUT;
-	if (m->version != LAYOUT || v.mv_size != META_LEN)
+	if (m->version != LAYOUT || v->mv_size != META_LEN)
 		return MDB_CORRUPTED;
 	m->mark = get_be(b + 4, 8);
 	m->keep = get_be(b + 12, 8);
@@ -212,6 +207,33 @@ get_meta(MDB_txn *txn, MDB_dbi db, struct meta *m)
 	m->derivation = get_be(b + 28, 8);
 	m->legacy_until = get_be(b + 36, 8);
 	return 0;
+}
+
+static int
+get_meta(MDB_txn *txn, MDB_dbi db, struct meta *m)
+{
+	MDB_val v;
+	int rc;
+
+	if ((rc = mdb_get(txn, db, (MDB_val *)&meta_key, &v)) != 0)
+		return rc;
+	return parse_meta(&v, m);
+}
+
+/* The same through a cursor: the meta record's key sorts first of all,
+ * and going to the first record is cheaper than looking a key up. */
+static int
+first_meta(MDB_cursor *cur, struct meta *m)
+{
+	MDB_val k, v;
+	int rc;
+
+	if ((rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST)) != 0)
+		return rc;
+	if (k.mv_size != meta_key.mv_size ||
+	    memcmp(k.mv_data, meta_key.mv_data, k.mv_size) != 0)
+		return MDB_NOTFOUND;
+	return parse_meta(&v, m);
 }
 
 static int
@@ -481,7 +503,10 @@ lmdb_record(struct replay *base, const struct replay_entry entries[],
 		return explain_failure(err, "record", EINVAL), -1;
 	if ((rc = mdb_txn_begin(r->env, NULL, 0, &txn)) != 0)
 		return explain_failure(err, "begin", rc), -1;
-	if ((rc = get_meta(txn, r->db, &m)) != 0 ||
+	/* One cursor for the meta record and every JID's walk: a cursor is
+	 * an allocation. */
+	if ((rc = mdb_cursor_open(txn, r->db, &cur)) != 0 ||
+	    (rc = first_meta(cur, &m)) != 0 ||
 	    (rc = count_entries(txn, r->db, &count)) != 0)
 		goto abort;
 	was = m;
@@ -501,9 +526,6 @@ lmdb_record(struct replay *base, const struct replay_entry entries[],
 		    (rc = count_entries(txn, r->db, &count)) != 0)
 			goto abort;
 	}
-	/* One cursor for every JID's walk: a cursor is an allocation. */
-	if ((rc = mdb_cursor_open(txn, r->db, &cur)) != 0)
-		goto abort;
 	for (i = 0; i < n; i++) {
 		results[i] = record_entry(r, txn, cur, &m, &count, &entries[i],
 		    t, &rc);

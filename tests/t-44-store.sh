@@ -171,6 +171,16 @@ check "with store_secret: accepted" "1" \
 	"$(at +0 "$WORK/keyed.conf" "$(auth $JID "$(token $JID --nonce $nonce)")")"
 check "... and the store holds their HMAC under store_secret, not their hashes" "hmac" \
 	"$(keys "$WORK/keyed-store" $nonce)"
+make_config "$WORK/short.conf" "store_secret = TOOSHORT"
+out=$($HELPER --config "$WORK/short.conf" check-config 2>&1)
+grep -q "short.conf:5: store_secret must be 16 to 256 characters" <<<"$out" &&
+	! grep -q TOOSHORT <<<"$out" && pass "a short store_secret: refused, naming the line, not the value" ||
+	fail "short store_secret: $out"
+make_config "$WORK/section.conf" "[chat.example.org]" "store_secret = $STORE_SECRET"
+out=$($HELPER --config "$WORK/section.conf" check-config 2>&1)
+grep -q "section.conf:6: store_secret applies to every domain" <<<"$out" &&
+	pass "store_secret in a domain's section: refused, naming the line" ||
+	fail "store_secret in a section: $out"
 out=$($HELPER --config "$WORK/plain.conf" check-config)
 grep -q "warning: no store_secret" <<<"$out" && pass "check-config warns without store_secret" ||
 	fail "check-config without store_secret: $out"

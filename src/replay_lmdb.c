@@ -807,12 +807,12 @@ init_layout(MDB_txn *txn, MDB_dbi db)
 		m = (struct meta){ LAYOUT, 0, 0, 0, 0, 0 };
 		if ((rc = adopt_2(txn, db, &v, &m)) != 0)
 			return rc;
-		return put_meta(txn, db, &m);
+	} else {
+		m = (struct meta){ LAYOUT, 0, 0, 0, 0, 0 };
+		if ((rc = adopt_1_0(txn, db, &m)) != 0 ||
+		    (rc = adopt_1_1(txn, db, &m)) != 0)
+			return rc;
 	}
-	m = (struct meta){ LAYOUT, 0, 0, 0, 0, 0 };
-	if ((rc = adopt_1_0(txn, db, &m)) != 0 ||
-	    (rc = adopt_1_1(txn, db, &m)) != 0)
-		return rc;
 	put_be(version, LAYOUT, 4);
 	v.mv_size = sizeof(version);
 	v.mv_data = version;

@@ -127,6 +127,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	when = (struct replay_time){ now, token_expiry(&c.params, now) };
+	memset(entries, 0, sizeof(entries));
 	start = now_seconds();
 	for (;;) {
 		if (count ? done == count :
@@ -141,9 +142,14 @@ main(int argc, char **argv)
 			 * an insert, as for the helper's valid tokens, and
 			 * as if of many users (one has 30 at most). */
 			memcpy(t.nonce, &done, sizeof(done));
-			bad += token_replay_entry(&t, &c.params, &bob,
-				    &entries[n]) != 0;
+			bad += token_replay_entry_keyed(&t, &c.params, &bob,
+				    c.store_key, &entries[n]) != 0;
 			memcpy(entries[n].user, &done, sizeof(done));
+			entries[n].step_end = (time_t)((totp_step(now,
+			    c.params.otp_interval) + 1) * c.params.otp_interval);
+			entries[n].keep = (time_t)c.params.otp_window *
+			    c.params.otp_interval;
+			entries[n].key_id = c.store_key_id;
 			if (++n == batch) {
 				record(store, entries, n, &when);
 				n = 0;

@@ -160,18 +160,20 @@ auth_close(struct auth *a)
 	free(a);
 }
 
-enum auth_verdict
-auth_check(const struct config *c, const struct jid *j, const char *password,
-    size_t passwordlen, time_t now, struct token *t)
+/* auth_check, with the token's time step in *step (see token.h). */
+static enum auth_verdict
+check_token(const struct config *c, const struct jid *j, const char *password,
+    size_t passwordlen, time_t now, struct token *t, uint64_t *step)
 {
 	const struct token_keys *keys;
 	unsigned bad, otp, sig;
 
+	*step = 0;
 	if ((keys = config_keys(c, j->domain, j->domainlen)) == NULL)
 		return AUTH_UNKNOWN_DOMAIN;
 	if (token_parse(password, passwordlen, &c->params, t) == -1)
 		return AUTH_MALFORMED;
-	bad = token_verify(t, j, keys, &c->params, now);
+	bad = token_verify_step(t, j, keys, &c->params, now, step);
 	/* Masks, not branches: all ones where the case holds. */
 	otp = 0U - (unsigned)((bad & TOKEN_BAD_OTP) != 0);
 	sig = 0U - (unsigned)((bad & TOKEN_BAD_SIG) != 0);
@@ -181,6 +183,30 @@ auth_check(const struct config *c, const struct jid *j, const char *password,
 	    (~bad & ~otp & sig & AUTH_BAD_SIGNATURE) |
 	    (~bad & otp & sig & AUTH_BAD_OTP_AND_SIGNATURE) |
 	    (~bad & ~otp & ~sig & AUTH_ACCEPTED));
+}
+
+enum auth_verdict
+auth_check(const struct config *c, const struct jid *j, const char *password,
+    size_t passwordlen, time_t now, struct token *t)
+{
+	uint64_t step;
+
+	return check_token(c, j, password, passwordlen, now, t, &step);
+}
+
+/*
+ * A valid token's entry for the store: its keys, and the end of its time
+ * step, public once it is accepted. Returns 0, or -1 if the library failed.
+ */
+static int
+entry_of(const struct config *c, const struct token *t, const struct jid *j,
+    uint64_t step, struct replay_entry *e)
+{
+	PUBLIC(step);
+	e->step_end = (time_t)((step + 1) * c->params.otp_interval);
+	e->keep = (time_t)c->params.otp_window * c->params.otp_interval;
+	e->key_id = c->store_key_id;
+	return token_replay_entry_keyed(t, &c->params, j, c->store_key, e);
 }
 
 /* When a nonce accepted now is recorded, and until when it is kept. */
@@ -201,13 +227,13 @@ check_login(struct auth *a, struct decision *d, const struct request *r,
     time_t now, struct replay_entry *e)
 {
 	struct token t;
+	uint64_t step;
 
-	d->v = auth_check(a->config, &r->jid, r->password, r->passwordlen, now,
-	    &t);
+	d->v = check_token(a->config, &r->jid, r->password, r->passwordlen,
+	    now, &t, &step);
 	d->accepted = d->v == AUTH_ACCEPTED;
 	PUBLIC(d->accepted);
-	if (d->accepted && token_replay_entry(&t, &a->config->params, &r->jid,
-	    e) == -1) {
+	if (d->accepted && entry_of(a->config, &t, &r->jid, step, e) == -1) {
 		d->v = AUTH_INTERNAL_ERROR;
 		d->accepted = 0;
 	}
@@ -421,10 +447,10 @@ auth_lookup(struct auth *a, const struct jid *j, const char *password,
 	struct replay_entry e;
 	enum auth_verdict v;
 	struct token t;
+	uint64_t step;
 
-	v = auth_check(a->config, j, password, passwordlen, now, &t);
-	if (v == AUTH_ACCEPTED && token_replay_entry(&t, &a->config->params, j,
-	    &e) == -1)
+	v = check_token(a->config, j, password, passwordlen, now, &t, &step);
+	if (v == AUTH_ACCEPTED && entry_of(a->config, &t, j, step, &e) == -1)
 		v = AUTH_INTERNAL_ERROR;
 	explicit_bzero(&t, sizeof(t));
 	if (v != AUTH_ACCEPTED)

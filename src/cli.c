@@ -266,6 +266,17 @@ check_config(const struct config *c)
 	       "%u-digit nonce\n",
 	    c->params.otp_digits, c->params.otp_interval,
 	    c->params.otp_window, c->params.nonce_digits);
+	if (c->store_key != NULL)
+		printf("store_secret (line %d) fingerprint: %s: the replay "
+		       "store's keys are HMAC-SHA256 under it\n",
+		    c->store_secret_line, c->store_fingerprint);
+	else
+		printf("warning: no store_secret: the replay store's keys are "
+		       "plain SHA-256 of each JID, so anyone who can read the "
+		       "store can tell whether a given JID logged in, and when; "
+		       "add store_secret = (32 base32 characters, as "
+		       "'prosody-token-auth gen-secrets' prints one), the same "
+		       "in every config sharing the store\n");
 	problems = replay_describe(&c->replay);
 	ejabberd_conf_check(ejabberd_conf_path(), stdout);
 	if (problems > 0) {
@@ -280,11 +291,11 @@ check_config(const struct config *c)
 static int
 gen_secrets(void)
 {
-	struct secrets_pair pair;
-	char out[512];
+	struct secrets_pair pair, store;
+	char out[1024];
 	int rc, n;
 
-	if (secrets_new(&pair) == -1) {
+	if (secrets_new(&pair) == -1 || secrets_new(&store) == -1) {
 		fprintf(stderr, "prosody-token-auth: getrandom: %s\n",
 		    strerror(errno));
 		return 1;
@@ -297,11 +308,16 @@ gen_secrets(void)
 	    "# prosody_otp_seed and prosody_token_secret in secrets.cfg) "
 	    "and to nobody else.\n"
 	    "otp_seed     = %s\n"
-	    "token_secret = %s\n",
-	    pair.seed, pair.secret);
+	    "token_secret = %s\n"
+	    "# The replay store's own key: the helpers' alone, never the web "
+	    "application's;\n"
+	    "# the same in every config that shares one replay store.\n"
+	    "store_secret = %s\n",
+	    pair.seed, pair.secret, store.secret);
 	rc = n > 0 && (size_t)n < sizeof(out) ? write_secret(out, (size_t)n) : 1;
 	explicit_bzero(out, sizeof(out));
 	explicit_bzero(&pair, sizeof(pair));
+	explicit_bzero(&store, sizeof(store));
 	return rc;
 }
 
@@ -448,8 +464,7 @@ reset_store(const struct config *c)
 	    "from now on.\n"
 	    "One risk remains, as after any lock-out ends: a token accepted "
 	    "while the clock\nwas ahead, and since purged, could be used again "
-	    "once the clock reaches its\ntime, by whoever captured it. Only a "
-	    "web application whose clock was ahead\ntoo makes such tokens.\n",
+	    "while it is within the\nwindow, by whoever captured it.\n",
 	    msg);
 	return 0;
 }

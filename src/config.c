@@ -45,6 +45,7 @@ enum key {
 	OTP_INTERVAL,
 	OTP_WINDOW,
 	NONCE_DIGITS,
+	STORE_SECRET,
 	STORE_KEY, /* the replay store's (replay.h) */
 	LOCK_MEMORY,
 	NKEYS
@@ -66,6 +67,7 @@ static const struct {
 	{ "otp_interval", OTP_INTERVAL },
 	{ "otp_window", OTP_WINDOW },
 	{ "nonce_digits", NONCE_DIGITS },
+	{ "store_secret", STORE_SECRET },
 	{ NULL, STORE_KEY },
 	{ "lock_memory", LOCK_MEMORY },
 };
@@ -107,6 +109,7 @@ struct parser {
 	int set_on_line[NKEYS]; /* global settings already made */
 	struct replay_line store[STORE_LINES_MAX]; /* for the store to set */
 	size_t nstore;
+	struct span store_secret;
 };
 
 /* The i-th known key, in the order people read them, or NULL. */
@@ -531,6 +534,8 @@ set_global(struct parser *p, enum key key, const char *name, const char *v,
 		    TOKEN_MIN_NONCE, TOKEN_MAX_NONCE, line);
 	case LOCK_MEMORY:
 		return set_lock_memory(p, v, len, line);
+	case STORE_SECRET:
+		return set_secret(p, &p->store_secret, name, v, len, line);
 	case STORE_KEY:
 		return keep_store_line(p, name, v, len, line);
 	default:
@@ -785,6 +790,39 @@ build_domains(struct parser *p)
 	return 0;
 }
 
+/*
+ * The replay store's own key (config.h), and its id: the first 8 bytes
+ * of HMAC-SHA256 keyed with it of "prosody-token-auth store key id".
+ */
+static int
+store_key(struct parser *p)
+{
+	static const char message[] = "prosody-token-auth store key id";
+	const uint8_t *msg[] = { (const uint8_t *)message };
+	const size_t len[] = { sizeof(message) - 1 };
+	const struct span *t = &p->store_secret;
+	struct config *c = p->cfg;
+	uint8_t h[MAC_MAX_LEN];
+	int i;
+
+	if (t->text == NULL)
+		return 0;
+	if (t->len < MIN_SECRET_LEN || t->len > MAX_SECRET_LEN)
+		return fail(p, t->line, "store_secret must be %d to %d "
+		    "characters" GEN_HINT, MIN_SECRET_LEN, MAX_SECRET_LEN);
+	c->store_secret_line = t->line;
+	if ((c->store_key = mac_new("SHA256", (const uint8_t *)t->text,
+		 t->len)) == NULL ||
+	    mac_compute(c->store_key, msg, len, 1, h) != 0 ||
+	    fingerprint(t, c->store_fingerprint) == -1)
+		return fail(p, t->line, "cannot set up HMAC (OpenSSL)");
+	for (i = 0; i < 8; i++)
+		c->store_key_id = c->store_key_id << 8 | h[i];
+	c->store_key_id |= c->store_key_id == 0;
+	explicit_bzero(h, sizeof(h));
+	return 0;
+}
+
 /* With lock_memory = required, secrets that could not be locked refuse. */
 static int
 check_locked(struct parser *p)
@@ -841,7 +879,8 @@ config_load(const char *path, struct config *c, char err[CONFIG_ERR_LEN])
 	if ((text = read_file(&p, &size, &len)) == NULL)
 		return -1;
 	if (parse_text(&p, text, len) == 0 && load_store(&p) == 0 &&
-	    build_domains(&p) == 0 && check_locked(&p) == 0)
+	    build_domains(&p) == 0 && store_key(&p) == 0 &&
+	    check_locked(&p) == 0)
 		rc = 0;
 	secmem_free(text, size);
 	for (i = 0; i < p.nsections; i++)
@@ -887,5 +926,7 @@ config_free(struct config *c)
 	free(c->domains);
 	c->domains = NULL;
 	c->ndomains = 0;
+	mac_free(c->store_key);
+	c->store_key = NULL;
 	replay_settings_wipe(&c->replay);
 }

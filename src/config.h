@@ -63,6 +63,15 @@ struct config {
 	struct token_params params;
 	struct replay_settings replay;
 	int lock_required;	/* lock_memory = required */
+	/*
+	 * store_secret: the replay store's own key, which its keys are
+	 * HMAC-SHA256 under (token.h), and what tells it from another; NULL
+	 * and 0 without one (the keys are then plain SHA-256, as in 2.0).
+	 */
+	struct mac *store_key;
+	uint64_t store_key_id;
+	int store_secret_line;
+	char store_fingerprint[CONFIG_FINGERPRINT_LEN + 1];
 	struct config_domain *domains;
 	size_t ndomains;
 };

@@ -21,7 +21,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#define REPLAY_KEY_LEN	32  /* a nonce's key: SHA-256(nonce, JID) */
+#define REPLAY_KEY_LEN	32  /* a nonce's key: HMAC-SHA256(nonce, JID) */
 #define REPLAY_USER_LEN 16  /* a JID's key, to count its live nonces */
 #define REPLAY_ERR_LEN	320
 #define REPLAY_OWN_MAX	4096 /* room for a store's own settings */
@@ -54,13 +54,25 @@ struct replay_line {
 	int line;
 };
 
-/* A nonce to record: its key, and its JID's. */
+/*
+ * A nonce to record: its key, its JID's, the end of its token's OTP time
+ * step, which the store's high-water mark is kept in (0: not known, then
+ * taken as the batch's now when checked, and as its expiry when purged),
+ * for how long after that the config recording it still accepts it
+ * (otp_window steps of otp_interval seconds), and what its keys were made
+ * with (0: plain SHA-256; else the id of store_secret): the same for every
+ * entry of a batch.
+ */
 struct replay_entry {
 	uint8_t key[REPLAY_KEY_LEN];
 	uint8_t user[REPLAY_USER_LEN];
+	time_t step_end;
+	time_t keep;
+	uint64_t key_id;
 };
 
-/* When the entries are recorded, and until when they must be kept. */
+/* When the entries are recorded, and until when they must at least be
+ * kept. */
 struct replay_time {
 	time_t now;
 	time_t expiry;
@@ -170,8 +182,8 @@ int replay_describe(const struct replay_settings *);
 
 /*
  * Forgets the store's memory of the clock (reset-store): after a clock that
- * ran ahead was corrected, logins are refused for up to one token lifetime;
- * this ends that at once. What it did, or why not, goes to msg. Returns 0
+ * ran ahead was corrected, the tokens of the time steps it purged are
+ * refused until the clock passes them again; this ends that at once. What it did, or why not, goes to msg. Returns 0
  * when done, 1 when there is nothing to do (Redis keeps no such memory: it
  * expires entries by its own clock), -1 on failure.
  */

@@ -5,33 +5,53 @@
  *    accepted once on the whole host.
  * 2. Fail closed: a key that cannot be recorded, for whatever reason (a
  *    full store too), is not REPLAY_FRESH, and its token is refused.
- * 3. Bounded: at most capacity entries, at most per_user for one JID, and
- *    the last free entries (the reserve) only for JIDs that hold none, so
- *    that no one JID can take them. Expired entries are purged from the
- *    front of the expiry index by the transactions that add new ones.
- * 4. A nonce is found by its own key, whatever the config (window,
- *    interval) or the clock was when it was recorded.
- * 5. The clock cannot bring a purged nonce back unnoticed: while it is
- *    behind the latest expiry purged (it was set back), nothing is
- *    recorded, for at most one token lifetime from when that is first
- *    seen; reset-store ends it at once.
- * 6. The layout is versioned: the names older versions open as databases
- *    are plain keys here, so an older helper cannot open this store and
- *    refuses its logins instead of keeping a record of its own; a store of
- *    a newer layout is refused here.
+ * 3. Bounded: at most capacity entries, at most per_user live ones for one
+ *    JID, and the last free entries (the reserve) only for JIDs that hold
+ *    none, so that no one JID can take them. Expired entries are purged
+ *    from the front of the expiry index by the transactions that add new
+ *    ones.
+ * 4. A nonce is found by its own key (and its JID's), whatever the config
+ *    (window, interval) or the clock was when it was recorded.
+ * 5. No clock movement brings a purged nonce back: the store keeps a
+ *    high-water mark, the latest end of a time step whose entries may be
+ *    gone, and refuses every token whose step ends at or before it. Only
+ *    reset-store lowers it. Entries made under other keys (another
+ *    store_secret, or none) cannot be found: when the keys change, the
+ *    mark is raised to the latest step recorded, so they count as gone.
+ * 6. Entries outlive every config that wrote here: each is kept for the
+ *    longest lifetime any helper of the store has had (kept in the meta
+ *    record, never lowered but by reset-store), plus SKEW_MARGIN.
+ * 7. The layout is versioned: the names older versions open as databases
+ *    are plain keys here, and a store of layout 2 is refused by its own
+ *    helpers once converted (they read the version in every transaction),
+ *    so an older helper refuses its logins instead of keeping a record of
+ *    its own; a store of a newer layout is refused here.
  *
- * Layout: LMDB's main database (a named one would add a page to every
+ * Layout 3: LMDB's main database (a named one would add a page to every
  * commit) holds
- *	0x01			-> version (4) purged (8) behind since (8)
- *				   entries (8)		the meta record
- *	'E' expiry(8) key(32)	-> user(16)		expiry order, to purge
- *	'N' key(32)		-> expiry(8)		the nonce, by its key
- *	'U' user(16)		-> count(4)		live nonces of a JID
- *	"expiry" "meta" "nonces" -> version (4)		where 1.0 had databases
- * with numbers big-endian. A store of version 1.0 (databases "nonces":
- * key -> expiry, "expiry", "meta" with "purged") or 1.1 (0x00 -> purged,
- * then expiry(8) key(32) -> nothing) is converted when first opened here;
- * its JIDs are not known, so its entries count against no JID.
+ *	0x01				-> the meta record: version (4)
+ *					   mark (8) keep (8) newest (8)
+ *					   derivation (8) legacy until (8)
+ *	'E' expiry(8) user(16) key(16)	-> step end (8)	 expiry order
+ *	'N' user(16) key(16)		-> expiry (8)	 the nonce
+ *	"expiry" "meta" "nonces"	-> version (4)	 where 1.0 had databases
+ * with numbers big-endian; key is the first half of the nonce's key (two
+ * nonces of one JID alike in 128 bits would be one refusal too many, never
+ * an acceptance), so that a nonce takes less room than in layout 2. A
+ * JID's nonces sit side by side, so counting
+ * them is one walk on one page, and a commit's expiry entries go to the
+ * end of the index; nothing else is written per login (the meta record
+ * only when it changes). So the count of entries is the database's own:
+ * (entries - NON_ENTRIES) / 2.
+ *
+ * Stores of older layouts are converted when first opened for writing:
+ * layout 2 (0x01 -> version 2, purged, behind since, entries; 'N' key ->
+ * expiry; 'E' expiry key -> user; 'U' user -> count), 1.1 (0x00 -> purged,
+ * expiry(8) key(32) -> nothing) and 1.0 (databases "nonces": key ->
+ * expiry, "expiry", "meta" with "purged"). The JIDs of 1.x are not known:
+ * their entries go under the all-zero JID, count against none, and are
+ * looked up there too until the last of them expires. The latest expiry
+ * an older layout purged becomes the mark.
  *
  * Commits are not fsync'd (MDB_NOSYNC): other processes see them at once
  * through the shared page cache, and an entry only matters for the minutes
@@ -55,16 +75,22 @@
 #include "replay_store.h"
 #include "setting.h"
 
-#define LAYOUT		2
-#define BYTES_PER_ENTRY 384    /* three records, half-full pages, copies */
+#define LAYOUT		3
+#define BYTES_PER_ENTRY 384    /* two records, half-full pages, copies */
 #define MIN_MAP_SIZE	262144 /* LMDB's own pages and copies */
 #define PURGE_BATCH	64     /* expired entries removed per commit */
-#define META_LEN	28
-#define E_LEN		(1 + 8 + REPLAY_KEY_LEN)
-#define N_LEN		(1 + REPLAY_KEY_LEN)
-#define U_LEN		(1 + REPLAY_USER_LEN)
+#define META_LEN	44
+#define META_2_LEN	28     /* layout 2's */
+#define NON_ENTRIES	4      /* the meta record and the three names */
+#define KEY_LEN		16     /* of a nonce's key: see the layout */
+#define E_LEN		(1 + 8 + REPLAY_USER_LEN + KEY_LEN)
+#define N_LEN		(1 + REPLAY_USER_LEN + KEY_LEN)
+#define N_PREFIX	(1 + REPLAY_USER_LEN)
+#define SKEW_MARGIN	30     /* seconds: see rule 6 */
+#define MAX_KEEP	(10 * 3600) /* the widest config's: 10 steps of 1 h */
 #define CLOCK_BEHIND	(-1)   /* not LMDB codes: see explain_failure() */
 #define NEWER_LAYOUT	(-2)
+#define KEYS_CHANGED	(-3)
 #define DEFAULT_CAPACITY 100000
 
 /* Its own keys of the config. */
@@ -78,9 +104,11 @@ _Static_assert(sizeof(struct lmdb_settings) <= REPLAY_OWN_MAX, "settings");
 
 struct meta {
 	uint32_t version;
-	uint64_t purged;       /* the latest expiry purged */
-	uint64_t behind_since; /* when the clock was seen behind it, or 0 */
-	uint64_t entries;
+	uint64_t mark;	       /* rule 5: no step ending at or before it */
+	uint64_t keep;	       /* rule 6: seconds after a step's end */
+	uint64_t newest;       /* the latest step end recorded */
+	uint64_t derivation;   /* whose keys the entries are under */
+	uint64_t legacy_until; /* 1.x's entries, under no JID, until then */
 };
 
 struct lmdb_store {
@@ -89,19 +117,32 @@ struct lmdb_store {
 	MDB_dbi db;
 	size_t capacity, reserve;
 	unsigned per_user;
+	/* The earliest expiry this process knows of in the index: nothing
+	 * to purge before it (others' entries all expire later, or are
+	 * purged a little late). 0: look. */
+	uint64_t next_expiry;
 };
 
 static const uint8_t meta_name[1] = { 0x01 };
 static const MDB_val meta_key = { sizeof(meta_name), (void *)meta_name };
 static const char *const old_names[] = { "expiry", "meta", "nonces" };
+static const uint8_t nobody[REPLAY_USER_LEN];
 
 static int
 explain_failure(char err[REPLAY_ERR_LEN], const char *what, int rc)
 {
 	if (rc == CLOCK_BEHIND)
-		snprintf(err, REPLAY_ERR_LEN, "%s: the clock is behind nonces "
-		    "already purged (was it set back?); refusing for one token "
-		    "lifetime, or until 'prosody-token-auth reset-store'", what);
+		snprintf(err, REPLAY_ERR_LEN, "%s: a token of a time step "
+		    "whose nonces may be gone (the clock is behind nonces "
+		    "already purged: was it set back?); refused until the "
+		    "clock passes them, or 'prosody-token-auth reset-store'",
+		    what);
+	else if (rc == KEYS_CHANGED)
+		snprintf(err, REPLAY_ERR_LEN, "%s: the store's keys changed "
+		    "(store_secret set or changed, or helpers sharing this "
+		    "store with different ones: give them all the same): "
+		    "tokens of the time steps recorded before are refused",
+		    what);
 	else if (rc == NEWER_LAYOUT)
 		snprintf(err, REPLAY_ERR_LEN, "%s: the store was made by a "
 		    "newer version of prosody-token-auth; upgrade this one",
@@ -123,14 +164,21 @@ put_be(uint8_t *p, uint64_t v, int n)
 }
 
 static uint64_t
-get_be(const uint8_t *p, int n)
+get_be(const void *q, int n)
 {
+	const uint8_t *p = q;
 	uint64_t v = 0;
 	int i;
 
 	for (i = 0; i < n; i++)
 		v = v << 8 | p[i];
 	return v;
+}
+
+static uint64_t
+max64(uint64_t a, uint64_t b)
+{
+	return a > b ? a : b;
 }
 
 static size_t
@@ -142,6 +190,26 @@ map_size(size_t capacity)
 /* --- records ------------------------------------------------------------ */
 
 static int
+parse_meta(const MDB_val *v, struct meta *m)
+{
+	const uint8_t *b = v->mv_data;
+
+	if (v->mv_size < 4)
+		return MDB_CORRUPTED;
+	m->version = (uint32_t)get_be(b, 4);
+	if (m->version > LAYOUT)
+		return NEWER_LAYOUT;
+	if (m->version != LAYOUT || v->mv_size != META_LEN)
+		return MDB_CORRUPTED;
+	m->mark = get_be(b + 4, 8);
+	m->keep = get_be(b + 12, 8);
+	m->newest = get_be(b + 20, 8);
+	m->derivation = get_be(b + 28, 8);
+	m->legacy_until = get_be(b + 36, 8);
+	return 0;
+}
+
+static int
 get_meta(MDB_txn *txn, MDB_dbi db, struct meta *m)
 {
 	MDB_val v;
@@ -149,17 +217,23 @@ get_meta(MDB_txn *txn, MDB_dbi db, struct meta *m)
 
 	if ((rc = mdb_get(txn, db, (MDB_val *)&meta_key, &v)) != 0)
 		return rc;
-	if (v.mv_size < 4)
-		return MDB_CORRUPTED;
-	m->version = (uint32_t)get_be(v.mv_data, 4);
-	if (m->version > LAYOUT)
-		return NEWER_LAYOUT;
-	if (m->version != LAYOUT || v.mv_size != META_LEN)
-		return MDB_CORRUPTED;
-	m->purged = get_be((uint8_t *)v.mv_data + 4, 8);
-	m->behind_since = get_be((uint8_t *)v.mv_data + 12, 8);
-	m->entries = get_be((uint8_t *)v.mv_data + 20, 8);
-	return 0;
+	return parse_meta(&v, m);
+}
+
+/* The same through a cursor: the meta record's key sorts first of all,
+ * and going to the first record is cheaper than looking a key up. */
+static int
+first_meta(MDB_cursor *cur, struct meta *m)
+{
+	MDB_val k, v;
+	int rc;
+
+	if ((rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST)) != 0)
+		return rc;
+	if (k.mv_size != meta_key.mv_size ||
+	    memcmp(k.mv_data, meta_key.mv_data, k.mv_size) != 0)
+		return MDB_NOTFOUND;
+	return parse_meta(&v, m);
 }
 
 static int
@@ -169,186 +243,246 @@ put_meta(MDB_txn *txn, MDB_dbi db, const struct meta *m)
 	MDB_val v = { sizeof(b), b };
 
 	put_be(b, m->version, 4);
-	put_be(b + 4, m->purged, 8);
-	put_be(b + 12, m->behind_since, 8);
-	put_be(b + 20, m->entries, 8);
+	put_be(b + 4, m->mark, 8);
+	put_be(b + 12, m->keep, 8);
+	put_be(b + 20, m->newest, 8);
+	put_be(b + 28, m->derivation, 8);
+	put_be(b + 36, m->legacy_until, 8);
 	return mdb_put(txn, db, (MDB_val *)&meta_key, &v, 0);
 }
 
-static void
-e_key(uint8_t out[E_LEN], uint64_t expiry, const uint8_t key[REPLAY_KEY_LEN])
+static int
+same_meta(const struct meta *a, const struct meta *b)
 {
-	out[0] = 'E';
-	put_be(out + 1, expiry, 8);
-	memcpy(out + 9, key, REPLAY_KEY_LEN);
+	return a->mark == b->mark && a->keep == b->keep &&
+	    a->newest == b->newest && a->derivation == b->derivation &&
+	    a->legacy_until == b->legacy_until;
 }
 
 static void
-n_key(uint8_t out[N_LEN], const uint8_t key[REPLAY_KEY_LEN])
+n_key(uint8_t out[N_LEN], const uint8_t user[REPLAY_USER_LEN],
+    const uint8_t key[REPLAY_KEY_LEN])
 {
 	out[0] = 'N';
-	memcpy(out + 1, key, REPLAY_KEY_LEN);
+	memcpy(out + 1, user, REPLAY_USER_LEN);
+	memcpy(out + N_PREFIX, key, KEY_LEN);
 }
 
-/* A JID's count of live nonces (0 when it has none). */
+/* Live entries in the store, expired ones not purged yet included. */
 static int
-user_count(MDB_txn *txn, MDB_dbi db, const uint8_t user[REPLAY_USER_LEN],
-    uint32_t *count)
+count_entries(MDB_txn *txn, MDB_dbi db, uint64_t *entries)
 {
-	uint8_t k[U_LEN];
-	MDB_val key = { sizeof(k), k }, v;
+	MDB_stat st;
 	int rc;
 
-	k[0] = 'U';
-	memcpy(k + 1, user, REPLAY_USER_LEN);
-	*count = 0;
-	if ((rc = mdb_get(txn, db, &key, &v)) == MDB_NOTFOUND)
-		return 0;
-	if (rc == 0 && v.mv_size != 4)
-		return MDB_CORRUPTED;
-	if (rc == 0)
-		*count = (uint32_t)get_be(v.mv_data, 4);
-	return rc;
+	if ((rc = mdb_stat(txn, db, &st)) != 0)
+		return rc;
+	*entries = st.ms_entries > NON_ENTRIES ?
+	    (st.ms_entries - NON_ENTRIES) / 2 : 0;
+	return 0;
 }
 
+/* Adds an entry: its nonce, and its place in the expiry index. */
 static int
-set_user_count(MDB_txn *txn, MDB_dbi db, const uint8_t user[REPLAY_USER_LEN],
-    uint32_t count)
+add_entry(MDB_txn *txn, MDB_dbi db, const uint8_t user[REPLAY_USER_LEN],
+    const uint8_t key[REPLAY_KEY_LEN], uint64_t expiry, uint64_t step_end)
 {
-	uint8_t k[U_LEN], b[4];
-	MDB_val key = { sizeof(k), k }, v = { sizeof(b), b };
-
-	k[0] = 'U';
-	memcpy(k + 1, user, REPLAY_USER_LEN);
-	if (count == 0)
-		return mdb_del(txn, db, &key, NULL);
-	put_be(b, count, 4);
-	return mdb_put(txn, db, &key, &v, 0);
-}
-
-/* Adds an entry: its nonce, its place in the expiry index, its JID's count. */
-static int
-add_entry(MDB_txn *txn, MDB_dbi db, const struct replay_entry *e,
-    uint64_t expiry, uint32_t count)
-{
-	uint8_t nk[N_LEN], ek[E_LEN], be[8];
+	uint8_t nk[N_LEN], ek[E_LEN], be[8], se[8];
 	MDB_val n = { sizeof(nk), nk }, x = { sizeof(ek), ek };
-	MDB_val ev = { sizeof(be), be }, u = { REPLAY_USER_LEN, (void *)e->user };
+	MDB_val ev = { sizeof(be), be }, sv = { sizeof(se), se };
 	int rc;
 
-	n_key(nk, e->key);
-	e_key(ek, expiry, e->key);
+	n_key(nk, user, key);
+	ek[0] = 'E';
+	put_be(ek + 1, expiry, 8);
+	memcpy(ek + 9, nk + 1, N_LEN - 1);
 	put_be(be, expiry, 8);
-	if ((rc = mdb_put(txn, db, &n, &ev, MDB_NOOVERWRITE)) != 0 ||
-	    (rc = mdb_put(txn, db, &x, &u, 0)) != 0)
+	put_be(se, step_end, 8);
+	if ((rc = mdb_put(txn, db, &n, &ev, MDB_NOOVERWRITE)) != 0)
 		return rc;
-	return set_user_count(txn, db, e->user, count + 1);
-}
-
-/* Removes the entry the cursor is on in the expiry index, and its others. */
-static int
-remove_entry(MDB_txn *txn, MDB_dbi db, MDB_cursor *cur, const MDB_val *k,
-    const MDB_val *v)
-{
-	uint8_t nk[N_LEN], user[REPLAY_USER_LEN];
-	MDB_val n = { sizeof(nk), nk };
-	uint32_t count;
-	int rc;
-
-	if (v->mv_size != REPLAY_USER_LEN)
-		return MDB_CORRUPTED;
-	memcpy(user, v->mv_data, REPLAY_USER_LEN);
-	n_key(nk, (const uint8_t *)k->mv_data + 9);
-	if ((rc = mdb_cursor_del(cur, 0)) != 0 ||
-	    ((rc = mdb_del(txn, db, &n, NULL)) != 0 && rc != MDB_NOTFOUND) ||
-	    (rc = user_count(txn, db, user, &count)) != 0)
-		return rc;
-	return count == 0 ? 0 : set_user_count(txn, db, user, count - 1);
+	return mdb_put(txn, db, &x, &sv, 0);
 }
 
 /*
- * Purges up to limit entries that expired at or before now, oldest first:
- * always the first of the expiry index, looked for afresh each time, since
- * removing its other records changes the tree under the cursor.
+ * Purges up to limit entries that expired at or before now, oldest first,
+ * raising the mark to the end of each one's step: always the first of the
+ * expiry index, looked for afresh each time, since removing its nonce
+ * changes the tree under the cursor.
  */
 static int
 purge(struct lmdb_store *r, MDB_txn *txn, struct meta *m, uint64_t now,
     size_t limit)
 {
-	uint8_t first = 'E';
-	MDB_val k, v;
+	uint8_t first = 'E', nk[N_LEN];
+	MDB_val k, v, n = { sizeof(nk), nk };
 	MDB_cursor *cur;
-	uint64_t when;
-	size_t n;
+	uint64_t when = 0;
+	size_t i;
 	int rc = 0;
 
+	if (r->next_expiry > now)
+		return 0;
 	if ((rc = mdb_cursor_open(txn, r->db, &cur)) != 0)
 		return rc;
-	for (n = 0; n < limit; n++) {
+	for (i = 0; i <= limit; i++) {
 		k.mv_size = 1;
 		k.mv_data = &first;
+		when = 0;
 		if ((rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE)) != 0)
 			break;
-		if (k.mv_size != E_LEN || ((uint8_t *)k.mv_data)[0] != 'E' ||
-		    (when = get_be((uint8_t *)k.mv_data + 1, 8)) > now)
+		if (((uint8_t *)k.mv_data)[0] != 'E')
 			break;
-		if ((rc = remove_entry(txn, r->db, cur, &k, &v)) != 0)
+		if (k.mv_size != E_LEN || v.mv_size != 8) {
+			rc = MDB_CORRUPTED;
 			break;
-		if (when > m->purged)
-			m->purged = when;
-		m->entries -= m->entries > 0;
+		}
+		if ((when = get_be((uint8_t *)k.mv_data + 1, 8)) > now ||
+		    i == limit)
+			break;
+		m->mark = max64(m->mark, get_be(v.mv_data, 8));
+		nk[0] = 'N';
+		memcpy(nk + 1, (uint8_t *)k.mv_data + 9, N_LEN - 1);
+		if ((rc = mdb_cursor_del(cur, 0)) != 0 ||
+		    ((rc = mdb_del(txn, r->db, &n, NULL)) != 0 &&
+			rc != MDB_NOTFOUND))
+			break;
+		rc = 0;
 	}
 	mdb_cursor_close(cur);
+	/* What is left begins at when (0: nothing left, or not known). */
+	r->next_expiry = rc == 0 ? when : 0;
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 /*
- * The clock against the latest expiry purged (rule 5). Returns 0 to go on,
- * or CLOCK_BEHIND, with m changed to be committed either way.
+ * Whether the nonce is recorded under the JID, and the JID's live entries
+ * up to the limit (its nonces sit side by side, the nonce among them).
  */
 static int
-check_clock(struct meta *m, uint64_t now, uint64_t lifetime)
+walk_user(MDB_cursor *cur, const struct replay_entry *e, uint64_t now,
+    unsigned limit, int *seen, unsigned *live)
 {
-	if (now >= m->purged) {
-		m->behind_since = 0;
-		return 0;
+	uint8_t nk[N_LEN];
+	MDB_val k = { N_PREFIX, nk }, v;
+	int rc;
+
+	n_key(nk, e->user, e->key);
+	*seen = 0;
+	*live = 0;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != N_LEN || memcmp(k.mv_data, nk, N_PREFIX) != 0)
+			break;
+		if (memcmp((uint8_t *)k.mv_data + N_PREFIX, e->key,
+			KEY_LEN) == 0) {
+			*seen = 1;
+			break;
+		}
+		if (v.mv_size == 8 && get_be(v.mv_data, 8) > now &&
+		    ++*live >= limit)
+			break;
 	}
-	if (m->behind_since == 0 || m->behind_since > now)
-		m->behind_since = now;
-	if (now < m->behind_since + lifetime)
-		return CLOCK_BEHIND;
-	/* A lifetime has passed since: what the clock showed ahead is
-	 * forgiven, and entries are purged from here on. */
-	m->purged = now;
-	m->behind_since = 0;
-	return 0;
+	if (rc == MDB_NOTFOUND || rc == 0)
+		return 0;
+	return rc;
+}
+
+/* Whether an entry of 1.x, under no JID, holds the nonce. */
+static int
+legacy_seen(MDB_txn *txn, MDB_dbi db, const struct meta *m,
+    const struct replay_entry *e, uint64_t now, int *seen)
+{
+	uint8_t nk[N_LEN];
+	MDB_val n = { sizeof(nk), nk }, v;
+	int rc;
+
+	*seen = 0;
+	if (now >= m->legacy_until)
+		return 0;
+	n_key(nk, nobody, e->key);
+	if ((rc = mdb_get(txn, db, &n, &v)) == 0)
+		*seen = 1;
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/*
+ * The end of the entry's step, if it is one a token accepted now can have
+ * (0: not known); and how long it is kept after it. Whatever a caller
+ * passes, no entry then takes the mark or its keeping beyond what some
+ * config could need.
+ */
+static uint64_t
+known_step_end(const struct replay_entry *e, const struct replay_time *t)
+{
+	if (e->step_end <= 0 || e->step_end > t->now + MAX_KEEP + 3600 ||
+	    e->step_end < t->now - MAX_KEEP)
+		return 0;
+	return (uint64_t)e->step_end;
+}
+
+static uint64_t
+keep_of(const struct replay_entry *e)
+{
+	return e->keep <= 0 ? 0 : e->keep > MAX_KEEP ? MAX_KEEP :
+						    (uint64_t)e->keep;
+}
+
+/* The end of the entry's step, as rule 5 checks it (see replay.h). */
+static uint64_t
+checked_step_end(const struct replay_entry *e, const struct replay_time *t)
+{
+	uint64_t known = known_step_end(e, t);
+
+	return known > 0 ? known : (uint64_t)t->now;
 }
 
 /* --- recording ---------------------------------------------------------- */
 
 static enum replay_result
-record_entry(struct lmdb_store *r, MDB_txn *txn, struct meta *m,
-    const struct replay_entry *e, uint64_t expiry, int *rc)
+record_entry(struct lmdb_store *r, MDB_txn *txn, MDB_cursor *cur,
+    struct meta *m, uint64_t *entries, const struct replay_entry *e,
+    const struct replay_time *t, int *rc)
 {
-	uint8_t nk[N_LEN];
-	MDB_val n = { sizeof(nk), nk }, v;
-	uint32_t count;
+	uint64_t now = (uint64_t)t->now, step_end, kept, expiry;
+	unsigned live;
+	int seen;
 
-	n_key(nk, e->key);
-	if ((*rc = mdb_get(txn, r->db, &n, &v)) == 0)
+	if (checked_step_end(e, t) <= m->mark) {
+		*rc = CLOCK_BEHIND;
+		return REPLAY_ERROR;
+	}
+	if ((*rc = walk_user(cur, e, now, r->per_user, &seen, &live)) != 0 ||
+	    (!seen && (*rc = legacy_seen(txn, r->db, m, e, now, &seen)) != 0))
+		return REPLAY_ERROR;
+	if (seen)
 		return REPLAY_SEEN;
-	if (*rc != MDB_NOTFOUND ||
-	    (*rc = user_count(txn, r->db, e->user, &count)) != 0)
-		return REPLAY_ERROR;
-	if (count >= r->per_user)
+	if (live >= r->per_user)
 		return REPLAY_USER_FULL;
-	if (m->entries >= r->capacity ||
-	    (r->capacity - m->entries <= r->reserve && count > 0))
+	if (*entries >= r->capacity ||
+	    (r->capacity - *entries <= r->reserve && live > 0))
 		return REPLAY_FULL;
-	if ((*rc = add_entry(txn, r->db, e, expiry, count)) != 0)
+	/* Rule 6; a step not known is bounded by the caller's expiry, and
+	 * not taken as the newest (which only steps known are). */
+	step_end = known_step_end(e, t);
+	kept = checked_step_end(e, t) + m->keep;
+	expiry = max64((uint64_t)t->expiry, kept) + SKEW_MARGIN;
+	if ((*rc = add_entry(txn, r->db, e->user, e->key, expiry,
+		 step_end > 0 ? step_end : (uint64_t)t->expiry)) != 0)
 		return REPLAY_ERROR;
-	m->entries++;
+	m->newest = max64(m->newest, step_end);
+	if (r->next_expiry == 0 || expiry < r->next_expiry)
+		r->next_expiry = expiry;
+	(*entries)++;
 	return REPLAY_FRESH;
+}
+
+static void
+fail_all(enum replay_result results[], size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		results[i] = REPLAY_ERROR;
 }
 
 static int
@@ -357,56 +491,73 @@ lmdb_record(struct replay *base, const struct replay_entry entries[],
     char err[REPLAY_ERR_LEN])
 {
 	struct lmdb_store *r = (struct lmdb_store *)base;
-	uint64_t now = (uint64_t)t->now, expiry = (uint64_t)t->expiry;
-	size_t i, full = 0;
-	struct meta m;
+	uint64_t now = (uint64_t)t->now, count;
+	size_t i, full = 0, behind = 0;
+	struct meta m, was;
+	MDB_cursor *cur = NULL;
 	MDB_txn *txn;
-	int rc;
+	int rc, switched = 0;
 
-	for (i = 0; i < n; i++)
-		results[i] = REPLAY_ERROR;
+	fail_all(results, n);
 	if (t->now < 0 || t->expiry <= t->now)
 		return explain_failure(err, "record", EINVAL), -1;
 	if ((rc = mdb_txn_begin(r->env, NULL, 0, &txn)) != 0)
 		return explain_failure(err, "begin", rc), -1;
-	if ((rc = get_meta(txn, r->db, &m)) != 0)
+	/* One cursor for the meta record and every JID's walk: a cursor is
+	 * an allocation. */
+	if ((rc = mdb_cursor_open(txn, r->db, &cur)) != 0 ||
+	    (rc = first_meta(cur, &m)) != 0 ||
+	    (rc = count_entries(txn, r->db, &count)) != 0)
 		goto abort;
-	if ((rc = check_clock(&m, now, expiry - now)) == CLOCK_BEHIND) {
-		/* Kept, so that every helper counts from the first sight. */
-		if ((rc = put_meta(txn, r->db, &m)) == 0 &&
-		    (rc = mdb_txn_commit(txn)) == 0)
-			rc = CLOCK_BEHIND;
-		return explain_failure(err, "record", rc), -1;
+	was = m;
+	for (i = 0; i < n; i++)
+		m.keep = max64(m.keep, keep_of(&entries[i]));
+	if (n > 0 && m.derivation != entries[0].key_id) {
+		m.mark = max64(m.mark, m.newest);
+		m.derivation = entries[0].key_id;
+		switched = 1;
 	}
 	if ((rc = purge(r, txn, &m, now, PURGE_BATCH + n)) != 0)
 		goto abort;
 	/* Nearly full: expired entries go first, all of them. */
-	if (m.entries + n + r->reserve >= r->capacity &&
-	    (rc = purge(r, txn, &m, now, SIZE_MAX)) != 0)
-		goto abort;
+	if (count + n + r->reserve >= r->capacity) {
+		r->next_expiry = 0;
+		if ((rc = purge(r, txn, &m, now, SIZE_MAX - 1)) != 0 ||
+		    (rc = count_entries(txn, r->db, &count)) != 0)
+			goto abort;
+	}
 	for (i = 0; i < n; i++) {
-		results[i] = record_entry(r, txn, &m, &entries[i], expiry, &rc);
-		if (results[i] == REPLAY_ERROR)
+		results[i] = record_entry(r, txn, cur, &m, &count, &entries[i],
+		    t, &rc);
+		if (results[i] == REPLAY_ERROR && rc != CLOCK_BEHIND)
 			goto abort;
 		full += results[i] == REPLAY_FULL;
+		behind += results[i] == REPLAY_ERROR;
 	}
-	if ((rc = put_meta(txn, r->db, &m)) != 0 ||
+	mdb_cursor_close(cur);
+	cur = NULL;
+	if ((!same_meta(&m, &was) && (rc = put_meta(txn, r->db, &m)) != 0) ||
 	    (rc = mdb_txn_commit(txn)) != 0) {
-		for (i = 0; i < n; i++)
-			results[i] = REPLAY_ERROR;
+		r->next_expiry = 0;
+		fail_all(results, n);
 		return explain_failure(err, "commit", rc), -1;
 	}
+	if (behind > 0)
+		return explain_failure(err, "record", switched ? KEYS_CHANGED :
+		    CLOCK_BEHIND), -1;
 	if (full == 0)
 		return 0;
 	snprintf(err, REPLAY_ERR_LEN, "store full: %llu live nonces of %zu "
 	    "(the last %zu are kept for JIDs that hold none); raise "
-	    "replay_capacity", (unsigned long long)m.entries, r->capacity,
+	    "replay_capacity", (unsigned long long)count, r->capacity,
 	    r->reserve);
 	return -1;
 abort:
+	if (cur != NULL)
+		mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
-	for (i = 0; i < n; i++)
-		results[i] = REPLAY_ERROR;
+	r->next_expiry = 0;
+	fail_all(results, n);
 	return explain_failure(err, "record", rc), -1;
 }
 
@@ -415,27 +566,33 @@ lmdb_lookup(struct replay *base, const struct replay_entry *e,
     const struct replay_time *t, char err[REPLAY_ERR_LEN])
 {
 	struct lmdb_store *r = (struct lmdb_store *)base;
-	uint8_t nk[N_LEN];
-	MDB_val n = { sizeof(nk), nk }, v;
+	unsigned live;
 	struct meta m;
+	MDB_cursor *cur;
 	MDB_txn *txn;
-	int rc;
+	int rc, seen = 0;
 
-	(void)t;
-	n_key(nk, e->key);
 	if ((rc = mdb_txn_begin(r->env, NULL, MDB_RDONLY, &txn)) != 0) {
 		explain_failure(err, "begin", rc);
 		return REPLAY_ERROR;
 	}
 	if ((rc = get_meta(txn, r->db, &m)) == MDB_NOTFOUND)
 		rc = MDB_CORRUPTED; /* an older layout, not converted yet */
-	if (rc == 0)
-		rc = mdb_get(txn, r->db, &n, &v);
+	if (rc == 0 && m.derivation != e->key_id &&
+	    checked_step_end(e, t) <= max64(m.mark, m.newest))
+		rc = KEYS_CHANGED;
+	else if (rc == 0 && checked_step_end(e, t) <= m.mark)
+		rc = CLOCK_BEHIND;
+	if (rc == 0 && (rc = mdb_cursor_open(txn, r->db, &cur)) == 0) {
+		rc = walk_user(cur, e, (uint64_t)t->now, UINT_MAX, &seen,
+		    &live);
+		mdb_cursor_close(cur);
+	}
+	if (rc == 0 && !seen)
+		rc = legacy_seen(txn, r->db, &m, e, (uint64_t)t->now, &seen);
 	mdb_txn_abort(txn);
 	if (rc == 0)
-		return REPLAY_SEEN;
-	if (rc == MDB_NOTFOUND)
-		return REPLAY_FRESH;
+		return seen ? REPLAY_SEEN : REPLAY_FRESH;
 	explain_failure(err, rc == MDB_CORRUPTED ? "lookup (a store of an older "
 	    "version, which a helper converts when it first opens it?)" :
 	    "lookup", rc);
@@ -455,26 +612,20 @@ lmdb_close(struct replay *base)
 
 /* --- older layouts ------------------------------------------------------ */
 
-/* Adds a converted entry: its JID is not known, so it counts for none. */
+/* Adds a converted entry of 1.x: its JID is not known, so it counts for
+ * none and is looked up under none. */
 static int
 adopt_entry(MDB_txn *txn, MDB_dbi db, const uint8_t key[REPLAY_KEY_LEN],
     uint64_t expiry, struct meta *m)
 {
-	static const uint8_t nobody[REPLAY_USER_LEN];
-	uint8_t nk[N_LEN], ek[E_LEN], be[8];
-	MDB_val n = { sizeof(nk), nk }, x = { sizeof(ek), ek };
-	MDB_val ev = { sizeof(be), be }, u = { sizeof(nobody), (void *)nobody };
 	int rc;
 
-	n_key(nk, key);
-	e_key(ek, expiry, key);
-	put_be(be, expiry, 8);
-	if ((rc = mdb_put(txn, db, &n, &ev, MDB_NOOVERWRITE)) == MDB_KEYEXIST)
+	rc = add_entry(txn, db, nobody, key, expiry, expiry);
+	if (rc == MDB_KEYEXIST)
 		return 0;
-	if (rc != 0 || (rc = mdb_put(txn, db, &x, &u, 0)) != 0)
-		return rc;
-	m->entries++;
-	return 0;
+	m->legacy_until = max64(m->legacy_until, expiry);
+	m->newest = max64(m->newest, expiry);
+	return rc;
 }
 
 /* Version 1.0: databases "nonces" (key -> expiry), "expiry", "meta". */
@@ -493,7 +644,7 @@ adopt_1_0(MDB_txn *txn, MDB_dbi db, struct meta *m)
 			return rc == MDB_NOTFOUND ? 0 : rc;
 	if ((rc = mdb_get(txn, dbs[1], (MDB_val *)&purged, &v)) == 0 &&
 	    v.mv_size == 8)
-		m->purged = get_be(v.mv_data, 8);
+		m->mark = max64(m->mark, get_be(v.mv_data, 8));
 	if ((rc = mdb_cursor_open(txn, dbs[2], &cur)) != 0)
 		return rc;
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
@@ -523,7 +674,7 @@ adopt_1_1(MDB_txn *txn, MDB_dbi db, struct meta *m)
 	if ((rc = mdb_get(txn, db, &k, &v)) != 0)
 		return rc == MDB_NOTFOUND ? 0 : rc;
 	if (v.mv_size == 8)
-		m->purged = get_be(v.mv_data, 8);
+		m->mark = max64(m->mark, get_be(v.mv_data, 8));
 	if ((rc = mdb_cursor_open(txn, db, &cur)) != 0)
 		return rc;
 	/* Its records all begin with 0x00, before every record of ours:
@@ -545,27 +696,126 @@ adopt_1_1(MDB_txn *txn, MDB_dbi db, struct meta *m)
 	return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
 }
 
+/* Layout 2's entry, read before its records are removed. */
+struct entry_2 {
+	uint8_t key[REPLAY_KEY_LEN];
+	uint8_t user[REPLAY_USER_LEN];
+	uint64_t expiry;
+};
+
+/* Removes every record of layout 2 that begins with tag, keeping its
+ * entries ('E') in *list. */
+static int
+drop_2(MDB_txn *txn, MDB_dbi db, uint8_t tag, size_t len,
+    struct entry_2 **list, size_t *n, size_t *room)
+{
+	MDB_val k, v;
+	MDB_cursor *cur;
+	struct entry_2 *grown;
+	int rc;
+
+	if ((rc = mdb_cursor_open(txn, db, &cur)) != 0)
+		return rc;
+	k.mv_size = 1;
+	k.mv_data = &tag;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (((uint8_t *)k.mv_data)[0] != tag)
+			break;
+		if (k.mv_size != len)
+			continue;
+		if (tag == 'E' && v.mv_size == REPLAY_USER_LEN) {
+			if (*n == *room) {
+				*room = *room ? 2 * *room : 1024;
+				if ((grown = realloc(*list, *room *
+					 sizeof(**list))) == NULL) {
+					rc = ENOMEM;
+					break;
+				}
+				*list = grown;
+			}
+			(*list)[*n].expiry = get_be((uint8_t *)k.mv_data + 1,
+			    8);
+			memcpy((*list)[*n].key, (uint8_t *)k.mv_data + 9,
+			    REPLAY_KEY_LEN);
+			memcpy((*list)[*n].user, v.mv_data, REPLAY_USER_LEN);
+			(*n)++;
+		}
+		if ((rc = mdb_cursor_del(cur, 0)) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
+}
+
 /*
- * Makes the store's layout this version's: new, or converted from 1.0 or
- * 1.1, with the names older versions open as databases taken as keys.
+ * Layout 2: its nonces keep their JIDs; the latest expiry it purged is
+ * the mark (every step it purged ended before it).
+ */
+static int
+adopt_2(MDB_txn *txn, MDB_dbi db, const MDB_val *old, struct meta *m)
+{
+	struct entry_2 *list = NULL;
+	size_t n = 0, room = 0, i;
+	int rc;
+
+	if (old->mv_size != META_2_LEN)
+		return MDB_CORRUPTED;
+	m->mark = max64(m->mark, get_be((uint8_t *)old->mv_data + 4, 8));
+	if ((rc = drop_2(txn, db, 'E', 1 + 8 + REPLAY_KEY_LEN, &list, &n,
+		 &room)) == 0 &&
+	    (rc = drop_2(txn, db, 'N', 1 + REPLAY_KEY_LEN, &list, &n,
+		&room)) == 0)
+		rc = drop_2(txn, db, 'U', 1 + REPLAY_USER_LEN, &list, &n,
+		    &room);
+	for (i = 0; rc == 0 && i < n; i++) {
+		rc = add_entry(txn, db, list[i].user, list[i].key,
+		    list[i].expiry, list[i].expiry);
+		rc = rc == MDB_KEYEXIST ? 0 : rc;
+		m->newest = max64(m->newest, list[i].expiry);
+		/* Layout 2's own conversion of 1.x put those under no JID. */
+		if (memcmp(list[i].user, nobody, REPLAY_USER_LEN) == 0)
+			m->legacy_until = max64(m->legacy_until,
+			    list[i].expiry);
+	}
+	free(list);
+	return rc;
+}
+
+/*
+ * Makes the store's layout this version's: new, or converted from 2, 1.1
+ * or 1.0, with the names older versions open as databases taken as keys.
  */
 static int
 init_layout(MDB_txn *txn, MDB_dbi db)
 {
-	struct meta m = { LAYOUT, 0, 0, 0 };
+	struct meta m = { LAYOUT, 0, 0, 0, 0, 0 };
 	uint8_t version[4];
 	MDB_val v = { sizeof(version), version };
 	MDB_val k;
 	size_t i;
 	int rc;
 
-	if ((rc = get_meta(txn, db, &m)) != MDB_NOTFOUND)
+	if ((rc = get_meta(txn, db, &m)) != MDB_NOTFOUND &&
+	    rc != MDB_CORRUPTED)
 		return rc;
-	m = (struct meta){ LAYOUT, 0, 0, 0 };
-	if ((rc = adopt_1_0(txn, db, &m)) != 0 ||
-	    (rc = adopt_1_1(txn, db, &m)) != 0)
-		return rc;
+	if (rc == MDB_CORRUPTED) {
+		/* Layout 2, or not ours at all. */
+		if ((rc = mdb_get(txn, db, (MDB_val *)&meta_key, &v)) != 0 ||
+		    v.mv_size < 4 || get_be(v.mv_data, 4) != 2)
+			return MDB_CORRUPTED;
+		m = (struct meta){ LAYOUT, 0, 0, 0, 0, 0 };
+		if ((rc = adopt_2(txn, db, &v, &m)) != 0)
+			return rc;
+	} else {
+		m = (struct meta){ LAYOUT, 0, 0, 0, 0, 0 };
+		if ((rc = adopt_1_0(txn, db, &m)) != 0 ||
+		    (rc = adopt_1_1(txn, db, &m)) != 0)
+			return rc;
+	}
 	put_be(version, LAYOUT, 4);
+	v.mv_size = sizeof(version);
+	v.mv_data = version;
 	for (i = 0; i < 3; i++) {
 		k.mv_size = strlen(old_names[i]);
 		k.mv_data = (void *)old_names[i];
@@ -811,6 +1061,25 @@ owner_name(uid_t uid)
 	return buf;
 }
 
+/* Whether the clock is behind the high-water mark (rule 5), and by how
+ * much: then logins of earlier time steps are refused. */
+static void
+describe_mark(struct lmdb_store *r, time_t now)
+{
+	struct meta m;
+	MDB_txn *txn;
+
+	if (mdb_txn_begin(r->env, NULL, MDB_RDONLY, &txn) != 0)
+		return;
+	if (get_meta(txn, r->db, &m) == 0 && m.mark > (uint64_t)now)
+		printf("  WARNING: the clock is %llu s behind nonces already "
+		       "purged (it ran ahead and was set back?): tokens of "
+		       "earlier time steps are refused until it passes them; "
+		       "'prosody-token-auth reset-store' ends that at once\n",
+		    (unsigned long long)(m.mark - (uint64_t)now));
+	mdb_txn_abort(txn);
+}
+
 static int
 lmdb_describe(const struct replay_settings *s)
 {
@@ -844,6 +1113,12 @@ lmdb_describe(const struct replay_settings *s)
 		       "directory\n", owner_name(geteuid()));
 		return problems + 1;
 	}
+	/* Looking makes nothing, whoever looks. */
+	if (store_exists(s->store, err) &&
+	    (r = open_store(s, REPLAY_READ, err)) != NULL) {
+		describe_mark((struct lmdb_store *)r, time(NULL));
+		lmdb_close(r);
+	}
 	if (geteuid() == 0)
 		return problems; /* opening it as root could make root's files */
 	if ((r = open_store(s, REPLAY_WRITE, err)) == NULL) {
@@ -860,6 +1135,7 @@ lmdb_reset(const struct replay_settings *s, time_t now,
     char msg[REPLAY_ERR_LEN])
 {
 	struct lmdb_store r = { .capacity = own(s)->capacity };
+	uint64_t count = 0;
 	struct meta m;
 	MDB_txn *txn;
 	int rc;
@@ -872,18 +1148,23 @@ lmdb_reset(const struct replay_settings *s, time_t now,
 		mdb_env_close(r.env);
 		return rc == 0 ? -1 : (explain_failure(msg, "begin", rc), -1);
 	}
-	if ((rc = get_meta(txn, r.db, &m)) == 0) {
-		m.purged = (uint64_t)now;
-		m.behind_since = 0;
+	/* Every token valid now ends its step after now - keep - margin;
+	 * nonces purged as they expired end theirs before it. */
+	if ((rc = get_meta(txn, r.db, &m)) == 0 &&
+	    m.mark + m.keep + SKEW_MARGIN > (uint64_t)now) {
+		m.mark = (uint64_t)now > m.keep + SKEW_MARGIN ?
+		    (uint64_t)now - m.keep - SKEW_MARGIN : 0;
 		rc = put_meta(txn, r.db, &m);
 	}
+	if (rc == 0)
+		rc = count_entries(txn, r.db, &count);
 	rc = rc == 0 ? mdb_txn_commit(txn) : (mdb_txn_abort(txn), rc);
 	mdb_env_close(r.env);
 	if (rc != 0)
 		return explain_failure(msg, "reset", rc), -1;
 	snprintf(msg, REPLAY_ERR_LEN, "%.200s: the clock's past is forgotten; "
 	    "%llu live nonces are kept", s->store,
-	    (unsigned long long)m.entries);
+	    (unsigned long long)count);
 	return 0;
 }
 

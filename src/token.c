@@ -98,20 +98,30 @@ window_codes(const struct token_pair *k, uint64_t first, unsigned count,
 	return local;
 }
 
-/* 1 if the OTP matches any step of the window, else 0; never exits early. */
+/*
+ * 1 if the OTP matches any step of the window, else 0, with the lowest
+ * matching step in *step (the first one's if none); never exits early,
+ * never branches on a match.
+ */
 static unsigned
 otp_in_window(const struct token *t, const struct token_pair *k,
-    const struct token_params *p, time_t now, unsigned *failure)
+    const struct token_params *p, time_t now, uint64_t *step,
+    unsigned *failure)
 {
 	char local[TOTP_MAX_WINDOW * TOTP_MAX_DIGITS];
 	const char *codes;
-	unsigned i, n = 2 * p->otp_window + 1, match = 0;
+	uint64_t first = totp_step(now, p->otp_interval) - p->otp_window, hit;
+	unsigned i, n = 2 * p->otp_window + 1, match = 0, m;
 
-	codes = window_codes(k, totp_step(now, p->otp_interval) -
-	    p->otp_window, n, p->otp_digits, local, failure);
-	for (i = 0; codes != NULL && i < n; i++)
-		match |= CRYPTO_memcmp(codes + (size_t)i * p->otp_digits,
-		    t->otp, p->otp_digits) == 0;
+	codes = window_codes(k, first, n, p->otp_digits, local, failure);
+	*step = first;
+	for (i = n; codes != NULL && i-- > 0;) {
+		m = CRYPTO_memcmp(codes + (size_t)i * p->otp_digits, t->otp,
+		    p->otp_digits) == 0;
+		hit = 0 - (uint64_t)m;
+		*step = (hit & (first + i)) | (~hit & *step);
+		match |= m;
+	}
 	explicit_bzero(local, sizeof(local));
 	return match;
 }
@@ -120,12 +130,12 @@ otp_in_window(const struct token *t, const struct token_pair *k,
 static unsigned
 verify_pair(const struct token *t, const struct jid *j,
     const struct token_pair *k, const struct token_params *p, time_t now,
-    unsigned *failure)
+    uint64_t *step, unsigned *failure)
 {
 	uint8_t expected[MAC_MAX_LEN];
 	unsigned otp_ok, sig_ok;
 
-	otp_ok = otp_in_window(t, k, p, now, failure);
+	otp_ok = otp_in_window(t, k, p, now, step, failure);
 	*failure |= signature(t->otp, t->nonce, j, k, p, expected) != 0;
 	sig_ok = CRYPTO_memcmp(expected, t->sig, TOKEN_SIG_LEN) == 0;
 	explicit_bzero(expected, sizeof(expected));
@@ -133,22 +143,35 @@ verify_pair(const struct token *t, const struct jid *j,
 }
 
 unsigned
-token_verify(const struct token *t, const struct jid *j,
-    const struct token_keys *k, const struct token_params *p, time_t now)
+token_verify_step(const struct token *t, const struct jid *j,
+    const struct token_keys *k, const struct token_params *p, time_t now,
+    uint64_t *step)
 {
 	unsigned failure = 0, bad, bad_previous, either_ok;
+	uint64_t step_previous, cur_ok;
 
-	bad = verify_pair(t, j, &k->current, p, now, &failure);
+	bad = verify_pair(t, j, &k->current, p, now, step, &failure);
 	/* Whether a previous pair is in force is public: the time and the
 	 * config. Which pair a token matches is not: both are computed, and
 	 * combined with masks. */
 	if (k->previous.otp != NULL && now < k->previous_until) {
 		bad_previous = verify_pair(t, j, &k->previous, p, now,
-		    &failure);
+		    &step_previous, &failure);
+		cur_ok = 0 - (uint64_t)(bad == 0);
+		*step = (cur_ok & *step) | (~cur_ok & step_previous);
 		either_ok = 0U - (unsigned)((bad == 0) | (bad_previous == 0));
 		bad &= ~either_ok;
 	}
 	return bad | failure * TOKEN_FAILURE;
+}
+
+unsigned
+token_verify(const struct token *t, const struct jid *j,
+    const struct token_keys *k, const struct token_params *p, time_t now)
+{
+	uint64_t step;
+
+	return token_verify_step(t, j, k, p, now, &step);
 }
 
 int
@@ -293,6 +316,19 @@ hash_with_jid(EVP_MD_CTX *ctx, const EVP_MD *sha256, const char *prefix,
 	    EVP_DigestFinal_ex(ctx, out, NULL);
 }
 
+/* The same keyed: HMAC-SHA256 under the store's secret. 1, or 0. */
+static int
+mac_with_jid(struct mac *key, const char *prefix, size_t prefixlen,
+    const struct jid *j, uint8_t out[MAC_MAX_LEN])
+{
+	const uint8_t *msg[] = { (const uint8_t *)prefix, (const uint8_t *)"",
+		(const uint8_t *)j->user, (const uint8_t *)"@",
+		(const uint8_t *)j->domain };
+	const size_t len[] = { prefixlen, 1, j->userlen, 1, j->domainlen };
+
+	return mac_compute(key, msg, len, 5, out) == 0;
+}
+
 int
 token_replay_entry(const struct token *t, const struct token_params *p,
     const struct jid *j, struct replay_entry *e)
@@ -314,6 +350,23 @@ token_replay_entry(const struct token *t, const struct token_params *p,
 		return -1;
 	memcpy(e->user, h, sizeof(e->user));
 	return 0;
+}
+
+int
+token_replay_entry_keyed(const struct token *t, const struct token_params *p,
+    const struct jid *j, struct mac *store_key, struct replay_entry *e)
+{
+	uint8_t h[MAC_MAX_LEN];
+	int ok;
+
+	if (store_key == NULL)
+		return token_replay_entry(t, p, j, e);
+	ok = mac_with_jid(store_key, t->nonce, p->nonce_digits, j, h);
+	memcpy(e->key, h, REPLAY_KEY_LEN);
+	ok &= mac_with_jid(store_key, "jid", 3, j, h);
+	memcpy(e->user, h, REPLAY_USER_LEN);
+	explicit_bzero(h, sizeof(h));
+	return ok ? 0 : -1;
 }
 
 time_t

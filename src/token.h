@@ -80,6 +80,16 @@ unsigned token_verify(const struct token *, const struct jid *,
     const struct token_keys *, const struct token_params *, time_t now);
 
 /*
+ * The same, with the time step whose OTP the token carries in *step (the
+ * lowest of the window that matches, under the pair that verified it),
+ * found without a branch: meaningful only for a valid token, and public
+ * once it is accepted (its holder made it at that time).
+ */
+unsigned token_verify_step(const struct token *, const struct jid *,
+    const struct token_keys *, const struct token_params *, time_t now,
+    uint64_t *step);
+
+/*
  * Writes the token for the JID at time now with the given nonce and pair
  * (nonce_digits digits) into out, NUL-terminated (room for TOKEN_MAX_LEN + 1).
  * Returns 0, or -1 if the library failed.
@@ -90,9 +100,18 @@ int token_format(const char *nonce, const struct jid *,
 
 /*
  * The token's entry for the replay store, whose keys show neither the nonce
- * nor the JID: the nonce's, SHA-256(nonce || NUL || user@domain), and the
- * JID's own, the first REPLAY_USER_LEN bytes of SHA-256("jid" || NUL ||
- * user@domain). Returns 0, or -1 if the library failed.
+ * nor the JID: the nonce's, HMAC-SHA256(store_key, nonce || NUL ||
+ * user@domain), and the JID's own, the first REPLAY_USER_LEN bytes of
+ * HMAC-SHA256(store_key, "jid" || NUL || user@domain). Returns 0, or -1 if
+ * the library failed.
+ */
+int token_replay_entry_keyed(const struct token *, const struct token_params *,
+    const struct jid *, struct mac *store_key, struct replay_entry *);
+
+/*
+ * The same without a store_key (token_replay_entry_keyed with NULL), as
+ * 2.0 made them: SHA-256 instead of HMAC. Anyone who can read the store
+ * can then tell whether a given JID logged in, and when.
  */
 int token_replay_entry(const struct token *, const struct token_params *,
     const struct jid *, struct replay_entry *);

@@ -5,10 +5,11 @@
 # then refuse (fail closed), never crash, and never accept a token the new
 # one accepted (nor the reverse); the new one finds what the old ones
 # recorded. The old versions are built from this project's own history
-# (1.0.0 and 1.1.0); without that history the suite says so and skips.
+# (1.0.0 and 1.1.0, and 2.0.0, whose layout 2 the store converts to layout
+# 3); without that history the suite says so and skips.
 . "$(dirname "$0")/../lib/lib.sh"
 
-declare -A RELEASE=([1.0.0]=33b554f [1.1.0]=ef88a67)
+declare -A RELEASE=([1.0.0]=33b554f [1.1.0]=ef88a67 [2.0.0]=70ff3d9)
 
 if ! git -C "$TOP" rev-parse --git-dir >/dev/null 2>&1; then
 	skip "upgrades" "not a git checkout: the old versions are built from its history"
@@ -67,7 +68,7 @@ check("replay store" in log and "refused" in log,
       "the old helper logs why it refuses", log[-300:])
 EOF
 
-for version in 1.0.0 1.1.0; do
+for version in 1.0.0 1.1.0 2.0.0; do
 	if ! git -C "$TOP" cat-file -e "${RELEASE[$version]}^{commit}" 2>/dev/null; then
 		skip "upgrade from $version" "commit ${RELEASE[$version]} is not in this clone's history (a shallow clone?)"
 		continue

@@ -221,11 +221,11 @@ START_TEST(reserve_is_kept_for_jids_holding_none)
 END_TEST
 
 /*
- * The clock set back after a purge: refused for one token lifetime from
- * when the store first sees it, then accepted again; reset-store ends it
- * at once.
+ * The clock set back after a purge: every token of a step up to the end
+ * of the latest one purged is refused, however long the clock stays
+ * behind; later steps are not; reset-store ends it at once.
  */
-START_TEST(clock_set_back_refuses_for_one_lifetime)
+START_TEST(clock_set_back_refuses_until_reset)
 {
 	struct replay_settings s;
 	struct replay *r = store(1000);
@@ -238,7 +238,7 @@ START_TEST(clock_set_back_refuses_for_one_lifetime)
 	ck_assert_int_eq(record(r, entry(1, 1), 1005), REPLAY_ERROR);
 	ck_assert_msg(strstr(err, "clock is behind") != NULL, "%s", err);
 	ck_assert_int_eq(record(r, entry(3, 1), 1050), REPLAY_ERROR);
-	/* A lifetime after it was first seen behind, not a day. */
+	/* Past the latest step end purged (at most 1080 here). */
 	ck_assert_int_eq(record(r, entry(3, 1), 1100), REPLAY_FRESH);
 	/*
 	 * Again, and reset-store ends it at once. reset-store is a process of
@@ -247,12 +247,85 @@ START_TEST(clock_set_back_refuses_for_one_lifetime)
 	 * in Debian 13, the first then misses the reset), so the store is
 	 * closed around it, as another process would leave it.
 	 */
-	ck_assert_int_eq(record(r, entry(4, 1), 87500), REPLAY_FRESH);
+	ck_assert_int_eq(record(r, entry(4, 1), 87600), REPLAY_FRESH);
 	ck_assert_int_eq(record(r, entry(5, 1), 1200), REPLAY_ERROR);
 	replay_close(r);
 	ck_assert_int_eq(replay_reset_clock(&s, 1201, err), 0);
 	r = store(1000);
 	ck_assert_int_eq(record(r, entry(5, 1), 1201), REPLAY_FRESH);
+	replay_close(r);
+}
+END_TEST
+
+/* Entry n of user u for a token of the step ending at step_end, window 1. */
+static struct replay_entry
+token_entry(unsigned n, unsigned u, time_t step_end)
+{
+	struct replay_entry e = entry(n, u);
+
+	e.step_end = step_end;
+	e.keep = 30;
+	return e;
+}
+
+/*
+ * The review's sequence: a token used at X, the clock at X + 30 min (its
+ * record purged), X - 60, X - 40, then X again: the token is refused
+ * every time after its use, and so is every token of its step or before.
+ */
+START_TEST(clock_back_and_forth_never_brings_a_token_back)
+{
+	struct replay *r = store(1000);
+	const time_t x = 1000035; /* 15 s into its step */
+	const time_t end = (x / 30 + 1) * 30;
+
+	ck_assert_int_eq(record(r, token_entry(1, 1, end), x), REPLAY_FRESH);
+	ck_assert_int_eq(record(r, token_entry(2, 2, (x + 1800) / 30 * 30 + 30),
+	    x + 1800), REPLAY_FRESH);
+	ck_assert_int_eq(record(r, token_entry(3, 3, end - 60), x - 60),
+	    REPLAY_ERROR);
+	ck_assert_int_eq(record(r, token_entry(4, 4, end - 30), x - 40),
+	    REPLAY_ERROR);
+	ck_assert_int_eq(record(r, token_entry(1, 1, end), x), REPLAY_ERROR);
+	ck_assert_int_eq(lookup(r, token_entry(1, 1, end), x), REPLAY_ERROR);
+	/* A token of a later step than any purged is accepted. */
+	ck_assert_int_eq(record(r, token_entry(5, 5, end + 30), x + 20),
+	    REPLAY_FRESH);
+	replay_close(r);
+}
+END_TEST
+
+/*
+ * Kept as long as the widest config that wrote to the store accepts a
+ * token: a window of 3 (keep 90 s) once seen, a window-1 helper's entry
+ * outlives its own 60 s; and an entry purged early (before the wider
+ * config was seen) still refuses its token through the mark.
+ */
+START_TEST(kept_for_the_widest_config)
+{
+	struct replay *r = store(1000);
+	struct replay_entry wide = token_entry(1, 1, 1020), narrow;
+
+	/* Purged early: only window-1 helpers had written. */
+	narrow = token_entry(2, 2, 1020);
+	ck_assert_int_eq(record(r, narrow, 1005), REPLAY_FRESH);
+	ck_assert_int_eq(record(r, token_entry(9, 9, 1110), 1111),
+	    REPLAY_FRESH);
+	ck_assert_int_eq(record(r, narrow, 1111), REPLAY_ERROR);
+	/* A window of 3 raises what is kept, for every helper after. */
+	wide.keep = 90;
+	ck_assert_int_eq(record(r, wide, 1115), REPLAY_ERROR); /* too old */
+	wide.step_end = 1140;
+	ck_assert_int_eq(record(r, wide, 1115), REPLAY_FRESH);
+	narrow = token_entry(3, 3, 1140);
+	ck_assert_int_eq(record(r, narrow, 1116), REPLAY_FRESH);
+	/* 1140 + 90 + the margin: still there at 1250, for a window of 3. */
+	ck_assert_int_eq(record(r, token_entry(10, 10, 1260), 1250),
+	    REPLAY_FRESH);
+	ck_assert_int_eq(record(r, narrow, 1250), REPLAY_SEEN);
+	ck_assert_int_eq(record(r, token_entry(11, 11, 1290), 1261),
+	    REPLAY_FRESH);
+	ck_assert_int_eq(record(r, narrow, 1261), REPLAY_ERROR);
 	replay_close(r);
 }
 END_TEST
@@ -464,6 +537,81 @@ START_TEST(layout_1_1_is_converted)
 }
 END_TEST
 
+/* And one of layout 2 (2.0.0): its JIDs are known, and kept. */
+static void
+make_layout_2(const struct replay_entry *e, uint64_t expiry, uint64_t purged)
+{
+	uint8_t mk = 1, meta[28], nk[33], ek[41], be[8], one[4] = { 0, 0, 0, 1 };
+	uint8_t uk[17], version[4] = { 0, 0, 0, 2 };
+	MDB_val m = { 1, &mk }, mv = { sizeof(meta), meta };
+	MDB_val n = { sizeof(nk), nk }, nv = { 8, be }, x = { sizeof(ek), ek };
+	MDB_val xv = { REPLAY_USER_LEN, (void *)e->user };
+	MDB_val u = { sizeof(uk), uk }, uv = { 4, one };
+	MDB_val name, vv = { 4, version };
+	static const char *const names[] = { "expiry", "meta", "nonces" };
+	MDB_dbi db;
+	MDB_env *env;
+	MDB_txn *txn;
+	int i;
+
+	memset(meta, 0, sizeof(meta));
+	meta[3] = 2;
+	be64(meta + 4, purged);
+	meta[27] = 1;
+	nk[0] = 'N';
+	memcpy(nk + 1, e->key, REPLAY_KEY_LEN);
+	be64(be, expiry);
+	ek[0] = 'E';
+	be64(ek + 1, expiry);
+	memcpy(ek + 9, e->key, REPLAY_KEY_LEN);
+	uk[0] = 'U';
+	memcpy(uk + 1, e->user, REPLAY_USER_LEN);
+	ck_assert_int_eq(mdb_env_create(&env), 0);
+	ck_assert_int_eq(mdb_env_open(env, dir, 0, 0600), 0);
+	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, NULL, 0, &db), 0);
+	ck_assert_int_eq(mdb_put(txn, db, &m, &mv, 0), 0);
+	ck_assert_int_eq(mdb_put(txn, db, &n, &nv, 0), 0);
+	ck_assert_int_eq(mdb_put(txn, db, &x, &xv, 0), 0);
+	ck_assert_int_eq(mdb_put(txn, db, &u, &uv, 0), 0);
+	for (i = 0; i < 3; i++) {
+		name.mv_size = strlen(names[i]);
+		name.mv_data = (void *)names[i];
+		ck_assert_int_eq(mdb_put(txn, db, &name, &vv, 0), 0);
+	}
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+/*
+ * Layout 2 converted: its nonce is found, under its JID (which it counts
+ * against), the latest expiry it purged is the mark, and a helper of
+ * layout 2 then finds a newer layout.
+ */
+START_TEST(layout_2_is_converted)
+{
+	struct replay_entry e = entry(50, 1);
+	struct replay *r;
+	unsigned i;
+
+	make_layout_2(&e, 1080, 990);
+	r = store(1000);
+	ck_assert_int_eq(record(r, e, 1000), REPLAY_SEEN);
+	ck_assert_int_eq(record(r, entry(51, 2), 980), REPLAY_ERROR); /* mark */
+	for (i = 0; i < 29; i++)
+		ck_assert_int_eq(record(r, entry(100 + i, 1), 1000),
+		    REPLAY_FRESH);
+	ck_assert_int_eq(record(r, entry(200, 1), 1000), REPLAY_USER_FULL);
+	replay_close(r);
+	ck_assert_int_eq(open_as_1_0(), MDB_INCOMPATIBLE);
+	/* Opened again: nothing left to convert, the entries stay. */
+	r = store(1000);
+	ck_assert_int_eq(record(r, e, 1001), REPLAY_SEEN);
+	ck_assert_int_eq(lookup(r, entry(100, 1), 1001), REPLAY_SEEN);
+	replay_close(r);
+}
+END_TEST
+
 START_TEST(read_only_open_creates_nothing)
 {
 	struct replay *r, *ro;
@@ -633,13 +781,16 @@ main(void)
 	ADD(tc, full_store_fails_closed);
 	ADD(tc, per_user_limit);
 	ADD(tc, reserve_is_kept_for_jids_holding_none);
-	ADD(tc, clock_set_back_refuses_for_one_lifetime);
+	ADD(tc, clock_set_back_refuses_until_reset);
+	ADD(tc, clock_back_and_forth_never_brings_a_token_back);
+	ADD(tc, kept_for_the_widest_config);
 	ADD(tc, clock_set_back_finds_entries);
 	ADD(tc, found_whatever_the_config_was);
 	ADD(tc, batch_records_each_key_once);
 	ADD(tc, batch_beyond_capacity_fills_the_store_then_refuses);
 	ADD(tc, older_layouts_are_converted_and_shut_out);
 	ADD(tc, layout_1_1_is_converted);
+	ADD(tc, layout_2_is_converted);
 	ADD(tc, read_only_open_creates_nothing);
 	ADD(tc, unusable_directory_fails);
 	ADD(tc, unsafe_directory_is_refused);

@@ -308,8 +308,9 @@ decided() {
 # ejabberd decided with the helpers' answers (its log), and what each client
 # heard. Each client writes its outcome to a file of its own: Python's
 # print() writes a line and its newline in two write(2) calls, so clients
-# appending to one file could interleave to "refusedok", "", "refused"
-# (once in a few hundred rounds; read as "0 ok, 1 refused").
+# appending to one file could interleave to "refusedok", "", "refused" or
+# "refusedrefused", "", "ok" (once in a few hundred rounds; read as "0 ok,
+# 1 refused" or "1 ok, 0 refused").
 for round in $(seq 1 "$PARALLEL_ROUNDS"); do
 	T=$(token "carol@$DOMAIN")
 	log_from=$(stat -c %s "$EJ/log/ejabberd.log" 2>/dev/null || echo 0)

@@ -77,7 +77,11 @@ async def main():
         if not line:
             continue
         jid, _, password = line.partition("\t")
-        print(await attempt(host, port, jid, password), flush=True)
+        # One write(2) per line (print() makes two: the text, then its
+        # newline), so that the line of a client sharing its output with
+        # others stays whole.
+        sys.stdout.write(await attempt(host, port, jid, password) + "\n")
+        sys.stdout.flush()
 
 
 if __name__ == "__main__":

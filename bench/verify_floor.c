@@ -33,6 +33,7 @@
 #include "jid.h"
 #include "replay.h"
 #include "serve.h"
+#include "format_converse.h"
 #include "token.h"
 
 #define TOKENS 64
@@ -79,7 +80,8 @@ main(int argc, char **argv)
 	int with_store;
 	const struct token_keys *keys;
 	struct config c;
-	struct token t;
+	struct format_token ft;
+	struct token *t = &ft.u.converse;
 	unsigned long long done = 0, count = 0, bad = 0;
 	double seconds = 0, start, elapsed;
 	time_t now = time(NULL);
@@ -134,14 +136,14 @@ main(int argc, char **argv)
 				now_seconds() - start >= seconds))
 			break;
 		bad += auth_check(&c, &bob, tokens[done % TOKENS], len, now,
-			   &t) !=
+			   &ft) !=
 		    AUTH_ACCEPTED;
 		if (store != NULL) {
 			/* A fresh nonce each time, so that every record is
 			 * an insert, as for the helper's valid tokens, and
 			 * as if of many users (one has 30 at most). */
-			memcpy(t.nonce, &done, sizeof(done));
-			bad += token_replay_entry(&t, &c.params, &bob,
+			memcpy(t->nonce, &done, sizeof(done));
+			bad += token_replay_entry(t, &c.params, &bob,
 				    &entries[n]) != 0;
 			memcpy(entries[n].user, &done, sizeof(done));
 			if (++n == batch) {

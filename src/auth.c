@@ -4,8 +4,8 @@
  *    signature verify, and its nonce is newly recorded in the replay store;
  *    any error on the way is a refusal.
  * 2. Single use: only tokens that passed every check are recorded.
- * 3. The verdict of token_verify is only looked at once it is complete, and
- *    turned into a reason without a branch on which check failed. Before
+ * 3. The verdict of a format's check is only looked at once it is
+ *    complete, and made without a branch on which check failed. Before
  *    the answers are written, the only thing made public is yes or no;
  *    which check failed is looked at (to log it) only after.
  * 4. The log names the user, the domain and the reason, never the token.
@@ -46,6 +46,7 @@ struct decision {
 	enum auth_verdict v;
 	int accepted; /* v == AUTH_ACCEPTED, made public */
 	size_t entry; /* its nonce's place in the batch's, once accepted */
+	time_t expiry; /* until when its entry must be kept */
 };
 
 struct auth {
@@ -69,6 +70,12 @@ static const char *const reasons[] = {
 	[AUTH_INTERNAL_ERROR] = "internal error",
 	[AUTH_USER_LIMIT] = "too many live tokens for this JID",
 	[AUTH_STORE_FULL] = "replay store full",
+	[AUTH_FORMAT_REFUSED] = "token format not accepted for this domain",
+	[AUTH_UNKNOWN_KEY] = "unknown key",
+	[AUTH_EXPIRED] = "expired",
+	[AUTH_NOT_YET_VALID] = "not yet valid",
+	[AUTH_TOO_LONG] = "lifetime over the maximum",
+	[AUTH_BAD_CLAIMS] = "claims not as required",
 };
 
 const char *
@@ -135,34 +142,34 @@ auth_close(struct auth *a)
 
 enum auth_verdict
 auth_check(const struct config *c, const struct jid *j, const char *password,
-    size_t passwordlen, time_t now, struct token *t)
+    size_t passwordlen, time_t now, struct format_token *t)
 {
-	const struct token_keys *keys;
-	unsigned bad, otp, sig;
+	const struct format_keys *keys;
+	const struct format *f;
 
-	if ((keys = config_keys(c, j->domain, j->domainlen)) == NULL)
+	t->format = NULL;
+	if ((keys = config_formats(c, j->domain, j->domainlen)) == NULL)
 		return AUTH_UNKNOWN_DOMAIN;
-	if (token_parse(password, passwordlen, &c->params, t) == -1)
-		return AUTH_MALFORMED;
-	bad = token_verify(t, j, keys, &c->params, now);
-	/* Masks, not branches: all ones where the case holds. */
-	otp = 0U - (unsigned)((bad & TOKEN_BAD_OTP) != 0);
-	sig = 0U - (unsigned)((bad & TOKEN_BAD_SIG) != 0);
-	bad = 0U - (unsigned)((bad & TOKEN_FAILURE) != 0);
-	return (enum auth_verdict)((bad & AUTH_INTERNAL_ERROR) |
-	    (~bad & otp & ~sig & AUTH_BAD_OTP) |
-	    (~bad & ~otp & sig & AUTH_BAD_SIGNATURE) |
-	    (~bad & otp & sig & AUTH_BAD_OTP_AND_SIGNATURE) |
-	    (~bad & ~otp & ~sig & AUTH_ACCEPTED));
+	/* The shape and the domain's formats are public. */
+	f = format_of(password, passwordlen);
+	if (!f->accepted(keys))
+		return AUTH_FORMAT_REFUSED;
+	return f->check(keys, j, password, passwordlen, now, t);
 }
 
-/* When a nonce accepted now is recorded, and until when it is kept. */
-static struct replay_time
-record_time(const struct config *c, time_t now)
+/*
+ * A valid token's replay entry, and until when it must be kept. Returns 0,
+ * or -1 if the library failed.
+ */
+static int
+entry_of(const struct config *c, const struct format_token *t,
+    const struct jid *j, time_t now, struct replay_entry *e, time_t *expiry)
 {
-	struct replay_time when = { now, token_expiry(&c->params, now) };
+	const struct format_keys *keys = config_formats(c, j->domain,
+	    j->domainlen);
 
-	return when;
+	*expiry = t->format->expiry(t, keys, now);
+	return t->format->entry(t, keys, j, e);
 }
 
 /*
@@ -173,14 +180,14 @@ static int
 check_login(struct auth *a, struct decision *d, const struct request *r,
     time_t now, struct replay_entry *e)
 {
-	struct token t;
+	struct format_token t;
 
 	d->v = auth_check(a->config, &r->jid, r->password, r->passwordlen, now,
 	    &t);
 	d->accepted = d->v == AUTH_ACCEPTED;
 	PUBLIC(d->accepted);
-	if (d->accepted && token_replay_entry(&t, &a->config->params, &r->jid,
-	    e) == -1) {
+	if (d->accepted && entry_of(a->config, &t, &r->jid, now, e,
+	    &d->expiry) == -1) {
 		d->v = AUTH_INTERNAL_ERROR;
 		d->accepted = 0;
 	}
@@ -218,6 +225,23 @@ verdict_of(enum replay_result res)
 }
 
 /*
+ * When the accepted logins of the batch are recorded, and until when they
+ * are kept: the latest any of them may need (a store keeps one lifetime
+ * per batch; keeping one longer costs room, never single use).
+ */
+static struct replay_time
+batch_time(const struct auth *a, time_t now)
+{
+	struct replay_time when = { now, now + 1 };
+	const struct decision *d;
+
+	for (d = a->batch; d < a->batch + a->nbatch; d++)
+		if (d->kind == D_LOGIN && d->accepted && d->expiry > when.expiry)
+			when.expiry = d->expiry;
+	return when;
+}
+
+/*
  * Records the nonces of the accepted logins, all in one commit, and turns
  * those already used into replays; if the store fails, every one of them
  * is refused.
@@ -226,7 +250,7 @@ static void
 record_nonces(struct auth *a, const struct replay_entry entries[],
     size_t nentries, time_t now)
 {
-	struct replay_time when = record_time(a->config, now);
+	struct replay_time when = batch_time(a, now);
 	enum replay_result results[SERVE_BATCH_MAX];
 	char err[REPLAY_ERR_LEN];
 	struct decision *d;
@@ -274,7 +298,7 @@ decide(struct auth *a, const struct serve_request *req, struct decision *d,
 	}
 	d->jid = r.jid;
 	if (r.command == REQUEST_ISUSER)
-		return config_keys(a->config, r.jid.domain,
+		return config_formats(a->config, r.jid.domain,
 		    r.jid.domainlen) != NULL;
 	if (r.command != REQUEST_AUTH)
 		return 0;
@@ -355,14 +379,14 @@ enum auth_verdict
 auth_lookup(struct auth *a, const struct jid *j, const char *password,
     size_t passwordlen, time_t now, char err[AUTH_ERR_LEN])
 {
-	struct replay_time when = record_time(a->config, now);
+	struct replay_time when = { now, now + 1 };
 	struct replay_entry e;
 	enum auth_verdict v;
-	struct token t;
+	struct format_token t;
 
 	v = auth_check(a->config, j, password, passwordlen, now, &t);
-	if (v == AUTH_ACCEPTED && token_replay_entry(&t, &a->config->params, j,
-	    &e) == -1)
+	if (v == AUTH_ACCEPTED && entry_of(a->config, &t, j, now, &e,
+	    &when.expiry) == -1)
 		v = AUTH_INTERNAL_ERROR;
 	explicit_bzero(&t, sizeof(t));
 	if (v != AUTH_ACCEPTED)

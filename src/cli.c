@@ -17,6 +17,7 @@
 #include "jid.h"
 #include "replay.h"
 #include "secrets.h"
+#include "format.h"
 #include "token.h"
 
 
@@ -100,82 +101,25 @@ mint(const struct config *c, const char *jidtext)
 	return rc;
 }
 
-/* How far off the clock the OTP is, under the current or previous pair. */
-static void
-explain_otp(const struct config *c, const struct jid *jid, const char *text)
-{
-	const struct token_keys *k = config_keys(c, jid->domain,
-	    jid->domainlen);
-	long steps, day = 86400 / (long)c->params.otp_interval;
-	time_t now = time(NULL), when;
-	const char *pair = "";
-	char stamp[32];
-	struct token t;
-	struct tm tm;
-
-	if (k == NULL || token_parse(text, strlen(text), &c->params, &t) == -1)
-		return;
-	if (token_otp_offset(&t, &k->current, &c->params, now, day,
-		&steps) == -1 &&
-	    (k->previous.otp == NULL || (pair = " of the previous pair",
-		token_otp_offset(&t, &k->previous, &c->params, now, day,
-		&steps)) == -1)) {
-		printf("  its OTP is that of no time within a day of this "
-		       "server's clock: another otp_seed? (compare the "
-		       "fingerprints check-config shows with the web "
-		       "application's)\n");
-		explicit_bzero(&t, sizeof(t));
-		return;
-	}
-	explicit_bzero(&t, sizeof(t));
-	when = (time_t)((long)(now / c->params.otp_interval) + steps) *
-	    c->params.otp_interval;
-	gmtime_r(&when, &tm);
-	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	printf("  its OTP%s is that of %s, %ld step%s (%ld s) %s this "
-	       "server's clock, and the window is %u step%s either side: is "
-	       "a clock wrong (NTP), or the token old?\n", pair, stamp,
-	    labs(steps), labs(steps) == 1 ? "" : "s",
-	    labs(steps) * (long)c->params.otp_interval,
-	    steps < 0 ? "behind" : "ahead of", c->params.otp_window,
-	    c->params.otp_window == 1 ? "" : "s");
-}
-
 /*
  * Why a token was refused, as far as the administrator can be told: the
- * helper answers in constant time, but this tool may search and explain.
+ * helper answers in constant time, but the token's format may search and
+ * explain here.
  */
 static void
 explain(const struct config *c, const struct jid *jid, const char *text,
     enum auth_verdict v)
 {
-	char why[256];
+	const struct format_keys *keys = config_formats(c, jid->domain,
+	    jid->domainlen);
+	const struct format *f = format_of(text, strlen(text));
+	char why[1024];
 
-	switch (v) {
-	case AUTH_MALFORMED:
-		token_explain(text, strlen(text), &c->params, why,
-		    sizeof(why));
-		printf("  %s\n", why);
-		break;
-	case AUTH_BAD_OTP:
-		explain_otp(c, jid, text);
-		break;
-	case AUTH_BAD_SIGNATURE:
-		printf("  not signed with this token_secret for %.*s@%.*s: "
-		       "another secret (compare the fingerprints check-config "
-		       "shows with the web application's), or another form of "
-		       "the JID (the user must be signed in lower case)\n",
-		    (int)jid->userlen, jid->user, (int)jid->domainlen,
-		    jid->domain);
-		break;
-	case AUTH_BAD_OTP_AND_SIGNATURE:
-		printf("  neither fits these secrets: the web application "
-		       "probably has others (compare the fingerprints "
-		       "check-config shows with its own)\n");
-		break;
-	default:
-		break;
-	}
+	if (keys == NULL || !f->accepted(keys))
+		return;
+	f->explain(keys, jid, text, strlen(text), v, time(NULL), why,
+	    sizeof(why));
+	fputs(why, stdout);
 }
 
 static int

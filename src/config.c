@@ -805,8 +805,10 @@ build_domains(struct parser *p)
 		struct config_domain *d = &c->domains[c->ndomains++];
 
 		d->line = p->sections[i].line;
+		d->formats.params = &c->params;
 		if (section_keys(p, &p->sections[i], d) == -1)
 			return -1;
+		d->formats.converse = &d->keys;
 		d->name = p->sections[i].name;
 		p->sections[i].name = NULL;
 	}
@@ -880,22 +882,30 @@ config_load(const char *path, struct config *c, char err[CONFIG_ERR_LEN])
 	return rc;
 }
 
-const struct token_keys *
-config_keys(const struct config *c, const char *domain, size_t len)
+const struct format_keys *
+config_formats(const struct config *c, const char *domain, size_t len)
 {
-	const struct token_keys *global = NULL;
+	const struct format_keys *global = NULL;
 	size_t i;
 
 	for (i = 0; i < c->ndomains; i++) {
 		const char *name = c->domains[i].name;
 
 		if (name == NULL)
-			global = &c->domains[i].keys;
+			global = &c->domains[i].formats;
 		else if (strlen(name) == len && strncasecmp(name, domain,
 						    len) == 0)
-			return &c->domains[i].keys;
+			return &c->domains[i].formats;
 	}
 	return global;
+}
+
+const struct token_keys *
+config_keys(const struct config *c, const char *domain, size_t len)
+{
+	const struct format_keys *f = config_formats(c, domain, len);
+
+	return f != NULL ? f->converse : NULL;
 }
 
 void

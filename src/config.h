@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <stddef.h>
 
+#include "format.h"
 #include "replay.h"
 #include "token.h"
 
@@ -41,6 +42,7 @@ struct config_domain {
 	int line;   /* where its section starts */
 	struct token_keys keys;
 	struct config_pair_info current, previous;
+	struct format_keys formats; /* what it accepts, format by format */
 };
 
 /* How to let the helper lock its secrets in memory. */
@@ -81,7 +83,14 @@ int config_stamp(const char *path, struct config_stamp *);
 int config_stamp_equal(const struct config_stamp *,
     const struct config_stamp *);
 
-/* The keys for a domain (case-insensitive), the global ones, or NULL. */
+/*
+ * What a domain (case-insensitive) accepts: its section's, the global
+ * section's, or NULL.
+ */
+const struct format_keys *config_formats(const struct config *,
+    const char *domain, size_t len);
+
+/* The collective.converse keys config_formats finds, or NULL. */
 const struct token_keys *config_keys(const struct config *,
     const char *domain, size_t len);
 

@@ -230,7 +230,7 @@ run_parse_verify(void)
 static inline unsigned
 run_auth(void)
 {
-	struct token t;
+	struct format_token t;
 
 	return (unsigned)auth_check(&cfg, JID("bob", "example.org"),
 	    cur_text, TOKEN_LEN, TEST_NOW, &t);
@@ -363,6 +363,8 @@ main(int argc, char **argv)
 	    sorted == NULL)
 		return 2;
 	k = &cfg.domains[0].keys;
+	cfg.domains[0].formats = (struct format_keys){ .params = &cfg.params,
+		.converse = k };
 	k->current.otp = mac_new("SHA1", seed, (size_t)n);
 	k->current.sig = mac_new("SHA256", (const uint8_t *)TEST_SECRET,
 	    strlen(TEST_SECRET));

@@ -204,6 +204,7 @@ make_token(const struct recipe *r, time_t now, char *text)
 static struct config_domain global_domain;
 static struct config cfg = { .domains = &global_domain, .ndomains = 1 };
 
+
 static enum auth_verdict
 auth_verdict_for(unsigned bad)
 {
@@ -222,6 +223,7 @@ static void
 check(const char *name, const char *text, const struct token_params *p,
     const char *user, time_t now, unsigned expect)
 {
+	struct format_token ft;
 	struct token t;
 	unsigned verdict;
 	enum auth_verdict av;
@@ -247,7 +249,10 @@ check(const char *name, const char *text, const struct token_params *p,
 
 	cfg.params = *p;
 	global_domain.keys = secret_keys;
-	av = auth_check(&cfg, JID(user, DOMAIN), text, strlen(text), now, &t);
+	global_domain.formats = (struct format_keys){ .params = &cfg.params,
+		.converse = &global_domain.keys };
+	av = auth_check(&cfg, JID(user, DOMAIN), text, strlen(text), now,
+	    &ft);
 #ifndef CT_LEAKY
 	if (!tainted(&av, sizeof(av)))
 		failed("%s: auth_check's verdict is not derived from the "
@@ -361,6 +366,8 @@ check_answer_path(const struct recipe *recipes, size_t n)
 	}
 	cfg.params = default_params;
 	global_domain.keys = secret_keys;
+	global_domain.formats = (struct format_keys){ .params = &cfg.params,
+		.converse = &global_domain.keys };
 	if (store_settings(&cfg.replay, dir) == -1) {
 		failed("answer path: the replay store's settings");
 		return;

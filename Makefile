@@ -20,7 +20,7 @@ SYSTEMD_UNITDIR ?= $(PREFIX)/lib/systemd/system
 
 CC	?= cc
 CFLAGS	?= -O2 -g
-PKGS	= libcrypto libbsd lmdb libseccomp hiredis
+PKGS	= libcrypto libbsd lmdb libseccomp hiredis jansson
 # rediss:// only where hiredis was built with TLS (1.x as Debian 13 has it;
 # not Debian 12's 0.14): the helper then says so and names the alternatives.
 ifeq ($(shell pkg-config --exists hiredis_ssl && echo yes),yes)
@@ -48,7 +48,8 @@ LIB_SRCS = src/auth.c src/base32.c src/config.c src/frame.c src/io.c \
 	   src/replay.c src/replay_lmdb.c src/replay_redis.c src/request.c \
 	   src/reload.c src/sandbox.c src/secmem.c src/secrets.c src/serve.c \
 	   src/setting.c src/term.c src/token.c src/token_explain.c \
-	   src/format.c src/format_converse.c src/totp.c
+	   src/format.c src/format_converse.c src/format_jwt.c src/jwt.c \
+	   src/jwks.c src/totp.c
 MAIN_SRCS = src/cli.c src/connect.c src/ejabberd_conf.c src/main.c
 HDRS	 = $(wildcard src/*.h)
 OBJDIR	?= build/$(notdir $(firstword $(CC)))

@@ -42,6 +42,7 @@ struct config_domain {
 	int line;   /* where its section starts */
 	struct token_keys keys;
 	struct config_pair_info current, previous;
+	struct jwt_domain jwt;	    /* jwt_keys and the rest, if set */
 	struct format_keys formats; /* what it accepts, format by format */
 };
 

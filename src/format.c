@@ -13,6 +13,7 @@
 
 /* The last takes whatever the others' shapes do not. */
 static const struct format *const formats[] = {
+	&format_jwt,
 	&format_converse,
 };
 

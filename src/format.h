@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "jid.h"
+#include "jwt.h"
 #include "replay.h"
 #include "token.h"
 
@@ -38,8 +39,6 @@ enum auth_verdict {
 	AUTH_BAD_CLAIMS,     /* JWT: sub, aud, iss or jti not as required */
 };
 
-struct jwt_domain;
-
 /*
  * What a domain has for each format: NULL for a format it does not
  * accept. config.c makes one per section.
@@ -55,6 +54,7 @@ struct format_token {
 	const struct format *format;
 	union {
 		struct token converse;
+		struct jwt jwt;
 	} u;
 };
 
@@ -94,6 +94,7 @@ struct format {
 };
 
 /* The formats (format.c's table lists them). */
+extern const struct format format_jwt;	    /* format_jwt.c */
 extern const struct format format_converse; /* format_converse.c */
 
 /*

@@ -58,7 +58,7 @@ LIB	 = $(OBJDIR)/libpta.a
 ASAN_LIB = $(ASANDIR)/libpta.a
 
 UNITS	 = base32 totp mac token config replay frame request auth jid \
-	   vectors redis_url
+	   vectors redis_url jwt
 UNIT_BINS = $(UNITS:%=tests/unit/test_%)
 CHECK_LIBS = $(shell pkg-config --libs check)
 

@@ -490,6 +490,25 @@ out:
 	return r;
 }
 
+int
+jwt_signature_verifies(const struct jwks_key *k, const char *text, size_t len)
+{
+	unsigned char sig[MAX_SIG];
+	struct parts p;
+	unsigned ok, failed = 0;
+	int n;
+
+	if (len > JWT_MAX_LEN || !jwt_shaped(text, len))
+		return 0;
+	cut(text, len, &p);
+	if (p.siglen > (MAX_SIG * 4 + 2) / 3 ||
+	    (n = jwks_b64url_decode(p.sig, p.siglen, sig)) <= 0)
+		return 0;
+	ok = signature_ok(k, &p, sig, (size_t)n, &failed);
+	explicit_bzero(sig, sizeof(sig));
+	return failed ? -1 : ok != 0;
+}
+
 /* --- minting, for people and tests -------------------------------------- */
 
 /* ES256's DER signature as JOSE's r || s. */
@@ -508,8 +527,8 @@ ecdsa_raw(const unsigned char *der, size_t derlen, unsigned char rs[64])
 	return ok ? 0 : -1;
 }
 
-static int
-sign(enum jwks_alg alg, EVP_PKEY *pkey, const char *msg, size_t len,
+int
+jwt_sign(enum jwks_alg alg, EVP_PKEY *pkey, const char *msg, size_t len,
     unsigned char *sig, size_t *siglen)
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
@@ -542,19 +561,17 @@ out:
 	return rc;
 }
 
-/* base64url of a JSON object, compact, appended at out. */
+/* base64url of a JSON object, compact, at out (room bytes). */
 static int
 append_json(json_t *j, char *out, size_t room)
 {
-	char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
-	size_t n;
+	char text[JWT_MAX_LEN];
+	size_t n = json_dumpb(j, text, sizeof(text), JSON_COMPACT |
+	    JSON_SORT_KEYS);
 
-	if (s == NULL || (n = strlen(s)) * 4 / 3 + 4 > room) {
-		free(s);
+	if (n == 0 || n > sizeof(text) || n * 4 / 3 + 4 > room)
 		return -1;
-	}
-	jwks_b64url_encode((const unsigned char *)s, n, out);
-	free(s);
+	jwks_b64url_encode((const unsigned char *)text, n, out);
 	return 0;
 }
 
@@ -588,7 +605,7 @@ jwt_mint(const struct jid *j, const char *audience, const char *issuer,
 	if (append_json(c, out + used, outlen - used) == -1)
 		goto out;
 	used += strlen(out + used);
-	if (sign(alg, pkey, out, used, sig, &siglen) == -1 ||
+	if (jwt_sign(alg, pkey, out, used, sig, &siglen) == -1 ||
 	    used + 1 + siglen * 4 / 3 + 4 > outlen)
 		goto out;
 	out[used++] = '.';

@@ -74,6 +74,21 @@ enum jwt_result jwt_verify(const char *text, size_t len, const struct jid *,
     size_t whylen);
 
 /*
+ * Whether text, a JWS in compact form, carries k's signature, whatever its
+ * payload: 1, 0, or -1 if the library failed. For tests and people.
+ */
+int jwt_signature_verifies(const struct jwks_key *k, const char *text,
+    size_t len);
+
+/*
+ * The signature of msg by pkey under alg (not HS256), as JWS carries it
+ * (ES256: r || s), into sig (room for 512 bytes). For minting and tests.
+ * Returns 0, or -1 if the library failed.
+ */
+int jwt_sign(enum jwks_alg alg, EVP_PKEY *pkey, const char *msg, size_t len,
+    unsigned char *sig, size_t *siglen);
+
+/*
  * Makes a token for the JID at now, signed with pkey under alg and kid,
  * valid for lifetime seconds, with a fresh jti, into out (outlen bytes,
  * NUL-terminated). For people and tests (mint --jwt). issuer may be "".

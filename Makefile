@@ -50,7 +50,7 @@ LIB_SRCS = src/auth.c src/base32.c src/config.c src/frame.c src/io.c \
 	   src/setting.c src/term.c src/token.c src/token_explain.c \
 	   src/format.c src/format_converse.c src/format_jwt.c src/jwt.c \
 	   src/jwks.c src/totp.c
-MAIN_SRCS = src/cli.c src/connect.c src/ejabberd_conf.c src/main.c
+MAIN_SRCS = src/cli.c src/cli_jwt.c src/connect.c src/ejabberd_conf.c src/main.c
 HDRS	 = $(wildcard src/*.h)
 OBJDIR	?= build/$(notdir $(firstword $(CC)))
 ASANDIR	 = build/asan

@@ -12,6 +12,7 @@
 #include "auth.h"
 #include "base32.h"
 #include "cli.h"
+#include "cli_jwt.h"
 #include "ejabberd_conf.h"
 #include "io.h"
 #include "jid.h"
@@ -115,11 +116,25 @@ explain(const struct config *c, const struct jid *jid, const char *text,
 	const struct format *f = format_of(text, strlen(text));
 	char why[1024];
 
+	if (keys != NULL && !f->accepted(keys))
+		printf("  its shape is that of a %s token, which this domain's "
+		       "section does not accept (JWTs need jwt_keys; "
+		       "collective.converse tokens otp_seed and token_secret)\n",
+		    f->name);
 	if (keys == NULL || !f->accepted(keys))
 		return;
 	f->explain(keys, jid, text, strlen(text), v, time(NULL), why,
 	    sizeof(why));
 	fputs(why, stdout);
+}
+
+/* What a valid token of its format has passed, for people. */
+static const char *
+valid_what(const char *token)
+{
+	return format_of(token, strlen(token)) == &format_jwt ?
+	    "a JWT with its key, claims and times as required" :
+	    "OTP within the time window";
 }
 
 static int
@@ -140,13 +155,13 @@ verify(const struct config *c, const char *jidtext, const char *token)
 	auth_close(a);
 	switch (v) {
 	case AUTH_ACCEPTED:
-		printf("valid: signed for %s, OTP within the time window, not "
-		       "used yet (verify does not use it up)\n", j.text);
+		printf("valid: signed for %s, %s, not used yet (verify does not "
+		       "use it up)\n", j.text, valid_what(token));
 		return 0;
 	case AUTH_STORE_FAILED:
-		printf("valid: signed for %s, OTP within the time window; "
-		       "whether it was used cannot be told (replay store not "
-		       "read: %s)\n", j.text, err);
+		printf("valid: signed for %s, %s; whether it was used cannot be "
+		       "told (replay store not read: %s)\n", j.text,
+		    valid_what(token), err);
 		return 0;
 	default:
 		printf("invalid: %s\n", auth_reason(v));
@@ -162,6 +177,8 @@ describe_domain(const struct config_domain *d, time_t now)
 	char until[32];
 	struct tm tm;
 
+	if (d->formats.converse == NULL)
+		return;
 	printf("secrets: %s (line %d)\n"
 	       "  otp_seed fingerprint: %s\n"
 	       "  token_secret fingerprint: %s\n",
@@ -204,8 +221,10 @@ check_config(const struct config *c)
 	printf("%s: valid\n", c->path);
 	if (config_lock_warning() != NULL)
 		printf("%s\n", config_lock_warning());
-	for (i = 0; i < c->ndomains; i++)
+	for (i = 0; i < c->ndomains; i++) {
 		describe_domain(&c->domains[i], time(NULL));
+		cli_describe_jwt(&c->domains[i]);
+	}
 	printf("token: %u-digit OTP every %u s, window +/-%u step(s), "
 	       "%u-digit nonce\n",
 	    c->params.otp_digits, c->params.otp_interval,
@@ -439,6 +458,8 @@ static const struct subcommand {
 	{ "reset-store", NULL, 0, run_reset_store },
 	{ "rotate-secrets", "[--domain D] [--overlap DURATION] [--force]", -1,
 	    NULL },
+	{ "jwt-keygen", "--kid KID [--alg ALG] --jwks FILE --private-key OUT",
+	    -1, NULL },
 };
 
 #define NSUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))
@@ -508,6 +529,17 @@ cli_run(int argc, char **argv, const char *config_path)
 	}
 	if (strcmp(s->name, "rotate-secrets") == 0)
 		return load_and_rotate(config_path, argc, argv);
+	if (strcmp(s->name, "jwt-keygen") == 0)
+		return cli_jwt_keygen(argc, argv);
+	if (strcmp(s->name, "mint") == 0 && argc > 2) {
+		if (config_load(config_path, &c, err) == -1) {
+			fprintf(stderr, "prosody-token-auth: %s\n", err);
+			return 1;
+		}
+		rc = cli_mint_jwt(&c, argv[1], argc - 1, argv + 1);
+		config_free(&c);
+		return rc;
+	}
 	if (argc - 1 != s->count)
 		return wrong_arguments(s, argc - 1);
 	if (s->run == NULL)

@@ -1,0 +1,144 @@
+#!/bin/bash
+# JWT login, interoperating: tokens made by Debian's python3-jwt (PyJWT)
+# and python3-jwcrypto in every algorithm are each accepted exactly once
+# by the helper over pipes; both formats side by side; a domain without
+# jwt_keys refuses JWTs; the helper's own jwt-keygen and mint agree with
+# PyJWT; verify explains; a replay is refused on a second node sharing a
+# Redis; and a real Prosody logs users in with JWTs (PLAIN and X-TOKEN).
+. "$(dirname "$0")/lib.sh"
+
+JWTGEN="$PY $TOP/tests/jwtgen.py"
+AUD=xmpp:example.org
+ISS=https://app.example
+
+if ! $PY -c 'import jwt, jwcrypto' 2>/dev/null; then
+	fail "python3-jwt and python3-jwcrypto are installed (tests/deps.sh installs them)"
+	finish
+	exit 1
+fi
+
+KEYS=$WORK/keys
+$JWTGEN keys "$KEYS" || { fail "keys made"; finish; exit 1; }
+CONF=$WORK/jwt.conf
+make_config "$CONF" "jwt_keys = $KEYS/set.jwks" "jwt_audience = $AUD" \
+	"jwt_issuer = $ISS" \
+	"[jwtonly.example]" "jwt_keys = $KEYS/set.jwks" "jwt_audience = $AUD" \
+	"[converse.example]" "otp_seed = $OTP_SEED" "token_secret = $TOKEN_SECRET"
+
+check "check-config accepts the set" 0 \
+	"$($HELPER --config "$CONF" check-config >"$WORK/check.out" 2>&1; echo $?)"
+for kid in ed es rs ps hs; do
+	grep -q "^  key $kid: " "$WORK/check.out" &&
+		pass "check-config lists key $kid" || fail "check-config lists key $kid"
+done
+
+# mint KID JID [jwtgen options]
+mint() {
+	local kid=$1 jid=$2
+	shift 2
+	$JWTGEN mint "$KEYS" "$kid" "$jid" "$AUD" --iss "$ISS" "$@"
+}
+
+# twice JID TOKEN: the helper's answers to the token given twice.
+twice() {
+	local user=${1%@*} domain=${1#*@}
+	printf 'auth:%s:%s:%s\n' "$user" "$domain" "$2" "$user" "$domain" "$2" |
+		$HELPER --config "$CONF" | tr '\n' ' ' | sed 's/ $//'
+}
+
+for lib in pyjwt jwcrypto; do
+	for kid in ed es rs ps hs; do
+		t=$(mint "$kid" bob@example.org --lib "$lib")
+		check "$lib $kid: accepted once, then a replay" "1 0" \
+			"$(twice bob@example.org "$t")"
+	done
+done
+
+t=$(mint ed bob@example.org)
+check "a JWT for another user is refused" 0 \
+	"$(echo "auth:alice:example.org:$t" | $HELPER --config "$CONF")"
+check "collective.converse tokens still pass beside JWTs" "1 0" \
+	"$(twice bob@example.org "$(token bob@example.org)")"
+t=$(mint es carol@jwtonly.example)
+check "a section with only jwt_keys accepts JWTs" "1 0" \
+	"$(twice carol@jwtonly.example "$t")"
+check "... and refuses collective.converse tokens" 0 \
+	"$(echo "auth:carol:jwtonly.example:$(token carol@jwtonly.example)" | $HELPER --config "$CONF")"
+t=$(mint ed dave@converse.example)
+check "a section without jwt_keys refuses JWTs" 0 \
+	"$(echo "auth:dave:converse.example:$t" | $HELPER --config "$CONF")"
+check "... and accepts its own tokens" 1 \
+	"$(echo "auth:dave:converse.example:$(token dave@converse.example)" | $HELPER --config "$CONF")"
+
+# verify explains, without using the token up.
+t=$(mint ed erin@example.org --claims "{\"exp\": $(($(date +%s) - 100))}")
+out=$($HELPER --config "$CONF" verify erin@example.org "$t")
+check "verify: an expired JWT exits 1" 1 "$?"
+grep -q 'invalid: expired' <<<"$out" && grep -q 'expired 10[0-3] s ago' <<<"$out" &&
+	pass "verify says expired, and by how much" || fail "verify on expiry: $out"
+t=$(mint ed erin@example.org --header '{"kid": "nope"}')
+grep -q "kid 'nope' is not in" <<<"$($HELPER --config "$CONF" verify erin@example.org "$t")" &&
+	pass "verify names the unknown kid" || fail "verify names the unknown kid"
+t=$(mint ed erin@example.org --claims '{"aud": "xmpp:other"}')
+grep -q "aud is missing or does not hold '$AUD'" <<<"$($HELPER --config "$CONF" verify erin@example.org "$t")" &&
+	pass "verify names the audience expected" || fail "verify names the audience"
+t=$(mint rs erin@example.org)
+check "verify: a valid JWT exits 0" 0 \
+	"$($HELPER --config "$CONF" verify erin@example.org "$t" >/dev/null; echo $?)"
+check "... and does not use it up" "1 0" "$(twice erin@example.org "$t")"
+out=$($HELPER --config "$CONF" verify erin@example.org "$t")
+grep -q 'its jti was used before' <<<"$out" &&
+	pass "verify: a used JWT is a replay" || fail "verify: a used JWT: $out"
+
+# The helper's own keys and tokens, checked by PyJWT.
+NEW=$WORK/new.jwks
+for alg in EdDSA ES256 RS256; do
+	$HELPER jwt-keygen --kid "k$alg" --alg "$alg" --jwks "$NEW" \
+		--private-key "$WORK/k$alg.pem" >/dev/null ||
+		fail "jwt-keygen --alg $alg"
+done
+check "jwt-keygen: the private key has mode 0600" 600 "$(stat -c %a "$WORK/kEdDSA.pem")"
+check "jwt-keygen never overwrites a private key" 1 \
+	"$($HELPER jwt-keygen --kid other --jwks "$NEW" --private-key "$WORK/kEdDSA.pem" 2>/dev/null; echo $?)"
+make_config "$WORK/new.conf" "jwt_keys = $NEW" "jwt_audience = $AUD"
+for alg in EdDSA ES256 RS256; do
+	t=$($HELPER --config "$WORK/new.conf" mint bob@example.org --jwt \
+		--private-key "$WORK/k$alg.pem" --kid "k$alg")
+	check "mint --jwt $alg: PyJWT verifies it with the set's public key" ok \
+		"$($PY - "$NEW" "k$alg" "$t" "$AUD" <<-'PYEOF'
+			import json, sys, jwt
+			from jwt import PyJWK
+			keys = json.load(open(sys.argv[1]))["keys"]
+			k = next(k for k in keys if k["kid"] == sys.argv[2])
+			c = jwt.decode(sys.argv[3], PyJWK(k).key, algorithms=[k["alg"]], audience=sys.argv[4])
+			print("ok" if c["sub"] == "bob@example.org" and c["jti"] else "bad")
+		PYEOF
+		)"
+	check "mint --jwt $alg: the helper accepts it once" "1 0" \
+		"$(printf 'auth:bob:example.org:%s\n' "$t" "$t" | $HELPER --config "$WORK/new.conf" | tr '\n' ' ' | sed 's/ $//')"
+done
+
+. "$TOP/tests/redis-lib.sh"
+if redis_need; then
+	redis_start main || fail "redis-server started"
+	redis_seed main || fail "pta:since set"
+	N1=$WORK/node1.conf
+	N2=$WORK/node2.conf
+	redis_config "$N1" "$(redis_url main)" "jwt_keys = $KEYS/set.jwks" "jwt_audience = $AUD"
+	redis_config "$N2" "$(redis_unix_url main)" "jwt_keys = $KEYS/set.jwks" "jwt_audience = $AUD"
+	for kid in ed hs; do
+		t=$(mint "$kid" bob@example.org)
+		check "Redis: $kid accepted on node 1" 1 \
+			"$(echo "auth:bob:example.org:$t" | $HELPER --config "$N1")"
+		check "Redis: the same $kid token refused on node 2" 0 \
+			"$(echo "auth:bob:example.org:$t" | $HELPER --config "$N2")"
+	done
+	keys=$(redis_keys main | grep -v '^pta:since$' | tr '\n' ' ')
+	grep -q 'bob\|example\|jti' <<<"$keys" &&
+		fail "Redis keys hold a JID or jti in clear: $keys" ||
+		pass "Redis keys hold no JID or jti in clear"
+else
+	skip "a replay across two nodes sharing a Redis" "no redis-server (Debian package redis-server)"
+fi
+
+finish

@@ -6,6 +6,7 @@
 # PyJWT; verify explains; a replay is refused on a second node sharing a
 # Redis; and a real Prosody logs users in with JWTs (PLAIN and X-TOKEN).
 . "$(dirname "$0")/lib.sh"
+. "$TOP/tests/e2e-lib.sh"
 
 JWTGEN="$PY $TOP/tests/jwtgen.py"
 AUD=xmpp:example.org
@@ -139,6 +140,46 @@ if redis_need; then
 		pass "Redis keys hold no JID or jti in clear"
 else
 	skip "a replay across two nodes sharing a Redis" "no redis-server (Debian package redis-server)"
+fi
+
+# --- Through a real Prosody: PLAIN and X-TOKEN ------------------------------
+
+if e2e_need 2>"$WORK/e2e.need"; then
+	DOMAIN=example.test
+	PORT=$(free_port) || fail "a free port"
+	SOCK=$WORK/helper.sock
+	PCONF=$WORK/prosody/prosody.cfg.lua
+	mkdir -p "$WORK/prosody"
+	make_config "$WORK/prosody.conf" "jwt_keys = $KEYS/set.jwks" \
+		"jwt_audience = $AUD"
+	HELPER=$(realpath -s "$HELPER")
+	e2e_serve_helper "$SOCK" "$WORK/prosody.conf" || fail "socket served"
+	e2e_prosody_config "$PCONF" "$PORT" "$DOMAIN" "$SOCK" 2 3
+	if e2e_start_prosody "$PCONF" "$PORT"; then
+		# login MECH JID TOKEN: the outcome of one login.
+		login() {
+			timeout 30 "${XMPP_CLIENT[@]}" --port "$PORT" --mech "$1" \
+				--jid "$2" --password "$3" 2>>"$WORK/client.err"
+		}
+		for kid in ed es rs ps hs; do
+			for mech in PLAIN X-TOKEN; do
+				t=$(mint "$kid" "bob@$DOMAIN")
+				check "Prosody $mech: a $kid JWT logs in" success \
+					"$(login "$mech" "bob@$DOMAIN" "$t")"
+				check "Prosody $mech: the same $kid JWT again is refused" \
+					not-authorized "$(login "$mech" "bob@$DOMAIN" "$t")"
+			done
+		done
+		check "Prosody: a JWT for another user is refused" not-authorized \
+			"$(login PLAIN "alice@$DOMAIN" "$(mint ed "bob@$DOMAIN")")"
+		check "Prosody: today's tokens log in beside JWTs" success \
+			"$(login PLAIN "carol@$DOMAIN" "$(token "carol@$DOMAIN")")"
+	else
+		fail "Prosody starts"
+		tail -20 "$WORK/prosody/prosody.out" "$WORK/prosody/prosody.log" 2>/dev/null
+	fi
+else
+	skip "JWT logins through Prosody" "$(cat "$WORK/e2e.need")"
 fi
 
 finish

@@ -70,7 +70,6 @@ static const char *const reasons[] = {
 	[AUTH_INTERNAL_ERROR] = "internal error",
 	[AUTH_USER_LIMIT] = "too many live tokens for this JID",
 	[AUTH_STORE_FULL] = "replay store full",
-	[AUTH_FORMAT_REFUSED] = "token format not accepted for this domain",
 	[AUTH_UNKNOWN_KEY] = "unknown key",
 	[AUTH_EXPIRED] = "expired",
 	[AUTH_NOT_YET_VALID] = "not yet valid",
@@ -150,10 +149,11 @@ auth_check(const struct config *c, const struct jid *j, const char *password,
 	t->format = NULL;
 	if ((keys = config_formats(c, j->domain, j->domainlen)) == NULL)
 		return AUTH_UNKNOWN_DOMAIN;
-	/* The shape and the domain's formats are public. */
+	/* The shape and the domain's formats are public. A format the
+	 * domain does not accept is malformed there (verify says why). */
 	f = format_of(password, passwordlen);
 	if (!f->accepted(keys))
-		return AUTH_FORMAT_REFUSED;
+		return AUTH_MALFORMED;
 	return f->check(keys, j, password, passwordlen, now, t);
 }
 

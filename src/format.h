@@ -31,7 +31,6 @@ enum auth_verdict {
 	AUTH_INTERNAL_ERROR,
 	AUTH_USER_LIMIT,
 	AUTH_STORE_FULL,
-	AUTH_FORMAT_REFUSED, /* a format the domain does not accept */
 	AUTH_UNKNOWN_KEY,    /* JWT: no key of the set is the token's */
 	AUTH_EXPIRED,	     /* JWT: exp (and the leeway) is past */
 	AUTH_NOT_YET_VALID,  /* JWT: nbf or iat ahead beyond the leeway */

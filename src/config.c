@@ -172,14 +172,45 @@ stamp_of(const struct stat *st, struct config_stamp *s)
 	s->ctime = st->st_ctim;
 }
 
+/* Folds a JWK Set's file into the config's stamp: any change shows. */
+static void
+fold(struct config_stamp *s, const struct stat *st)
+{
+	s->ino ^= st->st_ino * 0x9e3779b97f4a7c15ULL ^ st->st_dev;
+	s->size += st->st_size + 1;
+	s->mtime.tv_sec ^= st->st_mtim.tv_sec;
+	s->mtime.tv_nsec ^= st->st_mtim.tv_nsec;
+	s->ctime.tv_sec ^= st->st_ctim.tv_sec;
+	s->ctime.tv_nsec ^= st->st_ctim.tv_nsec;
+}
+
+/* The JWK Sets of c folded into s, as they are now (gone: all zero). */
+static void
+fold_key_files(const struct config *c, struct config_stamp *s, int now)
+{
+	struct stat st;
+	size_t i;
+
+	for (i = 0; i < c->ndomains; i++) {
+		if (c->domains[i].jwt.keys == NULL)
+			continue;
+		if (!now)
+			st = c->domains[i].jwt.keys->st;
+		else if (stat(c->domains[i].jwt.keys->path, &st) == -1)
+			memset(&st, 0, sizeof(st));
+		fold(s, &st);
+	}
+}
+
 int
-config_stamp(const char *path, struct config_stamp *s)
+config_stamp(const struct config *c, struct config_stamp *s)
 {
 	struct stat st;
 
-	if (stat(path, &st) == -1)
+	if (stat(c->path, &st) == -1)
 		return -1;
 	stamp_of(&st, s);
+	fold_key_files(c, s, 1);
 	return 0;
 }
 
@@ -974,6 +1005,8 @@ config_load(const char *path, struct config *c, char err[CONFIG_ERR_LEN])
 	if (parse_text(&p, text, len) == 0 && load_store(&p) == 0 &&
 	    build_domains(&p) == 0 && check_locked(&p) == 0)
 		rc = 0;
+	if (rc == 0)
+		fold_key_files(c, &c->stamp, 0);
 	secmem_free(text, size);
 	for (i = 0; i < p.nsections; i++)
 		free(p.sections[i].name);

@@ -77,10 +77,12 @@ struct config {
 int config_load(const char *path, struct config *, char err[CONFIG_ERR_LEN]);
 
 /*
- * The stamp of the file at path now. Returns 0, or -1 with errno. Equal
- * stamps: the same file, unchanged (as far as a stat can tell).
+ * The stamp of the files of config c now: its file and its JWK Sets (c's
+ * stamp is theirs as they were read). Returns 0, or -1 with errno if the
+ * config file cannot be looked at. Equal stamps: the same files, unchanged
+ * (as far as a stat can tell).
  */
-int config_stamp(const char *path, struct config_stamp *);
+int config_stamp(const struct config *c, struct config_stamp *);
 int config_stamp_equal(const struct config_stamp *,
     const struct config_stamp *);
 

@@ -560,6 +560,7 @@ jwks_load(const char *path, char err[JWKS_ERR_LEN])
 		    "users; fix with: chmod o-rwx %s (and make new secrets "
 		    "if others could read these)", path);
 	l.set->others_can_read = (st.st_mode & S_IROTH) != 0;
+	l.set->st = st;
 out:
 	json_decref(root);
 	if (text != NULL)

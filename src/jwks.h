@@ -6,6 +6,8 @@
 #ifndef JWKS_H
 #define JWKS_H
 
+#include <sys/stat.h>
+
 #include <stddef.h>
 
 #include <openssl/evp.h>
@@ -36,6 +38,7 @@ struct jwks {
 	size_t n;
 	int secrets;	    /* holds HS256 keys */
 	int others_can_read; /* the file's mode lets others read it */
+	struct stat st;	     /* the file as it was read */
 };
 
 /* "EdDSA", "ES256", ... */

@@ -142,6 +142,59 @@ else
 	skip "a replay across two nodes sharing a Redis" "no redis-server (Debian package redis-server)"
 fi
 
+# --- Rotation: a running helper takes a changed set by itself ---------------
+
+# The set lives apart from the config (the sandbox must let it be read
+# again); a key added to it is taken within about a second, a broken set
+# changes nothing and is logged once.
+mkdir -p "$WORK/etc" "$WORK/rot"
+cp "$KEYS/set.jwks" "$WORK/rot/set.jwks"
+$PY - "$WORK/rot/set.jwks" <<-'PYEOF'
+	import json, sys
+	s = json.load(open(sys.argv[1]))
+	s["keys"] = [k for k in s["keys"] if k["kid"] == "ed"]
+	json.dump(s, open(sys.argv[1], "w"))
+PYEOF
+make_config "$WORK/etc/rot.conf" "jwt_keys = $WORK/rot/set.jwks" "jwt_audience = $AUD"
+py_checks "$WORK/etc/rot.conf" "$WORK/rot/set.jwks" "$KEYS" <<-'PYEOF'
+	import os, shutil, subprocess, sys, time
+	from suite import check, Helper
+	conf, live, keys = sys.argv[1:4]
+
+	def mint(kid, jid="bob@example.org"):
+	    return subprocess.run(["/usr/bin/python3", os.environ["TOP"] + "/tests/jwtgen.py",
+	                           "mint", keys, kid, jid, "xmpp:example.org"],
+	                          capture_output=True, text=True).stdout.strip()
+
+	def auth(h, jid, tok):
+	    user, domain = jid.split("@")
+	    return h.ask("auth:%s:%s:%s" % (user, domain, tok))
+
+	h = Helper(conf)
+	check(auth(h, "bob@example.org", mint("ed")) == "1", "rotation: the set's one key works")
+	check(auth(h, "bob@example.org", mint("es")) == "0", "rotation: a key not yet in the set is refused")
+	tmp = live + ".new"
+	shutil.copy(os.path.join(keys, "set.jwks"), tmp)
+	os.rename(tmp, live)
+	deadline = time.monotonic() + 3
+	while True:
+	    answer = auth(h, "alice@example.org", mint("es", "alice@example.org"))
+	    if answer == "1" or time.monotonic() > deadline:
+	        break
+	    time.sleep(0.1)
+	check(answer == "1", "rotation: a key added to the set is taken within a second or so, sandboxed", answer)
+	with open(tmp, "w") as f:
+	    f.write("{not json")
+	os.rename(tmp, live)
+	time.sleep(1.5)
+	check(auth(h, "carol@example.org", mint("rs", "carol@example.org")) == "1",
+	      "rotation: a broken set changes nothing")
+	time.sleep(1.2)
+	log = h.log()
+	check(log.count("not JSON") == 1, "rotation: ... and is logged once", log[-400:])
+	h.stop()
+PYEOF
+
 # --- Through a real Prosody: PLAIN and X-TOKEN ------------------------------
 
 if e2e_need 2>"$WORK/e2e.need"; then

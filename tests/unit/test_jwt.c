@@ -768,6 +768,44 @@ START_TEST(rfc8037_ed25519)
 }
 END_TEST
 
+
+/* Our own vectors, published in doc/jwt.md with their keys. */
+START_TEST(own_vectors)
+{
+	static const char set[] = "{\"keys\":[{\"kty\":\"OKP\",\"crv\":"
+	    "\"Ed25519\",\"kid\":\"rfc8037\",\"alg\":\"EdDSA\",\"x\":"
+	    "\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\"},{\"kty\":\"oct\","
+	    "\"kid\":\"vector-hs\",\"alg\":\"HS256\",\"k\":"
+	    "\"cHJvc29keS10b2tlbi1hdXRoIHRlc3QgdmVjdG9yIGtleSEh\"}]}";
+	static const char *const vectors[] = {
+		"eyJhbGciOiJFZERTQSIsImtpZCI6InJmYzgwMzcifQ.eyJhdWQiOiJ4bXBwOmV4"
+		"YW1wbGUub3JnIiwiZXhwIjoxNzAwMDAwMDYwLCJpYXQiOjE3MDAwMDAwMDAsImp0"
+		"aSI6InZlY3Rvci0xIiwic3ViIjoiYm9iQGV4YW1wbGUub3JnIn0.FYsAwPO_CZ4w"
+		"0J4U2JdpOadenPj1ptdjWbKM4JzyROHVSX2LujBx9XEjHnR-zVz7vFwYUbQuq8IV"
+		"lGOnqYyNCw",
+		"eyJhbGciOiJIUzI1NiIsImtpZCI6InZlY3Rvci1ocyJ9.eyJhdWQiOiJ4bXBwOmV"
+		"4YW1wbGUub3JnIiwiZXhwIjoxNzAwMDAwMDYwLCJpYXQiOjE3MDAwMDAwMDAsImp"
+		"0aSI6InZlY3Rvci0xIiwic3ViIjoiYm9iQGV4YW1wbGUub3JnIn0.WvEG8DG_UZY"
+		"9bAzDbztDFSkw56be07tR7TqBbpV6bjQ",
+	};
+	char err[512];
+	struct jwt t;
+	size_t i;
+
+	jwks_free(dom.keys);
+	dom.keys = jwks_load(write_file("vectors.jwks", set, 0600), err);
+	ck_assert_msg(dom.keys != NULL, "%s", err);
+	strcpy(dom.issuer, "");
+	for (i = 0; i < 2; i++) {
+		ck_assert_int_eq(jwt_verify(vectors[i], strlen(vectors[i]), BOB,
+		    &dom, NOW, &t, NULL, 0), JWT_VALID);
+		ck_assert_str_eq(t.jti, "vector-1");
+		ck_assert_int_eq(jwt_verify(vectors[i], strlen(vectors[i]), BOB,
+		    &dom, NOW + 91, &t, NULL, 0), JWT_EXPIRED);
+	}
+}
+END_TEST
+
 /* --- the JWK Set ---------------------------------------------------------- */
 
 static void
@@ -891,6 +929,7 @@ suite(void)
 	ADD(tc, rfc7515_a1_hs256);
 	ADD(tc, rfc7515_a3_es256);
 	ADD(tc, rfc8037_ed25519);
+	ADD(tc, own_vectors);
 	ADD(tc, weak_or_malformed_keys_refused);
 	ADD(tc, symlink_refused);
 	ADD(tc, base64url_canonical);

@@ -25,6 +25,7 @@
 #include <jansson.h>
 #include <openssl/core_names.h>
 #include <openssl/param_build.h>
+#include <openssl/rsa.h>
 
 #include "jwks.h"
 #include "secmem.h"
@@ -457,6 +458,40 @@ load_oct(struct loader *l, json_t *j, struct jwks_key *k)
 	return rc;
 }
 
+/* The key's verification, set up once (see jwks.h). */
+static int
+set_verifier(struct loader *l, struct jwks_key *k)
+{
+	EVP_PKEY_CTX *pctx = NULL;
+
+	if (k->pkey == NULL)
+		return 0;
+	if ((k->verifier = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestVerifyInit_ex(k->verifier, &pctx,
+		k->alg == JWKS_EDDSA ? NULL : "SHA256", NULL, NULL, k->pkey,
+		NULL) != 1 ||
+	    (k->alg == JWKS_PS256 &&
+		(EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) !=
+		    1 || EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx,
+		    RSA_PSS_SALTLEN_DIGEST) != 1)))
+		return fail(l, "cannot set up its verification (OpenSSL)");
+	return 0;
+}
+
+static int
+load_kind(struct loader *l, json_t *j, struct jwks_key *k, const char *kty)
+{
+	if (strcmp(kty, "OKP") == 0)
+		return load_okp(l, j, k);
+	if (strcmp(kty, "EC") == 0)
+		return load_ec(l, j, k);
+	if (strcmp(kty, "RSA") == 0)
+		return load_rsa(l, j, k);
+	if (strcmp(kty, "oct") == 0)
+		return load_oct(l, j, k);
+	return fail(l, "kty '%.16s' is not OKP, EC, RSA or oct", kty);
+}
+
 static int
 load_key(struct loader *l, json_t *j, struct jwks_key *k)
 {
@@ -496,15 +531,9 @@ load_key(struct loader *l, json_t *j, struct jwks_key *k)
 		    "the XMPP host, which needs only the public key; publish "
 		    "the public part alone and keep the private key with the "
 		    "web application");
-	if (strcmp(kty, "OKP") == 0)
-		return load_okp(l, j, k);
-	if (strcmp(kty, "EC") == 0)
-		return load_ec(l, j, k);
-	if (strcmp(kty, "RSA") == 0)
-		return load_rsa(l, j, k);
-	if (strcmp(kty, "oct") == 0)
-		return load_oct(l, j, k);
-	return fail(l, "kty '%.16s' is not OKP, EC, RSA or oct", kty);
+	if (load_kind(l, j, k, kty) == -1)
+		return -1;
+	return set_verifier(l, k);
 }
 
 static int
@@ -580,6 +609,7 @@ jwks_free(struct jwks *s)
 	if (s == NULL)
 		return;
 	for (i = 0; i < s->n; i++) {
+		EVP_MD_CTX_free(s->keys[i].verifier);
 		EVP_PKEY_free(s->keys[i].pkey);
 		mac_free(s->keys[i].mac);
 	}

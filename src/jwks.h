@@ -27,6 +27,9 @@ struct jwks_key {
 	char kid[JWKS_MAX_KID + 1];
 	enum jwks_alg alg;
 	EVP_PKEY *pkey;	 /* the public key; NULL for HS256 */
+	/* A verification set up once for pkey and its algorithm, copied
+	 * for each token: setting one up costs more than the signature. */
+	EVP_MD_CTX *verifier;
 	struct mac *mac; /* HS256: HMAC-SHA256 keyed, in OpenSSL's secure heap */
 	int bits;
 	char thumbprint[JWKS_THUMB_LEN + 1]; /* RFC 7638 */

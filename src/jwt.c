@@ -236,9 +236,7 @@ public_verify(const struct jwks_key *k, const char *msg, size_t msglen,
     const unsigned char *sig, size_t siglen)
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	EVP_PKEY_CTX *pctx = NULL;
 	unsigned char der[80];
-	const char *md = k->alg == JWKS_EDDSA ? NULL : "SHA256";
 	int rc = -1;
 
 	if (k->alg == JWKS_ES256) {
@@ -247,13 +245,7 @@ public_verify(const struct jwks_key *k, const char *msg, size_t msglen,
 		sig = der;
 	}
 	if (ctx == NULL || rc == 0 ||
-	    EVP_DigestVerifyInit_ex(ctx, &pctx, md, NULL, NULL, k->pkey,
-		NULL) != 1)
-		goto out;
-	if (k->alg == JWKS_PS256 &&
-	    (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
-		EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx,
-		    RSA_PSS_SALTLEN_DIGEST) != 1))
+	    EVP_MD_CTX_copy_ex(ctx, k->verifier) != 1)
 		goto out;
 	rc = EVP_DigestVerify(ctx, sig, siglen, (const unsigned char *)msg,
 	    msglen) == 1;

@@ -28,7 +28,8 @@ struct jwks_key {
 	enum jwks_alg alg;
 	EVP_PKEY *pkey;	 /* the public key; NULL for HS256 */
 	/* A verification set up once for pkey and its algorithm, copied
-	 * for each token: setting one up costs more than the signature. */
+	 * for each token rather than set up again (digest and methods
+	 * fetched) for each. */
 	EVP_MD_CTX *verifier;
 	struct mac *mac; /* HS256: HMAC-SHA256 keyed, in OpenSSL's secure heap */
 	int bits;

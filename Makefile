@@ -173,6 +173,7 @@ install-examples:
 	install -m 0644 packaging/ejabberd.yml packaging/ejabberd-connect.yml \
 	    packaging/ejabberd-socket.conf examples/mint_token.py \
 	    examples/mint_token.php examples/mint_token.mjs \
+	    examples/mint_jwt.py examples/mint_jwt.php examples/mint_jwt.mjs \
 	    $(DESTDIR)$(DOCDIR)/examples/
 	install -m 0644 examples/converse/* $(DESTDIR)$(DOCDIR)/examples/converse/
 	install -m 0644 README.md doc/test-vectors.md $(DESTDIR)$(DOCDIR)/

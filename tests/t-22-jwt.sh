@@ -1,6 +1,7 @@
 #!/bin/bash
 # JWT login, interoperating: tokens made by Debian's python3-jwt (PyJWT)
-# and python3-jwcrypto in every algorithm are each accepted exactly once
+# and python3-jwcrypto, and by npm's jose (pinned in tests/jose), in every
+# algorithm are each accepted exactly once
 # by the helper over pipes; both formats side by side; a domain without
 # jwt_keys refuses JWTs; the helper's own jwt-keygen and mint agree with
 # PyJWT; verify explains; a replay is refused on a second node sharing a
@@ -140,6 +141,31 @@ if redis_need; then
 		pass "Redis keys hold no JID or jti in clear"
 else
 	skip "a replay across two nodes sharing a Redis" "no redis-server (Debian package redis-server)"
+fi
+
+# --- jose (Node.js), pinned in tests/jose -----------------------------------
+
+# jose_ready: jose installed in tests/jose (npm ci when missing), or why not.
+jose_ready() {
+	if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+		echo "no Node.js/npm (Debian packages nodejs and npm)"
+		return 1
+	fi
+	[ -f "$TOP/tests/jose/node_modules/jose/package.json" ] && return 0
+	if ! (cd "$TOP/tests/jose" && timeout 300 npm ci --no-audit --no-fund \
+		--ignore-scripts) >"$WORK/npm.log" 2>&1; then
+		echo "npm ci in tests/jose failed (no npm registry?): $(grep -m 1 -i error "$WORK/npm.log")"
+		return 1
+	fi
+}
+if why=$(jose_ready); then
+	for kid in ed es rs ps hs; do
+		t=$(node "$TOP/tests/jose/mint.mjs" "$KEYS" "$kid" bob@example.org "$AUD" "$ISS")
+		check "jose $kid: accepted once, then a replay" "1 0" \
+			"$(twice bob@example.org "$t")"
+	done
+else
+	skip "tokens minted by jose" "$why"
 fi
 
 # --- Rotation: a running helper takes a changed set by itself ---------------

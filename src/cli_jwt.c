@@ -283,15 +283,20 @@ static int
 write_set(const char *path, json_t *set, const struct stat *st,
     int secret)
 {
-	char tmp[4096], dircopy[4096];
+	char tmp[4096], dircopy[4096], namecopy[4096];
 	mode_t mode = st->st_mode != 0 ? st->st_mode & 07777 : 0644;
 	int fd;
 
 	if (secret)
 		mode &= ~(mode_t)S_IRWXO;
+	/* (dirname and basename may change what they are given.) */
 	snprintf(dircopy, sizeof(dircopy), "%s", path);
-	snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dirname(dircopy),
-	    basename((char *)path));
+	snprintf(namecopy, sizeof(namecopy), "%s", path);
+	if (snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dirname(dircopy),
+	    basename(namecopy)) >= (int)sizeof(tmp)) {
+		fprintf(stderr, ME ": %s: path too long\n", path);
+		return -1;
+	}
 	if ((fd = mkstemp(tmp)) == -1) {
 		fprintf(stderr, ME ": %s: %s\n", tmp, strerror(errno));
 		return -1;

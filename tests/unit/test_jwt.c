@@ -1,5 +1,5 @@
 /*
- * JWTs: the RFC 7515 and RFC 8037 examples, tokens in every algorithm made
+ * JWTs: the RFC 7515, RFC 7520 and RFC 8037 examples, tokens in every algorithm made
  * with keys made here, and every attack the format must refuse, each a
  * test. Keys and sets are written to a temporary directory.
  */
@@ -746,6 +746,32 @@ START_TEST(rfc7515_a3_es256)
 }
 END_TEST
 
+/* RFC 7520 4.4: HS256 over a payload that is not JSON (so, as a login,
+ * malformed), with the key of RFC 7520 3.5 and its kid. */
+START_TEST(rfc7520_4_4_hs256)
+{
+	static const char set[] = "{\"keys\":[{\"kty\":\"oct\",\"kid\":"
+	    "\"018c0ae5-4d9b-471b-bfd6-eef314bc7037\",\"use\":\"sig\","
+	    "\"alg\":\"HS256\",\"k\":\"hJtXIZ2uSN5kbQfbtTNWbpdmhkV8FJG-Onbc6"
+	    "mxCcYg\"}]}";
+	static const char tok[] = "eyJhbGciOiJIUzI1NiIsImtpZCI6IjAxOGMwYWU1LTR"
+	    "kOWItNDcxYi1iZmQ2LWVlZjMxNGJjNzAzNyJ9.SXTigJlzIGEgZGFuZ2Vyb3VzIGJ1"
+	    "c2luZXNzLCBGcm9kbywgZ29pbmcgb3V0IHlvdXIgZG9vci4gWW91IHN0ZXAgb250byB"
+	    "0aGUgcm9hZCwgYW5kIGlmIHlvdSBkb24ndCBrZWVwIHlvdXIgZmVldCwgdGhlcmXigJ"
+	    "lzIG5vIGtub3dpbmcgd2hlcmUgeW91IG1pZ2h0IGJlIHN3ZXB0IG9mZiB0by4.s0h6K"
+	    "ThzkfBBBkLspW1h84VsJZFTsPPqMDA7g1Md7p0";
+	char err[512];
+	struct jwks *s = jwks_load(write_file("7520.jwks", set, 0600), err);
+
+	ck_assert_msg(s != NULL, "%s", err);
+	ck_assert_int_eq(jwt_signature_verifies(&s->keys[0], tok,
+	    strlen(tok)), 1);
+	jwks_free(dom.keys);
+	dom.keys = s;
+	ck_assert_int_eq(verify(tok), JWT_MALFORMED);
+}
+END_TEST
+
 /* RFC 8037 A.1, A.3 and A.4: Ed25519, its thumbprint and signature. */
 START_TEST(rfc8037_ed25519)
 {
@@ -928,6 +954,7 @@ suite(void)
 	ADD(tc, not_objects);
 	ADD(tc, rfc7515_a1_hs256);
 	ADD(tc, rfc7515_a3_es256);
+	ADD(tc, rfc7520_4_4_hs256);
 	ADD(tc, rfc8037_ed25519);
 	ADD(tc, own_vectors);
 	ADD(tc, weak_or_malformed_keys_refused);

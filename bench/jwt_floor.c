@@ -5,8 +5,12 @@
  * JSON, the key, the signature, the claims) on the same tokens, and their
  * ratio. No framing, no replay store.
  *
- *   jwt_floor [--seconds S]     S seconds per figure, the best of three
- *                               runs of S/3 alternating (default 2)
+ *   jwt_floor [--seconds S] [--emit DIR N]
+ *       S seconds per figure, the best of three runs of S/3 alternating
+ *       (default 2); with --emit, also writes for each algorithm ALG its
+ *       set, DIR/ALG.jwks, and N requests for the helper, DIR/ALG.req
+ *       ("auth:uI:example.org:TOKEN", I from 0 to 499, each token its own
+ *       jti), so that the helper is measured on the same keys.
  *
  * Keys are made at start; 64 tokens per algorithm, with distinct jti, for
  * bob@example.org.
@@ -87,9 +91,10 @@ jwk_of(EVP_PKEY *k, enum jwks_alg alg, char *out, size_t len)
 	    ",\"kid\":\"k\",\"alg\":\"%s\"}", jwks_alg_name(alg));
 }
 
-/* A token for bob by key k under alg, with jti number i. */
+/* A token for user@example.org by key k under alg, with jti number i. */
 static void
-mint(EVP_PKEY *k, enum jwks_alg alg, int i, time_t now, char *out)
+mint(EVP_PKEY *k, enum jwks_alg alg, int i, const char *user, time_t now,
+    char *out)
 {
 	char header[64], claims[256];
 	unsigned char sig[512];
@@ -98,9 +103,9 @@ mint(EVP_PKEY *k, enum jwks_alg alg, int i, time_t now, char *out)
 
 	snprintf(header, sizeof(header), "{\"alg\":\"%s\",\"kid\":\"k\"}",
 	    jwks_alg_name(alg));
-	snprintf(claims, sizeof(claims), "{\"sub\":\"bob@example.org\","
+	snprintf(claims, sizeof(claims), "{\"sub\":\"%s@example.org\","
 	    "\"aud\":\"" AUD "\",\"iat\":%lld,\"exp\":%lld,\"jti\":"
-	    "\"bench-%08d\"}", (long long)now, (long long)now + 60, i);
+	    "\"bench-%08d\"}", user, (long long)now, (long long)now + 280, i);
 	b64((unsigned char *)header, strlen(header), out);
 	n = strlen(out);
 	out[n++] = '.';
@@ -156,14 +161,42 @@ verify_rate(const struct jwt_domain *d, char tokens[][1024], time_t now,
 	return (double)done / (now_seconds() - start);
 }
 
+/* DIR/ALG.jwks (the set) and DIR/ALG.req (n requests). */
+static int
+emit(const char *dir, EVP_PKEY *k, enum jwks_alg alg, const char *set,
+    long n, time_t now)
+{
+	char path[4096], user[16], token[1024];
+	FILE *f;
+	long i;
+
+	snprintf(path, sizeof(path), "%s/%s.jwks", dir, jwks_alg_name(alg));
+	if ((f = fopen(path, "w")) == NULL)
+		return -1;
+	fputs(set, f);
+	fclose(f);
+	chmod(path, 0600);
+	snprintf(path, sizeof(path), "%s/%s.req", dir, jwks_alg_name(alg));
+	if ((f = fopen(path, "w")) == NULL)
+		return -1;
+	for (i = 0; i < n; i++) {
+		snprintf(user, sizeof(user), "u%ld", i % 500);
+		mint(k, alg, (int)(1000000 + i), user, now, token);
+		fprintf(f, "auth:%s:example.org:%s\n", user, token);
+	}
+	return fclose(f);
+}
+
 int
 main(int argc, char **argv)
 {
 	static char tokens[TOKENS][1024];
 	static const enum jwks_alg algs[] = { JWKS_EDDSA, JWKS_ES256,
 		JWKS_RS256, JWKS_PS256, JWKS_HS256 };
-	double seconds = argc == 3 && strcmp(argv[1], "--seconds") == 0 ?
+	double seconds = argc >= 3 && strcmp(argv[1], "--seconds") == 0 ?
 	    atof(argv[2]) : 2, fl, v;
+	const char *emit_dir = NULL;
+	long emit_n = 0;
 	char path[] = "/tmp/jwt-floor.XXXXXX", file[64], set[2048], jwk[1900];
 	char err[JWKS_ERR_LEN];
 	struct jwt_domain d;
@@ -173,6 +206,11 @@ main(int argc, char **argv)
 	size_t a;
 	int i;
 
+	for (i = 1; i + 2 < argc; i++)
+		if (strcmp(argv[i], "--emit") == 0) {
+			emit_dir = argv[i + 1];
+			emit_n = atol(argv[i + 2]);
+		}
 	if (mkdtemp(path) == NULL)
 		return 1;
 	printf("%-6s %14s %14s %7s\n", "alg", "floor (/s)", "jwt_verify (/s)",
@@ -200,7 +238,7 @@ main(int argc, char **argv)
 		d.max_lifetime = 300;
 		d.leeway = 30;
 		for (i = 0; i < TOKENS; i++)
-			mint(k, algs[a], i, now, tokens[i]);
+			mint(k, algs[a], i, "bob", now, tokens[i]);
 		/* The best of three, alternating: the machine's noise only
 		 * ever slows a figure down. */
 		for (fl = v = 0, i = 0; i < 3; i++) {
@@ -214,6 +252,12 @@ main(int argc, char **argv)
 		printf("%-6s %14.0f %14.0f %6.0f%%\n", jwks_alg_name(algs[a]),
 		    fl, v, 100 * v / fl);
 		fflush(stdout);
+		if (emit_dir != NULL && emit(emit_dir, k, algs[a], set, emit_n,
+		    now) != 0) {
+			fprintf(stderr, "jwt_floor: cannot write to %s\n",
+			    emit_dir);
+			return 1;
+		}
 		jwks_free(d.keys);
 		EVP_PKEY_free(k);
 		unlink(file);

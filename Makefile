@@ -20,7 +20,7 @@ SYSTEMD_UNITDIR ?= $(PREFIX)/lib/systemd/system
 
 CC	?= cc
 CFLAGS	?= -O2 -g
-PKGS	= libcrypto libbsd lmdb libseccomp hiredis
+PKGS	= libcrypto libbsd lmdb libseccomp hiredis jansson
 # rediss:// only where hiredis was built with TLS (1.x as Debian 13 has it;
 # not Debian 12's 0.14): the helper then says so and names the alternatives.
 ifeq ($(shell pkg-config --exists hiredis_ssl && echo yes),yes)
@@ -44,13 +44,14 @@ LIBS	     = $(shell pkg-config --libs $(PKGS))
 # per kind of build (OBJDIR: the compiler's name, so that a clang build never
 # mixes in gcc's objects).
 LIB_SRCS = src/auth.c src/base32.c src/config.c src/config_lines.c \
-	   src/frame.c src/io.c src/jid.c src/log.c src/mac.c \
+	   src/format.c src/format_converse.c src/format_jwt.c src/frame.c \
+	   src/io.c src/jid.c src/jwks.c src/jwt.c src/log.c src/mac.c \
 	   src/redis_cluster.c src/redis_link.c src/redis_url.c src/replay.c \
 	   src/replay_lmdb.c src/replay_redis.c src/request.c src/reload.c \
 	   src/sandbox.c src/secmem.c src/secrets.c src/serve.c src/setting.c \
-	   src/term.c src/token.c src/totp.c
-MAIN_SRCS = src/cli.c src/connect.c src/ejabberd_conf.c src/listen.c \
-	    src/main.c
+	   src/term.c src/token.c src/token_explain.c src/totp.c
+MAIN_SRCS = src/cli.c src/cli_jwt.c src/connect.c src/ejabberd_conf.c \
+	    src/listen.c src/main.c
 HDRS	 = $(wildcard src/*.h)
 OBJDIR	?= build/$(notdir $(firstword $(CC)))
 ASANDIR	 = build/asan
@@ -58,7 +59,7 @@ LIB	 = $(OBJDIR)/libpta.a
 ASAN_LIB = $(ASANDIR)/libpta.a
 
 UNITS	 = base32 totp mac token config replay frame request auth jid \
-	   vectors redis_url redis_cluster
+	   vectors redis_url redis_cluster jwt
 UNIT_BINS = $(UNITS:%=tests/unit/test_%)
 CHECK_LIBS = $(shell pkg-config --libs check)
 
@@ -174,6 +175,7 @@ install-examples:
 	install -m 0644 packaging/ejabberd.yml packaging/ejabberd-connect.yml \
 	    packaging/ejabberd-socket.conf examples/mint_token.py \
 	    examples/mint_token.php examples/mint_token.mjs \
+	    examples/mint_jwt.py examples/mint_jwt.php examples/mint_jwt.mjs \
 	    $(DESTDIR)$(DOCDIR)/examples/
 	install -m 0644 examples/converse/* $(DESTDIR)$(DOCDIR)/examples/converse/
 	install -d $(DESTDIR)$(DOCDIR)/examples/monitoring

@@ -21,7 +21,9 @@
 #     replay protection in SQLite);
 #   - the helper's peak resident memory after a million requests;
 #   - instructions per valid request (callgrind, marginal: 1200 minus 200
-#     requests, so that start-up cancels), the helper and the floor.
+#     requests, so that start-up cancels), the helper and the floor;
+#   - JWTs in every algorithm: the signature alone, jwt_verify, and the
+#     helper over a pipe (bench/jwt_floor.c makes the keys and requests).
 # Ping-pong runs (one request outstanding, as servers use a helper) are
 # pinned, load generator and helper, to one CPU (taskset).
 #
@@ -33,6 +35,7 @@ OUT=$TOP/bench/out
 HELPER=$TOP/prosody-token-auth
 LOADGEN=$OUT/loadgen
 FLOOR=$OUT/verify_floor
+JWT_FLOOR=$OUT/jwt_floor
 YES=$OUT/yes_helper
 REDIS_PING=$OUT/redis_ping
 PY=/usr/bin/python3
@@ -43,11 +46,13 @@ quick=0
 [ "${1:-}" = --quick ] && quick=1
 if [ "$quick" -eq 1 ]; then
 	TRIES=1 PIPE_N=30000 PP_N=10000 PY_PIPE_N=3000 PY_PP_N=2000 RSS_N=200000
+	JWT_N=3000
 else
 	TRIES=3 PIPE_N=150000 PP_N=40000 PY_PIPE_N=15000 PY_PP_N=8000 RSS_N=1000000
+	JWT_N=20000
 fi
 
-for f in "$HELPER" "$LOADGEN" "$FLOOR" "$YES" "$REDIS_PING"; do
+for f in "$HELPER" "$LOADGEN" "$FLOOR" "$JWT_FLOOR" "$YES" "$REDIS_PING"; do
 	[ -x "$f" ] || { echo "bench: $f missing: run 'make bench'" >&2; exit 1; }
 done
 rm -rf "$RUN"
@@ -333,6 +338,43 @@ else
 	echo "bench: no valgrind: instructions not counted"
 fi
 
+# --- JWTs ------------------------------------------------------------------------
+
+# For each algorithm, in one run: OpenSSL's signature verification alone
+# and jwt_verify, in process (bench/jwt_floor.c), and the helper fed
+# JWT_N requests at once over a pipe (every token its own jti, recorded in
+# LMDB), on the same keys.
+echo "measuring JWTs..."
+JWT_DIR=$RUN/jwt
+mkdir -p "$JWT_DIR"
+JWT_ALGS="EdDSA ES256 RS256 PS256 HS256"
+"$JWT_FLOOR" --seconds "$((3 - 2 * quick))" --emit "$JWT_DIR" "$JWT_N" >"$JWT_DIR/floor.txt"
+for alg in $JWT_ALGS; do
+	R[jwt_floor_$alg]=$(awk -v a="$alg" '$1 == a { print $2 }' "$JWT_DIR/floor.txt")
+	R[jwt_verify_$alg]=$(awk -v a="$alg" '$1 == a { print $3 }' "$JWT_DIR/floor.txt")
+	sed "s|^otp_seed.*||; s|^token_secret.*||" "$CONF" >"$JWT_DIR/$alg.conf"
+	printf 'jwt_keys = %s\njwt_audience = xmpp:example.org\n' "$JWT_DIR/$alg.jwks" \
+		>>"$JWT_DIR/$alg.conf"
+	chmod 600 "$JWT_DIR/$alg.conf"
+	keep=""
+	for ((i = 0; i < TRIES; i++)); do
+		# (Start-up, a few milliseconds, is in: with JWT_N requests it
+		# is small beside them; a marginal figure, the difference of two
+		# runs, was noisier than that on a busy machine.)
+		fresh_store
+		t0=$(date +%s.%N)
+		ok=$("$HELPER" --config "$JWT_DIR/$alg.conf" <"$JWT_DIR/$alg.req" | grep -c '^1$')
+		t1=$(date +%s.%N)
+		if [ "$ok" != "$JWT_N" ]; then
+			echo "bench: JWT $alg: $ok of $JWT_N accepted" >&2
+			continue
+		fi
+		v=$(awk -v n="$JWT_N" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
+		[ -z "$keep" ] || awk -v a="$v" -v b="$keep" 'BEGIN { exit !(a > b) }' && keep=$v
+	done
+	R[jwt_pipe_$alg]=$keep
+done
+
 # --- the report -------------------------------------------------------------------
 
 echo
@@ -436,6 +478,20 @@ if [ -n "${R[redis_tcp.rps]:-}${R[redis_unix.rps]:-}" ]; then
 	echo "  Redis's memory per live nonce (its key, and its place in its JID's set):" \
 		"${R[redis_bytes]:-?} bytes"
 fi
+echo
+echo "JWTs (per second; floor: the signature alone, OpenSSL, in process; the helper"
+echo "fed $JWT_N requests at once over a pipe, each jti recorded, start-up included):"
+printf '  %-8s %12s %12s %12s\n' alg floor jwt_verify helper
+for alg in $JWT_ALGS; do
+	printf '  %-8s %12s %12s %12s\n' "$alg" "${R[jwt_floor_$alg]:--}" \
+		"${R[jwt_verify_$alg]:--}" "${R[jwt_pipe_$alg]:--}"
+done
+for alg in EdDSA ES256 RS256; do
+	verdict "JWT $alg: helper pipelined / signature floor" \
+		"$(ratio "${R[jwt_pipe_$alg]:-}" "${R[jwt_floor_$alg]:-}")" ">= 0.85" "v >= 0.85"
+done
+verdict "JWT HS256: helper pipelined / helper with today's tokens" \
+	"$(ratio "${R[jwt_pipe_HS256]:-}" "${R[pipe.rps]:-}")" ">= 0.60" "v >= 0.60"
 # The pictures, with the targets marked: the helper pipelined at 0.40 of
 # the serial ideal, its ping-pong p50 at most the transport's plus 2 us.
 echo

@@ -33,6 +33,7 @@
 #include "jid.h"
 #include "replay.h"
 #include "serve.h"
+#include "format_converse.h"
 #include "token.h"
 
 #define TOKENS 64
@@ -79,7 +80,8 @@ main(int argc, char **argv)
 	int with_store;
 	const struct token_keys *keys;
 	struct config c;
-	struct token t;
+	struct format_token ft;
+	struct token *t = &ft.u.converse;
 	unsigned long long done = 0, count = 0, bad = 0;
 	double seconds = 0, start, elapsed;
 	time_t now = time(NULL);
@@ -135,20 +137,18 @@ main(int argc, char **argv)
 				now_seconds() - start >= seconds))
 			break;
 		bad += auth_check(&c, &bob, tokens[done % TOKENS], len, now,
-			   &t) !=
+			   &ft) !=
 		    AUTH_ACCEPTED;
 		if (store != NULL) {
 			/* A fresh nonce each time, so that every record is
 			 * an insert, as for the helper's valid tokens, and
 			 * as if of many users (one has 30 at most). */
-			memcpy(t.nonce, &done, sizeof(done));
-			bad += token_replay_entry_keyed(&t, &c.params, &bob,
+			memcpy(t->nonce, &done, sizeof(done));
+			bad += token_replay_entry_keyed(t, &c.params, &bob,
 				    c.store_key, &entries[n]) != 0;
 			memcpy(entries[n].user, &done, sizeof(done));
-			entries[n].step_end = (time_t)((totp_step(now,
-			    c.params.otp_interval) + 1) * c.params.otp_interval);
-			entries[n].keep = (time_t)c.params.otp_window *
-			    c.params.otp_interval;
+			entries[n].step_end = ft.step_end;
+			entries[n].keep = c.store_keep;
 			entries[n].key_id = c.store_key_id;
 			if (++n == batch) {
 				record(store, entries, n, &when);
@@ -160,7 +160,7 @@ main(int argc, char **argv)
 	if (n > 0)
 		record(store, entries, n, &when);
 	elapsed = now_seconds() - start;
-	explicit_bzero(&t, sizeof(t));
+	explicit_bzero(&ft, sizeof(ft));
 	replay_close(store);
 	config_free(&c);
 	if (bad != 0) {

@@ -8,10 +8,10 @@
 #   make bench BENCH_ARGS=--quick     a few seconds, one try per figure
 
 BENCH_OUT  = bench/out
-BENCH_BINS = $(BENCH_OUT)/verify_floor $(BENCH_OUT)/yes_helper \
+BENCH_BINS = $(BENCH_OUT)/verify_floor $(BENCH_OUT)/jwt_floor $(BENCH_OUT)/yes_helper \
 	     $(BENCH_OUT)/loadgen $(BENCH_OUT)/redis_ping
 
-$(BENCH_OUT)/verify_floor $(BENCH_OUT)/loadgen: $(BENCH_OUT)/%: bench/%.c \
+$(BENCH_OUT)/verify_floor $(BENCH_OUT)/jwt_floor $(BENCH_OUT)/loadgen: $(BENCH_OUT)/%: bench/%.c \
     $(LIB) $(HDRS) Makefile mk/bench.mk
 	@mkdir -p $(BENCH_OUT)
 	$(CC) $(ALL_CPPFLAGS) -Isrc $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< \

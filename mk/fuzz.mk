@@ -12,7 +12,7 @@
 # FUZZ_OUT/<name>/ (default tests/fuzz/out), never in the seed corpora.
 
 FUZZ_CC	     ?= clang
-FUZZ_TARGETS ?= frame token config
+FUZZ_TARGETS ?= frame token config jwt
 FUZZ_SECONDS ?= 300
 FUZZ_OUT     ?= tests/fuzz/out
 FUZZ_BINS    = $(FUZZ_TARGETS:%=tests/fuzz/fuzz_%)
@@ -29,6 +29,7 @@ FUZZ_DEPS    = $(FUZZ_LIB) $(HDRS) tests/unit/unit.h Makefile mk/fuzz.mk
 FUZZ_MAX_LEN_frame  = 12000
 FUZZ_MAX_LEN_token  = 256
 FUZZ_MAX_LEN_config = 4096
+FUZZ_MAX_LEN_jwt    = 5000
 FUZZ_RUN_FLAGS = -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
 
 # The modules with coverage for the fuzzer (which links only the targets).

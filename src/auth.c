@@ -4,8 +4,8 @@
  *    signature verify, and its nonce is newly recorded in the replay store;
  *    any error on the way is a refusal.
  * 2. Single use: only tokens that passed every check are recorded.
- * 3. The verdict of token_verify is only looked at once it is complete, and
- *    turned into a reason without a branch on which check failed. Before
+ * 3. The verdict of a format's check is only looked at once it is
+ *    complete, and made without a branch on which check failed. Before
  *    the answers are written, the only thing made public is yes or no;
  *    which check failed is looked at only as the answers are written (for
  *    a client that asked for reasons: our own Prosody provider) or after
@@ -50,6 +50,7 @@ struct decision {
 	enum auth_verdict v;
 	int accepted; /* v == AUTH_ACCEPTED, made public */
 	size_t entry; /* its nonce's place in the batch's, once accepted */
+	time_t expiry; /* until when its entry must be kept */
 };
 
 struct auth {
@@ -74,6 +75,11 @@ static const char *const reasons[] = {
 	[AUTH_INTERNAL_ERROR] = "internal error",
 	[AUTH_USER_LIMIT] = "too many live tokens for this JID",
 	[AUTH_STORE_FULL] = "replay store full",
+	[AUTH_UNKNOWN_KEY] = "unknown key",
+	[AUTH_EXPIRED] = "expired",
+	[AUTH_NOT_YET_VALID] = "not yet valid",
+	[AUTH_TOO_LONG] = "lifetime over the maximum",
+	[AUTH_BAD_CLAIMS] = "claims not as required",
 };
 
 /*
@@ -92,7 +98,15 @@ static const char *const words[] = {
 	[AUTH_INTERNAL_ERROR] = "internal_error",
 	[AUTH_USER_LIMIT] = "user_limit",
 	[AUTH_STORE_FULL] = "store_full",
+	[AUTH_UNKNOWN_KEY] = "unknown_key",
+	[AUTH_EXPIRED] = "expired",
+	[AUTH_NOT_YET_VALID] = "not_yet_valid",
+	[AUTH_TOO_LONG] = "lifetime_too_long",
+	[AUTH_BAD_CLAIMS] = "bad_claims",
 };
+
+_Static_assert(sizeof(reasons) / sizeof(reasons[0]) == AUTH_VERDICTS &&
+    sizeof(words) / sizeof(words[0]) == AUTH_VERDICTS, "a verdict unnamed");
 
 /* Why a request that was not a login at all was refused. */
 #define WORD_OVERSIZED	       "oversized"
@@ -160,62 +174,44 @@ auth_close(struct auth *a)
 	free(a);
 }
 
-/* auth_check, with the token's time step in *step (see token.h). */
-static enum auth_verdict
-check_token(const struct config *c, const struct jid *j, const char *password,
-    size_t passwordlen, time_t now, struct token *t, uint64_t *step)
-{
-	const struct token_keys *keys;
-	unsigned bad, otp, sig;
-
-	*step = 0;
-	if ((keys = config_keys(c, j->domain, j->domainlen)) == NULL)
-		return AUTH_UNKNOWN_DOMAIN;
-	if (token_parse(password, passwordlen, &c->params, t) == -1)
-		return AUTH_MALFORMED;
-	bad = token_verify_step(t, j, keys, &c->params, now, step);
-	/* Masks, not branches: all ones where the case holds. */
-	otp = 0U - (unsigned)((bad & TOKEN_BAD_OTP) != 0);
-	sig = 0U - (unsigned)((bad & TOKEN_BAD_SIG) != 0);
-	bad = 0U - (unsigned)((bad & TOKEN_FAILURE) != 0);
-	return (enum auth_verdict)((bad & AUTH_INTERNAL_ERROR) |
-	    (~bad & otp & ~sig & AUTH_BAD_OTP) |
-	    (~bad & ~otp & sig & AUTH_BAD_SIGNATURE) |
-	    (~bad & otp & sig & AUTH_BAD_OTP_AND_SIGNATURE) |
-	    (~bad & ~otp & ~sig & AUTH_ACCEPTED));
-}
-
 enum auth_verdict
 auth_check(const struct config *c, const struct jid *j, const char *password,
-    size_t passwordlen, time_t now, struct token *t)
+    size_t passwordlen, time_t now, struct format_token *t)
 {
-	uint64_t step;
+	const struct format_keys *keys;
+	const struct format *f;
 
-	return check_token(c, j, password, passwordlen, now, t, &step);
+	t->format = NULL;
+	t->step_end = 0;
+	if ((keys = config_formats(c, j->domain, j->domainlen)) == NULL)
+		return AUTH_UNKNOWN_DOMAIN;
+	/* The shape and the domain's formats are public. A format the
+	 * domain does not accept is malformed there (verify says why). */
+	f = format_of(password, passwordlen);
+	if (!f->accepted(keys))
+		return AUTH_MALFORMED;
+	return f->check(keys, j, password, passwordlen, now, t);
 }
 
 /*
- * A valid token's entry for the store: its keys, and the end of its time
- * step, public once it is accepted. Returns 0, or -1 if the library failed.
+ * A valid token's entry for the store: its keys (the format's, under
+ * store_secret), the end of its time step, public once it is accepted, and
+ * the config's keep; and until when it must be kept. Returns 0, or -1 if
+ * the library failed.
  */
 static int
-entry_of(const struct config *c, const struct token *t, const struct jid *j,
-    uint64_t step, struct replay_entry *e)
+entry_of(const struct config *c, const struct format_token *t,
+    const struct jid *j, time_t now, struct replay_entry *e, time_t *expiry)
 {
-	PUBLIC(step);
-	e->step_end = (time_t)((step + 1) * c->params.otp_interval);
-	e->keep = (time_t)c->params.otp_window * c->params.otp_interval;
+	const struct format_keys *keys = config_formats(c, j->domain,
+	    j->domainlen);
+
+	e->step_end = t->step_end;
+	PUBLIC(e->step_end);
+	e->keep = c->store_keep;
 	e->key_id = c->store_key_id;
-	return token_replay_entry_keyed(t, &c->params, j, c->store_key, e);
-}
-
-/* When a nonce accepted now is recorded, and until when it is kept. */
-static struct replay_time
-record_time(const struct config *c, time_t now)
-{
-	struct replay_time when = { now, token_expiry(&c->params, now) };
-
-	return when;
+	*expiry = t->format->expiry(t, keys, now);
+	return t->format->entry(t, keys, j, c->store_key, e);
 }
 
 /*
@@ -226,14 +222,14 @@ static int
 check_login(struct auth *a, struct decision *d, const struct request *r,
     time_t now, struct replay_entry *e)
 {
-	struct token t;
-	uint64_t step;
+	struct format_token t;
 
-	d->v = check_token(a->config, &r->jid, r->password, r->passwordlen,
-	    now, &t, &step);
+	d->v = auth_check(a->config, &r->jid, r->password, r->passwordlen, now,
+	    &t);
 	d->accepted = d->v == AUTH_ACCEPTED;
 	PUBLIC(d->accepted);
-	if (d->accepted && entry_of(a->config, &t, &r->jid, step, e) == -1) {
+	if (d->accepted && entry_of(a->config, &t, &r->jid, now, e,
+	    &d->expiry) == -1) {
 		d->v = AUTH_INTERNAL_ERROR;
 		d->accepted = 0;
 	}
@@ -271,6 +267,23 @@ verdict_of(enum replay_result res)
 }
 
 /*
+ * When the accepted logins of the batch are recorded, and until when they
+ * are kept: the latest any of them may need (a store keeps one lifetime
+ * per batch; keeping one longer costs room, never single use).
+ */
+static struct replay_time
+batch_time(const struct auth *a, time_t now)
+{
+	struct replay_time when = { now, now + 1 };
+	const struct decision *d;
+
+	for (d = a->batch; d < a->batch + a->nbatch; d++)
+		if (d->kind == D_LOGIN && d->accepted && d->expiry > when.expiry)
+			when.expiry = d->expiry;
+	return when;
+}
+
+/*
  * Records the nonces of the accepted logins, all in one commit, and turns
  * those already used into replays; if the store fails, every one of them
  * is refused.
@@ -279,7 +292,7 @@ static void
 record_nonces(struct auth *a, const struct replay_entry entries[],
     size_t nentries, time_t now)
 {
-	struct replay_time when = record_time(a->config, now);
+	struct replay_time when = batch_time(a, now);
 	enum replay_result results[SERVE_BATCH_MAX];
 	char err[REPLAY_ERR_LEN];
 	struct decision *d;
@@ -327,7 +340,7 @@ decide(struct auth *a, const struct serve_request *req, struct decision *d,
 	}
 	d->jid = r.jid;
 	if (r.command == REQUEST_ISUSER)
-		return config_keys(a->config, r.jid.domain,
+		return config_formats(a->config, r.jid.domain,
 		    r.jid.domainlen) != NULL;
 	if (r.command != REQUEST_AUTH)
 		return 0;
@@ -443,14 +456,14 @@ enum auth_verdict
 auth_lookup(struct auth *a, const struct jid *j, const char *password,
     size_t passwordlen, time_t now, char err[AUTH_ERR_LEN])
 {
-	struct replay_time when = record_time(a->config, now);
+	struct replay_time when = { now, now + 1 };
 	struct replay_entry e;
 	enum auth_verdict v;
-	struct token t;
-	uint64_t step;
+	struct format_token t;
 
-	v = check_token(a->config, j, password, passwordlen, now, &t, &step);
-	if (v == AUTH_ACCEPTED && entry_of(a->config, &t, j, step, &e) == -1)
+	v = auth_check(a->config, j, password, passwordlen, now, &t);
+	if (v == AUTH_ACCEPTED && entry_of(a->config, &t, j, now, &e,
+	    &when.expiry) == -1)
 		v = AUTH_INTERNAL_ERROR;
 	explicit_bzero(&t, sizeof(t));
 	if (v != AUTH_ACCEPTED)

@@ -1,6 +1,6 @@
 /*
  * The decisions: whether a request gets 1 or 0. Parses the request, checks
- * the token against the config's secrets, records its nonce in the replay
+ * the token with its format (format.h), records its nonce in the replay
  * store, and, once the answers are written, logs one line per decision.
  * The only place a verdict is made: the verify subcommand asks here too.
  */
@@ -13,21 +13,8 @@
 #include "config.h"
 #include "serve.h"
 #include "jid.h"
-#include "token.h"
+#include "format.h"
 
-enum auth_verdict {
-	AUTH_ACCEPTED,
-	AUTH_MALFORMED,
-	AUTH_UNKNOWN_DOMAIN,
-	AUTH_BAD_OTP,
-	AUTH_BAD_SIGNATURE,
-	AUTH_BAD_OTP_AND_SIGNATURE,
-	AUTH_REPLAY,
-	AUTH_STORE_FAILED,
-	AUTH_INTERNAL_ERROR,
-	AUTH_USER_LIMIT,
-	AUTH_STORE_FULL,
-};
 
 #define AUTH_ERR_LEN REPLAY_ERR_LEN
 
@@ -57,12 +44,13 @@ void auth_close(struct auth *);
 void auth_use_config(struct auth *, const struct config *c);
 
 /*
- * Checks a token for the JID at now: the domain's secrets, its form, its
- * OTP and its signature, without the replay store. t receives the parsed
- * token.
+ * Checks a token for the JID at now, without the replay store: the
+ * domain's keys, the token's format (by its shape), and that format's
+ * checks. t receives the parsed token.
  */
 enum auth_verdict auth_check(const struct config *, const struct jid *,
-    const char *password, size_t passwordlen, time_t now, struct token *t);
+    const char *password, size_t passwordlen, time_t now,
+    struct format_token *t);
 
 /*
  * The answer the helper would give now, without using the token up:

@@ -12,11 +12,13 @@
 #include "auth.h"
 #include "base32.h"
 #include "cli.h"
+#include "cli_jwt.h"
 #include "ejabberd_conf.h"
 #include "io.h"
 #include "jid.h"
 #include "replay.h"
 #include "secrets.h"
+#include "format.h"
 #include "token.h"
 
 
@@ -100,82 +102,39 @@ mint(const struct config *c, const char *jidtext)
 	return rc;
 }
 
-/* How far off the clock the OTP is, under the current or previous pair. */
-static void
-explain_otp(const struct config *c, const struct jid *jid, const char *text)
-{
-	const struct token_keys *k = config_keys(c, jid->domain,
-	    jid->domainlen);
-	long steps, day = 86400 / (long)c->params.otp_interval;
-	time_t now = time(NULL), when;
-	const char *pair = "";
-	char stamp[32];
-	struct token t;
-	struct tm tm;
-
-	if (k == NULL || token_parse(text, strlen(text), &c->params, &t) == -1)
-		return;
-	if (token_otp_offset(&t, &k->current, &c->params, now, day,
-		&steps) == -1 &&
-	    (k->previous.otp == NULL || (pair = " of the previous pair",
-		token_otp_offset(&t, &k->previous, &c->params, now, day,
-		&steps)) == -1)) {
-		printf("  its OTP is that of no time within a day of this "
-		       "server's clock: another otp_seed? (compare the "
-		       "fingerprints check-config shows with the web "
-		       "application's)\n");
-		explicit_bzero(&t, sizeof(t));
-		return;
-	}
-	explicit_bzero(&t, sizeof(t));
-	when = (time_t)((long)(now / c->params.otp_interval) + steps) *
-	    c->params.otp_interval;
-	gmtime_r(&when, &tm);
-	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	printf("  its OTP%s is that of %s, %ld step%s (%ld s) %s this "
-	       "server's clock, and the window is %u step%s either side: is "
-	       "a clock wrong (NTP), or the token old?\n", pair, stamp,
-	    labs(steps), labs(steps) == 1 ? "" : "s",
-	    labs(steps) * (long)c->params.otp_interval,
-	    steps < 0 ? "behind" : "ahead of", c->params.otp_window,
-	    c->params.otp_window == 1 ? "" : "s");
-}
-
 /*
  * Why a token was refused, as far as the administrator can be told: the
- * helper answers in constant time, but this tool may search and explain.
+ * helper answers in constant time, but the token's format may search and
+ * explain here.
  */
 static void
 explain(const struct config *c, const struct jid *jid, const char *text,
     enum auth_verdict v)
 {
-	char why[256];
+	const struct format_keys *keys = config_formats(c, jid->domain,
+	    jid->domainlen);
+	const struct format *f = format_of(text, strlen(text));
+	char why[1024];
 
-	switch (v) {
-	case AUTH_MALFORMED:
-		token_explain(text, strlen(text), &c->params, why,
-		    sizeof(why));
-		printf("  %s\n", why);
-		break;
-	case AUTH_BAD_OTP:
-		explain_otp(c, jid, text);
-		break;
-	case AUTH_BAD_SIGNATURE:
-		printf("  not signed with this token_secret for %.*s@%.*s: "
-		       "another secret (compare the fingerprints check-config "
-		       "shows with the web application's), or another form of "
-		       "the JID (the user must be signed in lower case)\n",
-		    (int)jid->userlen, jid->user, (int)jid->domainlen,
-		    jid->domain);
-		break;
-	case AUTH_BAD_OTP_AND_SIGNATURE:
-		printf("  neither fits these secrets: the web application "
-		       "probably has others (compare the fingerprints "
-		       "check-config shows with its own)\n");
-		break;
-	default:
-		break;
-	}
+	if (keys != NULL && !f->accepted(keys))
+		printf("  its shape is that of a %s token, which this domain's "
+		       "section does not accept (JWTs need jwt_keys; "
+		       "collective.converse tokens otp_seed and token_secret)\n",
+		    f->name);
+	if (keys == NULL || !f->accepted(keys))
+		return;
+	f->explain(keys, jid, text, strlen(text), v, time(NULL), why,
+	    sizeof(why));
+	fputs(why, stdout);
+}
+
+/* What a valid token of its format has passed, for people. */
+static const char *
+valid_what(const char *token)
+{
+	return format_of(token, strlen(token)) == &format_jwt ?
+	    "a JWT with its key, claims and times as required" :
+	    "OTP within the time window";
 }
 
 static int
@@ -196,13 +155,13 @@ verify(const struct config *c, const char *jidtext, const char *token)
 	auth_close(a);
 	switch (v) {
 	case AUTH_ACCEPTED:
-		printf("valid: signed for %s, OTP within the time window, not "
-		       "used yet (verify does not use it up)\n", j.text);
+		printf("valid: signed for %s, %s, not used yet (verify does not "
+		       "use it up)\n", j.text, valid_what(token));
 		return 0;
 	case AUTH_STORE_FAILED:
-		printf("valid: signed for %s, OTP within the time window; "
-		       "whether it was used cannot be told (replay store not "
-		       "read: %s)\n", j.text, err);
+		printf("valid: signed for %s, %s; whether it was used cannot be "
+		       "told (replay store not read: %s)\n", j.text,
+		    valid_what(token), err);
 		return 0;
 	default:
 		printf("invalid: %s\n", auth_reason(v));
@@ -218,6 +177,8 @@ describe_domain(const struct config_domain *d, time_t now)
 	char until[32];
 	struct tm tm;
 
+	if (d->formats.converse == NULL)
+		return;
 	printf("secrets: %s (line %d)\n"
 	       "  otp_seed fingerprint: %s\n"
 	       "  token_secret fingerprint: %s\n",
@@ -260,8 +221,10 @@ check_config(const struct config *c)
 	printf("%s: valid\n", c->path);
 	if (config_lock_warning() != NULL)
 		printf("%s\n", config_lock_warning());
-	for (i = 0; i < c->ndomains; i++)
+	for (i = 0; i < c->ndomains; i++) {
 		describe_domain(&c->domains[i], time(NULL));
+		cli_describe_jwt(&c->domains[i]);
+	}
 	printf("token: %u-digit OTP every %u s, window +/-%u step(s), "
 	       "%u-digit nonce\n",
 	    c->params.otp_digits, c->params.otp_interval,
@@ -510,6 +473,8 @@ static const struct subcommand {
 	{ "reset-store", NULL, 0, run_reset_store },
 	{ "rotate-secrets", "[--domain D] [--overlap DURATION] [--force]", -1,
 	    NULL },
+	{ "jwt-keygen", "--kid KID [--alg ALG] --jwks FILE --private-key OUT",
+	    -1, NULL },
 };
 
 #define NSUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))
@@ -579,6 +544,17 @@ cli_run(int argc, char **argv, const char *config_path)
 	}
 	if (strcmp(s->name, "rotate-secrets") == 0)
 		return load_and_rotate(config_path, argc, argv);
+	if (strcmp(s->name, "jwt-keygen") == 0)
+		return cli_jwt_keygen(argc, argv);
+	if (strcmp(s->name, "mint") == 0 && argc > 2) {
+		if (config_load(config_path, &c, err) == -1) {
+			fprintf(stderr, "prosody-token-auth: %s\n", err);
+			return 1;
+		}
+		rc = cli_mint_jwt(&c, argv[1], argc - 1, argv + 1);
+		config_free(&c);
+		return rc;
+	}
 	if (argc - 1 != s->count)
 		return wrong_arguments(s, argc - 1);
 	if (s->run == NULL)

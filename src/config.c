@@ -41,6 +41,11 @@ enum key {
 	PREVIOUS_SEED,
 	PREVIOUS_SECRET,
 	PREVIOUS_UNTIL,
+	KEY_JWT_KEYS,
+	KEY_JWT_AUDIENCE,
+	KEY_JWT_ISSUER,
+	KEY_JWT_LIFETIME,
+	KEY_JWT_LEEWAY,
 	OTP_DIGITS,
 	OTP_INTERVAL,
 	OTP_WINDOW,
@@ -63,6 +68,11 @@ static const struct {
 	{ "previous_otp_seed", PREVIOUS_SEED },
 	{ "previous_token_secret", PREVIOUS_SECRET },
 	{ "previous_until", PREVIOUS_UNTIL },
+	{ "jwt_keys", KEY_JWT_KEYS },
+	{ "jwt_audience", KEY_JWT_AUDIENCE },
+	{ "jwt_issuer", KEY_JWT_ISSUER },
+	{ "jwt_max_lifetime", KEY_JWT_LIFETIME },
+	{ "jwt_leeway", KEY_JWT_LEEWAY },
 	{ "otp_digits", OTP_DIGITS },
 	{ "otp_interval", OTP_INTERVAL },
 	{ "otp_window", OTP_WINDOW },
@@ -92,7 +102,11 @@ struct section {
 	int line;
 	struct pair_text pair[2];
 	struct span until; /* previous_until */
+	struct span jwt[5]; /* jwt_keys ... jwt_leeway, by enum key */
 };
+
+static const char *const key_names_of_jwt[5] = { "jwt_keys",
+	"jwt_audience", "jwt_issuer", "jwt_max_lifetime", "jwt_leeway" };
 
 /* The names of a pair's keys, for messages. */
 static const char *const seed_names[2] = { "otp_seed", "previous_otp_seed" };
@@ -162,14 +176,45 @@ stamp_of(const struct stat *st, struct config_stamp *s)
 	s->ctime = st->st_ctim;
 }
 
+/* Folds a JWK Set's file into the config's stamp: any change shows. */
+static void
+fold(struct config_stamp *s, const struct stat *st)
+{
+	s->ino ^= st->st_ino * 0x9e3779b97f4a7c15ULL ^ st->st_dev;
+	s->size += st->st_size + 1;
+	s->mtime.tv_sec ^= st->st_mtim.tv_sec;
+	s->mtime.tv_nsec ^= st->st_mtim.tv_nsec;
+	s->ctime.tv_sec ^= st->st_ctim.tv_sec;
+	s->ctime.tv_nsec ^= st->st_ctim.tv_nsec;
+}
+
+/* The JWK Sets of c folded into s, as they are now (gone: all zero). */
+static void
+fold_key_files(const struct config *c, struct config_stamp *s, int now)
+{
+	struct stat st;
+	size_t i;
+
+	for (i = 0; i < c->ndomains; i++) {
+		if (c->domains[i].jwt.keys == NULL)
+			continue;
+		if (!now)
+			st = c->domains[i].jwt.keys->st;
+		else if (stat(c->domains[i].jwt.keys->path, &st) == -1)
+			memset(&st, 0, sizeof(st));
+		fold(s, &st);
+	}
+}
+
 int
-config_stamp(const char *path, struct config_stamp *s)
+config_stamp(const struct config *c, struct config_stamp *s)
 {
 	struct stat st;
 
-	if (stat(path, &st) == -1)
+	if (stat(c->path, &st) == -1)
 		return -1;
 	stamp_of(&st, s);
+	fold_key_files(c, s, 1);
 	return 0;
 }
 
@@ -423,7 +468,8 @@ static int
 section_key(enum key key)
 {
 	return key == OTP_SEED || key == TOKEN_SECRET || key == PREVIOUS_SEED ||
-	    key == PREVIOUS_SECRET || key == PREVIOUS_UNTIL;
+	    key == PREVIOUS_SECRET || key == PREVIOUS_UNTIL ||
+	    (key >= KEY_JWT_KEYS && key <= KEY_JWT_LEEWAY);
 }
 
 /* The known key s names, or NULL. */
@@ -573,6 +619,13 @@ parse_setting(struct parser *p, const struct config_line *l)
 		    vlen, line);
 	case PREVIOUS_UNTIL:
 		return set_secret(p, &p->current->until, name, v, vlen, line);
+	case KEY_JWT_KEYS:
+	case KEY_JWT_AUDIENCE:
+	case KEY_JWT_ISSUER:
+	case KEY_JWT_LIFETIME:
+	case KEY_JWT_LEEWAY:
+		return set_secret(p, &p->current->jwt[key - KEY_JWT_KEYS], name,
+		    v, vlen, line);
 	default:
 		break;
 	}
@@ -731,6 +784,79 @@ set_until(struct parser *p, const struct section *s, time_t *until)
 	return 0;
 }
 
+/* A span as a NUL-terminated string of at most max bytes; -1 if longer. */
+static int
+span_string(const struct span *s, char *out, size_t max)
+{
+	if (s->len > max)
+		return -1;
+	memcpy(out, s->text, s->len);
+	out[s->len] = '\0';
+	return 0;
+}
+
+/* A value of the JWT keys that needs jwt_keys, or jwt_keys that needs it. */
+static int
+jwt_settings(struct parser *p, const struct section *s, struct jwt_domain *j)
+{
+	const struct span *aud = &s->jwt[KEY_JWT_AUDIENCE - KEY_JWT_KEYS];
+	const struct span *iss = &s->jwt[KEY_JWT_ISSUER - KEY_JWT_KEYS];
+	const struct span *life = &s->jwt[KEY_JWT_LIFETIME - KEY_JWT_KEYS];
+	const struct span *lee = &s->jwt[KEY_JWT_LEEWAY - KEY_JWT_KEYS];
+
+	if (aud->text == NULL)
+		return fail(p, s->jwt[0].line, "jwt_keys needs jwt_audience: "
+		    "the value every token's aud must hold (the XMPP "
+		    "service's name, such as xmpp:chat.example.org)");
+	if (span_string(aud, j->audience, JWT_MAX_VALUE) == -1 ||
+	    aud->len == 0)
+		return fail(p, aud->line, "jwt_audience must be 1 to %d "
+		    "characters", JWT_MAX_VALUE);
+	if (iss->text != NULL && (span_string(iss, j->issuer,
+	    JWT_MAX_VALUE) == -1 || iss->len == 0))
+		return fail(p, iss->line, "jwt_issuer must be 1 to %d "
+		    "characters", JWT_MAX_VALUE);
+	j->max_lifetime = JWT_DEFAULT_LIFETIME;
+	j->leeway = JWT_DEFAULT_LEEWAY;
+	if (life->text != NULL && set_number(p, &j->max_lifetime,
+	    "jwt_max_lifetime", life->text, life->len, 1, JWT_MAX_LIFETIME,
+	    life->line) == -1)
+		return -1;
+	if (lee->text != NULL && set_number(p, &j->leeway, "jwt_leeway",
+	    lee->text, lee->len, 0, JWT_MAX_LEEWAY, lee->line) == -1)
+		return -1;
+	return 0;
+}
+
+/* The section's JWK Set and its settings, if it has jwt_keys. */
+static int
+jwt_keys(struct parser *p, const struct section *s, struct config_domain *d)
+{
+	const struct span *keys = &s->jwt[0];
+	char path[PATH_MAX], why[JWKS_ERR_LEN];
+	size_t i;
+
+	if (keys->text == NULL) {
+		for (i = 1; i < 5; i++)
+			if (s->jwt[i].text != NULL)
+				return fail(p, s->jwt[i].line, "%s without "
+				    "jwt_keys: add jwt_keys = /PATH/TO/SET.jwks "
+				    "to this section, or remove it",
+				    key_names_of_jwt[i]);
+		return 0;
+	}
+	if (span_string(keys, path, sizeof(path) - 1) == -1 ||
+	    path[0] != '/')
+		return fail(p, keys->line, "jwt_keys must be an absolute path "
+		    "to a JWK Set file");
+	if (jwt_settings(p, s, &d->jwt) == -1)
+		return -1;
+	if ((d->jwt.keys = jwks_load(path, why)) == NULL)
+		return fail(p, keys->line, "jwt_keys: %s", why);
+	d->formats.jwt = &d->jwt;
+	return 0;
+}
+
 static int
 section_keys(struct parser *p, const struct section *s,
     struct config_domain *d)
@@ -739,6 +865,12 @@ section_keys(struct parser *p, const struct section *s,
 	int has_previous = prev->seed.text != NULL || prev->secret.text != NULL;
 	char label[96];
 
+	if (jwt_keys(p, s, d) == -1)
+		return -1;
+	if (d->formats.jwt != NULL && !has_previous &&
+	    s->pair[0].seed.text == NULL && s->pair[0].secret.text == NULL &&
+	    s->until.text == NULL)
+		return 0; /* JWTs only */
 	if (s->pair[0].seed.text == NULL || s->pair[0].secret.text == NULL)
 		return fail(p, s->line, "%s needs both otp_seed and "
 		    "token_secret" GEN_HINT, section_label(s, label));
@@ -760,11 +892,29 @@ section_keys(struct parser *p, const struct section *s,
 		    "or add the previous pair");
 	if (pair_keys(p, s, 0, &d->keys.current, &d->current) == -1)
 		return -1;
+	d->formats.converse = &d->keys;
 	if (!has_previous)
 		return 0;
 	if (set_until(p, s, &d->keys.previous_until) == -1)
 		return -1;
 	return pair_keys(p, s, 1, &d->keys.previous, &d->previous);
+}
+
+/*
+ * The longest any format of c accepts a token after its step's end: a
+ * collective.converse token's window, a JWT's leeway (format_jwt.c).
+ */
+static time_t
+store_keep(const struct config *c)
+{
+	time_t keep = (time_t)c->params.otp_window * c->params.otp_interval;
+	size_t i;
+
+	for (i = 0; i < c->ndomains; i++)
+		if (c->domains[i].formats.jwt != NULL &&
+		    (time_t)c->domains[i].jwt.leeway > keep)
+			keep = (time_t)c->domains[i].jwt.leeway;
+	return keep;
 }
 
 static int
@@ -775,18 +925,20 @@ build_domains(struct parser *p)
 
 	if (p->nsections == 0)
 		return fail(p, 0, "no secrets: add otp_seed and token_secret"
-		    GEN_HINT);
+		    GEN_HINT ", or jwt_keys and jwt_audience for JWTs");
 	if ((c->domains = calloc(p->nsections, sizeof(*c->domains))) == NULL)
 		return fail(p, 0, "out of memory");
 	for (i = 0; i < p->nsections; i++) {
 		struct config_domain *d = &c->domains[c->ndomains++];
 
 		d->line = p->sections[i].line;
+		d->formats.params = &c->params;
 		if (section_keys(p, &p->sections[i], d) == -1)
 			return -1;
 		d->name = p->sections[i].name;
 		p->sections[i].name = NULL;
 	}
+	c->store_keep = store_keep(c);
 	return 0;
 }
 
@@ -882,6 +1034,8 @@ config_load(const char *path, struct config *c, char err[CONFIG_ERR_LEN])
 	    build_domains(&p) == 0 && store_key(&p) == 0 &&
 	    check_locked(&p) == 0)
 		rc = 0;
+	if (rc == 0)
+		fold_key_files(c, &c->stamp, 0);
 	secmem_free(text, size);
 	for (i = 0; i < p.nsections; i++)
 		free(p.sections[i].name);
@@ -891,22 +1045,30 @@ config_load(const char *path, struct config *c, char err[CONFIG_ERR_LEN])
 	return rc;
 }
 
-const struct token_keys *
-config_keys(const struct config *c, const char *domain, size_t len)
+const struct format_keys *
+config_formats(const struct config *c, const char *domain, size_t len)
 {
-	const struct token_keys *global = NULL;
+	const struct format_keys *global = NULL;
 	size_t i;
 
 	for (i = 0; i < c->ndomains; i++) {
 		const char *name = c->domains[i].name;
 
 		if (name == NULL)
-			global = &c->domains[i].keys;
+			global = &c->domains[i].formats;
 		else if (strlen(name) == len && strncasecmp(name, domain,
 						    len) == 0)
-			return &c->domains[i].keys;
+			return &c->domains[i].formats;
 	}
 	return global;
+}
+
+const struct token_keys *
+config_keys(const struct config *c, const char *domain, size_t len)
+{
+	const struct format_keys *f = config_formats(c, domain, len);
+
+	return f != NULL ? f->converse : NULL;
 }
 
 void
@@ -921,6 +1083,7 @@ config_free(struct config *c)
 		mac_free(c->domains[i].keys.previous.sig);
 		totp_window_free(c->domains[i].keys.current.window);
 		totp_window_free(c->domains[i].keys.previous.window);
+		jwks_free(c->domains[i].jwt.keys);
 		free(c->domains[i].name);
 	}
 	free(c->domains);

@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <stddef.h>
 
+#include "format.h"
 #include "replay.h"
 #include "token.h"
 
@@ -41,6 +42,8 @@ struct config_domain {
 	int line;   /* where its section starts */
 	struct token_keys keys;
 	struct config_pair_info current, previous;
+	struct jwt_domain jwt;	    /* jwt_keys and the rest, if set */
+	struct format_keys formats; /* what it accepts, format by format */
 };
 
 /* How to let the helper lock its secrets in memory. */
@@ -70,6 +73,12 @@ struct config {
 	 */
 	struct mac *store_key;
 	uint64_t store_key_id;
+	/*
+	 * How long after its time step's end this config accepts a token of
+	 * any of its formats (otp_window steps, a domain's jwt_leeway): the
+	 * keep of its replay entries (replay.h).
+	 */
+	time_t store_keep;
 	int store_secret_line;
 	char store_fingerprint[CONFIG_FINGERPRINT_LEN + 1];
 	struct config_domain *domains;
@@ -83,10 +92,12 @@ struct config {
 int config_load(const char *path, struct config *, char err[CONFIG_ERR_LEN]);
 
 /*
- * The stamp of the file at path now. Returns 0, or -1 with errno. Equal
- * stamps: the same file, unchanged (as far as a stat can tell).
+ * The stamp of the files of config c now: its file and its JWK Sets (c's
+ * stamp is theirs as they were read). Returns 0, or -1 with errno if the
+ * config file cannot be looked at. Equal stamps: the same files, unchanged
+ * (as far as a stat can tell).
  */
-int config_stamp(const char *path, struct config_stamp *);
+int config_stamp(const struct config *c, struct config_stamp *);
 int config_stamp_equal(const struct config_stamp *,
     const struct config_stamp *);
 
@@ -96,7 +107,14 @@ int config_stamp_equal(const struct config_stamp *,
  */
 int config_key_is(const char *key, size_t len, const char *name);
 
-/* The keys for a domain (case-insensitive), the global ones, or NULL. */
+/*
+ * What a domain (case-insensitive) accepts: its section's, the global
+ * section's, or NULL.
+ */
+const struct format_keys *config_formats(const struct config *,
+    const char *domain, size_t len);
+
+/* The collective.converse keys config_formats finds, or NULL. */
 const struct token_keys *config_keys(const struct config *,
     const char *domain, size_t len);
 

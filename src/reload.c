@@ -115,7 +115,7 @@ reload_between(struct reload *r, int hup)
 
 	if (!hup && !time_to_look(r))
 		return;
-	if (config_stamp(r->config->path, &now) == -1) {
+	if (config_stamp(r->config, &now) == -1) {
 		memset(&now, 0, sizeof(now));
 		snprintf(why, sizeof(why), "%.1000s: %s", r->config->path,
 		    strerror(errno));

@@ -55,13 +55,14 @@ struct replay_line {
 };
 
 /*
- * A nonce to record: its key, its JID's, the end of its token's OTP time
- * step, which the store's high-water mark is kept in (0: not known, then
- * taken as the batch's now when checked, and as its expiry when purged),
- * for how long after that the config recording it still accepts it
- * (otp_window steps of otp_interval seconds), and what its keys were made
- * with (0: plain SHA-256; else the id of store_secret): the same for every
- * entry of a batch.
+ * A nonce to record: its key, its JID's, the end of its token's time step
+ * (a collective.converse OTP's step; a JWT's exp), which the store's
+ * high-water mark is kept in (0: not known, then taken as the batch's now
+ * when checked, and as its expiry when purged), for how long after that
+ * the config recording it still accepts a token (the longest of its
+ * formats': otp_window steps of otp_interval seconds, jwt_leeway), and
+ * what its keys were made with (0: plain SHA-256; else the id of
+ * store_secret): the same for every entry of a batch.
  */
 struct replay_entry {
 	uint8_t key[REPLAY_KEY_LEN];
@@ -70,6 +71,13 @@ struct replay_entry {
 	time_t keep;
 	uint64_t key_id;
 };
+
+/*
+ * How far after now the step of a token accepted now may end: a JWT's exp
+ * may be jwt_max_lifetime (a day at most) and its leeway ahead. A store
+ * takes a step end beyond it as not known.
+ */
+#define REPLAY_MAX_AHEAD (25 * 3600)
 
 /* When the entries are recorded, and until when they must at least be
  * kept. */

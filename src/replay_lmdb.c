@@ -414,7 +414,7 @@ legacy_seen(MDB_txn *txn, MDB_dbi db, const struct meta *m,
 static uint64_t
 known_step_end(const struct replay_entry *e, const struct replay_time *t)
 {
-	if (e->step_end <= 0 || e->step_end > t->now + MAX_KEEP + 3600 ||
+	if (e->step_end <= 0 || e->step_end > t->now + REPLAY_MAX_AHEAD ||
 	    e->step_end < t->now - MAX_KEEP)
 		return 0;
 	return (uint64_t)e->step_end;

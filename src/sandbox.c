@@ -270,6 +270,29 @@ allow_resolver_files(int ruleset, unsigned long long handled,
 }
 
 /*
+ * The directories of the JWK Sets, read again when the config is: each
+ * key file is named in the config, and may live apart from it.
+ */
+static int
+allow_key_files(int ruleset, const struct config *c,
+    unsigned long long handled, char err[SANDBOX_ERR_LEN])
+{
+	char copy[PATH_MAX], dir[PATH_MAX];
+	size_t i;
+
+	for (i = 0; i < c->ndomains; i++) {
+		if (c->domains[i].jwt.keys == NULL)
+			continue;
+		snprintf(copy, sizeof(copy), "%s", c->domains[i].jwt.keys->path);
+		snprintf(dir, sizeof(dir), "%s", dirname(copy));
+		if (allow_beneath(ruleset, dir, FS_READ, handled) == -1)
+			return landlock_failed(err, "the JWK Set's directory ",
+			    dir);
+	}
+	return 0;
+}
+
+/*
  * Narrows the file system to the store's directory and the config's (with
  * c NULL: to /dev/null alone), and the resolver's files where the store
  * resolves names.
@@ -309,6 +332,9 @@ enter_landlock(const struct config *c, char err[SANDBOX_ERR_LEN])
 	if (c != NULL && allow_beneath(ruleset, dir, FS_READ,
 		attr.handled_access_fs) == -1)
 		rc = landlock_failed(err, "the config's directory ", dir);
+	else if (c != NULL && allow_key_files(ruleset, c,
+		     attr.handled_access_fs, err) == -1)
+		rc = -1;
 	else if (allow_beneath(ruleset, "/dev/null",
 		     LANDLOCK_ACCESS_FS_READ_FILE, attr.handled_access_fs) == -1)
 		rc = landlock_failed(err, "", "/dev/null");

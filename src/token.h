@@ -1,6 +1,9 @@
 /*
- * The collective.converse token: parsing and verification. No I/O, no clock,
- * no replay store: the caller passes the time and records the nonce.
+ * The collective.converse token's constant-time core: parsing, verifying
+ * and making one. No I/O, no clock, no replay store: the caller passes the
+ * time and records the nonce. The format around it (its replay entry, how
+ * long that is kept) is format_converse.h; its explanations for people,
+ * token_explain.h.
  *
  *   token = otp || nonce || " " || base64(HMAC-SHA256(token_secret,
  *                                         otp || nonce || user@domain))
@@ -14,7 +17,6 @@
 
 #include "jid.h"
 #include "mac.h"
-#include "replay.h"
 #include "totp.h"
 
 #define TOKEN_SIG_LEN	    32
@@ -97,42 +99,5 @@ unsigned token_verify_step(const struct token *, const struct jid *,
 int token_format(const char *nonce, const struct jid *,
     const struct token_pair *, const struct token_params *, time_t now,
     char *out);
-
-/*
- * The token's entry for the replay store, whose keys show neither the nonce
- * nor the JID: the nonce's, HMAC-SHA256(store_key, nonce || NUL ||
- * user@domain), and the JID's own, the first REPLAY_USER_LEN bytes of
- * HMAC-SHA256(store_key, "jid" || NUL || user@domain). Returns 0, or -1 if
- * the library failed.
- */
-int token_replay_entry_keyed(const struct token *, const struct token_params *,
-    const struct jid *, struct mac *store_key, struct replay_entry *);
-
-/*
- * The same without a store_key (token_replay_entry_keyed with NULL), as
- * 2.0 made them: SHA-256 instead of HMAC. Anyone who can read the store
- * can then tell whether a given JID logged in, and when.
- */
-int token_replay_entry(const struct token *, const struct token_params *,
-    const struct jid *, struct replay_entry *);
-
-/*
- * For people (verify), never for the helper's answers: what is wrong with
- * text that token_parse refuses, in one phrase (which part, what was
- * expected, what was found).
- */
-void token_explain(const char *text, size_t len, const struct token_params *,
-    char *out, size_t outlen);
-
-/*
- * For people too, and not in constant time: the step, from the one of now,
- * whose OTP under pair the token carries, searched up to max_steps either
- * side. Returns 0 with *steps set, or -1 if none matches.
- */
-int token_otp_offset(const struct token *, const struct token_pair *,
-    const struct token_params *, time_t now, long max_steps, long *steps);
-
-/* The last moment at which a token accepted at now could still be valid. */
-time_t token_expiry(const struct token_params *, time_t now);
 
 #endif

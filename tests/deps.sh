@@ -5,7 +5,7 @@
 set -eu
 
 PACKAGES="build-essential pkgconf libssl-dev libbsd-dev liblmdb-dev check
-libhiredis-dev libseccomp-dev
+libhiredis-dev libseccomp-dev libjansson-dev python3-jwt python3-jwcrypto
 clang libclang-rt-14-dev valgrind lmdb-utils procps util-linux
 python3 python3-pyotp python3-slixmpp python3-pyflakes oathtool lua-check
 prosody systemd debhelper dpkg-dev fakeroot lintian ejabberd faketime iproute2

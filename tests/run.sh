@@ -26,7 +26,8 @@ skips=()
 
 # Suites that exercise the helper binary deeply enough to be worth running
 # under valgrind and the sanitizers too.
-SANITIZED_SUITES="tests/suites/t-10-helper.sh tests/suites/t-15-pty.sh"
+SANITIZED_SUITES="tests/suites/t-10-helper.sh tests/suites/t-15-pty.sh \
+tests/suites/t-22-jwt.sh"
 
 VALGRIND="valgrind -q --error-exitcode=99 --leak-check=full \
 --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect"

@@ -15,7 +15,9 @@
  *
  * Measured three times: token_verify alone (the constant-time core);
  * token_parse and token_verify from the token's text; and auth_check, which
- * adds the domain lookup and turns the verdict into a reason.
+ * adds the domain lookup and turns the verdict into a reason. Then JWTs
+ * signed with an HS256 key, through auth_check: the same claims (a random
+ * jti of one length), the signature right or wrong in one of its bytes.
  *
  * usage: ct_report [MEASUREMENTS]     (per target; default 2000000)
  *
@@ -33,15 +35,20 @@
 #include <time.h>
 
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "auth.h"
 #include "base32.h"
 #include "config.h"
+#include "jwks.h"
+#include "jwt.h"
 #include "token.h"
 #include "unit.h"
 
 #define NCLASSES 7
-#define NTARGETS 3
+#define NTARGETS 4
+#define NJWT_CLASSES 4
+#define JWT_SECRET "ct-report-hs256-secret-32-bytes!"
 #define NVARIANTS 64 /* tokens per class */
 #define BATCH	 100000
 #define WARMUP	 20000
@@ -72,6 +79,8 @@ struct welch {
 
 struct target {
 	const char *name;
+	int nclasses;
+	const char *const *names;
 	double threshold[NCROPS];
 	struct welch stat[NCROPS][NCLASSES];
 };
@@ -81,6 +90,21 @@ static struct config cfg;
 static struct token tokens[NCLASSES][NVARIANTS];
 static char texts[NCLASSES][NVARIANTS][TOKEN_MAX_LEN + 1];
 static volatile unsigned sink;
+
+static const char *const jwt_class_names[NJWT_CLASSES] = {
+	"HS256 signature wrong in its first byte",
+	"HS256 signature wrong in its last byte",
+	"HS256 signature wrong in a middle byte",
+	"HS256 valid",
+};
+static const unsigned expected_jwt[NJWT_CLASSES] = { AUTH_BAD_SIGNATURE,
+	AUTH_BAD_SIGNATURE, AUTH_BAD_SIGNATURE, AUTH_ACCEPTED };
+static char jwt_texts[NJWT_CLASSES][NVARIANTS][512];
+static size_t jwt_len;
+static struct jwks jwt_set;
+static struct jwt_domain jwt_dom;
+static struct config_domain jwt_domain_cfg;
+static struct config jwt_cfg = { .domains = &jwt_domain_cfg, .ndomains = 1 };
 
 static inline uint64_t
 cycles(void)
@@ -199,14 +223,80 @@ static const unsigned expected_auth[NCLASSES] = { AUTH_BAD_SIGNATURE,
  */
 static struct token cur_token;
 static char cur_text[TOKEN_MAX_LEN + 1];
+static char cur_jwt[512];
 
 static inline void
 prepare(int which, int c, int v)
 {
 	if (which == 0)
 		memcpy(&cur_token, &tokens[c][v], sizeof(cur_token));
+	else if (which == 3)
+		memcpy(cur_jwt, jwt_texts[c][v], sizeof(cur_jwt));
 	else
 		memcpy(cur_text, texts[c][v], sizeof(cur_text));
+}
+
+static inline unsigned
+run_jwt(void)
+{
+	struct format_token t;
+
+	return (unsigned)auth_check(&jwt_cfg, JID("bob", "example.org"),
+	    cur_jwt, jwt_len, TEST_NOW, &t);
+}
+
+/* The HS256 set, and NVARIANTS tokens of each class (random jti). */
+static int
+make_jwts(void)
+{
+	static const char header[] = "{\"alg\":\"HS256\",\"kid\":\"hs\"}";
+	static const int flip[NJWT_CLASSES] = { 0, 31, 16, -1 };
+	char claims[256], *out;
+	unsigned char sig[32], rnd[8];
+	unsigned int len;
+	size_t n;
+	int c, v;
+
+	strcpy(jwt_set.keys[0].kid, "hs");
+	jwt_set.keys[0].alg = JWKS_HS256;
+	jwt_set.keys[0].mac = mac_new("SHA256", (const uint8_t *)JWT_SECRET,
+	    32);
+	jwt_set.n = 1;
+	jwt_dom.keys = &jwt_set;
+	strcpy(jwt_dom.audience, "xmpp:example.org");
+	jwt_dom.max_lifetime = 300;
+	jwt_dom.leeway = 30;
+	jwt_domain_cfg.formats.params = &params;
+	jwt_domain_cfg.formats.jwt = &jwt_dom;
+	if (jwt_set.keys[0].mac == NULL)
+		return -1;
+	for (v = 0; v < NVARIANTS; v++) {
+		if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+			return -1;
+		snprintf(claims, sizeof(claims), "{\"sub\":\"bob@example.org\","
+		    "\"aud\":\"xmpp:example.org\",\"iat\":%d,\"exp\":%d,"
+		    "\"jti\":\"%02x%02x%02x%02x%02x%02x%02x%02x\"}", TEST_NOW,
+		    TEST_NOW + 60, rnd[0], rnd[1], rnd[2], rnd[3], rnd[4],
+		    rnd[5], rnd[6], rnd[7]);
+		for (c = 0; c < NJWT_CLASSES; c++) {
+			out = jwt_texts[c][v];
+			jwks_b64url_encode((const unsigned char *)header,
+			    strlen(header), out);
+			n = strlen(out);
+			out[n++] = '.';
+			jwks_b64url_encode((const unsigned char *)claims,
+			    strlen(claims), out + n);
+			n += strlen(out + n);
+			HMAC(EVP_sha256(), JWT_SECRET, 32,
+			    (const unsigned char *)out, n, sig, &len);
+			if (flip[c] >= 0)
+				sig[flip[c]] ^= 0x01;
+			out[n++] = '.';
+			jwks_b64url_encode(sig, 32, out + n);
+			jwt_len = strlen(out);
+		}
+	}
+	return 0;
 }
 
 static inline unsigned
@@ -230,7 +320,7 @@ run_parse_verify(void)
 static inline unsigned
 run_auth(void)
 {
-	struct token t;
+	struct format_token t;
 
 	return (unsigned)auth_check(&cfg, JID("bob", "example.org"),
 	    cur_text, TOKEN_LEN, TEST_NOW, &t);
@@ -238,7 +328,7 @@ run_auth(void)
 
 /* One batch of n measurements with random classes. */
 static void
-measure(int which, size_t n, uint8_t *cls, uint64_t *t)
+measure(int which, int nclasses, size_t n, uint8_t *cls, uint64_t *t)
 {
 	static uint8_t variant[BATCH + WARMUP];
 	size_t i;
@@ -250,14 +340,15 @@ measure(int which, size_t n, uint8_t *cls, uint64_t *t)
 		exit(2);
 	}
 	for (i = 0; i < n; i++) {
-		int c = cls[i] % NCLASSES;
+		int c = cls[i] % nclasses;
 
 		cls[i] = (uint8_t)c;
 		prepare(which, c, variant[i] % NVARIANTS);
 		t0 = cycles();
 		sink = which == 0 ? run_verify() :
 		    which == 1	  ? run_parse_verify() :
-				    run_auth();
+		    which == 2	  ? run_auth() :
+				    run_jwt();
 		t[i] = cycles() - t0;
 	}
 }
@@ -269,8 +360,8 @@ run_target(struct target *tg, int which, size_t total, uint8_t *cls,
 	size_t done = 0, i, k, n;
 
 	/* Warm up, then take the crop thresholds from a first batch. */
-	measure(which, WARMUP, cls, t);
-	measure(which, BATCH, cls, t);
+	measure(which, tg->nclasses, WARMUP, cls, t);
+	measure(which, tg->nclasses, BATCH, cls, t);
 	memcpy(sorted, t, BATCH * sizeof(*t));
 	qsort(sorted, BATCH, sizeof(*sorted), cmp_u64);
 	for (k = 0; k < NCROPS; k++)
@@ -278,7 +369,7 @@ run_target(struct target *tg, int which, size_t total, uint8_t *cls,
 		    (double)sorted[(size_t)(crop_percent[k] / 100 * (BATCH - 1))];
 	while (done < total) {
 		n = total - done < BATCH ? total - done : BATCH;
-		measure(which, n, cls, t);
+		measure(which, tg->nclasses, n, cls, t);
 		for (i = 0; i < n; i++)
 			for (k = 0; k < NCROPS; k++)
 				if ((double)t[i] <= tg->threshold[k])
@@ -295,13 +386,13 @@ report(const struct target *tg)
 	size_t k, best;
 
 	printf("\n%s\n", tg->name);
-	for (a = 0; a < NCLASSES; a++)
+	for (a = 0; a < tg->nclasses; a++)
 		printf("  class %d: %-36s n=%.0f  mean %.1f cycles\n", a,
-		    class_names[a], tg->stat[0][a].n, tg->stat[0][a].mean);
+		    tg->names[a], tg->stat[0][a].n, tg->stat[0][a].mean);
 	printf("  %-7s %14s %10s %12s %s\n", "pair", "mean a - b", "t (all)",
 	    "max |t|", "(at crop)");
-	for (a = 0; a < NCLASSES; a++)
-		for (b = a + 1; b < NCLASSES; b++) {
+	for (a = 0; a < tg->nclasses; a++)
+		for (b = a + 1; b < tg->nclasses; b++) {
 			double t0 = welch_t(&tg->stat[0][a], &tg->stat[0][b]);
 
 			best = 0;
@@ -332,10 +423,16 @@ int
 main(int argc, char **argv)
 {
 	static struct target targets[NTARGETS] = {
-		{ .name = "token_verify: time by class" },
+		{ .name = "token_verify: time by class", .nclasses = NCLASSES,
+		    .names = class_names },
 		{ .name = "token_parse + token_verify, from the token's text: "
-			  "time by class" },
-		{ .name = "auth_check (parse, verify, verdict): time by class" },
+			  "time by class", .nclasses = NCLASSES,
+		    .names = class_names },
+		{ .name = "auth_check (parse, verify, verdict): time by class",
+		    .nclasses = NCLASSES, .names = class_names },
+		{ .name = "JWT HS256 through auth_check (JSON, claims, "
+			  "signature, verdict): time by class",
+		    .nclasses = NJWT_CLASSES, .names = jwt_class_names },
 	};
 	uint8_t seed[32];
 	struct token_keys *k;
@@ -363,6 +460,8 @@ main(int argc, char **argv)
 	    sorted == NULL)
 		return 2;
 	k = &cfg.domains[0].keys;
+	cfg.domains[0].formats = (struct format_keys){ .params = &cfg.params,
+		.converse = k };
 	k->current.otp = mac_new("SHA1", seed, (size_t)n);
 	k->current.sig = mac_new("SHA256", (const uint8_t *)TEST_SECRET,
 	    strlen(TEST_SECRET));
@@ -390,6 +489,20 @@ main(int argc, char **argv)
 			    run_auth() != expected_auth[c]) {
 				fprintf(stderr, "ct_report: class %d has the "
 				    "wrong verdict\n", c);
+				return 2;
+			}
+		}
+
+	if (make_jwts() != 0) {
+		fprintf(stderr, "ct_report: cannot set up the test JWTs\n");
+		return 2;
+	}
+	for (c = 0; c < NJWT_CLASSES; c++)
+		for (v = 0; v < NVARIANTS; v++) {
+			prepare(3, c, v);
+			if (run_jwt() != expected_jwt[c]) {
+				fprintf(stderr, "ct_report: JWT class %d has "
+				    "the wrong verdict\n", c);
 				return 2;
 			}
 		}

@@ -27,9 +27,12 @@
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <valgrind/memcheck.h>
 
 #include "auth.h"
+#include "jwks.h"
+#include "jwt.h"
 #include "base32.h"
 #include "config.h"
 #include "serve.h"
@@ -204,6 +207,7 @@ make_token(const struct recipe *r, time_t now, char *text)
 static struct config_domain global_domain;
 static struct config cfg = { .domains = &global_domain, .ndomains = 1 };
 
+
 static enum auth_verdict
 auth_verdict_for(unsigned bad)
 {
@@ -222,6 +226,7 @@ static void
 check(const char *name, const char *text, const struct token_params *p,
     const char *user, time_t now, unsigned expect)
 {
+	struct format_token ft;
 	struct token t;
 	unsigned verdict;
 	enum auth_verdict av;
@@ -247,7 +252,10 @@ check(const char *name, const char *text, const struct token_params *p,
 
 	cfg.params = *p;
 	global_domain.keys = secret_keys;
-	av = auth_check(&cfg, JID(user, DOMAIN), text, strlen(text), now, &t);
+	global_domain.formats = (struct format_keys){ .params = &cfg.params,
+		.converse = &global_domain.keys };
+	av = auth_check(&cfg, JID(user, DOMAIN), text, strlen(text), now,
+	    &ft);
 #ifndef CT_LEAKY
 	if (!tainted(&av, sizeof(av)))
 		failed("%s: auth_check's verdict is not derived from the "
@@ -377,6 +385,8 @@ check_answer_path(const struct recipe *recipes, size_t n)
 	}
 	cfg.params = default_params;
 	global_domain.keys = secret_keys;
+	global_domain.formats = (struct format_keys){ .params = &cfg.params,
+		.converse = &global_domain.keys };
 	if (store_settings(&cfg.replay, dir) == -1) {
 		failed("answer path: the replay store's settings");
 		return;
@@ -438,6 +448,125 @@ check_answer_path(const struct recipe *recipes, size_t n)
 	snprintf(line, sizeof(line), "rm -rf '%s'", dir);
 	if (system(line) != 0)
 		failed("answer path: cannot remove %s", dir);
+}
+
+/* --- JWTs: an HS256 key, tracked ---------------------------------------- */
+
+#define JWT_SECRET "ct-verify-hs256-secret-32-bytes!"
+#define JWT_AUD	   "xmpp:example.org"
+
+static struct jwks jwt_set;
+static struct jwt_domain jwt_dom;
+static struct config_domain jwt_domain_cfg;
+static struct config jwt_cfg = { .domains = &jwt_domain_cfg, .ndomains = 1 };
+
+/* The set of one HS256 key, keyed from a tracked copy of the secret. */
+static int
+jwt_setup(void)
+{
+	uint8_t secret[32];
+
+	memcpy(secret, JWT_SECRET, 32);
+	VALGRIND_MAKE_MEM_UNDEFINED(secret, sizeof(secret));
+	strcpy(jwt_set.keys[0].kid, "hs");
+	jwt_set.keys[0].alg = JWKS_HS256;
+	jwt_set.keys[0].mac = mac_new("SHA256", secret, sizeof(secret));
+	jwt_set.n = 1;
+	jwt_set.secrets = 1;
+	strcpy(jwt_set.path, "(tracked)");
+	jwt_dom.keys = &jwt_set;
+	strcpy(jwt_dom.audience, JWT_AUD);
+	jwt_dom.max_lifetime = 300;
+	jwt_dom.leeway = 30;
+	jwt_domain_cfg.formats.params = &default_params;
+	jwt_domain_cfg.formats.jwt = &jwt_dom;
+	explicit_bzero(secret, sizeof(secret));
+	return jwt_set.keys[0].mac == NULL ? -1 : 0;
+}
+
+/* A token of the claims, signed with the clear secret, its signature's
+ * byte flip (if not -1) changed. */
+static void
+jwt_make(const char *claims, int flip, char *out)
+{
+	static const char header[] = "{\"alg\":\"HS256\",\"kid\":\"hs\"}";
+	unsigned char sig[32];
+	unsigned int len;
+	size_t n;
+
+	jwks_b64url_encode((const unsigned char *)header, strlen(header), out);
+	n = strlen(out);
+	out[n++] = '.';
+	jwks_b64url_encode((const unsigned char *)claims, strlen(claims),
+	    out + n);
+	n += strlen(out + n);
+	HMAC(EVP_sha256(), JWT_SECRET, 32, (const unsigned char *)out, n, sig,
+	    &len);
+	if (flip >= 0)
+		sig[flip] ^= 1;
+	out[n++] = '.';
+	jwks_b64url_encode(sig, 32, out + n);
+}
+
+static void
+jwt_case(const char *name, const char *claims, int flip,
+    enum jwt_result expect)
+{
+	char text[1024];
+	struct format_token ft;
+	enum jwt_result r;
+	enum auth_verdict av;
+	struct jwt t;
+
+	jwt_make(claims, flip, text);
+	r = jwt_verify(text, strlen(text), JID(USER, DOMAIN), &jwt_dom,
+	    TEST_NOW, &t, NULL, 0);
+	av = auth_check(&jwt_cfg, JID(USER, DOMAIN), text, strlen(text),
+	    TEST_NOW, &ft);
+#ifndef CT_LEAKY
+	if (!tainted(&r, sizeof(r)) || !tainted(&av, sizeof(av)))
+		failed("JWT %s: the verdict is not derived from the secret "
+		       "(nothing is tracked)", name);
+#endif
+	VALGRIND_MAKE_MEM_DEFINED(&r, sizeof(r));
+	VALGRIND_MAKE_MEM_DEFINED(&av, sizeof(av));
+	if (r != expect)
+		failed("JWT %s: jwt_verify says %d, expected %d", name, r,
+		    expect);
+	else if ((av == AUTH_ACCEPTED) != (r == JWT_VALID))
+		failed("JWT %s: auth_check says %s", name, auth_reason(av));
+	else
+		printf("ok   JWT %s: %s\n", name, auth_reason(av));
+}
+
+static void
+check_jwt(void)
+{
+	char good[256], expired[256], aud[256];
+
+	snprintf(good, sizeof(good), "{\"sub\":\"bob@example.org\",\"aud\":"
+	    "\"" JWT_AUD "\",\"iat\":%d,\"exp\":%d,\"jti\":\"j1\"}", TEST_NOW,
+	    TEST_NOW + 60);
+	snprintf(expired, sizeof(expired), "{\"sub\":\"bob@example.org\","
+	    "\"aud\":\"" JWT_AUD "\",\"iat\":%d,\"exp\":%d,\"jti\":\"j1\"}",
+	    TEST_NOW - 400, TEST_NOW - 100);
+	snprintf(aud, sizeof(aud), "{\"sub\":\"bob@example.org\",\"aud\":"
+	    "\"other\",\"iat\":%d,\"exp\":%d,\"jti\":\"j1\"}", TEST_NOW,
+	    TEST_NOW + 60);
+	jwt_case("HS256 valid", good, -1, JWT_VALID);
+	jwt_case("HS256 signature wrong in its first byte", good, 0,
+	    JWT_BAD_SIGNATURE);
+	jwt_case("HS256 signature wrong in its last byte", good, 31,
+	    JWT_BAD_SIGNATURE);
+	jwt_case("HS256 signature wrong in a middle byte", good, 16,
+	    JWT_BAD_SIGNATURE);
+	jwt_case("HS256 expired, right signature", expired, -1, JWT_EXPIRED);
+	jwt_case("HS256 expired, signature wrong", expired, 31,
+	    JWT_BAD_SIGNATURE);
+	jwt_case("HS256 another audience, right signature", aud, -1,
+	    JWT_BAD_CLAIMS);
+	jwt_case("HS256 another audience, signature wrong", aud, 0,
+	    JWT_BAD_SIGNATURE);
 }
 
 int
@@ -548,6 +677,10 @@ main(void)
 	}
 	secret_keys.previous_until = time(NULL) + 86400;
 	check_answer_path(recipes, sizeof(recipes) / sizeof(recipes[0]));
+	if (jwt_setup() != 0)
+		failed("JWT: cannot key the HS256 set");
+	else
+		check_jwt();
 #ifdef CT_LEAKY
 	leaky_lookup();
 #endif

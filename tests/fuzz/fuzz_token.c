@@ -24,6 +24,7 @@
 #include "auth.h"
 #include "base32.h"
 #include "config.h"
+#include "format_converse.h"
 #include "token.h"
 #include "unit.h"
 
@@ -60,6 +61,8 @@ setup(void)
 	cfg.domains[0].keys.current.sig = mac_new("SHA256",
 	    (const uint8_t *)TEST_SECRET, strlen(TEST_SECRET));
 	cfg.domains[0].keys.current.window = totp_window_new();
+	cfg.domains[0].formats = (struct format_keys){ .params = &cfg.params,
+		.converse = &cfg.domains[0].keys };
 	if (cfg.domains[0].keys.current.otp == NULL ||
 	    cfg.domains[0].keys.current.sig == NULL)
 		abort();
@@ -82,8 +85,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const struct token_params *p;
 	const char *text, *user;
 	char again[TOKEN_MAX_LEN + 1];
-	struct replay_entry e1, e2;
-	struct token t, t2;
+	struct replay_entry e1 = { 0 }, e2 = { 0 };
+	struct format_token ft2;
+	struct token t, *t2 = &ft2.u.converse;
 	size_t len, vi, oi, ui;
 	time_t now;
 	unsigned bad;
@@ -105,12 +109,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.params = *p;
 
 	memset(&t, 0xa5, sizeof(t));
-	memset(&t2, 0xa5, sizeof(t2));
+	memset(&ft2, 0xa5, sizeof(ft2));
 	parsed = token_parse(text, len, p, &t) == 0;
 	reference = len == strlen(TEST_TOKEN) &&
 	    memcmp(text, TEST_TOKEN, len) == 0;
 	in_window = offsets[oi] >= -30 && offsets[oi] < 60;
-	v = auth_check(&cfg, JID(user, domain), text, len, now, &t2);
+	v = auth_check(&cfg, JID(user, domain), text, len, now, &ft2);
 	if (!parsed) {
 		if (v != AUTH_MALFORMED) {
 			fprintf(stderr, "auth_check: verdict %d for a token "
@@ -153,13 +157,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		     bad == TOKEN_BAD_OTP ? AUTH_BAD_OTP :
 		     bad == TOKEN_BAD_SIG ? AUTH_BAD_SIGNATURE :
 					      AUTH_BAD_OTP_AND_SIGNATURE) ||
-	    memcmp(&t2, &t, sizeof(t)) != 0) {
+	    memcmp(t2, &t, sizeof(t)) != 0) {
 		fprintf(stderr, "auth_check disagrees with token_verify\n");
 		abort();
 	}
 
 	if (token_replay_entry(&t, p, JID(user, domain), &e1) != 0 ||
-	    token_replay_entry(&t2, p, JID(user, domain), &e2) != 0 ||
+	    token_replay_entry(t2, p, JID(user, domain), &e2) != 0 ||
 	    memcmp(e1.key, e2.key, sizeof(e1.key)) != 0 ||
 	    memcmp(e1.user, e2.user, sizeof(e1.user)) != 0) {
 		fprintf(stderr, "token_replay_entry failed or varied\n");

@@ -5,6 +5,7 @@ the token endpoint the page's credentials_url points at.
 
     webapp.py --page DIR --dist DIR --helper HELPER --config CONF --jid JID
               [--websocket-url URL] [--bosh-url URL] [--port PORT] [--log FILE]
+              [--jwt-key KEY --jwt-kid KID]
 
 It prints "http://127.0.0.1:PORT/" once it listens (PORT 0, the default,
 takes a free port).
@@ -17,7 +18,10 @@ takes a free port).
                         generator, tests/harness/tokengen.py, ten minutes ago) or
                         "limited" (a rate-limited endpoint: one tampered
                         token a minute, "429 Too Many Requests" beyond) or
-                        "denied" (no user logged in: 401, always).
+                        "denied" (no user logged in: 401, always) or "jwt"
+                        (a JWT: "HELPER --config CONF mint JID --jwt
+                        --private-key KEY --kid KID", given --jwt-key KEY
+                        and --jwt-kid KID).
   GET /                 the page, its settings block rewritten for this
                         server; query parameters (for tests, not a page to
                         copy): transport=websocket|bosh|both (default both),
@@ -100,6 +104,11 @@ class App:
                 [sys.executable, os.path.join(HERE, "..", "harness", "tokengen.py"), seed,
                  secret, a.jid, "--offset", "-600"],
                 capture_output=True, text=True, timeout=10, check=True)
+        elif kind == "jwt":
+            out = subprocess.run(
+                [a.helper, "--config", a.config, "mint", a.jid, "--jwt",
+                 "--private-key", a.jwt_key, "--kid", a.jwt_kid],
+                capture_output=True, text=True, timeout=10, check=True)
         else:
             out = subprocess.run(
                 [a.helper, "--config", a.config, "mint", a.jid],
@@ -160,7 +169,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send(500, "error: %s\n" % type(e).__name__, "text/plain")
 
     def token(self, kind):
-        if kind not in ("fresh", "tampered", "expired", "limited", "denied"):
+        if kind not in ("fresh", "tampered", "expired", "limited", "denied",
+                        "jwt") or (kind == "jwt" and not self.app.args.jwt_key):
             self.send(400, "unknown kind\n", "text/plain")
             return
         if kind == "denied":
@@ -226,6 +236,8 @@ def main():
     p.add_argument("--bosh-url")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--log")
+    p.add_argument("--jwt-key")
+    p.add_argument("--jwt-kid")
     a = p.parse_args()
     Handler.app = App(a)
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", a.port), Handler)

@@ -1,7 +1,7 @@
 #!/bin/bash
 # The web application's side: the minting examples in examples/ (Python, PHP,
-# Node.js) make tokens the helper accepts exactly once, in time zones far
-# from UTC; they reproduce the test vectors of doc/test-vectors.md and the
+# Node.js) make tokens, and JWTs (mint_jwt.*, with keys from jwt-keygen),
+# that the helper accepts exactly once, in time zones far from UTC; they reproduce the test vectors of doc/test-vectors.md and the
 # fingerprints of their secrets; they refuse bad input with one line on
 # stderr. The vectors themselves are computed again independently (pyotp)
 # and must be those of the page and of the C unit test.
@@ -227,6 +227,39 @@ if [ -s "$all_nonces" ]; then
 	else
 		fail "nonce digits not uniform: chi-squared ${chi% *} over ${chi#* } digits"
 	fi
+fi
+
+# --- JWTs: keys from jwt-keygen, tokens from each example ---------------
+
+# jwt_python etc. KEY JID: a JWT minted by the example (PyJWT, PHP's sodium
+# and openssl, node:crypto), run as EXAMPLE PRIVATE_KEY JID.
+jwt_python() { $PY "$EX/mint_jwt.py" "$@"; }
+jwt_php() { php "$EX/mint_jwt.php" "$@"; }
+jwt_node() { node "$EX/mint_jwt.mjs" "$@"; }
+
+if $PY -c 'import jwt' 2>/dev/null; then
+	JWT_DIR=$WORK/jwt
+	mkdir -p "$JWT_DIR"
+	for alg in EdDSA ES256 RS256; do
+		$HELPER jwt-keygen --kid "$alg" --alg "$alg" --jwks "$JWT_DIR/set.jwks" \
+			--private-key "$JWT_DIR/$alg.pem" >/dev/null ||
+			fail "jwt-keygen --alg $alg"
+	done
+	make_config "$WORK/jwt.conf" "jwt_keys = $JWT_DIR/set.jwks" \
+		"jwt_audience = xmpp:example.org"
+	for ex in "${examples[@]}"; do
+		for alg in EdDSA ES256 RS256; do
+			for zone in "${zones[@]}"; do
+				t=$(TZ=$zone "jwt_$ex" "$JWT_DIR/$alg.pem" Bob@Example.org)
+				check "mint_jwt ($ex, $alg) in $zone: accepted once" 10 \
+					"$(printf 'auth:bob:example.org:%s\n' "$t" "$t" | helper_answers "$WORK/jwt.conf")"
+			done
+		done
+		expect_error "mint_jwt ($ex): a missing key file is one line on stderr" \
+			"$JWT_DIR/none.pem" "jwt_$ex" "$JWT_DIR/none.pem" bob@example.org
+	done
+else
+	skip "the JWT examples" "python3-jwt is not installed (tests/deps.sh installs it)"
 fi
 
 # --- the zones matter: the old README generator fails in them -----------

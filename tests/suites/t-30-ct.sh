@@ -78,6 +78,15 @@ if [ -n "$leaky_cmp" ]; then
 else
 	fail "self-check: memcheck did not flag the early-exit comparison (the detector is broken; reports, suppressed: $(summary leaky))"
 fi
+leaky_jwt=$(awk -F'\t' '$1 == "REPORT" && $2 == "ours" &&
+	$3 == "UninitCondition" && $4 ~ /^ct_leaky_memcmp / &&
+	$6 ~ /signature_ok[.a-z0-9]* \(src\/jwt\.c:/ { print $4 " <- signature_ok"; exit }' \
+	"$WORK/leaky.reports")
+if [ -n "$leaky_jwt" ]; then
+	pass "self-check: an early-exit comparison of an HS256 JWT signature is flagged ($leaky_jwt)"
+else
+	fail "self-check: memcheck did not flag the early-exit comparison in jwt.c (is the HS256 key tracked?)"
+fi
 leaky_idx=$(awk -F'\t' '$1 == "REPORT" && $2 == "ours" &&
 	$3 == "UninitValue" && $4 ~ /^leaky_lookup / { print $4; exit }' \
 	"$WORK/leaky.reports")

@@ -5,7 +5,7 @@
 . "$(dirname "$0")/../lib/lib.sh"
 
 SECONDS_EACH=${FUZZ_CHECK_SECONDS:-20}
-TARGETS="frame token config"
+TARGETS="frame token config jwt"
 
 mk() { env -u MAKEFLAGS -u MFLAGS make -s --no-print-directory -C "$TOP" "$@"; }
 

@@ -40,6 +40,7 @@ CHECKS=(
 	"auto_reconnect on, endpoint rate-limited: no further login"
 	"without consider_*_secure: no token login over plain HTTP"
 	"endpoint says 401: asked again and again, even with auto_reconnect off"
+	"websocket: a JWT from the endpoint logs in, the page unchanged"
 )
 
 # browser_missing: print why the browser checks cannot run here (nothing
@@ -105,7 +106,10 @@ SOCK=$WORK/helper.sock
 CONF=$WORK/helper.conf
 PCONF=$WORK/prosody/prosody.cfg.lua
 mkdir -p "$WORK/replay" "$WORK/prosody" "$WORK/tmp"
-make_config "$CONF"
+# A key pair for JWTs: the web application signs with its private half.
+"$HELPER" jwt-keygen --kid web --jwks "$WORK/jwt.jwks" \
+	--private-key "$WORK/jwt.pem" >/dev/null || fail "jwt-keygen"
+make_config "$CONF" "jwt_keys = $WORK/jwt.jwks" "jwt_audience = xmpp:$DOMAIN"
 
 if ! e2e_serve_helper "$SOCK" "$CONF"; then
 	fail "serve the helper on $SOCK"
@@ -124,7 +128,8 @@ spawn "$PY" "$TOP/tests/lib/webapp.py" --page "$TOP/examples/converse" --dist "$
 	--helper "$HELPER" --config "$CONF" --jid "$JID" \
 	--websocket-url "ws://127.0.0.1:$E2E_HTTP_PORT/xmpp-websocket" \
 	--bosh-url "http://127.0.0.1:$E2E_HTTP_PORT/http-bind" \
-	--log "$WORK/webapp.log" >"$WORK/webapp.out" 2>&1
+	--log "$WORK/webapp.log" --jwt-key "$WORK/jwt.pem" --jwt-kid web \
+	>"$WORK/webapp.out" 2>&1
 if ! wait_for 10 grep -q '^http://' "$WORK/webapp.out"; then
 	fail "the web application starts"
 	cat "$WORK/webapp.out"
@@ -148,6 +153,7 @@ scenarios() {
 		ws-loop transport=websocket&token=tampered&reconnect=1 --for 8
 		ws-limited transport=websocket&token=limited&reconnect=1 --for 8
 		ws-denied transport=websocket&token=denied&reconnect=0 --for 5
+		ws-jwt transport=websocket&token=jwt
 	EOF
 }
 field() {
@@ -212,6 +218,7 @@ expect_refused ws-expired websocket "${CHECKS[4]}"
 expect_refused bosh-expired bosh "${CHECKS[5]}"
 # The page as shipped: both URLs and its own auto_reconnect (off).
 expect_login both-fresh websocket "${CHECKS[6]}"
+expect_login ws-jwt websocket "${CHECKS[13]}"
 
 # What the page's auto_reconnect advice is about: with it on, converse.js
 # answers a refused login with a fresh token and a new login at once, then

@@ -5,8 +5,9 @@
 # (slixmpp) logs in. Proves: a valid token logs in; replays are refused, also
 # by the other processes of the pool (they share the replay store); parallel
 # logins with one token let exactly one in; expired, other users', other
-# domains' and garbage tokens are refused; the helpers exit when ejabberd
-# stops.
+# domains' and garbage tokens are refused; JWTs in every algorithm (made by
+# python3-jwt and python3-jwcrypto) log in once; the helpers exit when
+# ejabberd stops.
 #
 # ejabberd runs in the foreground of a background job, as whoever runs this
 # suite, with its own config, spool and log in a temporary directory, and
@@ -78,7 +79,16 @@ CONF=$WORK/token-auth.conf
 SNIP=$WORK/ejabberd-auth.yml
 EJ=$WORK/ejabberd
 mkdir -p "$WORK/replay" "$EJ/spool" "$EJ/log"
-make_config "$CONF"
+# JWTs too, where Debian's python3-jwt and python3-jwcrypto can make them.
+JWT_KEYS=""
+if $PY -c 'import jwt, jwcrypto' 2>/dev/null &&
+	$PY "$TOP/tests/lib/jwtgen.py" keys "$WORK/jwt"; then
+	JWT_KEYS=$WORK/jwt
+	make_config "$CONF" "jwt_keys = $JWT_KEYS/set.jwks" \
+		"jwt_audience = xmpp:$DOMAIN"
+else
+	make_config "$CONF"
+fi
 
 echo "# ejabberd on 127.0.0.1:$PORT, helper $HELPER, snippet $EJABBERD_SNIPPET"
 
@@ -360,6 +370,16 @@ expect "token with one signature character changed refused" refused \
 	"alice@$DOMAIN" "$tampered"
 expect "empty password refused" refused "alice@$DOMAIN" ""
 expect "still logs in after refusals" ok "bob@$DOMAIN" "$(token "bob@$DOMAIN")"
+if [ -n "$JWT_KEYS" ]; then
+	for kid in ed es rs ps hs; do
+		J=$($PY "$TOP/tests/lib/jwtgen.py" mint "$JWT_KEYS" "$kid" "dave@$DOMAIN" \
+			"xmpp:$DOMAIN")
+		expect "a $kid JWT logs in" ok "dave@$DOMAIN" "$J"
+		expect "... and is refused the second time" refused "dave@$DOMAIN" "$J"
+	done
+else
+	skip "JWT logins through ejabberd" "no python3-jwt or python3-jwcrypto (tests/deps.sh installs them)"
+fi
 check "the pool is the same processes" "$POOL_PIDS" "$(pool_pids | tr '\n' ' ')"
 
 # --- stop ejabberd: its helpers exit ---------------------------------------

@@ -513,6 +513,57 @@ START_TEST(missing_and_not_regular)
 }
 END_TEST
 
+/* JWT keys: a section with jwt_keys alone accepts only JWTs; errors name
+ * the file and the line. */
+START_TEST(jwt_keys)
+{
+	char set[PATH_MAX + 16], text[3 * PATH_MAX];
+	const struct format_keys *f;
+	FILE *k;
+
+	snprintf(set, sizeof(set), "%s/set.jwks", dir);
+	ck_assert_ptr_nonnull(k = fopen(set, "w"));
+	fputs("{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":"
+	    "\"a\",\"alg\":\"EdDSA\",\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiM"
+	    "lrwIaaPcHURo\"}]}", k);
+	fclose(k);
+	chmod(set, 0644);
+	snprintf(text, sizeof(text), "otp_seed = %s\ntoken_secret = %s\n"
+	    "[jwt.example]\njwt_keys = %s\njwt_audience = xmpp:jwt.example\n"
+	    "jwt_leeway = 10\n", TEST_SEED, TEST_SECRET, set);
+	ck_assert_msg(load(text, 0600) == 0, "%s", err);
+	ck_assert_ptr_nonnull(f = config_formats(&cfg, "jwt.example", 11));
+	ck_assert_ptr_null(f->converse);
+	ck_assert_ptr_nonnull(f->jwt);
+	ck_assert_uint_eq(f->jwt->leeway, 10);
+	ck_assert_uint_eq(f->jwt->max_lifetime, 300);
+	ck_assert_str_eq(f->jwt->audience, "xmpp:jwt.example");
+	ck_assert_ptr_null(config_keys(&cfg, "jwt.example", 11));
+	ck_assert_ptr_nonnull(f = config_formats(&cfg, "other.example", 13));
+	ck_assert_ptr_nonnull(f->converse);
+	ck_assert_ptr_null(f->jwt);
+	config_free(&cfg);
+
+	snprintf(text, sizeof(text), "[a.example]\njwt_keys = %s\n", set);
+	expect_error(text, 2, "jwt_keys needs jwt_audience");
+	snprintf(text, sizeof(text), "[a.example]\njwt_audience = x\n");
+	expect_error(text, 2, "jwt_audience without jwt_keys");
+	snprintf(text, sizeof(text), "[a.example]\njwt_keys = set.jwks\n"
+	    "jwt_audience = x\n");
+	expect_error(text, 2, "absolute path");
+	snprintf(text, sizeof(text), "[a.example]\njwt_keys = %s\n"
+	    "jwt_audience = x\njwt_leeway = 301\n", set);
+	expect_error(text, 4, "jwt_leeway");
+	snprintf(text, sizeof(text), "[a.example]\njwt_keys = %s/none\n"
+	    "jwt_audience = x\n", dir);
+	expect_error(text, 2, "jwt_keys: ");
+	snprintf(text, sizeof(text), "[a.example]\njwt_keys = %s\n"
+	    "jwt_audience = x\njwt_keys = %s\n", set, set);
+	expect_error(text, 4, "already set on line 2");
+	unlink(set);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -536,6 +587,7 @@ main(void)
 	ADD(tc, permissions);
 	ADD(tc, wrong_owner);
 	ADD(tc, missing_and_not_regular);
+	ADD(tc, jwt_keys);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }

@@ -1,4 +1,5 @@
 #include "base32.h"
+#include "format_converse.h"
 #include "token.h"
 #include "unit.h"
 

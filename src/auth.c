@@ -14,6 +14,8 @@
  *    its nonce or its signature.
  * 5. A yes only after the nonce is recorded: the logins of a batch are
  *    answered once the one commit that records all their nonces is done.
+ * 6. The end of a token's time step, which its entry carries for the
+ *    store's high-water mark, is made public only once it is accepted.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -92,6 +92,43 @@ out=$($HELPER --config "$CONF" verify erin@example.org "$t")
 grep -q 'its jti was used before' <<<"$out" &&
 	pass "verify: a used JWT is a replay" || fail "verify: a used JWT: $out"
 
+# Reasons for JWT refusals, one word each: on the wire for a client that
+# asks (the Prosody provider), and in the log. The store here is keyed
+# with store_secret, as a new installation's is.
+KCONF=$WORK/keyed.conf
+{
+	echo "replay_store = $WORK/keyed-replay"
+	echo "store_secret = Q2S3MC5P4ZT4SDHYEA7JYXEX4IQOEYFY"
+	echo "jwt_keys = $KEYS/set.jwks"
+	echo "jwt_audience = $AUD"
+	echo "jwt_issuer = $ISS"
+} >"$KCONF"
+chmod 600 "$KCONF"
+now=$(date +%s)
+t=$(mint ed bob@example.org)
+t2=$(mint ed bob@example.org)
+forged=${t%.*}.${t2##*.}
+reasons=$(printf 'auth:bob:example.org:%s\n' options:reasons "$t" "$t" \
+	"$(mint ed bob@example.org --claims "{\"exp\": $((now - 100))}")" \
+	"$(mint ed bob@example.org --claims "{\"nbf\": $((now + 600))}")" \
+	"$(mint ed bob@example.org --claims "{\"exp\": $((now + 3600))}")" \
+	"$(mint ed bob@example.org --header '{"kid": "nope"}')" \
+	"$(mint ed bob@example.org --claims '{"aud": "xmpp:other"}')" \
+	"$forged" |
+	sed '1s/^auth:bob:example.org://' |
+	timeout 60 $HELPER --config "$KCONF" --log stderr 2>"$WORK/reasons.log" |
+	paste -sd '|')
+check "JWT refusals carry their reason (store_secret set)" \
+	"1|1|0 replayed|0 expired|0 not_yet_valid|0 lifetime_too_long|0 unknown_key|0 bad_claims|0 bad_signature" \
+	"$reasons"
+check "... and the log says the same words" \
+	"accepted none|refused replayed|refused expired|refused not_yet_valid|refused lifetime_too_long|refused unknown_key|refused bad_claims|refused bad_signature" \
+	"$(sed -n 's/.*decision=\([a-z]*\) reason=\([a-z_]*\) jid=bob@example.org .*/\1 \2/p' "$WORK/reasons.log" | paste -sd '|')"
+out=$($HELPER --config "$KCONF" verify bob@example.org "$t")
+grep -q 'its jti was used before' <<<"$out" &&
+	pass "verify finds the JWT used, under store_secret" ||
+	fail "verify finds the JWT used, under store_secret: $out"
+
 # The helper's own keys and tokens, checked by PyJWT.
 NEW=$WORK/new.jwks
 for alg in EdDSA ES256 RS256; do

@@ -330,6 +330,57 @@ START_TEST(kept_for_the_widest_config)
 }
 END_TEST
 
+/* A JWT's entry as format_jwt.c and auth.c make it: its step ends at exp. */
+static enum replay_result
+record_jwt(struct replay *r, unsigned n, time_t exp, time_t leeway,
+    uint64_t key_id, time_t now)
+{
+	struct replay_time t = { now, exp + leeway > now ? exp + leeway :
+					 now + 1 };
+	struct replay_entry e = entry(n, n);
+	enum replay_result res;
+
+	e.step_end = exp;
+	e.keep = leeway;
+	e.key_id = key_id;
+	replay_record(r, &e, 1, &t, &res, err);
+	return res;
+}
+
+/*
+ * A JWT's step ends at its exp, its leeway the keep: once purged it stays
+ * refused, with the clock set back or a wider leeway; a JWT still within
+ * its leeway is never refused by the mark; and an exp a day ahead counts
+ * when the store's keys change.
+ */
+START_TEST(jwt_step_ends_at_exp)
+{
+	struct replay *r = store(1000);
+	const time_t e = 1000000, day = 86400;
+
+	ck_assert_int_eq(record_jwt(r, 1, e, 60, 0, e - 100), REPLAY_FRESH);
+	/* Its record goes at e + 60 + the margin, the mark to e. */
+	ck_assert_int_eq(record_jwt(r, 2, e + 120, 60, 0, e + 100),
+	    REPLAY_FRESH);
+	ck_assert_int_eq(record_jwt(r, 1, e, 60, 0, e - 50), REPLAY_ERROR);
+	ck_assert_int_eq(record_jwt(r, 1, e, 300, 0, e + 200), REPLAY_ERROR);
+	/* Expired 50 s ago, within its leeway of 60 s: accepted. */
+	ck_assert_int_eq(record_jwt(r, 3, e + 50, 60, 0, e + 100),
+	    REPLAY_FRESH);
+	/* A day ahead, then other keys: it counts as gone, and is refused
+	 * under the new keys too. */
+	ck_assert_int_eq(record_jwt(r, 4, e + 100 + day, 60, 0, e + 100),
+	    REPLAY_FRESH);
+	ck_assert_int_eq(record_jwt(r, 5, e + 200, 60, 7, e + 101),
+	    REPLAY_ERROR);
+	ck_assert_int_eq(record_jwt(r, 4, e + 100 + day, 60, 7, e + 102),
+	    REPLAY_ERROR);
+	ck_assert_int_eq(record_jwt(r, 6, e + 101 + day, 60, 7, e + 102),
+	    REPLAY_FRESH);
+	replay_close(r);
+}
+END_TEST
+
 /* Set back with nothing purged: the nonce is still found. */
 START_TEST(clock_set_back_finds_entries)
 {
@@ -784,6 +835,7 @@ main(void)
 	ADD(tc, clock_set_back_refuses_until_reset);
 	ADD(tc, clock_back_and_forth_never_brings_a_token_back);
 	ADD(tc, kept_for_the_widest_config);
+	ADD(tc, jwt_step_ends_at_exp);
 	ADD(tc, clock_set_back_finds_entries);
 	ADD(tc, found_whatever_the_config_was);
 	ADD(tc, batch_records_each_key_once);

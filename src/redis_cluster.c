@@ -381,7 +381,7 @@ read_range(struct redis_cluster *cl, struct map *m, const redisReply *range,
 
 /* Sends one command on the link and reads its reply; NULL with why. */
 static redisReply *
-ask(struct redis_link *l, int argc, const char *argv[], uint64_t deadline,
+node_command(struct redis_link *l, int argc, const char *argv[], uint64_t deadline,
     char why[REPLAY_ERR_LEN])
 {
 	struct redis_exchange x = { deadline, 0, 0, 0 };
@@ -422,7 +422,7 @@ ask_map(struct redis_cluster *cl, struct node *n, uint64_t deadline,
 
 	if ((l = node_link(cl, n, why)) == NULL)
 		return -1;
-	if ((r = ask(l, 2, shards, deadline, why)) == NULL)
+	if ((r = node_command(l, 2, shards, deadline, why)) == NULL)
 		return -1;
 	if (r->type == REDIS_REPLY_ERROR && (strncmp(r->str, "ERR unknown",
 	    11) == 0 || strncmp(r->str, "ERR Unknown", 11) == 0 ||
@@ -431,7 +431,7 @@ ask_map(struct redis_cluster *cl, struct node *n, uint64_t deadline,
 		 * allowed only that. */
 		freeReplyObject(r);
 		old = 1;
-		if ((r = ask(l, 2, slots, deadline, why)) == NULL)
+		if ((r = node_command(l, 2, slots, deadline, why)) == NULL)
 			return -1;
 	}
 	if (r->type != REDIS_REPLY_ARRAY) {

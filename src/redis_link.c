@@ -619,7 +619,7 @@ redis_io_error(const redisContext *c, const char *where, uint64_t deadline,
 
 /* Sends argc words, then reads the reply; NULL with why. */
 static redisReply *
-ask(redisContext *c, const char *where, int argc, const char **argv,
+command_reply(redisContext *c, const char *where, int argc, const char **argv,
     uint64_t deadline, char why[REPLAY_ERR_LEN])
 {
 	struct redis_exchange x = { deadline, 0, 0, 0 };
@@ -677,7 +677,7 @@ ask_sentinel_authed(struct redis_link *l, redisContext *c, const char *where,
 	void *reply = NULL;
 
 	if (l->sentinel_password[0] == '\0')
-		return ask(c, where, 3, question, deadline, why);
+		return command_reply(c, where, 3, question, deadline, why);
 	if (nauth == 2)
 		auth[1] = l->sentinel_password;
 	for (i = 0; i < 3; i++) {

@@ -82,6 +82,8 @@ static const char *const reasons[] = {
 	[AUTH_NOT_YET_VALID] = "not yet valid",
 	[AUTH_TOO_LONG] = "lifetime over the maximum",
 	[AUTH_BAD_CLAIMS] = "claims not as required",
+	[AUTH_BEHIND_MARK] = "of a time step the replay store may have "
+	    "forgotten (a clock set back, or store_secret changed)",
 };
 
 /*
@@ -105,6 +107,7 @@ static const char *const words[] = {
 	[AUTH_NOT_YET_VALID] = "not_yet_valid",
 	[AUTH_TOO_LONG] = "lifetime_too_long",
 	[AUTH_BAD_CLAIMS] = "bad_claims",
+	[AUTH_BEHIND_MARK] = "before_mark",
 };
 
 _Static_assert(sizeof(reasons) / sizeof(reasons[0]) == AUTH_VERDICTS &&
@@ -263,6 +266,8 @@ verdict_of(enum replay_result res)
 		return AUTH_USER_LIMIT;
 	case REPLAY_FULL:
 		return AUTH_STORE_FULL;
+	case REPLAY_BEHIND_MARK:
+		return AUTH_BEHIND_MARK;
 	default:
 		return AUTH_STORE_FAILED;
 	}
@@ -477,6 +482,8 @@ auth_lookup(struct auth *a, const struct jid *j, const char *password,
 		return AUTH_ACCEPTED;
 	case REPLAY_SEEN:
 		return AUTH_REPLAY;
+	case REPLAY_BEHIND_MARK:
+		return AUTH_BEHIND_MARK;
 	default:
 		return AUTH_STORE_FAILED;
 	}

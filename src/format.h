@@ -37,9 +37,10 @@ enum auth_verdict {
 	AUTH_NOT_YET_VALID,  /* JWT: nbf or iat ahead beyond the leeway */
 	AUTH_TOO_LONG,	     /* JWT: a lifetime over jwt_max_lifetime */
 	AUTH_BAD_CLAIMS,     /* JWT: sub, aud, iss or jti not as required */
+	AUTH_BEHIND_MARK,    /* its step ends at or before the store's mark */
 };
 
-#define AUTH_VERDICTS (AUTH_BAD_CLAIMS + 1)
+#define AUTH_VERDICTS (AUTH_BEHIND_MARK + 1)
 
 /*
  * What a domain has for each format: NULL for a format it does not

@@ -91,6 +91,9 @@ enum replay_result {
 	REPLAY_SEEN,	  /* recorded before: a replay */
 	REPLAY_USER_FULL, /* its JID holds per_user live nonces already */
 	REPLAY_FULL,	  /* no room (what is left is kept for other JIDs) */
+	REPLAY_BEHIND_MARK, /* its step ends at or before the mark: whether it
+			     * was used may be forgotten (a clock set back, or
+			     * the store's keys changed): refuse */
 	REPLAY_ERROR,	  /* could not be recorded: refuse */
 };
 

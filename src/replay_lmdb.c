@@ -447,10 +447,8 @@ record_entry(struct lmdb_store *r, MDB_txn *txn, MDB_cursor *cur,
 	unsigned live;
 	int seen;
 
-	if (checked_step_end(e, t) <= m->mark) {
-		*rc = CLOCK_BEHIND;
-		return REPLAY_ERROR;
-	}
+	if (checked_step_end(e, t) <= m->mark)
+		return REPLAY_BEHIND_MARK;
 	if ((*rc = walk_user(cur, e, now, r->per_user, &seen, &live)) != 0 ||
 	    (!seen && (*rc = legacy_seen(txn, r->db, m, e, now, &seen)) != 0))
 		return REPLAY_ERROR;
@@ -529,10 +527,10 @@ lmdb_record(struct replay *base, const struct replay_entry entries[],
 	for (i = 0; i < n; i++) {
 		results[i] = record_entry(r, txn, cur, &m, &count, &entries[i],
 		    t, &rc);
-		if (results[i] == REPLAY_ERROR && rc != CLOCK_BEHIND)
+		if (results[i] == REPLAY_ERROR)
 			goto abort;
 		full += results[i] == REPLAY_FULL;
-		behind += results[i] == REPLAY_ERROR;
+		behind += results[i] == REPLAY_BEHIND_MARK;
 	}
 	mdb_cursor_close(cur);
 	cur = NULL;
@@ -596,7 +594,8 @@ lmdb_lookup(struct replay *base, const struct replay_entry *e,
 	explain_failure(err, rc == MDB_CORRUPTED ? "lookup (a store of an older "
 	    "version, which a helper converts when it first opens it?)" :
 	    "lookup", rc);
-	return REPLAY_ERROR;
+	return rc == KEYS_CHANGED || rc == CLOCK_BEHIND ? REPLAY_BEHIND_MARK :
+	    REPLAY_ERROR;
 }
 
 static void

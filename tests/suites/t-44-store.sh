@@ -52,6 +52,9 @@ check "at X - 40 min: still refused (not forgiven after one lifetime)" \
 	"0" "$(at -2400 "$WORK/clock.conf" "$(auth dave@example.org "$(token dave@example.org --offset -2400)")")"
 logged "clock is behind" && pass "... and the log says why" ||
 	fail "clock behind: log: $(head -c 300 "$WORK/stderr")"
+logged "decision=refused reason=before_mark" && ! logged "reason=store_failed" &&
+	pass "... each refusal's reason is before_mark, not a failed store" ||
+	fail "clock behind: reasons: $(grep -o 'reason=[a-z_]*' "$WORK/stderr" | sort | uniq -c | tr '\n' ' ')"
 check "back at X: the token used at X is refused, not accepted a second time" \
 	"0" "$(at +0 "$WORK/clock.conf" "$(auth $JID "$used")")"
 $HELPER --config "$WORK/clock.conf" check-config >"$WORK/check" 2>&1

@@ -235,9 +235,9 @@ START_TEST(clock_set_back_refuses_until_reset)
 	/* The clock jumps ahead a day: the first entry is purged. */
 	ck_assert_int_eq(record(r, entry(2, 1), 87400), REPLAY_FRESH);
 	/* Back again, the first nonce would be valid, but is gone: refuse. */
-	ck_assert_int_eq(record(r, entry(1, 1), 1005), REPLAY_ERROR);
+	ck_assert_int_eq(record(r, entry(1, 1), 1005), REPLAY_BEHIND_MARK);
 	ck_assert_msg(strstr(err, "clock is behind") != NULL, "%s", err);
-	ck_assert_int_eq(record(r, entry(3, 1), 1050), REPLAY_ERROR);
+	ck_assert_int_eq(record(r, entry(3, 1), 1050), REPLAY_BEHIND_MARK);
 	/* Past the latest step end purged (at most 1080 here). */
 	ck_assert_int_eq(record(r, entry(3, 1), 1100), REPLAY_FRESH);
 	/*
@@ -248,7 +248,7 @@ START_TEST(clock_set_back_refuses_until_reset)
 	 * closed around it, as another process would leave it.
 	 */
 	ck_assert_int_eq(record(r, entry(4, 1), 87600), REPLAY_FRESH);
-	ck_assert_int_eq(record(r, entry(5, 1), 1200), REPLAY_ERROR);
+	ck_assert_int_eq(record(r, entry(5, 1), 1200), REPLAY_BEHIND_MARK);
 	replay_close(r);
 	ck_assert_int_eq(replay_reset_clock(&s, 1201, err), 0);
 	r = store(1000);
@@ -283,11 +283,13 @@ START_TEST(clock_back_and_forth_never_brings_a_token_back)
 	ck_assert_int_eq(record(r, token_entry(2, 2, (x + 1800) / 30 * 30 + 30),
 	    x + 1800), REPLAY_FRESH);
 	ck_assert_int_eq(record(r, token_entry(3, 3, end - 60), x - 60),
-	    REPLAY_ERROR);
+	    REPLAY_BEHIND_MARK);
 	ck_assert_int_eq(record(r, token_entry(4, 4, end - 30), x - 40),
-	    REPLAY_ERROR);
-	ck_assert_int_eq(record(r, token_entry(1, 1, end), x), REPLAY_ERROR);
-	ck_assert_int_eq(lookup(r, token_entry(1, 1, end), x), REPLAY_ERROR);
+	    REPLAY_BEHIND_MARK);
+	ck_assert_int_eq(record(r, token_entry(1, 1, end), x),
+	    REPLAY_BEHIND_MARK);
+	ck_assert_int_eq(lookup(r, token_entry(1, 1, end), x),
+	    REPLAY_BEHIND_MARK);
 	/* A token of a later step than any purged is accepted. */
 	ck_assert_int_eq(record(r, token_entry(5, 5, end + 30), x + 20),
 	    REPLAY_FRESH);
@@ -311,10 +313,11 @@ START_TEST(kept_for_the_widest_config)
 	ck_assert_int_eq(record(r, narrow, 1005), REPLAY_FRESH);
 	ck_assert_int_eq(record(r, token_entry(9, 9, 1110), 1111),
 	    REPLAY_FRESH);
-	ck_assert_int_eq(record(r, narrow, 1111), REPLAY_ERROR);
+	ck_assert_int_eq(record(r, narrow, 1111), REPLAY_BEHIND_MARK);
 	/* A window of 3 raises what is kept, for every helper after. */
 	wide.keep = 90;
-	ck_assert_int_eq(record(r, wide, 1115), REPLAY_ERROR); /* too old */
+	ck_assert_int_eq(record(r, wide, 1115),
+	    REPLAY_BEHIND_MARK); /* too old */
 	wide.step_end = 1140;
 	ck_assert_int_eq(record(r, wide, 1115), REPLAY_FRESH);
 	narrow = token_entry(3, 3, 1140);
@@ -325,7 +328,7 @@ START_TEST(kept_for_the_widest_config)
 	ck_assert_int_eq(record(r, narrow, 1250), REPLAY_SEEN);
 	ck_assert_int_eq(record(r, token_entry(11, 11, 1290), 1261),
 	    REPLAY_FRESH);
-	ck_assert_int_eq(record(r, narrow, 1261), REPLAY_ERROR);
+	ck_assert_int_eq(record(r, narrow, 1261), REPLAY_BEHIND_MARK);
 	replay_close(r);
 }
 END_TEST
@@ -362,8 +365,10 @@ START_TEST(jwt_step_ends_at_exp)
 	/* Its record goes at e + 60 + the margin, the mark to e. */
 	ck_assert_int_eq(record_jwt(r, 2, e + 120, 60, 0, e + 100),
 	    REPLAY_FRESH);
-	ck_assert_int_eq(record_jwt(r, 1, e, 60, 0, e - 50), REPLAY_ERROR);
-	ck_assert_int_eq(record_jwt(r, 1, e, 300, 0, e + 200), REPLAY_ERROR);
+	ck_assert_int_eq(record_jwt(r, 1, e, 60, 0, e - 50),
+	    REPLAY_BEHIND_MARK);
+	ck_assert_int_eq(record_jwt(r, 1, e, 300, 0, e + 200),
+	    REPLAY_BEHIND_MARK);
 	/* Expired 50 s ago, within its leeway of 60 s: accepted. */
 	ck_assert_int_eq(record_jwt(r, 3, e + 50, 60, 0, e + 100),
 	    REPLAY_FRESH);
@@ -372,9 +377,9 @@ START_TEST(jwt_step_ends_at_exp)
 	ck_assert_int_eq(record_jwt(r, 4, e + 100 + day, 60, 0, e + 100),
 	    REPLAY_FRESH);
 	ck_assert_int_eq(record_jwt(r, 5, e + 200, 60, 7, e + 101),
-	    REPLAY_ERROR);
+	    REPLAY_BEHIND_MARK);
 	ck_assert_int_eq(record_jwt(r, 4, e + 100 + day, 60, 7, e + 102),
-	    REPLAY_ERROR);
+	    REPLAY_BEHIND_MARK);
 	ck_assert_int_eq(record_jwt(r, 6, e + 101 + day, 60, 7, e + 102),
 	    REPLAY_FRESH);
 	replay_close(r);
@@ -561,7 +566,8 @@ START_TEST(older_layouts_are_converted_and_shut_out)
 	make_layout_1_0(e.key, 1080, 990);
 	r = store(1000);
 	ck_assert_int_eq(record(r, old, 1000), REPLAY_SEEN);
-	ck_assert_int_eq(record(r, entry(31, 1), 980), REPLAY_ERROR); /* mark */
+	ck_assert_int_eq(record(r, entry(31, 1), 980),
+	    REPLAY_BEHIND_MARK); /* mark */
 	ck_assert_int_eq(record(r, entry(31, 1), 1000), REPLAY_FRESH);
 	replay_close(r);
 	ck_assert_int_eq(open_as_1_0(), MDB_INCOMPATIBLE);
@@ -581,7 +587,8 @@ START_TEST(layout_1_1_is_converted)
 	make_layout_1_1(e.key, 1080, 990);
 	r = store(1000);
 	ck_assert_int_eq(record(r, e, 1000), REPLAY_SEEN);
-	ck_assert_int_eq(record(r, entry(41, 1), 980), REPLAY_ERROR); /* mark */
+	ck_assert_int_eq(record(r, entry(41, 1), 980),
+	    REPLAY_BEHIND_MARK); /* mark */
 	ck_assert_int_eq(record(r, entry(41, 1), 1000), REPLAY_FRESH);
 	replay_close(r);
 	ck_assert_int_eq(open_as_1_0(), MDB_INCOMPATIBLE);
@@ -648,7 +655,8 @@ START_TEST(layout_2_is_converted)
 	make_layout_2(&e, 1080, 990);
 	r = store(1000);
 	ck_assert_int_eq(record(r, e, 1000), REPLAY_SEEN);
-	ck_assert_int_eq(record(r, entry(51, 2), 980), REPLAY_ERROR); /* mark */
+	ck_assert_int_eq(record(r, entry(51, 2), 980),
+	    REPLAY_BEHIND_MARK); /* mark */
 	for (i = 0; i < 29; i++)
 		ck_assert_int_eq(record(r, entry(100 + i, 1), 1000),
 		    REPLAY_FRESH);

@@ -82,8 +82,7 @@ static const char *const reasons[] = {
 	[AUTH_NOT_YET_VALID] = "not yet valid",
 	[AUTH_TOO_LONG] = "lifetime over the maximum",
 	[AUTH_BAD_CLAIMS] = "claims not as required",
-	[AUTH_BEHIND_MARK] = "of a time step the replay store may have "
-	    "forgotten (a clock set back, or store_secret changed)",
+	[AUTH_BEHIND_MARK] = "a time step the replay store may forget",
 };
 
 /*

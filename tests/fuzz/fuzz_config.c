@@ -136,6 +136,15 @@ disguise(const uint8_t *in, size_t size, uint8_t *out)
 	return changed;
 }
 
+/* A store is a directory or a Redis URL, nothing else. */
+static int
+store_named(const char *store)
+{
+	return store[0] == '/' || strncmp(store, "redis://", 8) == 0 ||
+	    strncmp(store, "rediss://", 9) == 0 ||
+	    strncmp(store, "unix://", 7) == 0;
+}
+
 static void
 check_loaded(const struct config *c)
 {
@@ -146,7 +155,7 @@ check_loaded(const struct config *c)
 	if (c->ndomains == 0 || p->otp_digits < TOTP_MIN_DIGITS ||
 	    p->otp_digits > TOTP_MAX_DIGITS || p->otp_interval == 0 ||
 	    p->nonce_digits < TOKEN_MIN_NONCE ||
-	    p->nonce_digits > TOKEN_MAX_NONCE || c->replay.store[0] != '/') {
+	    p->nonce_digits > TOKEN_MAX_NONCE || !store_named(c->replay.store)) {
 		fprintf(stderr, "config_load accepted bad parameters\n");
 		abort();
 	}

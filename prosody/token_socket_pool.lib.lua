@@ -8,17 +8,14 @@
 --
 -- * The helper answers requests in order, so a connection carries many at
 --   once (a FIFO of requests sent and not yet answered).
--- * A request joins the batch forming behind one just sent (less than
---   batch_wait ago), else goes out at once on a connection with nothing in
---   flight. Requests made while a batch is in flight wait for its answers
---   (or until batch_max wait, or the oldest has waited batch_wait) and then
---   go out together: one write for many, and in the helper one wake-up, one
---   read and one replay store transaction for many (a wake-up costs the
---   helper more than checking a token). So a storm is carried by as few
---   connections, and helper processes, as keep up with it, not spread over
---   the whole pool one request each. Waiting longer would batch more, but a
---   busy Prosody reads the answers only when its event loop comes round to
---   them, so every wait here adds to the login's time.
+-- * A request goes out at once on a connection with nothing in flight.
+--   Requests made while a batch is in flight wait for its answers (or until
+--   batch_max wait, or the oldest has waited batch_wait) and then go out
+--   together: one write for many, and in the helper one wake-up, one read
+--   and one replay store transaction for many (a wake-up costs the helper
+--   more than checking a token). Waiting longer would batch more, but a busy
+--   Prosody reads the answers only when its event loop comes round to them,
+--   so every wait here adds to the login's time.
 -- * The socket is read and written directly (net.server watches it, nothing
 --   more): no write buffers, write timers or read timeouts per request.
 -- * There is no timer per login: one sweep, running while requests are out,
@@ -183,7 +180,6 @@ function pool_methods:send_pending(conn)
 		pending[i] = req.line;
 	end
 	conn.tail = tail;
-	conn.sent = time_now();
 	local data = options .. table.concat(pending);
 	conn.pending = {};
 	self:flush(conn, data);
@@ -253,7 +249,7 @@ function pool_methods:open()
 		return nil, err == "timeout" and "the socket's backlog is full" or err;
 	end
 	local conn = { sock = sock; fifo = {}; head = 1; tail = 0; pending = {};
-		last_used = time_now(); sent = 0 };
+		last_used = time_now() };
 	-- net.server only tells when an answer can be read
 	conn.watch = server.watchfd(sock, function () self:onreadable(conn); end);
 	if not conn.watch then
@@ -266,30 +262,17 @@ function pool_methods:open()
 	return conn;
 end
 
--- A connection for one more request, chosen so that the helpers wake up
--- as few times as they can without a login waiting on a slow one: the first
--- connection whose batch in flight went out less than batch_wait ago (the
--- request joins the next batch there, sent when that one is answered), else
--- one with nothing in flight (sent at once), else the least loaded; a new
--- connection only while the pool has room and every open one has batch_max
--- requests or more on it. Nil when none is open and none can be opened.
-function pool_methods:choose(now)
-	local joining, idle, least, least_load;
+-- A connection for one more request: the least loaded (the oldest of
+-- those), or a new one while the pool has room and every open connection
+-- has batch_max requests or more on it. Nil when none is open and none can
+-- be opened.
+function pool_methods:choose()
+	local least, least_load;
 	for _, conn in ipairs(self.conns) do
 		local load = conn.tail - conn.head + 1 + #conn.pending;
-		if load < batch_max then
-			if conn.head > conn.tail then
-				idle = idle or conn;
-			elseif not joining and now - conn.sent < batch_wait then
-				joining = conn;
-			end
-		end
 		if not least or load < least_load then
 			least, least_load = conn, load;
 		end
-	end
-	if joining or idle then
-		return joining or idle;
 	end
 	if (not least or least_load >= batch_max) and #self.conns < self.size then
 		local conn, err = self:open();
@@ -304,8 +287,7 @@ function pool_methods:choose(now)
 end
 
 function pool_methods:submit(req)
-	local now = time_now();
-	local conn = self:choose(now);
+	local conn = self:choose();
 	if not conn then
 		-- Nothing could ever answer it
 		self:finish(req, nil, "helper unreachable");

@@ -137,8 +137,10 @@ def main():
 
     tok, plain, hashed = "prosody/token", "prosody/internal_plain", "prosody/internal_hashed"
     if tok in rows and plain in rows:
-        target("token logins/s / internal_plain's",
-               med(ratios(tok, plain, "rate")), ">= 0.95", lambda v: v >= 0.95)
+        # Logins/s and p99 hold in every round: the worst round is judged.
+        rate = ratios(tok, plain, "rate")
+        target("token logins/s / internal_plain's, worst round",
+               min(rate) if rate else None, ">= 0.95", lambda v: v >= 0.95)
         if hashed in rows:
             target("token logins/s / internal_hashed's",
                    med(ratios(tok, hashed, "rate")), ">= 3", lambda v: v >= 3)
@@ -146,8 +148,9 @@ def main():
                med(ratios(tok, plain, "server_us")), "<= 1.10", lambda v: v <= 1.1)
         target("helper CPU per login (us)",
                med(values(tok, "helpers_us")), "<= 30", lambda v: v <= 30)
-        target("token p99 / internal_plain's p99",
-               med(ratios(tok, plain, "p99_ms")), "<= 1.20", lambda v: v <= 1.2)
+        p99 = ratios(tok, plain, "p99_ms")
+        target("token p99 / internal_plain's p99, worst round",
+               max(p99) if p99 else None, "<= 1.20", lambda v: v <= 1.2)
     else:
         print("  (no Prosody rows)")
     bad = sum(sum(v or 0 for v in values(row, "wrong")) for row in order)

@@ -8,14 +8,18 @@
 --
 -- * The helper answers requests in order, so a connection carries many at
 --   once (a FIFO of requests sent and not yet answered).
--- * A request goes out at once on a connection with nothing in flight.
---   Requests made while a batch is in flight wait for its answers (or until
---   batch_max wait, or the oldest has waited batch_wait) and then go out
---   together: one write for many, and in the helper one wake-up, one read
---   and one replay store transaction for many (a wake-up costs the helper
---   more than checking a token). Waiting longer would batch more, but a busy
---   Prosody reads the answers only when its event loop comes round to them,
---   so every wait here adds to the login's time.
+-- * A request goes out at once on the first connection with fewer than
+--   batch_max requests on it, whether or not it has some in flight: the
+--   helper reads what came while it was busy together, with one wake-up,
+--   one read and one replay store transaction (a wake-up costs the helper
+--   more than checking a token), and a storm is carried by as few helper
+--   processes as can take it. Only when every connection is that full do
+--   requests wait for a batch's answers (or until batch_max wait, or the
+--   oldest has waited batch_wait) and go out together, one write for many.
+--   Holding a request back for the next batch when it could go at once was
+--   measured: fewer wake-ups, but a busy Prosody reads the answers only when
+--   its event loop comes round to them, so it added a pass of that loop to
+--   the login's time, and the p99.
 -- * The socket is read and written directly (net.server watches it, nothing
 --   more): no write buffers, write timers or read timeouts per request.
 -- * There is no timer per login: one sweep, running while requests are out,
@@ -262,32 +266,37 @@ function pool_methods:open()
 	return conn;
 end
 
--- A connection for one more request: the least loaded (the oldest of
--- those), or a new one while the pool has room and every open connection
--- has batch_max requests or more on it. Nil when none is open and none can
--- be opened.
+-- A connection for one more request, and whether it has room: the first
+-- open connection with fewer than batch_max requests on it, so that a
+-- storm goes to as few helpers as can take it (a helper busy with one
+-- batch reads the requests sent meanwhile together, with one wake-up);
+-- else a new one while the pool has room; else the least loaded. Nil
+-- when none is open and none can be opened.
 function pool_methods:choose()
 	local least, least_load;
 	for _, conn in ipairs(self.conns) do
 		local load = conn.tail - conn.head + 1 + #conn.pending;
+		if load < batch_max then
+			return conn, true;
+		end
 		if not least or load < least_load then
 			least, least_load = conn, load;
 		end
 	end
-	if (not least or least_load >= batch_max) and #self.conns < self.size then
+	if #self.conns < self.size then
 		local conn, err = self:open();
-		if conn then return conn; end
+		if conn then return conn, true; end
 		local hint = "is its socket served? (systemctl status prosody-token-auth.socket; without systemd: prosody-token-auth serve)";
 		if err and err:find("ermission") then
 			hint = "Prosody's user must be allowed to write to it (the socket's group and mode)";
 		end
 		self:log_unreachable("Cannot reach the token helper at %s: %s; %s", self.path, err, hint);
 	end
-	return least;
+	return least, false;
 end
 
 function pool_methods:submit(req)
-	local conn = self:choose();
+	local conn, room = self:choose();
 	if not conn then
 		-- Nothing could ever answer it
 		self:finish(req, nil, "helper unreachable");
@@ -299,7 +308,7 @@ function pool_methods:submit(req)
 	if n == 1 then
 		conn.batch_started = req.asked;
 	end
-	if conn.head > conn.tail or n >= batch_max
+	if room or conn.head > conn.tail or n >= batch_max
 	or req.asked - conn.batch_started >= batch_wait then
 		self:send_pending(conn);
 	end

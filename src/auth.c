@@ -452,9 +452,11 @@ auth_log_answered(struct auth *a)
 {
 	size_t i;
 
+	log_batch_begin();
 	for (i = 0; i < a->nbatch; i++)
 		log_decision(&a->batch[i], replay_kind(&a->config->replay),
 		    a->decided_us);
+	log_batch_end();
 	a->nbatch = 0;
 }
 

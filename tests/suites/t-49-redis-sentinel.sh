@@ -24,6 +24,11 @@
 # saying why; before an honest sentinel, the honest one is asked next. A
 # sentinel named by a name that comes to point at it is followed.
 #
+# Where hiredis has TLS (Debian 13's), a rediss:// store asks its sentinels
+# over TLS: a sentinel and a primary that speak TLS only (a test CA) let a
+# login in; a plain-text sentinel, or one whose certificate is not trusted,
+# does not. Where it has not (Debian 12's), that is skipped, saying why.
+#
 # HELPER may name another build; REDIS_SERVER=valkey-server runs it all
 # against Valkey and valkey-sentinel (tests/lib/redis-lib.sh). About 30 s.
 # (pass never fails, so "test && pass || fail" is a plain if-then-else here.)

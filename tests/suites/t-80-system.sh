@@ -551,6 +551,18 @@ suite() {
 	fi
 }
 
+# tls_ran LABEL LOG: the suite whose log is $WORK/LOG.log ran its rediss://
+# checks (their pass lines begin so) and skipped none about TLS: where
+# hiredis has TLS, a skip would hide that TLS went unproven.
+tls_ran() {
+	local n skipped
+	n=$(grep -c '^ok   rediss://' "$WORK/$2.log")
+	skipped=$(grep -E '^skip .*(rediss|TLS)' "$WORK/$2.log")
+	[ "$n" -gt 0 ] && [ -z "$skipped" ] &&
+		pass "$1: $2 ran its $n rediss:// checks, none skipped" ||
+		fail "$1: $2 ran its rediss:// checks ($n; skipped: ${skipped:-none})"
+}
+
 # purge LABEL: apt purge leaves no secret, store, socket or user.
 purge() {
 	local label=$1
@@ -632,6 +644,11 @@ release() {
 			# (over TLS too) and its cluster.
 			for s in t-48-redis t-49-redis-sentinel t-51-redis-cluster; do
 				suite "$label" "$s" HELPER=/usr/bin/$PKG REDIS_SERVER=valkey-server
+			done
+			# (hiredis with TLS: to a server, Redis's and Valkey's,
+			# and to Valkey's sentinels)
+			for s in t-48-redis t-48-redis-valkey-server t-49-redis-sentinel-valkey-server; do
+				tls_ran "$label" "$s"
 			done
 			# Every kind of login counted by Prosody 13's metrics
 			suite "$label" t-54-metrics HELPER=/usr/bin/$PKG \

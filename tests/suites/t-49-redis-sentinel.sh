@@ -73,29 +73,29 @@ sentinel_start() {
 	mkdir -p "$dir"
 	port=$(redis_free_port)
 	{
-	cat <<-EOF
-		port $port
-		bind 127.0.0.1
-		dir $dir
-		logfile $dir/sentinel.log
-		daemonize no
-		sentinel resolve-hostnames no
-		sentinel announce-hostnames no
-		sentinel announce-ip 127.0.0.1
-		requirepass $SENTINEL_PASSWORD
-		sentinel sentinel-pass $SENTINEL_PASSWORD
-		user $SENTINEL_USER on >$SENTINEL_USER_PASSWORD $SENTINEL_ACL
-		sentinel monitor $MASTER 127.0.0.1 $watched $quorum
-		sentinel auth-pass $MASTER $REDIS_ADMIN_PASSWORD
-		sentinel down-after-milliseconds $MASTER 1000
-		sentinel failover-timeout $MASTER 4000
-		sentinel parallel-syncs $MASTER 1
-	EOF
-	while [ $# -ge 2 ]; do
-		[ "$1" = tls-port ] && { SENTINEL_TLS[$n]=1; port=$2; }
-		echo "$1 $2"
-		shift 2
-	done
+		cat <<-EOF
+			port $port
+			bind 127.0.0.1
+			dir $dir
+			logfile $dir/sentinel.log
+			daemonize no
+			sentinel resolve-hostnames no
+			sentinel announce-hostnames no
+			sentinel announce-ip 127.0.0.1
+			requirepass $SENTINEL_PASSWORD
+			sentinel sentinel-pass $SENTINEL_PASSWORD
+			user $SENTINEL_USER on >$SENTINEL_USER_PASSWORD $SENTINEL_ACL
+			sentinel monitor $MASTER 127.0.0.1 $watched $quorum
+			sentinel auth-pass $MASTER $REDIS_ADMIN_PASSWORD
+			sentinel down-after-milliseconds $MASTER 1000
+			sentinel failover-timeout $MASTER 4000
+			sentinel parallel-syncs $MASTER 1
+		EOF
+		while [ $# -ge 2 ]; do
+			[ "$1" = tls-port ] && { SENTINEL_TLS[$n]=1; port=$2; }
+			echo "$1 $2"
+			shift 2
+		done
 	} >"$dir/sentinel.conf"
 	spawn "$REDIS_SENTINEL" "$dir/sentinel.conf"
 	SENTINEL_PORT[$n]=$port

@@ -15,9 +15,10 @@
 # The replay store on the container's Redis works through each drop-in the
 # package ships (TCP, Unix socket), and not without it.
 # On Debian 13 the Prosody, ejabberd, Redis and metrics suites (t-50, t-70,
-# t-48 with rediss:// there, t-54) run inside too, and the Redis suites
-# again against Valkey (t-48, t-49 with TLS to the sentinels, t-51's
-# Valkey Cluster: valkey-server, valkey-sentinel, valkey-cli).
+# t-48, t-49, t-51, t-54) run inside too, the Redis ones against Redis 8
+# and again against Valkey (valkey-server, valkey-sentinel, valkey-cli),
+# with rediss:// to a server and to the sentinels, which must not be
+# skipped there.
 # One more Debian 12 container runs without CAP_IPC_LOCK and with no
 # lockable memory: logins work, and the journal warns.
 #
@@ -639,15 +640,16 @@ release() {
 			suite "$label" t-70-ejabberd HELPER=/usr/bin/$PKG \
 				EJABBERD_SNIPPET=/usr/share/doc/$PKG/examples/ejabberd.yml
 			# (Debian 13's hiredis has TLS: rediss:// for real.)
-			suite "$label" t-48-redis HELPER=/usr/bin/$PKG
-			# Valkey, which Debian 13 has: the store, its sentinels
-			# (over TLS too) and its cluster.
+			# The store, its sentinels (over TLS too) and its cluster:
+			# Redis 8, then Valkey, which Debian 13 has.
+			for s in t-48-redis t-49-redis-sentinel t-51-redis-cluster; do
+				suite "$label" "$s" HELPER=/usr/bin/$PKG
+			done
 			for s in t-48-redis t-49-redis-sentinel t-51-redis-cluster; do
 				suite "$label" "$s" HELPER=/usr/bin/$PKG REDIS_SERVER=valkey-server
 			done
-			# (hiredis with TLS: to a server, Redis's and Valkey's,
-			# and to Valkey's sentinels)
-			for s in t-48-redis t-48-redis-valkey-server t-49-redis-sentinel-valkey-server; do
+			for s in t-48-redis t-49-redis-sentinel t-48-redis-valkey-server \
+				t-49-redis-sentinel-valkey-server; do
 				tls_ran "$label" "$s"
 			done
 			# Every kind of login counted by Prosody 13's metrics

@@ -4,9 +4,26 @@
 # persistence unless asked), never the system's Redis or its port 6379.
 # Source it after tests/lib/lib.sh; do not run it.
 #
+# The same suites run against Valkey (Debian 13's valkey-server) when the
+# environment names its programs:
+#   REDIS_SERVER    the server (default redis-server; valkey-server)
+#   REDIS_SENTINEL  the sentinel (default: the server's, e.g. valkey-sentinel)
+#   REDIS_CLI       the client (default: the server's, e.g. valkey-cli)
+#
 # Every server is started with spawn and stopped by its PID; a server
 # stopped early is struck off cleanup's list, so that its PID, once reused
 # by another process, is never signalled.
+
+REDIS_SERVER=${REDIS_SERVER:-redis-server}
+REDIS_SENTINEL=${REDIS_SENTINEL:-${REDIS_SERVER%-server}-sentinel}
+REDIS_CLI=${REDIS_CLI:-${REDIS_SERVER%-server}-cli}
+# REDIS_KIND: Redis or Valkey, as the server names itself (and check-config
+# names it); the Debian package that brings it, for a skip's reason.
+case $("$REDIS_SERVER" --version 2>/dev/null) in
+[Vv]alkey*) REDIS_KIND=Valkey REDIS_PACKAGES="valkey-server, valkey-tools, valkey-sentinel" ;;
+*) REDIS_KIND=Redis REDIS_PACKAGES="redis-server, redis-sentinel" ;;
+esac
+REDIS_VERSION=$("$REDIS_SERVER" --version 2>/dev/null | sed -n 's/.* v=\([0-9.]*\).*/\1/p')
 
 REDIS_ADMIN_PASSWORD=admin-$RANDOM$RANDOM
 # redis-cli takes it from the environment, never from its command line.
@@ -25,11 +42,14 @@ REDIS_ACL="resetkeys ~pta:* resetchannels -@all +evalsha +script|load +get
 # unless set before redis_start).
 declare -A REDIS_PORT REDIS_PID REDIS_DIR REDIS_TLS REDIS_HOST
 
-# redis_need: whether redis-server and redis-cli are here (else the caller
-# skips, naming the package).
+# redis_need: whether the server and its client are here (else the caller
+# skips, naming the packages: REDIS_PACKAGES).
 redis_need() {
-	command -v redis-server >/dev/null && command -v redis-cli >/dev/null
+	command -v "$REDIS_SERVER" >/dev/null && command -v "$REDIS_CLI" >/dev/null
 }
+
+# redis_what: the server as a pass line names it ("Redis 7.0.15").
+redis_what() { echo "$REDIS_KIND ${REDIS_VERSION:-?} ($REDIS_SERVER)"; }
 
 # redis_free_port: a TCP port nobody listens on, 20000 to 60000.
 redis_free_port() {
@@ -60,7 +80,7 @@ rcli() {
 	local name=$1 tls=()
 	shift
 	[ -z "${REDIS_TLS[$name]:-}" ] || tls=(--tls --insecure)
-	redis-cli "${tls[@]}" -h "${REDIS_HOST[$name]:-127.0.0.1}" -p "${REDIS_PORT[$name]}" \
+	"$REDIS_CLI" "${tls[@]}" -h "${REDIS_HOST[$name]:-127.0.0.1}" -p "${REDIS_PORT[$name]}" \
 		--no-auth-warning "$@"
 }
 
@@ -102,7 +122,7 @@ redis_start() {
 			shift 2
 		done
 	} >"$dir/redis.conf"
-	spawn redis-server "$dir/redis.conf"
+	spawn "$REDIS_SERVER" "$dir/redis.conf"
 	REDIS_PID[$name]=$!
 	REDIS_PORT[$name]=$port
 	REDIS_DIR[$name]=$dir
@@ -150,6 +170,35 @@ redis_config() {
 		done
 	} >"$file"
 	chmod 600 "$file"
+}
+
+# redis_tls_need: whether this build's hiredis has TLS (a rediss://
+# replay_store is refused at start-up where it has not).
+redis_tls_need() {
+	printf 'otp_seed = %s\ntoken_secret = %s\nreplay_store = rediss://:x@localhost:1\n' \
+		"$OTP_SEED" "$TOKEN_SECRET" >"$WORK/tls-probe.conf"
+	chmod 600 "$WORK/tls-probe.conf"
+	! $HELPER --config "$WORK/tls-probe.conf" check-config 2>&1 |
+		grep -q 'rediss:// needs TLS, which this build'
+}
+
+# redis_tls_certs: in $WORK, a test CA (ca.crt) and two server
+# certificates it signed: good.crt for localhost and 127.0.0.1, wrong.crt
+# for another name (keys good.key, wrong.key).
+redis_tls_certs() {
+	(
+		cd "$WORK" || exit 1
+		openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt \
+			-days 2 -subj "/CN=test CA" || exit 1
+		for c in good:DNS:localhost,IP:127.0.0.1 wrong:DNS:wrong.example; do
+			openssl req -newkey rsa:2048 -nodes -keyout "${c%%:*}.key" \
+				-out "${c%%:*}.csr" -subj "/CN=${c%%:*}" || exit 1
+			echo "subjectAltName=${c#*:}" >"${c%%:*}.ext"
+			openssl x509 -req -in "${c%%:*}.csr" -CA ca.crt -CAkey ca.key \
+				-CAcreateserial -out "${c%%:*}.crt" -days 2 \
+				-extfile "${c%%:*}.ext" || exit 1
+		done
+	) >"$WORK/openssl.log" 2>&1
 }
 
 # redis_keys NAME [DB]: every key of server NAME's database DB, one a line.

@@ -24,14 +24,20 @@
 # saying why; before an honest sentinel, the honest one is asked next. A
 # sentinel named by a name that comes to point at it is followed.
 #
-# HELPER may name another build. About 30 s.
+# Where hiredis has TLS (Debian 13's), a rediss:// store asks its sentinels
+# over TLS: a sentinel and a primary that speak TLS only (a test CA) let a
+# login in; a plain-text sentinel, or one whose certificate is not trusted,
+# does not. Where it has not (Debian 12's), that is skipped, saying why.
+#
+# HELPER may name another build; REDIS_SERVER=valkey-server runs it all
+# against Valkey and valkey-sentinel (tests/lib/redis-lib.sh). About 30 s.
 # (pass never fails, so "test && pass || fail" is a plain if-then-else here.)
 # shellcheck disable=SC2015
 . "$(dirname "$0")/../lib/lib.sh"
 . "$(dirname "$0")/../lib/redis-lib.sh"
 
-if ! redis_need || ! command -v redis-sentinel >/dev/null; then
-	skip "Redis Sentinel" "no redis-server, redis-cli or redis-sentinel (Debian packages redis-server, redis-sentinel)"
+if ! redis_need || ! command -v "$REDIS_SENTINEL" >/dev/null; then
+	skip "$REDIS_KIND Sentinel" "no $REDIS_SERVER, $REDIS_CLI or $REDIS_SENTINEL (Debian packages $REDIS_PACKAGES)"
 	finish
 	exit $?
 fi
@@ -45,40 +51,53 @@ SENTINEL_USER=pta-sentinel
 SENTINEL_USER_PASSWORD=watch-$RANDOM$RANDOM
 SENTINEL_ACL="resetchannels -@all +sentinel|get-master-addr-by-name"
 
-# scli N ARGS...: redis-cli to sentinel N (its password from the
-# environment, never the command line).
+declare -A SENTINEL_TLS
+# scli N ARGS...: the client to sentinel N (its password from the
+# environment, never the command line; over TLS, not verified, to one that
+# speaks only TLS).
 scli() {
-	local n=$1
+	local n=$1 tls=()
 	shift
-	REDISCLI_AUTH=$SENTINEL_PASSWORD redis-cli -h 127.0.0.1 -p "${SENTINEL_PORT[$n]}" \
-		--no-auth-warning "$@"
+	[ -z "${SENTINEL_TLS[$n]:-}" ] || tls=(--tls --insecure)
+	REDISCLI_AUTH=$SENTINEL_PASSWORD "$REDIS_CLI" "${tls[@]}" -h 127.0.0.1 \
+		-p "${SENTINEL_PORT[$n]}" --no-auth-warning "$@"
 }
 
-# sentinel_start N [SERVER]: sentinel N, watching the primary on server
-# SERVER's port (a by default).
+# sentinel_start N [SERVER [QUORUM [DIRECTIVE VALUE...]]]: sentinel N,
+# watching the primary on server SERVER's port (a by default), each further
+# "DIRECTIVE VALUE" a line of its config. With "port 0 tls-port PORT" it
+# speaks TLS only, on SENTINEL_PORT[N] = PORT.
 sentinel_start() {
-	local n=$1 dir=$WORK/sentinel-$1 port watched=${REDIS_PORT[${2:-a}]}
+	local n=$1 dir=$WORK/sentinel-$1 port watched=${REDIS_PORT[${2:-a}]} quorum=${3:-2}
+	shift $(($# < 3 ? $# : 3))
 	mkdir -p "$dir"
 	port=$(redis_free_port)
-	cat >"$dir/sentinel.conf" <<-EOF
-		port $port
-		bind 127.0.0.1
-		dir $dir
-		logfile $dir/sentinel.log
-		daemonize no
-		sentinel resolve-hostnames no
-		sentinel announce-hostnames no
-		sentinel announce-ip 127.0.0.1
-		requirepass $SENTINEL_PASSWORD
-		sentinel sentinel-pass $SENTINEL_PASSWORD
-		user $SENTINEL_USER on >$SENTINEL_USER_PASSWORD $SENTINEL_ACL
-		sentinel monitor $MASTER 127.0.0.1 $watched ${3:-2}
-		sentinel auth-pass $MASTER $REDIS_ADMIN_PASSWORD
-		sentinel down-after-milliseconds $MASTER 1000
-		sentinel failover-timeout $MASTER 4000
-		sentinel parallel-syncs $MASTER 1
-	EOF
-	spawn redis-sentinel "$dir/sentinel.conf"
+	{
+		cat <<-EOF
+			port $port
+			bind 127.0.0.1
+			dir $dir
+			logfile $dir/sentinel.log
+			daemonize no
+			sentinel resolve-hostnames no
+			sentinel announce-hostnames no
+			sentinel announce-ip 127.0.0.1
+			requirepass $SENTINEL_PASSWORD
+			sentinel sentinel-pass $SENTINEL_PASSWORD
+			user $SENTINEL_USER on >$SENTINEL_USER_PASSWORD $SENTINEL_ACL
+			sentinel monitor $MASTER 127.0.0.1 $watched $quorum
+			sentinel auth-pass $MASTER $REDIS_ADMIN_PASSWORD
+			sentinel down-after-milliseconds $MASTER 1000
+			sentinel failover-timeout $MASTER 4000
+			sentinel parallel-syncs $MASTER 1
+		EOF
+		while [ $# -ge 2 ]; do
+			[ "$1" = tls-port ] && { SENTINEL_TLS[$n]=1; port=$2; }
+			echo "$1 $2"
+			shift 2
+		done
+	} >"$dir/sentinel.conf"
+	spawn "$REDIS_SENTINEL" "$dir/sentinel.conf"
 	SENTINEL_PORT[$n]=$port
 }
 
@@ -99,12 +118,12 @@ ready() {
 replica_in_sync() { rcli "$1" INFO replication | grep -q 'master_link_status:up'; }
 
 # Two servers, a and b: a the primary at first, b its replica.
-redis_start a || { fail "redis-server a started"; finish; exit 1; }
+redis_start a || { fail "$REDIS_SERVER a started"; finish; exit 1; }
 redis_seed a
 REDIS_PORT["b"]=$(redis_free_port)
 redis_start b replicaof "127.0.0.1 ${REDIS_PORT[a]}" masterauth "$REDIS_ADMIN_PASSWORD" \
-	replica-announce-ip 127.0.0.1 || fail "redis-server b started"
-wait_for 15 replica_in_sync b && pass "a primary (a) and its replica (b) in sync" ||
+	replica-announce-ip 127.0.0.1 || fail "$REDIS_SERVER b started"
+wait_for 15 replica_in_sync b && pass "$(redis_what): a primary (a) and its replica (b) in sync" ||
 	fail "the replica is in sync"
 for n in 1 2 3; do
 	sentinel_start "$n"
@@ -183,14 +202,68 @@ check "... a login is refused" 0 "$(one_login "$WORK/nopass.conf" "$WORK/nopass.
 grep -q "asks for a password (NOAUTH)" "$WORK/nopass.log" && pass "... and logged" ||
 	fail "no password's log: $(cat "$WORK/nopass.log")"
 
-# TLS to the sentinels goes with a rediss:// replay_store (the sentinels'
-# certificates checked as the primary's), where hiredis has TLS.
-redis_config "$WORK/tls.conf" "rediss://:x@/0" "replay_redis_sentinels = $S1" \
-	"replay_redis_master = $MASTER"
-if grep -q 'rediss:// needs TLS, which this build' <<<"$($HELPER --config "$WORK/tls.conf" check-config 2>&1)"; then
-	skip "TLS to the sentinels" "this build's hiredis has no TLS (Debian 12's 0.14; pkg-config hiredis_ssl: hiredis 1.x)"
+# --- TLS to the sentinels ------------------------------------------------------
+
+# With a rediss:// replay_store the sentinels are asked over TLS too, their
+# certificates checked as the primary's, where hiredis has TLS (Debian 13's
+# 1.x; Debian 12's 0.14 has none, and refuses rediss:// at start-up). A pair
+# of their own: a primary (tp) and a sentinel (ts) that speak TLS only
+# (port 0), certificates of a test CA; so a login accepted through ts was
+# asked of it over TLS. The sentinel, a plain-text one, and one whose
+# certificate the helper does not trust: refused, saying why.
+if ! redis_tls_need; then
+	skip "TLS to the sentinels" "this build's hiredis has no TLS (Debian 12's hiredis 0.14; Debian 13's 1.x has it, and t-80 runs this suite there)"
+elif ! command -v openssl >/dev/null; then
+	skip "TLS to the sentinels" "no openssl to make certificates (Debian package openssl)"
 else
-	skip "TLS to the sentinels" "no suite sets up sentinels over TLS yet"
+	redis_tls_certs || fail "certificates made (openssl)"
+	TLS_DIRECTIVES=(tls-cert-file "$WORK/good.crt" tls-key-file "$WORK/good.key"
+		tls-ca-cert-file "$WORK/ca.crt" tls-auth-clients no)
+	REDIS_PORT[tp]=$(redis_free_port)
+	redis_start tp port 0 tls-port "${REDIS_PORT[tp]}" "${TLS_DIRECTIVES[@]}" ||
+		fail "a TLS-only primary (tp) started"
+	redis_seed tp
+	sentinel_start ts tp 1 port 0 tls-port "$(redis_free_port)" "${TLS_DIRECTIVES[@]}" \
+		tls-replication yes
+	wait_for 15 eval '[ "$(primary_port ts)" = "${REDIS_PORT[tp]}" ]' &&
+		pass "a sentinel (ts) and a primary (tp) that speak TLS only: ts names tp" ||
+		fail "the TLS sentinel names the TLS primary: $(tail -3 "$WORK/sentinel-ts/sentinel.log")"
+	ST=127.0.0.1:${SENTINEL_PORT[ts]}
+	TLS_URL="rediss://$REDIS_USER:$REDIS_USER_PASSWORD_URL@/0"
+	tconf() {
+		redis_config "$WORK/$1.conf" "$TLS_URL" "replay_redis_sentinels = $2" \
+			"replay_redis_master = $MASTER" "replay_per_user = 100000" \
+			"replay_redis_sentinel_password = $SENTINEL_PASSWORD"
+	}
+	# tls_logins CONF LOG: a fresh token twice, the CA trusted; the answers.
+	tls_logins() {
+		local t
+		t=$(token s@example.org)
+		printf 'auth:s:example.org:%s\n' "$t" "$t" | SSL_CERT_FILE=$WORK/ca.crt \
+			timeout 20 "$HELPER" --config "$WORK/$1.conf" --log stderr 2>"$WORK/$1.log" |
+			tr '\n' ' ' | sed 's/ $//'
+	}
+	tconf tls "$ST"
+	out=$(SSL_CERT_FILE=$WORK/ca.crt $HELPER --config "$WORK/tls.conf" check-config 2>&1)
+	status=$?
+	grep -q "sentinel $ST: the primary of $MASTER is 127.0.0.1:${REDIS_PORT[tp]}" <<<"$out" &&
+		check "rediss:// with a sentinel that speaks TLS only: check-config asks it, exit 0" 0 "$status" ||
+		{ echo "$out" | sed 's/^/# /'; fail "check-config with a TLS sentinel (exit $status)"; }
+	check "... a login through it accepted, its replay refused" "1 0" "$(tls_logins tls)"
+	tconf tls-plain "$S1"
+	check "rediss:// with a sentinel that speaks plain text: refused (no fallback)" "0 0" \
+		"$(tls_logins tls-plain)"
+	grep -q "TLS with 127.0.0.1 failed" "$WORK/tls-plain.log" &&
+		pass "... saying TLS with it failed" || fail "the plain sentinel's log: $(cat "$WORK/tls-plain.log")"
+	grep -m1 'TLS with' "$WORK/tls-plain.log" | cut -c1-230 | sed 's/^/# /'
+	check "rediss:// with the TLS sentinel, its CA not trusted: refused" 0 \
+		"$(echo "auth:s:example.org:$(token s@example.org)" |
+			timeout 20 "$HELPER" --config "$WORK/tls.conf" --log stderr 2>"$WORK/tls-untrusted.log")"
+	grep -q "TLS with 127.0.0.1: the certificate is refused" "$WORK/tls-untrusted.log" &&
+		pass "... saying the sentinel's certificate is refused" ||
+		fail "the untrusted sentinel's log: $(cat "$WORK/tls-untrusted.log")"
+	grep -m1 'certificate is refused' "$WORK/tls-untrusted.log" | cut -c1-230 | sed 's/^/# /'
+	redis_stop tp
 fi
 
 # --- a sentinel that names a server which is not the primary -----------------

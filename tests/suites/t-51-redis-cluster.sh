@@ -20,9 +20,9 @@
 # token accepted twice across any of it, and every token accepted during a
 # stream refused after it.
 #
-# Valkey Cluster speaks the same protocol, but Debian 12 has no
-# valkey-server (Debian 13 has): this suite runs redis-server alone, and
-# says so.
+# Valkey Cluster speaks the same protocol: with REDIS_SERVER=valkey-server
+# (tests/lib/redis-lib.sh) the same cluster is Valkey's, made by valkey-cli
+# (Debian 13 has it; t-80 runs this suite so there).
 #
 # HELPER may name another build. About 20 s.
 # (pass never fails, so "test && pass || fail" is a plain if-then-else here.)
@@ -31,12 +31,10 @@
 . "$(dirname "$0")/../lib/redis-lib.sh"
 
 if ! redis_need; then
-	skip "Redis Cluster" "no redis-server or redis-cli (Debian package redis-server)"
+	skip "$REDIS_KIND Cluster" "no $REDIS_SERVER or $REDIS_CLI (Debian packages $REDIS_PACKAGES)"
 	finish
 	exit $?
 fi
-
-skip "Valkey Cluster" "this suite runs redis-server (Debian 12 has no valkey-server; Debian 13 has)"
 
 # The helpers' ACL user may also read the map and follow ASK.
 REDIS_ACL="$REDIS_ACL +cluster|shards +cluster|slots +asking"
@@ -88,15 +86,15 @@ stat() {
 }
 
 for n in $NAMES; do
-	cluster_node "$n" || { fail "redis-server $n started in cluster mode"; finish; exit 1; }
+	cluster_node "$n" || { fail "$REDIS_SERVER $n started in cluster mode"; finish; exit 1; }
 done
 seeds=()
 for n in $NAMES; do
 	seeds+=("127.0.0.1:${REDIS_PORT[$n]}")
 done
-if redis-cli --no-auth-warning --cluster create "${seeds[@]}" --cluster-replicas 1 \
+if "$REDIS_CLI" --no-auth-warning --cluster create "${seeds[@]}" --cluster-replicas 1 \
 	--cluster-yes >"$WORK/create.log" 2>&1 && wait_for 30 all_ok; then
-	pass "a cluster of three primaries and three replicas (redis-cli --cluster create)"
+	pass "a $(redis_what) cluster of three primaries and three replicas ($REDIS_CLI --cluster create)"
 else
 	fail "the cluster is made"
 	tail -5 "$WORK/create.log"

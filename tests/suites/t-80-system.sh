@@ -15,7 +15,10 @@
 # The replay store on the container's Redis works through each drop-in the
 # package ships (TCP, Unix socket), and not without it.
 # On Debian 13 the Prosody, ejabberd, Redis and metrics suites (t-50, t-70,
-# t-48 with rediss:// there, t-54) run inside too.
+# t-48, t-49, t-51, t-54) run inside too, the Redis ones against Redis 8
+# and again against Valkey (valkey-server, valkey-sentinel, valkey-cli),
+# with rediss:// to a server and to the sentinels, which must not be
+# skipped there.
 # One more Debian 12 container runs without CAP_IPC_LOCK and with no
 # lockable memory: logins work, and the journal warns.
 #
@@ -529,19 +532,36 @@ redis_dropins() {
 }
 
 # suite LABEL NAME ENV...: run one of the project's suites in the container,
-# against the installed files.
+# against the installed files (with REDIS_SERVER=... among ENV, against
+# that server).
 suite() {
-	local label=$1 name=$2 started=$SECONDS
+	local label=$1 name=$2 started=$SECONDS a what log
 	shift 2
-	ct_exec env "$@" TOP="$SRC" bash "$SRC/tests/suites/$name.sh" >"$WORK/$name.log" 2>&1
+	what=$name log=$name
+	for a in "$@"; do
+		case $a in REDIS_SERVER=*) what="$name with ${a#*=}" log=$name-${a#*=} ;; esac
+	done
+	ct_exec env "$@" TOP="$SRC" bash "$SRC/tests/suites/$name.sh" >"$WORK/$log.log" 2>&1
 	local rc=$? last
-	last=$(tail -n 1 "$WORK/$name.log")
-	sed 's/^/#   /' "$WORK/$name.log"
+	last=$(tail -n 1 "$WORK/$log.log")
+	sed 's/^/#   /' "$WORK/$log.log"
 	if [ "$rc" -eq 0 ]; then
-		pass "$label: $name against the installed files: $last ($((SECONDS - started)) s)"
+		pass "$label: $what against the installed files: $last ($((SECONDS - started)) s)"
 	else
-		fail "$label: $name against the installed files: $last"
+		fail "$label: $what against the installed files: $last"
 	fi
+}
+
+# tls_ran LABEL LOG: the suite whose log is $WORK/LOG.log ran its rediss://
+# checks (their pass lines begin so) and skipped none about TLS: where
+# hiredis has TLS, a skip would hide that TLS went unproven.
+tls_ran() {
+	local n skipped
+	n=$(grep -c '^ok   rediss://' "$WORK/$2.log")
+	skipped=$(grep -E '^skip .*(rediss|TLS)' "$WORK/$2.log")
+	[ "$n" -gt 0 ] && [ -z "$skipped" ] &&
+		pass "$1: $2 ran its $n rediss:// checks, none skipped" ||
+		fail "$1: $2 ran its rediss:// checks ($n; skipped: ${skipped:-none})"
 }
 
 # purge LABEL: apt purge leaves no secret, store, socket or user.
@@ -568,7 +588,7 @@ NOT_LOCKED='cannot lock memory|not locked in memory'
 # --- the releases ------------------------------------------------------------
 
 release() {
-	local r=$1 label image started=$SECONDS
+	local r=$1 label image started=$SECONDS s
 	case $r in
 	bookworm) label="Debian 12" ;;
 	trixie) label="Debian 13" ;;
@@ -620,7 +640,18 @@ release() {
 			suite "$label" t-70-ejabberd HELPER=/usr/bin/$PKG \
 				EJABBERD_SNIPPET=/usr/share/doc/$PKG/examples/ejabberd.yml
 			# (Debian 13's hiredis has TLS: rediss:// for real.)
-			suite "$label" t-48-redis HELPER=/usr/bin/$PKG
+			# The store, its sentinels (over TLS too) and its cluster:
+			# Redis 8, then Valkey, which Debian 13 has.
+			for s in t-48-redis t-49-redis-sentinel t-51-redis-cluster; do
+				suite "$label" "$s" HELPER=/usr/bin/$PKG
+			done
+			for s in t-48-redis t-49-redis-sentinel t-51-redis-cluster; do
+				suite "$label" "$s" HELPER=/usr/bin/$PKG REDIS_SERVER=valkey-server
+			done
+			for s in t-48-redis t-49-redis-sentinel t-48-redis-valkey-server \
+				t-49-redis-sentinel-valkey-server; do
+				tls_ran "$label" "$s"
+			done
 			# Every kind of login counted by Prosody 13's metrics
 			suite "$label" t-54-metrics HELPER=/usr/bin/$PKG \
 				PROSODY_MODULES_DIR=/usr/lib/prosody/modules

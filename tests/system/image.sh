@@ -2,7 +2,8 @@
 # Makes (once) and caches a minimal Debian root file system for the system
 # test: debootstrap's minbase, systemd as init, and everything the test needs
 # inside it (the package's build dependencies from debian/control, lintian,
-# Prosody, ejabberd, the Python client), so that later runs need no network.
+# Prosody, ejabberd, Redis, on Debian 13 Valkey too, the Python client), so
+# that later runs need no network.
 #
 #   tests/system/image.sh RELEASE        (bookworm, trixie, ...)
 #
@@ -28,6 +29,15 @@ PACKAGES="systemd systemd-sysv dbus adduser procps iproute2 util-linux
 build-essential debhelper dpkg-dev fakeroot lintian
 libhiredis-dev libseccomp-dev
 prosody ejabberd redis-server python3 python3-slixmpp python3-pyotp"
+# Debian 13 has Valkey: the Redis suites run inside against it too (and
+# its sentinel, and Redis's, for t-49); none of their services runs.
+SERVICES="ejabberd.service redis-server.service"
+case $RELEASE in
+trixie)
+	PACKAGES="$PACKAGES redis-sentinel valkey-server valkey-sentinel valkey-tools openssl"
+	SERVICES="$SERVICES redis-sentinel.service valkey-server.service valkey-sentinel.service"
+	;;
+esac
 
 # shellcheck disable=SC2086 # the list, one line
 KEY=$( { echo "$RELEASE $MIRROR"; echo $PACKAGES; sed -n '/^# image-version/p' "$0"; } |
@@ -83,8 +93,8 @@ if ! ct_run_once "$TMP" /bin/sh -ec '
 	apt-get -q -y --no-install-recommends build-dep /root/control
 	apt-get clean
 	# The test boots Prosody as the service; ejabberd runs in the suite,
-	# Redis when its case starts it.
-	systemctl disable ejabberd.service redis-server.service
+	# Redis when its case starts it, Valkey in the suites alone.
+	systemctl disable '"$SERVICES"'
 	systemctl mask apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer \
 		fstrim.timer man-db.timer dpkg-db-backup.timer 2>/dev/null || true
 	' >>"$CACHE/.$RELEASE.log" 2>&1; then

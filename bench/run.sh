@@ -74,9 +74,14 @@ chmod 600 "$CONF"
 # rcli ARGS...: redis-cli to the bench's Redis (while it runs).
 rcli() { env -u REDISCLI_AUTH redis-cli -h 127.0.0.1 -p "$RPORT" "$@"; }
 fresh_store() {
+	local info
 	rm -rf "$STORE" "$RUN"/python-store*
-	# Redis emptied, and marked as a store that lost nothing.
-	[ -z "${RPORT:-}" ] || { rcli FLUSHALL && rcli SET pta:since 0; } >/dev/null
+	# Redis emptied, and marked as a store that lost nothing, on this
+	# server (the man page, Redis).
+	[ -n "${RPORT:-}" ] || return 0
+	info=$(rcli INFO server | tr -d '\r'; rcli INFO replication | tr -d '\r')
+	{ rcli FLUSHALL && rcli ZADD pta:meta 0 since &&
+		rcli SET pta:id "$(sed -n 's/^run_id://p' <<<"$info") $(sed -n 's/^master_replid://p' <<<"$info")"; } >/dev/null
 }
 
 # --- helpers ------------------------------------------------------------

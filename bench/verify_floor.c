@@ -126,7 +126,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "verify_floor: %s\n", err);
 		return 1;
 	}
-	when = (struct replay_time){ now, token_expiry(&c.params, now) };
+	when = (struct replay_time){ now, token_expiry(&c.params, now),
+		token_expiry(&c.params, 0) };
 	start = now_seconds();
 	for (;;) {
 		if (count ? done == count :

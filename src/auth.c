@@ -160,7 +160,8 @@ auth_check(const struct config *c, const struct jid *j, const char *password,
 static struct replay_time
 record_time(const struct config *c, time_t now)
 {
-	struct replay_time when = { now, token_expiry(&c->params, now) };
+	struct replay_time when = { now, token_expiry(&c->params, now),
+		token_expiry(&c->params, 0) };
 
 	return when;
 }

@@ -78,11 +78,16 @@ void redis_link_close(struct redis_link *);
  * What a store keeps about the current connection, zeroed with each new
  * one, and kept with the link when the store is closed.
  */
+#define REDIS_ID_MAX 96
 struct redis_conn_state {
 	int used;	     /* an exchange went through it */
-	int script_loaded;   /* the store's script is in its server's cache */
+	int greeted;	     /* its server's identity checked (the store's) */
+	int finding;	     /* what the store found then (the store's codes) */
 	int since_missing;   /* the store's mark was missing: set it */
 	uint64_t timeout_ms; /* its read and write timeouts, as last set */
+	uint64_t life_ms;    /* the store's longest token lifetime, as read */
+	uint64_t agreed_ms;  /* the last time Redis's clock agreed with ours */
+	char id[REDIS_ID_MAX]; /* its server: "RUN_ID REPLID" */
 };
 
 /* The state of the link's connection (of the next one, while it has none). */

@@ -153,9 +153,16 @@ redis_link_timeout(redisContext *c, uint64_t deadline)
 static int
 retime(redisContext *c, struct redis_exchange *x)
 {
+	uint64_t now;
+
 	if (x->ios++ == 0)
 		return 0;
+	now = redis_now_ms();
+	if (x->timeout_ms > 0 && now < x->deadline &&
+	    now + x->timeout_ms <= x->deadline + REDIS_RETIME_SLACK_MS)
+		return 0;
 	x->retimed = 1;
+	x->timeout_ms = now < x->deadline ? x->deadline - now : 0;
 	if (redis_link_timeout(c, x->deadline) == 0)
 		return 0;
 	c->err = REDIS_ERR_IO;
@@ -445,7 +452,7 @@ static redisReply *
 ask(redisContext *c, const char *where, int argc, const char **argv,
     uint64_t deadline, char why[REPLAY_ERR_LEN])
 {
-	struct redis_exchange x = { deadline, 0, 0, 0 };
+	struct redis_exchange x = { deadline, 0, 0, 0, 0 };
 	size_t lens[8];
 	void *reply = NULL;
 	int i;
@@ -552,7 +559,7 @@ log_in(struct redis_link *l, redisContext *c, uint64_t deadline,
 {
 	const char *argv[3][3];
 	size_t lens[3][3];
-	struct redis_exchange x = { deadline, 0, 0, 0 };
+	struct redis_exchange x = { deadline, 0, 0, 0, 0 };
 	int argc[3], n = 0, i, j, rc = 0;
 	char db[12], text[160];
 	void *reply;

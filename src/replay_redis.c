@@ -97,6 +97,7 @@ _Static_assert(sizeof(struct redis_settings) <= REPLAY_OWN_MAX, "settings");
 #define CMDS_MAX    (PER_ENTRY * BATCH_MAX + 16)
 #define REPLIES_MAX (CMDS_MAX + 2)	/* and the script's, and WAIT's */
 #define ARGS_MAX    11
+#define OUT_MAX	    (128 * 1024)	/* a batch's commands, encoded */
 #define KEY_MAX	    (REDIS_PREFIX_MAX + 2 + 2 * REPLAY_USER_LEN + 3 + 2 * REPLAY_KEY_LEN + 1)
 #define PROBE_TTL_MS 2000
 #define DEFAULT_TIMEOUT_MS 250
@@ -195,6 +196,8 @@ struct redis_store {
 	char wait_text[2][24];
 	redisReply *replies[REPLIES_MAX];
 	size_t nreplies, first;
+	char out[OUT_MAX]; /* the exchange's commands, as sent */
+	size_t outlen;
 };
 
 /* --- keys and commands -------------------------------------------------- */
@@ -279,6 +282,53 @@ append(redisContext *c, const struct command *cmd)
 	    cmd->len) == REDIS_OK ? 0 : -1;
 }
 
+/* n in decimal at p; returns its length. */
+static size_t
+decimal(char *p, size_t n)
+{
+	char digits[24];
+	size_t len = 0, i;
+
+	do
+		digits[len++] = (char)('0' + n % 10);
+	while ((n /= 10) > 0);
+	for (i = 0; i < len; i++)
+		p[i] = digits[len - 1 - i];
+	return len;
+}
+
+/*
+ * A command in Redis's protocol, at the end of r->out (hiredis's own
+ * formatting, a format string parsed per word, cost more than the rest
+ * of a batch's preparing). Returns 0, or -1 if it would not fit.
+ */
+static int
+encode(struct redis_store *r, const struct command *cmd)
+{
+	char *p = r->out + r->outlen;
+	const char *end = r->out + sizeof(r->out);
+	int i;
+
+	/* (each word: a $, its length, two CRLFs; 32 is room for those) */
+	if ((size_t)(end - p) < 32)
+		return -1;
+	*p++ = '*';
+	p += decimal(p, (size_t)cmd->argc);
+	*p++ = '\r', *p++ = '\n';
+	for (i = 0; i < cmd->argc; i++) {
+		if ((size_t)(end - p) < cmd->len[i] + 32)
+			return -1;
+		*p++ = '$';
+		p += decimal(p, cmd->len[i]);
+		*p++ = '\r', *p++ = '\n';
+		memcpy(p, cmd->argv[i], cmd->len[i]);
+		p += cmd->len[i];
+		*p++ = '\r', *p++ = '\n';
+	}
+	r->outlen = (size_t)(p - r->out);
+	return 0;
+}
+
 /* The script if the connection is new to it, the commands, WAIT if asked. */
 static int
 send_all(struct redis_store *r, redisContext *c, uint64_t deadline)
@@ -288,22 +338,27 @@ send_all(struct redis_store *r, redisContext *c, uint64_t deadline)
 	uint64_t left, now = redis_now_ms();
 	size_t i;
 
-	if (r->first && append(c, &r->script) == -1)
+	r->outlen = 0;
+	if (r->first && encode(r, &r->script) == -1)
 		return -1;
 	for (i = 0; i < r->ncmds; i++)
-		if (append(c, &r->cmds[i]) == -1)
+		if (encode(r, &r->cmds[i]) == -1)
 			return -1;
-	if (!r->wait)
-		return 0;
-	/* WAIT answers with what it has well before the read times out:
-	 * half the time left (never 0, which would wait for ever). */
-	left = deadline > now ? deadline - now : 1;
-	snprintf(r->wait_text[0], sizeof(r->wait_text[0]), "%u",
-	    r->wait_replicas);
-	snprintf(r->wait_text[1], sizeof(r->wait_text[1]), "%llu",
-	    (unsigned long long)(left / 2 > 0 ? left / 2 : 1));
-	set_command(&w, 3, wait);
-	return append(c, &w);
+	if (r->wait) {
+		/* WAIT answers with what it has well before the read times
+		 * out: half the time left (never 0, which would wait for
+		 * ever). */
+		left = deadline > now ? deadline - now : 1;
+		snprintf(r->wait_text[0], sizeof(r->wait_text[0]), "%u",
+		    r->wait_replicas);
+		snprintf(r->wait_text[1], sizeof(r->wait_text[1]), "%llu",
+		    (unsigned long long)(left / 2 > 0 ? left / 2 : 1));
+		set_command(&w, 3, wait);
+		if (encode(r, &w) == -1)
+			return -1;
+	}
+	return redisAppendFormattedCommand(c, r->out, r->outlen) == REDIS_OK ?
+	    0 : -1;
 }
 
 static void
@@ -329,9 +384,10 @@ set_timeout(redisContext *c, struct redis_conn_state *st, uint64_t deadline)
 
 	if (now >= deadline)
 		return -1;
-	/* (a millisecond either way is no matter) */
+	/* (a few milliseconds either way are no matter) */
 	left = deadline - now;
-	if (left + 1 >= st->timeout_ms && st->timeout_ms + 1 >= left)
+	if (left + REDIS_RETIME_SLACK_MS >= st->timeout_ms &&
+	    st->timeout_ms + REDIS_RETIME_SLACK_MS >= left)
 		return 0;
 	if (redis_link_timeout(c, deadline) == -1)
 		return -1;
@@ -471,7 +527,7 @@ static int
 exchange_once(struct redis_store *r, uint64_t deadline, int *again,
     char err[REPLAY_ERR_LEN])
 {
-	struct redis_exchange x = { deadline, 0, 0, 0 };
+	struct redis_exchange x = { deadline, 0, 0, 0, 0 };
 	redisContext *c;
 	int reused, saved = 0, rc;
 
@@ -486,6 +542,7 @@ exchange_once(struct redis_store *r, uint64_t deadline, int *again,
 		redis_link_failed(r->link, err);
 		return -1;
 	}
+	x.timeout_ms = r->conn->timeout_ms;
 	if (r->hello && r->t != NULL && !r->conn->greeted &&
 	    (rc = greet(r, c, &x, &saved, err)) != 0) {
 		if (rc == -2) {
@@ -498,11 +555,14 @@ exchange_once(struct redis_store *r, uint64_t deadline, int *again,
 		/* Greeting is part of connecting: the round trip has its
 		 * own time, as after a connection made. */
 		x.deadline = deadline = redis_now_ms() + r->timeout_ms;
+		if (x.retimed)
+			r->conn->timeout_ms = x.timeout_ms;
 		if (set_timeout(c, r->conn, deadline) == -1) {
 			io_error(r, c, deadline, err);
 			redis_link_failed(r->link, err);
 			return -1;
 		}
+		x.timeout_ms = r->conn->timeout_ms;
 	}
 	if (send_all(r, c, deadline) == -1) {
 		io_error(r, c, deadline, err);
@@ -512,8 +572,8 @@ exchange_once(struct redis_store *r, uint64_t deadline, int *again,
 	if (read_replies(r, c, &x, r->first + r->ncmds + (r->wait != 0),
 		&saved) == -1)
 		goto failed;
-	if (x.retimed) /* (set_timeout sets it afresh next time) */
-		r->conn->timeout_ms = 0;
+	if (x.retimed) /* (what the socket has now) */
+		r->conn->timeout_ms = x.timeout_ms;
 	redis_link_ok(r->link);
 	return 0;
 failed:

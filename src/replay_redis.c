@@ -2,8 +2,8 @@
  * Security rules for this file:
  * 1. Single use across every helper of every server sharing the Redis: a
  *    nonce's key is written with SET NX, so exactly one caller ever gets
- *    REPLAY_FRESH for it; helpers of 2.0, whose script SETs the same key
- *    NX, share that key until they are shut out (rule 8).
+ *    REPLAY_FRESH for it; helpers of the first layout, whose script SETs
+ *    the same key NX, share that key until they are shut out (rule 8).
  * 2. Fail closed: a result is REPLAY_FRESH only when its reply says the
  *    nonce was recorded now, in a transaction that also found the store
  *    complete (rule 6) and the clocks in step (rule 7), and, with
@@ -38,9 +38,9 @@
  *    expire by Redis's clock) and with the latest time any helper recorded
  *    at ("hw", only ever raised): a clock set back refuses until it
  *    catches up, or until reset-store.
- * 8. The layout of 2.0 (its script and PREFIXsince) is converted on the
+ * 8. The first layout (a script per login, PREFIXsince) is converted on the
  *    first connection, in the identity check's atomic step: its mark is
- *    set to SHUT_OUT, which 2.0 helpers read as a record not complete for
+ *    set to SHUT_OUT, which its helpers read as a record not complete for
  *    centuries, so they refuse every login from then on; its nonce keys
  *    are this layout's, so nothing either accepted is accepted again. Its
  *    mark is not trusted (a snapshot of it may be what was restored): the
@@ -55,7 +55,7 @@
  *	PREFIXmeta	a sorted set: "since" (Unix seconds), "hw" and "life"
  *			(ms), the latter two raised with ZADD GT; no expiry
  *	PREFIXid	"RUN_ID REPLID" of the server the store is on; no expiry
- *	PREFIXsince	2.0's mark: SHUT_OUT once converted
+ *	PREFIXsince	the first layout's mark: SHUT_OUT once converted
  * The braces are a hash tag: a login's keys share one cluster slot. The
  * mark is outside it: on a single server or Sentinel the transaction
  * spans both; a Redis Cluster would need a mark per node.
@@ -108,7 +108,7 @@ _Static_assert(sizeof(struct redis_settings) <= REPLAY_OWN_MAX, "settings");
 /* Added to every record's lifetime: two clocks SKEW_S apart either way,
  * and a second for time(3)'s rounding down. */
 #define MARGIN_MS   (2 * SKEW_MS + 1000)
-/* 2.0's mark, once converted: 2286, as 2.0 helpers read it. */
+/* The first layout's mark, once converted: 2286, as its helpers read it. */
 #define SHUT_OUT    "9999999999"
 
 /* What the identity check found on a connection. */
@@ -116,14 +116,14 @@ enum finding { SAME, BEGUN, REPLACED, LONGER };
 
 /*
  * The identity check and the conversion, once per connection, atomic.
- * KEYS: the mark, the identity, 2.0's mark. ARGV: the server's identity
+ * KEYS: the mark, the identity, the first layout's. ARGV: the server's identity
  * now, the replid it must have had to be trusted after a promotion ("":
  * none), "since" if the store must begin again (Unix seconds), SHUT_OUT,
  * the caller's record lifetime (ms). The same server is the same run_id
  * (its replid changes when a first replica comes: it is written again on
  * each connection, for the next promotion). A mark without an identity
- * is not trusted (a snapshot taken before any helper came); nor is 2.0's
- * mark (the same). Returns { what was found, "life" }.
+ * is not trusted (a snapshot taken before any helper came); nor is the
+ * first layout's mark (the same). Returns { what was found, "life" }.
  */
 static const char hello_script[] =
     "local id = redis.call('GET', KEYS[2])\n"
@@ -829,7 +829,8 @@ store_complete(struct redis_store *r, const redisReply *mark,
 /*
  * The transaction's head: TIME, the mark raised (and "since" moved on when
  * this helper's lifetime is longer than the store's, or the mark was found
- * missing), the mark read, and, after a loss, the identity and 2.0's mark
+ * missing), the mark read, and, after a loss, the identity and the first
+ * layout's mark
  * written again.
  */
 static struct head

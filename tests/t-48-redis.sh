@@ -774,6 +774,24 @@ life=$(rcli main -n 5 ZSCORE pta:meta life)
 [ "${life:-0}" -gt 60000 ] && pass "... the store's lifetime is now otp_window 3's ($life ms)" ||
 	fail "... the store's lifetime is now otp_window 3's (${life:-none} ms)"
 
+# A reload that raises the window: the same, from the helper that reloaded.
+redis_seed main 8
+RL=$WORK/reload.conf
+redis_config "$RL" "$(redis_url main 8)" "otp_interval = 2" "otp_window = 1"
+session_start "$RL" "$WORK/reload.log"
+login
+check "otp_window 1: a login" 1 "$ANS"
+redis_config "$RL" "$(redis_url main 8)" "otp_interval = 2" "otp_window = 3"
+kill -HUP "$CO_PID"
+reloaded() { grep -q 'loaded again' "$WORK/reload.log"; }
+wait_for 10 reloaded || true
+login
+check "... reloaded with otp_window 3: refused" 0 "$ANS"
+grep -q 'longer token lifetime' "$WORK/reload.log" && pass "... saying a longer token lifetime began to be used" ||
+	fail "... saying why: $(tail -2 "$WORK/reload.log")"
+session_end
+check "... the helper exits 0" 0 "$STATUS"
+
 # --- clocks ----------------------------------------------------------------------
 
 LIBFAKETIME=$(ls /usr/lib/*/faketime/libfaketime.so.1 2>/dev/null | head -n 1)

@@ -64,12 +64,12 @@
  * raised and read (ZADD GT, ZRANGE), for each login SET NX PX, INCR,
  * PEXPIREAT and GET (its JID's count now and in the period before), EXEC,
  * and WAIT when replicas must acknowledge; every reply read before
- * anything is answered. A replay, or a nonce its JID has no room for, is
- * taken off its count (DECR, and DEL for the latter) in a second round
- * trip. A new connection first asks INFO, then runs the one script (EVAL,
- * the identity check and the conversion) ahead of its first batch. What a
- * store knows of a connection lives with the link, which a store opened
- * in its place takes over.
+ * anything is answered. A login not accepted is taken off its JID's
+ * count (DECR; and DEL of its nonce if it was recorded now) in a second
+ * round trip. A new connection first asks INFO, then runs the one script
+ * (EVAL, the identity check and the conversion) ahead of its first batch.
+ * What a store knows of a connection lives with the link, which a store
+ * opened in its place takes over.
  *
  * For the sandbox: after start-up this file makes no system call of its
  * own but clock_gettime; its connections' are listed in redis_link.c
@@ -806,7 +806,8 @@ store_complete(struct redis_store *r, const redisReply *mark,
 		}
 		r->conn->agreed_ms = (uint64_t)now_ms;
 	}
-	if (m.hw > (double)(now_ms + SKEW_MS + 1000)) {
+	/* (two helpers may each be SKEW_MS off Redis, either way) */
+	if (m.hw > (double)(now_ms + 2 * SKEW_MS + 1000)) {
 		snprintf(err, REPLAY_ERR_LEN, "Redis at %.80s: the clock is "
 		    "%.0f s behind the latest time a helper recorded at "
 		    "(%.70s hw): records may have expired by the later clock; "
@@ -943,10 +944,11 @@ entry_result(struct redis_store *r, const redisReply *const rep[PER_ENTRY],
 }
 
 /*
- * Takes off its JID's count what was counted but not recorded, and drops
- * the nonces there was no room for, in a round trip of its own. Nothing
- * answered depends on it: if it fails, a count stays too high until its
- * period ends (the safe side).
+ * Takes off its JID's count what was counted but not accepted, and drops
+ * the nonces recorded now but refused (no room, or the batch refused), in
+ * a round trip of its own, so that a count is what its JID holds. Nothing
+ * answered depends on it: if it fails, a count stays as high as what is
+ * recorded, until its period ends (the safe side).
  */
 static void
 uncount(struct redis_store *r, const enum replay_result results[],
@@ -964,7 +966,8 @@ uncount(struct redis_store *r, const enum replay_result results[],
 
 		if (results[i] == REPLAY_FRESH)
 			continue;
-		if (made[i] && results[i] == REPLAY_USER_FULL)
+		/* (made now, and refused: no caller was told yes for it) */
+		if (made[i])
 			add(r, 2, del);
 		if (counted[i])
 			add(r, 2, decr);
@@ -1350,7 +1353,7 @@ describe_role(struct redis_store *r)
 	return 1;
 }
 
-/* The mark: from when the store is complete (rule 6), its clock and lifetime. */
+/* The mark: from when the store is complete (rule 6); clock, lifetime. */
 static void
 describe_since(struct redis_store *r)
 {
@@ -1385,7 +1388,7 @@ describe_since(struct redis_store *r)
 		printf("  each record kept %.0f s (the longest token lifetime "
 		       "a helper used, plus %d s for clocks %d s apart)\n",
 		    m.life / 1000, MARGIN_MS / 1000, SKEW_S);
-	if (m.hw > (double)now * 1000 + SKEW_MS + 1000)
+	if (m.hw > (double)now * 1000 + 2 * SKEW_MS + 1000)
 		printf("  PROBLEM: this host's clock is %.0f s behind the "
 		       "latest time a helper recorded at: logins are refused "
 		       "until it catches up (reset-store ends that)\n",

@@ -146,6 +146,10 @@ main(int argc, char **argv)
 				    &entries[n]) != 0;
 			memcpy(entries[n].user, &done, sizeof(done));
 			if (++n == batch) {
+				/* (recorded at the time it is: a shared store
+				 * compares it with its own clock) */
+				when.now = time(NULL);
+				when.expiry = token_expiry(&c.params, when.now);
 				record(store, entries, n, &when);
 				n = 0;
 			}

@@ -5,8 +5,9 @@
  *    REPLAY_FRESH for it; helpers of the first layout, whose script SETs
  *    the same key NX, share that key until they are shut out (rule 8).
  * 2. Fail closed: a result is REPLAY_FRESH only when its reply says the
- *    nonce was recorded now, in a transaction that also found the store
- *    complete (rule 6) and the clocks in step (rule 7), and, with
+ *    nonce was recorded now, in a batch whose read of the mark, after the
+ *    records, found the store complete (rule 6) and the clocks in step
+ *    (rule 7), and, with
  *    replay_redis_wait_replicas, when that many replicas acknowledged the
  *    batch; a missing, late, refused or unexpected reply is REPLAY_ERROR.
  * 3. Keys show neither a JID nor a nonce: only their hashes, in hex.
@@ -21,7 +22,9 @@
  *    round trip; redis_link backs off after failures.
  * 6. A Redis that lost nonces cannot bring them back unnoticed. PREFIXmeta
  *    says from when ("since") the store holds every nonce recorded, and
- *    every batch reads it in the transaction that records: one that finds
+ *    every batch reads it after its records, on the same connection: a
+ *    flush before a record is seen by the read after it, and a record
+ *    before a flush found its nonce if it was there. A batch that finds
  *    it missing (flushed, evicted, a new Redis) is refused, and "since"
  *    becomes the end of one record lifetime. On each connection the
  *    server's identity (INFO: run_id, master_replid) is checked against
@@ -57,13 +60,14 @@
  *	PREFIXid	"RUN_ID REPLID" of the server the store is on; no expiry
  *	PREFIXsince	the first layout's mark: SHUT_OUT once converted
  * The braces are a hash tag: a login's keys share one cluster slot. The
- * mark is outside it: on a single server or Sentinel the transaction
- * spans both; a Redis Cluster would need a mark per node.
+ * mark is outside it: on a single server or Sentinel one connection
+ * orders both; a Redis Cluster would need a mark per node, read on the
+ * connection that records.
  *
- * A batch of logins is one round trip and no Lua: MULTI, TIME, the mark
- * raised and read (ZADD GT, ZRANGE), for each login SET NX PX, INCR,
- * PEXPIREAT and GET (its JID's count now and in the period before), EXEC,
- * and WAIT when replicas must acknowledge; every reply read before
+ * A batch of logins is one round trip, no transaction and no Lua: TIME,
+ * for each login SET NX PX, INCR, PEXPIREAT and GET (its JID's count now
+ * and in the period before), then the mark raised and read (ZADD GT,
+ * ZRANGE), and WAIT when replicas must acknowledge; every reply read before
  * anything is answered. A login not accepted is taken off its JID's
  * count (DECR; and DEL of its nonce if it was recorded now) in a second
  * round trip. A new connection first asks INFO, then runs the one script
@@ -159,9 +163,10 @@ struct command {
 	size_t len[ARGS_MAX];
 };
 
-/* What a batch's transaction begins with, before its entries. */
+/* Where a batch's own commands are: TIME, its entries from n on, the
+ * mark's read. */
 struct head {
-	size_t time, mark, read, n;
+	size_t time, n, read;
 };
 
 struct redis_store {
@@ -828,67 +833,68 @@ store_complete(struct redis_store *r, const redisReply *mark,
 /* --- the store -------------------------------------------------------------- */
 
 /*
- * The transaction's head: TIME, the mark raised (and "since" moved on when
- * this helper's lifetime is longer than the store's, or the mark was found
- * missing), the mark read, and, after a loss, the identity and the first
- * layout's mark
- * written again.
+ * The batch's head: TIME, and, after the mark was found missing, the
+ * identity and the first layout's mark written again.
  */
 static struct head
-add_head(struct redis_store *r, int raise)
+add_head(struct redis_store *r)
 {
-	static const char *const multi[] = { "MULTI" };
 	static const char *const time_argv[] = { "TIME" };
-	const char *zadd[] = { "ZADD", r->meta_key, "GT", r->life, "life",
-		r->hw, "hw", r->since, "since" };
-	const char *zrange[] = { "ZRANGE", r->meta_key, "0", "-1",
-		"WITHSCORES" };
 	const char *id[] = { "SET", r->id_key, r->conn->id };
 	const char *old[] = { "SET", r->old_key, SHUT_OUT };
 	struct head h;
 
-	add(r, 1, multi);
-	h.n = 3;
 	h.time = add(r, 1, time_argv);
-	/* (hw: only a time Redis's clock agreed with, so that a clock far
-	 * ahead cannot raise it and shut the others out) */
-	if (r->conn->agreed_ms == 0)
-		zadd[5] = r->since, zadd[6] = "since";
-	h.mark = add(r, raise ? (r->conn->agreed_ms ? 9 : 7) :
-	    (r->conn->agreed_ms ? 7 : 5), zadd);
-	h.read = add(r, 5, zrange);
 	if (r->conn->since_missing) {
-		add(r, 2, old);
-		h.n++;
-		if (r->conn->id[0] != '\0') {
+		add(r, 3, old);
+		if (r->conn->id[0] != '\0')
 			add(r, 3, id);
-			h.n++;
-		}
 	}
+	h.n = r->ncmds;
 	return h;
 }
 
 /*
- * MULTI's and the queued commands' replies, and EXEC's: its array, or
- * NULL with why (the first refusal, which aborted it).
+ * The batch's tail, after its records: the mark raised ("since" moved on
+ * when this helper's lifetime is longer than the store's, or the mark was
+ * found missing) and read. Read after the records, on the same connection,
+ * it says whether they went into a complete store: a flush (or a longer
+ * lifetime, a new server) before a record is seen by the read after it,
+ * and one after it found the nonce there if it was.
  */
-static const redisReply *
-exec_reply(struct redis_store *r, size_t queued, char err[REPLAY_ERR_LEN])
+static void
+add_tail(struct redis_store *r, struct head *h, int raise)
 {
-	const redisReply *exec = r->replies[r->first + queued + 1], *rep;
+	const char *zadd[] = { "ZADD", r->meta_key, "GT", r->life, "life",
+		r->hw, "hw", r->since, "since" };
+	const char *zrange[] = { "ZRANGE", r->meta_key, "0", "-1",
+		"WITHSCORES" };
+
+	/* (hw: only a time Redis's clock agreed with, so that a clock far
+	 * ahead cannot raise it and shut the others out) */
+	if (r->conn->agreed_ms == 0)
+		zadd[5] = r->since, zadd[6] = "since";
+	add(r, raise ? (r->conn->agreed_ms ? 9 : 7) :
+	    (r->conn->agreed_ms ? 7 : 5), zadd);
+	h->read = add(r, 5, zrange);
+}
+
+/* The first error among the batch's own replies (not the entries'). */
+static int
+batch_refused(struct redis_store *r, const struct head *h,
+    char err[REPLAY_ERR_LEN])
+{
 	size_t i;
 
-	for (i = 0; i <= queued; i++) {
-		rep = r->replies[r->first + i];
-		if (rep->type == REDIS_REPLY_ERROR) {
-			refused(r, rep, "the transaction", err);
-			return NULL;
+	for (i = 0; i < r->ncmds; i++) {
+		if (i >= h->n && i < h->read - 1)
+			continue;
+		if (r->replies[r->first + i]->type == REDIS_REPLY_ERROR) {
+			refused(r, r->replies[r->first + i], "a batch", err);
+			return -1;
 		}
 	}
-	if (exec->type == REDIS_REPLY_ARRAY && exec->elements == queued)
-		return exec;
-	refused(r, exec, "EXEC", err);
-	return NULL;
+	return 0;
 }
 
 /* An integer reply, or a string of one (GET); nil is 0. */
@@ -1006,7 +1012,6 @@ batch_numbers(struct redis_store *r, const struct replay_time *t,
 static void
 build_batch(struct redis_store *r)
 {
-	static const char *const exec_argv[] = { "EXEC" };
 	const struct replay_time *t = r->t;
 	uint64_t own_life_ms = (uint64_t)(t->lifetime > 0 ? t->lifetime :
 	    t->expiry - t->now) * 1000;
@@ -1017,7 +1022,7 @@ build_batch(struct redis_store *r)
 	r->ncmds = 0;
 	r->raise = r->conn->since_missing || (r->conn->greeted &&
 	    own_life_ms > r->conn->life_ms);
-	r->head = add_head(r, r->raise);
+	r->head = add_head(r);
 	for (i = 0; i < r->n; i++) {
 		const char *set[] = { "SET", r->nkey[i], "1", "NX", "PX",
 			r->ttl };
@@ -1031,7 +1036,7 @@ build_batch(struct redis_store *r)
 		add(r, 3, expire);
 		add(r, 2, get);
 	}
-	add(r, 1, exec_argv);
+	add_tail(r, &r->head, r->raise);
 }
 
 static int
@@ -1041,7 +1046,7 @@ redis_record(struct replay *base, const struct replay_entry entries[],
 {
 	struct redis_store *r = (struct redis_store *)base;
 	int counted[BATCH_MAX], made[BATCH_MAX], errors = 0;
-	const redisReply *exec, *rep[PER_ENTRY];
+	const redisReply *rep[PER_ENTRY];
 	size_t i, j, k;
 
 	for (i = 0; i < n; i++)
@@ -1064,26 +1069,19 @@ redis_record(struct replay *base, const struct replay_entry entries[],
 		r->t = NULL;
 		return -1;
 	}
-	k = r->head.n;
-	if (greeted(r, err) == -1 ||
-	    (exec = exec_reply(r, k + PER_ENTRY * n, err)) == NULL) {
-		free_replies(r);
-		r->t = NULL;
-		if (r->broken)
-			redis_link_failed(r->link, err);
-		return -1;
-	}
+	k = r->first + r->head.n;
 	for (i = 0; i < n; i++) {
 		for (j = 0; j < PER_ENTRY; j++)
-			rep[j] = exec->element[k + PER_ENTRY * i + j];
+			rep[j] = r->replies[k + PER_ENTRY * i + j];
 		results[i] = entry_result(r, rep, &counted[i], &made[i],
 		    &errors, err);
 	}
 	/* (A raise moved "since" on: say why.) */
 	if (r->raise && !r->conn->since_missing)
 		r->conn->finding = LONGER;
-	if (store_complete(r, exec->element[r->head.read - 1],
-		exec->element[r->head.time - 1], t->now, err) == -1)
+	if (greeted(r, err) == -1 || batch_refused(r, &r->head, err) == -1 ||
+	    store_complete(r, r->replies[r->first + r->head.read],
+		r->replies[r->first + r->head.time], t->now, err) == -1)
 		errors++;
 	if (r->wait && replicas_acknowledged(r, results, n, err) == -1)
 		errors++;
@@ -1459,15 +1457,13 @@ describe_persistence(struct redis_store *r, const struct redis_settings *o)
 }
 
 /*
- * A random nonce recorded, refused the second time, and found, in one
- * transaction as a batch makes it (the JID's count taken back), and the
- * identity check's EVAL, as the ACL user. It is kept PROBE_TTL_MS.
+ * A random nonce recorded, refused the second time, and found, as a batch
+ * records (the JID's count taken back), and the identity check's EVAL, as
+ * the ACL user. It is kept PROBE_TTL_MS.
  */
 static int
 describe_probe(struct redis_store *r)
 {
-	static const char *const multi[] = { "MULTI" };
-	static const char *const exec_argv[] = { "EXEC" };
 	static const char *const time_argv[] = { "TIME" };
 	const char *zadd[] = { "ZADD", r->meta_key, "GT", "0", "life" };
 	const char *zrange[] = { "ZRANGE", r->meta_key, "0", "-1",
@@ -1481,9 +1477,9 @@ describe_probe(struct redis_store *r)
 	const char *eval[] = { "EVAL", "return redis.call('EXISTS', KEYS[1])",
 		"1", r->nkey[0] };
 	char err[REPLAY_ERR_LEN] = "";
-	const redisReply *exec;
 	struct replay_entry e;
 	long long now_ms = (long long)time(NULL) * 1000;
+	size_t i;
 
 	if (getrandom(&e, sizeof(e), 0) != (ssize_t)sizeof(e)) {
 		printf("  PROBLEM: getrandom failed\n");
@@ -1491,15 +1487,11 @@ describe_probe(struct redis_store *r)
 	}
 	make_keys(r, &e, 0, (unsigned long long)now_ms / PROBE_TTL_MS);
 	snprintf(r->ttl, sizeof(r->ttl), "%d", PROBE_TTL_MS);
-	snprintf(r->now_ms, sizeof(r->now_ms), "%lld", now_ms);
 	snprintf(r->at, sizeof(r->at), "%lld", now_ms + PROBE_TTL_MS);
 	r->ncmds = 0;
 	r->wait = 0;
 	r->hello = 0;
-	add(r, 1, multi);
 	add(r, 1, time_argv);
-	add(r, 5, zadd);
-	add(r, 5, zrange);
 	add(r, 6, set);
 	add(r, 6, set);
 	add(r, 2, incr);
@@ -1507,24 +1499,28 @@ describe_probe(struct redis_store *r)
 	add(r, 2, get);
 	add(r, 2, decr);
 	add(r, 2, exists);
-	add(r, 1, exec_argv);
+	add(r, 5, zadd);
+	add(r, 5, zrange);
 	add(r, 4, eval);
-	if (exchange(r, err) == 0 && (exec = exec_reply(r, 10, err)) != NULL &&
-	    exec->element[3]->type == REDIS_REPLY_STATUS &&
-	    exec->element[4]->type == REDIS_REPLY_NIL &&
-	    exec->element[5]->type == REDIS_REPLY_INTEGER &&
-	    exec->element[9]->type == REDIS_REPLY_INTEGER &&
-	    exec->element[9]->integer == 1 &&
-	    r->replies[12]->type == REDIS_REPLY_INTEGER &&
-	    r->replies[12]->integer == 1) {
-		printf("  a test nonce (kept %d s) recorded, refused the "
-		       "second time, and found, in a transaction; the "
-		       "identity check's EVAL allowed: OK\n",
-		    PROBE_TTL_MS / 1000);
-		return 0;
+	if (exchange(r, err) == 0) {
+		for (i = 0; i < r->ncmds && err[0] == '\0'; i++)
+			if (r->replies[i]->type == REDIS_REPLY_ERROR)
+				refused(r, r->replies[i], r->cmds[i].argv[0],
+				    err);
+		if (err[0] == '\0' &&
+		    r->replies[1]->type == REDIS_REPLY_STATUS &&
+		    r->replies[2]->type == REDIS_REPLY_NIL &&
+		    r->replies[7]->type == REDIS_REPLY_INTEGER &&
+		    r->replies[7]->integer == 1 &&
+		    r->replies[10]->type == REDIS_REPLY_INTEGER &&
+		    r->replies[10]->integer == 1) {
+			printf("  a test nonce (kept %d s) recorded, refused the "
+			       "second time, and found, as a batch records; the "
+			       "identity check's EVAL allowed: OK\n",
+			    PROBE_TTL_MS / 1000);
+			return 0;
+		}
 	}
-	if (err[0] == '\0' && r->nreplies > 12)
-		refused(r, r->replies[12], "EVAL", err);
 	printf("  PROBLEM: a test nonce could not be recorded and found: %s\n",
 	    err[0] != '\0' ? err : "unexpected replies");
 	return 1;

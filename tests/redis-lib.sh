@@ -17,9 +17,9 @@ REDIS_USER_PASSWORD="u@s/er:$RANDOM$RANDOM"
 REDIS_USER_PASSWORD_URL=$(printf '%s' "$REDIS_USER_PASSWORD" | sed 's/@/%40/g; s|/|%2F|g; s/:/%3A/g')
 # The minimal ACL of the documentation (prosody-token-auth(1)): the keys
 # under the prefix, and the commands the helper uses, in its script too.
-REDIS_ACL="resetkeys ~pta:* resetchannels -@all +multi +exec +set +incr
-+decr +pexpireat +get +del +exists +zadd +zrange +zscore +zrem +time +info
-+eval +wait +ping +select +role"
+REDIS_ACL="resetkeys ~pta:* resetchannels -@all +set +incr +decr +pexpireat
++get +del +exists +zadd +zrange +zscore +zrem +time +info +eval +wait +ping
++select +role"
 
 declare -A REDIS_PORT REDIS_PID REDIS_DIR REDIS_TLS
 

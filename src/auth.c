@@ -213,7 +213,8 @@ entry_of(const struct config *c, const struct token *t, const struct jid *j,
 static struct replay_time
 record_time(const struct config *c, time_t now)
 {
-	struct replay_time when = { now, token_expiry(&c->params, now) };
+	struct replay_time when = { now, token_expiry(&c->params, now),
+		token_expiry(&c->params, 0) };
 
 	return when;
 }

@@ -1,4 +1,17 @@
 /*
+ * The Redis store's settings, check-config's first lines, and the store on
+ * a Redis Cluster. On one Redis, or the primary Sentinel names, the store
+ * is redis_single.c's (its second layout: a pipelined batch, the mark read
+ * after the records, each connection's server identity checked, records
+ * kept for the longest lifetime any helper used, the clocks compared with
+ * Redis's); this file hands it every call. A cluster keeps the first
+ * layout, below, and does not get those yet: no node's identity is
+ * checked (a node restarted empty, or restored from a snapshot, is caught
+ * only where its slots' markers are missing), each helper keeps a nonce
+ * for its own token lifetime, and no clock is compared with Redis's or
+ * with a high-water mark (a clock set back may accept a token whose nonce
+ * expired early). Rules 1 to 7 are the cluster's.
+ *
  * Security rules for this file:
  * 1. Single use across every helper of every server sharing the Redis: a
  *    nonce is recorded by one Lua script, which Redis runs atomically: the
@@ -76,6 +89,7 @@
 
 #include "redis_cluster.h"
 #include "redis_link.h"
+#include "redis_single.h"
 #include "redis_url.h"
 #include "replay_store.h"
 #include "setting.h"
@@ -147,6 +161,7 @@ struct redis_store {
 	struct replay base;
 	struct redis_link *link;       /* the one in use, a cluster's node's */
 	struct redis_cluster *cluster; /* NULL: one Redis, the link's own */
+	struct redis_single *single;   /* logins on one Redis go there */
 	enum replay_access access;
 	char prefix[REDIS_PREFIX_MAX];
 	unsigned per_user, timeout_ms, wait_replicas;
@@ -426,7 +441,7 @@ static int
 exchange_once(struct redis_store *r, uint64_t deadline, int *again,
     char err[REPLAY_ERR_LEN])
 {
-	struct redis_exchange x = { deadline, 0, 0, 0 };
+	struct redis_exchange x = { deadline, 0, 0, 0, 0 };
 	int reused;
 
 	if (exchange_write(r, &x, &reused, again, err) == -1)
@@ -935,7 +950,7 @@ write_part(struct redis_store *r, struct part *p, char err[REPLAY_ERR_LEN])
 	p->mhi = r->mhi;
 	free_replies(r);
 	r->broken = 0;
-	p->x = (struct redis_exchange){ r->deadline, 0, 0, 0 };
+	p->x = (struct redis_exchange){ r->deadline, 0, 0, 0, 0 };
 	p->written = exchange_write(r, &p->x, &p->reused, &p->again, err) ==
 	    0;
 	p->first = r->first;
@@ -1075,6 +1090,9 @@ redis_record(struct replay *base, const struct replay_entry entries[],
 	struct redis_store *r = (struct redis_store *)base;
 	size_t i, idx[BATCH_MAX];
 
+	if (r->single != NULL)
+		return redis_single_record(r->single, entries, n, t, results,
+		    err);
 	for (i = 0; i < n; i++)
 		results[i] = REPLAY_ERROR;
 	if (n == 0)
@@ -1128,6 +1146,8 @@ redis_lookup(struct replay *base, const struct replay_entry *e,
 	enum replay_result res = REPLAY_ERROR;
 	const redisReply *rep;
 
+	if (r->single != NULL)
+		return redis_single_lookup(r->single, e, t, err);
 	make_keys(r, e, 0);
 	if (use_node_of(r, r->nkey[0], err) == -1)
 		return REPLAY_ERROR;
@@ -1167,6 +1187,7 @@ free_store(struct redis_store *r)
 	if (r->cluster == NULL)
 		redis_link_close(r->link);
 	redis_cluster_close(r->cluster);
+	redis_single_close(r->single);
 	explicit_bzero(r, sizeof(*r));
 	free(r);
 }
@@ -1243,13 +1264,45 @@ open_store(const struct replay_settings *s, enum replay_access access,
 	return r;
 }
 
+/*
+ * Logins on one Redis (or Sentinel's primary) go to redis_single.c's
+ * store, which takes over the link of the one before if it had one.
+ */
+static struct replay *
+open_single(const struct replay_settings *s, enum replay_access access,
+    struct redis_store *old, char err[REPLAY_ERR_LEN])
+{
+	struct redis_single *prev = NULL;
+	struct redis_store *r;
+
+	if (old != NULL) {
+		prev = old->single;
+		old->single = NULL;
+		free_store(old);
+	}
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		snprintf(err, REPLAY_ERR_LEN, "out of memory");
+		redis_single_close(prev);
+		return NULL;
+	}
+	r->base.backend = &replay_redis;
+	r->link = NULL;
+	if ((r->single = redis_single_open(s, access, prev, err)) == NULL) {
+		free(r);
+		return NULL;
+	}
+	return &r->base;
+}
+
 static struct replay *
 redis_open(const struct replay_settings *s, enum replay_access access,
     struct replay *old, char err[REPLAY_ERR_LEN])
 {
-	struct redis_store *r = open_store(s, access,
-	    (struct redis_store *)old, err);
+	struct redis_store *r;
 
+	if (own(s)->cluster[0] == '\0')
+		return open_single(s, access, (struct redis_store *)old, err);
+	r = open_store(s, access, (struct redis_store *)old, err);
 	return r != NULL ? &r->base : NULL;
 }
 
@@ -1646,9 +1699,9 @@ redis_describe(const struct replay_settings *s)
 	if (o->sentinels[0] != '\0')
 		printf("  the primary: the one the sentinels %s name for %s\n",
 		    o->sentinels, o->master);
-	if (o->cluster[0] != '\0')
-		printf("  a Redis Cluster, its map asked of %s first\n",
-		    o->cluster);
+	if (o->cluster[0] == '\0')
+		return redis_single_describe(s);
+	printf("  a Redis Cluster, its map asked of %s first\n", o->cluster);
 	if ((r = open_store(s, REPLAY_WRITE, NULL, err)) == NULL) {
 		printf("  PROBLEM: %s\n", err);
 		return 1;
@@ -1696,7 +1749,10 @@ redis_describe(const struct replay_settings *s)
 	return problems;
 }
 
-/* Redis keeps no memory of the helpers' clock: nothing to reset. */
+/*
+ * On one Redis, redis_single.c forgets the clock's high-water mark; on a
+ * cluster, which keeps no such mark, every slot without a marker is marked.
+ */
 static int
 redis_reset(const struct replay_settings *s, time_t now,
     char msg[REPLAY_ERR_LEN])
@@ -1704,22 +1760,15 @@ redis_reset(const struct replay_settings *s, time_t now,
 	struct redis_store *r;
 	int rc;
 
-	(void)now;
-	if (own(s)->cluster[0] != '\0') {
-		if ((r = open_store(s, REPLAY_WRITE, NULL, msg)) == NULL)
-			return -1;
-		if (r->timeout_ms < 2000)
-			r->timeout_ms = 2000;
-		rc = mark_cluster(r, msg);
-		free_store(r);
-		return rc;
-	}
-	snprintf(msg, REPLAY_ERR_LEN, "%.60s: nothing to reset: Redis keeps "
-	    "each nonce for its token's lifetime by its own clock. (A Redis "
-	    "that came back empty is trusted after one token lifetime, or at "
-	    "once after: redis-cli SET %.40ssince 0)", s->store,
-	    own(s)->prefix);
-	return 1;
+	if (own(s)->cluster[0] == '\0')
+		return redis_single_reset(s, now, msg);
+	if ((r = open_store(s, REPLAY_WRITE, NULL, msg)) == NULL)
+		return -1;
+	if (r->timeout_ms < 2000)
+		r->timeout_ms = 2000;
+	rc = mark_cluster(r, msg);
+	free_store(r);
+	return rc;
 }
 
 /* --- the config ------------------------------------------------------------- */

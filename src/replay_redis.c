@@ -1442,42 +1442,6 @@ describe_role(struct redis_store *r)
 	return 1;
 }
 
-/* PREFIXsince: from when the store is complete (rule 6). */
-static void
-describe_since(struct redis_store *r)
-{
-	const char *const argv[] = { "GET", r->since_key };
-	const redisReply *rep;
-	char err[REPLAY_ERR_LEN], date[32];
-	long long from;
-	time_t now = time(NULL), when;
-	struct tm tm;
-
-	if ((rep = ask(r, 2, argv, err)) == NULL)
-		return;
-	if (rep->type == REDIS_REPLY_NIL) {
-		printf("  no nonce recorded yet (no %s): the first logins start "
-		       "the record, and logins are refused for one token "
-		       "lifetime after them\n", r->since_key);
-		return;
-	}
-	if (rep->type != REDIS_REPLY_STRING)
-		return;
-	from = strtoll(rep->str, NULL, 10);
-	when = (time_t)from;
-	if (from > (long long)now)
-		printf("  a new record of nonces (%s): logins are refused for "
-		       "%lld s more, until the tokens of before it have "
-		       "expired\n", r->since_key, from - (long long)now);
-	else if (from == 0 || gmtime_r(&when, &tm) == NULL)
-		printf("  holds every nonce ever recorded (%s is %s)\n",
-		    r->since_key, rep->str);
-	else if (strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S UTC",
-		     &tm) > 0)
-		printf("  holds every nonce recorded since %s (%s)\n", date,
-		    r->since_key);
-}
-
 /*
  * A random nonce recorded, refused the second time, and found, in one
  * round trip: the script, the keys under the prefix, EXISTS, as the ACL
@@ -1682,11 +1646,10 @@ describe_cluster(struct redis_store *r)
 static int
 redis_describe(const struct replay_settings *s)
 {
-	static const char *const ping[] = { "PING" };
 	const struct redis_settings *o = own(s);
 	struct redis_store *r;
 	char err[REPLAY_ERR_LEN];
-	int problems = 0;
+	int problems;
 
 	printf("replay store: %s (Redis or Valkey, shared by every helper "
 	       "that names it; %u live nonces per JID; keys under %s; %u ms "
@@ -1709,42 +1672,7 @@ redis_describe(const struct replay_settings *s)
 	/* People can wait longer than logins. */
 	if (r->timeout_ms < 2000)
 		r->timeout_ms = 2000;
-	if (r->cluster != NULL) {
-		problems = describe_cluster(r);
-		free_store(r);
-		return problems;
-	}
-	problems += redis_link_describe_names(r->link);
-	if (o->sentinels[0] != '\0') {
-		problems += redis_link_describe_sentinels(r->link,
-		    r->timeout_ms);
-		if (o->url.transport != REDIS_TLS)
-			printf("  note: the sentinels are asked over plain TCP: "
-			       "anything answering at their addresses, or on "
-			       "the way, can name a server of its own as the "
-			       "primary (the helpers check it accepts the "
-			       "store's password and says it is the primary, "
-			       "which such a server can fake); rediss:// "
-			       "checks certificates\n");
-	}
-	if (ask(r, 1, ping, err) == NULL) {
-		printf("  PROBLEM: %s: every login would be refused until it "
-		       "answers (is Redis running there? are the user, "
-		       "password and database of replay_store right?)\n",
-		    redis_link_last_error(r->link)[0] != '\0' ?
-		    redis_link_last_error(r->link) : err);
-		free_store(r);
-		return problems + 1;
-	}
-	printf("  connected to %s as %s%s, database %u\n",
-	    redis_link_where(r->link), o->url.user[0] != '\0' ? "user " : "",
-	    o->url.user[0] != '\0' ? o->url.user : "the default user",
-	    o->url.db);
-	describe_version(r);
-	problems += describe_role(r);
-	describe_memory(r);
-	describe_since(r);
-	problems += describe_probe(r);
+	problems = describe_cluster(r);
 	free_store(r);
 	return problems;
 }

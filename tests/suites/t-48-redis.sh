@@ -681,6 +681,10 @@ else
 	login
 	check "old stopped: a login refused" 0 "$ANS"
 	[ "$(rcli new REPLICAOF NO ONE)" = OK ] || fail "new promoted"
+	# Another server to the helpers, promoted without WAIT: it would refuse
+	# for one record lifetime; it had every write of old (above), which
+	# the administrator says by marking it, as on a new Redis.
+	redis_seed new || fail "new marked as holding every nonce"
 	wait_for 20 moved_ok && pass "logins recover on new (127.0.0.2), the helper not restarted" ||
 		fail "logins recover on new: $(tail -3 "$WORK/move.log")"
 	login "$OLD_TOKEN"

@@ -78,10 +78,19 @@ STORE=$RUN/store
 chmod 600 "$CONF"
 # rcli ARGS...: redis-cli to the bench's Redis (while it runs).
 rcli() { env -u REDISCLI_AUTH redis-cli -h 127.0.0.1 -p "$RPORT" "$@"; }
+# redis_cpu: the seconds of CPU the bench's Redis has used (INFO cpu).
+redis_cpu() {
+	rcli INFO cpu | tr -d '\r' | awk -F: '/^used_cpu_(sys|user):/ { s += $2 } END { printf "%.6f", s }'
+}
 fresh_store() {
+	local info
 	rm -rf "$STORE" "$RUN"/python-store*
-	# Redis emptied, and marked as a store that lost nothing.
-	[ -z "${RPORT:-}" ] || { rcli FLUSHALL && rcli SET pta:since 0; } >/dev/null
+	# Redis emptied, and marked as a store that lost nothing, on this
+	# server (the man page, Redis).
+	[ -n "${RPORT:-}" ] || return 0
+	info=$(rcli INFO server | tr -d '\r'; rcli INFO replication | tr -d '\r')
+	{ rcli FLUSHALL && rcli ZADD pta:meta 0 since &&
+		rcli SET pta:id "$(sed -n 's/^run_id://p' <<<"$info") $(sed -n 's/^master_replid://p' <<<"$info")"; } >/dev/null
 }
 
 # --- helpers ------------------------------------------------------------
@@ -254,6 +263,19 @@ if command -v redis-server >/dev/null && command -v redis-cli >/dev/null; then
 			-- "$HELPER" --config "$RUN/redis-$t.conf"
 		best "redis_${t}_pp" p50 $PIN "$LOADGEN" --config "$CONF" --requests "$PP_N" --window 1 \
 			-- "$HELPER" --config "$RUN/redis-$t.conf"
+		# Redis's CPU per login, pipelined: its own count of user and
+		# system time over one run (the load generator's warm-up of
+		# 1000 logins included), and what INFO commandstats gives the
+		# commands alone.
+		fresh_store
+		rcli CONFIG RESETSTAT >/dev/null
+		c0=$(redis_cpu)
+		"$LOADGEN" --config "$CONF" --requests "$PIPE_N" --window 128 \
+			-- "$HELPER" --config "$RUN/redis-$t.conf" >/dev/null 2>&1
+		c1=$(redis_cpu)
+		R[rcpu_$t]=$(awk -v a="$c0" -v b="$c1" -v n=$((PIPE_N + 1000)) 'BEGIN { printf "%.2f", (b - a) * 1e6 / n }')
+		R[rcmd_$t]=$(rcli INFO commandstats | tr -d '\r' | awk -F'usec=' -v n=$((PIPE_N + 1000)) \
+			'/^cmdstat_/ { split($2, f, ","); s += f[1] } END { printf "%.2f", s / n }')
 	done
 	# What a live nonce costs Redis: its memory before and after many.
 	fresh_store
@@ -482,8 +504,10 @@ if [ -n "${R[redis_tcp.rps]:-}${R[redis_unix.rps]:-}" ]; then
 		verdict "ping-pong p50 on Redis ($t) - LMDB p50 - PING p50 (us)" \
 			"$(awk -v a="${R[redis_${t}_pp.p50_us]:-}" -v b="${R[pipe_pp.p50_us]:-}" -v c="${R[ping_${t}_pp.p50_us]:-}" \
 				'BEGIN { if (a != "" && b != "" && c != "") printf "%.2f", a - b - c }')" "<= 5.00" "v <= 5.0"
+		verdict "Redis CPU per login ($t), pipelined (us, INFO cpu)" "${R[rcpu_$t]:-}" "<= 6.00" "v <= 6.0"
+		echo "    (of which its commands, INFO commandstats: ${R[rcmd_$t]:-?} us)"
 	done
-	echo "  Redis's memory per live nonce (its key, and its place in its JID's set):" \
+	echo "  Redis's memory per live nonce (its key, and its share of its JID's count):" \
 		"${R[redis_bytes]:-?} bytes"
 fi
 echo

@@ -156,10 +156,10 @@ elif command -v redis-server >/dev/null; then
 	elif "$HELPER" --config "$RCONF" check-config >"$WORK/redis-check" 2>&1; then
 		# A Redis that never held nonces: no token lifetime of refusals
 		# (see the man page, "A Redis that lost its nonces")
-		if redis-cli -p "$REDIS_PORT" SET pta:since 0 >/dev/null; then
+		if redis_new "$REDIS_PORT"; then
 			REDIS_OK=1
 		else
-			skip "token + Redis rows" "redis-cli SET pta:since 0 failed"
+			skip "token + Redis rows" "redis-cli could not mark the store new"
 		fi
 	else
 		skip "token + Redis rows" "this helper has no replay_store = redis://... ($(head -c 120 "$WORK/redis-check"))"
@@ -169,6 +169,16 @@ else
 fi
 
 # --- Prosody -------------------------------------------------------------
+
+# redis_new PORT: the Redis at PORT marked as a store that never held a
+# nonce, on this server (the man page, Redis): no record lifetime of
+# refusals first.
+redis_new() {
+	local info
+	info=$(redis-cli -p "$1" INFO server | tr -d '\r'; redis-cli -p "$1" INFO replication | tr -d '\r')
+	redis-cli -p "$1" SET pta:id "$(sed -n 's/^run_id://p' <<<"$info") $(sed -n 's/^master_replid://p' <<<"$info")" >/dev/null &&
+		redis-cli -p "$1" ZADD pta:meta 0 since >/dev/null
+}
 
 prosody_config() { # FILE PORT
 	local dir

@@ -128,7 +128,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "verify_floor: %s\n", err);
 		return 1;
 	}
-	when = (struct replay_time){ now, token_expiry(&c.params, now) };
+	when = (struct replay_time){ now, token_expiry(&c.params, now),
+		token_expiry(&c.params, 0) };
 	memset(entries, 0, sizeof(entries));
 	start = now_seconds();
 	for (;;) {
@@ -151,6 +152,10 @@ main(int argc, char **argv)
 			entries[n].keep = c.store_keep;
 			entries[n].key_id = c.store_key_id;
 			if (++n == batch) {
+				/* (recorded at the time it is: a shared store
+				 * compares it with its own clock) */
+				when.now = time(NULL);
+				when.expiry = token_expiry(&c.params, when.now);
 				record(store, entries, n, &when);
 				n = 0;
 			}

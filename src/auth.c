@@ -280,7 +280,7 @@ verdict_of(enum replay_result res)
 static struct replay_time
 batch_time(const struct auth *a, time_t now)
 {
-	struct replay_time when = { now, now + 1 };
+	struct replay_time when = { now, now + 1, a->config->store_lifetime };
 	const struct decision *d;
 
 	for (d = a->batch; d < a->batch + a->nbatch; d++)
@@ -464,7 +464,7 @@ enum auth_verdict
 auth_lookup(struct auth *a, const struct jid *j, const char *password,
     size_t passwordlen, time_t now, char err[AUTH_ERR_LEN])
 {
-	struct replay_time when = { now, now + 1 };
+	struct replay_time when = { now, now + 1, a->config->store_lifetime };
 	struct replay_entry e;
 	enum auth_verdict v;
 	struct format_token t;

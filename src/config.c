@@ -917,6 +917,22 @@ store_keep(const struct config *c)
 	return keep;
 }
 
+static time_t
+store_lifetime(const struct config *c)
+{
+	time_t life = (time_t)(2 * c->params.otp_window + 1) *
+	    c->params.otp_interval;
+	size_t i;
+
+	for (i = 0; i < c->ndomains; i++)
+		if (c->domains[i].formats.jwt != NULL &&
+		    (time_t)c->domains[i].jwt.max_lifetime +
+		    c->domains[i].jwt.leeway > life)
+			life = (time_t)c->domains[i].jwt.max_lifetime +
+			    c->domains[i].jwt.leeway;
+	return life;
+}
+
 static int
 build_domains(struct parser *p)
 {
@@ -939,6 +955,7 @@ build_domains(struct parser *p)
 		p->sections[i].name = NULL;
 	}
 	c->store_keep = store_keep(c);
+	c->store_lifetime = store_lifetime(c);
 	return 0;
 }
 

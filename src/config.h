@@ -79,6 +79,12 @@ struct config {
 	 * keep of its replay entries (replay.h).
 	 */
 	time_t store_keep;
+	/*
+	 * The longest a token accepted now lives under this config, from its
+	 * step's start: a collective.converse token's whole window, a JWT's
+	 * jwt_max_lifetime and leeway (replay.h's struct replay_time).
+	 */
+	time_t store_lifetime;
 	int store_secret_line;
 	char store_fingerprint[CONFIG_FINGERPRINT_LEN + 1];
 	struct config_domain *domains;

@@ -384,7 +384,7 @@ static redisReply *
 node_command(struct redis_link *l, int argc, const char *argv[], uint64_t deadline,
     char why[REPLAY_ERR_LEN])
 {
-	struct redis_exchange x = { deadline, 0, 0, 0 };
+	struct redis_exchange x = { deadline, 0, 0, 0, 0 };
 	redisContext *c;
 	size_t lens[4];
 	void *reply;

@@ -166,9 +166,16 @@ redis_link_timeout(redisContext *c, uint64_t deadline)
 static int
 retime(redisContext *c, struct redis_exchange *x)
 {
+	uint64_t now;
+
 	if (x->ios++ == 0)
 		return 0;
+	now = redis_now_ms();
+	if (x->timeout_ms > 0 && now < x->deadline &&
+	    now + x->timeout_ms <= x->deadline + REDIS_RETIME_SLACK_MS)
+		return 0;
 	x->retimed = 1;
+	x->timeout_ms = now < x->deadline ? x->deadline - now : 0;
 	if (redis_link_timeout(c, x->deadline) == 0)
 		return 0;
 	c->err = REDIS_ERR_IO;
@@ -622,7 +629,7 @@ static redisReply *
 command_reply(redisContext *c, const char *where, int argc, const char **argv,
     uint64_t deadline, char why[REPLAY_ERR_LEN])
 {
-	struct redis_exchange x = { deadline, 0, 0, 0 };
+	struct redis_exchange x = { deadline, 0, 0, 0, 0 };
 	size_t lens[8];
 	void *reply = NULL;
 	int i;
@@ -672,7 +679,7 @@ ask_sentinel_authed(struct redis_link *l, redisContext *c, const char *where,
 	const char *question[] = { "SENTINEL", "get-master-addr-by-name",
 		l->master };
 	int nauth = l->sentinel_user[0] != '\0' ? 3 : 2;
-	struct redis_exchange x = { deadline, 0, 0, 0 };
+	struct redis_exchange x = { deadline, 0, 0, 0, 0 };
 	size_t alens[3], qlens[3], i;
 	void *reply = NULL;
 
@@ -769,7 +776,7 @@ log_in(struct redis_link *l, redisContext *c, uint64_t deadline,
 {
 	const char *argv[3][3];
 	size_t lens[3][3];
-	struct redis_exchange x = { deadline, 0, 0, 0 };
+	struct redis_exchange x = { deadline, 0, 0, 0, 0 };
 	int argc[3], n = 0, i, j, rc = 0;
 	char db[12], text[160];
 	void *reply;

@@ -97,11 +97,17 @@ void redis_link_close(struct redis_link *);
  * What a store keeps about the current connection, zeroed with each new
  * one, and kept with the link when the store is closed.
  */
+#define REDIS_ID_MAX 96
 struct redis_conn_state {
 	int used;	     /* an exchange went through it */
-	int script_loaded;   /* the store's script is in its server's cache */
+	int script_loaded;   /* a cluster store's script is in its cache */
+	int greeted;	     /* its server's identity checked (the store's) */
+	int finding;	     /* what the store found then (the store's codes) */
 	int since_missing;   /* the store's mark was missing: set it */
 	uint64_t timeout_ms; /* its read and write timeouts, as last set */
+	uint64_t life_ms;    /* the store's longest token lifetime, as read */
+	uint64_t agreed_ms;  /* the last time Redis's clock agreed with ours */
+	char id[REDIS_ID_MAX]; /* its server: "RUN_ID REPLID" */
 };
 
 /* The state of the link's connection (of the next one, while it has none). */
@@ -151,7 +157,12 @@ struct redis_exchange {
 	size_t taken;  /* bytes read so far */
 	unsigned ios;  /* writes and reads so far */
 	int retimed;   /* the connection's timeouts were changed */
+	/* Its timeouts now, if known (0: not), so that they are changed only
+	 * when an I/O could end more than REDIS_RETIME_SLACK_MS past the
+	 * deadline: two system calls saved per read. */
+	uint64_t timeout_ms;
 };
+#define REDIS_RETIME_SLACK_MS 10
 
 /*
  * The exchange's next reply (its commands written first, if they are not

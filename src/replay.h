@@ -79,11 +79,16 @@ struct replay_entry {
  */
 #define REPLAY_MAX_AHEAD (25 * 3600)
 
-/* When the entries are recorded, and until when they must at least be
- * kept. */
+/*
+ * When the entries are recorded, until when they must at least be kept, and
+ * the longest any token lives under the config that recorded them (from the
+ * start of its step to the end of the window: 0 if not known), which a
+ * shared store keeps them for whatever the time in the step.
+ */
 struct replay_time {
 	time_t now;
 	time_t expiry;
+	time_t lifetime;
 };
 
 enum replay_result {

@@ -1,4 +1,17 @@
 /*
+ * The Redis store's settings, check-config's first lines, and the store on
+ * a Redis Cluster. On one Redis, or the primary Sentinel names, the store
+ * is redis_single.c's (its second layout: a pipelined batch, the mark read
+ * after the records, each connection's server identity checked, records
+ * kept for the longest lifetime any helper used, the clocks compared with
+ * Redis's); this file hands it every call. A cluster keeps the first
+ * layout, below, and does not get those yet: no node's identity is
+ * checked (a node restarted empty, or restored from a snapshot, is caught
+ * only where its slots' markers are missing), each helper keeps a nonce
+ * for its own token lifetime, and no clock is compared with Redis's or
+ * with a high-water mark (a clock set back may accept a token whose nonce
+ * expired early). Rules 1 to 7 are the cluster's.
+ *
  * Security rules for this file:
  * 1. Single use across every helper of every server sharing the Redis: a
  *    nonce is recorded by one Lua script, which Redis runs atomically: the
@@ -76,6 +89,7 @@
 
 #include "redis_cluster.h"
 #include "redis_link.h"
+#include "redis_single.h"
 #include "redis_url.h"
 #include "replay_store.h"
 #include "setting.h"
@@ -147,6 +161,7 @@ struct redis_store {
 	struct replay base;
 	struct redis_link *link;       /* the one in use, a cluster's node's */
 	struct redis_cluster *cluster; /* NULL: one Redis, the link's own */
+	struct redis_single *single;   /* logins on one Redis go there */
 	enum replay_access access;
 	char prefix[REDIS_PREFIX_MAX];
 	unsigned per_user, timeout_ms, wait_replicas;
@@ -426,7 +441,7 @@ static int
 exchange_once(struct redis_store *r, uint64_t deadline, int *again,
     char err[REPLAY_ERR_LEN])
 {
-	struct redis_exchange x = { deadline, 0, 0, 0 };
+	struct redis_exchange x = { deadline, 0, 0, 0, 0 };
 	int reused;
 
 	if (exchange_write(r, &x, &reused, again, err) == -1)
@@ -935,7 +950,7 @@ write_part(struct redis_store *r, struct part *p, char err[REPLAY_ERR_LEN])
 	p->mhi = r->mhi;
 	free_replies(r);
 	r->broken = 0;
-	p->x = (struct redis_exchange){ r->deadline, 0, 0, 0 };
+	p->x = (struct redis_exchange){ r->deadline, 0, 0, 0, 0 };
 	p->written = exchange_write(r, &p->x, &p->reused, &p->again, err) ==
 	    0;
 	p->first = r->first;
@@ -1075,6 +1090,9 @@ redis_record(struct replay *base, const struct replay_entry entries[],
 	struct redis_store *r = (struct redis_store *)base;
 	size_t i, idx[BATCH_MAX];
 
+	if (r->single != NULL)
+		return redis_single_record(r->single, entries, n, t, results,
+		    err);
 	for (i = 0; i < n; i++)
 		results[i] = REPLAY_ERROR;
 	if (n == 0)
@@ -1128,6 +1146,8 @@ redis_lookup(struct replay *base, const struct replay_entry *e,
 	enum replay_result res = REPLAY_ERROR;
 	const redisReply *rep;
 
+	if (r->single != NULL)
+		return redis_single_lookup(r->single, e, t, err);
 	make_keys(r, e, 0);
 	if (use_node_of(r, r->nkey[0], err) == -1)
 		return REPLAY_ERROR;
@@ -1167,6 +1187,7 @@ free_store(struct redis_store *r)
 	if (r->cluster == NULL)
 		redis_link_close(r->link);
 	redis_cluster_close(r->cluster);
+	redis_single_close(r->single);
 	explicit_bzero(r, sizeof(*r));
 	free(r);
 }
@@ -1243,13 +1264,45 @@ open_store(const struct replay_settings *s, enum replay_access access,
 	return r;
 }
 
+/*
+ * Logins on one Redis (or Sentinel's primary) go to redis_single.c's
+ * store, which takes over the link of the one before if it had one.
+ */
+static struct replay *
+open_single(const struct replay_settings *s, enum replay_access access,
+    struct redis_store *old, char err[REPLAY_ERR_LEN])
+{
+	struct redis_single *prev = NULL;
+	struct redis_store *r;
+
+	if (old != NULL) {
+		prev = old->single;
+		old->single = NULL;
+		free_store(old);
+	}
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		snprintf(err, REPLAY_ERR_LEN, "out of memory");
+		redis_single_close(prev);
+		return NULL;
+	}
+	r->base.backend = &replay_redis;
+	r->link = NULL;
+	if ((r->single = redis_single_open(s, access, prev, err)) == NULL) {
+		free(r);
+		return NULL;
+	}
+	return &r->base;
+}
+
 static struct replay *
 redis_open(const struct replay_settings *s, enum replay_access access,
     struct replay *old, char err[REPLAY_ERR_LEN])
 {
-	struct redis_store *r = open_store(s, access,
-	    (struct redis_store *)old, err);
+	struct redis_store *r;
 
+	if (own(s)->cluster[0] == '\0')
+		return open_single(s, access, (struct redis_store *)old, err);
+	r = open_store(s, access, (struct redis_store *)old, err);
 	return r != NULL ? &r->base : NULL;
 }
 
@@ -1387,42 +1440,6 @@ describe_role(struct redis_store *r)
 	       "connected: every login would be refused\n", r->wait_replicas,
 	    replicas, replicas == 1 ? " is" : "s are");
 	return 1;
-}
-
-/* PREFIXsince: from when the store is complete (rule 6). */
-static void
-describe_since(struct redis_store *r)
-{
-	const char *const argv[] = { "GET", r->since_key };
-	const redisReply *rep;
-	char err[REPLAY_ERR_LEN], date[32];
-	long long from;
-	time_t now = time(NULL), when;
-	struct tm tm;
-
-	if ((rep = ask(r, 2, argv, err)) == NULL)
-		return;
-	if (rep->type == REDIS_REPLY_NIL) {
-		printf("  no nonce recorded yet (no %s): the first logins start "
-		       "the record, and logins are refused for one token "
-		       "lifetime after them\n", r->since_key);
-		return;
-	}
-	if (rep->type != REDIS_REPLY_STRING)
-		return;
-	from = strtoll(rep->str, NULL, 10);
-	when = (time_t)from;
-	if (from > (long long)now)
-		printf("  a new record of nonces (%s): logins are refused for "
-		       "%lld s more, until the tokens of before it have "
-		       "expired\n", r->since_key, from - (long long)now);
-	else if (from == 0 || gmtime_r(&when, &tm) == NULL)
-		printf("  holds every nonce ever recorded (%s is %s)\n",
-		    r->since_key, rep->str);
-	else if (strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S UTC",
-		     &tm) > 0)
-		printf("  holds every nonce recorded since %s (%s)\n", date,
-		    r->since_key);
 }
 
 /*
@@ -1629,11 +1646,10 @@ describe_cluster(struct redis_store *r)
 static int
 redis_describe(const struct replay_settings *s)
 {
-	static const char *const ping[] = { "PING" };
 	const struct redis_settings *o = own(s);
 	struct redis_store *r;
 	char err[REPLAY_ERR_LEN];
-	int problems = 0;
+	int problems;
 
 	printf("replay store: %s (Redis or Valkey, shared by every helper "
 	       "that names it; %u live nonces per JID; keys under %s; %u ms "
@@ -1646,9 +1662,9 @@ redis_describe(const struct replay_settings *s)
 	if (o->sentinels[0] != '\0')
 		printf("  the primary: the one the sentinels %s name for %s\n",
 		    o->sentinels, o->master);
-	if (o->cluster[0] != '\0')
-		printf("  a Redis Cluster, its map asked of %s first\n",
-		    o->cluster);
+	if (o->cluster[0] == '\0')
+		return redis_single_describe(s);
+	printf("  a Redis Cluster, its map asked of %s first\n", o->cluster);
 	if ((r = open_store(s, REPLAY_WRITE, NULL, err)) == NULL) {
 		printf("  PROBLEM: %s\n", err);
 		return 1;
@@ -1656,47 +1672,15 @@ redis_describe(const struct replay_settings *s)
 	/* People can wait longer than logins. */
 	if (r->timeout_ms < 2000)
 		r->timeout_ms = 2000;
-	if (r->cluster != NULL) {
-		problems = describe_cluster(r);
-		free_store(r);
-		return problems;
-	}
-	problems += redis_link_describe_names(r->link);
-	if (o->sentinels[0] != '\0') {
-		problems += redis_link_describe_sentinels(r->link,
-		    r->timeout_ms);
-		if (o->url.transport != REDIS_TLS)
-			printf("  note: the sentinels are asked over plain TCP: "
-			       "anything answering at their addresses, or on "
-			       "the way, can name a server of its own as the "
-			       "primary (the helpers check it accepts the "
-			       "store's password and says it is the primary, "
-			       "which such a server can fake); rediss:// "
-			       "checks certificates\n");
-	}
-	if (ask(r, 1, ping, err) == NULL) {
-		printf("  PROBLEM: %s: every login would be refused until it "
-		       "answers (is Redis running there? are the user, "
-		       "password and database of replay_store right?)\n",
-		    redis_link_last_error(r->link)[0] != '\0' ?
-		    redis_link_last_error(r->link) : err);
-		free_store(r);
-		return problems + 1;
-	}
-	printf("  connected to %s as %s%s, database %u\n",
-	    redis_link_where(r->link), o->url.user[0] != '\0' ? "user " : "",
-	    o->url.user[0] != '\0' ? o->url.user : "the default user",
-	    o->url.db);
-	describe_version(r);
-	problems += describe_role(r);
-	describe_memory(r);
-	describe_since(r);
-	problems += describe_probe(r);
+	problems = describe_cluster(r);
 	free_store(r);
 	return problems;
 }
 
-/* Redis keeps no memory of the helpers' clock: nothing to reset. */
+/*
+ * On one Redis, redis_single.c forgets the clock's high-water mark; on a
+ * cluster, which keeps no such mark, every slot without a marker is marked.
+ */
 static int
 redis_reset(const struct replay_settings *s, time_t now,
     char msg[REPLAY_ERR_LEN])
@@ -1704,22 +1688,15 @@ redis_reset(const struct replay_settings *s, time_t now,
 	struct redis_store *r;
 	int rc;
 
-	(void)now;
-	if (own(s)->cluster[0] != '\0') {
-		if ((r = open_store(s, REPLAY_WRITE, NULL, msg)) == NULL)
-			return -1;
-		if (r->timeout_ms < 2000)
-			r->timeout_ms = 2000;
-		rc = mark_cluster(r, msg);
-		free_store(r);
-		return rc;
-	}
-	snprintf(msg, REPLAY_ERR_LEN, "%.60s: nothing to reset: Redis keeps "
-	    "each nonce for its token's lifetime by its own clock. (A Redis "
-	    "that came back empty is trusted after one token lifetime, or at "
-	    "once after: redis-cli SET %.40ssince 0)", s->store,
-	    own(s)->prefix);
-	return 1;
+	if (own(s)->cluster[0] == '\0')
+		return redis_single_reset(s, now, msg);
+	if ((r = open_store(s, REPLAY_WRITE, NULL, msg)) == NULL)
+		return -1;
+	if (r->timeout_ms < 2000)
+		r->timeout_ms = 2000;
+	rc = mark_cluster(r, msg);
+	free_store(r);
+	return rc;
 }
 
 /* --- the config ------------------------------------------------------------- */

@@ -34,9 +34,9 @@ REDIS_USER_PASSWORD="u@s/er:$RANDOM$RANDOM"
 REDIS_USER_PASSWORD_URL=$(printf '%s' "$REDIS_USER_PASSWORD" | sed 's/@/%40/g; s|/|%2F|g; s/:/%3A/g')
 # The minimal ACL of the documentation (prosody-token-auth(1)): the keys
 # under the prefix, and the commands the helper uses, in its script too.
-REDIS_ACL="resetkeys ~pta:* resetchannels -@all +evalsha +script|load +get
-+set +exists +select +ping +wait +role +zremrangebyscore +zcard +zadd
-+pttl +pexpire +del"
+REDIS_ACL="resetkeys ~pta:* resetchannels -@all +set +incr +decr +pexpireat
++get +del +exists +zadd +zrange +zscore +zrem +time +info +eval +wait +ping
++select +role"
 
 # REDIS_HOST[NAME]: the loopback address server NAME listens on (127.0.0.1
 # unless set before redis_start).
@@ -139,11 +139,16 @@ redis_stop() {
 	REDIS_PID[$1]=""
 }
 
-# redis_seed NAME: mark server NAME as holding every nonce recorded (a
-# Redis that never held one, as the documentation says); otherwise the
-# helpers refuse logins for the first token lifetime.
+# redis_seed NAME [DB]: mark server NAME's database DB as holding every
+# nonce ever recorded, on this server (a Redis that never held one, as the
+# documentation says); otherwise the helpers refuse logins for the first
+# record lifetime.
 redis_seed() {
-	[ "$(rcli "$1" SET pta:since 0)" = OK ]
+	local info id
+	info=$(rcli "$1" INFO server | tr -d '\r'; rcli "$1" INFO replication | tr -d '\r')
+	id="$(sed -n 's/^run_id:\([0-9a-f]*\)$/\1/p' <<<"$info") $(sed -n 's/^master_replid:\([0-9a-f]*\)$/\1/p' <<<"$info")"
+	[ "$(rcli "$1" -n "${2:-0}" SET pta:id "$id")" = OK ] &&
+		rcli "$1" -n "${2:-0}" ZADD pta:meta 0 since >/dev/null
 }
 
 # redis_url NAME [DB]: the helpers' URL of server NAME, over TCP.

@@ -6,10 +6,14 @@
 # one accepted (nor the reverse); the new one finds what the old ones
 # recorded. The old versions are built from this project's own history
 # (1.0.0 and 1.1.0, and 2.0.0, whose layout 2 the store converts to layout
-# 3); without that history the suite says so and skips.
+# 3, on LMDB; the Redis store's first layout on Redis); without that
+# history the suite says so and skips.
 . "$(dirname "$0")/../lib/lib.sh"
 
 declare -A RELEASE=([1.0.0]=33b554f [1.1.0]=ef88a67 [2.0.0]=70ff3d9)
+# The Redis store's first layout (a Lua script per login, PREFIXsince), as
+# it was last before its second; it came after 2.0.0.
+RELEASE[redis-1]=1b156aa
 
 if ! git -C "$TOP" rev-parse --git-dir >/dev/null 2>&1; then
 	skip "upgrades" "not a git checkout: the old versions are built from its history"
@@ -83,5 +87,82 @@ for version in 1.0.0 1.1.0 2.0.0; do
 	py_checks "$WORK/$version/prosody-token-auth" "$HELPER" "$WORK/$version.conf" \
 		"from $version" <"$WORK/upgrade.py"
 done
+
+
+# --- Redis: the first layout, its helpers still running ----------------------
+
+# The new helper shares the first layout's nonce keys, shuts its helpers
+# out (they refuse every login from then on, and say why) and begins a new
+# record (one record lifetime of refusals: a first-layout mark cannot be
+# told from one restored from a snapshot); no token is accepted twice
+# meanwhile.
+cat >"$WORK/upgrade-redis.py" <<'EOF'
+import sys, time
+from suite import Helper, SEED, SECRET
+import suite
+import tokengen
+
+old_bin, new_bin, conf = sys.argv[1:4]
+name = "Redis from the first layout"
+
+
+def check(ok, what, why=""):
+    suite.check(ok, "%s: %s" % (name, what), why)
+
+
+def token(jid):
+    return tokengen.mint(SEED, SECRET, jid, interval=2)
+
+
+old = Helper(conf, binary=old_bin, name="redis-old")
+t1 = token("bob@example.org")
+check(old.auth("bob@example.org", t1) == "1", "the old helper accepts a token")
+new = Helper(conf, binary=new_bin, name="redis-new")
+check(new.auth("bob@example.org", t1) == "0",
+      "the new helper converts the store, and refuses the token the old one accepted")
+t2 = token("alice@example.org")
+check(old.auth("alice@example.org", t2) == "0",
+      "the old helper, still running, refuses after the conversion (shut out)")
+check(new.auth("alice@example.org", t2) == "0",
+      "... and so does the new one, for one record lifetime")
+deadline = time.monotonic() + 30
+while time.monotonic() < deadline:
+    t3 = token("carol@example.org")
+    if new.auth("carol@example.org", t3) == "1":
+        break
+    time.sleep(0.5)
+check(time.monotonic() < deadline, "one record lifetime later, the new helper accepts a token")
+check(old.auth("carol@example.org", t3) == "0", "... which the old helper refuses")
+check(old.auth("dave@example.org", token("dave@example.org")) == "0",
+      "... as it refuses every token now")
+again = Helper(conf, binary=old_bin, name="redis-again")
+check(again.auth("erin@example.org", token("erin@example.org")) == "0",
+      "an old helper started after the conversion refuses too")
+check(old.stop() == 0 and again.stop() == 0,
+      "the old helpers never crashed, and exit 0 at the end of input")
+check(new.stop() == 0, "the new helper exits 0")
+log = old.log()
+check("replay store" in log and "refused" in log,
+      "the old helper logs why it refuses", log[-300:])
+EOF
+. "$(dirname "$0")/../lib/redis-lib.sh"
+if ! redis_need; then
+	skip "upgrade from the first Redis layout" "no redis-server or redis-cli (Debian package redis-server)"
+elif ! git -C "$TOP" cat-file -e "${RELEASE[redis-1]}^{commit}" 2>/dev/null; then
+	skip "upgrade from the first Redis layout" "commit ${RELEASE[redis-1]} is not in this clone's history (a shallow clone?)"
+elif ! build redis-1; then
+	fail "build redis-1: $(tail -n 5 "$WORK/redis-1.log")"
+elif ! redis_start upgrade; then
+	fail "a redis-server for the upgrade started"
+else
+	# The first layout's own mark: a store that holds every nonce.
+	rcli upgrade SET pta:since 0 >/dev/null
+	# (as the administrator: the ACL of each layout lacks commands of
+	# the other, and the old helpers must first be seen to accept)
+	redis_config "$WORK/redis-upgrade.conf" \
+		"redis://:$REDIS_ADMIN_PASSWORD@127.0.0.1:${REDIS_PORT[upgrade]}" "otp_interval = 2"
+	py_checks "$WORK/redis-1/prosody-token-auth" "$HELPER" "$WORK/redis-upgrade.conf" <"$WORK/upgrade-redis.py"
+	check "the first layout's mark now shuts its helpers out" 9999999999 "$(rcli upgrade GET pta:since)"
+fi
 
 finish

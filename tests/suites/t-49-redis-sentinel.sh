@@ -148,6 +148,12 @@ check "check-config with Sentinel: exit 0" 0 "$status"
 	pass "check-config: each sentinel names the primary" || fail "check-config: each sentinel names the primary"
 grep -q 'role: primary, 1 replica connected' <<<"$out" &&
 	pass "check-config: the primary has the replica WAIT needs" || fail "check-config: role and replica"
+sed 's/^replay_redis_wait_replicas = 1$/replay_redis_wait_replicas = 0/' "$CONF" >"$WORK/nowait.conf"
+chmod 600 "$WORK/nowait.conf"
+out=$($HELPER --config "$WORK/nowait.conf" check-config 2>&1)
+grep -q 'WARNING: Sentinel with replay_redis_wait_replicas = 0' <<<"$out" &&
+	pass "check-config warns of Sentinel without WAIT (a failover may lose nonces)" ||
+	fail "check-config warns of Sentinel with replay_redis_wait_replicas = 0: $out"
 ! grep -q -- "$SENTINEL_PASSWORD" <<<"$out" && pass "check-config never shows the sentinels' password" ||
 	fail "check-config showed the sentinels' password"
 

@@ -36,8 +36,10 @@ if ! redis_need; then
 	exit $?
 fi
 
-# The helpers' ACL user may also read the map and follow ASK.
-REDIS_ACL="$REDIS_ACL +cluster|shards +cluster|slots +asking"
+# The helpers' ACL user on a cluster: the script per login, its slots'
+# markers, reading the map and following ASK.
+REDIS_ACL="$REDIS_ACL +evalsha +script|load +zremrangebyscore +zcard +pttl
++pexpire +cluster|shards +cluster|slots +asking"
 NAMES="n1 n2 n3 n4 n5 n6"
 
 declare -A BUS_PORT

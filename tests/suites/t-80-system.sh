@@ -480,8 +480,10 @@ redis_dropins() {
 		set -e
 		printf 'unixsocket /run/redis/redis-server.sock\nunixsocketperm 770\n' >>/etc/redis/redis.conf
 		systemctl start redis-server
-		# A new Redis: no token can have been accepted before (README).
-		redis-cli SET pta:since 0"; then
+		# A new Redis: no token can have been accepted before, on this
+		# server (the man page, Redis).
+		redis-cli SET pta:id \"\$(redis-cli INFO server | tr -d '\\r' | sed -n 's/^run_id://p') \$(redis-cli INFO replication | tr -d '\\r' | sed -n 's/^master_replid://p')\"
+		redis-cli ZADD pta:meta 0 since"; then
 		show redis-start
 		fail "$label: the container's redis-server starts"
 		return 1

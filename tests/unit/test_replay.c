@@ -90,7 +90,7 @@ entry(unsigned n, unsigned u)
 static struct replay_time
 at(time_t now)
 {
-	struct replay_time t = { now, (now / 30 + 3) * 30 };
+	struct replay_time t = { now, (now / 30 + 3) * 30, 90 };
 
 	return t;
 }
@@ -406,7 +406,7 @@ END_TEST
 START_TEST(found_whatever_the_config_was)
 {
 	struct replay *r = store(1000);
-	struct replay_time wide = { 1000, 1600 }, now = at(1300);
+	struct replay_time wide = { 1000, 1600, 600 }, now = at(1300);
 	struct replay_entry e = entry(9, 1);
 	enum replay_result res;
 

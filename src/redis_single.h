@@ -1,0 +1,36 @@
+/*
+ * The Redis replay store on one server, or on the primary Sentinel names:
+ * a batch of logins in one pipelined round trip (no Lua per login), the
+ * store's mark read after the records, each connection's server checked
+ * against the identity recorded beside the mark, records kept for the
+ * longest token lifetime any helper used, the helpers' clocks compared
+ * with Redis's. replay_redis.c parses the settings, serves a Redis Cluster
+ * itself, and hands everything else here; the functions are those of
+ * replay.h, for settings that name no cluster.
+ */
+#ifndef REDIS_SINGLE_H
+#define REDIS_SINGLE_H
+
+#include "replay.h"
+
+struct redis_single;
+
+/* old: NULL, or a store whose link is taken over if it serves s (old is
+ * closed either way). */
+struct redis_single *redis_single_open(const struct replay_settings *s,
+    enum replay_access, struct redis_single *old, char err[REPLAY_ERR_LEN]);
+int redis_single_record(struct redis_single *, const struct replay_entry[],
+    size_t, const struct replay_time *, enum replay_result[],
+    char err[REPLAY_ERR_LEN]);
+enum replay_result redis_single_lookup(struct redis_single *,
+    const struct replay_entry *, const struct replay_time *,
+    char err[REPLAY_ERR_LEN]);
+void redis_single_close(struct redis_single *);
+
+/* check-config's lines after the store's own (replay_redis.c prints that);
+ * returns the number of problems. */
+int redis_single_describe(const struct replay_settings *);
+int redis_single_reset(const struct replay_settings *, time_t now,
+    char msg[REPLAY_ERR_LEN]);
+
+#endif

@@ -14,6 +14,9 @@
  *    its nonce or its signature.
  * 5. A yes only after the nonce is recorded: the logins of a batch are
  *    answered once the one commit that records all their nonces is done.
+ * 6. isuser on a domain with isuser = seen is a yes only when the store
+ *    says the JID logged in within isuser_seen_days; a store that cannot
+ *    tell is a no. Only accepted logins mark a JID seen.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +46,9 @@ struct decision {
 	enum {
 		D_REFUSED_FRAME, /* oversized or cut short */
 		D_MALFORMED,	 /* not a request */
-		D_QUIET,	 /* isuser, or a command always refused */
+		D_QUIET,	 /* isuser of isuser = any, or a command
+				  * always refused */
+		D_ISUSER,	 /* isuser of isuser = seen: v says */
 		D_LOGIN,	 /* auth: the verdict says */
 	} kind;
 	struct jid jid;
@@ -74,6 +79,7 @@ static const char *const reasons[] = {
 	[AUTH_INTERNAL_ERROR] = "internal error",
 	[AUTH_USER_LIMIT] = "too many live tokens for this JID",
 	[AUTH_STORE_FULL] = "replay store full",
+	[AUTH_NOT_SEEN] = "not seen within isuser_seen_days",
 };
 
 /*
@@ -92,6 +98,7 @@ static const char *const words[] = {
 	[AUTH_INTERNAL_ERROR] = "internal_error",
 	[AUTH_USER_LIMIT] = "user_limit",
 	[AUTH_STORE_FULL] = "store_full",
+	[AUTH_NOT_SEEN] = "not_seen",
 };
 
 /* Why a request that was not a login at all was refused. */
@@ -202,7 +209,11 @@ static int
 entry_of(const struct config *c, const struct token *t, const struct jid *j,
     uint64_t step, struct replay_entry *e)
 {
+	const struct config_isuser *who = config_isuser(c, j->domain,
+	    j->domainlen);
+
 	PUBLIC(step);
+	e->seen_days = who != NULL && who->seen ? who->days : 0;
 	e->step_end = (time_t)((step + 1) * c->params.otp_interval);
 	e->keep = (time_t)c->params.otp_window * c->params.otp_interval;
 	e->key_id = c->store_key_id;
@@ -309,6 +320,45 @@ record_nonces(struct auth *a, const struct replay_entry entries[],
 	}
 }
 
+/*
+ * Whether the JID exists: at a domain with isuser = seen, if the store
+ * says it logged in lately (rule 6); else if its domain is configured.
+ */
+static int
+isuser(struct auth *a, const struct jid *j, struct decision *d, time_t now)
+{
+	const struct config_isuser *who = config_isuser(a->config, j->domain,
+	    j->domainlen);
+	uint8_t user[REPLAY_USER_LEN];
+	char err[REPLAY_ERR_LEN];
+
+	if (who == NULL || !who->seen)
+		return who != NULL;
+	d->kind = D_ISUSER;
+	d->v = AUTH_STORE_FAILED;
+	if (token_replay_user(j, a->config->store_key, user) == -1)
+		d->v = AUTH_INTERNAL_ERROR;
+	else if (store(a, err) == NULL)
+		log_msg(LOG_ERR, "replay store %s: %s", a->config->replay.store,
+		    err);
+	else {
+		switch (replay_seen(a->store, user, now, err)) {
+		case REPLAY_SEEN:
+			d->v = AUTH_ACCEPTED;
+			break;
+		case REPLAY_FRESH:
+			d->v = AUTH_NOT_SEEN;
+			break;
+		default:
+			log_msg(LOG_ERR, "replay store %s: %s",
+			    a->config->replay.store, err);
+		}
+	}
+	explicit_bzero(user, sizeof(user));
+	d->accepted = d->v == AUTH_ACCEPTED;
+	return d->accepted;
+}
+
 /* Decides one request of the batch; a valid token's keys go to entries. */
 static int
 decide(struct auth *a, const struct serve_request *req, struct decision *d,
@@ -327,8 +377,7 @@ decide(struct auth *a, const struct serve_request *req, struct decision *d,
 	}
 	d->jid = r.jid;
 	if (r.command == REQUEST_ISUSER)
-		return config_keys(a->config, r.jid.domain,
-		    r.jid.domainlen) != NULL;
+		return isuser(a, &r.jid, d, now);
 	if (r.command != REQUEST_AUTH)
 		return 0;
 	d->kind = D_LOGIN;
@@ -421,6 +470,14 @@ log_decision(const struct decision *d, const char *store, long us)
 		log_msg(v == AUTH_ACCEPTED ? LOG_INFO : LOG_NOTICE,
 		    "decision=%s reason=%s jid=%s@%s domain=%s store=%s "
 		    "time_us=%ld", v == AUTH_ACCEPTED ? "accepted" : "refused",
+		    words[v], user, domain, domain, store, us);
+		break;
+	case D_ISUSER:
+		log_safe(user, d->jid.user, d->jid.userlen);
+		log_safe(domain, d->jid.domain, d->jid.domainlen);
+		log_msg(v == AUTH_ACCEPTED ? LOG_INFO : LOG_NOTICE,
+		    "isuser=%s reason=%s jid=%s@%s domain=%s store=%s "
+		    "time_us=%ld", v == AUTH_ACCEPTED ? "found" : "unknown",
 		    words[v], user, domain, domain, store, us);
 		break;
 	case D_QUIET:

@@ -27,6 +27,7 @@ enum auth_verdict {
 	AUTH_INTERNAL_ERROR,
 	AUTH_USER_LIMIT,
 	AUTH_STORE_FULL,
+	AUTH_NOT_SEEN, /* isuser = seen: no login within isuser_seen_days */
 };
 
 #define AUTH_ERR_LEN REPLAY_ERR_LEN

@@ -369,6 +369,21 @@ token_replay_entry_keyed(const struct token *t, const struct token_params *p,
 	return ok ? 0 : -1;
 }
 
+int
+token_replay_user(const struct jid *j, struct mac *store_key,
+    uint8_t user[REPLAY_USER_LEN])
+{
+	uint8_t h[MAC_MAX_LEN];
+	int ok;
+
+	if (store_key == NULL)
+		return -1;
+	ok = mac_with_jid(store_key, "jid", 3, j, h);
+	memcpy(user, h, REPLAY_USER_LEN);
+	explicit_bzero(h, sizeof(h));
+	return ok ? 0 : -1;
+}
+
 time_t
 token_expiry(const struct token_params *p, time_t now)
 {

@@ -109,6 +109,14 @@ int token_replay_entry_keyed(const struct token *, const struct token_params *,
     const struct jid *, struct mac *store_key, struct replay_entry *);
 
 /*
+ * The JID's own key alone, as token_replay_entry_keyed makes it (store_key
+ * required), for what the store keeps of a JID without a token (isuser =
+ * seen). Returns 0, or -1 if the library failed or store_key is NULL.
+ */
+int token_replay_user(const struct jid *, struct mac *store_key,
+    uint8_t user[REPLAY_USER_LEN]);
+
+/*
  * The same without a store_key (token_replay_entry_keyed with NULL), as
  * 2.0 made them: SHA-256 instead of HMAC. Anyone who can read the store
  * can then tell whether a given JID logged in, and when.

@@ -321,22 +321,32 @@ record_nonces(struct auth *a, const struct replay_entry entries[],
 }
 
 /*
- * Whether the JID exists: at a domain with isuser = seen, if the store
- * says it logged in lately (rule 6); else if its domain is configured.
+ * Whether the JID exists: if its domain has isuser = seen, decided once
+ * the batch's nonces are recorded (seen_after_record), so that a login
+ * counts for an isuser behind it; else if its domain is configured.
  */
 static int
-isuser(struct auth *a, const struct jid *j, struct decision *d, time_t now)
+isuser(struct auth *a, const struct jid *j, struct decision *d)
 {
 	const struct config_isuser *who = config_isuser(a->config, j->domain,
 	    j->domainlen);
-	uint8_t user[REPLAY_USER_LEN];
-	char err[REPLAY_ERR_LEN];
 
 	if (who == NULL || !who->seen)
 		return who != NULL;
 	d->kind = D_ISUSER;
 	d->v = AUTH_STORE_FAILED;
-	if (token_replay_user(j, a->config->store_key, user) == -1)
+	d->accepted = 0;
+	return 0;
+}
+
+/* Whether the store marked the JID of an isuser seen (rule 6). */
+static void
+seen_after_record(struct auth *a, struct decision *d, time_t now)
+{
+	uint8_t user[REPLAY_USER_LEN];
+	char err[REPLAY_ERR_LEN];
+
+	if (token_replay_user(&d->jid, a->config->store_key, user) == -1)
 		d->v = AUTH_INTERNAL_ERROR;
 	else if (store(a, err) == NULL)
 		log_msg(LOG_ERR, "replay store %s: %s", a->config->replay.store,
@@ -356,7 +366,6 @@ isuser(struct auth *a, const struct jid *j, struct decision *d, time_t now)
 	}
 	explicit_bzero(user, sizeof(user));
 	d->accepted = d->v == AUTH_ACCEPTED;
-	return d->accepted;
 }
 
 /* Decides one request of the batch; a valid token's keys go to entries. */
@@ -377,7 +386,7 @@ decide(struct auth *a, const struct serve_request *req, struct decision *d,
 	}
 	d->jid = r.jid;
 	if (r.command == REQUEST_ISUSER)
-		return isuser(a, &r.jid, d, now);
+		return isuser(a, &r.jid, d);
 	if (r.command != REQUEST_AUTH)
 		return 0;
 	d->kind = D_LOGIN;
@@ -412,9 +421,12 @@ auth_answer(struct auth *a, const struct serve_request *reqs, size_t n,
 		    &nentries);
 	a->nbatch = n;
 	record_nonces(a, entries, nentries, now);
-	for (i = 0; i < n; i++)
-		if (a->batch[i].kind == D_LOGIN)
+	for (i = 0; i < n; i++) {
+		if (a->batch[i].kind == D_ISUSER)
+			seen_after_record(a, &a->batch[i], now);
+		if (a->batch[i].kind == D_LOGIN || a->batch[i].kind == D_ISUSER)
 			answers[i] = a->batch[i].accepted;
+	}
 	/* Request i writes at most entry i: the rest was never touched. */
 	explicit_bzero(entries, n * sizeof(entries[0]));
 	clock_gettime(CLOCK_MONOTONIC, &ended);

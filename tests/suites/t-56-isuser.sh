@@ -10,7 +10,9 @@
 # keys; on Redis the mark is one key with the JID's hash tag and a day-rounded
 # expiry, naming nobody, and a Redis that cannot be reached says no (fail
 # closed); Prosody refuses a message to a never-seen user and keeps one for a
-# seen offline user, delivered at their next login.
+# seen offline user, delivered at their next login (Prosody routes a message
+# in the sender's session, where the provider asks the helper: the same
+# holds with token_socket_isuser_cache = 0).
 #
 # HELPER may name another build. About 20 seconds.
 # shellcheck disable=SC2015

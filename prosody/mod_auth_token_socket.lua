@@ -28,6 +28,15 @@
 --	                               -- auth-failure with X-TOKEN) and the log
 --	                               -- says so in one line (at most one every
 --	                               -- ten seconds, with how many were refused)
+--	token_socket_isuser_cache = 0  -- set it (to 1000, say) where the helper
+--	                               -- has isuser = seen for this host: where
+--	                               -- Prosody asks whether a user exists
+--	                               -- outside a session (where nothing may
+--	                               -- wait for the helper), the answer is yes
+--	                               -- only for a user the helper said exists
+--	                               -- or logged in within the last day, among
+--	                               -- the last this many; 0 (the default,
+--	                               -- for isuser = any): yes for every user
 --
 -- With Prosody's statistics on, it publishes how logins go (by outcome and
 -- the helper's reason), the helper's answer time and its queue, for
@@ -48,6 +57,7 @@ local timeout = module:get_option_number("token_socket_timeout", 5);
 local pool_size = math.floor(module:get_option_number("token_socket_pool_size", 4) or 4);
 local idle_timeout = module:get_option_number("token_socket_idle_timeout", 60);
 local max_queue = module:get_option_number("token_socket_max_queue", 1000);
+local isuser_cache = module:get_option_number("token_socket_isuser_cache", 0);
 -- The same rule as mod_saslauth's for PLAIN, which X-TOKEN is as readable as
 local insecure_mechanisms = module:get_option_set("insecure_sasl_mechanisms",
 	module:get_option_boolean("allow_unencrypted_plain_auth", false) and {} or { "PLAIN", "LOGIN" });
@@ -62,6 +72,10 @@ if pool_size < 1 then
 end
 if not idle_timeout or idle_timeout <= 0 then
 	idle_timeout = 60;
+end
+if not isuser_cache or isuser_cache < 0 or isuser_cache ~= math.floor(isuser_cache) then
+	module:log("error", "token_socket_isuser_cache must be a whole number of users, 0 or more, using 0");
+	isuser_cache = 0;
 end
 if not max_queue or max_queue < 1 or max_queue ~= math.floor(max_queue) then
 	module:log("error", "token_socket_max_queue must be a whole number of logins above 0, using 1000");
@@ -131,6 +145,32 @@ local function count_login(outcome, reason)
 	m_logins:with_labels(outcome, reason):add(1);
 end
 
+--- Users known to exist, for answers that cannot wait for the helper
+
+-- Two generations of at most isuser_cache / 2 users each: when the newer
+-- fills up it becomes the older and the older is dropped, so the cache is
+-- bounded and keeps the users seen most recently. A yes is kept a day.
+local known_max_age = 86400;
+local known, known_before, known_count = {}, {}, 0;
+
+local function remember_user(username)
+	if isuser_cache == 0 then
+		return;
+	end
+	if not known[username] then
+		known_count = known_count + 1;
+		if known_count > math.max(1, math.floor(isuser_cache / 2)) then
+			known, known_before, known_count = {}, known, 1;
+		end
+	end
+	known[username] = os.time();
+end
+
+local function recently_known(username)
+	local at = known[username] or known_before[username];
+	return at ~= nil and os.time() - at < known_max_age;
+end
+
 local provider = {};
 
 -- Returns true for a valid token; false when the helper refused it; nil and
@@ -151,6 +191,7 @@ local function check_token(username, token)
 	if ok then
 		module:log("debug", "Token of %s@%s accepted", username, host);
 		count_login("accepted", "none");
+		remember_user(username);
 	else
 		-- (the reason is for the operator: the client is told only no)
 		module:log("info", "Token of %s@%s refused by the helper: %s", username, host, reason or "no reason given");
@@ -172,13 +213,17 @@ function provider.user_exists(username)
 		return nil, "Invalid username";
 	end
 	if not async.ready() then
-		-- Outside a session's async context nothing may wait for the helper;
-		-- answer by the helper's own rule (every well-formed user of the web
-		-- application exists).
-		return true;
+		-- Outside a session's async context nothing may wait for the helper.
+		-- With isuser = any every well-formed user exists; with seen (the
+		-- cache on), those it said exist lately, and no one else.
+		if isuser_cache == 0 or recently_known(username) then
+			return true;
+		end
+		return nil, "No such user";
 	end
 	local ok, err = pool:ask(("isuser:%s:%s\n"):format(username, host));
 	if ok then
+		remember_user(username);
 		return true;
 	elseif ok == false then
 		return nil, "No such user";

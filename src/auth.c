@@ -16,6 +16,9 @@
  *    answered once the one commit that records all their nonces is done.
  * 6. The end of a token's time step, which its entry carries for the
  *    store's high-water mark, is made public only once it is accepted.
+ * 7. isuser on a domain with isuser = seen is a yes only when the store
+ *    says the JID logged in within isuser_seen_days; a store that cannot
+ *    tell is a no. Only accepted logins mark a JID seen.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +48,9 @@ struct decision {
 	enum {
 		D_REFUSED_FRAME, /* oversized or cut short */
 		D_MALFORMED,	 /* not a request */
-		D_QUIET,	 /* isuser, or a command always refused */
+		D_QUIET,	 /* isuser of isuser = any, or a command
+				  * always refused */
+		D_ISUSER,	 /* isuser of isuser = seen: v says */
 		D_LOGIN,	 /* auth: the verdict says */
 	} kind;
 	struct jid jid;
@@ -83,6 +88,7 @@ static const char *const reasons[] = {
 	[AUTH_TOO_LONG] = "lifetime over the maximum",
 	[AUTH_BAD_CLAIMS] = "claims not as required",
 	[AUTH_BEHIND_MARK] = "a time step the replay store may forget",
+	[AUTH_NOT_SEEN] = "not seen within isuser_seen_days",
 };
 
 /*
@@ -107,6 +113,7 @@ static const char *const words[] = {
 	[AUTH_TOO_LONG] = "lifetime_too_long",
 	[AUTH_BAD_CLAIMS] = "bad_claims",
 	[AUTH_BEHIND_MARK] = "before_mark",
+	[AUTH_NOT_SEEN] = "not_seen",
 };
 
 _Static_assert(sizeof(reasons) / sizeof(reasons[0]) == AUTH_VERDICTS &&
@@ -209,10 +216,13 @@ entry_of(const struct config *c, const struct format_token *t,
 {
 	const struct format_keys *keys = config_formats(c, j->domain,
 	    j->domainlen);
+	const struct config_isuser *who = config_isuser(c, j->domain,
+	    j->domainlen);
 
 	e->step_end = t->step_end;
 	PUBLIC(e->step_end);
 	e->keep = c->store_keep;
+	e->seen_days = who != NULL && who->seen ? who->days : 0;
 	e->key_id = c->store_key_id;
 	*expiry = t->format->expiry(t, keys, now);
 	return t->format->entry(t, keys, j, c->store_key, e);
@@ -328,6 +338,54 @@ record_nonces(struct auth *a, const struct replay_entry entries[],
 	}
 }
 
+/*
+ * Whether the JID exists: if its domain has isuser = seen, decided once
+ * the batch's nonces are recorded (seen_after_record), so that a login
+ * counts for an isuser behind it; else if its domain is configured.
+ */
+static int
+isuser(struct auth *a, const struct jid *j, struct decision *d)
+{
+	const struct config_isuser *who = config_isuser(a->config, j->domain,
+	    j->domainlen);
+
+	if (who == NULL || !who->seen)
+		return who != NULL;
+	d->kind = D_ISUSER;
+	d->v = AUTH_STORE_FAILED;
+	d->accepted = 0;
+	return 0;
+}
+
+/* Whether the store marked the JID of an isuser seen (rule 7). */
+static void
+seen_after_record(struct auth *a, struct decision *d, time_t now)
+{
+	uint8_t user[REPLAY_USER_LEN];
+	char err[REPLAY_ERR_LEN];
+
+	if (format_replay_user(&d->jid, a->config->store_key, user) == -1)
+		d->v = AUTH_INTERNAL_ERROR;
+	else if (store(a, err) == NULL)
+		log_msg(LOG_ERR, "replay store %s: %s", a->config->replay.store,
+		    err);
+	else {
+		switch (replay_seen(a->store, user, now, err)) {
+		case REPLAY_SEEN:
+			d->v = AUTH_ACCEPTED;
+			break;
+		case REPLAY_FRESH:
+			d->v = AUTH_NOT_SEEN;
+			break;
+		default:
+			log_msg(LOG_ERR, "replay store %s: %s",
+			    a->config->replay.store, err);
+		}
+	}
+	explicit_bzero(user, sizeof(user));
+	d->accepted = d->v == AUTH_ACCEPTED;
+}
+
 /* Decides one request of the batch; a valid token's keys go to entries. */
 static int
 decide(struct auth *a, const struct serve_request *req, struct decision *d,
@@ -346,8 +404,7 @@ decide(struct auth *a, const struct serve_request *req, struct decision *d,
 	}
 	d->jid = r.jid;
 	if (r.command == REQUEST_ISUSER)
-		return config_formats(a->config, r.jid.domain,
-		    r.jid.domainlen) != NULL;
+		return isuser(a, &r.jid, d);
 	if (r.command != REQUEST_AUTH)
 		return 0;
 	d->kind = D_LOGIN;
@@ -382,9 +439,12 @@ auth_answer(struct auth *a, const struct serve_request *reqs, size_t n,
 		    &nentries);
 	a->nbatch = n;
 	record_nonces(a, entries, nentries, now);
-	for (i = 0; i < n; i++)
-		if (a->batch[i].kind == D_LOGIN)
+	for (i = 0; i < n; i++) {
+		if (a->batch[i].kind == D_ISUSER)
+			seen_after_record(a, &a->batch[i], now);
+		if (a->batch[i].kind == D_LOGIN || a->batch[i].kind == D_ISUSER)
 			answers[i] = a->batch[i].accepted;
+	}
 	/* Request i writes at most entry i: the rest was never touched. */
 	explicit_bzero(entries, n * sizeof(entries[0]));
 	clock_gettime(CLOCK_MONOTONIC, &ended);
@@ -440,6 +500,14 @@ log_decision(const struct decision *d, const char *store, long us)
 		log_msg(v == AUTH_ACCEPTED ? LOG_INFO : LOG_NOTICE,
 		    "decision=%s reason=%s jid=%s@%s domain=%s store=%s "
 		    "time_us=%ld", v == AUTH_ACCEPTED ? "accepted" : "refused",
+		    words[v], user, domain, domain, store, us);
+		break;
+	case D_ISUSER:
+		log_safe(user, d->jid.user, d->jid.userlen);
+		log_safe(domain, d->jid.domain, d->jid.domainlen);
+		log_msg(v == AUTH_ACCEPTED ? LOG_INFO : LOG_NOTICE,
+		    "isuser=%s reason=%s jid=%s@%s domain=%s store=%s "
+		    "time_us=%ld", v == AUTH_ACCEPTED ? "found" : "unknown",
 		    words[v], user, domain, domain, store, us);
 		break;
 	case D_QUIET:

@@ -184,6 +184,13 @@ describe_domain(const struct config_domain *d, time_t now)
 	       "  token_secret fingerprint: %s\n",
 	    d->name ? d->name : "global, for every other domain", d->line,
 	    d->current.seed_fingerprint, d->current.secret_fingerprint);
+	if (d->isuser.seen)
+		printf("  isuser = seen, isuser_seen_days = %u: a user exists "
+		       "once logged in with a valid token, for %u days\n",
+		    d->isuser.days, d->isuser.days);
+	else
+		printf("  isuser = any, isuser_seen_days = %u: every user of "
+		       "the domain exists\n", d->isuser.days);
 	if (d->previous.line == 0)
 		return;
 	gmtime_r(&d->keys.previous_until, &tm);

@@ -53,6 +53,8 @@ enum key {
 	STORE_SECRET,
 	STORE_KEY, /* the replay store's (replay.h) */
 	LOCK_MEMORY,
+	ISUSER,
+	ISUSER_SEEN_DAYS,
 	NKEYS
 };
 
@@ -80,6 +82,8 @@ static const struct {
 	{ "store_secret", STORE_SECRET },
 	{ NULL, STORE_KEY },
 	{ "lock_memory", LOCK_MEMORY },
+	{ "isuser", ISUSER },
+	{ "isuser_seen_days", ISUSER_SEEN_DAYS },
 };
 
 #define NKEY_NAMES (sizeof(key_names) / sizeof(key_names[0]))
@@ -97,12 +101,18 @@ struct pair_text {
 	struct span seed, secret;
 };
 
+/* Who exists for the server: isuser and isuser_seen_days as written. */
+struct isuser_text {
+	struct span mode, days;
+};
+
 struct section {
 	char *name; /* NULL for the global section */
 	int line;
 	struct pair_text pair[2];
 	struct span until; /* previous_until */
 	struct span jwt[5]; /* jwt_keys ... jwt_leeway, by enum key */
+	struct isuser_text isuser;
 };
 
 static const char *const key_names_of_jwt[5] = { "jwt_keys",
@@ -124,6 +134,7 @@ struct parser {
 	struct replay_line store[STORE_LINES_MAX]; /* for the store to set */
 	size_t nstore;
 	struct span store_secret;
+	struct isuser_text isuser; /* the global one, whatever the sections */
 };
 
 /* The i-th known key, in the order people read them, or NULL. */
@@ -589,6 +600,22 @@ set_global(struct parser *p, enum key key, const char *name, const char *v,
 	}
 }
 
+/*
+ * isuser and isuser_seen_days: in a [domain] section for that domain,
+ * above the first for every domain that does not set its own. Checked
+ * once every line is read (isuser_of).
+ */
+static int
+set_isuser(struct parser *p, enum key key, const char *name, const char *v,
+    size_t len, int line)
+{
+	struct isuser_text *t = p->current != NULL &&
+	    p->current->name != NULL ? &p->current->isuser : &p->isuser;
+
+	return set_secret(p, key == ISUSER ? &t->mode : &t->days, name, v,
+	    len, line);
+}
+
 static int
 parse_setting(struct parser *p, const struct config_line *l)
 {
@@ -604,6 +631,8 @@ parse_setting(struct parser *p, const struct config_line *l)
 	if (section_key(key) && p->current == NULL &&
 	    (p->current = add_section(p, NULL, line)) == NULL)
 		return fail(p, line, "out of memory");
+	if (key == ISUSER || key == ISUSER_SEEN_DAYS)
+		return set_isuser(p, key, name, v, vlen, line);
 	switch (key) {
 	case OTP_SEED:
 		return set_secret(p, &p->current->pair[0].seed, name, v, vlen,
@@ -933,6 +962,39 @@ store_lifetime(const struct config *c)
 	return life;
 }
 
+/* One section's isuser settings, or, where it has none, the global's. */
+static int
+isuser_of(struct parser *p, const struct isuser_text *own,
+    struct config_isuser *out)
+{
+	const struct span *mode = own->mode.text != NULL ? &own->mode :
+							   &p->isuser.mode;
+	const struct span *days = own->days.text != NULL ? &own->days :
+							   &p->isuser.days;
+
+	out->seen = 0;
+	out->days = CONFIG_SEEN_DAYS;
+	if (mode->text != NULL) {
+		if (mode->len == 4 && memcmp(mode->text, "seen", 4) == 0)
+			out->seen = 1;
+		else if (mode->len != 3 || memcmp(mode->text, "any", 3) != 0)
+			return fail(p, mode->line, "isuser must be 'any' (every "
+			    "user of a configured domain exists) or 'seen' "
+			    "(only those who logged in with a valid token "
+			    "within isuser_seen_days)");
+	}
+	if (days->text != NULL && set_number(p, &out->days,
+	    "isuser_seen_days", days->text, days->len, 1,
+	    CONFIG_SEEN_DAYS_MAX, days->line) == -1)
+		return -1;
+	if (out->seen && p->store_secret.text == NULL)
+		return fail(p, mode->line, "isuser = seen records who logged "
+		    "in, under the store's own key: add store_secret (32 "
+		    "base32 characters, as 'prosody-token-auth gen-secrets' "
+		    "prints one), or set isuser = any");
+	return 0;
+}
+
 static int
 build_domains(struct parser *p)
 {
@@ -942,6 +1004,8 @@ build_domains(struct parser *p)
 	if (p->nsections == 0)
 		return fail(p, 0, "no secrets: add otp_seed and token_secret"
 		    GEN_HINT ", or jwt_keys and jwt_audience for JWTs");
+	if (isuser_of(p, &p->isuser, &c->isuser) == -1)
+		return -1;
 	if ((c->domains = calloc(p->nsections, sizeof(*c->domains))) == NULL)
 		return fail(p, 0, "out of memory");
 	for (i = 0; i < p->nsections; i++) {
@@ -949,7 +1013,8 @@ build_domains(struct parser *p)
 
 		d->line = p->sections[i].line;
 		d->formats.params = &c->params;
-		if (section_keys(p, &p->sections[i], d) == -1)
+		if (section_keys(p, &p->sections[i], d) == -1 ||
+		    isuser_of(p, &p->sections[i].isuser, &d->isuser) == -1)
 			return -1;
 		d->name = p->sections[i].name;
 		p->sections[i].name = NULL;
@@ -1086,6 +1151,24 @@ config_keys(const struct config *c, const char *domain, size_t len)
 	const struct format_keys *f = config_formats(c, domain, len);
 
 	return f != NULL ? f->converse : NULL;
+}
+
+const struct config_isuser *
+config_isuser(const struct config *c, const char *domain, size_t len)
+{
+	const struct config_isuser *global = NULL;
+	size_t i;
+
+	for (i = 0; i < c->ndomains; i++) {
+		const char *name = c->domains[i].name;
+
+		if (name == NULL)
+			global = &c->domains[i].isuser;
+		else if (strlen(name) == len && strncasecmp(name, domain,
+						    len) == 0)
+			return &c->domains[i].isuser;
+	}
+	return global;
 }
 
 void

@@ -37,13 +37,25 @@ struct config_pair_info {
 	char secret_fingerprint[CONFIG_FINGERPRINT_LEN + 1];
 };
 
+/*
+ * Who exists for the server (isuser): any user of the domain, or only
+ * those who logged in with a valid token within the last days.
+ */
+#define CONFIG_SEEN_DAYS     400
+#define CONFIG_SEEN_DAYS_MAX 3650
+struct config_isuser {
+	int seen;      /* isuser = seen */
+	unsigned days; /* isuser_seen_days */
+};
+
 struct config_domain {
 	char *name; /* lower case; NULL for the global section */
 	int line;   /* where its section starts */
 	struct token_keys keys;
 	struct config_pair_info current, previous;
-	struct jwt_domain jwt;	    /* jwt_keys and the rest, if set */
-	struct format_keys formats; /* what it accepts, format by format */
+	struct jwt_domain jwt;	     /* jwt_keys and the rest, if set */
+	struct format_keys formats;  /* what it accepts, format by format */
+	struct config_isuser isuser; /* its own, or else the global one */
 };
 
 /* How to let the helper lock its secrets in memory. */
@@ -89,6 +101,7 @@ struct config {
 	char store_fingerprint[CONFIG_FINGERPRINT_LEN + 1];
 	struct config_domain *domains;
 	size_t ndomains;
+	struct config_isuser isuser; /* as written above the sections */
 };
 
 /*
@@ -122,6 +135,13 @@ const struct format_keys *config_formats(const struct config *,
 
 /* The collective.converse keys config_formats finds, or NULL. */
 const struct token_keys *config_keys(const struct config *,
+    const char *domain, size_t len);
+
+/*
+ * Who exists at a domain (case-insensitive), found as config_formats
+ * finds what it accepts, or NULL where config_formats finds nothing.
+ */
+const struct config_isuser *config_isuser(const struct config *,
     const char *domain, size_t len);
 
 /*

@@ -67,8 +67,27 @@ keyed_entry(const void *id, size_t idlen, const struct jid *j,
 
 	ok = mac_with_jid(store_key, id, idlen, j, h);
 	memcpy(e->key, h, REPLAY_KEY_LEN);
-	ok &= mac_with_jid(store_key, "jid", 3, j, h);
-	memcpy(e->user, h, REPLAY_USER_LEN);
+	explicit_bzero(h, sizeof(h));
+	return ok && format_replay_user(j, store_key, e->user) == 0 ? 0 : -1;
+}
+
+int
+format_replay_user(const struct jid *j, struct mac *store_key,
+    uint8_t user[REPLAY_USER_LEN])
+{
+	struct replay_entry e;
+	uint8_t h[MAC_MAX_LEN];
+	int ok;
+
+	/* Unkeyed, the JID's key comes with an id's: any id will do. */
+	if (store_key == NULL) {
+		if (format_replay_entry("", 0, j, NULL, &e) == -1)
+			return -1;
+		memcpy(user, e.user, REPLAY_USER_LEN);
+		return 0;
+	}
+	ok = mac_with_jid(store_key, "jid", 3, j, h);
+	memcpy(user, h, REPLAY_USER_LEN);
 	explicit_bzero(h, sizeof(h));
 	return ok ? 0 : -1;
 }

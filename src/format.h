@@ -38,9 +38,10 @@ enum auth_verdict {
 	AUTH_TOO_LONG,	     /* JWT: a lifetime over jwt_max_lifetime */
 	AUTH_BAD_CLAIMS,     /* JWT: sub, aud, iss or jti not as required */
 	AUTH_BEHIND_MARK,    /* its step ends at or before the store's mark */
+	AUTH_NOT_SEEN,	     /* isuser = seen: no login in isuser_seen_days */
 };
 
-#define AUTH_VERDICTS (AUTH_BEHIND_MARK + 1)
+#define AUTH_VERDICTS (AUTH_NOT_SEEN + 1)
 
 /*
  * What a domain has for each format: NULL for a format it does not
@@ -123,5 +124,13 @@ const struct format *format_of(const char *text, size_t len);
  */
 int format_replay_entry(const void *id, size_t idlen, const struct jid *,
     struct mac *store_key, struct replay_entry *);
+
+/*
+ * The JID's key alone, the same as format_replay_entry makes an entry's
+ * user for any id: what the store keeps of a JID without a token (its seen
+ * mark, isuser = seen). Returns 0, or -1 if the library failed.
+ */
+int format_replay_user(const struct jid *, struct mac *store_key,
+    uint8_t user[REPLAY_USER_LEN]);
 
 #endif

@@ -1133,6 +1133,70 @@ redis_single_lookup(struct redis_single *r, const struct replay_entry *e,
 	return res;
 }
 
+/* One command of its own, without the batch's head: its reply, or NULL
+ * with err (the reply is kept until the next exchange). */
+static const redisReply *
+one_command(struct redis_single *r, int argc, const char *const argv[],
+    char err[REPLAY_ERR_LEN])
+{
+	r->ncmds = 0;
+	r->wait = 0;
+	r->hello = 0;
+	add(r, argc, argv);
+	if (exchange(r, err) == -1)
+		return NULL;
+	return r->replies[0];
+}
+
+/* After a reply is used: a server found unfit is dropped. */
+static void
+done_with(struct redis_single *r, char err[REPLAY_ERR_LEN])
+{
+	free_replies(r);
+	if (r->broken)
+		redis_link_failed(r->link, err);
+}
+
+int
+redis_single_get(struct redis_single *r, const char *key, char *out,
+    size_t outsize, char err[REPLAY_ERR_LEN])
+{
+	const char *get[] = { "GET", key };
+	const redisReply *rep;
+	int rc = -1;
+
+	if ((rep = one_command(r, 2, get, err)) == NULL)
+		return -1;
+	if (rep->type == REDIS_REPLY_NIL)
+		rc = 0;
+	else if (rep->type == REDIS_REPLY_STRING && rep->len < outsize) {
+		memcpy(out, rep->str, rep->len);
+		out[rep->len] = '\0';
+		rc = 1;
+	} else
+		refused(r, rep, "GET of a seen mark", err);
+	done_with(r, err);
+	return rc;
+}
+
+int
+redis_single_set_ex(struct redis_single *r, const char *key,
+    const char *value, const char *seconds, char err[REPLAY_ERR_LEN])
+{
+	const char *set[] = { "SET", key, value, "EX", seconds };
+	const redisReply *rep;
+	int rc = -1;
+
+	if ((rep = one_command(r, 5, set, err)) == NULL)
+		return -1;
+	if (rep->type == REDIS_REPLY_STATUS && strcmp(rep->str, "OK") == 0)
+		rc = 0;
+	else
+		refused(r, rep, "SET of a seen mark", err);
+	done_with(r, err);
+	return rc;
+}
+
 /* The settings' own part. */
 static const struct redis_settings *
 own(const struct replay_settings *s)

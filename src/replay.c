@@ -285,7 +285,18 @@ replay_record(struct replay *r, const struct replay_entry entries[], size_t n,
     const struct replay_time *t, enum replay_result results[],
     char err[REPLAY_ERR_LEN])
 {
-	return r->backend->record(r, entries, n, t, results, err);
+	int rc = r->backend->record(r, entries, n, t, results, err);
+
+	if (rc == 0 && r->backend->mark_seen != NULL)
+		rc = r->backend->mark_seen(r, entries, results, n, t->now, err);
+	return rc;
+}
+
+enum replay_result
+replay_seen(struct replay *r, const uint8_t user[REPLAY_USER_LEN], time_t now,
+    char err[REPLAY_ERR_LEN])
+{
+	return r->backend->seen(r, user, now, err);
 }
 
 enum replay_result

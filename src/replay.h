@@ -62,7 +62,10 @@ struct replay_line {
  * the config recording it still accepts a token (the longest of its
  * formats': otp_window steps of otp_interval seconds, jwt_leeway), and
  * what its keys were made with (0: plain SHA-256; else the id of
- * store_secret): the same for every entry of a batch.
+ * store_secret): the same for every entry of a batch. seen_days: for a
+ * JID whose domain has isuser = seen, for how many days from the day it is
+ * recorded its JID is known to have logged in (replay_seen); 0 for the
+ * others.
  */
 struct replay_entry {
 	uint8_t key[REPLAY_KEY_LEN];
@@ -70,6 +73,7 @@ struct replay_entry {
 	time_t step_end;
 	time_t keep;
 	uint64_t key_id;
+	unsigned seen_days;
 };
 
 /*
@@ -178,8 +182,12 @@ void replay_close(struct replay *);
  * Records n entries at once (one transaction, or one round trip), purging
  * what has expired. results[i] says what became of entries[i]; an entry
  * given twice is seen the second time; across everything sharing the
- * store, exactly one caller gets REPLAY_FRESH for a key. Returns 0, or -1
- * if some entry is REPLAY_FULL or REPLAY_ERROR, with why in err.
+ * store, exactly one caller gets REPLAY_FRESH for a key. An entry
+ * recorded REPLAY_FRESH with seen_days marks its JID seen until the end of
+ * the day seen_days days from now's (written at most once a day for a
+ * JID): in the same transaction on LMDB, after the batch on Redis. Returns
+ * 0, or -1 if some entry is REPLAY_FULL or REPLAY_ERROR, or a JID could not
+ * be marked seen (its login stands), with why in err.
  */
 int replay_record(struct replay *, const struct replay_entry entries[],
     size_t n, const struct replay_time *, enum replay_result results[],
@@ -188,6 +196,18 @@ int replay_record(struct replay *, const struct replay_entry entries[],
 /* Whether an entry is recorded (REPLAY_SEEN), without recording it. */
 enum replay_result replay_lookup(struct replay *, const struct replay_entry *,
     const struct replay_time *, char err[REPLAY_ERR_LEN]);
+
+/* Days since the epoch, UTC: what a JID's seen mark counts in. */
+#define REPLAY_DAY(t) ((uint64_t)(t) / 86400)
+
+/*
+ * Whether the JID whose key (as an entry's user) is user is marked seen
+ * at now: REPLAY_SEEN, or REPLAY_FRESH if not (never, or longer ago than
+ * its domain keeps it); REPLAY_ERROR with why in err if the store cannot
+ * tell.
+ */
+enum replay_result replay_seen(struct replay *,
+    const uint8_t user[REPLAY_USER_LEN], time_t now, char err[REPLAY_ERR_LEN]);
 
 /*
  * For people (check-config): prints to stdout, a line each, what the store

@@ -21,7 +21,12 @@
  * 6. Entries outlive every config that wrote here: each is kept for the
  *    longest lifetime any helper of the store has had (kept in the meta
  *    record, never lowered but by reset-store), plus SKEW_MARGIN.
- * 7. The layout is versioned: the names older versions open as databases
+ * 7. Seen marks (isuser = seen) are kept under the JID's keyed key, one
+ *    per JID, for at most the days its domain asks plus one, and count
+ *    against the capacity like a nonce: a JID not marked yet is marked
+ *    only while the store is less than half full, so that marks never
+ *    take the room logins need.
+ * 8. The layout is versioned: the names older versions open as databases
  *    are plain keys here, and a store of layout 2 is refused by its own
  *    helpers once converted (they read the version in every transaction),
  *    so an older helper refuses its logins instead of keeping a record of
@@ -34,6 +39,8 @@
  *					   derivation (8) legacy until (8)
  *	'E' expiry(8) user(16) key(16)	-> step end (8)	 expiry order
  *	'N' user(16) key(16)		-> expiry (8)	 the nonce
+ *	'S' user(16)			-> last day (8)	 seen until then
+ *	'D' last day(8) user(16)	-> 0 (1)	 seen marks' order
  *	"expiry" "meta" "nonces"	-> version (4)	 where 1.0 had databases
  * with numbers big-endian; key is the first half of the nonce's key (two
  * nonces of one JID alike in 128 bits would be one refusal too many, never
@@ -42,7 +49,11 @@
  * them is one walk on one page, and a commit's expiry entries go to the
  * end of the index; nothing else is written per login (the meta record
  * only when it changes). So the count of entries is the database's own:
- * (entries - NON_ENTRIES) / 2.
+ * (entries - NON_ENTRIES) / 2, a seen mark's two records counting as one
+ * entry. A JID's seen mark is written when it is set and at most once a
+ * day after (days count from the epoch, UTC); the marks whose last day is
+ * past are purged from the front of their index. Helpers of layout 3
+ * without seen marks count them and skip them alike.
  *
  * Stores of older layouts are converted when first opened for writing:
  * layout 2 (0x01 -> version 2, purged, behind since, entries; 'N' key ->
@@ -86,6 +97,8 @@
 #define E_LEN		(1 + 8 + REPLAY_USER_LEN + KEY_LEN)
 #define N_LEN		(1 + REPLAY_USER_LEN + KEY_LEN)
 #define N_PREFIX	(1 + REPLAY_USER_LEN)
+#define S_LEN		(1 + REPLAY_USER_LEN)
+#define D_LEN		(1 + 8 + REPLAY_USER_LEN)
 #define SKEW_MARGIN	30     /* seconds: see rule 6 */
 #define MAX_KEEP	(10 * 3600) /* the widest config's: 10 steps of 1 h */
 #define CLOCK_BEHIND	(-1)   /* not LMDB codes: see explain_failure() */
@@ -121,6 +134,8 @@ struct lmdb_store {
 	 * to purge before it (others' entries all expire later, or are
 	 * purged a little late). 0: look. */
 	uint64_t next_expiry;
+	/* The day up to which seen marks were purged (0: look). */
+	uint64_t seen_purged;
 };
 
 static const uint8_t meta_name[1] = { 0x01 };
@@ -436,6 +451,154 @@ checked_step_end(const struct replay_entry *e, const struct replay_time *t)
 	return known > 0 ? known : (uint64_t)t->now;
 }
 
+/* --- seen marks --------------------------------------------------------- */
+
+static void
+s_key(uint8_t out[S_LEN], const uint8_t user[REPLAY_USER_LEN])
+{
+	out[0] = 'S';
+	memcpy(out + 1, user, REPLAY_USER_LEN);
+}
+
+static void
+d_key(uint8_t out[D_LEN], uint64_t day, const uint8_t user[REPLAY_USER_LEN])
+{
+	out[0] = 'D';
+	put_be(out + 1, day, 8);
+	memcpy(out + 9, user, REPLAY_USER_LEN);
+}
+
+/* The last day of the JID's seen mark (0: none), or an LMDB code. */
+static int
+seen_until(MDB_txn *txn, MDB_dbi db, const uint8_t user[REPLAY_USER_LEN],
+    uint64_t *day)
+{
+	uint8_t sk[S_LEN];
+	MDB_val k = { sizeof(sk), sk }, v;
+	int rc;
+
+	*day = 0;
+	s_key(sk, user);
+	if ((rc = mdb_get(txn, db, &k, &v)) == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return rc;
+	if (v.mv_size != 8)
+		return MDB_CORRUPTED;
+	*day = get_be(v.mv_data, 8);
+	return 0;
+}
+
+/*
+ * Marks the entry's JID seen until today + seen_days, unless its mark
+ * lasts that long already; a JID not marked yet only while the store is
+ * less than half full (rule 7: *unmarked counts those left out).
+ */
+static int
+mark_seen(struct lmdb_store *r, MDB_txn *txn, const struct replay_entry *e,
+    uint64_t today, uint64_t *entries, size_t *unmarked)
+{
+	uint8_t sk[S_LEN], dk[D_LEN], day[8], zero = 0;
+	MDB_val k = { sizeof(sk), sk }, d = { sizeof(dk), dk };
+	MDB_val v = { sizeof(day), day }, dv = { 1, &zero };
+	uint64_t until = today + e->seen_days, was;
+	int rc;
+
+	if ((rc = seen_until(txn, r->db, e->user, &was)) != 0)
+		return rc;
+	if (was >= until)
+		return 0;
+	if (was == 0 && *entries >= r->capacity / 2) {
+		(*unmarked)++;
+		return 0;
+	}
+	d_key(dk, was, e->user);
+	if (was > 0 && (rc = mdb_del(txn, r->db, &d, NULL)) != 0 &&
+	    rc != MDB_NOTFOUND)
+		return rc;
+	s_key(sk, e->user);
+	put_be(day, until, 8);
+	d_key(dk, until, e->user);
+	if ((rc = mdb_put(txn, r->db, &k, &v, 0)) != 0 ||
+	    (rc = mdb_put(txn, r->db, &d, &dv, 0)) != 0)
+		return rc;
+	*entries += was == 0;
+	return 0;
+}
+
+/*
+ * Purges up to limit seen marks whose last day is before today, from the
+ * front of their index; once none is left, not again that day.
+ */
+static int
+purge_seen(struct lmdb_store *r, MDB_txn *txn, uint64_t today, size_t limit)
+{
+	uint8_t first = 'D', sk[S_LEN];
+	MDB_val k, v, sv = { sizeof(sk), sk };
+	MDB_cursor *cur;
+	uint64_t day;
+	size_t i;
+	int rc = 0;
+
+	if (r->seen_purged == today)
+		return 0;
+	if ((rc = mdb_cursor_open(txn, r->db, &cur)) != 0)
+		return rc;
+	for (i = 0; i < limit; i++) {
+		k.mv_size = 1;
+		k.mv_data = &first;
+		if ((rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE)) != 0)
+			break;
+		if (((uint8_t *)k.mv_data)[0] != 'D' ||
+		    (day = get_be((uint8_t *)k.mv_data + 1, 8)) >= today)
+			break;
+		if (k.mv_size != D_LEN) {
+			rc = MDB_CORRUPTED;
+			break;
+		}
+		s_key(sk, (uint8_t *)k.mv_data + 9);
+		if ((rc = mdb_cursor_del(cur, 0)) != 0 ||
+		    ((rc = mdb_del(txn, r->db, &sv, NULL)) != 0 &&
+			rc != MDB_NOTFOUND))
+			break;
+		rc = 0;
+	}
+	mdb_cursor_close(cur);
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+	if (rc == 0 && i < limit)
+		r->seen_purged = today;
+	return rc;
+}
+
+static enum replay_result
+lmdb_seen(struct replay *base, const uint8_t user[REPLAY_USER_LEN],
+    time_t now, char err[REPLAY_ERR_LEN])
+{
+	struct lmdb_store *r = (struct lmdb_store *)base;
+	uint64_t until = 0;
+	struct meta m;
+	MDB_txn *txn;
+	int rc;
+
+	if (now < 0)
+		return explain_failure(err, "seen", EINVAL), REPLAY_ERROR;
+	if ((rc = mdb_txn_begin(r->env, NULL, MDB_RDONLY, &txn)) != 0) {
+		explain_failure(err, "begin", rc);
+		return REPLAY_ERROR;
+	}
+	if ((rc = get_meta(txn, r->db, &m)) == MDB_NOTFOUND)
+		rc = MDB_CORRUPTED; /* an older layout, not converted yet */
+	if (rc == 0)
+		rc = seen_until(txn, r->db, user, &until);
+	mdb_txn_abort(txn);
+	if (rc != 0) {
+		explain_failure(err, "seen", rc);
+		return REPLAY_ERROR;
+	}
+	return until >= REPLAY_DAY(now) ? REPLAY_SEEN : REPLAY_FRESH;
+}
+
 /* --- recording ---------------------------------------------------------- */
 
 static enum replay_result
@@ -490,7 +653,7 @@ lmdb_record(struct replay *base, const struct replay_entry entries[],
 {
 	struct lmdb_store *r = (struct lmdb_store *)base;
 	uint64_t now = (uint64_t)t->now, count;
-	size_t i, full = 0, behind = 0;
+	size_t i, full = 0, behind = 0, unmarked = 0;
 	struct meta m, was;
 	MDB_cursor *cur = NULL;
 	MDB_txn *txn;
@@ -515,7 +678,8 @@ lmdb_record(struct replay *base, const struct replay_entry entries[],
 		m.derivation = entries[0].key_id;
 		switched = 1;
 	}
-	if ((rc = purge(r, txn, &m, now, PURGE_BATCH + n)) != 0)
+	if ((rc = purge(r, txn, &m, now, PURGE_BATCH + n)) != 0 ||
+	    (rc = purge_seen(r, txn, REPLAY_DAY(now), PURGE_BATCH)) != 0)
 		goto abort;
 	/* Nearly full: expired entries go first, all of them. */
 	if (count + n + r->reserve >= r->capacity) {
@@ -529,6 +693,10 @@ lmdb_record(struct replay *base, const struct replay_entry entries[],
 		    t, &rc);
 		if (results[i] == REPLAY_ERROR)
 			goto abort;
+		if (results[i] == REPLAY_FRESH && entries[i].seen_days > 0 &&
+		    (rc = mark_seen(r, txn, &entries[i], REPLAY_DAY(now),
+			 &count, &unmarked)) != 0)
+			goto abort;
 		full += results[i] == REPLAY_FULL;
 		behind += results[i] == REPLAY_BEHIND_MARK;
 	}
@@ -537,14 +705,22 @@ lmdb_record(struct replay *base, const struct replay_entry entries[],
 	if ((!same_meta(&m, &was) && (rc = put_meta(txn, r->db, &m)) != 0) ||
 	    (rc = mdb_txn_commit(txn)) != 0) {
 		r->next_expiry = 0;
+		r->seen_purged = 0;
 		fail_all(results, n);
 		return explain_failure(err, "commit", rc), -1;
 	}
 	if (behind > 0)
 		return explain_failure(err, "record", switched ? KEYS_CHANGED :
 		    CLOCK_BEHIND), -1;
-	if (full == 0)
+	if (full == 0 && unmarked == 0)
 		return 0;
+	if (full == 0) {
+		snprintf(err, REPLAY_ERR_LEN, "%zu JID(s) not marked seen: "
+		    "the store is half full (%llu of %zu entries; seen marks "
+		    "take only the first half); raise replay_capacity",
+		    unmarked, (unsigned long long)count, r->capacity);
+		return -1;
+	}
 	snprintf(err, REPLAY_ERR_LEN, "store full: %llu live nonces of %zu "
 	    "(the last %zu are kept for JIDs that hold none); raise "
 	    "replay_capacity", (unsigned long long)count, r->capacity,
@@ -555,6 +731,7 @@ abort:
 		mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
 	r->next_expiry = 0;
+	r->seen_purged = 0;
 	fail_all(results, n);
 	return explain_failure(err, "record", rc), -1;
 }
@@ -1238,6 +1415,8 @@ const struct replay_backend replay_lmdb = {
 	.open = lmdb_open,
 	.record = lmdb_record,
 	.lookup = lmdb_lookup,
+	.seen = lmdb_seen,
+	.mark_seen = NULL,
 	.close = lmdb_close,
 	.describe = lmdb_describe,
 	.reset = lmdb_reset,

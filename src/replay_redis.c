@@ -52,6 +52,12 @@
  *	PREFIXsince	Unix time (the helpers' clock) from which the store
  *			is complete (rule 6); no expiry
  *	PREFIX{TAG}since  the same for one slot of a cluster
+ *	PREFIX{U}:s	the JID's seen mark (isuser = seen): the last day
+ *			(since the epoch, UTC) it counts as seen, expiring
+ *			at that day's end (EX); set after the batch by its
+ *			own SET, not by the script, at most once a day for
+ *			a JID by a helper (it remembers the last SEEN_CACHE
+ *			it set)
  * The braces are a hash tag: a JID's keys share one cluster slot, as one
  * script's keys must.
  *
@@ -110,6 +116,7 @@ _Static_assert(sizeof(struct redis_settings) <= REPLAY_OWN_MAX, "settings");
 #define PROBE_TTL_S 2
 #define DEFAULT_TIMEOUT_MS 250
 #define DEFAULT_PREFIX	    "pta:"
+#define SEEN_CACHE  256			/* seen marks remembered as set */
 
 /*
  * KEYS[1] the nonce, KEYS[2] its JID's set; ARGV: ttl (ms), per_user, K,
@@ -204,6 +211,15 @@ struct redis_store {
 	 * order[lo..hi), all written before any is read. */
 	struct part parts[BATCH_MAX];
 	size_t order[BATCH_MAX];
+
+	/* The seen marks set lately, so as to set each once a day: the
+	 * JID's key and the last day set, replaced round robin. */
+	struct {
+		uint8_t user[REPLAY_USER_LEN];
+		uint64_t until;
+	} marked[SEEN_CACHE];
+	size_t next_marked;
+	char seen_key[KEY_MAX], seen_day[24], seen_ttl[24];
 };
 
 /* --- keys and commands -------------------------------------------------- */
@@ -1172,6 +1188,177 @@ redis_lookup(struct replay *base, const struct replay_entry *e,
 	return res;
 }
 
+/* --- seen marks (isuser = seen) ------------------------------------------ */
+
+static void
+make_seen_key(struct redis_store *r, const uint8_t user[REPLAY_USER_LEN])
+{
+	char hexuser[2 * REPLAY_USER_LEN + 1];
+
+	hex(hexuser, user, REPLAY_USER_LEN);
+	snprintf(r->seen_key, KEY_MAX, "%s{%s}:s", r->prefix, hexuser);
+}
+
+/* A seen mark's value: its last day, digits only. 0, or -1. */
+static int
+seen_day_of(const char *text, size_t len, uint64_t *day)
+{
+	size_t i;
+
+	if (len == 0 || len > 12)
+		return -1;
+	*day = 0;
+	for (i = 0; i < len; i++) {
+		if (text[i] < '0' || text[i] > '9')
+			return -1;
+		*day = *day * 10 + (uint64_t)(text[i] - '0');
+	}
+	return 0;
+}
+
+static int
+seen_day(const redisReply *rep, uint64_t *day)
+{
+	if (rep->type != REDIS_REPLY_STRING)
+		return -1;
+	return seen_day_of(rep->str, rep->len, day);
+}
+
+/* The same on one Redis or Sentinel's primary (redis_single.c). */
+static enum replay_result
+single_seen(struct redis_store *r, time_t now, char err[REPLAY_ERR_LEN])
+{
+	char value[16];
+	uint64_t until;
+	int rc;
+
+	if ((rc = redis_single_get(r->single, r->seen_key, value,
+		 sizeof(value), err)) == -1)
+		return REPLAY_ERROR;
+	if (rc == 0)
+		return REPLAY_FRESH;
+	if (seen_day_of(value, strlen(value), &until) == -1) {
+		snprintf(err, REPLAY_ERR_LEN, "Redis: a seen mark that is not "
+		    "a day: %.24s", value);
+		return REPLAY_ERROR;
+	}
+	return until >= REPLAY_DAY(now) ? REPLAY_SEEN : REPLAY_FRESH;
+}
+
+static enum replay_result
+redis_seen(struct replay *base, const uint8_t user[REPLAY_USER_LEN],
+    time_t now, char err[REPLAY_ERR_LEN])
+{
+	struct redis_store *r = (struct redis_store *)base;
+	const char *get[] = { "GET", r->seen_key };
+	enum replay_result res = REPLAY_ERROR;
+	const redisReply *rep;
+	uint64_t until;
+
+	make_seen_key(r, user);
+	if (r->single != NULL)
+		return single_seen(r, now, err);
+	if (use_node_of(r, r->seen_key, err) == -1)
+		return REPLAY_ERROR;
+	r->ncmds = 0;
+	r->wait = 0;
+	add(r, 2, get);
+	if (exchange(r, err) == -1)
+		return REPLAY_ERROR;
+	rep = r->replies[r->first];
+	if (rep->type == REDIS_REPLY_NIL)
+		res = REPLAY_FRESH;
+	else if (seen_day(rep, &until) == 0)
+		res = until >= REPLAY_DAY(now) ? REPLAY_SEEN : REPLAY_FRESH;
+	else
+		refused(r, rep, "GET of a seen mark", err);
+	free_replies(r);
+	if (r->broken)
+		redis_link_failed(r->link, err);
+	return res;
+}
+
+/* Whether this helper set the JID's mark until that day already. */
+static int
+marked_lately(struct redis_store *r, const struct replay_entry *e,
+    uint64_t until)
+{
+	size_t i;
+
+	for (i = 0; i < SEEN_CACHE; i++)
+		if (r->marked[i].until >= until &&
+		    memcmp(r->marked[i].user, e->user, REPLAY_USER_LEN) == 0)
+			return 1;
+	return 0;
+}
+
+/* Sets one JID's seen mark until the end of day until. 0, or -1. */
+static int
+set_seen(struct redis_store *r, const struct replay_entry *e, uint64_t until,
+    time_t now, char err[REPLAY_ERR_LEN])
+{
+	const char *set[] = { "SET", r->seen_key, r->seen_day, "EX",
+		r->seen_ttl };
+	const redisReply *rep;
+	int rc = -1;
+
+	make_seen_key(r, e->user);
+	snprintf(r->seen_day, sizeof(r->seen_day), "%llu",
+	    (unsigned long long)until);
+	snprintf(r->seen_ttl, sizeof(r->seen_ttl), "%llu",
+	    (unsigned long long)((until + 1) * 86400 - (uint64_t)now));
+	if (r->single != NULL)
+		return redis_single_set_ex(r->single, r->seen_key, r->seen_day,
+		    r->seen_ttl, err);
+	if (use_node_of(r, r->seen_key, err) == -1)
+		return -1;
+	r->ncmds = 0;
+	r->wait = 0;
+	add(r, 5, set);
+	if (exchange(r, err) == -1)
+		return -1;
+	rep = r->replies[r->first];
+	if (rep->type == REDIS_REPLY_STATUS && strcmp(rep->str, "OK") == 0)
+		rc = 0;
+	else
+		refused(r, rep, "SET of a seen mark", err);
+	free_replies(r);
+	if (r->broken)
+		redis_link_failed(r->link, err);
+	return rc;
+}
+
+/* After a batch: the seen marks of its JIDs recorded fresh. */
+static int
+redis_mark_seen(struct replay *base, const struct replay_entry entries[],
+    const enum replay_result results[], size_t n, time_t now,
+    char err[REPLAY_ERR_LEN])
+{
+	struct redis_store *r = (struct redis_store *)base;
+	uint64_t until;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < n; i++) {
+		if (results[i] != REPLAY_FRESH || entries[i].seen_days == 0)
+			continue;
+		until = REPLAY_DAY(now) + entries[i].seen_days;
+		if (marked_lately(r, &entries[i], until))
+			continue;
+		if (set_seen(r, &entries[i], until, now, err) == -1) {
+			rc = -1;
+			continue;
+		}
+		memcpy(r->marked[r->next_marked].user, entries[i].user,
+		    REPLAY_USER_LEN);
+		r->marked[r->next_marked].until = until;
+		r->next_marked = (r->next_marked + 1) % SEEN_CACHE;
+	}
+	if (r->cluster != NULL)
+		r->link = NULL;
+	return rc;
+}
+
 /* The settings' own part. */
 static const struct redis_settings *
 own(const struct replay_settings *s)
@@ -1287,6 +1474,8 @@ open_single(const struct replay_settings *s, enum replay_access access,
 	}
 	r->base.backend = &replay_redis;
 	r->link = NULL;
+	/* The seen marks' keys are named here (redis_single_get). */
+	snprintf(r->prefix, sizeof(r->prefix), "%s", own(s)->prefix);
 	if ((r->single = redis_single_open(s, access, prev, err)) == NULL) {
 		free(r);
 		return NULL;
@@ -2021,6 +2210,8 @@ const struct replay_backend replay_redis = {
 	.open = redis_open,
 	.record = redis_record,
 	.lookup = redis_lookup,
+	.seen = redis_seen,
+	.mark_seen = redis_mark_seen,
 	.close = redis_close,
 	.describe = redis_describe,
 	.reset = redis_reset,

@@ -62,6 +62,15 @@ struct replay_backend {
 	enum replay_result (*lookup)(struct replay *,
 	    const struct replay_entry *, const struct replay_time *,
 	    char err[REPLAY_ERR_LEN]);
+	/* replay_seen; and marking the JIDs of the entries recorded fresh
+	 * seen, after record, for a store that does not do it in record
+	 * (NULL: it does): 0, or -1 with err. */
+	enum replay_result (*seen)(struct replay *,
+	    const uint8_t user[REPLAY_USER_LEN], time_t now,
+	    char err[REPLAY_ERR_LEN]);
+	int (*mark_seen)(struct replay *, const struct replay_entry[],
+	    const enum replay_result[], size_t, time_t now,
+	    char err[REPLAY_ERR_LEN]);
 	void (*close)(struct replay *);
 	int (*describe)(const struct replay_settings *);
 	int (*reset)(const struct replay_settings *, time_t now,

@@ -19,6 +19,17 @@ FILE exists (or --timeout passes), and print
 
     xmpp_client.py --port PORT --jid J --password T --ping-until FILE
 
+Log in, send one chat message to JID, and print "error:CONDITION" for an
+error reply within --wait seconds, else "no-error":
+
+    xmpp_client.py --port PORT --jid J --password T --send-to JID --body TEXT
+
+Log in, send initial presence (offline messages are delivered then), and
+print "received:BODY" for the first message within --wait seconds, else
+"nothing":
+
+    xmpp_client.py --port PORT --jid J --password T --receive
+
 X-TOKEN is the mechanism converse.js uses with collective.converse: PLAIN's
 message (authzid NUL authcid NUL token) under another name. The client never
 uses TLS (the tests run on the loopback interface), so it allows PLAIN and
@@ -56,6 +67,9 @@ class Client(ClientXMPP):
         self.add_event_handler("no_auth", self._on_no_auth)
         self.add_event_handler("connection_failed", self._on_conn_failed)
         self.add_event_handler("disconnected", self._on_disconnected)
+        self.messages = asyncio.Queue()
+        self.add_event_handler("message", self.messages.put_nowait)
+        self.add_event_handler("message_error", self.messages.put_nowait)
 
     def _set(self, outcome):
         if not self.outcome.done():
@@ -168,6 +182,51 @@ async def run_pinger(args):
     return 0 if sent > 0 and sent == answered else 1
 
 
+async def next_message(client, wait):
+    try:
+        return await asyncio.wait_for(client.messages.get(), wait)
+    except asyncio.TimeoutError:
+        return None
+
+
+async def run_send(args):
+    client = start(args, args.jid, args.password)
+    outcome = await login(client, args.timeout)
+    if outcome != "success":
+        print(outcome, flush=True)
+        return 1
+    client.send_message(mto=args.send_to, mbody=args.body, mtype="chat")
+    result = "no-error"
+    deadline = time.monotonic() + args.wait
+    while time.monotonic() < deadline:
+        msg = await next_message(client, deadline - time.monotonic())
+        if msg is not None and msg["type"] == "error":
+            result = "error:" + (msg["error"]["condition"] or "unknown")
+            break
+    print(result, flush=True)
+    await close(client)
+    return 0
+
+
+async def run_receive(args):
+    client = start(args, args.jid, args.password)
+    outcome = await login(client, args.timeout)
+    if outcome != "success":
+        print(outcome, flush=True)
+        return 1
+    client.send_presence()
+    result = "nothing"
+    deadline = time.monotonic() + args.wait
+    while time.monotonic() < deadline:
+        msg = await next_message(client, deadline - time.monotonic())
+        if msg is not None and msg["body"]:
+            result = "received:" + msg["body"]
+            break
+    print(result, flush=True)
+    await close(client)
+    return 0
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--host", default="127.0.0.1")
@@ -182,6 +241,11 @@ def main():
     p.add_argument("--ping-until", metavar="FILE")
     p.add_argument("--interval", type=float, default=0.1)
     p.add_argument("--ping-timeout", type=float, default=2)
+    p.add_argument("--send-to", metavar="JID")
+    p.add_argument("--body", default="hello")
+    p.add_argument("--receive", action="store_true")
+    p.add_argument("--wait", type=float, default=3,
+                   help="seconds to wait for a message or an error")
     p.add_argument("--debug", action="store_true")
     args = p.parse_args()
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.CRITICAL)
@@ -190,7 +254,14 @@ def main():
     else:
         if not args.jid or args.password is None:
             p.error("--jid and --password are needed")
-        run = run_pinger(args) if args.ping_until else run_single(args)
+        if args.send_to:
+            run = run_send(args)
+        elif args.receive:
+            run = run_receive(args)
+        elif args.ping_until:
+            run = run_pinger(args)
+        else:
+            run = run_single(args)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     return loop.run_until_complete(run)

@@ -7,7 +7,8 @@
 #
 # Proves: check-config shows the slot map and each primary; a new
 # cluster's slots have no marker (rule 6 is kept per slot) until
-# reset-store marks them; two nodes' helpers racing on the same tokens, over
+# reset-store marks them; isuser = seen marks each JID on the primary of
+# its own slot; two nodes' helpers racing on the same tokens, over
 # JIDs of every shard: each accepted exactly once, replays refused; the
 # stress harness's outcomes with batches over every primary; the map read
 # with CLUSTER SLOTS where SHARDS is not allowed; a seed that does not
@@ -138,6 +139,26 @@ status=$?
 	{ echo "$out" | sed 's/^/# /'; fail "check-config once marked"; }
 [ "$(for n in $NAMES; do [ "$(role "$n")" = master ] && rcli "$n" --scan --pattern 'pta:{*}since'; done | wc -l)" -eq 16384 ] &&
 	pass "a marker per slot, each on the primary of its slot" || fail "the markers' places"
+
+# --- isuser = seen: each JID's mark where its slot is served ----------------------
+
+CONF_SEEN=$WORK/token-auth-seen.conf
+redis_config "$CONF_SEEN" "redis://$REDIS_USER:$REDIS_USER_PASSWORD_URL@/" \
+	"replay_redis_cluster = ${seeds[0]}" \
+	"store_secret = ABCDEFGHIJKLMNOPQRSTUVWXYZ234567" "isuser = seen"
+reqs=()
+for i in 1 2 3 4 5 6 7 8; do
+	reqs+=("auth:seen$i:example.org:$(token "seen$i@example.org")")
+done
+for i in 1 2 3 4 5 6 7 8; do reqs+=("isuser:seen$i:example.org"); done
+reqs+=("isuser:never:example.org")
+out=$(printf '%s\n' "${reqs[@]}" | timeout 30 $HELPER --config "$CONF_SEEN" \
+	--log stderr 2>"$WORK/seen.err" | tr '\n' ' ' | sed 's/ $//')
+check "isuser = seen on the cluster: 8 logins, each then exists, a stranger not" \
+	"1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 0" "$out"
+[ "$(for n in $NAMES; do [ "$(role "$n")" = master ] && rcli "$n" --scan --pattern 'pta:{*}:s'; done | wc -l)" -eq 8 ] &&
+	pass "isuser = seen on the cluster: 8 marks, each on the primary of its JID's slot" ||
+	fail "isuser = seen on the cluster: the marks' places"
 
 # --- two nodes' helpers racing, over JIDs of every shard -------------------------
 

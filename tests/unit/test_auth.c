@@ -198,6 +198,92 @@ START_TEST(lookup_says_what_the_helper_would)
 }
 END_TEST
 
+/* A config of isuser = seen for example.org, its store at store. */
+static void
+seen_config(struct config *c, const char *store)
+{
+	char path[PATH_MAX], err[CONFIG_ERR_LEN];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/seen.conf", dir);
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	fprintf(f, "otp_seed = %s\ntoken_secret = %s\nreplay_store = %s\n"
+	    "store_secret = ABCDEFGHIJKLMNOPQRSTUVWXYZ234567\n"
+	    "[example.org]\notp_seed = %s\ntoken_secret = %s\n"
+	    "isuser = seen\nisuser_seen_days = 2\n",
+	    TEST_SEED, TEST_SECRET, store, TEST_SEED, TEST_SECRET);
+	fclose(f);
+	chmod(path, 0600);
+	ck_assert_msg(config_load(path, c, err) == 0, "%s", err);
+}
+
+/* isuser = seen: yes only once a login was accepted; other domains any. */
+START_TEST(isuser_seen_after_a_login)
+{
+	char t1[TOKEN_MAX_LEN + 1], store[PATH_MAX];
+	struct config c;
+	int answers[6];
+	struct auth *a;
+
+	snprintf(store, sizeof(store), "%s/seen-store", dir);
+	seen_config(&c, store);
+	ck_assert_int_eq(token_format(NONCE1, JID("bob", "example.org"),
+			     &config_keys(&c, "example.org", 11)->current,
+			     &c.params, time(NULL), t1), 0);
+	request(0, "isuser:bob:example.org", "");
+	request(1, "isuser:carol:other.example", "");
+	request(2, "auth:bob:example.org:", "00000000000000000000000000000000"
+	    "00000000 AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+	ck_assert_ptr_nonnull(a = auth_open(&c, AUTH_SERVE));
+	auth_answer(a, reqs, 3, answers);
+	ck_assert_int_eq(answers[0], 0);
+	ck_assert_int_eq(answers[1], 1);
+	ck_assert_int_eq(answers[2], 0);
+	auth_log_answered(a);
+	/* A refused login marks no one; an accepted one does, for an isuser
+	 * of its own batch too (asked once the batch is recorded). */
+	request(0, "isuser:bob:example.org", "");
+	request(1, "auth:bob:example.org:", t1);
+	auth_answer(a, reqs, 2, answers);
+	ck_assert_int_eq(answers[0], 1);
+	ck_assert_int_eq(answers[1], 1);
+	auth_log_answered(a);
+	request(0, "isuser:bob:example.org", "");
+	request(1, "isuser:BOB:example.org", "");
+	request(2, "isuser:alice:example.org", "");
+	auth_answer(a, reqs, 3, answers);
+	ck_assert_int_eq(answers[0], 1);
+	ck_assert_int_eq(answers[2], 0);
+	auth_log_answered(a);
+	auth_close(a);
+	config_free(&c);
+}
+END_TEST
+
+/* A store that cannot be opened knows no one: isuser is 0. */
+START_TEST(isuser_seen_fails_closed)
+{
+	char store[PATH_MAX + 16], file[PATH_MAX];
+	struct config c;
+	int answers[1];
+	struct auth *a;
+	FILE *f;
+
+	snprintf(file, sizeof(file), "%s/a-file", dir);
+	ck_assert_ptr_nonnull(f = fopen(file, "w"));
+	fclose(f);
+	snprintf(store, sizeof(store), "%s/replay", file);
+	seen_config(&c, store);
+	request(0, "isuser:bob:example.org", "");
+	ck_assert_ptr_nonnull(a = auth_open(&c, AUTH_SERVE));
+	auth_answer(a, reqs, 1, answers);
+	ck_assert_int_eq(answers[0], 0);
+	auth_log_answered(a);
+	auth_close(a);
+	config_free(&c);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -209,6 +295,8 @@ main(void)
 	ADD(tc, too_many_requests_are_all_refused);
 	ADD(tc, one_jid_cannot_take_the_store);
 	ADD(tc, lookup_says_what_the_helper_would);
+	ADD(tc, isuser_seen_after_a_login);
+	ADD(tc, isuser_seen_fails_closed);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }

@@ -153,6 +153,55 @@ START_TEST(domain_sections_only)
 }
 END_TEST
 
+#define STORE_SECRET "store_secret = ABCDEFGHIJKLMNOPQRSTUVWXYZ234567\n"
+
+/* isuser: any by default, global or per domain, a domain inheriting the
+ * global one; seen needs store_secret. */
+START_TEST(isuser_per_domain)
+{
+	const char *text = "isuser = seen\nisuser_seen_days = 30\n"
+	    STORE_SECRET SECRETS "[a.example]\n" SECRETS
+	    "[b.example]\n" SECRETS "isuser = any\n"
+	    "[c.example]\n" SECRETS "isuser_seen_days = 7\n";
+	const struct config_isuser *w;
+
+	ck_assert_int_eq(load("[a.example]\n" SECRETS, 0600), 0);
+	ck_assert_ptr_nonnull(w = config_isuser(&cfg, "a.example", 9));
+	ck_assert_int_eq(w->seen, 0);
+	ck_assert_uint_eq(w->days, 400);
+	ck_assert_ptr_null(config_isuser(&cfg, "z.example", 9));
+	config_free(&cfg);
+
+	ck_assert_msg(load(text, 0600) == 0, "%s", err);
+	ck_assert_ptr_nonnull(w = config_isuser(&cfg, "A.EXAMPLE", 9));
+	ck_assert_int_eq(w->seen, 1);
+	ck_assert_uint_eq(w->days, 30);
+	ck_assert_ptr_nonnull(w = config_isuser(&cfg, "b.example", 9));
+	ck_assert_int_eq(w->seen, 0);
+	ck_assert_ptr_nonnull(w = config_isuser(&cfg, "c.example", 9));
+	ck_assert_int_eq(w->seen, 1);
+	ck_assert_uint_eq(w->days, 7);
+	ck_assert_ptr_nonnull(w = config_isuser(&cfg, "other.example", 13));
+	ck_assert_int_eq(w->seen, 1);
+	config_free(&cfg);
+
+	/* Above the first section without global secrets: for every domain. */
+	ck_assert_msg(load("isuser = seen\n" STORE_SECRET "[a.example]\n"
+	    SECRETS, 0600) == 0, "%s", err);
+	ck_assert_int_eq(config_isuser(&cfg, "a.example", 9)->seen, 1);
+	config_free(&cfg);
+
+	expect_error(SECRETS "isuser = yes\n", 3, "'any'");
+	expect_error(SECRETS "isuser = seen\n", 3, "store_secret");
+	expect_error(SECRETS STORE_SECRET "isuser_seen_days = 0\n", 4,
+	    "isuser_seen_days");
+	expect_error(SECRETS STORE_SECRET "isuser_seen_days = 3651\n", 4,
+	    "isuser_seen_days");
+	expect_error(SECRETS "isuser = any\nisuser = seen\n", 4,
+	    "already set on line 3");
+}
+END_TEST
+
 START_TEST(errors_name_file_and_line)
 {
 	expect_error("", 0, "no secrets");
@@ -575,6 +624,7 @@ main(void)
 	ADD(tc, contract_example);
 	ADD(tc, collective_converse_secrets_cfg);
 	ADD(tc, domain_sections_only);
+	ADD(tc, isuser_per_domain);
 	ADD(tc, errors_name_file_and_line);
 	ADD(tc, errors_never_show_a_value);
 	ADD(tc, previous_pair_with_its_deadline);

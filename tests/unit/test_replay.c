@@ -339,7 +339,7 @@ record_jwt(struct replay *r, unsigned n, time_t exp, time_t leeway,
     uint64_t key_id, time_t now)
 {
 	struct replay_time t = { now, exp + leeway > now ? exp + leeway :
-					 now + 1 };
+					 now + 1, 0 };
 	struct replay_entry e = entry(n, n);
 	enum replay_result res;
 
@@ -767,6 +767,7 @@ START_TEST(map_holds_the_capacity)
 					x ^= x << 5;
 					((uint8_t *)&es[i])[b] = (uint8_t)x;
 				}
+				es[i].seen_days = 0; /* nonces alone */
 			}
 			replay_record(r, es, 64, &t, res, err);
 			for (i = 0; i < 64; i++) {
@@ -826,6 +827,163 @@ START_TEST(racing_processes_exactly_one_wins)
 }
 END_TEST
 
+/* --- seen marks (isuser = seen) --- */
+
+#define DAY(d) ((time_t)(d) * 86400)
+
+static enum replay_result
+seen(struct replay *r, unsigned u, time_t now)
+{
+	struct replay_entry e = entry(0, u);
+
+	return replay_seen(r, e.user, now, err);
+}
+
+/* Records nonce n of user u at now, its JID marked seen for days. */
+static enum replay_result
+login(struct replay *r, unsigned n, unsigned u, unsigned days, time_t now)
+{
+	struct replay_entry e = entry(n, u);
+
+	e.seen_days = days;
+	return record(r, e, now);
+}
+
+/* The records of the store in dir whose keys begin with tag, and the
+ * value of the last (8 bytes, big-endian) in *last. */
+static size_t
+records(char tag, uint64_t *last)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_dbi db;
+	MDB_val k, v;
+	size_t n = 0, i;
+	int rc;
+
+	*last = 0;
+	ck_assert_int_eq(mdb_env_create(&env), 0);
+	ck_assert_int_eq(mdb_env_set_maxdbs(env, 4), 0);
+	ck_assert_int_eq(mdb_env_open(env, dir, MDB_RDONLY, 0600), 0);
+	ck_assert_int_eq(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, NULL, 0, &db), 0);
+	ck_assert_int_eq(mdb_cursor_open(txn, db, &cur), 0);
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (((char *)k.mv_data)[0] != tag)
+			continue;
+		n++;
+		for (*last = 0, i = 0; i < v.mv_size && i < 8; i++)
+			*last = *last << 8 | ((uint8_t *)v.mv_data)[i];
+	}
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+	return n;
+}
+
+START_TEST(seen_marks_last_their_days)
+{
+	struct replay *r = store(1000);
+	time_t now = DAY(20000) + 3600;
+
+	ck_assert_int_eq(seen(r, 1, now), REPLAY_FRESH);
+	/* A login of a domain with isuser = any marks nobody. */
+	ck_assert_int_eq(login(r, 1, 1, 0, now), REPLAY_FRESH);
+	ck_assert_int_eq(seen(r, 1, now), REPLAY_FRESH);
+	ck_assert_int_eq(login(r, 2, 1, 2, now), REPLAY_FRESH);
+	ck_assert_int_eq(seen(r, 1, now), REPLAY_SEEN);
+	ck_assert_int_eq(seen(r, 2, now), REPLAY_FRESH);
+	/* Seen through the end of the day two days on, not after. */
+	ck_assert_int_eq(seen(r, 1, DAY(20003) - 1), REPLAY_SEEN);
+	ck_assert_int_eq(seen(r, 1, DAY(20003)), REPLAY_FRESH);
+	/* A replay marks nothing. */
+	ck_assert_int_eq(login(r, 2, 2, 0, now), REPLAY_FRESH);
+	ck_assert_int_eq(login(r, 2, 2, 5, now + 1), REPLAY_SEEN);
+	ck_assert_int_eq(seen(r, 2, now + 1), REPLAY_FRESH);
+	replay_close(r);
+}
+END_TEST
+
+START_TEST(seen_mark_rewritten_once_a_day_and_purged)
+{
+	struct replay *r = store(1000);
+	time_t now = DAY(20000) + 60;
+	uint64_t last;
+	unsigned i;
+
+	ck_assert_int_eq(login(r, 1, 1, 10, now), REPLAY_FRESH);
+	ck_assert_uint_eq(records('S', &last), 1);
+	ck_assert_uint_eq(last, 20010);
+	/* Later the same day: the mark is left as it is. */
+	for (i = 2; i < 5; i++)
+		ck_assert_int_eq(login(r, i, 1, 10, now + 600 * i),
+		    REPLAY_FRESH);
+	ck_assert_uint_eq(records('S', &last), 1);
+	ck_assert_uint_eq(records('D', &last), 1);
+	/* The next day it moves on, its old place in the index gone. */
+	ck_assert_int_eq(login(r, 9, 1, 10, DAY(20001) + 5), REPLAY_FRESH);
+	ck_assert_uint_eq(records('S', &last), 1);
+	ck_assert_uint_eq(last, 20011);
+	ck_assert_uint_eq(records('D', &last), 1);
+	/* A mark past its last day is purged by a later commit. */
+	ck_assert_int_eq(login(r, 1, 2, 1, DAY(20001) + 9), REPLAY_FRESH);
+	ck_assert_uint_eq(records('S', &last), 2);
+	ck_assert_int_eq(login(r, 1, 3, 0, DAY(20005)), REPLAY_FRESH);
+	ck_assert_uint_eq(records('S', &last), 1);
+	ck_assert_uint_eq(records('D', &last), 1);
+	ck_assert_int_eq(seen(r, 2, DAY(20005)), REPLAY_FRESH);
+	ck_assert_int_eq(seen(r, 1, DAY(20005)), REPLAY_SEEN);
+	replay_close(r);
+}
+END_TEST
+
+/* Marks never take the room of nonces: only the first half is theirs. */
+START_TEST(seen_marks_take_half_the_store_at_most)
+{
+	struct replay *r = store(40);
+	time_t now = DAY(20000);
+	enum replay_result res;
+	struct replay_time t = at(now);
+	struct replay_entry e;
+	unsigned u;
+
+	for (u = 1; u <= 30; u++) {
+		e = entry(u, u);
+		e.seen_days = 5;
+		replay_record(r, &e, 1, &t, &res, err);
+		ck_assert_int_eq(res, REPLAY_FRESH);
+	}
+	ck_assert_msg(strstr(err, "not marked seen") != NULL, "%s", err);
+	ck_assert_int_eq(seen(r, 1, now), REPLAY_SEEN);
+	ck_assert_int_eq(seen(r, 30, now), REPLAY_FRESH);
+	replay_close(r);
+}
+END_TEST
+
+/* A store that cannot be read cannot say anyone was seen. */
+START_TEST(seen_of_a_broken_store_is_an_error)
+{
+	struct replay *r = store(1000);
+	char path[PATH_MAX];
+	FILE *f;
+
+	ck_assert_int_eq(login(r, 1, 1, 3, DAY(20000)), REPLAY_FRESH);
+	replay_close(r);
+	snprintf(path, sizeof(path), "%s/data.mdb", dir);
+	ck_assert_ptr_nonnull(f = fopen(path, "r+"));
+	ck_assert_int_eq(fwrite("garbage garbage garbage garbage", 1, 31, f),
+	    31);
+	fclose(f);
+	r = open_store(NULL, 1000, REPLAY_READ);
+	if (r != NULL) {
+		ck_assert_int_eq(seen(r, 1, DAY(20000)), REPLAY_ERROR);
+		replay_close(r);
+	}
+}
+END_TEST
+
 int
 main(void)
 {
@@ -856,6 +1014,10 @@ main(void)
 	ADD(tc, unsafe_directory_is_refused);
 	ADD(tc, map_holds_the_capacity);
 	ADD(tc, racing_processes_exactly_one_wins);
+	ADD(tc, seen_marks_last_their_days);
+	ADD(tc, seen_mark_rewritten_once_a_day_and_purged);
+	ADD(tc, seen_marks_take_half_the_store_at_most);
+	ADD(tc, seen_of_a_broken_store_is_an_error);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }

@@ -62,6 +62,8 @@
  *			(ms), the latter two raised with ZADD GT; no expiry
  *	PREFIXid	"RUN_ID REPLID" of the server the store is on; no expiry
  *	PREFIXsince	the first layout's mark: SHUT_OUT once converted
+ *	PREFIX{U}:s	the JID's seen mark (isuser = seen), which
+ *			replay_redis.c names and reads, for both layouts
  * The braces are a hash tag: a login's keys share one cluster slot. The
  * mark is outside it: on a single server or Sentinel one connection
  * orders both. A Redis Cluster is not served here (replay_redis.c keeps

@@ -307,6 +307,7 @@ START_TEST(replay_entry_keyed_with_store_secret)
 	static const char secret[] = "JYXEX4IQOEYFYQ2S3MC5P4ZT4SDHYEA7";
 	static const char other[] = "XVGR73KMZH2M4XMYXVGR73KMZH2M4XMY";
 	struct replay_entry plain = { 0 }, a = { 0 }, b = { 0 }, c = { 0 };
+	uint8_t user[REPLAY_USER_LEN];
 	struct mac *k1, *k2;
 	struct jwt t;
 	char text[4096];
@@ -327,6 +328,11 @@ START_TEST(replay_entry_keyed_with_store_secret)
 	ck_assert_mem_ne(a.user, plain.user, sizeof(a.user));
 	ck_assert_mem_ne(a.key, c.key, sizeof(a.key));
 	ck_assert_mem_ne(a.user, c.user, sizeof(a.user));
+	/* The JID's key alone (its seen mark's) is the entry's, either way. */
+	ck_assert_int_eq(format_replay_user(BOB, k1, user), 0);
+	ck_assert_mem_eq(user, a.user, sizeof(user));
+	ck_assert_int_eq(format_replay_user(BOB, NULL, user), 0);
+	ck_assert_mem_eq(user, plain.user, sizeof(user));
 	mac_free(k1);
 	mac_free(k2);
 }

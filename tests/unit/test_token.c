@@ -220,6 +220,10 @@ START_TEST(replay_key_binds_nonce_and_jid)
 			     JID("bob", "example.org"), &b), 0);
 	ck_assert_mem_ne(a.key, b.key, sizeof(a.key));
 	ck_assert_mem_eq(a.user, b.user, sizeof(a.user));
+	/* And the JID's key alone (its seen mark's) is the same too. */
+	ck_assert_int_eq(format_replay_user(JID("bob", "example.org"), NULL,
+			     b.user), 0);
+	ck_assert_mem_eq(a.user, b.user, sizeof(a.user));
 }
 END_TEST
 

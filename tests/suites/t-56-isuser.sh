@@ -5,9 +5,9 @@
 #
 # Proves: isuser = any (the default) says yes for every user of a configured
 # domain; with seen, no until the JID logs in with a valid token, yes after,
-# a refused login marks no one, another domain keeps its own rule; the config
-# needs store_secret for seen and names the line; check-config shows both
-# keys; on Redis the mark is one key with the JID's hash tag and a day-rounded
+# a refused login marks no one, a JWT's login marks its JID as a token's
+# does, another domain keeps its own rule; the config needs store_secret for
+# seen and names the line; check-config shows both keys; on Redis the mark is one key with the JID's hash tag and a day-rounded
 # expiry, naming nobody, and a Redis that cannot be reached says no (fail
 # closed); Prosody refuses a message to a never-seen user and keeps one for a
 # seen offline user, delivered at their next login (Prosody routes a message
@@ -66,6 +66,16 @@ check "LMDB: after a valid login the JID exists, and only it" "1 1 0" \
 	"$(ask "$WORK/seen.conf" "$(auth alice@example.org)" "isuser:alice:example.org" "isuser:bob:example.org")"
 check "LMDB: a new helper finds the mark in the store" "1" \
 	"$(ask "$WORK/seen.conf" "isuser:alice:example.org")"
+
+# A JWT's login marks its JID as a collective.converse token's does.
+"$HELPER" jwt-keygen --kid k1 --jwks "$WORK/set.jwks" \
+	--private-key "$WORK/k1.pem" >/dev/null || fail "jwt-keygen"
+make_config "$WORK/jwt.conf" "store_secret = $STORE_SECRET" "isuser = seen" \
+	"jwt_keys = $WORK/set.jwks" "jwt_audience = xmpp"
+jwt=$("$HELPER" --config "$WORK/jwt.conf" mint carol@example.org --jwt \
+	--private-key "$WORK/k1.pem" --kid k1)
+check "LMDB: a JWT's login marks its JID seen" "0 1 1" \
+	"$(ask "$WORK/jwt.conf" "isuser:carol:example.org") $(ask "$WORK/jwt.conf" "auth:carol:example.org:$jwt" "isuser:carol:example.org")"
 
 # --- Redis over pipes ---------------------------------------------------------
 

@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -23,10 +24,16 @@
 
 #define ANSWER_SECONDS 5 /* as Prosody's provider waits, by default */
 
+/* A batch's requests as lines, at most. */
+#define LINES_MAX (SERVE_BATCH_MAX * (FRAME_MAX_REQUEST + 1))
+
 struct connector {
 	const char *path;
 	int fd;
 	char why[256]; /* the last failure logged, not to repeat it */
+	char *lines;   /* LINES_MAX bytes: on the heap, so that the program
+			* itself stays small enough to start with little
+			* memory, and fail cleanly there */
 };
 
 static void
@@ -140,8 +147,8 @@ static void
 relay_batch(void *ctx, const struct serve_request *reqs, size_t n,
     int answers[])
 {
-	static char lines[SERVE_BATCH_MAX * (FRAME_MAX_REQUEST + 1)];
 	struct connector *c = ctx;
+	char *lines = c->lines;
 	int got[SERVE_BATCH_MAX];
 	size_t i, k = 0, len = 0, came;
 
@@ -178,12 +185,17 @@ int
 connect_main(const char *socket_path, enum frame_protocol protocol)
 {
 	static const struct serve_limits none = { 0, 0 };
-	struct connector c = { socket_path, -1, "" };
+	struct connector c = { socket_path, -1, "", NULL };
 	struct serve_handler h = { relay_batch, answered, NULL, NULL, &c };
 
+	if ((c.lines = malloc(LINES_MAX)) == NULL) {
+		log_msg(LOG_ERR, "out of memory");
+		return 1;
+	}
 	if (serve(STDIN_FILENO, STDOUT_FILENO, protocol, &none, &h) ==
 	    SERVE_FAILED)
 		log_msg(LOG_ERR, "cannot open /dev/null: %s", strerror(errno));
 	hang_up(&c);
+	free(c.lines);
 	return 0;
 }

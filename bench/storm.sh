@@ -133,6 +133,16 @@ mkdir -p "$WORK/replay"
 chmod 600 "$CONF"
 SOCK=$WORK/helper.sock
 
+# redis_new PORT: the Redis at PORT marked as a store that never held a
+# nonce, on this server (the man page, Redis): no record lifetime of
+# refusals first.
+redis_new() {
+	local info
+	info=$(redis-cli -p "$1" INFO server | tr -d '\r'; redis-cli -p "$1" INFO replication | tr -d '\r')
+	redis-cli -p "$1" SET pta:id "$(sed -n 's/^run_id://p' <<<"$info") $(sed -n 's/^master_replid://p' <<<"$info")" >/dev/null &&
+		redis-cli -p "$1" ZADD pta:meta 0 since >/dev/null
+}
+
 # The Redis row, when this helper has a Redis replay store: a throw-away
 # redis-server on a free port (loopback, no persistence), and a second
 # socket whose helpers use it.
@@ -169,16 +179,6 @@ else
 fi
 
 # --- Prosody -------------------------------------------------------------
-
-# redis_new PORT: the Redis at PORT marked as a store that never held a
-# nonce, on this server (the man page, Redis): no record lifetime of
-# refusals first.
-redis_new() {
-	local info
-	info=$(redis-cli -p "$1" INFO server | tr -d '\r'; redis-cli -p "$1" INFO replication | tr -d '\r')
-	redis-cli -p "$1" SET pta:id "$(sed -n 's/^run_id://p' <<<"$info") $(sed -n 's/^master_replid://p' <<<"$info")" >/dev/null &&
-		redis-cli -p "$1" ZADD pta:meta 0 since >/dev/null
-}
 
 prosody_config() { # FILE PORT
 	local dir

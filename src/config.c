@@ -1127,22 +1127,31 @@ config_load(const char *path, struct config *c, char err[CONFIG_ERR_LEN])
 	return rc;
 }
 
-const struct format_keys *
-config_formats(const struct config *c, const char *domain, size_t len)
+/* The section of the domain, or else the global one; NULL if neither. */
+static const struct config_domain *
+section_of(const struct config *c, const char *domain, size_t len)
 {
-	const struct format_keys *global = NULL;
+	const struct config_domain *global = NULL;
 	size_t i;
 
 	for (i = 0; i < c->ndomains; i++) {
 		const char *name = c->domains[i].name;
 
 		if (name == NULL)
-			global = &c->domains[i].formats;
+			global = &c->domains[i];
 		else if (strlen(name) == len && strncasecmp(name, domain,
 						    len) == 0)
-			return &c->domains[i].formats;
+			return &c->domains[i];
 	}
 	return global;
+}
+
+const struct format_keys *
+config_formats(const struct config *c, const char *domain, size_t len)
+{
+	const struct config_domain *d = section_of(c, domain, len);
+
+	return d != NULL ? &d->formats : NULL;
 }
 
 const struct token_keys *
@@ -1156,19 +1165,9 @@ config_keys(const struct config *c, const char *domain, size_t len)
 const struct config_isuser *
 config_isuser(const struct config *c, const char *domain, size_t len)
 {
-	const struct config_isuser *global = NULL;
-	size_t i;
+	const struct config_domain *d = section_of(c, domain, len);
 
-	for (i = 0; i < c->ndomains; i++) {
-		const char *name = c->domains[i].name;
-
-		if (name == NULL)
-			global = &c->domains[i].isuser;
-		else if (strlen(name) == len && strncasecmp(name, domain,
-						    len) == 0)
-			return &c->domains[i].isuser;
-	}
-	return global;
+	return d != NULL ? &d->isuser : NULL;
 }
 
 void

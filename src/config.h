@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "format.h"
+#include "jwt.h"
 #include "replay.h"
 #include "token.h"
 

@@ -14,10 +14,15 @@
 #include <time.h>
 
 #include "jid.h"
-#include "jwt.h"
 #include "mac.h"
 #include "replay.h"
-#include "token.h"
+
+/* Room for any format's parsed token: each format asserts its own fits. */
+#define FORMAT_TOKEN_MAX 384
+
+struct token_params;
+struct token_keys;
+struct jwt_domain;
 
 /* The decision on one login, whatever its format. */
 enum auth_verdict {
@@ -62,10 +67,11 @@ struct format_token {
 	 * a branch, and secret until the token is accepted.
 	 */
 	time_t step_end;
+	/* The format's own parsed token, which only that format reads. */
 	union {
-		struct token converse;
-		struct jwt jwt;
-	} u;
+		max_align_t align;
+		unsigned char bytes[FORMAT_TOKEN_MAX];
+	} parsed;
 };
 
 struct format {

@@ -21,6 +21,15 @@ converse_shaped(const char *text, size_t len)
 	return 1;
 }
 
+_Static_assert(sizeof(struct token) <= FORMAT_TOKEN_MAX, "format_token");
+
+/* The token a check parsed into the format_token. */
+static const struct token *
+token_of(const struct format_token *ft)
+{
+	return (const struct token *)ft->parsed.bytes;
+}
+
 static int
 converse_accepted(const struct format_keys *f)
 {
@@ -31,7 +40,7 @@ static enum auth_verdict
 converse_check(const struct format_keys *f, const struct jid *j,
     const char *text, size_t len, time_t now, struct format_token *ft)
 {
-	struct token *t = &ft->u.converse;
+	struct token *t = (struct token *)ft->parsed.bytes;
 	unsigned bad, otp, sig;
 	uint64_t step;
 
@@ -78,7 +87,7 @@ static int
 converse_entry(const struct format_token *t, const struct format_keys *f,
     const struct jid *j, struct mac *store_key, struct replay_entry *e)
 {
-	return token_replay_entry_keyed(&t->u.converse, f->params, j,
+	return token_replay_entry_keyed(token_of(t), f->params, j,
 	    store_key, e);
 }
 

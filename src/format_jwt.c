@@ -25,6 +25,15 @@
 _Static_assert((long long)JWT_MAX_LIFETIME + JWT_MAX_LEEWAY <=
     REPLAY_MAX_AHEAD, "a JWT's exp is beyond what the store takes as known");
 
+_Static_assert(sizeof(struct jwt) <= FORMAT_TOKEN_MAX, "format_token");
+
+/* The token a check parsed into the format_token. */
+static const struct jwt *
+jwt_of(const struct format_token *t)
+{
+	return (const struct jwt *)t->parsed.bytes;
+}
+
 static const enum auth_verdict verdicts[] = {
 	[JWT_VALID] = AUTH_ACCEPTED,
 	[JWT_MALFORMED] = AUTH_MALFORMED,
@@ -59,11 +68,12 @@ static enum auth_verdict
 jwt_check(const struct format_keys *f, const struct jid *j, const char *text,
     size_t len, time_t now, struct format_token *t)
 {
+	struct jwt *parsed = (struct jwt *)t->parsed.bytes;
 	enum jwt_result r;
 
 	t->format = &format_jwt;
-	r = jwt_verify(text, len, j, f->jwt, now, &t->u.jwt, NULL, 0);
-	t->step_end = (time_t)t->u.jwt.exp;
+	r = jwt_verify(text, len, j, f->jwt, now, parsed, NULL, 0);
+	t->step_end = (time_t)parsed->exp;
 	return verdict_of(r);
 }
 
@@ -89,14 +99,14 @@ jwt_entry(const struct format_token *t, const struct format_keys *f,
     const struct jid *j, struct mac *store_key, struct replay_entry *e)
 {
 	(void)f;
-	return jwt_replay_entry(&t->u.jwt, j, store_key, e);
+	return jwt_replay_entry(jwt_of(t), j, store_key, e);
 }
 
 static time_t
 jwt_expiry(const struct format_token *t, const struct format_keys *f,
     time_t now)
 {
-	time_t until = (time_t)t->u.jwt.exp + (time_t)f->jwt->leeway;
+	time_t until = (time_t)jwt_of(t)->exp + (time_t)f->jwt->leeway;
 
 	return until > now ? until : now + 1;
 }

@@ -646,18 +646,111 @@ fail_all(enum replay_result results[], size_t n)
 		results[i] = REPLAY_ERROR;
 }
 
+/* What a batch came to, for its error message. */
+struct outcome {
+	uint64_t count;	 /* live entries */
+	size_t full;	 /* refused: the store is full */
+	size_t behind;	 /* refused: at or behind the mark */
+	size_t unmarked; /* JIDs not marked seen: half full */
+	int switched;	 /* the keys' derivation changed */
+};
+
+/*
+ * The batch's work inside its transaction: the meta record, the purges,
+ * each entry. Returns 0, or an LMDB error or errno with results[] partly
+ * set (the caller fails them all).
+ */
+static int
+record_batch(struct lmdb_store *r, MDB_txn *txn, MDB_cursor *cur,
+    const struct replay_entry entries[], size_t n, const struct replay_time *t,
+    enum replay_result results[], struct outcome *o)
+{
+	uint64_t now = (uint64_t)t->now;
+	struct meta m, was;
+	size_t i;
+	int rc;
+
+	if ((rc = first_meta(cur, &m)) != 0 ||
+	    (rc = count_entries(txn, r->db, &o->count)) != 0)
+		return rc;
+	was = m;
+	for (i = 0; i < n; i++)
+		m.keep = max64(m.keep, keep_of(&entries[i]));
+	if (n > 0 && m.derivation != entries[0].key_id) {
+		m.mark = max64(m.mark, m.newest);
+		m.derivation = entries[0].key_id;
+		o->switched = 1;
+	}
+	if ((rc = purge(r, txn, &m, now, PURGE_BATCH + n)) != 0 ||
+	    (rc = purge_seen(r, txn, REPLAY_DAY(now), PURGE_BATCH)) != 0)
+		return rc;
+	/* Nearly full: expired entries go first, all of them. */
+	if (o->count + n + r->reserve >= r->capacity) {
+		r->next_expiry = 0;
+		if ((rc = purge(r, txn, &m, now, SIZE_MAX - 1)) != 0 ||
+		    (rc = count_entries(txn, r->db, &o->count)) != 0)
+			return rc;
+	}
+	for (i = 0; i < n; i++) {
+		results[i] = record_entry(r, txn, cur, &m, &o->count,
+		    &entries[i], t, &rc);
+		if (results[i] == REPLAY_ERROR)
+			return rc;
+		if (results[i] == REPLAY_FRESH && entries[i].seen_days > 0 &&
+		    (rc = mark_seen(r, txn, &entries[i], REPLAY_DAY(now),
+			 &o->count, &o->unmarked)) != 0)
+			return rc;
+		o->full += results[i] == REPLAY_FULL;
+		o->behind += results[i] == REPLAY_BEHIND_MARK;
+	}
+	return same_meta(&m, &was) ? 0 : put_meta(txn, r->db, &m);
+}
+
+/* The error of a committed batch that refused some: 0 if none. */
+static int
+explain_outcome(const struct lmdb_store *r, const struct outcome *o,
+    char err[REPLAY_ERR_LEN])
+{
+	if (o->behind > 0)
+		return explain_failure(err, "record", o->switched ?
+		    KEYS_CHANGED : CLOCK_BEHIND), -1;
+	if (o->full == 0 && o->unmarked == 0)
+		return 0;
+	if (o->full == 0) {
+		snprintf(err, REPLAY_ERR_LEN, "%zu JID(s) not marked seen: "
+		    "the store is half full (%llu of %zu entries; seen marks "
+		    "take only the first half); raise replay_capacity",
+		    o->unmarked, (unsigned long long)o->count, r->capacity);
+		return -1;
+	}
+	snprintf(err, REPLAY_ERR_LEN, "store full: %llu live nonces of %zu "
+	    "(the last %zu are kept for JIDs that hold none); raise "
+	    "replay_capacity", (unsigned long long)o->count, r->capacity,
+	    r->reserve);
+	return -1;
+}
+
+/* After a failed batch: nothing it did stays, no hint is trusted. */
+static int
+batch_failed(struct lmdb_store *r, enum replay_result results[], size_t n,
+    const char *what, int rc, char err[REPLAY_ERR_LEN])
+{
+	r->next_expiry = 0;
+	r->seen_purged = 0;
+	fail_all(results, n);
+	return explain_failure(err, what, rc), -1;
+}
+
 static int
 lmdb_record(struct replay *base, const struct replay_entry entries[],
     size_t n, const struct replay_time *t, enum replay_result results[],
     char err[REPLAY_ERR_LEN])
 {
 	struct lmdb_store *r = (struct lmdb_store *)base;
-	uint64_t now = (uint64_t)t->now, count;
-	size_t i, full = 0, behind = 0, unmarked = 0;
-	struct meta m, was;
-	MDB_cursor *cur = NULL;
+	struct outcome o = { 0 };
+	MDB_cursor *cur;
 	MDB_txn *txn;
-	int rc, switched = 0;
+	int rc;
 
 	fail_all(results, n);
 	if (t->now < 0 || t->expiry <= t->now)
@@ -666,74 +759,19 @@ lmdb_record(struct replay *base, const struct replay_entry entries[],
 		return explain_failure(err, "begin", rc), -1;
 	/* One cursor for the meta record and every JID's walk: a cursor is
 	 * an allocation. */
-	if ((rc = mdb_cursor_open(txn, r->db, &cur)) != 0 ||
-	    (rc = first_meta(cur, &m)) != 0 ||
-	    (rc = count_entries(txn, r->db, &count)) != 0)
-		goto abort;
-	was = m;
-	for (i = 0; i < n; i++)
-		m.keep = max64(m.keep, keep_of(&entries[i]));
-	if (n > 0 && m.derivation != entries[0].key_id) {
-		m.mark = max64(m.mark, m.newest);
-		m.derivation = entries[0].key_id;
-		switched = 1;
+	if ((rc = mdb_cursor_open(txn, r->db, &cur)) != 0) {
+		mdb_txn_abort(txn);
+		return batch_failed(r, results, n, "record", rc, err);
 	}
-	if ((rc = purge(r, txn, &m, now, PURGE_BATCH + n)) != 0 ||
-	    (rc = purge_seen(r, txn, REPLAY_DAY(now), PURGE_BATCH)) != 0)
-		goto abort;
-	/* Nearly full: expired entries go first, all of them. */
-	if (count + n + r->reserve >= r->capacity) {
-		r->next_expiry = 0;
-		if ((rc = purge(r, txn, &m, now, SIZE_MAX - 1)) != 0 ||
-		    (rc = count_entries(txn, r->db, &count)) != 0)
-			goto abort;
-	}
-	for (i = 0; i < n; i++) {
-		results[i] = record_entry(r, txn, cur, &m, &count, &entries[i],
-		    t, &rc);
-		if (results[i] == REPLAY_ERROR)
-			goto abort;
-		if (results[i] == REPLAY_FRESH && entries[i].seen_days > 0 &&
-		    (rc = mark_seen(r, txn, &entries[i], REPLAY_DAY(now),
-			 &count, &unmarked)) != 0)
-			goto abort;
-		full += results[i] == REPLAY_FULL;
-		behind += results[i] == REPLAY_BEHIND_MARK;
-	}
+	rc = record_batch(r, txn, cur, entries, n, t, results, &o);
 	mdb_cursor_close(cur);
-	cur = NULL;
-	if ((!same_meta(&m, &was) && (rc = put_meta(txn, r->db, &m)) != 0) ||
-	    (rc = mdb_txn_commit(txn)) != 0) {
-		r->next_expiry = 0;
-		r->seen_purged = 0;
-		fail_all(results, n);
-		return explain_failure(err, "commit", rc), -1;
+	if (rc != 0) {
+		mdb_txn_abort(txn);
+		return batch_failed(r, results, n, "record", rc, err);
 	}
-	if (behind > 0)
-		return explain_failure(err, "record", switched ? KEYS_CHANGED :
-		    CLOCK_BEHIND), -1;
-	if (full == 0 && unmarked == 0)
-		return 0;
-	if (full == 0) {
-		snprintf(err, REPLAY_ERR_LEN, "%zu JID(s) not marked seen: "
-		    "the store is half full (%llu of %zu entries; seen marks "
-		    "take only the first half); raise replay_capacity",
-		    unmarked, (unsigned long long)count, r->capacity);
-		return -1;
-	}
-	snprintf(err, REPLAY_ERR_LEN, "store full: %llu live nonces of %zu "
-	    "(the last %zu are kept for JIDs that hold none); raise "
-	    "replay_capacity", (unsigned long long)count, r->capacity,
-	    r->reserve);
-	return -1;
-abort:
-	if (cur != NULL)
-		mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
-	r->next_expiry = 0;
-	r->seen_purged = 0;
-	fail_all(results, n);
-	return explain_failure(err, "record", rc), -1;
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		return batch_failed(r, results, n, "commit", rc, err);
+	return explain_outcome(r, &o, err);
 }
 
 static enum replay_result

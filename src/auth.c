@@ -476,6 +476,25 @@ auth_answer_reason(struct auth *a, size_t i)
 }
 
 /*
+ * A login's or an isuser's line: key=yes or key=no by v, then the reason,
+ * the JID and domain, the store and the batch's time to decide.
+ */
+static void
+log_jid_line(const struct decision *d, const char *key, const char *yes,
+    const char *no, const char *store, long us)
+{
+	char user[4 * LOG_SAFE_MAX + 1], domain[4 * LOG_SAFE_MAX + 1];
+	enum auth_verdict v = d->v;
+
+	log_safe(user, d->jid.user, d->jid.userlen);
+	log_safe(domain, d->jid.domain, d->jid.domainlen);
+	log_msg(v == AUTH_ACCEPTED ? LOG_INFO : LOG_NOTICE,
+	    "%s=%s reason=%s jid=%s@%s domain=%s store=%s time_us=%ld", key,
+	    v == AUTH_ACCEPTED ? yes : no, words[v], user, domain, domain,
+	    store, us);
+}
+
+/*
  * One line per decision, key=value for machines (doc/operating.md):
  * decision, reason, then for a login jid and domain, then store and the
  * batch's time to decide.
@@ -483,9 +502,6 @@ auth_answer_reason(struct auth *a, size_t i)
 static void
 log_decision(const struct decision *d, const char *store, long us)
 {
-	char user[4 * LOG_SAFE_MAX + 1], domain[4 * LOG_SAFE_MAX + 1];
-	enum auth_verdict v = d->v;
-
 	switch (d->kind) {
 	case D_REFUSED_FRAME:
 	case D_MALFORMED:
@@ -494,21 +510,11 @@ log_decision(const struct decision *d, const char *store, long us)
 		    WORD_MALFORMED_REQUEST : WORD_OVERSIZED, store, us);
 		break;
 	case D_LOGIN:
-		PUBLIC(v); /* the answer is written: why may be told */
-		log_safe(user, d->jid.user, d->jid.userlen);
-		log_safe(domain, d->jid.domain, d->jid.domainlen);
-		log_msg(v == AUTH_ACCEPTED ? LOG_INFO : LOG_NOTICE,
-		    "decision=%s reason=%s jid=%s@%s domain=%s store=%s "
-		    "time_us=%ld", v == AUTH_ACCEPTED ? "accepted" : "refused",
-		    words[v], user, domain, domain, store, us);
+		PUBLIC(d->v); /* the answer is written: why may be told */
+		log_jid_line(d, "decision", "accepted", "refused", store, us);
 		break;
 	case D_ISUSER:
-		log_safe(user, d->jid.user, d->jid.userlen);
-		log_safe(domain, d->jid.domain, d->jid.domainlen);
-		log_msg(v == AUTH_ACCEPTED ? LOG_INFO : LOG_NOTICE,
-		    "isuser=%s reason=%s jid=%s@%s domain=%s store=%s "
-		    "time_us=%ld", v == AUTH_ACCEPTED ? "found" : "unknown",
-		    words[v], user, domain, domain, store, us);
+		log_jid_line(d, "isuser", "found", "unknown", store, us);
 		break;
 	case D_QUIET:
 		break;

@@ -93,6 +93,7 @@
 
 #include <openssl/evp.h>
 
+#include "redis_batch.h"
 #include "redis_cluster.h"
 #include "redis_describe.h"
 #include "redis_link.h"
@@ -104,13 +105,11 @@
 _Static_assert(sizeof(struct redis_settings) <= REPLAY_OWN_MAX, "settings");
 
 #define BATCH_MAX   64			/* entries recorded at once */
-/* Commands of one exchange, at most: the script, and WAIT; then on one
- * Redis, PREFIXsince (2) and each login; on a cluster, each login and its
- * slot's marker, each after ASKING. */
+/* Replies of one exchange, at most: the script's, and WAIT's; each
+ * login's and its slot's marker's, each after ASKING. */
 #define CMDS_MAX    (4 * BATCH_MAX + 4)
 #define ROUNDS_MAX  4			/* a Cluster's batch: redirections */
 #define TRY_AGAIN_MS 20			/* a slot being migrated: a pause */
-#define ARGS_MAX    9
 #define MARK_KEY_MAX (REDIS_PREFIX_MAX + REDIS_CLUSTER_TAG_MAX + 8)
 #define KEY_MAX	    (REDIS_PREFIX_MAX + 2 + 2 * REPLAY_USER_LEN + 3 + 2 * REPLAY_KEY_LEN + 1)
 #define SHA_LEN	    40
@@ -150,17 +149,11 @@ static const char script[] =
 
 enum { SCRIPT_SEEN, SCRIPT_FRESH, SCRIPT_USER_FULL };
 
-struct command {
-	int argc;
-	const char *argv[ARGS_MAX];
-	size_t len[ARGS_MAX];
-};
-
 /* One node's exchange of a cluster's round, between writing and reading. */
 struct part {
 	struct redis_link *link;
 	size_t lo, hi; /* its logins, in the round's order */
-	size_t k, mlo, mhi, first, ncmds; /* as add_logins and send_all left them */
+	size_t k, mlo, mhi, first, ncmds; /* as add_logins and the write left them */
 	int wait, written, reused, again;
 	struct redis_exchange x;
 };
@@ -178,18 +171,20 @@ struct redis_store {
 	int broken;		    /* its server is unfit: drop it */
 
 	/* One exchange: the commands asked for, the words they point to,
-	 * and the replies: the script's first if it was loaded (first = 1),
-	 * then one per command, then WAIT's if wait. */
-	struct command cmds[CMDS_MAX];
+	 * and the replies: the script's first if it was loaded (first = 1,
+	 * as io.first was when it was written), then one per command, then
+	 * WAIT's if wait. */
+	struct redis_batch io;
+	struct redis_command cmds[CMDS_MAX], load;
 	size_t ncmds;
 	int wait;
 	char nkey[BATCH_MAX][KEY_MAX], ukey[BATCH_MAX][KEY_MAX];
 	char member[BATCH_MAX][2 * REPLAY_KEY_LEN + 1];
-	char ttl[24], per_user_text[12], wait_text[2][24];
+	char ttl[24], per_user_text[12];
 	char since_key[MARK_KEY_MAX];
 	char since_value[24], now_ms[24];
 	redisReply *replies[CMDS_MAX];
-	size_t nreplies, first;
+	size_t first;
 	uint64_t deadline; /* of the batch; 0: each exchange has the timeout */
 
 	/* A Cluster's batch: each login's command (its reply's place), and
@@ -254,24 +249,13 @@ make_keys(struct redis_store *r, const struct replay_entry *e, size_t i)
 static void
 add(struct redis_store *r, int argc, const char *const argv[])
 {
-	struct command *c = &r->cmds[r->ncmds++];
-	int i;
-
-	c->argc = argc;
-	for (i = 0; i < argc; i++) {
-		c->argv[i] = argv[i];
-		c->len[i] = strlen(argv[i]);
-	}
+	redis_command_set(&r->cmds[r->ncmds++], argc, argv);
 }
 
 static void
 free_replies(struct redis_store *r)
 {
-	size_t i;
-
-	for (i = 0; i < r->nreplies; i++)
-		freeReplyObject(r->replies[i]);
-	r->nreplies = 0;
+	redis_batch_free(&r->io);
 }
 
 /* The script's SHA-1, as EVALSHA names it. */
@@ -288,247 +272,80 @@ script_sha(char out[SHA_LEN + 1])
 	return 0;
 }
 
-/* --- one round trip ------------------------------------------------------- */
+/* --- one round trip (redis_batch.h) ------------------------------------------ */
 
-/*
- * Whether a connection failed as one the server closed while it was idle
- * (it restarted, or closed idle clients): then the batch may be sent once
- * more on a new one. A timeout is not that: the server is slow or gone.
- */
-static int
-found_closed(const redisContext *c, int saved_errno)
+/* SCRIPT LOAD ahead of the commands, on a connection that lacks it. */
+static enum redis_prepared
+lead_script(struct redis_batch *b, redisContext *c, struct redis_exchange *x,
+    int *saved, char err[REPLAY_ERR_LEN])
 {
-	return c->err == REDIS_ERR_EOF || (c->err == REDIS_ERR_IO &&
-	    (saved_errno == ECONNRESET || saved_errno == EPIPE));
+	const struct redis_store *r = b->ctx;
+
+	(void)c, (void)x, (void)saved, (void)err;
+	if (r->access == REPLAY_WRITE && !b->conn->script_loaded)
+		b->lead = &r->load;
+	return REDIS_READY;
 }
 
-static int
-append(redisContext *c, int argc, const char *const argv[],
-    const size_t len[])
+static unsigned
+replicas(const struct redis_store *r)
 {
-	return redisAppendCommandArgv(c, argc, (const char **)argv,
-	    len) == REDIS_OK ? 0 : -1;
+	return r->wait ? r->wait_replicas : 0;
 }
 
-/* The script if the connection lacks it, the commands, WAIT if asked. */
-static int
-send_all(struct redis_store *r, redisContext *c, uint64_t deadline)
-{
-	static const char *const load[] = { "SCRIPT", "LOAD", script };
-	static const size_t load_len[] = { 6, 4, sizeof(script) - 1 };
-	const char *wait[3] = { "WAIT", r->wait_text[0], r->wait_text[1] };
-	size_t wait_len[3], i;
-	uint64_t left, now = redis_now_ms();
-
-	r->first = 0;
-	if (r->access == REPLAY_WRITE && !r->conn->script_loaded) {
-		if (append(c, 3, load, load_len) == -1)
-			return -1;
-		r->first = 1;
-	}
-	for (i = 0; i < r->ncmds; i++)
-		if (append(c, r->cmds[i].argc, r->cmds[i].argv,
-			r->cmds[i].len) == -1)
-			return -1;
-	if (!r->wait)
-		return 0;
-	/* WAIT answers with what it has well before the read times out:
-	 * half the time left (never 0, which would wait for ever). */
-	left = deadline > now ? deadline - now : 1;
-	snprintf(r->wait_text[0], sizeof(r->wait_text[0]), "%u",
-	    r->wait_replicas);
-	snprintf(r->wait_text[1], sizeof(r->wait_text[1]), "%llu",
-	    (unsigned long long)(left / 2 > 0 ? left / 2 : 1));
-	for (i = 0; i < 3; i++)
-		wait_len[i] = strlen(wait[i]);
-	return append(c, 3, wait, wait_len);
-}
-
-static void
-io_error(struct redis_store *r, const redisContext *c, uint64_t deadline,
-    char err[REPLAY_ERR_LEN])
-{
-	char where[160];
-
-	snprintf(where, sizeof(where), "Redis at %s",
-	    redis_link_where(r->link));
-	redis_io_error(c, where, deadline, err);
-}
-
-/*
- * The connection's read and write timeouts: what is left until deadline.
- * Set only when that differs from what it has, which it rarely does (each
- * exchange has the whole timeout): two system calls saved per batch.
- */
-static int
-set_timeout(redisContext *c, struct redis_conn_state *st, uint64_t deadline)
-{
-	uint64_t now = redis_now_ms(), left;
-
-	if (now >= deadline)
-		return -1;
-	/* (a millisecond either way is no matter) */
-	left = deadline - now;
-	if (left + 1 >= st->timeout_ms && st->timeout_ms + 1 >= left)
-		return 0;
-	if (redis_link_timeout(c, deadline) == -1)
-		return -1;
-	st->timeout_ms = left;
-	return 0;
-}
-
-/*
- * A write or read of an exchange failed: the connection is dropped, to be
- * tried once more on a new one (*again) if it was found closed while idle,
- * or the link failed.
- */
-static void
-exchange_failed(struct redis_store *r, redisContext *c,
-    const struct redis_exchange *x, int reused, int *again,
-    char err[REPLAY_ERR_LEN])
-{
-	int saved = errno;
-
-	r->conn->timeout_ms = 0;
-	*again = reused && found_closed(c, saved);
-	errno = saved;
-	io_error(r, c, x->deadline, err);
-	free_replies(r);
-	if (*again)
-		redis_link_drop(r->link);
-	else
-		redis_link_failed(r->link, err);
-}
-
-/*
- * Writes the exchange's commands at once (connecting first if need be).
- * Returns 0, or -1 with err if the link failed; *again if worth one more
- * try on a new connection.
- */
+/* The exchange's commands written, on the link in use; as redis_batch_write. */
 static int
 exchange_write(struct redis_store *r, struct redis_exchange *x, int *reused,
     int *again, char err[REPLAY_ERR_LEN])
 {
-	redisContext *c;
+	int rc;
 
-	*again = 0;
-	if ((c = redis_link_get(r->link, x->deadline, err)) == NULL)
-		return -1;
-	*reused = r->conn->used;
-	r->conn->used = 1;
-	if (set_timeout(c, r->conn, x->deadline) == -1 ||
-	    send_all(r, c, x->deadline) == -1) {
-		io_error(r, c, x->deadline, err);
-		redis_link_failed(r->link, err);
-		return -1;
-	}
-	if (redis_send(c, x) != REDIS_OK) {
-		exchange_failed(r, c, x, *reused, again, err);
-		return -1;
-	}
-	return 0;
+	r->io.link = r->link;
+	rc = redis_batch_write(&r->io, r->cmds, r->ncmds, replicas(r), x,
+	    reused, again, err);
+	r->first = r->io.first;
+	return rc;
 }
 
-/* Reads every reply of the exchange written; as exchange_write returns. */
+/* Every reply of the exchange written; as redis_batch_read. */
 static int
 exchange_read(struct redis_store *r, struct redis_exchange *x, int reused,
     int *again, char err[REPLAY_ERR_LEN])
 {
-	size_t i, total = r->first + r->ncmds + (r->wait != 0);
-	redisContext *c;
-	void *reply;
-
-	*again = 0;
-	if ((c = redis_link_get(r->link, x->deadline, err)) == NULL)
-		return -1;
-	for (i = 0; i < total; i++) {
-		if (redis_next_reply(c, x, &reply) != REDIS_OK) {
-			exchange_failed(r, c, x, reused, again, err);
-			return -1;
-		}
-		r->replies[r->nreplies++] = reply;
-	}
-	if (x->retimed) /* (set_timeout sets it afresh next time) */
-		r->conn->timeout_ms = 0;
-	redis_link_ok(r->link);
-	return 0;
+	r->io.link = r->link;
+	return redis_batch_read(&r->io, x, r->first + r->ncmds + (r->wait != 0),
+	    reused, again, err);
 }
 
-static int
-exchange_once(struct redis_store *r, uint64_t deadline, int *again,
-    char err[REPLAY_ERR_LEN])
-{
-	struct redis_exchange x = { deadline, 0, 0, 0, 0 };
-	int reused;
-
-	if (exchange_write(r, &x, &reused, again, err) == -1)
-		return -1;
-	return exchange_read(r, &x, reused, again, err);
-}
-
+/* The commands asked for, on the link in use, in one round trip. */
 static int
 exchange(struct redis_store *r, char err[REPLAY_ERR_LEN])
 {
 	uint64_t deadline = r->deadline != 0 ? r->deadline :
 	    redis_now_ms() + r->timeout_ms;
-	int again;
+	int rc;
 
-	free_replies(r);
 	r->broken = 0;
 	r->conn = redis_link_state(r->link);
-	if (exchange_once(r, deadline, &again, err) == 0)
-		return 0;
-	if (r->cluster != NULL)
+	r->io.link = r->link;
+	rc = redis_batch_exchange(&r->io, r->cmds, r->ncmds, replicas(r),
+	    deadline, err);
+	r->first = r->io.first;
+	/* (a node that failed may no longer serve its slots) */
+	if ((rc == -1 || r->io.retried) && r->cluster != NULL)
 		redis_cluster_stale(r->cluster);
-	return again ? exchange_once(r, deadline, &again, err) : -1;
+	return rc;
 }
 
 /* --- replies --------------------------------------------------------------- */
 
-static const struct {
-	const char *prefix;
-	const char *hint;
-	int unfit; /* the connection is of no more use */
-} refusals[] = {
-	{ "OOM", " (maxmemory reached, with noeviction: raise maxmemory; "
-	    "nonces expire within a token's lifetime)", 0 },
-	{ "READONLY", " (a replica: the primary is looked for again)", 1 },
-	{ "NOSCRIPT", " (the script cache was flushed: the script is loaded "
-	    "again for the next logins)", 0 },
-	{ "NOPERM", " (the ACL user lacks a permission: see the minimal "
-	    "ACL in prosody-token-auth(1))", 0 },
-	{ "NOAUTH", " (Redis wants a password: put it in replay_store)", 1 },
-	{ "WRONGPASS", " (check the user and password of replay_store)", 1 },
-	{ "LOADING", " (Redis is loading its data set)", 0 },
-	{ "MASTERDOWN", " (the replica lost its primary)", 1 },
-};
-
-#define NREFUSALS (sizeof(refusals) / sizeof(refusals[0]))
-
-/* Why a reply to what is not what was expected, for the log. */
+/* Why a reply to what is not what was expected, for the log; a server
+ * found unfit is dropped after the reply is used. */
 static void
 refused(struct redis_store *r, const redisReply *rep, const char *what,
     char err[REPLAY_ERR_LEN])
 {
-	const char *hint = "";
-	char text[160];
-	size_t i;
-
-	redis_reply_text(rep, text, sizeof(text));
-	if (rep->type != REDIS_REPLY_ERROR) {
-		snprintf(err, REPLAY_ERR_LEN, "Redis at %s: unexpected reply to "
-		    "%s: %s", redis_link_where(r->link), what, text);
-		return;
-	}
-	for (i = 0; i < NREFUSALS; i++) {
-		if (strncmp(text, refusals[i].prefix,
-			strlen(refusals[i].prefix)) == 0) {
-			hint = refusals[i].hint;
-			r->broken |= refusals[i].unfit;
-		}
-	}
-	snprintf(err, REPLAY_ERR_LEN, "Redis at %s refused %s: %s%s",
-	    redis_link_where(r->link), what, text, hint);
+	r->broken |= redis_batch_refused(r->link, rep, what, err);
 }
 
 /* The reply to SCRIPT LOAD, if it was sent. Returns 0, or -1 with err. */
@@ -577,21 +394,13 @@ replicas_acknowledged(struct redis_store *r, const size_t idx[], size_t n,
 
 	for (i = 0; i < n; i++)
 		fresh += results[idx[i]] == REPLAY_FRESH;
-	/* Only what was recorded now waits for the replicas. */
-	if (fresh == 0 || (rep->type == REDIS_REPLY_INTEGER &&
-	    rep->integer >= (long long)r->wait_replicas))
+	/* (only what was recorded now waits for the replicas) */
+	if (redis_batch_waited(&r->io, rep, r->wait_replicas, fresh,
+		&r->broken, err) == 0)
 		return 0;
 	for (i = 0; i < n; i++)
 		if (results[idx[i]] == REPLAY_FRESH)
 			results[idx[i]] = REPLAY_ERROR;
-	if (rep->type != REDIS_REPLY_INTEGER)
-		refused(r, rep, "WAIT", err);
-	else
-		snprintf(err, REPLAY_ERR_LEN, "Redis at %s: %lld of %u replicas "
-		    "acknowledged within %s ms (replay_redis_wait_replicas): "
-		    "%zu login%s refused", redis_link_where(r->link),
-		    rep->integer, r->wait_replicas, r->wait_text[1], fresh,
-		    fresh == 1 ? "" : "s");
 	return -1;
 }
 
@@ -1420,6 +1229,7 @@ static struct redis_store *
 open_store(const struct replay_settings *s, enum replay_access access,
     struct redis_store *old, char err[REPLAY_ERR_LEN])
 {
+	static const char *const load[] = { "SCRIPT", "LOAD", script };
 	const struct redis_settings *o = own(s);
 	struct redis_store *r;
 
@@ -1438,6 +1248,8 @@ open_store(const struct replay_settings *s, enum replay_access access,
 	r->wait_replicas = o->wait_replicas;
 	snprintf(r->per_user_text, sizeof(r->per_user_text), "%u",
 	    s->per_user);
+	redis_command_set(&r->load, 3, load);
+	redis_batch_init(&r->io, r->replies, CMDS_MAX, lead_script, r);
 	if (take_link(r, old, o, err) == -1) {
 		free(r);
 		return NULL;

@@ -61,18 +61,17 @@
  * The braces are a hash tag: a JID's keys share one cluster slot, as one
  * script's keys must.
  *
- * A batch of logins is one round trip: PREFIXsince read (and set first,
- * if the last batch found it missing), the script for each login
- * (EVALSHA), and WAIT when replicas must acknowledge, written at once, and
- * every reply read before anything is answered. On a cluster, a batch is an
- * exchange with each primary its logins' slots go to, all written before
- * any is read (one round trip's time), then a round more per redirection
- * (MOVED, ASK, TRYAGAIN), within the same deadline; and a missing slot
- * mark is set in one more round trip. The script is loaded
- * (SCRIPT LOAD) in the same round trip, first, on each new connection.
- * What a store knows of a connection (the script loaded, its timeouts, the
- * mark missing) lives with the link, which a store opened in its place
- * takes over.
+ * A batch of logins is an exchange (redis_batch.c) with each primary its
+ * logins' slots go to: the markers of those slots read, the script for
+ * each login (EVALSHA), and WAIT when replicas must acknowledge, written at
+ * once, and every reply read before anything is answered. The exchanges
+ * are all written before any is read (one round trip's time), then a round
+ * more per redirection (MOVED, ASK, TRYAGAIN), within the same deadline;
+ * and a missing slot mark is set in one more round trip. The script is
+ * loaded (SCRIPT LOAD) in the same round trip, first, on each new
+ * connection. What a store knows of a connection (the script loaded, its
+ * timeouts) lives with the link, which a store opened in its place takes
+ * over.
  *
  * For the sandbox: after start-up this file makes no system call of its
  * own but clock_gettime and poll (a pause while a cluster's slot is
@@ -153,7 +152,7 @@ enum { SCRIPT_SEEN, SCRIPT_FRESH, SCRIPT_USER_FULL };
 struct part {
 	struct redis_link *link;
 	size_t lo, hi; /* its logins, in the round's order */
-	size_t k, mlo, mhi, first, ncmds; /* as add_logins and the write left them */
+	size_t mlo, mhi, first, ncmds; /* as add_logins and the write left them */
 	int wait, written, reused, again;
 	struct redis_exchange x;
 };
@@ -332,7 +331,7 @@ exchange(struct redis_store *r, char err[REPLAY_ERR_LEN])
 	    deadline, err);
 	r->first = r->io.first;
 	/* (a node that failed may no longer serve its slots) */
-	if ((rc == -1 || r->io.retried) && r->cluster != NULL)
+	if (rc == -1 || r->io.retried)
 		redis_cluster_stale(r->cluster);
 	return rc;
 }
@@ -405,23 +404,6 @@ replicas_acknowledged(struct redis_store *r, const size_t idx[], size_t n,
 }
 
 /* --- the store -------------------------------------------------------------- */
-
-/*
- * PREFIXsince read, and first set to value if the last batch found it
- * missing: the batch's first one or two commands. Returns how many.
- */
-static size_t
-add_since(struct redis_store *r, const char *value)
-{
-	const char *set[] = { "SET", r->since_key, value, "NX" };
-	const char *get[] = { "GET", r->since_key };
-	int missing = r->conn->since_missing;
-
-	if (missing)
-		add(r, 4, set);
-	add(r, 2, get);
-	return missing ? 2 : 1;
-}
 
 /*
  * Whether the store holds every nonce that may still be valid (rule 6), from
@@ -610,9 +592,6 @@ redirected(struct redis_store *r, size_t i, const redisReply *rep)
 {
 	char why[REPLAY_ERR_LEN] = "";
 
-	r->redirect[i] = REDIS_ANSWERED;
-	if (r->cluster == NULL)
-		return 0;
 	r->redirect[i] = redis_cluster_redirect(r->cluster, rep, &r->to[i],
 	    why);
 	r->asking[i] = r->redirect[i] == REDIS_ASK;
@@ -629,25 +608,20 @@ redirected(struct redis_store *r, size_t i, const redisReply *rep)
 
 /*
  * The commands for the logins idx[0..n) of a batch, on the link in use:
- * PREFIXsince (on a cluster, the markers of their slots), the script for
- * each (after ASKING where a slot is being migrated); WAIT is added when
- * they are written. Returns how many commands come before the first
- * login's on a single Redis (PREFIXsince's).
+ * the markers of their slots, the script for each (after ASKING where a
+ * slot is being migrated); WAIT is added when they are written.
  */
-static size_t
+static void
 add_logins(struct redis_store *r, const size_t idx[], size_t n)
 {
 	static const char *const asking[] = { "ASKING" };
-	size_t i, j, k = 0;
+	size_t i, j;
 
 	for (j = 0; j < n; j++)
 		r->redirect[idx[j]] = REDIS_ANSWERED;
 	r->conn = redis_link_state(r->link);
 	r->ncmds = 0;
-	if (r->cluster != NULL)
-		add_marks(r, idx, n);
-	else
-		k = add_since(r, r->since_value);
+	add_marks(r, idx, n);
 	for (j = 0; j < n; j++) {
 		const size_t e = idx[j];
 		const char *argv[] = { "EVALSHA", r->sha, "2", r->nkey[e],
@@ -661,7 +635,6 @@ add_logins(struct redis_store *r, const size_t idx[], size_t n)
 		add(r, 9, argv);
 	}
 	r->wait = r->wait_replicas > 0;
-	return k;
 }
 
 /*
@@ -716,17 +689,19 @@ logins_answered(struct redis_store *r, const size_t idx[], size_t n,
 	return errors == 0 ? 0 : -1;
 }
 
-/* The logins idx[0..n) of a batch, on the link in use, in one round trip. */
+/*
+ * The logins idx[0..n) of a batch, on the link in use, in one round trip
+ * (no command comes before the first login's but the markers: k = 0).
+ */
 static int
 record_on(struct redis_store *r, const size_t idx[], size_t n,
     const struct replay_time *t, enum replay_result results[],
     char err[REPLAY_ERR_LEN])
 {
-	size_t k = add_logins(r, idx, n);
-
+	add_logins(r, idx, n);
 	if (exchange(r, err) == -1)
 		return -1;
-	return logins_answered(r, idx, n, k, t, results, err);
+	return logins_answered(r, idx, n, 0, t, results, err);
 }
 
 /*
@@ -771,7 +746,7 @@ static int
 write_part(struct redis_store *r, struct part *p, char err[REPLAY_ERR_LEN])
 {
 	r->link = p->link;
-	p->k = add_logins(r, r->order + p->lo, p->hi - p->lo);
+	add_logins(r, r->order + p->lo, p->hi - p->lo);
 	p->mlo = r->mlo;
 	p->mhi = r->mhi;
 	free_replies(r);
@@ -807,7 +782,7 @@ read_part(struct redis_store *r, struct part *p,
 	r->broken = 0;
 	if (p->written &&
 	    exchange_read(r, &p->x, p->reused, &p->again, err) == 0)
-		return logins_answered(r, idx, n, p->k, t, results, err);
+		return logins_answered(r, idx, n, 0, t, results, err);
 	if (!p->again) {
 		redis_cluster_stale(r->cluster);
 		return -1;
@@ -914,7 +889,7 @@ redis_record(struct replay *base, const struct replay_entry entries[],
     char err[REPLAY_ERR_LEN])
 {
 	struct redis_store *r = (struct redis_store *)base;
-	size_t i, idx[BATCH_MAX];
+	size_t i;
 
 	if (r->single != NULL)
 		return redis_single_record(r->single, entries, n, t, results,
@@ -936,25 +911,20 @@ redis_record(struct replay *base, const struct replay_entry entries[],
 	    (long long)t->expiry);
 	for (i = 0; i < n; i++) {
 		make_keys(r, &entries[i], i);
-		idx[i] = i;
 		r->asking[i] = 0;
 	}
-	if (r->cluster != NULL)
-		return cluster_record(r, n, t, results, err);
-	return record_on(r, idx, n, t, results, err);
+	return cluster_record(r, n, t, results, err);
 }
 
 /*
- * On a cluster, the link in use becomes that of key's slot's primary, and
- * PREFIXsince that slot's marker. Returns 0, or -1 with err.
+ * The link in use becomes that of key's slot's primary, and since_key
+ * that slot's marker. Returns 0, or -1 with err.
  */
 static int
 use_node_of(struct redis_store *r, const char *key, char err[REPLAY_ERR_LEN])
 {
 	unsigned slot = redis_cluster_slot(key, strlen(key));
 
-	if (r->cluster == NULL)
-		return 0;
 	if ((r->link = redis_cluster_link(r->cluster, slot,
 		 redis_now_ms() + r->timeout_ms, err)) == NULL)
 		return -1;
@@ -1176,13 +1146,14 @@ own(const struct replay_settings *s)
 	return (const struct redis_settings *)s->own.bytes;
 }
 
-/* The store owns its link, or its cluster (and the cluster its links). */
+/*
+ * The store owns its cluster (and the cluster its links), or the store on
+ * one Redis that its calls go to.
+ */
 static void
 free_store(struct redis_store *r)
 {
 	free_replies(r);
-	if (r->cluster == NULL)
-		redis_link_close(r->link);
 	redis_cluster_close(r->cluster);
 	redis_single_close(r->single);
 	explicit_bzero(r, sizeof(*r));
@@ -1197,34 +1168,27 @@ redis_close(struct replay *base)
 }
 
 /*
- * old's link, or cluster, if it serves these settings, or a new one (old
- * is closed either way). Returns 0, or -1 with err.
+ * old's cluster if it serves these settings, or a new one (old is closed
+ * either way). Returns 0, or -1 with err.
  */
 static int
-take_link(struct redis_store *r, struct redis_store *old,
+take_cluster(struct redis_store *r, struct redis_store *old,
     const struct redis_settings *o, char err[REPLAY_ERR_LEN])
 {
-	int cluster = o->cluster[0] != '\0';
-
-	if (old != NULL && cluster && old->cluster != NULL &&
+	if (old != NULL && old->cluster != NULL &&
 	    redis_cluster_serves(old->cluster, o)) {
 		r->cluster = old->cluster;
 		old->cluster = NULL;
 		old->link = NULL;
-	} else if (old != NULL && !cluster && old->cluster == NULL &&
-	    redis_link_serves(old->link, o)) {
-		r->link = old->link;
-		old->link = NULL;
 	}
 	if (old != NULL)
 		free_store(old);
-	if (cluster && r->cluster == NULL)
+	if (r->cluster == NULL)
 		r->cluster = redis_cluster_open(o, err);
-	else if (!cluster && r->link == NULL)
-		r->link = redis_link_open(o, err);
-	return r->cluster != NULL || r->link != NULL ? 0 : -1;
+	return r->cluster != NULL ? 0 : -1;
 }
 
+/* The store on a Redis Cluster (replay_redis_cluster names its seeds). */
 static struct redis_store *
 open_store(const struct replay_settings *s, enum replay_access access,
     struct redis_store *old, char err[REPLAY_ERR_LEN])
@@ -1242,7 +1206,6 @@ open_store(const struct replay_settings *s, enum replay_access access,
 	r->base.backend = &replay_redis;
 	r->access = access;
 	snprintf(r->prefix, sizeof(r->prefix), "%s", o->prefix);
-	snprintf(r->since_key, sizeof(r->since_key), "%ssince", o->prefix);
 	r->per_user = s->per_user;
 	r->timeout_ms = o->timeout_ms;
 	r->wait_replicas = o->wait_replicas;
@@ -1250,12 +1213,10 @@ open_store(const struct replay_settings *s, enum replay_access access,
 	    s->per_user);
 	redis_command_set(&r->load, 3, load);
 	redis_batch_init(&r->io, r->replies, CMDS_MAX, lead_script, r);
-	if (take_link(r, old, o, err) == -1) {
+	if (take_cluster(r, old, o, err) == -1) {
 		free(r);
 		return NULL;
 	}
-	if (r->link != NULL)
-		r->conn = redis_link_state(r->link);
 	if (script_sha(r->sha) == -1) {
 		snprintf(err, REPLAY_ERR_LEN, "cannot compute SHA-1 (OpenSSL)");
 		free_store(r);

@@ -841,7 +841,7 @@ redis_single_lookup(struct redis_single *r, const struct replay_entry *e,
 /* One command of its own, without the batch's head: its reply, or NULL
  * with err (the reply is kept until the next exchange). */
 static const redisReply *
-one_command(struct redis_single *r, int argc, const char *const argv[],
+ask(struct redis_single *r, int argc, const char *const argv[],
     char err[REPLAY_ERR_LEN])
 {
 	r->ncmds = 0;
@@ -870,7 +870,7 @@ redis_single_get(struct redis_single *r, const char *key, char *out,
 	const redisReply *rep;
 	int rc = -1;
 
-	if ((rep = one_command(r, 2, get, err)) == NULL)
+	if ((rep = ask(r, 2, get, err)) == NULL)
 		return -1;
 	if (rep->type == REDIS_REPLY_NIL)
 		rc = 0;
@@ -892,7 +892,7 @@ redis_single_set_ex(struct redis_single *r, const char *key,
 	const redisReply *rep;
 	int rc = -1;
 
-	if ((rep = one_command(r, 5, set, err)) == NULL)
+	if ((rep = ask(r, 5, set, err)) == NULL)
 		return -1;
 	if (rep->type == REDIS_REPLY_STATUS && strcmp(rep->str, "OK") == 0)
 		rc = 0;
@@ -981,20 +981,6 @@ redis_single_open(const struct replay_settings *s, enum replay_access access,
 }
 
 /* --- for people (check-config) ------------------------------------------------ */
-
-/* One command; its reply (kept until the next), or NULL with err. */
-static const redisReply *
-ask(struct redis_single *r, int argc, const char *const argv[],
-    char err[REPLAY_ERR_LEN])
-{
-	r->ncmds = 0;
-	r->wait = 0;
-	r->hello = 0;
-	add(r, argc, argv);
-	if (exchange(r, err) == -1)
-		return NULL;
-	return r->replies[0];
-}
 
 /* ask, for redis_describe.c. */
 static const redisReply *

@@ -132,7 +132,7 @@ append_all(struct redis_batch *b, redisContext *c,
 	    0 : -1;
 }
 
-/* --- failing --------------------------------------------------------------- */
+/* --- failing ------------------------------------------------------------- */
 
 /*
  * Whether a connection failed as one the server closed while it was idle
@@ -256,7 +256,7 @@ redis_batch_waited(const struct redis_batch *b, const redisReply *rep,
 	return -1;
 }
 
-/* --- the exchange ---------------------------------------------------------- */
+/* --- the exchange -------------------------------------------------------- */
 
 /*
  * The connection's read and write timeouts: what is left until deadline

@@ -69,11 +69,11 @@
  * orders both. A Redis Cluster is not served here (replay_redis.c keeps
  * the first layout there, with a mark per slot).
  *
- * A batch of logins is one round trip, no transaction and no Lua: TIME,
- * for each login SET NX PX, INCR, PEXPIREAT and GET (its JID's count now
- * and in the period before), then the mark raised and read (ZADD GT,
- * ZRANGE), and WAIT when replicas must acknowledge; every reply read before
- * anything is answered. A login not accepted is taken off its JID's
+ * A batch of logins is one round trip (redis_batch.c), no transaction and
+ * no Lua: TIME, for each login SET NX PX, INCR, PEXPIREAT and GET (its
+ * JID's count now and in the period before), then the mark raised and read
+ * (ZADD GT, ZRANGE), and WAIT when replicas must acknowledge; every reply
+ * read before anything is answered. A login not accepted is taken off its JID's
  * count (DECR; and DEL of its nonce if it was recorded now) in a second
  * round trip. A new connection first asks INFO, then runs the one script
  * (EVAL, the identity check and the conversion) ahead of its first batch.

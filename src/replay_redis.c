@@ -271,7 +271,7 @@ script_sha(char out[SHA_LEN + 1])
 	return 0;
 }
 
-/* --- one round trip (redis_batch.h) ------------------------------------------ */
+/* --- one round trip (redis_batch.h) -------------------------------------- */
 
 /* SCRIPT LOAD ahead of the commands, on a connection that lacks it. */
 static enum redis_prepared

@@ -17,9 +17,10 @@
  *    (redis_next_reply), at most REDIS_BATCH_OUT_MAX bytes of commands
  *    written, and no more replies kept than the store has room for.
  * 3. Fail closed: an exchange that fails hands back no reply (those read
- *    are freed) and says why; the connection is dropped, and the link
- *    backs off unless it was found closed while idle (then the exchange is
- *    sent once more, on a new connection, within the same deadline).
+ *    are freed) and says why. A connection that failed, or whose server
+ *    is unfit, is dropped, and the link backs off, unless it was found
+ *    closed while idle: then the exchange is sent once more, on a new
+ *    connection, within the same deadline.
  */
 #ifndef REDIS_BATCH_H
 #define REDIS_BATCH_H

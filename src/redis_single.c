@@ -69,11 +69,11 @@
  * orders both. A Redis Cluster is not served here (replay_redis.c keeps
  * the first layout there, with a mark per slot).
  *
- * A batch of logins is one round trip, no transaction and no Lua: TIME,
- * for each login SET NX PX, INCR, PEXPIREAT and GET (its JID's count now
- * and in the period before), then the mark raised and read (ZADD GT,
- * ZRANGE), and WAIT when replicas must acknowledge; every reply read before
- * anything is answered. A login not accepted is taken off its JID's
+ * A batch of logins is one round trip (redis_batch.c), no transaction and
+ * no Lua: TIME, for each login SET NX PX, INCR, PEXPIREAT and GET (its
+ * JID's count now and in the period before), then the mark raised and read
+ * (ZADD GT, ZRANGE), and WAIT when replicas must acknowledge; every reply
+ * read before anything is answered. A login not accepted is taken off its JID's
  * count (DECR; and DEL of its nonce if it was recorded now) in a second
  * round trip. A new connection first asks INFO, then runs the one script
  * (EVAL, the identity check and the conversion) ahead of its first batch.
@@ -95,6 +95,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "redis_batch.h"
 #include "redis_describe.h"
 #include "redis_link.h"
 #include "redis_url.h"
@@ -104,8 +105,6 @@
 #define PER_ENTRY   4			/* commands per entry */
 #define CMDS_MAX    (PER_ENTRY * BATCH_MAX + 16)
 #define REPLIES_MAX (CMDS_MAX + 2)	/* and the script's, and WAIT's */
-#define ARGS_MAX    11
-#define OUT_MAX	    (128 * 1024)	/* a batch's commands, encoded */
 #define KEY_MAX	    (REDIS_PREFIX_MAX + 2 + 2 * REPLAY_USER_LEN + 3 + 2 * REPLAY_KEY_LEN + 1)
 #define PROBE_TTL_MS 2000
 #define DEFAULT_TIMEOUT_MS 250
@@ -161,12 +160,6 @@ static const char hello_script[] =
     "redis.call('SET', KEYS[3], ARGV[4])\n"
     "return { found, life }\n";
 
-struct command {
-	int argc;
-	const char *argv[ARGS_MAX];
-	size_t len[ARGS_MAX];
-};
-
 /* Where a batch's own commands are: TIME, its entries from n on, the
  * mark's read. */
 struct head {
@@ -182,12 +175,13 @@ struct redis_single {
 	int broken;		    /* its server is unfit: drop it */
 
 	/* One exchange: the commands asked for, the words they point to,
-	 * and the replies: the script's first if it ran (first = 1), then
-	 * one per command, then WAIT's if wait. */
-	struct command cmds[CMDS_MAX];
+	 * and the replies: the script's first if it ran (io.first = 1),
+	 * then one per command, then WAIT's if wait. */
+	struct redis_batch io;
+	struct redis_command cmds[CMDS_MAX];
 	size_t ncmds;
 	int hello, wait;
-	struct command script;
+	struct redis_command script;
 	/* A batch being recorded, built (again) once its connection is
 	 * greeted: its lifetime and period are the store's. */
 	const struct replay_entry *entries;
@@ -201,11 +195,7 @@ struct redis_single {
 	    old_key[REDIS_PREFIX_MAX + 8];
 	char ttl[24], at[24], now_ms[24], hw[24], life[24], since[24],
 	    trusted[64];
-	char wait_text[2][24];
 	redisReply *replies[REPLIES_MAX];
-	size_t nreplies, first;
-	char out[OUT_MAX]; /* the exchange's commands, as sent */
-	size_t outlen;
 };
 
 /* --- keys and commands -------------------------------------------------- */
@@ -239,187 +229,15 @@ make_keys(struct redis_single *r, const struct replay_entry *e, size_t i,
 	    period - 1);
 }
 
-static void
-set_command(struct command *c, int argc, const char *const argv[])
-{
-	int i;
-
-	c->argc = argc;
-	for (i = 0; i < argc; i++) {
-		c->argv[i] = argv[i];
-		c->len[i] = strlen(argv[i]);
-	}
-}
-
 /* Adds a command; returns its index. */
 static size_t
 add(struct redis_single *r, int argc, const char *const argv[])
 {
-	set_command(&r->cmds[r->ncmds], argc, argv);
+	redis_command_set(&r->cmds[r->ncmds], argc, argv);
 	return r->ncmds++;
 }
 
-static void
-free_replies(struct redis_single *r)
-{
-	size_t i;
-
-	for (i = 0; i < r->nreplies; i++)
-		freeReplyObject(r->replies[i]);
-	r->nreplies = 0;
-}
-
-/* --- one round trip ------------------------------------------------------- */
-
-/*
- * Whether a connection failed as one the server closed while it was idle
- * (it restarted, or closed idle clients): then the batch may be sent once
- * more on a new one. A timeout is not that: the server is slow or gone.
- */
-static int
-found_closed(const redisContext *c, int saved_errno)
-{
-	return c->err == REDIS_ERR_EOF || (c->err == REDIS_ERR_IO &&
-	    (saved_errno == ECONNRESET || saved_errno == EPIPE));
-}
-
-static int
-append(redisContext *c, const struct command *cmd)
-{
-	return redisAppendCommandArgv(c, cmd->argc, (const char **)cmd->argv,
-	    cmd->len) == REDIS_OK ? 0 : -1;
-}
-
-/* n in decimal at p; returns its length. */
-static size_t
-decimal(char *p, size_t n)
-{
-	char digits[24];
-	size_t len = 0, i;
-
-	do
-		digits[len++] = (char)('0' + n % 10);
-	while ((n /= 10) > 0);
-	for (i = 0; i < len; i++)
-		p[i] = digits[len - 1 - i];
-	return len;
-}
-
-/*
- * A command in Redis's protocol, at the end of r->out (hiredis's own
- * formatting, a format string parsed per word, cost more than the rest
- * of a batch's preparing). Returns 0, or -1 if it would not fit.
- */
-static int
-encode(struct redis_single *r, const struct command *cmd)
-{
-	char *p = r->out + r->outlen;
-	const char *end = r->out + sizeof(r->out);
-	int i;
-
-	/* (each word: a $, its length, two CRLFs; 32 is room for those) */
-	if ((size_t)(end - p) < 32)
-		return -1;
-	*p++ = '*';
-	p += decimal(p, (size_t)cmd->argc);
-	*p++ = '\r', *p++ = '\n';
-	for (i = 0; i < cmd->argc; i++) {
-		if ((size_t)(end - p) < cmd->len[i] + 32)
-			return -1;
-		*p++ = '$';
-		p += decimal(p, cmd->len[i]);
-		*p++ = '\r', *p++ = '\n';
-		memcpy(p, cmd->argv[i], cmd->len[i]);
-		p += cmd->len[i];
-		*p++ = '\r', *p++ = '\n';
-	}
-	r->outlen = (size_t)(p - r->out);
-	return 0;
-}
-
-/* The script if the connection is new to it, the commands, WAIT if asked. */
-static int
-send_all(struct redis_single *r, redisContext *c, uint64_t deadline)
-{
-	const char *wait[3] = { "WAIT", r->wait_text[0], r->wait_text[1] };
-	struct command w;
-	uint64_t left, now = redis_now_ms();
-	size_t i;
-
-	r->outlen = 0;
-	if (r->first && encode(r, &r->script) == -1)
-		return -1;
-	for (i = 0; i < r->ncmds; i++)
-		if (encode(r, &r->cmds[i]) == -1)
-			return -1;
-	if (r->wait) {
-		/* WAIT answers with what it has well before the read times
-		 * out: half the time left (never 0, which would wait for
-		 * ever). */
-		left = deadline > now ? deadline - now : 1;
-		snprintf(r->wait_text[0], sizeof(r->wait_text[0]), "%u",
-		    r->wait_replicas);
-		snprintf(r->wait_text[1], sizeof(r->wait_text[1]), "%llu",
-		    (unsigned long long)(left / 2 > 0 ? left / 2 : 1));
-		set_command(&w, 3, wait);
-		if (encode(r, &w) == -1)
-			return -1;
-	}
-	return redisAppendFormattedCommand(c, r->out, r->outlen) == REDIS_OK ?
-	    0 : -1;
-}
-
-static void
-io_error(struct redis_single *r, const redisContext *c, uint64_t deadline,
-    char err[REPLAY_ERR_LEN])
-{
-	char where[160];
-
-	snprintf(where, sizeof(where), "Redis at %s",
-	    redis_link_where(r->link));
-	redis_io_error(c, where, deadline, err);
-}
-
-/*
- * The connection's read and write timeouts: what is left until deadline.
- * Set only when that differs from what it has, which it rarely does (each
- * exchange has the whole timeout): two system calls saved per batch.
- */
-static int
-set_timeout(redisContext *c, struct redis_conn_state *st, uint64_t deadline)
-{
-	uint64_t now = redis_now_ms(), left;
-
-	if (now >= deadline)
-		return -1;
-	/* (a few milliseconds either way are no matter) */
-	left = deadline - now;
-	if (left + REDIS_RETIME_SLACK_MS >= st->timeout_ms &&
-	    st->timeout_ms + REDIS_RETIME_SLACK_MS >= left)
-		return 0;
-	if (redis_link_timeout(c, deadline) == -1)
-		return -1;
-	st->timeout_ms = left;
-	return 0;
-}
-
-/* Reads n replies into r->replies. Returns 0, or -1 with errno saved. */
-static int
-read_replies(struct redis_single *r, redisContext *c, struct redis_exchange *x,
-    size_t n, int *saved)
-{
-	void *reply;
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		if (redis_next_reply(c, x, &reply) != REDIS_OK) {
-			*saved = errno;
-			return -1;
-		}
-		r->replies[r->nreplies++] = reply;
-	}
-	return 0;
-}
+/* --- a new connection ---------------------------------------------------- */
 
 /* A field of INFO's text ("run_id"), or "" if it has none. */
 static void
@@ -485,174 +303,66 @@ read_identity(struct redis_single *r, char err[REPLAY_ERR_LEN])
 static void build_batch(struct redis_single *);
 
 /*
- * On a connection new to the store: INFO and the store's lifetime, then
- * the batch built with it, and the identity check, whose script goes
- * ahead of the exchange's commands (first = 1).
+ * On a connection new to the store, before a batch is written (the
+ * exchange's prepare step): INFO and the store's lifetime, then the batch
+ * built with it, and the identity check, whose script goes ahead of the
+ * batch's commands (io.first = 1). Greeting is part of connecting: the
+ * batch then has its own time, as after a connection made.
  */
-static int
-greet(struct redis_single *r, redisContext *c, struct redis_exchange *x,
+static enum redis_prepared
+greet(struct redis_batch *b, redisContext *c, struct redis_exchange *x,
     int *saved, char err[REPLAY_ERR_LEN])
 {
 	static const char *const server[] = { "INFO", "server" };
 	static const char *const repl[] = { "INFO", "replication" };
+	struct redis_single *r = b->ctx;
 	const char *life[] = { "ZSCORE", r->meta_key, "life" };
 	const char *argv[] = { "EVAL", hello_script, "3", r->meta_key,
 		r->id_key, r->old_key, r->conn->id, r->trusted, r->since,
 		SHUT_OUT, r->life };
-	struct command cmd;
+	struct redis_command cmds[3];
 	long long known;
 
-	set_command(&cmd, 2, server);
-	if (append(c, &cmd) == -1)
-		return -1;
-	set_command(&cmd, 2, repl);
-	if (append(c, &cmd) == -1)
-		return -1;
-	set_command(&cmd, 3, life);
-	if (append(c, &cmd) == -1 || read_replies(r, c, x, 3, saved) == -1)
-		return -1;
-	if (read_identity(r, err) == -1) {
-		free_replies(r);
-		return -2;
-	}
+	if (!r->hello || r->t == NULL || r->conn->greeted)
+		return REDIS_READY;
+	redis_command_set(&cmds[0], 2, server);
+	redis_command_set(&cmds[1], 2, repl);
+	redis_command_set(&cmds[2], 3, life);
+	if (redis_batch_round(b, c, x, cmds, 3, saved) == -1)
+		return REDIS_IO_FAILED;
+	if (read_identity(r, err) == -1)
+		return REDIS_UNFIT;
 	/* The store's lifetime, for the batch's records and period. */
 	if (r->replies[2]->type == REDIS_REPLY_STRING &&
 	    (known = strtoll(r->replies[2]->str, NULL, 10)) > 0)
 		r->conn->life_ms = (uint64_t)known;
-	free_replies(r);
+	redis_batch_free(b);
 	build_batch(r);
-	set_command(&r->script, 11, argv);
-	r->first = 1;
-	return 0;
+	redis_command_set(&r->script, 11, argv);
+	b->lead = &r->script;
+	x->deadline = redis_now_ms() + r->timeout_ms;
+	return REDIS_GREETED;
 }
 
-/*
- * Writes the exchange's commands at once and reads every reply (after
- * greeting a new connection, if asked). Returns 0, or -1 with err if the
- * link failed; *again if worth one more try on a new connection.
- */
-static int
-exchange_once(struct redis_single *r, uint64_t deadline, int *again,
-    char err[REPLAY_ERR_LEN])
-{
-	struct redis_exchange x = { deadline, 0, 0, 0, 0 };
-	redisContext *c;
-	int reused, saved = 0, rc;
-
-	*again = 0;
-	r->first = 0;
-	if ((c = redis_link_get(r->link, deadline, err)) == NULL)
-		return -1;
-	reused = r->conn->used;
-	r->conn->used = 1;
-	if (set_timeout(c, r->conn, deadline) == -1) {
-		io_error(r, c, deadline, err);
-		redis_link_failed(r->link, err);
-		return -1;
-	}
-	x.timeout_ms = r->conn->timeout_ms;
-	if (r->hello && r->t != NULL && !r->conn->greeted &&
-	    (rc = greet(r, c, &x, &saved, err)) != 0) {
-		if (rc == -2) {
-			redis_link_failed(r->link, err);
-			return -1;
-		}
-		goto failed;
-	}
-	if (r->first) {
-		/* Greeting is part of connecting: the round trip has its
-		 * own time, as after a connection made. */
-		x.deadline = deadline = redis_now_ms() + r->timeout_ms;
-		if (x.retimed)
-			r->conn->timeout_ms = x.timeout_ms;
-		if (set_timeout(c, r->conn, deadline) == -1) {
-			io_error(r, c, deadline, err);
-			redis_link_failed(r->link, err);
-			return -1;
-		}
-		x.timeout_ms = r->conn->timeout_ms;
-	}
-	if (send_all(r, c, deadline) == -1) {
-		io_error(r, c, deadline, err);
-		redis_link_failed(r->link, err);
-		return -1;
-	}
-	if (read_replies(r, c, &x, r->first + r->ncmds + (r->wait != 0),
-		&saved) == -1)
-		goto failed;
-	if (x.retimed) /* (what the socket has now) */
-		r->conn->timeout_ms = x.timeout_ms;
-	redis_link_ok(r->link);
-	return 0;
-failed:
-	r->conn->timeout_ms = 0;
-	*again = reused && found_closed(c, saved);
-	io_error(r, c, deadline, err);
-	free_replies(r);
-	if (*again)
-		redis_link_drop(r->link);
-	else
-		redis_link_failed(r->link, err);
-	return -1;
-}
-
+/* The commands asked for, in one round trip (redis_batch.h). */
 static int
 exchange(struct redis_single *r, char err[REPLAY_ERR_LEN])
 {
-	uint64_t deadline = redis_now_ms() + r->timeout_ms;
-	int again;
-
-	free_replies(r);
 	r->broken = 0;
-	if (exchange_once(r, deadline, &again, err) == 0)
-		return 0;
-	return again ? exchange_once(r, deadline, &again, err) : -1;
+	return redis_batch_exchange(&r->io, r->cmds, r->ncmds,
+	    r->wait ? r->wait_replicas : 0, redis_now_ms() + r->timeout_ms,
+	    err);
 }
 
 /* --- replies --------------------------------------------------------------- */
 
-static const struct {
-	const char *prefix;
-	const char *hint;
-	int unfit; /* the connection is of no more use */
-} refusals[] = {
-	{ "OOM", " (maxmemory reached, with noeviction: raise maxmemory; "
-	    "nonces expire within a token's lifetime)", 0 },
-	{ "READONLY", " (a replica: the primary is looked for again)", 1 },
-	{ "NOPERM", " (the ACL user lacks a permission: see the minimal "
-	    "ACL in prosody-token-auth(1))", 0 },
-	{ "NOAUTH", " (Redis wants a password: put it in replay_store)", 1 },
-	{ "WRONGPASS", " (check the user and password of replay_store)", 1 },
-	{ "LOADING", " (Redis is loading its data set)", 0 },
-	{ "MASTERDOWN", " (the replica lost its primary)", 1 },
-};
-
-#define NREFUSALS (sizeof(refusals) / sizeof(refusals[0]))
-
-/* Why a reply to what is not what was expected, for the log. */
+/* Why a reply to what is not what was expected, for the log; a server
+ * found unfit is dropped after the reply is used. */
 static void
 refused(struct redis_single *r, const redisReply *rep, const char *what,
     char err[REPLAY_ERR_LEN])
 {
-	const char *hint = "";
-	char text[160];
-	size_t i;
-
-	redis_reply_text(rep, text, sizeof(text));
-	if (rep->type != REDIS_REPLY_ERROR) {
-		snprintf(err, REPLAY_ERR_LEN, "Redis at %s: unexpected reply to "
-		    "%s: %s", redis_link_where(r->link), what, text);
-		return;
-	}
-	for (i = 0; i < NREFUSALS; i++) {
-		if (strncmp(text, refusals[i].prefix,
-			strlen(refusals[i].prefix)) == 0) {
-			hint = refusals[i].hint;
-			r->broken |= refusals[i].unfit;
-		}
-	}
-	snprintf(err, REPLAY_ERR_LEN, "Redis at %s refused %s: %s%s",
-	    redis_link_where(r->link), what, text, hint);
+	r->broken |= redis_batch_refused(r->link, rep, what, err);
 }
 
 /* The script's reply, if it ran: what it found. Returns 0, or -1 with err. */
@@ -661,7 +371,7 @@ greeted(struct redis_single *r, char err[REPLAY_ERR_LEN])
 {
 	const redisReply *rep = r->replies[0];
 
-	if (r->first == 0)
+	if (r->io.first == 0)
 		return 0;
 	if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
 	    rep->element[0]->type == REDIS_REPLY_INTEGER &&
@@ -683,26 +393,18 @@ static int
 replicas_acknowledged(struct redis_single *r, enum replay_result results[],
     size_t n, char err[REPLAY_ERR_LEN])
 {
-	const redisReply *rep = r->replies[r->first + r->ncmds];
+	const redisReply *rep = r->replies[r->io.first + r->ncmds];
 	size_t i, fresh = 0;
 
 	for (i = 0; i < n; i++)
 		fresh += results[i] == REPLAY_FRESH;
-	/* Only what was recorded now waits for the replicas. */
-	if (fresh == 0 || (rep->type == REDIS_REPLY_INTEGER &&
-	    rep->integer >= (long long)r->wait_replicas))
+	/* (only what was recorded now waits for the replicas) */
+	if (redis_batch_waited(&r->io, rep, r->wait_replicas, fresh,
+		&r->broken, err) == 0)
 		return 0;
 	for (i = 0; i < n; i++)
 		if (results[i] == REPLAY_FRESH)
 			results[i] = REPLAY_ERROR;
-	if (rep->type != REDIS_REPLY_INTEGER)
-		refused(r, rep, "WAIT", err);
-	else
-		snprintf(err, REPLAY_ERR_LEN, "Redis at %s: %lld of %u replicas "
-		    "acknowledged within %s ms (replay_redis_wait_replicas): "
-		    "%zu login%s refused", redis_link_where(r->link),
-		    rep->integer, r->wait_replicas, r->wait_text[1], fresh,
-		    fresh == 1 ? "" : "s");
 	return -1;
 }
 
@@ -892,8 +594,8 @@ batch_refused(struct redis_single *r, const struct head *h,
 	for (i = 0; i < r->ncmds; i++) {
 		if (i >= h->n && i < h->read - 1)
 			continue;
-		if (r->replies[r->first + i]->type == REDIS_REPLY_ERROR) {
-			refused(r, r->replies[r->first + i], "a batch", err);
+		if (r->replies[r->io.first + i]->type == REDIS_REPLY_ERROR) {
+			refused(r, r->replies[r->io.first + i], "a batch", err);
 			return -1;
 		}
 	}
@@ -983,7 +685,7 @@ uncount(struct redis_single *r, const enum replay_result results[],
 	}
 	if (r->ncmds > 0)
 		(void)exchange(r, err);
-	free_replies(r);
+	redis_batch_free(&r->io);
 }
 
 /* The numbers of a batch, as text: times, lifetime, TTL, the period. */
@@ -1072,7 +774,7 @@ redis_single_record(struct redis_single *r,
 		r->t = NULL;
 		return -1;
 	}
-	k = r->first + r->head.n;
+	k = r->io.first + r->head.n;
 	for (i = 0; i < n; i++) {
 		for (j = 0; j < PER_ENTRY; j++)
 			rep[j] = r->replies[k + PER_ENTRY * i + j];
@@ -1083,8 +785,8 @@ redis_single_record(struct redis_single *r,
 	if (r->raise && !r->conn->since_missing)
 		r->conn->finding = LONGER;
 	if (greeted(r, err) == -1 || batch_refused(r, &r->head, err) == -1 ||
-	    store_complete(r, r->replies[r->first + r->head.read],
-		r->replies[r->first + r->head.time], t->now, err) == -1)
+	    store_complete(r, r->replies[r->io.first + r->head.read],
+		r->replies[r->io.first + r->head.time], t->now, err) == -1)
 		errors++;
 	if (r->wait && replicas_acknowledged(r, results, n, err) == -1)
 		errors++;
@@ -1092,7 +794,7 @@ redis_single_record(struct redis_single *r,
 		for (i = 0; i < n; i++)
 			if (results[i] == REPLAY_FRESH)
 				results[i] = REPLAY_ERROR;
-	free_replies(r);
+	redis_batch_free(&r->io);
 	r->t = NULL;
 	if (r->broken)
 		redis_link_failed(r->link, err);
@@ -1130,7 +832,7 @@ redis_single_lookup(struct redis_single *r, const struct replay_entry *e,
 		res = REPLAY_FRESH;
 	else
 		refused(r, rep, "EXISTS", err);
-	free_replies(r);
+	redis_batch_free(&r->io);
 	if (r->broken)
 		redis_link_failed(r->link, err);
 	return res;
@@ -1139,7 +841,7 @@ redis_single_lookup(struct redis_single *r, const struct replay_entry *e,
 /* One command of its own, without the batch's head: its reply, or NULL
  * with err (the reply is kept until the next exchange). */
 static const redisReply *
-one_command(struct redis_single *r, int argc, const char *const argv[],
+ask(struct redis_single *r, int argc, const char *const argv[],
     char err[REPLAY_ERR_LEN])
 {
 	r->ncmds = 0;
@@ -1155,7 +857,7 @@ one_command(struct redis_single *r, int argc, const char *const argv[],
 static void
 done_with(struct redis_single *r, char err[REPLAY_ERR_LEN])
 {
-	free_replies(r);
+	redis_batch_free(&r->io);
 	if (r->broken)
 		redis_link_failed(r->link, err);
 }
@@ -1168,7 +870,7 @@ redis_single_get(struct redis_single *r, const char *key, char *out,
 	const redisReply *rep;
 	int rc = -1;
 
-	if ((rep = one_command(r, 2, get, err)) == NULL)
+	if ((rep = ask(r, 2, get, err)) == NULL)
 		return -1;
 	if (rep->type == REDIS_REPLY_NIL)
 		rc = 0;
@@ -1190,7 +892,7 @@ redis_single_set_ex(struct redis_single *r, const char *key,
 	const redisReply *rep;
 	int rc = -1;
 
-	if ((rep = one_command(r, 5, set, err)) == NULL)
+	if ((rep = ask(r, 5, set, err)) == NULL)
 		return -1;
 	if (rep->type == REDIS_REPLY_STATUS && strcmp(rep->str, "OK") == 0)
 		rc = 0;
@@ -1211,7 +913,7 @@ own(const struct replay_settings *s)
 static void
 free_store(struct redis_single *r)
 {
-	free_replies(r);
+	redis_batch_free(&r->io);
 	redis_link_close(r->link);
 	explicit_bzero(r, sizeof(*r));
 	free(r);
@@ -1266,6 +968,8 @@ open_store(const struct replay_settings *s, enum replay_access access,
 		return NULL;
 	}
 	r->conn = redis_link_state(r->link);
+	redis_batch_init(&r->io, r->replies, REPLIES_MAX, greet, r);
+	r->io.link = r->link;
 	return r;
 }
 
@@ -1277,20 +981,6 @@ redis_single_open(const struct replay_settings *s, enum replay_access access,
 }
 
 /* --- for people (check-config) ------------------------------------------------ */
-
-/* One command; its reply (kept until the next), or NULL with err. */
-static const redisReply *
-ask(struct redis_single *r, int argc, const char *const argv[],
-    char err[REPLAY_ERR_LEN])
-{
-	r->ncmds = 0;
-	r->wait = 0;
-	r->hello = 0;
-	add(r, argc, argv);
-	if (exchange(r, err) == -1)
-		return NULL;
-	return r->replies[0];
-}
 
 /* ask, for redis_describe.c. */
 static const redisReply *

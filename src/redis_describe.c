@@ -126,3 +126,29 @@ redis_describe_role(const struct redis_asker *a, unsigned wait_replicas)
 	return 1;
 }
 
+
+void
+redis_info_field(const redisReply *info, const char *name, char *out,
+    size_t size)
+{
+	const char *p = info->type == REDIS_REPLY_STRING ? info->str : NULL,
+		   *end;
+	size_t n = strlen(name), len;
+
+	out[0] = '\0';
+	while (p != NULL && *p != '\0') {
+		if (strncmp(p, name, n) == 0 && p[n] == ':') {
+			p += n + 1;
+			end = p + strcspn(p, "\r\n");
+			len = (size_t)(end - p);
+			if (len < size && len > 0 && strspn(p,
+				"0123456789abcdefABCDEF") == len) {
+				memcpy(out, p, len);
+				out[len] = '\0';
+			}
+			return;
+		}
+		if ((p = strchr(p, '\n')) != NULL)
+			p++;
+	}
+}

@@ -3,7 +3,8 @@
  * (redis_single.c: one Redis or a Sentinel's primary; replay_redis.c: each
  * primary of a cluster): its name and version, its memory policy and
  * limit, its role and replicas. Each asks through the caller's connection
- * and prints to stdout; nothing here is used by the helper's logins.
+ * and prints to stdout; nothing here is used by the helper's logins, but
+ * redis_info_field, which the stores' identity checks read INFO with.
  */
 #ifndef REDIS_DESCRIBE_H
 #define REDIS_DESCRIBE_H
@@ -29,5 +30,10 @@ void redis_describe_memory(const struct redis_asker *);
 /* ROLE: a primary with at least wait_replicas replicas connected, or a
  * PROBLEM. Returns the number of problems found. */
 int redis_describe_role(const struct redis_asker *, unsigned wait_replicas);
+
+/* A field of INFO's text ("run_id"), hex digits only, to out; "" if it
+ * has none, or one that is not hex or does not fit. */
+void redis_info_field(const redisReply *info, const char *name, char *out,
+    size_t size);
 
 #endif

@@ -51,6 +51,14 @@
  *    are this layout's, so nothing either accepted is accepted again. Its
  *    mark is not trusted (a snapshot of it may be what was restored): the
  *    new record begins, refusing for one record lifetime.
+ * 9. No change of keys brings a record back. The keys are MACs under
+ *    store_secret: under another one (or none) the nonces recorded before
+ *    cannot be found. Every batch raises, in the mark, its keys' member
+ *    "k:ID" (ID the keys' id, config.h: a MAC under the store's key, never
+ *    the key) to until when a token accepted now may be valid, and its
+ *    read of the mark refuses while another ID's tokens may still be
+ *    (plus MARGIN_MS): a changed store_secret refuses for one record
+ *    lifetime, and helpers with different keys refuse each other.
  *
  * Keys, PREFIX being replay_redis_key_prefix, U the JID's key and K the
  * nonce's, in hex:
@@ -59,7 +67,8 @@
  *			record lifetime, in ms since the epoch), expiring
  *			at the end of period N + 1
  *	PREFIXmeta	a sorted set: "since" (Unix seconds), "hw" and "life"
- *			(ms), the latter two raised with ZADD GT; no expiry
+ *			(ms), the latter two raised with ZADD GT, and "k:ID"
+ *			for each keys' id used (rule 9; ms); no expiry
  *	PREFIXid	"RUN_ID REPLID" of the server the store is on; no expiry
  *	PREFIXsince	the first layout's mark: SHUT_OUT once converted
  *	PREFIX{U}:s	the JID's seen mark (isuser = seen), which
@@ -195,6 +204,9 @@ struct redis_single {
 	    old_key[REDIS_PREFIX_MAX + 8];
 	char ttl[24], at[24], now_ms[24], hw[24], life[24], since[24],
 	    trusted[64];
+	/* The store keys' member of the mark (rule 9), and until when a token
+	 * accepted now may be valid, its score. */
+	char key_member[24], key_until[24];
 	redisReply *replies[REPLIES_MAX];
 };
 
@@ -239,31 +251,6 @@ add(struct redis_single *r, int argc, const char *const argv[])
 
 /* --- a new connection ---------------------------------------------------- */
 
-/* A field of INFO's text ("run_id"), or "" if it has none. */
-static void
-info_field(const redisReply *info, const char *name, char *out, size_t size)
-{
-	const char *p = info->str, *end;
-	size_t n = strlen(name), len;
-
-	out[0] = '\0';
-	while (p != NULL && *p != '\0') {
-		if (strncmp(p, name, n) == 0 && p[n] == ':') {
-			p += n + 1;
-			end = p + strcspn(p, "\r\n");
-			len = (size_t)(end - p);
-			if (len < size && len > 0 && strspn(p,
-				"0123456789abcdefABCDEF") == len) {
-				memcpy(out, p, len);
-				out[len] = '\0';
-			}
-			return;
-		}
-		if ((p = strchr(p, '\n')) != NULL)
-			p++;
-	}
-}
-
 /*
  * The server's identity, from INFO server and INFO replication, to
  * conn->id, and the identity it had before a promotion to r->trusted
@@ -284,9 +271,9 @@ read_identity(struct redis_single *r, char err[REPLAY_ERR_LEN])
 		    "prosody-token-auth(1))", redis_link_where(r->link), run_id);
 		return -1;
 	}
-	info_field(server, "run_id", run_id, sizeof(run_id));
-	info_field(repl, "master_replid", replid, sizeof(replid));
-	info_field(repl, "master_replid2", replid2, sizeof(replid2));
+	redis_info_field(server, "run_id", run_id, sizeof(run_id));
+	redis_info_field(repl, "master_replid", replid, sizeof(replid));
+	redis_info_field(repl, "master_replid2", replid2, sizeof(replid2));
 	if (run_id[0] == '\0' || replid[0] == '\0') {
 		snprintf(err, REPLAY_ERR_LEN, "Redis at %s: INFO names no "
 		    "run_id or master_replid", redis_link_where(r->link));
@@ -410,19 +397,31 @@ replicas_acknowledged(struct redis_single *r, enum replay_result results[],
 
 /* --- the mark and the clocks ---------------------------------------------- */
 
-/* The mark, as read: -1 where it has no such member. */
+/* The member of the mark that says the store's keys were in use (rule 9):
+ * "k:" and their id (config.h), a MAC under the store's key, never the key;
+ * 0 is no store_secret. */
+static void
+key_member(struct redis_single *r, uint64_t key_id)
+{
+	snprintf(r->key_member, sizeof(r->key_member), "k:%016llx",
+	    (unsigned long long)key_id);
+}
+
+/* The mark, as read: -1 where it has no such member; others: until when
+ * (ms) tokens accepted under other keys may be valid, 0 if none. */
 struct mark {
-	double since, hw, life;
+	double since, hw, life, others;
 };
 
 static int
-read_mark(const redisReply *rep, struct mark *m)
+read_mark(const redisReply *rep, const char *mine, struct mark *m)
 {
 	size_t i;
 	double v;
 	char *end;
 
 	m->since = m->hw = m->life = -1;
+	m->others = 0;
 	if (rep->type != REDIS_REPLY_ARRAY || rep->elements % 2 != 0)
 		return -1;
 	for (i = 0; i < rep->elements; i += 2) {
@@ -438,6 +437,9 @@ read_mark(const redisReply *rep, struct mark *m)
 			m->hw = v;
 		else if (strcmp(rep->element[i]->str, "life") == 0)
 			m->life = v;
+		else if (strncmp(rep->element[i]->str, "k:", 2) == 0 &&
+		    strcmp(rep->element[i]->str, mine) != 0 && v > m->others)
+			m->others = v;
 	}
 	return 0;
 }
@@ -477,7 +479,7 @@ store_complete(struct redis_single *r, const redisReply *mark,
 	long long now_ms = (long long)now * 1000, redis_ms, diff;
 	struct mark m;
 
-	if (read_mark(mark, &m) == -1) {
+	if (read_mark(mark, r->key_member, &m) == -1) {
 		refused(r, mark, "ZRANGE", err);
 		return -1;
 	}
@@ -525,6 +527,17 @@ store_complete(struct redis_single *r, const redisReply *mark,
 		    (m.hw - (double)now_ms) / 1000, r->meta_key);
 		return -1;
 	}
+	/* (rule 9: another's "until" is when its tokens may still be
+	 * valid, by its clock: MARGIN_MS covers the clocks' difference) */
+	if (m.others + MARGIN_MS > (double)now_ms) {
+		snprintf(err, REPLAY_ERR_LEN, "Redis at %.80s: the store's keys "
+		    "changed (store_secret set or changed, or helpers sharing "
+		    "it with different ones, or some without: give them all the "
+		    "same): nonces recorded under the other keys cannot be "
+		    "found, so logins are refused for %.0f s more", where,
+		    (m.others + MARGIN_MS - (double)now_ms) / 1000 + 1);
+		return -1;
+	}
 	if ((double)now >= m.since) {
 		r->conn->finding = SAME;
 		return 0;
@@ -570,17 +583,19 @@ add_head(struct redis_single *r)
 static void
 add_tail(struct redis_single *r, struct head *h, int raise)
 {
-	const char *zadd[] = { "ZADD", r->meta_key, "GT", r->life, "life",
-		r->hw, "hw", r->since, "since" };
+	const char *zadd[REDIS_ARGS_MAX] = { "ZADD", r->meta_key, "GT",
+		r->life, "life", r->key_until, r->key_member };
 	const char *zrange[] = { "ZRANGE", r->meta_key, "0", "-1",
 		"WITHSCORES" };
+	int n = 7;
 
 	/* (hw: only a time Redis's clock agreed with, so that a clock far
 	 * ahead cannot raise it and shut the others out) */
-	if (r->conn->agreed_ms == 0)
-		zadd[5] = r->since, zadd[6] = "since";
-	add(r, raise ? (r->conn->agreed_ms ? 9 : 7) :
-	    (r->conn->agreed_ms ? 7 : 5), zadd);
+	if (r->conn->agreed_ms != 0)
+		zadd[n++] = r->hw, zadd[n++] = "hw";
+	if (raise)
+		zadd[n++] = r->since, zadd[n++] = "since";
+	add(r, n, zadd);
 	h->read = add(r, 5, zrange);
 }
 
@@ -704,6 +719,8 @@ batch_numbers(struct redis_single *r, const struct replay_time *t,
 	snprintf(r->life, sizeof(r->life), "%llu",
 	    (unsigned long long)own_life_ms);
 	snprintf(r->ttl, sizeof(r->ttl), "%llu", (unsigned long long)ttl);
+	snprintf(r->key_until, sizeof(r->key_until), "%llu",
+	    (unsigned long long)(now_ms + life));
 	snprintf(r->at, sizeof(r->at), "%llu",
 	    (unsigned long long)((period + 2) * ttl));
 	/* "since", if it must move: when what is accepted now has expired
@@ -767,6 +784,7 @@ redis_single_record(struct redis_single *r,
 	r->entries = entries;
 	r->n = n;
 	r->t = t;
+	key_member(r, entries[0].key_id);
 	build_batch(r);
 	r->wait = r->wait_replicas > 0;
 	r->hello = r->access == REPLAY_WRITE;
@@ -815,6 +833,7 @@ redis_single_lookup(struct redis_single *r, const struct replay_entry *e,
 	const redisReply *rep;
 
 	make_keys(r, e, 0, 1);
+	key_member(r, e->key_id);
 	r->ncmds = 0;
 	add(r, 5, zrange);
 	add(r, 1, time_argv);
@@ -1002,7 +1021,7 @@ describe_since(struct redis_single *r)
 	struct mark m;
 	struct tm tm;
 
-	if ((rep = ask(r, 5, argv, err)) == NULL || read_mark(rep, &m) == -1)
+	if ((rep = ask(r, 5, argv, err)) == NULL || read_mark(rep, "", &m) == -1)
 		return;
 	if (m.since < 0) {
 		printf("  no nonce recorded yet (no %s): the first logins start "

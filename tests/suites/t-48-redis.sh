@@ -989,6 +989,37 @@ check "... the replay still refused (one record lifetime of refusals instead)" 0
 grep -q 'until every token accepted before has expired' "$WORK/stderr" &&
 	pass "... saying for how long" || fail "... saying for how long: $(tail -1 "$WORK/stderr")"
 
+# --- the store's keys: store_secret changed --------------------------------------
+
+# The keys are MACs under store_secret: a changed one makes every key new,
+# and the nonces recorded under the old one cannot be found. Each batch
+# writes its keys' id beside the mark (never the secret), and a helper
+# refuses while other keys were in use within a record lifetime.
+redis_seed main 9
+K1=$WORK/key1.conf
+K2=$WORK/key2.conf
+K0=$WORK/key0.conf
+redis_config "$K1" "$(redis_url main 9)" "store_secret = ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+redis_config "$K2" "$(redis_url main 9)" "store_secret = 234567ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+redis_config "$K0" "$(redis_url main 9)"
+mid_step 10
+KT=$(token k@example.org)
+check "a login under one store_secret" 1 "$(ask "$K1" "$(auth k@example.org "$KT")")"
+check "store_secret changed: the token accepted before, replayed, refused" 0 \
+	"$(ask "$K2" "$(auth k@example.org "$KT")")"
+grep -q "the store's keys changed" "$WORK/stderr" && pass "... saying the store's keys changed" ||
+	fail "... saying why: $(tail -1 "$WORK/stderr")"
+check "... a fresh token too, for one record lifetime" 0 \
+	"$(ask "$K2" "$(auth k2@example.org "$(token k2@example.org)")")"
+check "... and the old store_secret's helpers, still running, refuse as well" 0 \
+	"$(ask "$K1" "$(auth k3@example.org "$(token k3@example.org)")")"
+check "... and helpers without store_secret on the same Redis" 0 \
+	"$(ask "$K0" "$(auth k4@example.org "$(token k4@example.org)")")"
+[ "$(rcli main -n 9 ZRANGE pta:meta 0 -1 | grep -c '^k:[0-9a-f]\{16\}$')" -eq 3 ] &&
+	! rcli main -n 9 ZRANGE pta:meta 0 -1 | grep -q ABCDEFGH &&
+	pass "the keys' ids beside the mark, one per store_secret (and none), not the secrets" ||
+	fail "the keys' ids in pta:meta: $(rcli main -n 9 ZRANGE pta:meta 0 -1 | tr '\n' ' ')"
+
 # --- the same under the sanitizers and valgrind, briefly ---------------------
 
 for build in "$TOP/prosody-token-auth-asan" "$TOP/tests/lib/valgrind-helper"; do

@@ -2,25 +2,23 @@
  * The Redis store's settings, check-config's first lines, and the store on
  * a Redis Cluster. On one Redis, or the primary Sentinel names, the store
  * is redis_single.c's (its second layout: a pipelined batch, the mark read
- * after the records, each connection's server identity checked, records
- * kept for the longest lifetime any helper used, the clocks compared with
- * Redis's); this file hands it every call. A cluster keeps the first
- * layout, below, and does not get those yet: no node's identity is
- * checked (a node restarted empty, or restored from a snapshot, is caught
- * only where its slots' markers are missing), each helper keeps a nonce
- * for its own token lifetime, and no clock is compared with Redis's or
- * with a high-water mark (a clock set back may accept a token whose nonce
- * expired early). Rules 1 to 7 are the cluster's.
+ * after the records); this file hands it every call. A cluster has a
+ * layout of its own, its third, below: a script per login (a cluster runs
+ * a script on the keys of one slot alone) that gives each slot what the
+ * second layout gives the whole store, atomically: the slot's mark is one
+ * of the script's keys. Rules 1 to 8 are the cluster's.
  *
  * Security rules for this file:
  * 1. Single use across every helper of every server sharing the Redis: a
  *    nonce is recorded by one Lua script, which Redis runs atomically: the
  *    nonce's key is SET NX only if it is absent, so exactly one caller
  *    ever gets REPLAY_FRESH for it.
- * 2. Fail closed: a result is REPLAY_FRESH only when its reply says the
- *    nonce was recorded now, and, with replay_redis_wait_replicas, when
- *    that many replicas acknowledged the batch; a missing, late, refused or
- *    unexpected reply is REPLAY_ERROR.
+ * 2. Fail closed: a result is REPLAY_FRESH only when its script says the
+ *    nonce was recorded now, in a slot found complete and with the clocks
+ *    in step (rules 6, 7), under keys no other helper used lately (rule
+ *    8), and, with replay_redis_wait_replicas, when that many replicas
+ *    acknowledged the batch; a missing, late, refused or unexpected reply
+ *    is REPLAY_ERROR.
  * 3. Keys show neither a JID nor a nonce: only their hashes, in hex.
  * 4. Bounded: no JID holds more than per_user live nonces (in the same
  *    script); Redis's own maxmemory, with noeviction, bounds the rest
@@ -28,50 +26,76 @@
  *    replayed).
  * 5. Never hang, never storm: each call has replay_redis_timeout_ms for
  *    connecting and one round trip; redis_link backs off after failures.
- * 6. A Redis that lost its nonces cannot bring them back unnoticed: the
- *    key PREFIXsince, which never expires, says from when the store holds
- *    every nonce recorded. Every batch reads it; one that finds it missing
- *    (a new Redis, or one restarted without persistence, flushed, or
- *    evicting) is refused, and the next sets it to when the tokens valid
- *    then expire; until that time logins are refused: a token accepted
- *    before may have been forgotten. On a Redis Cluster the mark is kept
- *    per slot (PREFIX{TAG}since, TAG a word of that slot): it moves and is
- *    lost with the slot's nonces, whichever node holds them, and a slot
- *    that is not complete refuses its own logins alone.
- * 7. On a Redis Cluster, a command goes where its key's slot is served
+ * 6. A slot that lost nonces cannot bring them back unnoticed. Its mark,
+ *    PREFIX{TAG}mark (TAG a word of that slot), says from when ("since")
+ *    the slot holds every nonce recorded, and on which node ("id": INFO's
+ *    run_id and master_replid, which the script reads itself). The
+ *    script of each login reads it before recording: missing (a new
+ *    cluster, a node restarted empty, flushed, evicting), written by
+ *    another node (restarted or restored from a snapshot, a replica
+ *    promoted without WAIT, the slot moved by resharding), or with a
+ *    shorter lifetime than the caller's: "since" moves on by one record
+ *    lifetime, and the slot refuses its own logins alone until then. A
+ *    replica promoted from the recorded primary's history (its
+ *    master_replid2) is trusted only with replay_redis_wait_replicas.
+ * 7. No clock brings a record back. Each nonce is kept for the longest
+ *    lifetime any helper of its slot used ("life"; a helper that raises
+ *    it moves "since" on) plus MARGIN; the script refuses when the
+ *    helper's clock and Redis's (TIME) are more than SKEW apart, or the
+ *    helper's is behind the latest time a helper recorded at ("hw").
+ * 8. No change of keys brings a record back. The keys are MACs under
+ *    store_secret: under another one (or none) the nonces recorded before
+ *    cannot be found, and they fall in other slots. So the keys in use
+ *    are leased in one hash for the cluster, PREFIX{keys}: each helper
+ *    holds a lease (LEASE_MS, renewed every RENEW_MS, with WAIT) on its
+ *    keys' id (config.h: a MAC under the store's key, never the key), and
+ *    accepts only while its lease runs and no other id's lease, plus its
+ *    token lifetime, is younger than MARGIN; the hash records its node as
+ *    a mark does, and one found lost refuses every helper for one record
+ *    lifetime.
+ * 9. The first layout (a script per login, a mark PREFIX{TAG}since read
+ *    by its own GET) is shut out: its mark is set to SHUT_OUT, which its
+ *    helpers read as a slot not complete for centuries, in every slot by
+ *    the helper that finds the keys' leases new or lost (the first of
+ *    this layout on the cluster), and in its slot by a login that begins
+ *    a record. Its nonce keys are this layout's, so nothing either
+ *    accepted is accepted again.
+ * 10. On a Redis Cluster, a command goes where its key's slot is served
  *    (redis_cluster.c), or where a MOVED or ASK reply sends it; a login
  *    redirected more than ROUNDS_MAX times, or whose slot has no primary,
  *    is refused.
  *
  * Keys, PREFIX being replay_redis_key_prefix, U the JID's key and K the
  * nonce's, in hex:
- *	PREFIX{U}:n:K	"1", expiring with its token (PX)
+ *	PREFIX{U}:n:K	"1", expiring with its record (PX)
  *	PREFIX{U}:u	the JID's nonces: a sorted set of K scored by their
- *			tokens' expiry (ms), expiring with the last, purged
+ *			records' expiry (ms), expiring with the last, purged
  *			of the expired ones when it holds per_user
- *	PREFIXsince	Unix time (the helpers' clock) from which the store
- *			is complete (rule 6); no expiry
- *	PREFIX{TAG}since  the same for one slot of a cluster
+ *	PREFIX{TAG}mark	a slot's mark, a hash: "since", "life", "hw" (ms),
+ *			"id" ("RUN_ID REPLID"); no expiry
+ *	PREFIX{TAG}since  the first layout's mark of the slot: SHUT_OUT once
+ *			a login of this layout began a record there
+ *	PREFIX{keys}	the keys' leases, a hash: each keys' id (16 hex
+ *			digits) and until when (ms) its tokens may be valid;
+ *			".id" and ".lost"; no expiry
  *	PREFIX{U}:s	the JID's seen mark (isuser = seen): the last day
  *			(since the epoch, UTC) it counts as seen, expiring
  *			at that day's end (EX); set after the batch by its
  *			own SET, not by the script, at most once a day for
  *			a JID by a helper (it remembers the last SEEN_CACHE
  *			it set)
- * The braces are a hash tag: a JID's keys share one cluster slot, as one
- * script's keys must.
+ * The braces are a hash tag: a login's keys and its slot's marks share
+ * one cluster slot, as one script's keys must.
  *
- * A batch of logins is an exchange (redis_batch.c) with each primary its
- * logins' slots go to: the markers of those slots read, the script for
- * each login (EVALSHA), and WAIT when replicas must acknowledge, written at
- * once, and every reply read before anything is answered. The exchanges
- * are all written before any is read (one round trip's time), then a round
- * more per redirection (MOVED, ASK, TRYAGAIN), within the same deadline;
- * and a missing slot mark is set in one more round trip. The script is
- * loaded (SCRIPT LOAD) in the same round trip, first, on each new
- * connection. What a store knows of a connection (the script loaded, its
- * timeouts) lives with the link, which a store opened in its place takes
- * over.
+ * A batch of logins is a lease renewed first when due (one round trip),
+ * then an exchange (redis_batch.c) with each primary its logins' slots go
+ * to: the script for each login (EVALSHA) and WAIT when replicas must
+ * acknowledge, all written before any is read (one round trip's time),
+ * then a round more per redirection (MOVED, ASK, TRYAGAIN), within the
+ * same deadline. The script is loaded (SCRIPT LOAD) in the same round
+ * trip, first, on each new connection. What a store knows of a connection
+ * (the script loaded, its timeouts) lives with the link, which a store
+ * opened in its place takes over.
  *
  * For the sandbox: after start-up this file makes no system call of its
  * own but clock_gettime and poll (a pause while a cluster's slot is
@@ -104,8 +128,9 @@
 _Static_assert(sizeof(struct redis_settings) <= REPLAY_OWN_MAX, "settings");
 
 #define BATCH_MAX   64			/* entries recorded at once */
-/* Replies of one exchange, at most: the script's, and WAIT's; each
- * login's and its slot's marker's, each after ASKING. */
+/* Commands of one exchange, at most: the script, and WAIT; each login,
+ * after ASKING; check-config's and reset-store's commands for BATCH_MAX
+ * slots (4 each). */
 #define CMDS_MAX    (4 * BATCH_MAX + 4)
 #define ROUNDS_MAX  4			/* a Cluster's batch: redirections */
 #define TRY_AGAIN_MS 20			/* a slot being migrated: a pause */
@@ -116,43 +141,160 @@ _Static_assert(sizeof(struct redis_settings) <= REPLAY_OWN_MAX, "settings");
 #define DEFAULT_TIMEOUT_MS 250
 #define DEFAULT_PREFIX	    "pta:"
 #define SEEN_CACHE  256			/* seen marks remembered as set */
+#define LEASE_MS    30000		/* a lease on the store's keys */
+#define RENEW_MS    10000		/* ... renewed this often */
+/* How far apart the helpers' clocks and Redis's may be (ms), and what is
+ * added to every nonce's lifetime: two clocks that far apart either way,
+ * and a second for time(3)'s rounding down (as in redis_single.c). */
+#define SKEW_TEXT   "2000"
+#define MARGIN_TEXT "5000"
+/* The first layout's mark, once converted: 2286, as its helpers read it. */
+#define SHUT_OUT    "9999999999"
 
 /*
- * KEYS[1] the nonce, KEYS[2] its JID's set; ARGV: ttl (ms), per_user, K,
- * now (ms of the helpers' clock, as the tokens' expiry is). A nonce seen
- * before is SEEN whatever its JID holds, as in LMDB; one its JID has no room
- * for is not kept. The JID's expired nonces are purged only when the set
- * looks full (fewer members than per_user means fewer live ones), which
- * also bounds it to per_user members: four calls into Redis on the common
- * path, each of which costs.
+ * One login, atomic (rules 1, 6, 7, 9). KEYS: the nonce, its JID's set,
+ * its slot's mark, the first layout's mark of that slot (all of one slot).
+ * ARGV: this helper's token lifetime (ms), per_user, K, now (ms of the
+ * helper's clock, as the tokens' expiry is), "1" if a replica promoted
+ * from the recorded primary's history is trusted (WAIT made every nonce
+ * part of it), "1" for a login ("": check-config's probe, which writes
+ * nothing to the mark and refuses where a login would move it).
+ *
+ * Refused, and nothing written, when the helper's clock and Redis's are
+ * more than SKEW apart, or the clock is behind the latest time a helper
+ * recorded at (hw). Then the mark is read: missing, or written by another
+ * node (run_id; a promoted replica only as said), or with a shorter
+ * lifetime than this helper's: "since" moves on by one record lifetime,
+ * so that every nonce the slot may have lost has expired by then, and
+ * the first layout's helpers are shut out. A login before
+ * "since" is refused. A nonce is kept for the longest lifetime any helper
+ * used plus MARGIN. A nonce seen before is SEEN whatever its JID holds, as
+ * in LMDB; one its JID has no room for is not kept; the JID's expired
+ * nonces are purged only when its set looks full.
+ * Returns { SCRIPT_* [, a number in ms, what was found] }.
  */
 static const char script[] =
-    "local ttl = tonumber(ARGV[1])\n"
-    "if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ttl) then\n"
-    "  return 0\n"
-    "end\n"
+    "local life = tonumber(ARGV[1])\n"
     "local now = tonumber(ARGV[4])\n"
+    "local t = redis.call('TIME')\n"
+    "local skew = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)"
+    " - now\n"
+    "if skew < -" SKEW_TEXT " or skew > " SKEW_TEXT " + 1000 then\n"
+    "  return { 3, skew }\n"
+    "end\n"
+    "local m = redis.call('HMGET', KEYS[3], 'since', 'life', 'hw', 'id')\n"
+    "local hw = tonumber(m[3]) or 0\n"
+    "if hw > now + 2 * " SKEW_TEXT " + 1000 then\n"
+    "  return { 4, hw - now }\n"
+    "end\n"
+    "local since = tonumber(m[1])\n"
+    "local known = tonumber(m[2]) or 0\n"
+    "local keep = math.max(life, known)\n"
+    "local repl = redis.call('INFO', 'replication')\n"
+    "local run = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')\n"
+    "local id = run .. ' ' .. string.match(repl, 'master_replid:(%x+)')\n"
+    "local was = m[4] or ''\n"
+    "local found = 0\n"
+    "if not since then\n"
+    "  found = 1\n"
+    "elseif string.match(was, '^%x+') ~= run and not (ARGV[5] == '1' and\n"
+    "    string.match(was, ' (%x+)$') ==\n"
+    "    string.match(repl, 'master_replid2:(%x+)')) then\n"
+    "  found = 2\n"
+    "elseif known > 0 and known < life then\n"
+    "  found = 3\n"
+    "end\n"
+    "if ARGV[6] == '' then\n"
+    "  if found > 0 or now < since then\n"
+    "    return { 5, math.max(since or 0, now) - now, found }\n"
+    "  end\n"
+    "elseif found > 0 then\n"
+    "  since = math.max(since or 0, now + keep + " MARGIN_TEXT ")\n"
+    "  redis.call('HSET', KEYS[3], 'since', since)\n"
+    "  redis.call('SET', KEYS[4], '" SHUT_OUT "')\n"
+    "end\n"
+    "if ARGV[6] ~= '' then\n"
+    "  redis.call('HSET', KEYS[3], 'hw', math.max(hw, now), 'id', id,\n"
+    "    'life', keep)\n"
+    "end\n"
+    "if now < since then\n"
+    "  return { 5, since - now, found }\n"
+    "end\n"
+    "local ttl = keep + " MARGIN_TEXT "\n"
+    "if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ttl) then\n"
+    "  return { 0 }\n"
+    "end\n"
     "local limit = tonumber(ARGV[2])\n"
     "if redis.call('ZCARD', KEYS[2]) >= limit then\n"
     "  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)\n"
     "  if redis.call('ZCARD', KEYS[2]) >= limit then\n"
     "    redis.call('DEL', KEYS[1])\n"
-    "    return 2\n"
+    "    return { 2 }\n"
     "  end\n"
     "end\n"
     "redis.call('ZADD', KEYS[2], now + ttl, ARGV[3])\n"
     "if redis.call('PTTL', KEYS[2]) < ttl then\n"
     "  redis.call('PEXPIRE', KEYS[2], ttl)\n"
     "end\n"
-    "return 1\n";
+    "return { 1 }\n";
 
-enum { SCRIPT_SEEN, SCRIPT_FRESH, SCRIPT_USER_FULL };
+enum { SCRIPT_SEEN, SCRIPT_FRESH, SCRIPT_USER_FULL, SCRIPT_CLOCK,
+	SCRIPT_BEHIND, SCRIPT_NOT_YET };
+
+/* What a login's script found in its slot's mark, when it moved it on. */
+enum finding { FOUND_NOTHING, FOUND_MISSING, FOUND_REPLACED, FOUND_LONGER };
+
+/*
+ * The store keys' leases (rule 8), one hash for the whole cluster: each
+ * check value in use, and until when (ms) a token its helpers accepted may
+ * be valid (the end of their lease plus their token lifetime); ".id", the
+ * node that holds the hash (as a login's mark has it); ".lost", until when
+ * keys used before it was found lost (missing, or on another node) may
+ * have been in use. KEYS[1] the hash; ARGV: this helper's check value, its
+ * "until", now (ms), its token lifetime (ms), "1" if a promoted replica is
+ * trusted. Raises its own, drops those long past, and returns until when
+ * (ms) this helper refuses (the latest of the others plus MARGIN, and
+ * ".lost"; 0: none), and 1 if it found the hash new or lost, else 0.
+ */
+static const char lease_script[] =
+    "local now = tonumber(ARGV[3])\n"
+    "local repl = redis.call('INFO', 'replication')\n"
+    "local run = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')\n"
+    "local was = redis.call('HGET', KEYS[1], '.id') or ''\n"
+    "local lost = 0\n"
+    "if string.match(was, '^%x+') ~= run and not (ARGV[5] == '1' and\n"
+    "    string.match(was, ' (%x+)$') ==\n"
+    "    string.match(repl, 'master_replid2:(%x+)')) then\n"
+    "  redis.call('HSET', KEYS[1], '.lost',\n"
+    "    now + tonumber(ARGV[4]) + " MARGIN_TEXT ")\n"
+    "  lost = 1\n"
+    "end\n"
+    "redis.call('HSET', KEYS[1], '.id',\n"
+    "  run .. ' ' .. string.match(repl, 'master_replid:(%x+)'))\n"
+    "local mine = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')\n"
+    "if tonumber(ARGV[2]) > mine then\n"
+    "  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])\n"
+    "end\n"
+    "local all = redis.call('HGETALL', KEYS[1])\n"
+    "local other = 0\n"
+    "for i = 1, #all, 2 do\n"
+    "  local v = tonumber(all[i + 1]) or 0\n"
+    "  if all[i] == '.lost' then\n"
+    "    other = math.max(other, v)\n"
+    "  elseif all[i] == '.id' or all[i] == ARGV[1] then\n"
+    "  elseif v + " MARGIN_TEXT " < now then\n"
+    "    redis.call('HDEL', KEYS[1], all[i])\n"
+    "  else\n"
+    "    other = math.max(other, v + " MARGIN_TEXT ")\n"
+    "  end\n"
+    "end\n"
+    "return { other, lost }\n";
 
 /* One node's exchange of a cluster's round, between writing and reading. */
 struct part {
 	struct redis_link *link;
 	size_t lo, hi; /* its logins, in the round's order */
-	size_t mlo, mhi, first, ncmds; /* as add_logins and the write left them */
+	size_t first, ncmds; /* as add_logins and send_all left them */
 	int wait, written, reused, again;
 	struct redis_exchange x;
 };
@@ -179,9 +321,15 @@ struct redis_store {
 	int wait;
 	char nkey[BATCH_MAX][KEY_MAX], ukey[BATCH_MAX][KEY_MAX];
 	char member[BATCH_MAX][2 * REPLAY_KEY_LEN + 1];
-	char ttl[24], per_user_text[12];
-	char since_key[MARK_KEY_MAX];
-	char since_value[24], now_ms[24];
+	char life[24], per_user_text[12];
+	char now_ms[24], trust[2], key_check[17];
+
+	/* The store keys' lease (rule 8): for which key id, until when this
+	 * helper may accept (ms), and until when another's keys may have
+	 * been in use (ms). */
+	uint64_t lease_key, lease_end, keys_until;
+	char keys_key[REDIS_PREFIX_MAX + 8], lease_text[24];
+	uint16_t slots[REDIS_CLUSTER_SLOTS]; /* a primary's, for a sweep */
 	redisReply *replies[CMDS_MAX];
 	size_t first;
 	uint64_t deadline; /* of the batch; 0: each exchange has the timeout */
@@ -194,13 +342,9 @@ struct redis_store {
 	int asking[BATCH_MAX];
 	char redirect_text[160]; /* the last, for the log */
 
-	/* ... and the markers of the slots its logins fall in: GET's reply's
-	 * place, whether after ASKING, whether it said the slot is complete. */
-	char mark_key[BATCH_MAX][MARK_KEY_MAX];
-	unsigned mark_slot[BATCH_MAX];
-	size_t nmarks, mark_reply[BATCH_MAX], mark_of[BATCH_MAX];
-	size_t mlo, mhi; /* the markers of the exchange in use */
-	int mark_asking[BATCH_MAX], mark_ok[BATCH_MAX], mark_missing[BATCH_MAX];
+	/* ... and the marks of the slots its logins fall in, this layout's
+	 * and the first's (rule 6). */
+	char mark_key[BATCH_MAX][MARK_KEY_MAX], old_key[BATCH_MAX][MARK_KEY_MAX];
 
 	/* A cluster's round: an exchange per primary, each one's logins
 	 * order[lo..hi), all written before any is read. */
@@ -243,6 +387,17 @@ make_keys(struct redis_store *r, const struct replay_entry *e, size_t i)
 	memcpy(r->member[i], key, sizeof(key));
 	snprintf(r->nkey[i], KEY_MAX, "%s{%s}:n:%s", r->prefix, user, key);
 	snprintf(r->ukey[i], KEY_MAX, "%s{%s}:u", r->prefix, user);
+}
+
+/*
+ * What the store's keys are checked by (rule 8): their id (config.h), a
+ * MAC under the store's key, never the key; 0 is no store_secret.
+ */
+static void
+key_check(struct redis_store *r, uint64_t key_id)
+{
+	snprintf(r->key_check, sizeof(r->key_check), "%016llx",
+	    (unsigned long long)key_id);
 }
 
 static void
@@ -364,21 +519,87 @@ script_loaded(struct redis_store *r, char err[REPLAY_ERR_LEN])
 	return -1;
 }
 
+/* Why a slot refuses its logins for a while, as the script found it. */
+static const char *
+why_not_yet(long long found)
+{
+	switch (found) {
+	case FOUND_MISSING:
+		return "its mark was missing (a new cluster, or a node that "
+		       "lost its data): it began a new record of nonces";
+	case FOUND_REPLACED:
+		return "its mark was written by another node (restarted, "
+		       "restored from a snapshot, a replica promoted, or the "
+		       "slot moved by resharding): what was recorded after the "
+		       "last save may be lost";
+	case FOUND_LONGER:
+		return "a helper with a longer token lifetime (otp_window, "
+		       "otp_interval) began to use it: nonces recorded before "
+		       "may expire too early";
+	default:
+		return "a helper found it new, emptied, replaced, or used with "
+		       "a longer token lifetime, and logged which";
+	}
+}
+
+/* The script's refusal of a login, for the log. */
+static void
+not_now(struct redis_store *r, const redisReply *rep, char err[REPLAY_ERR_LEN])
+{
+	const char *where = redis_link_where(r->link);
+	long long code = rep->element[0]->integer, n = 0, found = 0;
+
+	if (rep->elements > 1 && rep->element[1]->type == REDIS_REPLY_INTEGER)
+		n = rep->element[1]->integer;
+	if (rep->elements > 2 && rep->element[2]->type == REDIS_REPLY_INTEGER)
+		found = rep->element[2]->integer;
+	if (code == SCRIPT_CLOCK)
+		snprintf(err, REPLAY_ERR_LEN, "Redis at %s: this helper's clock "
+		    "is %lld ms %s Redis's (at most %s ms apart: Redis expires "
+		    "the nonces by its clock): logins are refused until the "
+		    "clocks agree (NTP)", where, n < 0 ? -n : n, n < 0 ?
+		    "ahead of" : "behind", SKEW_TEXT);
+	else if (code == SCRIPT_BEHIND)
+		snprintf(err, REPLAY_ERR_LEN, "Redis at %s: the clock is %lld s "
+		    "behind the latest time a helper recorded at (the slot "
+		    "mark's hw): nonces may have expired by the later clock; "
+		    "refused until it catches up (or reset-store)", where,
+		    n / 1000);
+	else
+		snprintf(err, REPLAY_ERR_LEN, "Redis at %s: %s; so its logins "
+		    "are refused for %lld s more, until every token accepted "
+		    "before has expired", where, why_not_yet(found),
+		    (n + 999) / 1000);
+}
+
+/*
+ * A login's result from its script's reply: { SCRIPT_* [, ms, found] };
+ * a refusal (the slot's, rules 6 and 7, or an error) counts in *errors.
+ */
 static enum replay_result
 entry_result(struct redis_store *r, const redisReply *rep, int *errors,
     char err[REPLAY_ERR_LEN])
 {
-	if (rep->type == REDIS_REPLY_INTEGER && rep->integer == SCRIPT_FRESH)
+	long long code = -1;
+
+	if (rep->type == REDIS_REPLY_ARRAY && rep->elements >= 1 &&
+	    rep->elements <= 3 &&
+	    rep->element[0]->type == REDIS_REPLY_INTEGER)
+		code = rep->element[0]->integer;
+	if (code == SCRIPT_FRESH)
 		return REPLAY_FRESH;
-	if (rep->type == REDIS_REPLY_INTEGER && rep->integer == SCRIPT_SEEN)
+	if (code == SCRIPT_SEEN)
 		return REPLAY_SEEN;
-	if (rep->type == REDIS_REPLY_INTEGER &&
-	    rep->integer == SCRIPT_USER_FULL)
+	if (code == SCRIPT_USER_FULL)
 		return REPLAY_USER_FULL;
 	if (rep->type == REDIS_REPLY_ERROR &&
 	    strncmp(rep->str, "NOSCRIPT", 8) == 0)
 		r->conn->script_loaded = 0;
-	if ((*errors)++ == 0)
+	if ((*errors)++ > 0)
+		return REPLAY_ERROR;
+	if (code >= SCRIPT_CLOCK && code <= SCRIPT_NOT_YET)
+		not_now(r, rep, err);
+	else
 		refused(r, rep, "the replay script", err);
 	return REPLAY_ERROR;
 }
@@ -406,181 +627,26 @@ replicas_acknowledged(struct redis_store *r, const size_t idx[], size_t n,
 /* --- the store -------------------------------------------------------------- */
 
 /*
- * Whether the store holds every nonce that may still be valid (rule 6), from
- * the reply to GET PREFIXsince. Returns 0, or -1 with why.
- */
-static int
-store_complete(struct redis_store *r, const redisReply *since, time_t now,
-    char err[REPLAY_ERR_LEN])
-{
-	long long from;
-	char *end;
-
-	r->conn->since_missing = since->type == REDIS_REPLY_NIL;
-	if (since->type == REDIS_REPLY_NIL) {
-		snprintf(err, REPLAY_ERR_LEN, "Redis at %s holds no %s (a new "
-		    "Redis, or one that lost its data): a token accepted "
-		    "before may have been forgotten, so logins are refused "
-		    "for one token lifetime from now", redis_link_where(r->link),
-		    r->since_key);
-		return -1;
-	}
-	if (since->type != REDIS_REPLY_STRING ||
-	    (from = strtoll(since->str, &end, 10), *end != '\0')) {
-		refused(r, since, "GET", err);
-		return -1;
-	}
-	if ((long long)now >= from)
-		return 0;
-	snprintf(err, REPLAY_ERR_LEN, "Redis at %s began a new record of "
-	    "nonces (%s was missing: a new Redis, or one that lost its data): "
-	    "a token accepted before may have been forgotten, so logins are "
-	    "refused for %lld s more, until every such token has expired",
-	    redis_link_where(r->link), r->since_key, from - (long long)now);
-	return -1;
-}
-
-/*
- * The marker of a slot (rule 6): on a cluster, each slot has its own,
- * which moves with the slot's nonces when it migrates and is lost with
- * them, whichever node loses them; on a single Redis, PREFIXsince.
+ * The marks of a slot (rule 6), this layout's and the first's: each slot
+ * has its own, which moves with the slot's nonces when it migrates and is
+ * lost with them, whichever node loses them.
  */
 static void
-mark_key(const struct redis_store *r, unsigned slot, char out[MARK_KEY_MAX])
+mark_keys(const struct redis_store *r, unsigned slot, char mark[MARK_KEY_MAX],
+    char old[MARK_KEY_MAX])
 {
 	char tag[REDIS_CLUSTER_TAG_MAX + 1];
 
-	if (r->cluster == NULL) {
-		snprintf(out, MARK_KEY_MAX, "%ssince", r->prefix);
-		return;
-	}
 	redis_cluster_tag(r->cluster, slot, tag);
-	snprintf(out, MARK_KEY_MAX, "%s{%s}since", r->prefix, tag);
+	snprintf(mark, MARK_KEY_MAX, "%s{%s}mark", r->prefix, tag);
+	if (old != NULL)
+		snprintf(old, MARK_KEY_MAX, "%s{%s}since", r->prefix, tag);
 }
 
 static unsigned
 slot_of(const struct redis_store *r, size_t i)
 {
 	return redis_cluster_slot(r->nkey[i], strlen(r->nkey[i]));
-}
-
-/*
- * On a cluster, GET the marker of each slot the logins idx[0..n) fall in
- * (after ASKING where they are sent after an ASK). They are the markers
- * mlo to mhi, after those of the round's other exchanges.
- */
-static void
-add_marks(struct redis_store *r, const size_t idx[], size_t n)
-{
-	static const char *const asking[] = { "ASKING" };
-	size_t j, m, i;
-	unsigned slot;
-
-	r->mlo = r->nmarks;
-	for (j = 0; j < n; j++) {
-		slot = slot_of(r, i = idx[j]);
-		for (m = r->mlo; m < r->nmarks && r->mark_slot[m] != slot; m++)
-			;
-		if (m == r->nmarks) {
-			r->mark_slot[r->nmarks] = slot;
-			r->mark_asking[r->nmarks] = 0;
-			mark_key(r, slot, r->mark_key[r->nmarks++]);
-		}
-		r->mark_of[i] = m;
-		r->mark_asking[m] |= r->asking[i];
-	}
-	r->mhi = r->nmarks;
-	for (m = r->mlo; m < r->mhi; m++) {
-		const char *get[] = { "GET", r->mark_key[m] };
-
-		if (r->mark_asking[m])
-			add(r, 1, asking);
-		r->mark_reply[m] = r->ncmds;
-		add(r, 2, get);
-	}
-}
-
-/* Whether a reply sends its command elsewhere, or tells to try again. */
-static int
-is_redirection(const redisReply *rep)
-{
-	static const char *const words[] = { "MOVED ", "ASK ", "TRYAGAIN",
-		"CLUSTERDOWN" };
-	size_t i;
-
-	for (i = 0; rep->type == REDIS_REPLY_ERROR && i < 4; i++)
-		if (strncmp(rep->str, words[i], strlen(words[i])) == 0)
-			return 1;
-	return 0;
-}
-
-/*
- * Each marker's reply: whether its slot is complete (rule 6). A login of a
- * slot that is not is refused. A marker sent elsewhere is no error while
- * its slot's logins are sent elsewhere too (they read it again there).
- * Returns the slots that refused a login.
- */
-static int
-marks_complete(struct redis_store *r, const size_t idx[], size_t n,
-    const struct replay_time *t, enum replay_result results[],
-    char err[REPLAY_ERR_LEN])
-{
-	const redisReply *rep;
-	char why[REPLAY_ERR_LEN];
-	size_t m, j, i;
-	int bad = 0;
-
-	for (m = r->mlo; m < r->mhi; m++) {
-		rep = r->replies[r->first + r->mark_reply[m]];
-		memcpy(r->since_key, r->mark_key[m], MARK_KEY_MAX);
-		r->mark_missing[m] = rep->type == REDIS_REPLY_NIL;
-		if (is_redirection(rep)) {
-			r->mark_ok[m] = 0;
-			redis_reply_text(rep, why, sizeof(why));
-		} else {
-			r->mark_ok[m] = store_complete(r, rep, t->now, why) == 0;
-		}
-		for (j = 0; j < n && !r->mark_ok[m]; j++) {
-			i = idx[j];
-			if (r->mark_of[i] != m ||
-			    r->redirect[i] != REDIS_ANSWERED)
-				continue;
-			if (results[i] == REPLAY_FRESH)
-				results[i] = REPLAY_ERROR;
-			if (bad++ == 0)
-				snprintf(err, REPLAY_ERR_LEN, "slot %u: %.290s",
-				    r->mark_slot[m], why);
-		}
-	}
-	return bad;
-}
-
-/*
- * The markers found missing are set (NX) to when the tokens valid now
- * expire: their slots are complete from then on. One more round trip, only
- * when a slot is new or lost its nonces; what it answers changes nothing
- * now (the next logins read the markers).
- */
-static void
-set_missing_marks(struct redis_store *r, const char *value)
-{
-	static const char *const asking[] = { "ASKING" };
-	char err[REPLAY_ERR_LEN];
-	size_t m;
-
-	r->ncmds = 0;
-	r->wait = 0;
-	for (m = r->mlo; m < r->mhi; m++) {
-		const char *set[] = { "SET", r->mark_key[m], value, "NX" };
-
-		if (!r->mark_missing[m])
-			continue;
-		if (r->mark_asking[m])
-			add(r, 1, asking);
-		add(r, 4, set);
-	}
-	if (r->ncmds > 0 && exchange(r, err) == 0)
-		free_replies(r);
 }
 
 /*
@@ -608,83 +674,64 @@ redirected(struct redis_store *r, size_t i, const redisReply *rep)
 
 /*
  * The commands for the logins idx[0..n) of a batch, on the link in use:
- * the markers of their slots, the script for each (after ASKING where a
- * slot is being migrated); WAIT is added when they are written.
+ * the script for each, with its slot's marks (after ASKING where a slot
+ * is being migrated); WAIT is added when they are written.
  */
 static void
 add_logins(struct redis_store *r, const size_t idx[], size_t n)
 {
 	static const char *const asking[] = { "ASKING" };
-	size_t i, j;
+	size_t j;
 
-	for (j = 0; j < n; j++)
-		r->redirect[idx[j]] = REDIS_ANSWERED;
 	r->conn = redis_link_state(r->link);
 	r->ncmds = 0;
-	add_marks(r, idx, n);
 	for (j = 0; j < n; j++) {
 		const size_t e = idx[j];
-		const char *argv[] = { "EVALSHA", r->sha, "2", r->nkey[e],
-			r->ukey[e], r->ttl, r->per_user_text, r->member[e],
-			r->now_ms };
+		const char *argv[] = { "EVALSHA", r->sha, "4", r->nkey[e],
+			r->ukey[e], r->mark_key[e], r->old_key[e], r->life,
+			r->per_user_text, r->member[e], r->now_ms, r->trust,
+			"1" };
 
-		i = e;
-		if (r->asking[i])
+		r->redirect[e] = REDIS_ANSWERED;
+		mark_keys(r, slot_of(r, e), r->mark_key[e], r->old_key[e]);
+		if (r->asking[e])
 			add(r, 1, asking);
-		r->reply_of[i] = r->ncmds;
-		add(r, 9, argv);
+		r->reply_of[e] = r->ncmds;
+		add(r, 13, argv);
 	}
 	r->wait = r->wait_replicas > 0;
 }
 
 /*
  * The replies to add_logins' commands: the results of the logins idx[0..n)
- * in results[idx[...]], or where a redirection sends them. Returns 0, or
- * -1 with err.
+ * in results[idx[...]], or where a redirection sends them. A slot that
+ * refuses (rules 6, 7) refuses its own logins alone. Returns 0, or -1 with
+ * err.
  */
 static int
 logins_answered(struct redis_store *r, const size_t idx[], size_t n,
-    size_t k, const struct replay_time *t, enum replay_result results[],
-    char err[REPLAY_ERR_LEN])
+    enum replay_result results[], char err[REPLAY_ERR_LEN])
 {
-	const redisReply *set;
+	const redisReply *rep;
 	size_t i, j;
-	int errors = 0, bad_marks = 0;
+	int errors = 0;
 
 	if (script_loaded(r, err) == -1)
 		errors++;
 	for (j = 0; j < n; j++) {
 		i = idx[j];
-		if (!redirected(r, i, r->replies[r->first + r->reply_of[i]]))
-			results[i] = entry_result(r,
-			    r->replies[r->first + r->reply_of[i]], &errors, err);
+		rep = r->replies[r->first + r->reply_of[i]];
+		if (!redirected(r, i, rep))
+			results[i] = entry_result(r, rep, &errors, err);
 	}
-	set = r->replies[r->first];
-	if (r->cluster != NULL) {
-		/* (a slot not complete refuses its own logins alone) */
-		if (marks_complete(r, idx, n, t, results, err) > 0)
-			bad_marks = 1;
-	} else if (k == 2 && set->type == REDIS_REPLY_ERROR) {
-		refused(r, set, "SET", err);
-		errors++;
-	} else if (store_complete(r, r->replies[r->first + k - 1], t->now,
-		       err) == -1) {
-		errors++;
-	}
+	/* (each login's script answers for itself: a refusal of one slot,
+	 * or an error, leaves the others' answers as they are) */
 	if (r->wait && replicas_acknowledged(r, idx, n, results, err) == -1)
 		errors++;
-	if (errors > 0)
-		for (j = 0; j < n; j++)
-			if (results[idx[j]] == REPLAY_FRESH)
-				results[idx[j]] = REPLAY_ERROR;
 	free_replies(r);
-	errors += bad_marks;
 	if (r->broken) {
 		redis_link_failed(r->link, err);
-		if (r->cluster != NULL)
-			redis_cluster_stale(r->cluster);
-	} else if (r->cluster != NULL) {
-		set_missing_marks(r, r->since_value);
+		redis_cluster_stale(r->cluster);
 	}
 	return errors == 0 ? 0 : -1;
 }
@@ -695,13 +742,12 @@ logins_answered(struct redis_store *r, const size_t idx[], size_t n,
  */
 static int
 record_on(struct redis_store *r, const size_t idx[], size_t n,
-    const struct replay_time *t, enum replay_result results[],
-    char err[REPLAY_ERR_LEN])
+    enum replay_result results[], char err[REPLAY_ERR_LEN])
 {
 	add_logins(r, idx, n);
 	if (exchange(r, err) == -1)
 		return -1;
-	return logins_answered(r, idx, n, 0, t, results, err);
+	return logins_answered(r, idx, n, results, err);
 }
 
 /*
@@ -734,8 +780,6 @@ use_part(struct redis_store *r, const struct part *p)
 	r->first = p->first;
 	r->ncmds = p->ncmds;
 	r->wait = p->wait;
-	r->mlo = p->mlo;
-	r->mhi = p->mhi;
 }
 
 /*
@@ -747,8 +791,6 @@ write_part(struct redis_store *r, struct part *p, char err[REPLAY_ERR_LEN])
 {
 	r->link = p->link;
 	add_logins(r, r->order + p->lo, p->hi - p->lo);
-	p->mlo = r->mlo;
-	p->mhi = r->mhi;
 	free_replies(r);
 	r->broken = 0;
 	p->x = (struct redis_exchange){ r->deadline, 0, 0, 0, 0 };
@@ -770,8 +812,7 @@ write_part(struct redis_store *r, struct part *p, char err[REPLAY_ERR_LEN])
  */
 static int
 read_part(struct redis_store *r, struct part *p,
-    const struct replay_time *t, enum replay_result results[],
-    char err[REPLAY_ERR_LEN])
+    enum replay_result results[], char err[REPLAY_ERR_LEN])
 {
 	const size_t *idx = r->order + p->lo;
 	size_t n = p->hi - p->lo;
@@ -782,13 +823,12 @@ read_part(struct redis_store *r, struct part *p,
 	r->broken = 0;
 	if (p->written &&
 	    exchange_read(r, &p->x, p->reused, &p->again, err) == 0)
-		return logins_answered(r, idx, n, 0, t, results, err);
+		return logins_answered(r, idx, n, results, err);
 	if (!p->again) {
 		redis_cluster_stale(r->cluster);
 		return -1;
 	}
-	r->nmarks = p->mlo;
-	return record_on(r, idx, n, t, results, err);
+	return record_on(r, idx, n, results, err);
 }
 
 /*
@@ -799,8 +839,7 @@ read_part(struct redis_store *r, struct part *p,
  */
 static int
 cluster_round(struct redis_store *r, size_t pending[], size_t *npending,
-    const struct replay_time *t, enum replay_result results[],
-    char err[REPLAY_ERR_LEN])
+    enum replay_result results[], char err[REPLAY_ERR_LEN])
 {
 	struct redis_link *link[BATCH_MAX];
 	size_t routed[BATCH_MAX], nrouted = 0, nparts = 0, pos = 0, j, i;
@@ -821,7 +860,6 @@ cluster_round(struct redis_store *r, size_t pending[], size_t *npending,
 			snprintf(err, REPLAY_ERR_LEN, "%s", why);
 	}
 	*npending = 0;
-	r->nmarks = 0;
 	while (nrouted > 0) {
 		p = &r->parts[nparts++];
 		p->link = link[routed[0]];
@@ -834,7 +872,7 @@ cluster_round(struct redis_store *r, size_t pending[], size_t *npending,
 	}
 	for (p = r->parts; p < r->parts + nparts; p++) {
 		why[0] = '\0';
-		if (read_part(r, p, t, results, why) == -1 && errors++ == 0)
+		if (read_part(r, p, results, why) == -1 && errors++ == 0)
 			snprintf(err, REPLAY_ERR_LEN, "%s", why);
 		for (j = p->lo; j < p->hi; j++)
 			if (r->redirect[r->order[j]] != REDIS_ANSWERED)
@@ -849,8 +887,8 @@ cluster_round(struct redis_store *r, size_t pending[], size_t *npending,
  * failover) sent again, within the batch's deadline.
  */
 static int
-cluster_record(struct redis_store *r, size_t n, const struct replay_time *t,
-    enum replay_result results[], char err[REPLAY_ERR_LEN])
+cluster_record(struct redis_store *r, size_t n, enum replay_result results[],
+    char err[REPLAY_ERR_LEN])
 {
 	size_t pending[BATCH_MAX], npending = n, i, round;
 	int errors = 0, again = 0;
@@ -872,7 +910,7 @@ cluster_record(struct redis_store *r, size_t n, const struct replay_time *t,
 		if (round > 0 && again && redis_now_ms() + 2 * TRY_AGAIN_MS <
 		    r->deadline)
 			poll(NULL, 0, TRY_AGAIN_MS);
-		errors += cluster_round(r, pending, &npending, t, results, err);
+		errors += cluster_round(r, pending, &npending, results, err);
 	}
 	r->deadline = 0;
 	r->link = NULL;
@@ -881,6 +919,142 @@ cluster_record(struct redis_store *r, size_t n, const struct replay_time *t,
 		    "after %d tries (%.200s): a slot being migrated, or a "
 		    "failover under way", ROUNDS_MAX, r->redirect_text);
 	return errors == 0 ? 0 : -1;
+}
+
+/*
+ * The link in use becomes that of key's slot's primary, and mark_key[0]
+ * that slot's mark. Returns 0, or -1 with err.
+ */
+static int
+use_node_of(struct redis_store *r, const char *key, char err[REPLAY_ERR_LEN])
+{
+	unsigned slot = redis_cluster_slot(key, strlen(key));
+
+	if ((r->link = redis_cluster_link(r->cluster, slot,
+		 redis_now_ms() + r->timeout_ms, err)) == NULL)
+		return -1;
+	mark_keys(r, slot, r->mark_key[0], NULL);
+	return 0;
+}
+
+/*
+ * The first layout's helpers shut out of every slot at once (rule 9), when
+ * the keys' leases were found new (the first helper of this layout on the
+ * cluster) or lost: each slot's old mark set to SHUT_OUT, BATCH_MAX slots
+ * a round trip, primary by primary. A slot this misses (a primary that
+ * does not answer) is shut out by its first login that begins a record.
+ */
+static void
+shut_out_first_layout(struct redis_store *r)
+{
+	char err[REPLAY_ERR_LEN];
+	size_t node, n, done, c, j;
+
+	for (node = 0; (r->link = redis_cluster_primary(r->cluster, node,
+	    redis_now_ms() + r->timeout_ms)) != NULL; node++) {
+		n = redis_cluster_slots_of(r->cluster, node, r->slots);
+		for (done = 0; done < n; done += c) {
+			c = n - done < BATCH_MAX ? n - done : BATCH_MAX;
+			r->ncmds = 0;
+			r->wait = 0;
+			for (j = 0; j < c; j++) {
+				const char *set[] = { "SET", r->old_key[j],
+					SHUT_OUT };
+
+				mark_keys(r, r->slots[done + j],
+				    r->mark_key[j], r->old_key[j]);
+				add(r, 3, set);
+			}
+			if (exchange(r, err) == -1)
+				break;
+			free_replies(r);
+		}
+	}
+	r->link = NULL;
+}
+
+/*
+ * This helper's lease on the store's keys renewed (rule 8): one round trip
+ * to the node of the leases' hash, and WAIT as a login has. Returns 0, or
+ * -1 with err.
+ */
+static int
+renew_lease(struct redis_store *r, uint64_t key_id, uint64_t now_ms,
+    uint64_t life_ms, char err[REPLAY_ERR_LEN])
+{
+	const char *argv[] = { "EVAL", lease_script, "1", r->keys_key,
+		r->key_check, r->lease_text, r->now_ms, r->life, r->trust };
+	uint64_t end = now_ms + LEASE_MS;
+	const redisReply *rep;
+	size_t one = 0;
+	enum replay_result fine = REPLAY_FRESH;
+	int rc = -1, sweep = 0;
+
+	key_check(r, key_id);
+	snprintf(r->lease_text, sizeof(r->lease_text), "%llu",
+	    (unsigned long long)(end + life_ms));
+	if (use_node_of(r, r->keys_key, err) == -1)
+		return -1;
+	r->ncmds = 0;
+	add(r, 9, argv);
+	r->wait = r->wait_replicas > 0;
+	if (exchange(r, err) == -1)
+		return -1;
+	rep = r->replies[r->first];
+	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+	    rep->element[0]->type != REDIS_REPLY_INTEGER ||
+	    rep->element[0]->integer < 0 ||
+	    rep->element[1]->type != REDIS_REPLY_INTEGER) {
+		refused(r, rep, "the store keys' lease (EVAL)", err);
+		/* (MOVED, ASK: the map is asked again for the next try) */
+		if (rep->type == REDIS_REPLY_ERROR)
+			redis_cluster_stale(r->cluster);
+	} else if (script_loaded(r, err) == 0 && (!r->wait ||
+	    replicas_acknowledged(r, &one, 1, &fine, err) == 0)) {
+		r->lease_key = key_id;
+		r->lease_end = end;
+		r->keys_until = (uint64_t)rep->element[0]->integer;
+		sweep = rep->element[1]->integer == 1;
+		rc = 0;
+	}
+	free_replies(r);
+	if (r->broken)
+		redis_link_failed(r->link, err);
+	r->link = NULL;
+	if (sweep)
+		shut_out_first_layout(r);
+	return rc;
+}
+
+/*
+ * Whether logins may be accepted under this helper's keys (rule 8): its
+ * lease runs (renewed when due, or when its keys changed), and no other
+ * keys were in use within a token lifetime. Returns 0, or -1 with why.
+ */
+static int
+keys_current(struct redis_store *r, uint64_t key_id, uint64_t now_ms,
+    uint64_t life_ms, char err[REPLAY_ERR_LEN])
+{
+	char why[REPLAY_ERR_LEN] = "";
+
+	if (r->lease_key != key_id || r->lease_end == 0 ||
+	    now_ms + LEASE_MS - RENEW_MS >= r->lease_end)
+		(void)renew_lease(r, key_id, now_ms, life_ms, why);
+	if (r->lease_key != key_id || now_ms >= r->lease_end) {
+		snprintf(err, REPLAY_ERR_LEN, "the lease on the store's keys "
+		    "(%.60s) could not be renewed: %.200s", r->keys_key,
+		    why[0] != '\0' ? why : "no reply");
+		return -1;
+	}
+	if (now_ms >= r->keys_until)
+		return 0;
+	snprintf(err, REPLAY_ERR_LEN, "the store's keys changed (store_secret "
+	    "set or changed, or helpers sharing the store with different "
+	    "ones, or some without: give them all the same), or the record "
+	    "of the keys in use was lost: nonces recorded under other keys "
+	    "cannot be found, so logins are refused for %llu s more",
+	    (unsigned long long)((r->keys_until - now_ms + 999) / 1000));
+	return -1;
 }
 
 static int
@@ -898,37 +1072,56 @@ redis_record(struct replay *base, const struct replay_entry entries[],
 		results[i] = REPLAY_ERROR;
 	if (n == 0)
 		return 0;
-	if (n > BATCH_MAX || t->now < 0 || t->expiry <= t->now) {
+	if (n > BATCH_MAX || t->now < 0 || t->expiry <= t->now ||
+	    t->lifetime < 0) {
 		snprintf(err, REPLAY_ERR_LEN, "record: %zu entries, or a time "
 		    "out of order", n);
 		return -1;
 	}
-	snprintf(r->ttl, sizeof(r->ttl), "%lld",
-	    (long long)(t->expiry - t->now) * 1000);
+	/* (as redis_single.c: the token's lifetime, or what is left of it) */
+	snprintf(r->life, sizeof(r->life), "%lld", (long long)(t->lifetime >
+	    0 ? t->lifetime : t->expiry - t->now) * 1000);
 	snprintf(r->now_ms, sizeof(r->now_ms), "%lld",
 	    (long long)t->now * 1000);
-	snprintf(r->since_value, sizeof(r->since_value), "%lld",
-	    (long long)t->expiry);
-	for (i = 0; i < n; i++) {
+	if (keys_current(r, entries[0].key_id, (uint64_t)t->now * 1000,
+		(uint64_t)(t->lifetime > 0 ? t->lifetime : t->expiry - t->now) *
+		1000, err) == -1)
+		return -1;
+	for (i = 0; i < n; i++)
 		make_keys(r, &entries[i], i);
-		r->asking[i] = 0;
-	}
-	return cluster_record(r, n, t, results, err);
+	return cluster_record(r, n, results, err);
 }
 
 /*
- * The link in use becomes that of key's slot's primary, and since_key
- * that slot's marker. Returns 0, or -1 with err.
+ * Whether a slot holds every nonce that may still be valid (rule 6), from
+ * HGET of its mark's since: what a lookup, which writes nothing, can tell.
+ * Returns 0, or -1 with why.
  */
 static int
-use_node_of(struct redis_store *r, const char *key, char err[REPLAY_ERR_LEN])
+slot_complete(struct redis_store *r, const redisReply *since, time_t now,
+    char err[REPLAY_ERR_LEN])
 {
-	unsigned slot = redis_cluster_slot(key, strlen(key));
+	long long from;
+	char *end;
 
-	if ((r->link = redis_cluster_link(r->cluster, slot,
-		 redis_now_ms() + r->timeout_ms, err)) == NULL)
+	if (since->type == REDIS_REPLY_NIL) {
+		snprintf(err, REPLAY_ERR_LEN, "Redis at %s holds no %.90s (a "
+		    "new cluster, or a node that lost its data): refused until "
+		    "a login begins a new record there and one token lifetime "
+		    "has passed", redis_link_where(r->link), r->mark_key[0]);
 		return -1;
-	mark_key(r, slot, r->since_key);
+	}
+	if (since->type != REDIS_REPLY_STRING) {
+		refused(r, since, "HGET of the slot's mark", err);
+		return -1;
+	}
+	from = strtoll(since->str, &end, 10);
+	if (*end != '\0' || (long long)now * 1000 < from) {
+		snprintf(err, REPLAY_ERR_LEN, "Redis at %s: the slot's mark "
+		    "%.90s says it holds every nonce only from %.24s (ms)",
+		    redis_link_where(r->link), r->mark_key[0], since->str);
+		return -1;
+	}
 	return 0;
 }
 
@@ -937,7 +1130,7 @@ redis_lookup(struct replay *base, const struct replay_entry *e,
     const struct replay_time *t, char err[REPLAY_ERR_LEN])
 {
 	struct redis_store *r = (struct redis_store *)base;
-	const char *get[] = { "GET", r->since_key };
+	const char *get[] = { "HGET", r->mark_key[0], "since" };
 	const char *exists[] = { "EXISTS", r->nkey[0] };
 	enum replay_result res = REPLAY_ERROR;
 	const redisReply *rep;
@@ -948,13 +1141,13 @@ redis_lookup(struct replay *base, const struct replay_entry *e,
 	if (use_node_of(r, r->nkey[0], err) == -1)
 		return REPLAY_ERROR;
 	r->ncmds = 0;
-	add(r, 2, get);
+	add(r, 3, get);
 	add(r, 2, exists);
 	r->wait = 0;
 	if (exchange(r, err) == -1)
 		return REPLAY_ERROR;
 	rep = r->replies[r->first + 1];
-	if (store_complete(r, r->replies[r->first], t->now, err) == -1)
+	if (slot_complete(r, r->replies[r->first], t->now, err) == -1)
 		res = REPLAY_ERROR;
 	else if (rep->type == REDIS_REPLY_INTEGER && rep->integer == 1)
 		res = REPLAY_SEEN;
@@ -1206,6 +1399,8 @@ open_store(const struct replay_settings *s, enum replay_access access,
 	r->base.backend = &replay_redis;
 	r->access = access;
 	snprintf(r->prefix, sizeof(r->prefix), "%s", o->prefix);
+	snprintf(r->trust, sizeof(r->trust), "%d", o->wait_replicas > 0);
+	snprintf(r->keys_key, sizeof(r->keys_key), "%s{keys}", o->prefix);
 	r->per_user = s->per_user;
 	r->timeout_ms = o->timeout_ms;
 	r->wait_replicas = o->wait_replicas;
@@ -1295,15 +1490,20 @@ ask_describe(void *ctx, int argc, const char *const argv[],
 /*
  * A random nonce recorded, refused the second time, and found, in one
  * round trip: the script, the keys under the prefix, EXISTS, as the ACL
- * user. It is kept PROBE_TTL_S seconds.
+ * user. It is kept for the slot's record lifetime (PROBE_TTL_S at least);
+ * the probe neither checks nor writes the store keys' check value, which
+ * check-config does not know. A slot that refuses its logins for now says
+ * why (the script ran).
  */
 static int
 describe_probe(struct redis_store *r)
 {
-	const char *const argv[] = { "EVALSHA", r->sha, "2", r->nkey[0],
-		r->ukey[0], r->ttl, r->per_user_text, r->member[0], r->now_ms };
+	const char *const argv[] = { "EVALSHA", r->sha, "4", r->nkey[0],
+		r->ukey[0], r->mark_key[0], r->old_key[0], r->life,
+		r->per_user_text, r->member[0], r->now_ms, r->trust, "" };
 	const char *const exists[] = { "EXISTS", r->nkey[0] };
 	char err[REPLAY_ERR_LEN] = "";
+	const redisReply *rep;
 	struct replay_entry e;
 	int errors = 0;
 
@@ -1317,23 +1517,41 @@ describe_probe(struct redis_store *r)
 		    err);
 		return 1;
 	}
-	snprintf(r->ttl, sizeof(r->ttl), "%d", PROBE_TTL_S * 1000);
+	mark_keys(r, slot_of(r, 0), r->mark_key[0], r->old_key[0]);
+	snprintf(r->life, sizeof(r->life), "%d", PROBE_TTL_S * 1000);
 	snprintf(r->now_ms, sizeof(r->now_ms), "%lld",
 	    (long long)time(NULL) * 1000);
 	r->ncmds = 0;
 	r->wait = 0;
-	add(r, 9, argv);
-	add(r, 9, argv);
+	add(r, 13, argv);
+	add(r, 13, argv);
 	add(r, 2, exists);
-	if (exchange(r, err) == 0 && script_loaded(r, err) == 0 &&
-	    entry_result(r, r->replies[r->first], &errors, err) ==
-		REPLAY_FRESH &&
+	if (exchange(r, err) == -1 || script_loaded(r, err) == -1) {
+		printf("  PROBLEM: a test nonce could not be recorded: %s\n",
+		    err);
+		return 1;
+	}
+	rep = r->replies[r->first];
+	if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 &&
+	    rep->element[0]->type == REDIS_REPLY_INTEGER &&
+	    rep->element[0]->integer == SCRIPT_NOT_YET) {
+		if (rep->element[2]->type == REDIS_REPLY_INTEGER &&
+		    rep->element[2]->integer == FOUND_MISSING)
+			snprintf(err, REPLAY_ERR_LEN, "it has no mark yet "
+			    "(its first login begins a record)");
+		else
+			not_now(r, rep, err);
+		printf("  the login script runs; the test nonce's slot refuses "
+		       "logins for now: %s\n", err);
+		return 0;
+	}
+	if (entry_result(r, rep, &errors, err) == REPLAY_FRESH &&
 	    entry_result(r, r->replies[r->first + 1], &errors, err) ==
 		REPLAY_SEEN &&
 	    r->replies[r->first + 2]->type == REDIS_REPLY_INTEGER &&
 	    r->replies[r->first + 2]->integer == 1) {
-		printf("  a test nonce (kept %d s) recorded, refused the "
-		       "second time, and found: OK\n", PROBE_TTL_S);
+		printf("  a test nonce recorded, refused the second time, and "
+		       "found: OK\n");
 		return 0;
 	}
 	printf("  PROBLEM: a test nonce could not be recorded and found: %s\n",
@@ -1341,27 +1559,81 @@ describe_probe(struct redis_store *r)
 	return 1;
 }
 
-/* What the markers of a cluster primary's slots say (rule 6). */
+/* What the marks of a cluster primary's slots say (rule 6). */
 struct mark_count {
 	unsigned slots, complete, young, missing, unknown, set;
 	long long wait; /* the longest a young one refuses, s */
 };
 
+/* One slot's mark, as HGET of its since read: counted. */
+static void
+count_mark(const redisReply *rep, long long now_ms, struct mark_count *k)
+{
+	long long v;
+	char *end;
+
+	if (rep->type == REDIS_REPLY_NIL) {
+		k->missing++;
+		return;
+	}
+	if (rep->type != REDIS_REPLY_STRING ||
+	    (v = strtoll(rep->str, &end, 10), *end != '\0'))
+		k->unknown++;
+	else if (v <= now_ms)
+		k->complete++;
+	else if (++k->young > 0 && (v - now_ms + 999) / 1000 > k->wait)
+		k->wait = (v - now_ms + 999) / 1000;
+}
+
 /*
- * The markers of primary node's slots read (GET), or with mark set where
- * missing (SET 0 NX), BATCH_MAX at a time, and counted. Returns 0, or -1
- * with err.
+ * The primary's identity, "RUN_ID REPLID" as the script records it, for
+ * reset-store. Returns 0, or -1 with err.
+ */
+static int
+node_identity(struct redis_store *r, char id[REDIS_ID_MAX],
+    char err[REPLAY_ERR_LEN])
+{
+	static const char *const server[] = { "INFO", "server" };
+	static const char *const repl[] = { "INFO", "replication" };
+	char run_id[48], replid[48];
+	const redisReply *rep;
+
+	if ((rep = ask(r, 2, server, err)) == NULL)
+		return -1;
+	redis_info_field(rep, "run_id", run_id, sizeof(run_id));
+	if ((rep = ask(r, 2, repl, err)) == NULL)
+		return -1;
+	redis_info_field(rep, "master_replid", replid, sizeof(replid));
+	free_replies(r);
+	if (run_id[0] == '\0' || replid[0] == '\0') {
+		snprintf(err, REPLAY_ERR_LEN, "Redis at %s: INFO names no "
+		    "run_id or master_replid (the ACL user needs INFO)",
+		    redis_link_where(r->link));
+		return -1;
+	}
+	snprintf(id, REDIS_ID_MAX, "%s %s", run_id, replid);
+	return 0;
+}
+
+/*
+ * The marks of primary node's slots read (HGET since), or, for
+ * reset-store (mark), written where missing as complete (since 0) on
+ * this node, the clocks' high-water mark forgotten, the first layout's
+ * helpers shut out; BATCH_MAX slots at a time, and counted. Returns 0, or
+ * -1 with err.
  */
 static int
 each_mark(struct redis_store *r, size_t node, int mark, struct mark_count *k,
     char err[REPLAY_ERR_LEN])
 {
 	uint16_t *slots;
-	const redisReply *rep;
-	long long now = (long long)time(NULL), v;
+	long long now_ms = (long long)time(NULL) * 1000;
+	char id[REDIS_ID_MAX];
 	size_t n, done, c, j;
-	int rc = 0;
+	int rc = 0, per = mark ? 4 : 1;
 
+	if (mark && node_identity(r, id, err) == -1)
+		return -1;
 	if ((slots = malloc(REDIS_CLUSTER_SLOTS * sizeof(*slots))) == NULL) {
 		snprintf(err, REPLAY_ERR_LEN, "out of memory");
 		return -1;
@@ -1373,31 +1645,38 @@ each_mark(struct redis_store *r, size_t node, int mark, struct mark_count *k,
 		r->ncmds = 0;
 		r->wait = 0;
 		for (j = 0; j < c; j++) {
-			const char *get[] = { "GET", r->mark_key[j] };
-			const char *set[] = { "SET", r->mark_key[j], "0", "NX" };
+			const char *get[] = { "HGET", r->mark_key[j], "since" };
+			const char *set[] = { "HSETNX", r->mark_key[j],
+				"since", "0" };
+			const char *set_id[] = { "HSETNX", r->mark_key[j],
+				"id", id };
+			const char *forget[] = { "HDEL", r->mark_key[j], "hw" };
+			const char *old[] = { "SET", r->old_key[j], SHUT_OUT };
 
-			mark_key(r, slots[done + j], r->mark_key[j]);
-			if (mark)
-				add(r, 4, set);
-			else
-				add(r, 2, get);
+			mark_keys(r, slots[done + j], r->mark_key[j],
+			    r->old_key[j]);
+			if (!mark) {
+				add(r, 3, get);
+				continue;
+			}
+			add(r, 4, set);
+			add(r, 4, set_id);
+			add(r, 3, forget);
+			add(r, 3, old);
 		}
 		if ((rc = exchange(r, err)) == -1)
 			break;
 		for (j = 0; j < c; j++) {
-			rep = r->replies[r->first + j];
-			if (rep->type == REDIS_REPLY_STATUS && mark)
-				k->set++;
-			else if (rep->type == REDIS_REPLY_NIL && !mark)
-				k->missing++;
-			else if (rep->type == REDIS_REPLY_NIL)
-				k->complete++; /* (it had one) */
-			else if (rep->type != REDIS_REPLY_STRING)
+			const redisReply *rep = r->replies[r->first + per * j];
+
+			if (!mark)
+				count_mark(rep, now_ms, k);
+			else if (rep->type != REDIS_REPLY_INTEGER)
 				k->unknown++;
-			else if ((v = strtoll(rep->str, NULL, 10)) <= now)
-				k->complete++;
-			else if (++k->young > 0 && v - now > k->wait)
-				k->wait = v - now;
+			else if (rep->integer == 1)
+				k->set++;
+			else
+				k->complete++; /* (it had one) */
 		}
 		free_replies(r);
 	}
@@ -1412,27 +1691,65 @@ describe_marks(struct redis_store *r, size_t node)
 	char err[REPLAY_ERR_LEN];
 
 	if (each_mark(r, node, 0, &k, err) == -1) {
-		printf("  markers not read: %s\n", err);
+		printf("  marks not read: %s\n", err);
 		return;
 	}
 	printf("  %u of its %u slots hold every nonce recorded in them "
-	       "(markers %s{TAG}since)\n", k.complete, k.slots, r->prefix);
+	       "(marks %s{TAG}mark)\n", k.complete, k.slots, r->prefix);
 	if (k.young > 0)
-		printf("  %u slot%s began a new record (a marker was missing): "
-		       "their logins are refused for up to %lld s more\n",
-		    k.young, k.young == 1 ? "" : "s", k.wait);
+		printf("  %u slot%s began a new record (a mark was missing, "
+		       "written by another node, under other keys, or with a "
+		       "shorter lifetime): their logins are refused for up to "
+		       "%lld s more\n", k.young, k.young == 1 ? "" : "s",
+		    k.wait);
 	if (k.missing > 0)
-		printf("  %u slot%s have no marker yet (no login there yet, or "
+		printf("  %u slot%s have no mark yet (no login there yet, or "
 		       "their nonces were lost): the first login in each "
 		       "starts a record, and logins there are refused for one "
 		       "token lifetime; on a cluster that never held nonces, "
 		       "prosody-token-auth reset-store marks them all\n",
 		    k.missing, k.missing == 1 ? "" : "s");
+	if (k.unknown > 0)
+		printf("  PROBLEM: %u slot%s hold a mark this version cannot "
+		       "read: their logins are refused\n", k.unknown,
+		    k.unknown == 1 ? "" : "s");
 }
 
 /*
- * reset-store on a cluster: every slot without a marker marked as holding
- * every nonce (what SET PREFIXsince 0 does on a single Redis).
+ * The store keys' leases forgotten, their hash's node recorded (rule 8),
+ * for reset-store. Returns 0, or -1 with err.
+ */
+static int
+reset_leases(struct redis_store *r, char err[REPLAY_ERR_LEN])
+{
+	char id[REDIS_ID_MAX];
+	const char *del[] = { "DEL", r->keys_key };
+	const char *set[] = { "HSET", r->keys_key, ".id", id };
+	int rc = -1;
+
+	if (use_node_of(r, r->keys_key, err) == -1 ||
+	    node_identity(r, id, err) == -1)
+		return -1;
+	r->ncmds = 0;
+	r->wait = 0;
+	add(r, 2, del);
+	add(r, 4, set);
+	if (exchange(r, err) == -1)
+		return -1;
+	if (r->replies[r->first + 1]->type == REDIS_REPLY_INTEGER)
+		rc = 0;
+	else
+		refused(r, r->replies[r->first + 1], "HSET", err);
+	free_replies(r);
+	r->link = NULL;
+	return rc;
+}
+
+/*
+ * reset-store on a cluster: every slot without a mark marked as holding
+ * every nonce on the node that serves it now (what the first login on a
+ * new Redis would find after one token lifetime), every slot's clock
+ * high-water mark forgotten, and the keys in use.
  */
 static int
 mark_cluster(struct redis_store *r, char msg[REPLAY_ERR_LEN])
@@ -1451,11 +1768,14 @@ mark_cluster(struct redis_store *r, char msg[REPLAY_ERR_LEN])
 		    k.slots, REDIS_CLUSTER_SLOTS);
 		return -1;
 	}
+	if (reset_leases(r, msg) == -1)
+		return -1;
 	snprintf(msg, REPLAY_ERR_LEN, "marked %u slot%s of the cluster as "
-	    "holding every nonce recorded in them (%u had a marker already, "
-	    "kept). Do this only on a cluster that never held nonces: a slot "
-	    "that lost its nonces is trusted again at once.", k.set,
-	    k.set == 1 ? "" : "s", k.complete);
+	    "holding every nonce recorded in them (%u had a mark already, "
+	    "kept); forgot the clocks' high-water marks and the keys in use. "
+	    "Only on a cluster that never held nonces, or after a clock was "
+	    "set back on purpose: what was lost is trusted again at once.",
+	    k.set, k.set == 1 ? "" : "s", k.complete);
 	return 1;
 }
 

@@ -6,7 +6,9 @@ told to stop (STOP_FILE appears, or after DEADLINE seconds), every token
 accepted during the stream is sent again: each must be refused, whatever
 happened to Redis in between.
 
-    redis_stream.py HELPER SEED SECRET CONFIG POOL WORK STOP_FILE DEADLINE
+    redis_stream.py HELPER SEED SECRET CONFIG POOL WORK STOP_FILE DEADLINE [USER]
+
+USER is the JID's local part at example.org (default s).
 
 Writes its progress to WORK/stream.progress ("sent accepted refused") after
 every token, and prints "ok   ..." / "FAIL ..." lines and "# ..." notes at
@@ -23,6 +25,7 @@ HELPER, SEED, SECRET, CONFIG = sys.argv[1:5]
 POOL = int(sys.argv[5])
 WORK, STOP_FILE = sys.argv[6], sys.argv[7]
 DEADLINE = float(sys.argv[8])
+USER = sys.argv[9] if len(sys.argv) > 9 else "s"
 PACE = 0.02  # a token every 20 ms
 ANSWER_TIMEOUT = 5.0
 
@@ -63,8 +66,8 @@ sent = refused = 0
 longest_gap, last_yes = 0.0, None
 start = time.monotonic()
 while not os.path.exists(STOP_FILE) and time.monotonic() - start < DEADLINE:
-    line = ("auth:s:example.org:" +
-            tokengen.mint(SEED, SECRET, "s@example.org")).encode()
+    line = ("auth:%s:example.org:" % USER +
+            tokengen.mint(SEED, SECRET, USER + "@example.org")).encode()
     answers = ask(helpers, line)
     sent += 1
     yes = answers.count(b"1\n")

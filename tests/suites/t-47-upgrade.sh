@@ -6,14 +6,17 @@
 # one accepted (nor the reverse); the new one finds what the old ones
 # recorded. The old versions are built from this project's own history
 # (1.0.0 and 1.1.0, and 2.0.0, whose layout 2 the store converts to layout
-# 3, on LMDB; the Redis store's first layout on Redis); without that
-# history the suite says so and skips.
+# 3, on LMDB; the Redis store's first layout on Redis, and on a Redis
+# Cluster); without that history the suite says so and skips.
 . "$(dirname "$0")/../lib/lib.sh"
 
 declare -A RELEASE=([1.0.0]=33b554f [1.1.0]=ef88a67 [2.0.0]=70ff3d9)
 # The Redis store's first layout (a Lua script per login, PREFIXsince), as
 # it was last before its second; it came after 2.0.0.
 RELEASE[redis-1]=1b156aa
+# The same first layout on a Redis Cluster (a mark per slot, read by a GET
+# of its own), as it was last before the cluster's own layout.
+RELEASE[redis-cluster-1]=996a0b2
 
 if ! git -C "$TOP" rev-parse --git-dir >/dev/null 2>&1; then
 	skip "upgrades" "not a git checkout: the old versions are built from its history"
@@ -103,7 +106,9 @@ import suite
 import tokengen
 
 old_bin, new_bin, conf = sys.argv[1:4]
-name = "Redis from the first layout"
+# (what is upgraded, and its helpers' names in the logs)
+name = sys.argv[4] if len(sys.argv) > 4 else "Redis from the first layout"
+tag = sys.argv[5] if len(sys.argv) > 5 else "redis"
 
 
 def check(ok, what, why=""):
@@ -114,15 +119,16 @@ def token(jid):
     return tokengen.mint(SEED, SECRET, jid, interval=2)
 
 
-old = Helper(conf, binary=old_bin, name="redis-old")
+old = Helper(conf, binary=old_bin, name=tag + "-old")
 t1 = token("bob@example.org")
 check(old.auth("bob@example.org", t1) == "1", "the old helper accepts a token")
-new = Helper(conf, binary=new_bin, name="redis-new")
+new = Helper(conf, binary=new_bin, name=tag + "-new")
 check(new.auth("bob@example.org", t1) == "0",
       "the new helper converts the store, and refuses the token the old one accepted")
 t2 = token("alice@example.org")
 check(old.auth("alice@example.org", t2) == "0",
-      "the old helper, still running, refuses after the conversion (shut out)")
+      "the old helper, still running, refuses after the conversion (shut out; "
+      "on a cluster, in a slot no new helper used)")
 check(new.auth("alice@example.org", t2) == "0",
       "... and so does the new one, for one record lifetime")
 deadline = time.monotonic() + 30
@@ -135,7 +141,7 @@ check(time.monotonic() < deadline, "one record lifetime later, the new helper ac
 check(old.auth("carol@example.org", t3) == "0", "... which the old helper refuses")
 check(old.auth("dave@example.org", token("dave@example.org")) == "0",
       "... as it refuses every token now")
-again = Helper(conf, binary=old_bin, name="redis-again")
+again = Helper(conf, binary=old_bin, name=tag + "-again")
 check(again.auth("erin@example.org", token("erin@example.org")) == "0",
       "an old helper started after the conversion refuses too")
 check(old.stop() == 0 and again.stop() == 0,
@@ -163,6 +169,38 @@ else
 		"redis://:$REDIS_ADMIN_PASSWORD@127.0.0.1:${REDIS_PORT[upgrade]}" "otp_interval = 2"
 	py_checks "$WORK/redis-1/prosody-token-auth" "$HELPER" "$WORK/redis-upgrade.conf" <"$WORK/upgrade-redis.py"
 	check "the first layout's mark now shuts its helpers out" 9999999999 "$(rcli upgrade GET pta:since)"
+fi
+
+# --- Redis Cluster: the first layout, its helpers still running --------------
+
+# The first new helper finds the keys' leases new: it shuts the old helpers
+# out of every slot at once (they refuse every login, even in slots no new
+# helper has used, as alice's), and each slot begins a new record (one
+# record lifetime of refusals); no token is accepted twice meanwhile. The
+# same checks as on one Redis.
+cluster_up() { rcli upcluster CLUSTER INFO 2>/dev/null | grep -q '^cluster_state:ok'; }
+if ! redis_need; then
+	skip "upgrade from the cluster's first layout" "no redis-server or redis-cli (Debian package redis-server)"
+elif ! git -C "$TOP" cat-file -e "${RELEASE[redis-cluster-1]}^{commit}" 2>/dev/null; then
+	skip "upgrade from the cluster's first layout" "commit ${RELEASE[redis-cluster-1]} is not in this clone's history (a shallow clone?)"
+elif ! build redis-cluster-1; then
+	fail "build redis-cluster-1: $(tail -n 5 "$WORK/redis-cluster-1.log")"
+elif ! redis_start upcluster cluster-enabled yes cluster-config-file nodes.conf; then
+	fail "a redis-server in cluster mode for the upgrade started"
+else
+	# A cluster of one node serving every slot.
+	rcli upcluster CLUSTER ADDSLOTSRANGE 0 16383 >/dev/null
+	wait_for 20 cluster_up || fail "the one-node cluster is up"
+	redis_config "$WORK/cluster-upgrade.conf" "redis://:$REDIS_ADMIN_PASSWORD@/" \
+		"replay_redis_cluster = 127.0.0.1:${REDIS_PORT[upcluster]}" "otp_interval = 2"
+	# (the first layout's reset-store: every slot's mark, SET 0 NX)
+	"$WORK/redis-cluster-1/prosody-token-auth" --config "$WORK/cluster-upgrade.conf" reset-store >/dev/null 2>&1 ||
+		fail "the old helper's reset-store"
+	py_checks "$WORK/redis-cluster-1/prosody-token-auth" "$HELPER" "$WORK/cluster-upgrade.conf" \
+		"Redis Cluster from the first layout" cluster <"$WORK/upgrade-redis.py"
+	shut=$(rcli upcluster --scan --pattern 'pta:{*}since' | head -200 |
+		while read -r k; do rcli upcluster GET "$k"; done | sort -u)
+	check "the first layout's marks now shut its helpers out, in every slot" 9999999999 "$shut"
 fi
 
 finish

@@ -38,9 +38,10 @@ if ! redis_need; then
 fi
 
 # The helpers' ACL user on a cluster: the script per login, its slots'
-# markers, reading the map and following ASK.
+# marks and the keys' leases, reading the map and following ASK.
 REDIS_ACL="$REDIS_ACL +evalsha +script|load +zremrangebyscore +zcard +pttl
-+pexpire +cluster|shards +cluster|slots +asking"
++pexpire +hmget +hset +hget +hsetnx +hdel +hgetall +cluster|shards
++cluster|slots +asking"
 NAMES="n1 n2 n3 n4 n5 n6"
 
 declare -A BUS_PORT
@@ -120,32 +121,38 @@ echo "$out" | sed -n '/^replay store/,$p' | sed 's/^/# /'
 	fail "check-config shows the cluster's primaries"
 [ "$(grep -c 'role: primary, 1 replica connected' <<<"$out")" -eq 3 ] &&
 	pass "check-config: each primary has the replica WAIT needs" || fail "check-config: each primary's role"
-# A new cluster: no slot has a marker yet (rule 6: a slot's marker says
-# from when it holds every nonce, and moves and is lost with its nonces);
-# reset-store marks them all, as SET pta:since 0 does on a single Redis.
-[ "$(grep -c 'slots have no marker yet' <<<"$out")" -eq 3 ] &&
-	pass "check-config: a new cluster's slots have no marker yet" || fail "check-config: markers missing"
+# A new cluster: no slot has a mark yet (rule 6: a slot's mark says from
+# when it holds every nonce, on which node, and moves and is lost with its
+# nonces); reset-store marks them all, each with its node.
+[ "$(grep -c 'slots have no mark yet' <<<"$out")" -eq 3 ] &&
+	pass "check-config: a new cluster's slots have no mark yet" || fail "check-config: marks missing"
 out=$($HELPER --config "$CONF" reset-store 2>&1)
 grep -q "^marked 16384 slots of the cluster" <<<"$out" &&
 	pass "reset-store marks the 16384 slots of a new cluster" || fail "reset-store on a cluster: $out"
 out=$($HELPER --config "$CONF" reset-store 2>&1)
-grep -q "^marked 0 slots of the cluster .*16384 had a marker already" <<<"$out" &&
-	pass "... and a second time marks none (SET NX)" || fail "reset-store again: $out"
+grep -q "^marked 0 slots of the cluster .*16384 had a mark already" <<<"$out" &&
+	pass "... and a second time marks none (HSETNX)" || fail "reset-store again: $out"
 out=$($HELPER --config "$CONF" check-config 2>&1)
 status=$?
 [ "$(grep -c '  \([0-9]*\) of its \1 slots hold every nonce recorded' <<<"$out")" -eq 3 ] &&
 	grep -q 'recorded, refused the second time, and found: OK' <<<"$out" &&
 	check "check-config once marked: every slot complete, the test nonce, exit 0" 0 "$status" ||
 	{ echo "$out" | sed 's/^/# /'; fail "check-config once marked"; }
-[ "$(for n in $NAMES; do [ "$(role "$n")" = master ] && rcli "$n" --scan --pattern 'pta:{*}since'; done | wc -l)" -eq 16384 ] &&
-	pass "a marker per slot, each on the primary of its slot" || fail "the markers' places"
+[ "$(for n in $NAMES; do [ "$(role "$n")" = master ] && rcli "$n" --scan --pattern 'pta:{*}mark'; done | wc -l)" -eq 16384 ] &&
+	pass "a mark per slot, each on the primary of its slot" || fail "the marks' places"
+[ "$(for n in $NAMES; do [ "$(role "$n")" = master ] && rcli "$n" --scan --pattern 'pta:{*}since'; done | sort -u | wc -l)" -eq 16384 ] &&
+	[ "$(rcli n1 CLUSTER KEYSLOT 'pta:{0}since')" = "$(rcli n1 CLUSTER KEYSLOT 'pta:{0}mark')" ] &&
+	pass "... and the first layout's marks, which shut its helpers out" || fail "the first layout's marks"
 
 # --- isuser = seen: each JID's mark where its slot is served ----------------------
 
+# (under a prefix of its own: helpers with a store_secret and helpers
+# without refuse each other's slots, rule 8)
 CONF_SEEN=$WORK/token-auth-seen.conf
 redis_config "$CONF_SEEN" "redis://$REDIS_USER:$REDIS_USER_PASSWORD_URL@/" \
-	"replay_redis_cluster = ${seeds[0]}" \
+	"replay_redis_cluster = ${seeds[0]}" "replay_redis_key_prefix = pta:seen:" \
 	"store_secret = ABCDEFGHIJKLMNOPQRSTUVWXYZ234567" "isuser = seen"
+$HELPER --config "$CONF_SEEN" reset-store >/dev/null 2>&1 || fail "reset-store under pta:seen:"
 reqs=()
 for i in 1 2 3 4 5 6 7 8; do
 	reqs+=("auth:seen$i:example.org:$(token "seen$i@example.org")")
@@ -156,7 +163,7 @@ out=$(printf '%s\n' "${reqs[@]}" | timeout 30 $HELPER --config "$CONF_SEEN" \
 	--log stderr 2>"$WORK/seen.err" | tr '\n' ' ' | sed 's/ $//')
 check "isuser = seen on the cluster: 8 logins, each then exists, a stranger not" \
 	"1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 0" "$out"
-[ "$(for n in $NAMES; do [ "$(role "$n")" = master ] && rcli "$n" --scan --pattern 'pta:{*}:s'; done | wc -l)" -eq 8 ] &&
+[ "$(for n in $NAMES; do [ "$(role "$n")" = master ] && rcli "$n" --scan --pattern 'pta:seen:{*}:s'; done | wc -l)" -eq 8 ] &&
 	pass "isuser = seen on the cluster: 8 marks, each on the primary of its JID's slot" ||
 	fail "isuser = seen on the cluster: the marks' places"
 
@@ -230,10 +237,11 @@ done >"$WORK/sizes"
 
 # --- a stream of logins through two helpers, for one JID --------------------------
 
+# stream_start [USER]: the stream, for USER@example.org (default s).
 stream_start() {
-	rm -f "$WORK/stop" "$WORK/stream.progress"
+	rm -f "$WORK/stop" "$WORK/stream.progress" "$WORK"/stream.*.log
 	"$PY" "$TOP/tests/lib/redis_stream.py" "$HELPER" "$OTP_SEED" "$TOKEN_SECRET" \
-		"$CONF" 2 "$WORK" "$WORK/stop" 90 >"$WORK/stream.out" 2>&1 &
+		"$CONF" 2 "$WORK" "$WORK/stop" 90 "${1:-s}" >"$WORK/stream.out" 2>&1 &
 	STREAM=$!
 	pids+=("$STREAM")
 }
@@ -272,28 +280,42 @@ user_sets() {
 	done | sort -u
 }
 
-# The stream's JID (s@example.org): its slot, from the key its first login makes.
-user_sets >"$WORK/sets.before"
-mid_step
-first=$(token s@example.org)
-answer=$(echo "auth:s:example.org:$first" | timeout 30 "$HELPER" --config "$CONF" --log stderr 2>"$WORK/first.log")
-check "a first login for the stream's JID" 1 "$answer"
-out=$($HELPER --config "$CONF" verify s@example.org "$first" 2>&1)
+# first_login USER: a first login for USER@example.org; its token in FIRST,
+# and the slot of the keys it made in SLOT.
+first_login() {
+	local answer ukey
+	user_sets >"$WORK/sets.before"
+	mid_step
+	FIRST=$(token "$1@example.org")
+	answer=$(echo "auth:$1:example.org:$FIRST" | timeout 30 "$HELPER" --config "$CONF" --log stderr 2>"$WORK/first.log")
+	check "a first login for $1@example.org" 1 "$answer"
+	user_sets >"$WORK/sets.after"
+	ukey=$(comm -13 "$WORK/sets.before" "$WORK/sets.after" | head -1)
+	SLOT=$(rcli n1 CLUSTER KEYSLOT "$ukey")
+	echo "# $1@example.org's keys ($ukey) are in slot $SLOT, on $(owner "$SLOT")"
+}
+first_login s
+out=$($HELPER --config "$CONF" verify s@example.org "$FIRST" 2>&1)
 status=$?
 grep -q 'nonce already used' <<<"$out" && check "verify finds the used token on its slot's primary (exit 1)" 1 "$status" ||
 	fail "verify on a cluster: $out"
-user_sets >"$WORK/sets.after"
-ukey=$(comm -13 "$WORK/sets.before" "$WORK/sets.after" | head -1)
-slot=$(rcli n1 CLUSTER KEYSLOT "$ukey")
+stream_slot=$SLOT
+# (its primary named now: owner reads one range per shard, and a
+# migration splits one)
+victim=$(owner "$stream_slot")
+# The migration's JID (m@example.org): its slot moves to another primary.
+first_login m
+slot=$SLOT
 src=$(owner "$slot")
+[ "$slot" != "$stream_slot" ] || fail "m@ and s@ in different slots"
 for n in $NAMES; do
 	[ "$n" != "$src" ] && [ "$(role "$n")" = master ] && { dst=$n; break; }
 done
-echo "# the JID's keys ($ukey) are in slot $slot, on $src; it moves to $dst"
+echo "# slot $slot moves from $src to $dst"
 
 # --- a slot migrated mid-stream: ASK, then MOVED -----------------------------------
 
-stream_start
+stream_start m
 wait_for 10 accepted_more 20 && pass "a stream of logins for the JID through 2 helpers: accepted" ||
 	fail "the stream's logins are accepted"
 asked=$(stat "$dst" cmdstat_asking)
@@ -316,10 +338,13 @@ moved=$(stat "$src" errorstat_MOVED)
 for n in "$dst" "$src" $NAMES; do
 	[ "$(role "$n")" = master ] && rcli "$n" CLUSTER SETSLOT "$slot" NODE "$(node_id "$dst")" >/dev/null
 done
-n=$(accepted)
-wait_for 15 accepted_more "$((n + 20))" &&
-	pass "the slot moved: logins accepted again, on $dst (the helpers were not restarted)" ||
-	fail "logins accepted after the migration"
+# The slot's mark moved with it, written by $src: on $dst that is a loss
+# (what a node restored from a snapshot shows), refused for one record
+# lifetime, as the documentation says of resharding.
+n=$(refused)
+wait_for 15 refused_more "$((n + 20))" && still 2 &&
+	pass "the slot moved: its logins refused on $dst, as after a loss (its mark was written by $src)" ||
+	fail "logins refused after the migration"
 [ "$(stat "$src" errorstat_MOVED)" -gt "$moved" ] &&
 	pass "... after a MOVED from $src, the map asked again" || fail "the helpers met MOVED"
 [ "$(rcli "$dst" CLUSTER COUNTKEYSINSLOT "$slot")" -gt 0 ] && [ "$(rcli "$src" CLUSTER COUNTKEYSINSLOT "$slot")" -eq 0 ] &&
@@ -328,6 +353,9 @@ stream_done "migration"
 grep -q 'still redirected after N tries (TRYAGAIN' "$WORK/stream.said" &&
 	grep -q "slot map changed" "$WORK/stream.said" &&
 	pass "... the helpers logged why (TRYAGAIN), and the new map" || fail "the helpers logged the migration"
+grep -qh "its mark was written by another node" "$WORK"/stream.*.log &&
+	pass "... and why the slot refuses: its mark was written by another node" ||
+	fail "the helpers logged the moved mark"
 
 # --- the primary killed: its replica promoted ---------------------------------------
 
@@ -341,8 +369,8 @@ replica_of() {
 }
 is_primary() { [ "$(role "$1")" = master ]; }
 in_sync() { rcli "$1" INFO replication | grep -q 'master_link_status:up'; }
-victim=$dst
 heir=$(replica_of "$victim")
+echo "# s@example.org's slot $stream_slot: $victim, its replica $heir"
 stream_start
 wait_for 10 accepted_more 20 || fail "the stream's logins are accepted"
 n=$(refused)
@@ -381,5 +409,96 @@ n=$(accepted)
 wait_for 30 accepted_more "$((n + 20))" &&
 	pass "the helpers followed it by themselves" || fail "the helpers followed the manual failover"
 stream_done "manual failover"
+
+# --- losses, lifetimes, clocks and keys, on a cluster of one node -----------------
+
+# A cluster of one primary serving every slot, no replica (WAIT 0), tokens
+# of 2-second steps: helpers with otp_window 1 and 3 share it.
+cluster_node solo || fail "a one-node cluster's server started"
+rcli solo CLUSTER ADDSLOTSRANGE 0 16383 >/dev/null
+solo_ok() { rcli solo CLUSTER INFO 2>/dev/null | grep -q '^cluster_state:ok'; }
+wait_for 20 solo_ok && pass "a cluster of one node serving the 16384 slots" || fail "the one-node cluster"
+for w in 1 3; do
+	redis_config "$WORK/solo-$w.conf" "redis://$REDIS_USER:$REDIS_USER_PASSWORD_URL@/" \
+		"replay_redis_cluster = 127.0.0.1:${REDIS_PORT[solo]}" \
+		"otp_interval = 2" "otp_window = $w" "replay_per_user = 1000"
+done
+redis_config "$WORK/solo-key.conf" "redis://$REDIS_USER:$REDIS_USER_PASSWORD_URL@/" \
+	"replay_redis_cluster = 127.0.0.1:${REDIS_PORT[solo]}" \
+	"otp_interval = 2" "otp_window = 3" "store_secret = ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+$HELPER --config "$WORK/solo-3.conf" reset-store >/dev/null 2>&1 || fail "reset-store on the one-node cluster"
+# solo WINDOW USER TOKEN [LOG] [FAKETIME]: a helper of otp_window WINDOW
+# (or of conf WINDOW) asked one login; its answer.
+solo() {
+	local conf=$WORK/solo-$1.conf pre=()
+	[ -z "${5:-}" ] || pre=(faketime -f "$5")
+	echo "auth:$2:example.org:$3" | timeout 30 "${pre[@]}" "$HELPER" --config "$conf" \
+		--log stderr 2>>"$WORK/${4:-solo}.log"
+}
+stoken() { token "$1@example.org" --interval 2 "${@:2}"; }
+
+# A nonce kept for the longest lifetime any helper of the slot used: the
+# window-1 helper's token replayed to the window-3 one after the window-1
+# lifetime, while the token is still valid for the window-3 one.
+check "window 3: a login for w@ (the slot learns its lifetime)" 1 "$(solo 3 w "$(stoken w)")"
+# (at the start of a step k; the window-1 helper keeps the nonce for 6 s,
+# until step k + 3 begins, the window-3 one accepts the token until step
+# k + 3 ends: replayed in its second half)
+while [ $(($(date +%s) % 2)) -ne 0 ]; do sleep 0.05; done
+k=$(($(date +%s) / 2))
+t=$(stoken w)
+check "window 1: a token for w@ accepted" 1 "$(solo 1 w "$t")"
+while [ "$(date +%s)" -lt $((2 * k + 7)) ]; do sleep 0.05; done
+check "window 3: that token replayed after the window-1 lifetime: refused" 0 "$(solo 3 w "$t" window)"
+grep -q 'replayed' "$WORK/window.log" &&
+	pass "... as a nonce already used (kept for the longest lifetime)" || { cat "$WORK/window.log"; fail "the window replay's reason"; }
+
+# A clock set back (faketime): refused, the script comparing it with Redis's.
+if command -v faketime >/dev/null; then
+	check "a helper whose clock is 5 s behind: refused" 0 \
+		"$(solo 1 c "$(stoken c --offset -5)" clock -5s)"
+	grep -q "clock is [0-9]* ms behind Redis's" "$WORK/clock.log" &&
+		pass "... and it logs that its clock is behind Redis's" || { cat "$WORK/clock.log"; fail "the clock refusal's reason"; }
+else
+	skip "a clock set back" "needs faketime (Debian package faketime)"
+fi
+
+# Helpers with other keys (a store_secret set, changed, or some without):
+# nonces recorded under the other keys cannot be found, and they fall in
+# other slots: the keys in use are leased in one record for the cluster,
+# and a helper refuses while other keys were in use within a lifetime.
+t=$(stoken k)
+check "a token accepted by a helper without store_secret" 1 "$(solo 3 k "$t")"
+check "... replayed to a helper with a store_secret: refused" 0 "$(solo key k "$t" keys)"
+grep -q "the store's keys changed" "$WORK/keys.log" &&
+	pass "... which logs that the store's keys changed" || { cat "$WORK/keys.log"; fail "the keys refusal's reason"; }
+
+# A node flushed between two batches: its slots' marks are gone with the
+# nonces (and the keys' leases), and the replay is refused.
+$HELPER --config "$WORK/solo-3.conf" reset-store >/dev/null 2>&1 || fail "reset-store (the keys in use forgotten)"
+t=$(stoken f)
+check "a token for f@ accepted" 1 "$(solo 3 f "$t")"
+rcli solo FLUSHALL >/dev/null
+check "the node flushed: the token replayed is refused" 0 "$(solo 3 f "$t" flush)"
+grep -q "its mark was missing\|record of the keys in use was lost" "$WORK/flush.log" &&
+	pass "... and the log says the slot's mark, or the keys' leases, were missing" || { cat "$WORK/flush.log"; fail "the flush refusal's reason"; }
+
+# A node killed and restarted from a snapshot taken before a login: the
+# snapshot's marks are its own, the login's nonce is lost: the identity
+# check (run_id) of the slot's mark, or of the keys' leases, refuses the
+# replay.
+$HELPER --config "$WORK/solo-3.conf" reset-store >/dev/null 2>&1 || fail "reset-store after the flush"
+check "a token for r@ accepted" 1 "$(solo 3 r "$(stoken r)")"
+[ "$(rcli solo SAVE)" = OK ] && pass "a snapshot (SAVE)" || fail "SAVE"
+t=$(stoken r)
+check "a token for r@ accepted after the snapshot" 1 "$(solo 3 r "$t")"
+redis_stop solo KILL
+cluster_node solo || fail "the node restarted"
+wait_for 20 solo_ok || fail "the one-node cluster back"
+[ "$(rcli solo EXISTS "$(rcli solo --scan --pattern 'pta:{*}mark' | head -1)")" = 1 ] &&
+	pass "the node restarted from the snapshot, its marks with it" || fail "the snapshot loaded"
+check "the token accepted after the snapshot, replayed: refused" 0 "$(solo 3 r "$t" restore)"
+grep -q "its mark was written by another node\|record of the keys in use was lost" "$WORK/restore.log" &&
+	pass "... as the node is not the one that wrote the slot's mark (or the keys' leases)" || { cat "$WORK/restore.log"; fail "the restore refusal's reason"; }
 
 finish

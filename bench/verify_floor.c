@@ -81,7 +81,7 @@ main(int argc, char **argv)
 	const struct token_keys *keys;
 	struct config c;
 	struct format_token ft;
-	struct token *t = &ft.u.converse;
+	struct token *t = (struct token *)ft.parsed.bytes;
 	unsigned long long done = 0, count = 0, bad = 0;
 	double seconds = 0, start, elapsed;
 	time_t now = time(NULL);

@@ -106,6 +106,7 @@
 
 #include "redis_batch.h"
 #include "redis_describe.h"
+#include "redis_keys.h"
 #include "redis_link.h"
 #include "redis_url.h"
 #include "redis_single.h"
@@ -114,7 +115,6 @@
 #define PER_ENTRY   4			/* commands per entry */
 #define CMDS_MAX    (PER_ENTRY * BATCH_MAX + 16)
 #define REPLIES_MAX (CMDS_MAX + 2)	/* and the script's, and WAIT's */
-#define KEY_MAX	    (REDIS_PREFIX_MAX + 2 + 2 * REPLAY_USER_LEN + 3 + 2 * REPLAY_KEY_LEN + 1)
 #define PROBE_TTL_MS 2000
 #define DEFAULT_TIMEOUT_MS 250
 #define DEFAULT_PREFIX	    "pta:"
@@ -198,8 +198,8 @@ struct redis_single {
 	const struct replay_time *t;
 	struct head head;
 	int raise;
-	char nkey[BATCH_MAX][KEY_MAX], ckey[BATCH_MAX][KEY_MAX],
-	    pkey[BATCH_MAX][KEY_MAX];
+	char nkey[BATCH_MAX][REDIS_KEY_MAX], ckey[BATCH_MAX][REDIS_KEY_MAX],
+	    pkey[BATCH_MAX][REDIS_KEY_MAX];
 	char meta_key[REDIS_PREFIX_MAX + 8], id_key[REDIS_PREFIX_MAX + 8],
 	    old_key[REDIS_PREFIX_MAX + 8];
 	char ttl[24], at[24], now_ms[24], hw[24], life[24], since[24],
@@ -212,33 +212,18 @@ struct redis_single {
 
 /* --- keys and commands -------------------------------------------------- */
 
-static void
-hex(char *out, const uint8_t *b, size_t n)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = digits[b[i] >> 4];
-		out[2 * i + 1] = digits[b[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 /* The nonce's key, and its JID's counts' in period now and the one before. */
 static void
 make_keys(struct redis_single *r, const struct replay_entry *e, size_t i,
     unsigned long long period)
 {
-	char user[2 * REPLAY_USER_LEN + 1], key[2 * REPLAY_KEY_LEN + 1];
+	char suffix[REDIS_KEY_SUFFIX_MAX];
 
-	hex(user, e->user, REPLAY_USER_LEN);
-	hex(key, e->key, REPLAY_KEY_LEN);
-	snprintf(r->nkey[i], KEY_MAX, "%s{%s}:n:%s", r->prefix, user, key);
-	snprintf(r->ckey[i], KEY_MAX, "%s{%s}:c:%llu", r->prefix, user,
-	    period);
-	snprintf(r->pkey[i], KEY_MAX, "%s{%s}:c:%llu", r->prefix, user,
-	    period - 1);
+	redis_nonce_key(r->nkey[i], r->prefix, e);
+	snprintf(suffix, sizeof(suffix), ":c:%llu", period);
+	redis_user_key(r->ckey[i], r->prefix, e->user, suffix);
+	snprintf(suffix, sizeof(suffix), ":c:%llu", period - 1);
+	redis_user_key(r->pkey[i], r->prefix, e->user, suffix);
 }
 
 /* Adds a command; returns its index. */

@@ -119,6 +119,7 @@
 #include "redis_batch.h"
 #include "redis_cluster.h"
 #include "redis_describe.h"
+#include "redis_keys.h"
 #include "redis_link.h"
 #include "redis_single.h"
 #include "redis_url.h"
@@ -135,7 +136,6 @@ _Static_assert(sizeof(struct redis_settings) <= REPLAY_OWN_MAX, "settings");
 #define ROUNDS_MAX  4			/* a Cluster's batch: redirections */
 #define TRY_AGAIN_MS 20			/* a slot being migrated: a pause */
 #define MARK_KEY_MAX (REDIS_PREFIX_MAX + REDIS_CLUSTER_TAG_MAX + 8)
-#define KEY_MAX	    (REDIS_PREFIX_MAX + 2 + 2 * REPLAY_USER_LEN + 3 + 2 * REPLAY_KEY_LEN + 1)
 #define SHA_LEN	    40
 #define PROBE_TTL_S 2
 #define DEFAULT_TIMEOUT_MS 250
@@ -323,7 +323,7 @@ struct redis_store {
 	struct redis_command cmds[CMDS_MAX], load;
 	size_t ncmds;
 	int wait;
-	char nkey[BATCH_MAX][KEY_MAX], ukey[BATCH_MAX][KEY_MAX];
+	char nkey[BATCH_MAX][REDIS_KEY_MAX], ukey[BATCH_MAX][REDIS_KEY_MAX];
 	char member[BATCH_MAX][2 * REPLAY_KEY_LEN + 1];
 	char life[24], per_user_text[12];
 	char now_ms[24], trust[2], key_check[17];
@@ -362,35 +362,18 @@ struct redis_store {
 		uint64_t until;
 	} marked[SEEN_CACHE];
 	size_t next_marked;
-	char seen_key[KEY_MAX], seen_day[24], seen_ttl[24];
+	char seen_key[REDIS_KEY_MAX], seen_day[24], seen_ttl[24];
 };
 
 /* --- keys and commands -------------------------------------------------- */
-
-static void
-hex(char *out, const uint8_t *b, size_t n)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = digits[b[i] >> 4];
-		out[2 * i + 1] = digits[b[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
 
 /* The nonce's key, its JID's set's key, and its member in the set. */
 static void
 make_keys(struct redis_store *r, const struct replay_entry *e, size_t i)
 {
-	char user[2 * REPLAY_USER_LEN + 1], key[2 * REPLAY_KEY_LEN + 1];
-
-	hex(user, e->user, REPLAY_USER_LEN);
-	hex(key, e->key, REPLAY_KEY_LEN);
-	memcpy(r->member[i], key, sizeof(key));
-	snprintf(r->nkey[i], KEY_MAX, "%s{%s}:n:%s", r->prefix, user, key);
-	snprintf(r->ukey[i], KEY_MAX, "%s{%s}:u", r->prefix, user);
+	redis_hex(r->member[i], e->key, REPLAY_KEY_LEN);
+	redis_nonce_key(r->nkey[i], r->prefix, e);
+	redis_user_key(r->ukey[i], r->prefix, e->user, ":u");
 }
 
 /*
@@ -426,7 +409,7 @@ script_sha(char out[SHA_LEN + 1])
 	if (EVP_Digest(script, sizeof(script) - 1, md, &len, EVP_sha1(),
 		NULL) != 1 || len != SHA_LEN / 2)
 		return -1;
-	hex(out, md, len);
+	redis_hex(out, md, len);
 	return 0;
 }
 
@@ -1170,10 +1153,7 @@ redis_lookup(struct replay *base, const struct replay_entry *e,
 static void
 make_seen_key(struct redis_store *r, const uint8_t user[REPLAY_USER_LEN])
 {
-	char hexuser[2 * REPLAY_USER_LEN + 1];
-
-	hex(hexuser, user, REPLAY_USER_LEN);
-	snprintf(r->seen_key, KEY_MAX, "%s{%s}:s", r->prefix, hexuser);
+	redis_user_key(r->seen_key, r->prefix, user, ":s");
 }
 
 /* A seen mark's value: its last day, digits only. 0, or -1. */

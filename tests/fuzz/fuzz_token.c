@@ -87,7 +87,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char again[TOKEN_MAX_LEN + 1];
 	struct replay_entry e1 = { 0 }, e2 = { 0 };
 	struct format_token ft2;
-	struct token t, *t2 = &ft2.u.converse;
+	struct token t, *t2 = (struct token *)ft2.parsed.bytes;
 	size_t len, vi, oi, ui;
 	time_t now;
 	unsigned bad;

@@ -831,6 +831,54 @@ START_TEST(rfc7520_4_4_hs256)
 }
 END_TEST
 
+/* RFC 7520 4.1: RS256 (RSASSA-PKCS1-v1_5) with the RSA key of RFC 7520 3.4,
+ * over the same prose payload as 4.4: its signature verifies, one changed
+ * character makes it fail, and as a login it is malformed, not a bad
+ * signature. */
+START_TEST(rfc7520_4_1_rs256)
+{
+	static const char set[] = "{\"keys\":[{\"kty\":\"RSA\",\"kid\":"
+	    "\"bilbo.baggins@hobbiton.example\",\"use\":\"sig\",\"alg\":"
+	    "\"RS256\",\"n\":\"n4EPtAOCc9AlkeQHPzHStgAbgs7bTZLwUBZdR8_KuKPEHLd4"
+	    "rHVTeT-O-XV2jRojdNhxJWTDvNd7nqQ0VEiZQHz_AJmSCpMaJMRBSFKrKb2wqVwGU_N"
+	    "sYOYL-QtiWN2lbzcEe6XC0dApr5ydQLrHqkHHig3RBordaZ6Aj-oBHqFEHYpPe7Tpe-"
+	    "OfVfHd1E6cS6M1FZcD1NNLYD5lFHpPI9bTwJlsde3uhGqC0ZCuEHg8lhzwOHrtIQbS0"
+	    "FVbb9k3-tVTU4fg_3L_vniUFAKwuCLqKnS2BYwdq_mzSnbLY7h_qixoR7jig3__kRhu"
+	    "axwUkRz5iaiQkqgc5gHdrNP5zw\",\"e\":\"AQAB\"}]}";
+	static const char tok[] = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImJpbGJvLmJhZ2d"
+	    "pbnNAaG9iYml0b24uZXhhbXBsZSJ9.SXTigJlzIGEgZGFuZ2Vyb3VzIGJ1c2luZXNzL"
+	    "CBGcm9kbywgZ29pbmcgb3V0IHlvdXIgZG9vci4gWW91IHN0ZXAgb250byB0aGUgcm9h"
+	    "ZCwgYW5kIGlmIHlvdSBkb24ndCBrZWVwIHlvdXIgZmVldCwgdGhlcmXigJlzIG5vIGt"
+	    "ub3dpbmcgd2hlcmUgeW91IG1pZ2h0IGJlIHN3ZXB0IG9mZiB0by4.MRjdkly7_-oTPT"
+	    "S3AXP41iQIGKa80A0ZmTuV5MEaHoxnW2e5CZ5NlKtainoFmKZopdHM1O2U4mwzJdQx9"
+	    "96ivp83xuglII7PNDi84wnB-BDkoBwA78185hX-Es4JIwmDLJK3lfWRa-XtL0RnltuY"
+	    "v746iYTh_qHRD68BNt1uSNCrUCTJDt5aAE6x8wW1Kt9eRo4QPocSadnHXFxnt8Is9Uz"
+	    "pERV0ePPQdLuW3IS_de3xyIrDaLGdjluPxUAhb6L2aXic1U12podGU0KLUQSE_oI-Zn"
+	    "mKJ3F4uOZDnd6QZWJushZ41Axf_fcIe8u9ipH84ogoree7vjbU5y18kDquDg";
+	char err[512], bad[sizeof(tok)];
+	struct jwks *s = jwks_load(write_file("7520-rsa.jwks", set, 0644),
+	    err);
+
+	ck_assert_msg(s != NULL, "%s", err);
+	ck_assert_int_eq(s->keys[0].alg, JWKS_RS256);
+	ck_assert_int_eq(s->keys[0].bits, 2048);
+	ck_assert_int_eq(jwt_signature_verifies(&s->keys[0], tok,
+	    strlen(tok)), 1);
+	/* A changed signature, then a changed payload. */
+	strcpy(bad, tok);
+	bad[strlen(bad) - 5] = bad[strlen(bad) - 5] == 'A' ? 'B' : 'A';
+	ck_assert_int_eq(jwt_signature_verifies(&s->keys[0], bad,
+	    strlen(bad)), 0);
+	strcpy(bad, tok);
+	bad[80] = bad[80] == 'A' ? 'B' : 'A';
+	ck_assert_int_eq(jwt_signature_verifies(&s->keys[0], bad,
+	    strlen(bad)), 0);
+	jwks_free(dom.keys);
+	dom.keys = s;
+	ck_assert_int_eq(verify(tok), JWT_MALFORMED);
+}
+END_TEST
+
 /* RFC 8037 A.1, A.3 and A.4: Ed25519, its thumbprint and signature. */
 START_TEST(rfc8037_ed25519)
 {
@@ -1015,6 +1063,7 @@ suite(void)
 	ADD(tc, not_objects);
 	ADD(tc, rfc7515_a1_hs256);
 	ADD(tc, rfc7515_a3_es256);
+	ADD(tc, rfc7520_4_1_rs256);
 	ADD(tc, rfc7520_4_4_hs256);
 	ADD(tc, rfc8037_ed25519);
 	ADD(tc, own_vectors);

@@ -1025,6 +1025,51 @@ START_TEST(base64url_canonical)
 }
 END_TEST
 
+/* Eight characters are decoded at a time: every length round-trips, every
+ * character of the alphabet at every place decodes as it should, and a
+ * character next to the alphabet's ranges, at any place, is refused. */
+START_TEST(base64url_every_length_and_place)
+{
+	static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
+				  "qrstuvwxyz0123456789-_";
+	static const char near[] = "@[`{/:,.^+= \x7f\x80\xc1\xff";
+	unsigned char raw[96], back[96];
+	char text[160], bad[160];
+	size_t len, i, j;
+
+	for (i = 0; i < sizeof(raw); i++)
+		raw[i] = (unsigned char)(i * 37 + 11);
+	for (len = 0; len <= sizeof(raw); len++) {
+		b64(raw, len, text);
+		ck_assert_int_eq(jwks_b64url_decode(text, strlen(text), back),
+		    (int)len);
+		ck_assert_mem_eq(back, raw, len);
+	}
+	/* 64 characters, each of the alphabet once, at each place in turn. */
+	for (i = 0; i < 64; i++) {
+		for (j = 0; j < 64; j++)
+			text[j] = abc[(i + j) % 64];
+		ck_assert_int_eq(jwks_b64url_decode(text, 64, back), 48);
+		for (j = 0; j < 48; j++) {
+			unsigned v = (unsigned)(i + j / 3 * 4) % 64 << 18 |
+			    (unsigned)(i + j / 3 * 4 + 1) % 64 << 12 |
+			    (unsigned)(i + j / 3 * 4 + 2) % 64 << 6 |
+			    (unsigned)(i + j / 3 * 4 + 3) % 64;
+
+			ck_assert_uint_eq(back[j], (v >> (16 - 8 * (j % 3))) &
+			    0xff);
+		}
+	}
+	for (i = 0; i < 64; i++) {
+		for (j = 0; j < sizeof(near) - 1; j++) {
+			memcpy(bad, text, 64);
+			bad[i] = near[j];
+			ck_assert_int_eq(jwks_b64url_decode(bad, 64, back), -1);
+		}
+	}
+}
+END_TEST
+
 static Suite *
 suite(void)
 {
@@ -1070,6 +1115,7 @@ suite(void)
 	ADD(tc, weak_or_malformed_keys_refused);
 	ADD(tc, symlink_refused);
 	ADD(tc, base64url_canonical);
+	ADD(tc, base64url_every_length_and_place);
 	suite_add_tcase(s, tc);
 	return s;
 }

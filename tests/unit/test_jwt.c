@@ -447,6 +447,44 @@ START_TEST(unknown_or_absent_kid_with_several_keys)
 }
 END_TEST
 
+/*
+ * A header read once is remembered with the key it names, for the tokens
+ * that repeat it byte for byte: that key alone. The same header over
+ * another key's signature is a bad signature, another header is read
+ * afresh, and a set loaded again (a rotation) remembers nothing.
+ */
+START_TEST(remembered_header_names_its_key_only)
+{
+	static const char header[] = "{\"alg\":\"EdDSA\",\"kid\":\"ed\"}";
+	char a[4096], b[4096], forged[4096], claims[512], err[512];
+	char set[2200], k[2048];
+
+	token("ed", "m1", "", a);
+	ck_assert_int_eq(verify(a), JWT_VALID);
+	ck_assert_ptr_eq(dom.keys->last_key, &dom.keys->keys[0]);
+	snprintf(claims, sizeof(claims), CLAIMS_FMT, NOW, NOW + 120, "m2", "");
+	raw_token(header, strlen(header), claims, strlen(claims), "EdDSA",
+	    other_ed, NULL, 0, forged);
+	ck_assert_int_eq(verify(forged), JWT_BAD_SIGNATURE);
+	token("es", "m3", "", b);
+	ck_assert_int_eq(verify(b), JWT_VALID);
+	ck_assert_ptr_eq(dom.keys->last_key, &dom.keys->keys[1]);
+	ck_assert_int_eq(header_verdict("{\"alg\":\"ES256\",\"kid\":\"ed\"}",
+	    "ES256", es, NULL, 0), JWT_UNKNOWN_KEY);
+	ck_assert_int_eq(verify(b), JWT_VALID);
+
+	/* kid ed is now another key. */
+	jwk_of(other_ed, "ed", "EdDSA", k, sizeof(k));
+	snprintf(set, sizeof(set), "{\"keys\":[%s]}", k);
+	jwks_free(dom.keys);
+	dom.keys = jwks_load(write_file("rotated.jwks", set, 0644), err);
+	ck_assert_msg(dom.keys != NULL, "%s", err);
+	ck_assert_ptr_null(dom.keys->last_key);
+	ck_assert_int_eq(verify(forged), JWT_VALID);
+	ck_assert_int_eq(verify(a), JWT_BAD_SIGNATURE);
+}
+END_TEST
+
 START_TEST(kid_with_path_or_control_characters)
 {
 	ck_assert_int_eq(header_verdict("{\"alg\":\"EdDSA\",\"kid\":"
@@ -1088,6 +1126,7 @@ suite(void)
 	ADD(tc, public_key_as_hs256_secret);
 	ADD(tc, alg_other_than_the_keys);
 	ADD(tc, unknown_or_absent_kid_with_several_keys);
+	ADD(tc, remembered_header_names_its_key_only);
 	ADD(tc, kid_with_path_or_control_characters);
 	ADD(tc, crit_refused);
 	ADD(tc, keys_in_the_header_never_used);

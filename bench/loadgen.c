@@ -216,6 +216,18 @@ add(size_t *len, const char *text, size_t n)
 	}
 }
 
+/* Room for total requests of bytes in all, their answers and times. */
+static void
+allocate(size_t total, size_t bytes)
+{
+	if ((reqbuf = malloc(bytes)) == NULL ||
+	    (reqoff = malloc((total + 1) * sizeof(*reqoff))) == NULL ||
+	    (expected = malloc(total)) == NULL ||
+	    (sent_ns = calloc(total, sizeof(*sent_ns))) == NULL ||
+	    (lat_ns = calloc(total, sizeof(*lat_ns))) == NULL)
+		die("malloc");
+}
+
 static void
 make_requests(size_t total)
 {
@@ -230,12 +242,7 @@ make_requests(size_t total)
 	size_t i, len = 0, n;
 	int kind, yes;
 
-	if ((reqbuf = malloc(total * (MAX_REQ + 3))) == NULL ||
-	    (reqoff = malloc((total + 1) * sizeof(*reqoff))) == NULL ||
-	    (expected = malloc(total)) == NULL ||
-	    (sent_ns = calloc(total, sizeof(*sent_ns))) == NULL ||
-	    (lat_ns = calloc(total, sizeof(*lat_ns))) == NULL)
-		die("malloc");
+	allocate(total, total * (MAX_REQ + 3));
 	for (i = 0; i < total; i++) {
 		reqoff[i] = len;
 		kind = strcmp(opt.mix, "valid") == 0 ? 0 :
@@ -311,12 +318,7 @@ read_requests(const char *path, size_t total)
 	    fseek(f, 0, SEEK_SET) == -1)
 		die(path);
 	/* At most one framing byte more a line than the file has. */
-	if ((reqbuf = malloc((size_t)n + 2 * total + 1)) == NULL ||
-	    (reqoff = malloc((total + 1) * sizeof(*reqoff))) == NULL ||
-	    (expected = malloc(total)) == NULL ||
-	    (sent_ns = calloc(total, sizeof(*sent_ns))) == NULL ||
-	    (lat_ns = calloc(total, sizeof(*lat_ns))) == NULL)
-		die("malloc");
+	allocate(total, (size_t)n + 2 * total + 1);
 	for (i = 0; i < total; i++) {
 		if ((n = getline(&line, &cap, f)) <= 1)
 			dief("fewer requests in the file than warm-up and "

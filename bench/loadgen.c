@@ -8,7 +8,12 @@
  *   loadgen [options] -- COMMAND [ARGS...]     (pipe, pty: the helper to run)
  *   loadgen [options] --socket PATH            (a served socket)
  *
- *   --config FILE     the secrets to mint tokens with (required)
+ *   --config FILE     the secrets to mint tokens with (required, but
+ *                     with --requests-from)
+ *   --requests-from FILE
+ *                     requests made beforehand, one a line, each to be
+ *                     accepted (JWTs: bench/jwt_floor.c --emit), in place
+ *                     of minted ones; the first warmup of them untimed
  *   --transport pipe|pty|socket                                (pipe)
  *   --framing generic|ejabberd                                 (generic)
  *   --requests N      timed requests                           (100000)
@@ -55,13 +60,13 @@
 enum transport { PIPE, PTY, SOCK };
 
 static struct {
-	const char *config, *socket, *label;
+	const char *config, *socket, *label, *requests_from;
 	enum transport transport;
 	int ejabberd, check;
 	size_t requests, warmup, window;
 	const char *mix;
 	char **command;
-} opt = { NULL, NULL, "run", PIPE, 0, 1, 100000, 1000, 1, "valid", NULL };
+} opt = { NULL, NULL, "run", NULL, PIPE, 0, 1, 100000, 1000, 1, "valid", NULL };
 
 static char *reqbuf;	  /* every request, framed, back to back */
 static size_t *reqoff;	  /* request i is reqbuf[reqoff[i]..reqoff[i+1]) */
@@ -114,7 +119,8 @@ usage(void)
 	    "[--warmup N]\n"
 	    "               [--window N] [--mix valid|isuser|mixed] "
 	    "[--label NAME]\n"
-	    "               [--no-check] [-- COMMAND ARGS...]\n");
+	    "               [--no-check] [--requests-from FILE] "
+	    "[-- COMMAND ARGS...]\n");
 	exit(2);
 }
 
@@ -158,10 +164,13 @@ parse_args(int argc, char **argv)
 			opt.mix = v;
 		else if (strcmp(a, "--label") == 0)
 			opt.label = v;
+		else if (strcmp(a, "--requests-from") == 0)
+			opt.requests_from = v;
 		else
 			usage();
 	}
-	if (opt.config == NULL || opt.window == 0 || opt.requests == 0 ||
+	if ((opt.config == NULL && opt.requests_from == NULL) ||
+	    opt.window == 0 || opt.requests == 0 ||
 	    (opt.transport == SOCK ? opt.socket == NULL :
 				     opt.command == NULL || !*opt.command))
 		usage();
@@ -207,6 +216,18 @@ add(size_t *len, const char *text, size_t n)
 	}
 }
 
+/* Room for total requests of bytes in all, their answers and times. */
+static void
+allocate(size_t total, size_t bytes)
+{
+	if ((reqbuf = malloc(bytes)) == NULL ||
+	    (reqoff = malloc((total + 1) * sizeof(*reqoff))) == NULL ||
+	    (expected = malloc(total)) == NULL ||
+	    (sent_ns = calloc(total, sizeof(*sent_ns))) == NULL ||
+	    (lat_ns = calloc(total, sizeof(*lat_ns))) == NULL)
+		die("malloc");
+}
+
 static void
 make_requests(size_t total)
 {
@@ -221,12 +242,7 @@ make_requests(size_t total)
 	size_t i, len = 0, n;
 	int kind, yes;
 
-	if ((reqbuf = malloc(total * (MAX_REQ + 3))) == NULL ||
-	    (reqoff = malloc((total + 1) * sizeof(*reqoff))) == NULL ||
-	    (expected = malloc(total)) == NULL ||
-	    (sent_ns = calloc(total, sizeof(*sent_ns))) == NULL ||
-	    (lat_ns = calloc(total, sizeof(*lat_ns))) == NULL)
-		die("malloc");
+	allocate(total, total * (MAX_REQ + 3));
 	for (i = 0; i < total; i++) {
 		reqoff[i] = len;
 		kind = strcmp(opt.mix, "valid") == 0 ? 0 :
@@ -285,6 +301,39 @@ make_requests(size_t total)
 	}
 	reqoff[total] = len;
 	explicit_bzero(tok, sizeof(tok));
+}
+
+/* Reads total requests, one a line, from path: each one to accept. */
+static void
+read_requests(const char *path, size_t total)
+{
+	char *line = NULL;
+	size_t cap = 0, i, len = 0;
+	ssize_t n;
+	FILE *f;
+
+	if ((f = fopen(path, "r")) == NULL)
+		die(path);
+	if (fseek(f, 0, SEEK_END) == -1 || (n = ftell(f)) < 0 ||
+	    fseek(f, 0, SEEK_SET) == -1)
+		die(path);
+	/* At most one framing byte more a line than the file has. */
+	allocate(total, (size_t)n + 2 * total + 1);
+	for (i = 0; i < total; i++) {
+		if ((n = getline(&line, &cap, f)) <= 1)
+			dief("fewer requests in the file than warm-up and "
+			     "timed requests together");
+		if (line[n - 1] == '\n')
+			n--;
+		if (opt.ejabberd && n > 0xffff)
+			dief("a request too long for ejabberd's framing");
+		reqoff[i] = len;
+		add(&len, line, (size_t)n);
+		expected[i] = 1;
+	}
+	reqoff[total] = len;
+	free(line);
+	fclose(f);
 }
 
 /* --- transports ------------------------------------------------------- */
@@ -601,16 +650,20 @@ main(int argc, char **argv)
 	parse_args(argc, argv);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGALRM, on_alarm);
-	CRYPTO_secure_malloc_init(32768, 32);
-	if (config_load(opt.config, &cfg, err) == -1)
-		dief(err);
-	if ((keys = config_keys(&cfg, "example.org", 11)) == NULL)
-		dief("no secrets for example.org in the config");
-	if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
-		die("getrandom");
-	rng_state = seed;
 	total = opt.warmup + opt.requests;
-	make_requests(total);
+	if (opt.requests_from != NULL) {
+		read_requests(opt.requests_from, total);
+	} else {
+		CRYPTO_secure_malloc_init(32768, 32);
+		if (config_load(opt.config, &cfg, err) == -1)
+			dief(err);
+		if ((keys = config_keys(&cfg, "example.org", 11)) == NULL)
+			dief("no secrets for example.org in the config");
+		if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
+			die("getrandom");
+		rng_state = seed;
+		make_requests(total);
+	}
 
 	if (opt.transport == PIPE)
 		spawn_pipe(&to, &from);
@@ -652,6 +705,7 @@ main(int argc, char **argv)
 	    WIFEXITED(status) ? WEXITSTATUS(status) :
 				128 + WTERMSIG(status),
 	    mem);
-	config_free(&cfg);
+	if (opt.requests_from == NULL)
+		config_free(&cfg);
 	return mismatches == 0 ? 0 : 1;
 }

@@ -23,7 +23,9 @@
 #   - instructions per valid request (callgrind, marginal: 1200 minus 200
 #     requests, so that start-up cancels), the helper and the floor;
 #   - JWTs in every algorithm: the signature alone, jwt_verify, and the
-#     helper over a pipe (bench/jwt_floor.c makes the keys and requests).
+#     helper over a pipe, pipelined and ping-pong, as today's tokens are
+#     measured (bench/jwt_floor.c makes the keys and the requests, which
+#     the load generator reads).
 # Ping-pong runs (one request outstanding, as servers use a helper) are
 # pinned, load generator and helper, to one CPU (taskset).
 #
@@ -363,14 +365,17 @@ fi
 # --- JWTs ------------------------------------------------------------------------
 
 # For each algorithm, in one run: OpenSSL's signature verification alone
-# and jwt_verify, in process (bench/jwt_floor.c), and the helper fed
-# JWT_N requests at once over a pipe (every token its own jti, recorded in
-# LMDB), on the same keys.
+# and jwt_verify, in process (bench/jwt_floor.c), and the helper over a
+# pipe driven by the load generator as for today's tokens, pipelined and
+# ping-pong (every token its own jti, recorded in LMDB), on the same keys.
+# The tokens live 280 s: every run below starts well within that.
 echo "measuring JWTs..."
 JWT_DIR=$RUN/jwt
+JWT_WARMUP=200
 mkdir -p "$JWT_DIR"
 JWT_ALGS="EdDSA ES256 RS256 PS256 HS256"
-"$JWT_FLOOR" --seconds "$((3 - 2 * quick))" --emit "$JWT_DIR" "$JWT_N" >"$JWT_DIR/floor.txt"
+"$JWT_FLOOR" --seconds "$((3 - 2 * quick))" --emit "$JWT_DIR" "$((JWT_N + JWT_WARMUP))" \
+	>"$JWT_DIR/floor.txt"
 for alg in $JWT_ALGS; do
 	R[jwt_floor_$alg]=$(awk -v a="$alg" '$1 == a { print $2 }' "$JWT_DIR/floor.txt")
 	R[jwt_verify_$alg]=$(awk -v a="$alg" '$1 == a { print $3 }' "$JWT_DIR/floor.txt")
@@ -378,23 +383,12 @@ for alg in $JWT_ALGS; do
 	printf 'jwt_keys = %s\njwt_audience = xmpp:example.org\n' "$JWT_DIR/$alg.jwks" \
 		>>"$JWT_DIR/$alg.conf"
 	chmod 600 "$JWT_DIR/$alg.conf"
-	keep=""
-	for ((i = 0; i < TRIES; i++)); do
-		# (Start-up, a few milliseconds, is in: with JWT_N requests it
-		# is small beside them; a marginal figure, the difference of two
-		# runs, was noisier than that on a busy machine.)
-		fresh_store
-		t0=$(date +%s.%N)
-		ok=$("$HELPER" --config "$JWT_DIR/$alg.conf" <"$JWT_DIR/$alg.req" | grep -c '^1$')
-		t1=$(date +%s.%N)
-		if [ "$ok" != "$JWT_N" ]; then
-			echo "bench: JWT $alg: $ok of $JWT_N accepted" >&2
-			continue
-		fi
-		v=$(awk -v n="$JWT_N" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
-		[ -z "$keep" ] || awk -v a="$v" -v b="$keep" 'BEGIN { exit !(a > b) }' && keep=$v
-	done
-	R[jwt_pipe_$alg]=$keep
+	best "jwt_pipe_$alg" rps "$LOADGEN" --requests-from "$JWT_DIR/$alg.req" \
+		--requests "$JWT_N" --warmup "$JWT_WARMUP" --window 128 \
+		-- "$HELPER" --config "$JWT_DIR/$alg.conf"
+	best "jwt_pp_$alg" p50 $PIN "$LOADGEN" --requests-from "$JWT_DIR/$alg.req" \
+		--requests "$JWT_N" --warmup "$JWT_WARMUP" --window 1 \
+		-- "$HELPER" --config "$JWT_DIR/$alg.conf"
 done
 
 # --- the report -------------------------------------------------------------------
@@ -511,19 +505,25 @@ if [ -n "${R[redis_tcp.rps]:-}${R[redis_unix.rps]:-}" ]; then
 		"${R[redis_bytes]:-?} bytes"
 fi
 echo
-echo "JWTs (per second; floor: the signature alone, OpenSSL, in process; the helper"
-echo "fed $JWT_N requests at once over a pipe, each jti recorded, start-up included):"
-printf '  %-8s %12s %12s %12s\n' alg floor jwt_verify helper
+echo "JWTs (floor: the signature alone, OpenSSL, in process; jwt_verify in process;"
+echo "the helper over a pipe as today's tokens above, each jti recorded; per second,"
+echo "but ping-pong: its p50 in us, beside today's token's, pinned, ${R[pipe_pp.p50_us]:-?} us):"
+printf '  %-8s %12s %12s %12s %12s %12s\n' alg floor jwt_verify pipelined ping-pong "pp - today"
 for alg in $JWT_ALGS; do
-	printf '  %-8s %12s %12s %12s\n' "$alg" "${R[jwt_floor_$alg]:--}" \
-		"${R[jwt_verify_$alg]:--}" "${R[jwt_pipe_$alg]:--}"
+	printf '  %-8s %12s %12s %12s %12s %12s\n' "$alg" "${R[jwt_floor_$alg]:--}" \
+		"${R[jwt_verify_$alg]:--}" "${R[jwt_pipe_$alg.rps]:--}" \
+		"${R[jwt_pp_$alg.p50_us]:--}" \
+		"$(awk -v a="${R[jwt_pp_$alg.p50_us]:-}" -v b="${R[pipe_pp.p50_us]:-}" \
+			'BEGIN { if (a != "" && b != "") printf "%.2f", a - b; else print "-" }')"
 done
+echo "  (pp - today: what a JWT adds to a login's time over today's token; the"
+echo "   signature alone takes 1e6 / floor us. The issue sets no ping-pong target.)"
 for alg in EdDSA ES256 RS256; do
 	verdict "JWT $alg: helper pipelined / signature floor" \
-		"$(ratio "${R[jwt_pipe_$alg]:-}" "${R[jwt_floor_$alg]:-}")" ">= 0.85" "v >= 0.85"
+		"$(ratio "${R[jwt_pipe_$alg.rps]:-}" "${R[jwt_floor_$alg]:-}")" ">= 0.85" "v >= 0.85"
 done
 verdict "JWT HS256: helper pipelined / helper with today's tokens" \
-	"$(ratio "${R[jwt_pipe_HS256]:-}" "${R[pipe.rps]:-}")" ">= 0.60" "v >= 0.60"
+	"$(ratio "${R[jwt_pipe_HS256.rps]:-}" "${R[pipe.rps]:-}")" ">= 0.60" "v >= 0.60"
 # The pictures, with the targets marked: the helper pipelined at 0.40 of
 # the serial ideal, its ping-pong p50 at most the transport's plus 2 us.
 echo

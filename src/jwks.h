@@ -20,6 +20,7 @@
 #define JWKS_MIN_RSA	 2048
 #define JWKS_MIN_SECRET	 32 /* bytes of an HS256 key */
 #define JWKS_THUMB_LEN	 43 /* base64url of SHA-256 */
+#define JWKS_HEADER_MEMO 512 /* bytes of a token header remembered */
 
 enum jwks_alg { JWKS_EDDSA, JWKS_ES256, JWKS_RS256, JWKS_PS256, JWKS_HS256 };
 
@@ -43,6 +44,11 @@ struct jwks {
 	int secrets;	    /* holds HS256 keys */
 	int others_can_read; /* the file's mode lets others read it */
 	struct stat st;	     /* the file as it was read */
+	/* The last token header (its base64url text) that jwt_verify read
+	 * and found naming a key of this set, and that key: see jwt.c. */
+	char last_header[JWKS_HEADER_MEMO];
+	size_t last_headerlen;
+	const struct jwks_key *last_key;
 };
 
 /* "EdDSA", "ES256", ... */

@@ -208,6 +208,32 @@ key_of(const struct jwks *set, int alg, const char *kid, size_t kidlen,
 	return k;
 }
 
+/*
+ * The key of a header that is, byte for byte, the last one read and found
+ * good with this set: tokens from one web application share their header,
+ * which is then read once rather than at every login. The set holds it, so
+ * it goes with the keys on a reload; a header names nothing secret.
+ */
+static const struct jwks_key *
+remembered_key(const struct jwks *set, const struct parts *p)
+{
+	if (set->last_key == NULL || p->headerlen != set->last_headerlen ||
+	    memcmp(p->header, set->last_header, p->headerlen) != 0)
+		return NULL;
+	return set->last_key;
+}
+
+static void
+remember_key(struct jwks *set, const struct parts *p,
+    const struct jwks_key *k)
+{
+	if (p->headerlen > sizeof(set->last_header))
+		return;
+	memcpy(set->last_header, p->header, p->headerlen);
+	set->last_headerlen = p->headerlen;
+	set->last_key = k;
+}
+
 /* ES256's r || s (RFC 7518 3.4) as the DER OpenSSL verifies. */
 static int
 ecdsa_der(const unsigned char *rs, unsigned char *der, size_t *derlen)
@@ -447,9 +473,11 @@ jwt_verify(const char *text, size_t len, const struct jid *j,
 		return JWT_MALFORMED;
 	}
 	cut(text, len, &p);
-	if ((h = object_of(p.header, p.headerlen, "header", why, whylen)) ==
-	    NULL ||
-	    (c = object_of(p.claims, p.claimslen, "claims", why, whylen)) ==
+	if ((k = remembered_key(d->keys, &p)) == NULL &&
+	    (h = object_of(p.header, p.headerlen, "header", why, whylen)) ==
+	    NULL)
+		goto out;
+	if ((c = object_of(p.claims, p.claimslen, "claims", why, whylen)) ==
 	    NULL)
 		goto out;
 	if (p.siglen > (MAX_SIG * 4 + 2) / 3 ||
@@ -458,11 +486,16 @@ jwt_verify(const char *text, size_t len, const struct jid *j,
 		    "long");
 		goto out;
 	}
-	if ((r = read_header(h, &alg, &kid, &kidlen, why, whylen)) != JWT_VALID)
-		goto out;
-	if ((k = key_of(d->keys, alg, kid, kidlen, why, whylen)) == NULL) {
-		r = JWT_UNKNOWN_KEY;
-		goto out;
+	if (k == NULL) {
+		if ((r = read_header(h, &alg, &kid, &kidlen, why, whylen)) !=
+		    JWT_VALID)
+			goto out;
+		if ((k = key_of(d->keys, alg, kid, kidlen, why, whylen)) ==
+		    NULL) {
+			r = JWT_UNKNOWN_KEY;
+			goto out;
+		}
+		remember_key(d->keys, &p, k);
 	}
 	snprintf(t->kid, sizeof(t->kid), "%s", k->kid);
 	ok = signature_ok(k, &p, sig, (size_t)n, &failed);

@@ -163,8 +163,13 @@ if redis_need; then
 	redis_seed main || fail "pta:since set"
 	N1=$WORK/node1.conf
 	N2=$WORK/node2.conf
-	redis_config "$N1" "$(redis_url main)" "jwt_keys = $KEYS/set.jwks" "jwt_audience = $AUD"
-	redis_config "$N2" "$(redis_unix_url main)" "jwt_keys = $KEYS/set.jwks" "jwt_audience = $AUD"
+	# Two nodes: their own configs, one Redis (over TCP, and over its
+	# Unix socket), one store_secret.
+	STORE_SECRET=QK4XWMRZ7TDE2YHN5BVJ6PAL3FGC4S2U
+	redis_config "$N1" "$(redis_url main)" "jwt_keys = $KEYS/set.jwks" \
+		"jwt_audience = $AUD" "store_secret = $STORE_SECRET"
+	redis_config "$N2" "$(redis_unix_url main)" "jwt_keys = $KEYS/set.jwks" \
+		"jwt_audience = $AUD" "store_secret = $STORE_SECRET"
 	for kid in ed hs; do
 		t=$(mint "$kid" bob@example.org)
 		check "Redis: $kid accepted on node 1" 1 \
@@ -172,6 +177,64 @@ if redis_need; then
 		check "Redis: the same $kid token refused on node 2" 0 \
 			"$(echo "auth:bob:example.org:$t" | $HELPER --config "$N2")"
 	done
+	# Two helpers serving at once, one a node, as servers keep them: a
+	# token used on either is refused on the other, a fresh jti accepted.
+	# node_start NAME CONF: a helper reading fifo NAME.in and writing
+	# NAME.out, started with none of the other nodes' descriptors (so that
+	# each sees the end of its own input).
+	declare -A NODE_IN NODE_OUT NODE_PID
+	node_start() {
+		local fd
+		mkfifo "$WORK/$1.in" "$WORK/$1.out"
+		(
+			for fd in "${NODE_IN[@]}" "${NODE_OUT[@]}"; do
+				exec {fd}>&-
+			done
+			exec $HELPER --config "$2" <"$WORK/$1.in" >"$WORK/$1.out"
+		) &
+		pids+=($!)
+		NODE_PID[$1]=$!
+		exec {fd}>"$WORK/$1.in"
+		NODE_IN[$1]=$fd
+		exec {fd}<"$WORK/$1.out"
+		NODE_OUT[$1]=$fd
+	}
+	# node_ask NAME TOKEN: node NAME's answer to bob's login (5 s at most).
+	node_ask() {
+		local ans
+		echo "auth:bob:example.org:$2" >&"${NODE_IN[$1]}"
+		read -r -t 5 -u "${NODE_OUT[$1]}" ans || ans=none
+		echo "$ans"
+	}
+	# node_stop NAME: end of input; the helper must exit within 5 s.
+	node_stop() {
+		local pid=${NODE_PID[$1]} fd=${NODE_IN[$1]}
+		exec {fd}>&-
+		if wait_for 5 eval "! kill -0 $pid 2>/dev/null"; then
+			wait "$pid"
+			check "Redis: node $1 exits 0 at end of input" 0 $?
+		else
+			fail "Redis: node $1 exits at end of input"
+			kill "$pid" 2>/dev/null
+			wait "$pid" 2>/dev/null
+		fi
+		fd=${NODE_OUT[$1]}
+		exec {fd}>&-
+		unspawn "$pid"
+	}
+	node_start a "$N1"
+	node_start b "$N2"
+	for kid in rs es; do
+		t=$(mint "$kid" bob@example.org)
+		u=$(mint "$kid" bob@example.org)
+		check "Redis, live nodes: $kid accepted on node a" 1 "$(node_ask a "$t")"
+		check "Redis, live nodes: the same $kid token refused on node b" 0 "$(node_ask b "$t")"
+		check "Redis, live nodes: a fresh $kid jti accepted on node b" 1 "$(node_ask b "$u")"
+		check "Redis, live nodes: that one refused on node a" 0 "$(node_ask a "$u")"
+		check "Redis, live nodes: and on node b again" 0 "$(node_ask b "$u")"
+	done
+	node_stop a
+	node_stop b
 	keys=$(redis_keys main | grep -v '^pta:since$' | tr '\n' ' ')
 	grep -q 'bob\|example\|jti' <<<"$keys" &&
 		fail "Redis keys hold a JID or jti in clear: $keys" ||

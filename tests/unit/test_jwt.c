@@ -447,6 +447,44 @@ START_TEST(unknown_or_absent_kid_with_several_keys)
 }
 END_TEST
 
+/*
+ * A header read once is remembered with the key it names, for the tokens
+ * that repeat it byte for byte: that key alone. The same header over
+ * another key's signature is a bad signature, another header is read
+ * afresh, and a set loaded again (a rotation) remembers nothing.
+ */
+START_TEST(remembered_header_names_its_key_only)
+{
+	static const char header[] = "{\"alg\":\"EdDSA\",\"kid\":\"ed\"}";
+	char a[4096], b[4096], forged[4096], claims[512], err[512];
+	char set[2200], k[2048];
+
+	token("ed", "m1", "", a);
+	ck_assert_int_eq(verify(a), JWT_VALID);
+	ck_assert_ptr_eq(dom.keys->last_key, &dom.keys->keys[0]);
+	snprintf(claims, sizeof(claims), CLAIMS_FMT, NOW, NOW + 120, "m2", "");
+	raw_token(header, strlen(header), claims, strlen(claims), "EdDSA",
+	    other_ed, NULL, 0, forged);
+	ck_assert_int_eq(verify(forged), JWT_BAD_SIGNATURE);
+	token("es", "m3", "", b);
+	ck_assert_int_eq(verify(b), JWT_VALID);
+	ck_assert_ptr_eq(dom.keys->last_key, &dom.keys->keys[1]);
+	ck_assert_int_eq(header_verdict("{\"alg\":\"ES256\",\"kid\":\"ed\"}",
+	    "ES256", es, NULL, 0), JWT_UNKNOWN_KEY);
+	ck_assert_int_eq(verify(b), JWT_VALID);
+
+	/* kid ed is now another key. */
+	jwk_of(other_ed, "ed", "EdDSA", k, sizeof(k));
+	snprintf(set, sizeof(set), "{\"keys\":[%s]}", k);
+	jwks_free(dom.keys);
+	dom.keys = jwks_load(write_file("rotated.jwks", set, 0644), err);
+	ck_assert_msg(dom.keys != NULL, "%s", err);
+	ck_assert_ptr_null(dom.keys->last_key);
+	ck_assert_int_eq(verify(forged), JWT_VALID);
+	ck_assert_int_eq(verify(a), JWT_BAD_SIGNATURE);
+}
+END_TEST
+
 START_TEST(kid_with_path_or_control_characters)
 {
 	ck_assert_int_eq(header_verdict("{\"alg\":\"EdDSA\",\"kid\":"
@@ -831,6 +869,54 @@ START_TEST(rfc7520_4_4_hs256)
 }
 END_TEST
 
+/* RFC 7520 4.1: RS256 (RSASSA-PKCS1-v1_5) with the RSA key of RFC 7520 3.4,
+ * over the same prose payload as 4.4: its signature verifies, one changed
+ * character makes it fail, and as a login it is malformed, not a bad
+ * signature. */
+START_TEST(rfc7520_4_1_rs256)
+{
+	static const char set[] = "{\"keys\":[{\"kty\":\"RSA\",\"kid\":"
+	    "\"bilbo.baggins@hobbiton.example\",\"use\":\"sig\",\"alg\":"
+	    "\"RS256\",\"n\":\"n4EPtAOCc9AlkeQHPzHStgAbgs7bTZLwUBZdR8_KuKPEHLd4"
+	    "rHVTeT-O-XV2jRojdNhxJWTDvNd7nqQ0VEiZQHz_AJmSCpMaJMRBSFKrKb2wqVwGU_N"
+	    "sYOYL-QtiWN2lbzcEe6XC0dApr5ydQLrHqkHHig3RBordaZ6Aj-oBHqFEHYpPe7Tpe-"
+	    "OfVfHd1E6cS6M1FZcD1NNLYD5lFHpPI9bTwJlsde3uhGqC0ZCuEHg8lhzwOHrtIQbS0"
+	    "FVbb9k3-tVTU4fg_3L_vniUFAKwuCLqKnS2BYwdq_mzSnbLY7h_qixoR7jig3__kRhu"
+	    "axwUkRz5iaiQkqgc5gHdrNP5zw\",\"e\":\"AQAB\"}]}";
+	static const char tok[] = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImJpbGJvLmJhZ2d"
+	    "pbnNAaG9iYml0b24uZXhhbXBsZSJ9.SXTigJlzIGEgZGFuZ2Vyb3VzIGJ1c2luZXNzL"
+	    "CBGcm9kbywgZ29pbmcgb3V0IHlvdXIgZG9vci4gWW91IHN0ZXAgb250byB0aGUgcm9h"
+	    "ZCwgYW5kIGlmIHlvdSBkb24ndCBrZWVwIHlvdXIgZmVldCwgdGhlcmXigJlzIG5vIGt"
+	    "ub3dpbmcgd2hlcmUgeW91IG1pZ2h0IGJlIHN3ZXB0IG9mZiB0by4.MRjdkly7_-oTPT"
+	    "S3AXP41iQIGKa80A0ZmTuV5MEaHoxnW2e5CZ5NlKtainoFmKZopdHM1O2U4mwzJdQx9"
+	    "96ivp83xuglII7PNDi84wnB-BDkoBwA78185hX-Es4JIwmDLJK3lfWRa-XtL0RnltuY"
+	    "v746iYTh_qHRD68BNt1uSNCrUCTJDt5aAE6x8wW1Kt9eRo4QPocSadnHXFxnt8Is9Uz"
+	    "pERV0ePPQdLuW3IS_de3xyIrDaLGdjluPxUAhb6L2aXic1U12podGU0KLUQSE_oI-Zn"
+	    "mKJ3F4uOZDnd6QZWJushZ41Axf_fcIe8u9ipH84ogoree7vjbU5y18kDquDg";
+	char err[512], bad[sizeof(tok)];
+	struct jwks *s = jwks_load(write_file("7520-rsa.jwks", set, 0644),
+	    err);
+
+	ck_assert_msg(s != NULL, "%s", err);
+	ck_assert_int_eq(s->keys[0].alg, JWKS_RS256);
+	ck_assert_int_eq(s->keys[0].bits, 2048);
+	ck_assert_int_eq(jwt_signature_verifies(&s->keys[0], tok,
+	    strlen(tok)), 1);
+	/* A changed signature, then a changed payload. */
+	strcpy(bad, tok);
+	bad[strlen(bad) - 5] = bad[strlen(bad) - 5] == 'A' ? 'B' : 'A';
+	ck_assert_int_eq(jwt_signature_verifies(&s->keys[0], bad,
+	    strlen(bad)), 0);
+	strcpy(bad, tok);
+	bad[80] = bad[80] == 'A' ? 'B' : 'A';
+	ck_assert_int_eq(jwt_signature_verifies(&s->keys[0], bad,
+	    strlen(bad)), 0);
+	jwks_free(dom.keys);
+	dom.keys = s;
+	ck_assert_int_eq(verify(tok), JWT_MALFORMED);
+}
+END_TEST
+
 /* RFC 8037 A.1, A.3 and A.4: Ed25519, its thumbprint and signature. */
 START_TEST(rfc8037_ed25519)
 {
@@ -977,6 +1063,51 @@ START_TEST(base64url_canonical)
 }
 END_TEST
 
+/* Eight characters are decoded at a time: every length round-trips, every
+ * character of the alphabet at every place decodes as it should, and a
+ * character next to the alphabet's ranges, at any place, is refused. */
+START_TEST(base64url_every_length_and_place)
+{
+	static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
+				  "qrstuvwxyz0123456789-_";
+	static const char near[] = "@[`{/:,.^+= \x7f\x80\xc1\xff";
+	unsigned char raw[96], back[96];
+	char text[160], bad[160];
+	size_t len, i, j;
+
+	for (i = 0; i < sizeof(raw); i++)
+		raw[i] = (unsigned char)(i * 37 + 11);
+	for (len = 0; len <= sizeof(raw); len++) {
+		b64(raw, len, text);
+		ck_assert_int_eq(jwks_b64url_decode(text, strlen(text), back),
+		    (int)len);
+		ck_assert_mem_eq(back, raw, len);
+	}
+	/* 64 characters, each of the alphabet once, at each place in turn. */
+	for (i = 0; i < 64; i++) {
+		for (j = 0; j < 64; j++)
+			text[j] = abc[(i + j) % 64];
+		ck_assert_int_eq(jwks_b64url_decode(text, 64, back), 48);
+		for (j = 0; j < 48; j++) {
+			unsigned v = (unsigned)(i + j / 3 * 4) % 64 << 18 |
+			    (unsigned)(i + j / 3 * 4 + 1) % 64 << 12 |
+			    (unsigned)(i + j / 3 * 4 + 2) % 64 << 6 |
+			    (unsigned)(i + j / 3 * 4 + 3) % 64;
+
+			ck_assert_uint_eq(back[j], (v >> (16 - 8 * (j % 3))) &
+			    0xff);
+		}
+	}
+	for (i = 0; i < 64; i++) {
+		for (j = 0; j < sizeof(near) - 1; j++) {
+			memcpy(bad, text, 64);
+			bad[i] = near[j];
+			ck_assert_int_eq(jwks_b64url_decode(bad, 64, back), -1);
+		}
+	}
+}
+END_TEST
+
 static Suite *
 suite(void)
 {
@@ -995,6 +1126,7 @@ suite(void)
 	ADD(tc, public_key_as_hs256_secret);
 	ADD(tc, alg_other_than_the_keys);
 	ADD(tc, unknown_or_absent_kid_with_several_keys);
+	ADD(tc, remembered_header_names_its_key_only);
 	ADD(tc, kid_with_path_or_control_characters);
 	ADD(tc, crit_refused);
 	ADD(tc, keys_in_the_header_never_used);
@@ -1015,12 +1147,14 @@ suite(void)
 	ADD(tc, not_objects);
 	ADD(tc, rfc7515_a1_hs256);
 	ADD(tc, rfc7515_a3_es256);
+	ADD(tc, rfc7520_4_1_rs256);
 	ADD(tc, rfc7520_4_4_hs256);
 	ADD(tc, rfc8037_ed25519);
 	ADD(tc, own_vectors);
 	ADD(tc, weak_or_malformed_keys_refused);
 	ADD(tc, symlink_refused);
 	ADD(tc, base64url_canonical);
+	ADD(tc, base64url_every_length_and_place);
 	suite_add_tcase(s, tc);
 	return s;
 }

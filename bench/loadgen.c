@@ -20,11 +20,13 @@
  *   --warmup N        untimed requests first                   (1000)
  *   --window N        requests outstanding; 1 is ping-pong     (1)
  *   --mix valid|isuser|mixed                                   (valid)
+ *   --users N         the users valid tokens are for           (1000)
  *   --label NAME      first field of the output line
  *   --no-check        do not compare answers (for the transport floor)
  *
- * valid: fresh tokens for b0 to b999@example.org in turn, each accepted
- * once (replay_per_user must allow each a thousandth of the run); isuser:
+ * valid: fresh tokens for b0@example.org to b<N-1> in turn (N: --users),
+ * each accepted once (replay_per_user must allow each its share of the
+ * run: the store holds that many live nonces for the JID); isuser:
  * isuser requests; mixed: one in eight valid, the rest replays, bad
  * signatures, another user, expired tokens, malformed requests and isuser.
  * The helper's memory (VmHWM, VmRSS, RssAnon, RssFile from /proc) is read
@@ -63,10 +65,11 @@ static struct {
 	const char *config, *socket, *label, *requests_from;
 	enum transport transport;
 	int ejabberd, check;
-	size_t requests, warmup, window;
+	size_t requests, warmup, window, users;
 	const char *mix;
 	char **command;
-} opt = { NULL, NULL, "run", NULL, PIPE, 0, 1, 100000, 1000, 1, "valid", NULL };
+} opt = { NULL, NULL, "run", NULL, PIPE, 0, 1, 100000, 1000, 1, 1000, "valid",
+	NULL };
 
 static char *reqbuf;	  /* every request, framed, back to back */
 static size_t *reqoff;	  /* request i is reqbuf[reqoff[i]..reqoff[i+1]) */
@@ -119,7 +122,7 @@ usage(void)
 	    "[--warmup N]\n"
 	    "               [--window N] [--mix valid|isuser|mixed] "
 	    "[--label NAME]\n"
-	    "               [--no-check] [--requests-from FILE] "
+	    "               [--users N] [--no-check] [--requests-from FILE] "
 	    "[-- COMMAND ARGS...]\n");
 	exit(2);
 }
@@ -162,6 +165,8 @@ parse_args(int argc, char **argv)
 			opt.window = strtoul(v, NULL, 10);
 		else if (strcmp(a, "--mix") == 0)
 			opt.mix = v;
+		else if (strcmp(a, "--users") == 0)
+			opt.users = strtoul(v, NULL, 10);
 		else if (strcmp(a, "--label") == 0)
 			opt.label = v;
 		else if (strcmp(a, "--requests-from") == 0)
@@ -170,7 +175,7 @@ parse_args(int argc, char **argv)
 			usage();
 	}
 	if ((opt.config == NULL && opt.requests_from == NULL) ||
-	    opt.window == 0 || opt.requests == 0 ||
+	    opt.window == 0 || opt.requests == 0 || opt.users == 0 ||
 	    (opt.transport == SOCK ? opt.socket == NULL :
 				     opt.command == NULL || !*opt.command))
 		usage();
@@ -238,7 +243,7 @@ make_requests(size_t total)
 	time_t stale = now - (time_t)((cfg.params.otp_window + 3) *
 				 cfg.params.otp_interval);
 	char tok[TOKEN_MAX_LEN + 1], text[MAX_REQ], last_valid[MAX_REQ] = "";
-	char user[16];
+	char user[24];
 	size_t i, len = 0, n;
 	int kind, yes;
 
@@ -252,9 +257,8 @@ make_requests(size_t total)
 			kind = 0;
 		yes = 0;
 		switch (kind) {
-		case 0: /* valid, for one of 1000 users in turn: no JID
-			 * comes near its limit of live tokens */
-			snprintf(user, sizeof(user), "b%zu", i % 1000);
+		case 0: /* valid, for one of the users in turn */
+			snprintf(user, sizeof(user), "b%zu", i % opt.users);
 			mint(tok, user, fresh, 1);
 			n = (size_t)snprintf(text, sizeof(text),
 			    "auth:%s:example.org:%s", user, tok);

@@ -9,8 +9,10 @@
  *       S seconds per figure, the best of three runs of S/3 alternating
  *       (default 2); with --emit, also writes for each algorithm ALG its
  *       set, DIR/ALG.jwks, and N requests for the helper, DIR/ALG.req
- *       ("auth:uI:example.org:TOKEN", I from 0 to 499, each token its own
- *       jti), so that the helper is measured on the same keys.
+ *       ("auth:uI:example.org:TOKEN", I from 0 to N/2 - 1 in turn, each
+ *       token its own jti), so that the helper is measured on the same
+ *       keys, and its store holds one or two live jti a JID, as for the
+ *       load generator's tokens in the bench.
  *
  * Keys are made at start; 64 tokens per algorithm, with distinct jti, for
  * bob@example.org.
@@ -166,9 +168,9 @@ static int
 emit(const char *dir, EVP_PKEY *k, enum jwks_alg alg, const char *set,
     long n, time_t now)
 {
-	char path[4096], user[16], token[1024];
+	char path[4096], user[24], token[1024];
 	FILE *f;
-	long i;
+	long i, users = n / 2 > 0 ? n / 2 : 1;
 
 	snprintf(path, sizeof(path), "%s/%s.jwks", dir, jwks_alg_name(alg));
 	if ((f = fopen(path, "w")) == NULL)
@@ -180,7 +182,7 @@ emit(const char *dir, EVP_PKEY *k, enum jwks_alg alg, const char *set,
 	if ((f = fopen(path, "w")) == NULL)
 		return -1;
 	for (i = 0; i < n; i++) {
-		snprintf(user, sizeof(user), "u%ld", i % 500);
+		snprintf(user, sizeof(user), "u%ld", i % users);
 		mint(k, alg, (int)(1000000 + i), user, now, token);
 		fprintf(f, "auth:%s:example.org:%s\n", user, token);
 	}

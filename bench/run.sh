@@ -19,6 +19,11 @@
 #     over pipes, to Redis over TCP and over its Unix socket;
 #   - a plain Python helper of the same contract (bench/python_helper.py,
 #     replay protection in SQLite);
+#   - the releases 1.1.0 and 2.0.0, built from this checkout's history (in
+#     bench/out/release-COMMIT, once), beside today's helper: verification
+#     and store in process (their own bench/verify_floor), and the helper
+#     over a pipe, pipelined and ping-pong; each try measures every
+#     version in turn, so that a busy machine slows them alike;
 #   - the helper's peak resident memory after a million requests;
 #   - instructions per valid request (callgrind, marginal: 1200 minus 200
 #     requests, so that start-up cancels), the helper and the floor;
@@ -29,7 +34,22 @@
 # Ping-pong runs (one request outstanding, as servers use a helper) are
 # pinned, load generator and helper, to one CPU (taskset).
 #
+# The valid tokens of a run are for as many JIDs as half its requests, so
+# that a JID holds one or two live nonces, as in a storm of reconnections
+# (many users, a token or two each; the default replay_per_user is 30). A
+# store's cost per login grows with the live nonces of the login's JID
+# (the LMDB store walks them on each record), so 1000 JIDs for 150,000
+# requests, over a hundred live nonces each, measured the store far above
+# a real storm's: that one row stays, "1000 JIDs", to keep the cost in
+# sight. The same spread for every version, and for the rows held to the
+# LMDB helper's: Redis, Python, and JWTs (bench/jwt_floor.c --emit, N/2
+# JIDs; they had 500). The memory and instruction counts keep 1000 JIDs:
+# the figures they are held to (2.0.0's) were taken so.
+#
 # Everything it makes goes to bench/out/ (results in bench/out/results.txt).
+# The releases are skipped, with a line saying why, when this is not a git
+# checkout or a release does not build; building them takes a minute or two
+# the first time.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 TOP=$PWD
@@ -48,11 +68,16 @@ quick=0
 [ "${1:-}" = --quick ] && quick=1
 if [ "$quick" -eq 1 ]; then
 	TRIES=1 PIPE_N=30000 PP_N=10000 PY_PIPE_N=3000 PY_PP_N=2000 RSS_N=200000
-	JWT_N=3000
+	JWT_N=3000 STORE_N=30000
 else
 	TRIES=3 PIPE_N=150000 PP_N=40000 PY_PIPE_N=15000 PY_PP_N=8000 RSS_N=1000000
-	JWT_N=20000
+	JWT_N=20000 STORE_N=100000
 fi
+# the JIDs of a run of N requests: one or two live nonces each
+jids() { echo $(($1 / 2)); }
+# The releases beside today's helper, and the commits that made them.
+RELEASES="1.1.0 2.0.0"
+declare -A RELEASE_COMMIT=([1.1.0]=ef88a67 [2.0.0]=70ff3d9)
 
 for f in "$HELPER" "$LOADGEN" "$FLOOR" "$JWT_FLOOR" "$YES" "$REDIS_PING"; do
 	[ -x "$f" ] || { echo "bench: $f missing: run 'make bench'" >&2; exit 1; }
@@ -74,7 +99,7 @@ STORE=$RUN/store
 {
 	echo "replay_store = $STORE"
 	echo "replay_capacity = $((RSS_N + 100000))"
-	# The load generator's valid tokens are for 1000 users in turn.
+	# (the 1000-JID row holds over a hundred live nonces a JID)
 	echo "replay_per_user = 100000"
 } >>"$CONF"
 chmod 600 "$CONF"
@@ -86,7 +111,7 @@ redis_cpu() {
 }
 fresh_store() {
 	local info
-	rm -rf "$STORE" "$RUN"/python-store*
+	rm -rf "$STORE" "$STORE"-* "$RUN"/python-store*
 	# Redis emptied, and marked as a store that lost nothing, on this
 	# server (the man page, Redis).
 	[ -n "${RPORT:-}" ] || return 0
@@ -103,34 +128,55 @@ field() { # LINE KEY
 	sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<" $1"
 }
 
-# best LABEL MODE COMMAND...: runs COMMAND (a loadgen line) TRIES times, a
-# fresh store each time, keeps the try with the highest rps (MODE rps) or
-# the lowest p50 (MODE p50).
-best() {
-	local label=$1 mode=$2 i line keep="" v kv
+# once LABEL MODE COMMAND...: runs COMMAND (a loadgen line) once, on a
+# fresh store, and keeps its figures as LABEL's if they are the first, or
+# better than those kept: a higher rps (MODE rps) or a lower p50 (MODE p50).
+once() {
+	local label=$1 mode=$2 line kv
 	shift 2
-	for ((i = 0; i < TRIES; i++)); do
-		fresh_store
-		line=$("$@" 2>"$RUN/err") || {
-			echo "bench: $label failed: $(head -c 300 "$RUN/err") $line" >&2
-			continue
-		}
-		if [ "$(field "$line" mismatches)" != 0 ] && [ -n "$(field "$line" mismatches)" ]; then
-			echo "bench: $label: wrong answers: $line" >&2
-			continue
-		fi
-		if [ -z "$keep" ]; then
-			keep=$line
-		elif [ "$mode" = rps ]; then
-			awk -v a="$(field "$line" rps)" -v b="$(field "$keep" rps)" 'BEGIN { exit !(a > b) }' && keep=$line
+	fresh_store
+	line=$("$@" 2>"$RUN/err") || {
+		echo "bench: $label failed: $(head -c 300 "$RUN/err") $line" >&2
+		return 1
+	}
+	if [ "$(field "$line" mismatches)" != 0 ] && [ -n "$(field "$line" mismatches)" ]; then
+		echo "bench: $label: wrong answers: $line" >&2
+		return 1
+	fi
+	if [ -n "${R[$label.rps]:-}" ]; then
+		if [ "$mode" = rps ]; then
+			awk -v a="$(field "$line" rps)" -v b="${R[$label.rps]}" 'BEGIN { exit !(a > b) }' || return 0
 		else
-			awk -v a="$(field "$line" p50_us)" -v b="$(field "$keep" p50_us)" 'BEGIN { exit !(a < b) }' && keep=$line
+			awk -v a="$(field "$line" p50_us)" -v b="${R[$label.p50_us]}" 'BEGIN { exit !(a < b) }' || return 0
 		fi
-	done
-	for kv in $keep; do
+	fi
+	for kv in $line; do
 		case $kv in *=*) R[$label.${kv%%=*}]=${kv#*=} ;; esac
 	done
-	[ -n "$keep" ]
+}
+
+# best LABEL MODE COMMAND...: once, TRIES times.
+best() {
+	local i
+	for ((i = 0; i < TRIES; i++)); do
+		once "$@"
+	done
+	[ -n "${R[$1.rps]:-}" ]
+}
+
+# store_once LABEL FLOOR CONFIG: a verification with its commit, in process
+# (FLOOR CONFIG --count STORE_N --store), on a fresh store; kept as LABEL's
+# if the first or faster (rps: per second; p50_us: the mean time each).
+store_once() {
+	local line
+	fresh_store
+	line=$("$2" "$3" --count "$STORE_N" --store 2>"$RUN/err") || {
+		echo "bench: $1 failed: $(head -c 300 "$RUN/err")" >&2
+		return 1
+	}
+	awk -v a="$(field "$line" per_second)" -v b="${R[$1.rps]:-0}" 'BEGIN { exit !(a > b) }' || return 0
+	R[$1.rps]=$(field "$line" per_second)
+	R[$1.p50_us]=$(field "$line" us_each)
 }
 
 # row LABEL DESCRIPTION: a line of the report, and of $OUT/rows.tsv for the
@@ -138,15 +184,70 @@ best() {
 row() {
 	local l=$1
 	if [ -z "${R[$l.rps]:-}" ]; then
-		printf '  %-44s %12s\n' "$2" "(not measured)"
+		printf '  %-58s %12s\n' "$2" "(not measured)"
 		return
 	fi
-	printf '  %-44s %12.0f %9.2f %9.2f\n' "$2" "${R[$l.rps]}" "${R[$l.p50_us]:-0}" "${R[$l.p99_us]:-0}"
+	printf '  %-58s %12.0f %9.2f %9.2f\n' "$2" "${R[$l.rps]}" "${R[$l.p50_us]:-0}" "${R[$l.p99_us]:-0}"
 	printf '%s\t%s\t%s\t%s\t%s\n' "$l" "$2" "${R[$l.rps]}" "${R[$l.p50_us]:-0}" \
 		"${R[$l.p99_us]:-0}" >>"$OUT/rows.tsv"
 }
 
+# inproc_row LABEL DESCRIPTION: the same for a figure taken in process
+# (its p50 column: the mean time each).
+inproc_row() {
+	if [ -z "${R[$1.rps]:-}" ]; then
+		printf '  %-58s %12s\n' "$2" "(not measured)"
+		return
+	fi
+	printf '  %-58s %12.0f %9.3f %9s\n' "$2" "${R[$1.rps]}" "${R[$1.p50_us]}" "-"
+	printf '%s\t%s\t%s\t-\t-\n' "$1" "$2" "${R[$1.rps]}" >>"$OUT/rows.tsv"
+}
+
 load_average() { cut -d' ' -f1-3 /proc/loadavg; }
+
+# --- the releases ----------------------------------------------------------
+
+# release_dir VERSION: where that release is built.
+release_dir() { echo "$OUT/release-${RELEASE_COMMIT[$1]}"; }
+
+# release_build VERSION: the helper of a release, and its own verify_floor
+# where its tree makes one, built from this checkout's history; once, and
+# again only when missing.
+release_build() {
+	local c=${RELEASE_COMMIT[$1]} dir
+	dir=$(release_dir "$1")
+	if [ ! -x "$dir/prosody-token-auth" ]; then
+		echo "building $1 ($c) from this checkout's history..."
+		rm -rf "$dir"
+		mkdir -p "$dir"
+		if ! { git -C "$TOP" archive "$c" | tar -x -C "$dir" &&
+			env -u MAKEFLAGS -u MFLAGS make -C "$dir" -j2 prosody-token-auth >"$dir.log" 2>&1; }; then
+			echo "bench: $1 ($c) does not build (${dir#"$TOP"/}.log): not measured"
+			return 1
+		fi
+	fi
+	[ -x "$dir/bench/out/verify_floor" ] ||
+		env -u MAKEFLAGS -u MFLAGS make -C "$dir" bench/out/verify_floor >>"$dir.log" 2>&1 ||
+		echo "bench: $1's own bench/out/verify_floor does not build: its store in process not measured"
+}
+
+# release_config VERSION: a config that release accepts, with the bench's
+# secrets and a store of its own (replay_per_user only where it is known).
+release_config() {
+	local dir
+	dir=$(release_dir "$1")
+	(
+		umask 077
+		{
+			grep -E '^(otp_seed|token_secret)' "$CONF"
+			echo "replay_store = $STORE-$1"
+			echo "replay_capacity = $((RSS_N + 100000))"
+			if grep -q '"replay_per_user"' "$dir/src/config.c"; then
+				echo "replay_per_user = 100000"
+			fi
+		} >"$RUN/release-$1.conf"
+	)
+}
 
 # --- the machine ------------------------------------------------------------
 
@@ -162,6 +263,21 @@ fi
 echo "tries per figure: $TRIES (best kept); ping-pong pinned to CPU $CPU"
 echo
 
+MEASURED="" # the releases built, to measure beside today's helper
+if ! git -C "$TOP" rev-parse --git-dir >/dev/null 2>&1; then
+	echo "bench: not a git checkout: the releases, built from its history, not measured"
+else
+	for v in $RELEASES; do
+		if ! git -C "$TOP" cat-file -e "${RELEASE_COMMIT[$v]}^{commit}" 2>/dev/null; then
+			echo "bench: $v: commit ${RELEASE_COMMIT[$v]} is not in this checkout's history" \
+				"(a shallow clone?): not measured"
+		elif release_build "$v"; then
+			release_config "$v"
+			MEASURED+=" $v"
+		fi
+	done
+fi
+
 # --- the floors -----------------------------------------------------------------
 
 echo "measuring the floors..."
@@ -173,10 +289,6 @@ for ((i = 0; i < TRIES; i++)); do
 done
 R[floor.rps]=$keep
 R[floor.p50_us]=$(awk -v v="$keep" 'BEGIN { printf "%.3f", 1e6 / v }')
-fresh_store
-line=$("$FLOOR" "$CONF" --count 100000 --store)
-R[floorstore.rps]=$(field "$line" per_second)
-R[floorstore.p50_us]=$(field "$line" us_each)
 
 best yes_pipe rps "$LOADGEN" --config "$CONF" --label yes --requests $((PIPE_N * 2)) \
 	--window 128 --no-check -- "$YES"
@@ -185,19 +297,38 @@ best yes_pp p50 $PIN "$LOADGEN" --config "$CONF" --label yes --requests "$PP_N" 
 
 # --- the helper ---------------------------------------------------------------
 
-echo "measuring the helper..."
-best pipe rps "$LOADGEN" --config "$CONF" --requests "$PIPE_N" --window 128 \
-	-- "$HELPER" --config "$CONF"
-best pipe_pp p50 $PIN "$LOADGEN" --config "$CONF" --requests "$PP_N" --window 1 \
-	-- "$HELPER" --config "$CONF"
-best ej rps "$LOADGEN" --config "$CONF" --framing ejabberd --requests "$PIPE_N" \
+# Today's helper and the releases, each try every version in turn: a
+# verification with its commit in process (each version's own verify_floor),
+# and the helper over a pipe, pipelined and ping-pong. Labels: floorstore,
+# pipe, pipe_pp for today's; the same with _VERSION for a release's.
+echo "measuring the helper${MEASURED:+, beside$MEASURED}..."
+for ((i = 0; i < TRIES; i++)); do
+	for v in today $MEASURED; do
+		if [ "$v" = today ]; then
+			sfx="" helper=$HELPER conf=$CONF floor=$FLOOR
+		else
+			sfx=_$v helper=$(release_dir "$v")/prosody-token-auth
+			conf=$RUN/release-$v.conf floor=$(release_dir "$v")/bench/out/verify_floor
+		fi
+		[ ! -x "$floor" ] || store_once "floorstore$sfx" "$floor" "$conf"
+		once "pipe$sfx" rps "$LOADGEN" --config "$CONF" --users "$(jids "$PIPE_N")" \
+			--requests "$PIPE_N" --window 128 -- "$helper" --config "$conf"
+		once "pipe_pp$sfx" p50 $PIN "$LOADGEN" --config "$CONF" --users "$(jids "$PP_N")" \
+			--requests "$PP_N" --window 1 -- "$helper" --config "$conf"
+	done
+done
+# The heavy JIDs of earlier runs: 1000, each with up to HEAVY live nonces.
+HEAVY=$(((PIPE_N + 1000) / 1000))
+best pipe_heavy rps "$LOADGEN" --config "$CONF" --users 1000 --requests "$PIPE_N" \
 	--window 128 -- "$HELPER" --config "$CONF"
-best ej_pp p50 $PIN "$LOADGEN" --config "$CONF" --framing ejabberd --requests "$PP_N" \
-	--window 1 -- "$HELPER" --config "$CONF"
-best pty_pp p50 $PIN "$LOADGEN" --config "$CONF" --transport pty --requests "$PP_N" \
-	--window 1 -- "$HELPER" --config "$CONF"
-best pty rps "$LOADGEN" --config "$CONF" --transport pty --requests "$PIPE_N" \
-	--window 32 -- "$HELPER" --config "$CONF"
+best ej rps "$LOADGEN" --config "$CONF" --framing ejabberd --users "$(jids "$PIPE_N")" \
+	--requests "$PIPE_N" --window 128 -- "$HELPER" --config "$CONF"
+best ej_pp p50 $PIN "$LOADGEN" --config "$CONF" --framing ejabberd --users "$(jids "$PP_N")" \
+	--requests "$PP_N" --window 1 -- "$HELPER" --config "$CONF"
+best pty_pp p50 $PIN "$LOADGEN" --config "$CONF" --transport pty --users "$(jids "$PP_N")" \
+	--requests "$PP_N" --window 1 -- "$HELPER" --config "$CONF"
+best pty rps "$LOADGEN" --config "$CONF" --transport pty --users "$(jids "$PIPE_N")" \
+	--requests "$PIPE_N" --window 32 -- "$HELPER" --config "$CONF"
 
 if command -v systemd-socket-activate >/dev/null; then
 	servers=()
@@ -217,9 +348,9 @@ if command -v systemd-socket-activate >/dev/null; then
 		sleep 0.05
 	done
 	best sock rps "$LOADGEN" --config "$CONF" --socket "$RUN/socket-free" \
-		--requests "$PIPE_N" --window 128
+		--users "$(jids "$PIPE_N")" --requests "$PIPE_N" --window 128
 	best sock_pp p50 $PIN "$LOADGEN" --config "$CONF" --socket "$RUN/socket-pinned" \
-		--requests "$PP_N" --window 1
+		--users "$(jids "$PP_N")" --requests "$PP_N" --window 1
 	kill "${servers[@]}" 2>/dev/null
 	wait "${servers[@]}" 2>/dev/null
 else
@@ -261,10 +392,11 @@ if command -v redis-server >/dev/null && command -v redis-cli >/dev/null; then
 			R[rfloor_${t}_$b.rps]=$(field "$line" per_second)
 			R[rfloor_${t}_$b.p50_us]=$(field "$line" us_each)
 		done
-		best "redis_$t" rps "$LOADGEN" --config "$CONF" --requests "$PIPE_N" --window 128 \
-			-- "$HELPER" --config "$RUN/redis-$t.conf"
-		best "redis_${t}_pp" p50 $PIN "$LOADGEN" --config "$CONF" --requests "$PP_N" --window 1 \
-			-- "$HELPER" --config "$RUN/redis-$t.conf"
+		# (as many JIDs as the LMDB helper's rows they are held to)
+		best "redis_$t" rps "$LOADGEN" --config "$CONF" --users "$(jids "$PIPE_N")" \
+			--requests "$PIPE_N" --window 128 -- "$HELPER" --config "$RUN/redis-$t.conf"
+		best "redis_${t}_pp" p50 $PIN "$LOADGEN" --config "$CONF" --users "$(jids "$PP_N")" \
+			--requests "$PP_N" --window 1 -- "$HELPER" --config "$RUN/redis-$t.conf"
 		# Redis's CPU per login, pipelined: its own count of user and
 		# system time over one run (the load generator's warm-up of
 		# 1000 logins included), and what INFO commandstats gives the
@@ -272,7 +404,7 @@ if command -v redis-server >/dev/null && command -v redis-cli >/dev/null; then
 		fresh_store
 		rcli CONFIG RESETSTAT >/dev/null
 		c0=$(redis_cpu)
-		"$LOADGEN" --config "$CONF" --requests "$PIPE_N" --window 128 \
+		"$LOADGEN" --config "$CONF" --users "$(jids "$PIPE_N")" --requests "$PIPE_N" --window 128 \
 			-- "$HELPER" --config "$RUN/redis-$t.conf" >/dev/null 2>&1
 		c1=$(redis_cpu)
 		R[rcpu_$t]=$(awk -v a="$c0" -v b="$c1" -v n=$((PIPE_N + 1000)) 'BEGIN { printf "%.2f", (b - a) * 1e6 / n }')
@@ -296,10 +428,12 @@ fi
 
 if "$PY" -c 'import pyotp' 2>/dev/null; then
 	echo "measuring the Python helper..."
-	best py rps "$LOADGEN" --config "$CONF" --requests "$PY_PIPE_N" --warmup 200 \
+	best py rps "$LOADGEN" --config "$CONF" --users "$(jids "$PY_PIPE_N")" \
+		--requests "$PY_PIPE_N" --warmup 200 \
 		--window 128 -- "$PY" "$TOP/bench/python_helper.py" --config "$CONF" \
 		--store "$RUN/python-store"
-	best py_pp p50 $PIN "$LOADGEN" --config "$CONF" --requests "$PY_PP_N" --warmup 200 \
+	best py_pp p50 $PIN "$LOADGEN" --config "$CONF" --users "$(jids "$PY_PP_N")" \
+		--requests "$PY_PP_N" --warmup 200 \
 		--window 1 -- "$PY" "$TOP/bench/python_helper.py" --config "$CONF" \
 		--store "$RUN/python-store"
 else
@@ -396,16 +530,20 @@ done
 echo
 echo "load average after: $(load_average)"
 echo
-printf '  %-44s %12s %9s %9s\n' "" "requests/s" "p50 us" "p99 us"
-printf '  %-44s %12.0f %9.3f %9s\n' "verification floor (in process)" "${R[floor.rps]}" "${R[floor.p50_us]}" "-"
-printf '  %-44s %12.0f %9.3f %9s\n' "verification + replay store (in process)" "${R[floorstore.rps]}" "${R[floorstore.p50_us]}" "-"
-printf '%s\t%s\t%s\t-\t-\n' floor "verification floor (in process)" "${R[floor.rps]}" >"$OUT/rows.tsv"
-printf '%s\t%s\t%s\t-\t-\n' floorstore "verification + replay store (in process)" \
-	"${R[floorstore.rps]}" >>"$OUT/rows.tsv"
+printf '  %-58s %12s %9s %9s\n' "" "requests/s" "p50 us" "p99 us"
+: >"$OUT/rows.tsv"
+inproc_row floor "verification floor (in process)"
+inproc_row floorstore "verification + replay store (in process)"
 row yes_pipe "transport floor, pipe, pipelined"
 row yes_pp "transport floor, pipe, ping-pong (pinned)"
 row pipe "helper, pipe, pipelined"
 row pipe_pp "helper, pipe, ping-pong (pinned)"
+row pipe_heavy "helper, pipe, pipelined, 1000 JIDs ($HEAVY live nonces each)"
+for v in $RELEASES; do
+	inproc_row "floorstore_$v" "$v: verification + replay store (in process)"
+	row "pipe_$v" "$v: helper, pipe, pipelined"
+	row "pipe_pp_$v" "$v: helper, pipe, ping-pong (pinned)"
+done
 row ej "helper, pipe, ejabberd framing, pipelined"
 row ej_pp "helper, pipe, ejabberd, ping-pong (pinned)"
 row pty "helper, pty, pipelined (window 32)"
@@ -427,7 +565,9 @@ row redis_unix_pp "helper on Redis (Unix), pipe, ping-pong (pinned)"
 row py "Python helper, pipe, pipelined"
 row py_pp "Python helper, pipe, ping-pong (pinned)"
 echo "  (pipelined: 128 requests outstanding; latencies include the queue;"
-echo "   in process, the p50 column is the mean time per verification)"
+echo "   in process, the p50 column is the mean time per verification; valid"
+echo "   tokens for as many JIDs as half the requests, one or two live nonces"
+echo "   each, but where 1000 JIDs are said; 1.1.0 and 2.0.0 built from history)"
 echo
 kib() { awk -v k="${1:-0}" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
 echo "memory of the helper after $RSS_N valid tokens (all live in the replay store):"
@@ -448,11 +588,11 @@ echo
 verdict() { # NAME VALUE TARGET-TEXT CONDITION(awk, on v)
 	local ok
 	if [ -z "$2" ]; then
-		printf '  %-58s %10s  %-16s %s\n' "$1" "-" "$3" "MISS (not measured)"
+		printf '  %-58s %10s  %-18s %s\n' "$1" "-" "$3" "MISS (not measured)"
 		return
 	fi
 	ok=$(awk -v v="$2" "BEGIN { print ($4) ? \"PASS\" : \"MISS\" }")
-	printf '  %-58s %10s  %-16s %s\n' "$1" "$2" "$3" "$ok"
+	printf '  %-58s %10s  %-18s %s\n' "$1" "$2" "$3" "$ok"
 }
 ratio() { # A B: A / B, 2 decimals, empty if either is missing
 	[ -n "${1:-}" ] && [ -n "${2:-}" ] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'
@@ -488,6 +628,26 @@ verdict "  the same, without the replay store's shared map (MiB)" \
 verdict "the replay store's pages per live nonce (bytes)" \
 	"$(awk -v s="${R[rss.store_kb]:-}" -v n="$RSS_N" \
 		'BEGIN { if (s != "" && s > 0) printf "%.0f", s * 1024 / n }')" "<= 182 (2.0.0)" "v <= 182"
+# against NAME VALUE OP BASE: a target of today's VALUE against 1.1.0's
+# BASE, in this run.
+against() {
+	if [ -z "$4" ]; then
+		printf '  %-58s %10s  %-18s %s\n' "$1" "${2:--}" "$3 1.1.0's" "MISS (1.1.0 not measured)"
+		return
+	fi
+	verdict "$1" "$2" "$3 $4 (1.1.0)" "v $3 $4"
+}
+echo
+echo "the store against 1.1.0, built from history and measured in this run (2.0.0 in"
+echo "brackets, where it was):"
+against "verification with its commit, in process (us each)" "${R[floorstore.p50_us]:-}" \
+	"<=" "${R[floorstore_1.1.0.p50_us]:-}"
+echo "    (2.0.0: ${R[floorstore_2.0.0.p50_us]:--} us)"
+against "helper, pipe, pipelined (requests/s)" "${R[pipe.rps]:-}" ">=" "${R[pipe_1.1.0.rps]:-}"
+echo "    (2.0.0: ${R[pipe_2.0.0.rps]:--} requests/s)"
+against "helper, pipe, ping-pong p50 (us, pinned)" "${R[pipe_pp.p50_us]:-}" \
+	"<=" "${R[pipe_pp_1.1.0.p50_us]:-}"
+echo "    (2.0.0: ${R[pipe_pp_2.0.0.p50_us]:--} us)"
 if [ -n "${R[redis_tcp.rps]:-}${R[redis_unix.rps]:-}" ]; then
 	echo
 	echo "the store on Redis, against the LMDB helper (pipelined: at least half its rate;"

@@ -42,13 +42,15 @@
 # requests, over a hundred live nonces each, measured the store far above
 # a real storm's: that one row stays, "1000 JIDs", to keep the cost in
 # sight. The same spread for every version, and for the rows held to the
-# LMDB helper's: Redis, Python, and JWTs (bench/jwt_floor.c --emit, N/2
-# JIDs; they had 500). The memory and instruction counts keep 1000 JIDs:
-# the figures they are held to (2.0.0's) were taken so.
+# LMDB helper's: Python, and JWTs (bench/jwt_floor.c --emit, N/2 JIDs;
+# they had 500). The Redis rows keep 1000 JIDs, and are held to the
+# 1000-JID row: on Redis each new JID is a key of its own, a cost the
+# Redis targets were not set with. The memory and instruction counts keep
+# 1000 JIDs too: the figures they are held to (2.0.0's) were taken so.
 #
 # Everything it makes goes to bench/out/ (results in bench/out/results.txt).
 # The releases are skipped, with a line saying why, when this is not a git
-# checkout or a release does not build; building them takes a minute or two
+# checkout or a release does not build; building them takes some seconds
 # the first time.
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -392,10 +394,10 @@ if command -v redis-server >/dev/null && command -v redis-cli >/dev/null; then
 			R[rfloor_${t}_$b.rps]=$(field "$line" per_second)
 			R[rfloor_${t}_$b.p50_us]=$(field "$line" us_each)
 		done
-		# (as many JIDs as the LMDB helper's rows they are held to)
-		best "redis_$t" rps "$LOADGEN" --config "$CONF" --users "$(jids "$PIPE_N")" \
+		# (1000 JIDs, as the Redis targets were set with)
+		best "redis_$t" rps "$LOADGEN" --config "$CONF" --users 1000 \
 			--requests "$PIPE_N" --window 128 -- "$HELPER" --config "$RUN/redis-$t.conf"
-		best "redis_${t}_pp" p50 $PIN "$LOADGEN" --config "$CONF" --users "$(jids "$PP_N")" \
+		best "redis_${t}_pp" p50 $PIN "$LOADGEN" --config "$CONF" --users 1000 \
 			--requests "$PP_N" --window 1 -- "$HELPER" --config "$RUN/redis-$t.conf"
 		# Redis's CPU per login, pipelined: its own count of user and
 		# system time over one run (the load generator's warm-up of
@@ -404,7 +406,7 @@ if command -v redis-server >/dev/null && command -v redis-cli >/dev/null; then
 		fresh_store
 		rcli CONFIG RESETSTAT >/dev/null
 		c0=$(redis_cpu)
-		"$LOADGEN" --config "$CONF" --users "$(jids "$PIPE_N")" --requests "$PIPE_N" --window 128 \
+		"$LOADGEN" --config "$CONF" --users 1000 --requests "$PIPE_N" --window 128 \
 			-- "$HELPER" --config "$RUN/redis-$t.conf" >/dev/null 2>&1
 		c1=$(redis_cpu)
 		R[rcpu_$t]=$(awk -v a="$c0" -v b="$c1" -v n=$((PIPE_N + 1000)) 'BEGIN { printf "%.2f", (b - a) * 1e6 / n }')
@@ -650,11 +652,12 @@ against "helper, pipe, ping-pong p50 (us, pinned)" "${R[pipe_pp.p50_us]:-}" \
 echo "    (2.0.0: ${R[pipe_pp_2.0.0.p50_us]:--} us)"
 if [ -n "${R[redis_tcp.rps]:-}${R[redis_unix.rps]:-}" ]; then
 	echo
-	echo "the store on Redis, against the LMDB helper (pipelined: at least half its rate;"
-	echo "ping-pong: at most its p50 plus one bare Redis round trip plus 5 us):"
+	echo "the store on Redis, 1000 JIDs, against the LMDB helper (pipelined: at least half"
+	echo "the rate of its 1000-JID row; ping-pong: at most its p50, whose JIDs hold one or"
+	echo "two live nonces, plus one bare Redis round trip plus 5 us):"
 	for t in tcp unix; do
-		verdict "helper on Redis ($t) / LMDB helper, pipelined" \
-			"$(ratio "${R[redis_$t.rps]:-}" "${R[pipe.rps]:-}")" ">= 0.50" "v >= 0.5"
+		verdict "helper on Redis ($t) / LMDB helper, pipelined, 1000 JIDs" \
+			"$(ratio "${R[redis_$t.rps]:-}" "${R[pipe_heavy.rps]:-}")" ">= 0.50" "v >= 0.5"
 		verdict "ping-pong p50 on Redis ($t) - LMDB p50 - PING p50 (us)" \
 			"$(awk -v a="${R[redis_${t}_pp.p50_us]:-}" -v b="${R[pipe_pp.p50_us]:-}" -v c="${R[ping_${t}_pp.p50_us]:-}" \
 				'BEGIN { if (a != "" && b != "" && c != "") printf "%.2f", a - b - c }')" "<= 5.00" "v <= 5.0"

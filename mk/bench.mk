@@ -1,11 +1,12 @@
 # Benchmarks: 'make bench' measures the helper against its floors (the
 # verification alone, in process; a transport that answers yes to every
-# frame) and against a plain Python helper of the same contract, side by
+# frame), against a plain Python helper of the same contract and against
+# 1.1.0 and 2.0.0 built from the checkout's history, side by
 # side in one run, and prints the ratios with PASS/MISS per target.
 # See bench/run.sh. Results and scratch files go to bench/out/.
 #
-#   make bench                        about a minute on 2 cores
-#   make bench BENCH_ARGS=--quick     a few seconds, one try per figure
+#   make bench                        five to eight minutes on 2 cores
+#   make bench BENCH_ARGS=--quick     about two minutes, one try per figure
 
 BENCH_OUT  = bench/out
 BENCH_BINS = $(BENCH_OUT)/verify_floor $(BENCH_OUT)/jwt_floor $(BENCH_OUT)/yes_helper \

@@ -46,8 +46,9 @@ LIBS	     = $(shell pkg-config --libs $(PKGS))
 LIB_SRCS = src/auth.c src/base32.c src/config.c src/config_lines.c \
 	   src/format.c src/format_converse.c src/format_jwt.c src/frame.c \
 	   src/io.c src/jid.c src/jwks.c src/jwt.c src/log.c src/mac.c \
-	   src/redis_batch.c src/redis_cluster.c src/redis_keys.c src/redis_describe.c \
-	   src/redis_link.c src/redis_single.c src/redis_url.c src/replay.c \
+	   src/redis_batch.c src/redis_cluster.c src/redis_keys.c \
+	   src/redis_describe.c src/redis_link.c src/redis_sharded.c \
+	   src/redis_single.c src/redis_url.c src/replay.c \
 	   src/replay_lmdb.c src/replay_redis.c src/request.c src/reload.c \
 	   src/sandbox.c src/secmem.c src/secrets.c src/serve.c src/setting.c \
 	   src/term.c src/token.c src/token_explain.c src/totp.c

@@ -239,6 +239,49 @@ redis_batch_refused(const struct redis_link *link, const redisReply *rep,
 }
 
 int
+redis_batch_begin(size_t n, size_t max, const struct replay_time *t,
+    enum replay_result results[], char err[REPLAY_ERR_LEN])
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		results[i] = REPLAY_ERROR;
+	if (n == 0)
+		return 0;
+	if (n > max || t->now < 0 || t->expiry <= t->now || t->lifetime < 0) {
+		snprintf(err, REPLAY_ERR_LEN, "record: %zu entries, or a time "
+		    "out of order", n);
+		return -1;
+	}
+	return 1;
+}
+
+int
+redis_batch_got(const struct redis_link *link, const redisReply *rep,
+    char *out, size_t outsize, int *unfit, char err[REPLAY_ERR_LEN])
+{
+	if (rep->type == REDIS_REPLY_NIL)
+		return 0;
+	if (rep->type == REDIS_REPLY_STRING && rep->len < outsize) {
+		memcpy(out, rep->str, rep->len);
+		out[rep->len] = '\0';
+		return 1;
+	}
+	*unfit |= redis_batch_refused(link, rep, "GET of a seen mark", err);
+	return -1;
+}
+
+int
+redis_batch_set(const struct redis_link *link, const redisReply *rep,
+    int *unfit, char err[REPLAY_ERR_LEN])
+{
+	if (rep->type == REDIS_REPLY_STATUS && strcmp(rep->str, "OK") == 0)
+		return 0;
+	*unfit |= redis_batch_refused(link, rep, "SET of a seen mark", err);
+	return -1;
+}
+
+int
 redis_batch_waited(const struct redis_batch *b, const redisReply *rep,
     unsigned wait, size_t fresh, int *unfit, char err[REPLAY_ERR_LEN])
 {

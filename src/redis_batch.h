@@ -4,7 +4,7 @@
  * command ahead of them and WAIT after them if asked, and every reply read
  * before any is used; once more, on a new connection, if the one used was
  * found closed while idle. redis_link.c makes the connection and does each
- * write and read; the stores (redis_single.c, replay_redis.c) say what is
+ * write and read; the stores (redis_single.c, redis_sharded.c) say what is
  * asked and what the replies mean.
  *
  * Rules (kept in redis_batch.c):
@@ -138,6 +138,24 @@ void redis_batch_free(struct redis_batch *);
  */
 int redis_batch_refused(const struct redis_link *, const redisReply *,
     const char *what, char err[REPLAY_ERR_LEN]);
+
+/*
+ * A batch of n logins as a store is handed it: every result REPLAY_ERROR
+ * until it is answered. Returns 1 if there is something to record, 0 if n
+ * is 0, -1 with err if n is more than max or t's times are out of order.
+ */
+int redis_batch_begin(size_t n, size_t max, const struct replay_time *,
+    enum replay_result results[], char err[REPLAY_ERR_LEN]);
+
+/*
+ * The seen marks' replies (isuser = seen), either layout's. GET's: 1 with
+ * the string in out (one that fits), 0 if there is none; SET's: 0 for OK.
+ * Either returns -1 with err and *unfit as redis_batch_refused says.
+ */
+int redis_batch_got(const struct redis_link *, const redisReply *,
+    char *out, size_t outsize, int *unfit, char err[REPLAY_ERR_LEN]);
+int redis_batch_set(const struct redis_link *, const redisReply *,
+    int *unfit, char err[REPLAY_ERR_LEN]);
 
 /*
  * WAIT's reply to b's last exchange: 0 if wait replicas acknowledged it,

@@ -1,6 +1,6 @@
 /*
  * What check-config says of one Redis server, whichever store talks to it
- * (redis_single.c: one Redis or a Sentinel's primary; replay_redis.c: each
+ * (redis_single.c: one Redis or a Sentinel's primary; redis_sharded.c: each
  * primary of a cluster): its name and version, its memory policy and
  * limit, its role and replicas. Each asks through the caller's connection
  * and prints to stdout; nothing here is used by the helper's logins, but

@@ -1,6 +1,6 @@
 /*
  * The names of the Redis store's keys, for both of its layouts
- * (redis_single.c on one Redis, replay_redis.c on a cluster). A nonce's
+ * (redis_single.c on one Redis, redis_sharded.c on a cluster). A nonce's
  * key is the same in each, so that a nonce one layout recorded is found by
  * the other while helpers of both still run; each of a JID's keys carries
  * the JID's key as its hash tag, so that a cluster keeps them in one slot.

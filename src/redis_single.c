@@ -1,6 +1,7 @@
 /*
  * The Redis store on one server or Sentinel's primary (replay_redis.c
- * parses its settings and hands it every call; a cluster stays there).
+ * parses its settings and hands it every call; a cluster's is
+ * redis_sharded.c's).
  *
  * Security rules for this file:
  * 1. Single use across every helper of every server sharing the Redis: a
@@ -75,7 +76,7 @@
  *			replay_redis.c names and reads, for both layouts
  * The braces are a hash tag: a login's keys share one cluster slot. The
  * mark is outside it: on a single server or Sentinel one connection
- * orders both. A Redis Cluster is not served here (replay_redis.c keeps
+ * orders both. A Redis Cluster is not served here (redis_sharded.c keeps
  * the first layout there, with a mark per slot).
  *
  * A batch of logins is one round trip (redis_batch.c), no transaction and
@@ -752,20 +753,12 @@ redis_single_record(struct redis_single *r,
     const struct replay_time *t, enum replay_result results[],
     char err[REPLAY_ERR_LEN])
 {
-	int counted[BATCH_MAX], made[BATCH_MAX], errors = 0;
+	int counted[BATCH_MAX], made[BATCH_MAX], errors = 0, rc;
 	const redisReply *rep[PER_ENTRY];
 	size_t i, j, k;
 
-	for (i = 0; i < n; i++)
-		results[i] = REPLAY_ERROR;
-	if (n == 0)
-		return 0;
-	if (n > BATCH_MAX || t->now < 0 || t->expiry <= t->now ||
-	    t->lifetime < 0) {
-		snprintf(err, REPLAY_ERR_LEN, "record: %zu entries, or a time "
-		    "out of order", n);
-		return -1;
-	}
+	if ((rc = redis_batch_begin(n, BATCH_MAX, t, results, err)) < 1)
+		return rc;
 	r->entries = entries;
 	r->n = n;
 	r->t = t;
@@ -872,18 +865,11 @@ redis_single_get(struct redis_single *r, const char *key, char *out,
 {
 	const char *get[] = { "GET", key };
 	const redisReply *rep;
-	int rc = -1;
+	int rc;
 
 	if ((rep = ask(r, 2, get, err)) == NULL)
 		return -1;
-	if (rep->type == REDIS_REPLY_NIL)
-		rc = 0;
-	else if (rep->type == REDIS_REPLY_STRING && rep->len < outsize) {
-		memcpy(out, rep->str, rep->len);
-		out[rep->len] = '\0';
-		rc = 1;
-	} else
-		refused(r, rep, "GET of a seen mark", err);
+	rc = redis_batch_got(r->link, rep, out, outsize, &r->broken, err);
 	done_with(r, err);
 	return rc;
 }
@@ -894,14 +880,11 @@ redis_single_set_ex(struct redis_single *r, const char *key,
 {
 	const char *set[] = { "SET", key, value, "EX", seconds };
 	const redisReply *rep;
-	int rc = -1;
+	int rc;
 
 	if ((rep = ask(r, 5, set, err)) == NULL)
 		return -1;
-	if (rep->type == REDIS_REPLY_STATUS && strcmp(rep->str, "OK") == 0)
-		rc = 0;
-	else
-		refused(r, rep, "SET of a seen mark", err);
+	rc = redis_batch_set(r->link, rep, &r->broken, err);
 	done_with(r, err);
 	return rc;
 }

@@ -4,9 +4,9 @@
  * store's mark read after the records, each connection's server checked
  * against the identity recorded beside the mark, records kept for the
  * longest token lifetime any helper used, the helpers' clocks compared
- * with Redis's. replay_redis.c parses the settings, serves a Redis Cluster
- * itself, and hands everything else here; the functions are those of
- * replay.h, for settings that name no cluster.
+ * with Redis's. replay_redis.c parses the settings and hands every call
+ * here when they name no cluster (a Redis Cluster is redis_sharded.c's);
+ * the functions are those of replay.h.
  */
 #ifndef REDIS_SINGLE_H
 #define REDIS_SINGLE_H

@@ -1250,6 +1250,7 @@ redis_sharded_open(const struct replay_settings *s, enum replay_access access,
 	}
 	return r;
 }
+
 /* --- for people (check-config) ------------------------------------------------ */
 
 /* ask, for redis_describe.c. */

@@ -453,6 +453,110 @@ why_incomplete(const struct redis_single *r)
 }
 
 /*
+ * The mark as read (rule 6): what the connection learns of it (missing,
+ * the longest lifetime used), and whether it is there. Returns 0, or -1
+ * with why.
+ */
+static int
+mark_present(struct redis_single *r, const redisReply *mark, struct mark *m,
+    char err[REPLAY_ERR_LEN])
+{
+	if (read_mark(mark, r->key_member, m) == -1) {
+		refused(r, mark, "ZRANGE", err);
+		return -1;
+	}
+	if ((r->conn->since_missing = m->since < 0))
+		r->conn->finding = BEGUN;
+	if (m->life > (double)r->conn->life_ms)
+		r->conn->life_ms = (uint64_t)m->life;
+	if (m->since >= 0)
+		return 0;
+	snprintf(err, REPLAY_ERR_LEN, "Redis at %s holds no %s (a new "
+	    "Redis, or one that lost its data): it began a new record "
+	    "of nonces: a token accepted before may have been "
+	    "forgotten, so logins are refused for one token lifetime "
+	    "from now", redis_link_where(r->link), r->meta_key);
+	return -1;
+}
+
+/*
+ * The helper's clock and Redis's (TIME's reply) at most SKEW_MS apart
+ * (rule 7), as Redis expires the records by its own. Returns 0, or -1
+ * with why.
+ */
+static int
+clocks_agree(struct redis_single *r, const redisReply *time_rep,
+    long long now_ms, char err[REPLAY_ERR_LEN])
+{
+	long long redis_ms, diff;
+
+	if (time_rep->type != REDIS_REPLY_ARRAY || time_rep->elements != 2 ||
+	    time_rep->element[0]->type != REDIS_REPLY_STRING ||
+	    time_rep->element[1]->type != REDIS_REPLY_STRING) {
+		refused(r, time_rep, "TIME", err);
+		return -1;
+	}
+	redis_ms = strtoll(time_rep->element[0]->str, NULL, 10) * 1000 +
+	    strtoll(time_rep->element[1]->str, NULL, 10) / 1000;
+	diff = redis_ms - now_ms;
+	/* (now is rounded down to the second) */
+	if (diff < -SKEW_MS || diff > SKEW_MS + 1000) {
+		snprintf(err, REPLAY_ERR_LEN, "Redis at %s: this helper's "
+		    "clock is %lld ms %s Redis's (at most %d s apart: Redis "
+		    "expires the records by its clock): logins are refused "
+		    "until the clocks agree (NTP)", redis_link_where(r->link),
+		    diff < 0 ? -diff : diff, diff < 0 ? "ahead of" : "behind",
+		    SKEW_S);
+		return -1;
+	}
+	r->conn->agreed_ms = (uint64_t)now_ms;
+	return 0;
+}
+
+/*
+ * The helper's clock not behind the latest time a helper recorded at (the
+ * mark's hw, rule 7): records may have expired by the later clock.
+ * Returns 0, or -1 with why.
+ */
+static int
+clock_caught_up(const struct redis_single *r, const struct mark *m,
+    long long now_ms, char err[REPLAY_ERR_LEN])
+{
+	/* (two helpers may each be SKEW_MS off Redis, either way) */
+	if (m->hw <= (double)(now_ms + 2 * SKEW_MS + 1000))
+		return 0;
+	snprintf(err, REPLAY_ERR_LEN, "Redis at %.80s: the clock is "
+	    "%.0f s behind the latest time a helper recorded at "
+	    "(%.70s hw): records may have expired by the later clock; "
+	    "refused until it catches up (or reset-store)",
+	    redis_link_where(r->link), (m->hw - (double)now_ms) / 1000,
+	    r->meta_key);
+	return -1;
+}
+
+/*
+ * No token accepted under other keys may still be valid (rule 9): the
+ * nonces recorded under them cannot be found. Returns 0, or -1 with why.
+ */
+static int
+keys_unchanged(const struct redis_single *r, const struct mark *m,
+    long long now_ms, char err[REPLAY_ERR_LEN])
+{
+	/* (another's "until" is when its tokens may still be valid, by
+	 * its clock: MARGIN_MS covers the clocks' difference) */
+	if (m->others + MARGIN_MS <= (double)now_ms)
+		return 0;
+	snprintf(err, REPLAY_ERR_LEN, "Redis at %.80s: the store's keys "
+	    "changed (store_secret set or changed, or helpers sharing "
+	    "it with different ones, or some without: give them all the "
+	    "same): nonces recorded under the other keys cannot be "
+	    "found, so logins are refused for %.0f s more",
+	    redis_link_where(r->link),
+	    (m->others + MARGIN_MS - (double)now_ms) / 1000 + 1);
+	return -1;
+}
+
+/*
  * Whether the store holds every record that may still matter (rule 6),
  * and the clocks agree (rule 7), from the mark and Redis's TIME (NULL:
  * not asked). Returns 0, or -1 with why.
@@ -461,76 +565,23 @@ static int
 store_complete(struct redis_single *r, const redisReply *mark,
     const redisReply *time_rep, time_t now, char err[REPLAY_ERR_LEN])
 {
-	const char *where = redis_link_where(r->link);
-	long long now_ms = (long long)now * 1000, redis_ms, diff;
+	long long now_ms = (long long)now * 1000;
 	struct mark m;
 
-	if (read_mark(mark, r->key_member, &m) == -1) {
-		refused(r, mark, "ZRANGE", err);
+	if (mark_present(r, mark, &m, err) == -1 ||
+	    (time_rep != NULL &&
+		clocks_agree(r, time_rep, now_ms, err) == -1) ||
+	    clock_caught_up(r, &m, now_ms, err) == -1 ||
+	    keys_unchanged(r, &m, now_ms, err) == -1)
 		return -1;
-	}
-	if ((r->conn->since_missing = m.since < 0))
-		r->conn->finding = BEGUN;
-	if (m.life > (double)r->conn->life_ms)
-		r->conn->life_ms = (uint64_t)m.life;
-	if (m.since < 0) {
-		snprintf(err, REPLAY_ERR_LEN, "Redis at %s holds no %s (a new "
-		    "Redis, or one that lost its data): it began a new record "
-		    "of nonces: a token accepted before may have been "
-		    "forgotten, so logins are refused for one token lifetime "
-		    "from now", where, r->meta_key);
-		return -1;
-	}
-	if (time_rep != NULL) {
-		if (time_rep->type != REDIS_REPLY_ARRAY ||
-		    time_rep->elements != 2 ||
-		    time_rep->element[0]->type != REDIS_REPLY_STRING ||
-		    time_rep->element[1]->type != REDIS_REPLY_STRING) {
-			refused(r, time_rep, "TIME", err);
-			return -1;
-		}
-		redis_ms = strtoll(time_rep->element[0]->str, NULL, 10) * 1000 +
-		    strtoll(time_rep->element[1]->str, NULL, 10) / 1000;
-		diff = redis_ms - now_ms;
-		/* (now is rounded down to the second) */
-		if (diff < -SKEW_MS || diff > SKEW_MS + 1000) {
-			snprintf(err, REPLAY_ERR_LEN, "Redis at %s: this "
-			    "helper's clock is %lld ms %s Redis's (at most %d "
-			    "s apart: Redis expires the records by its clock): "
-			    "logins are refused until the clocks agree (NTP)",
-			    where, diff < 0 ? -diff : diff, diff < 0 ?
-			    "ahead of" : "behind", SKEW_S);
-			return -1;
-		}
-		r->conn->agreed_ms = (uint64_t)now_ms;
-	}
-	/* (two helpers may each be SKEW_MS off Redis, either way) */
-	if (m.hw > (double)(now_ms + 2 * SKEW_MS + 1000)) {
-		snprintf(err, REPLAY_ERR_LEN, "Redis at %.80s: the clock is "
-		    "%.0f s behind the latest time a helper recorded at "
-		    "(%.70s hw): records may have expired by the later clock; "
-		    "refused until it catches up (or reset-store)", where,
-		    (m.hw - (double)now_ms) / 1000, r->meta_key);
-		return -1;
-	}
-	/* (rule 9: another's "until" is when its tokens may still be
-	 * valid, by its clock: MARGIN_MS covers the clocks' difference) */
-	if (m.others + MARGIN_MS > (double)now_ms) {
-		snprintf(err, REPLAY_ERR_LEN, "Redis at %.80s: the store's keys "
-		    "changed (store_secret set or changed, or helpers sharing "
-		    "it with different ones, or some without: give them all the "
-		    "same): nonces recorded under the other keys cannot be "
-		    "found, so logins are refused for %.0f s more", where,
-		    (m.others + MARGIN_MS - (double)now_ms) / 1000 + 1);
-		return -1;
-	}
 	if ((double)now >= m.since) {
 		r->conn->finding = SAME;
 		return 0;
 	}
 	snprintf(err, REPLAY_ERR_LEN, "Redis at %s: %s; so logins are refused "
 	    "for %.0f s more, until every token accepted before has expired",
-	    where, why_incomplete(r), m.since - (double)now);
+	    redis_link_where(r->link), why_incomplete(r),
+	    m.since - (double)now);
 	return -1;
 }
 

@@ -349,7 +349,10 @@ check "Redis stopped (SIGSTOP): refused" "0 0" "$ANS1 $ANS2"
 	fail "... within the deadline (took $MS1 and $MS2 ms)"
 logged 'no reply in time (replay_redis_timeout_ms)' && pass "... saying: no reply in time" ||
 	fail "... saying: no reply in time"
-[ "$ANS" = 0 ] && [ "$MS" -lt 100 ] && pass "... then, after two failures, refused at once while backing off ($MS ms)" ||
+# (at once: under 100 ms, or, on a loaded machine, sooner than the first
+# refusal, which waited for the deadline)
+[ "$ANS" = 0 ] && { [ "$MS" -lt 100 ] || [ "$MS" -lt "$MS1" ]; } &&
+	pass "... then, after two failures, refused at once while backing off ($MS ms)" ||
 	fail "... then refused at once while backing off ($ANS, $MS ms)"
 logged 'next attempt in' && pass "... saying: next attempt in N ms" || fail "... saying: next attempt in"
 kill -CONT "${REDIS_PID[faulty]}"

@@ -769,6 +769,39 @@ ask_sentinel(struct redis_link *l, const struct endpoint *s, uint64_t deadline,
 	return 0;
 }
 
+/*
+ * Why the reply to a login's command refuses it, in why: an error, or a
+ * ROLE other than a primary's. Returns -1 if it does, else 0.
+ */
+static int
+login_refused(const struct redis_link *l, const char *command,
+    const redisReply *r, char why[REPLAY_ERR_LEN])
+{
+	char text[160];
+
+	if (r->type == REDIS_REPLY_ERROR) {
+		redis_reply_text(r, text, sizeof(text));
+		snprintf(why, REPLAY_ERR_LEN, "%.120s refused %s: %.100s%s",
+		    l->where, command, text,
+		    strcmp(command, "AUTH") == 0 ? " (the user and "
+		    "password of replay_store)" :
+		    strncmp(text, "NOAUTH", 6) == 0 ? " (put the "
+		    "password in replay_store)" : "");
+		return -1;
+	}
+	if (strcmp(command, "ROLE") == 0 &&
+	    (r->type != REDIS_REPLY_ARRAY || r->elements == 0 ||
+		r->element[0]->type != REDIS_REPLY_STRING ||
+		strcmp(r->element[0]->str, "master") != 0)) {
+		redis_reply_text(r->type == REDIS_REPLY_ARRAY &&
+		    r->elements > 0 ? r->element[0] : r, text, sizeof(text));
+		snprintf(why, REPLAY_ERR_LEN, "%s says it is %.40s, not "
+		    "the primary (ROLE)", l->where, text);
+		return -1;
+	}
+	return 0;
+}
+
 /* AUTH, SELECT and, with Sentinel, ROLE, in one round trip. */
 static int
 log_in(struct redis_link *l, redisContext *c, uint64_t deadline,
@@ -778,9 +811,8 @@ log_in(struct redis_link *l, redisContext *c, uint64_t deadline,
 	size_t lens[3][3];
 	struct redis_exchange x = { deadline, 0, 0, 0, 0 };
 	int argc[3], n = 0, i, j, rc = 0;
-	char db[12], text[160];
+	char db[12];
 	void *reply;
-	redisReply *r;
 
 	if (l->url.has_password) {
 		argv[n][0] = "AUTH";
@@ -813,32 +845,15 @@ log_in(struct redis_link *l, redisContext *c, uint64_t deadline,
 		    REDIS_OK)
 			break;
 	}
+	/* Every reply is read, so that the connection stays in step; the
+	 * first refusal is the one told. */
 	for (i = 0; i < n; i++) {
 		if (redis_next_reply(c, &x, &reply) != REDIS_OK) {
 			redis_io_error(c, l->where, deadline, why);
 			return -1;
 		}
-		r = reply;
-		if (rc == 0 && r->type == REDIS_REPLY_ERROR) {
-			redis_reply_text(r, text, sizeof(text));
-			snprintf(why, REPLAY_ERR_LEN, "%.120s refused %s: %.100s%s",
-			    l->where, argv[i][0], text,
-			    strcmp(argv[i][0], "AUTH") == 0 ? " (the user and "
-			    "password of replay_store)" :
-			    strncmp(text, "NOAUTH", 6) == 0 ? " (put the "
-			    "password in replay_store)" : "");
-			rc = -1;
-		} else if (rc == 0 && strcmp(argv[i][0], "ROLE") == 0 &&
-		    (r->type != REDIS_REPLY_ARRAY || r->elements == 0 ||
-			r->element[0]->type != REDIS_REPLY_STRING ||
-			strcmp(r->element[0]->str, "master") != 0)) {
-			redis_reply_text(r->type == REDIS_REPLY_ARRAY &&
-			    r->elements > 0 ? r->element[0] : r, text,
-			    sizeof(text));
-			snprintf(why, REPLAY_ERR_LEN, "%s says it is %.40s, not "
-			    "the primary (ROLE)", l->where, text);
-			rc = -1;
-		}
+		if (rc == 0)
+			rc = login_refused(l, argv[i][0], reply, why);
 		freeReplyObject(reply);
 	}
 	return rc;

@@ -77,14 +77,14 @@ static char *expected;	  /* 1 or 0 per request */
 static uint64_t *sent_ns; /* when request i was written */
 static uint64_t *lat_ns;  /* its latency */
 
-static void
+static _Noreturn void
 die(const char *what)
 {
 	fprintf(stderr, "loadgen: %s: %s\n", what, strerror(errno));
 	exit(1);
 }
 
-static void
+static _Noreturn void
 dief(const char *msg)
 {
 	fprintf(stderr, "loadgen: %s\n", msg);

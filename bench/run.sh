@@ -400,18 +400,23 @@ if command -v redis-server >/dev/null && command -v redis-cli >/dev/null; then
 		best "redis_${t}_pp" p50 $PIN "$LOADGEN" --config "$CONF" --users 1000 \
 			--requests "$PP_N" --window 1 -- "$HELPER" --config "$RUN/redis-$t.conf"
 		# Redis's CPU per login, pipelined: its own count of user and
-		# system time over one run (the load generator's warm-up of
-		# 1000 logins included), and what INFO commandstats gives the
-		# commands alone.
-		fresh_store
-		rcli CONFIG RESETSTAT >/dev/null
-		c0=$(redis_cpu)
-		"$LOADGEN" --config "$CONF" --users 1000 --requests "$PIPE_N" --window 128 \
-			-- "$HELPER" --config "$RUN/redis-$t.conf" >/dev/null 2>&1
-		c1=$(redis_cpu)
-		R[rcpu_$t]=$(awk -v a="$c0" -v b="$c1" -v n=$((PIPE_N + 1000)) 'BEGIN { printf "%.2f", (b - a) * 1e6 / n }')
-		R[rcmd_$t]=$(rcli INFO commandstats | tr -d '\r' | awk -F'usec=' -v n=$((PIPE_N + 1000)) \
-			'/^cmdstat_/ { split($2, f, ","); s += f[1] } END { printf "%.2f", s / n }')
+		# system time over a run (the load generator's warm-up of 1000
+		# logins included), the least of TRIES runs (noise only adds),
+		# and what INFO commandstats gives the commands alone in that
+		# run.
+		for ((i = 0; i < TRIES; i++)); do
+			fresh_store
+			rcli CONFIG RESETSTAT >/dev/null
+			c0=$(redis_cpu)
+			"$LOADGEN" --config "$CONF" --users 1000 --requests "$PIPE_N" --window 128 \
+				-- "$HELPER" --config "$RUN/redis-$t.conf" >/dev/null 2>&1
+			c1=$(redis_cpu)
+			cpu=$(awk -v a="$c0" -v b="$c1" -v n=$((PIPE_N + 1000)) 'BEGIN { printf "%.2f", (b - a) * 1e6 / n }')
+			awk -v a="$cpu" -v b="${R[rcpu_$t]:-}" 'BEGIN { exit !(b == "" || a < b) }' || continue
+			R[rcpu_$t]=$cpu
+			R[rcmd_$t]=$(rcli INFO commandstats | tr -d '\r' | awk -F'usec=' -v n=$((PIPE_N + 1000)) \
+				'/^cmdstat_/ { split($2, f, ","); s += f[1] } END { printf "%.2f", s / n }')
+		done
 	done
 	# What a live nonce costs Redis: its memory before and after many.
 	fresh_store
@@ -451,6 +456,16 @@ line=$("$LOADGEN" --config "$CONF" --requests "$RSS_N" --warmup 0 --window 128 \
 for kv in $line; do
 	case $kv in *=*) R[rss.${kv%%=*}]=${kv#*=} ;; esac
 done
+# 2.0.0's, the figure the target holds today's to, in the same run
+case " $MEASURED " in *" 2.0.0 "*)
+	fresh_store
+	line=$("$LOADGEN" --config "$CONF" --requests "$RSS_N" --warmup 0 --window 128 \
+		-- "$(release_dir 2.0.0)/prosody-token-auth" --config "$RUN/release-2.0.0.conf")
+	for kv in $line; do
+		case $kv in *=*) R[rss_2.0.0.${kv%%=*}]=${kv#*=} ;; esac
+	done
+	;;
+esac
 fresh_store
 line=$("$LOADGEN" --config "$CONF" --requests "$RSS_N" --warmup 0 --window 128 \
 	--mix isuser -- "$HELPER" --config "$CONF")
@@ -504,27 +519,38 @@ fi
 # and jwt_verify, in process (bench/jwt_floor.c), and the helper over a
 # pipe driven by the load generator as for today's tokens, pipelined and
 # ping-pong (every token its own jti, recorded in LMDB), on the same keys.
-# The tokens live 280 s: every run below starts well within that.
+# The floor and the helper take turns, TRIES times, each keeping its best:
+# this VM's speed drifts by a third within minutes, and a floor measured
+# minutes apart from the helper moved the ratio by as much. The tokens
+# live an hour (jwt_max_lifetime set to match): the section takes minutes.
 echo "measuring JWTs..."
 JWT_DIR=$RUN/jwt
 JWT_WARMUP=200
 mkdir -p "$JWT_DIR"
 JWT_ALGS="EdDSA ES256 RS256 PS256 HS256"
-"$JWT_FLOOR" --seconds "$((3 - 2 * quick))" --emit "$JWT_DIR" "$((JWT_N + JWT_WARMUP))" \
-	>"$JWT_DIR/floor.txt"
+"$JWT_FLOOR" --seconds 0.3 --emit "$JWT_DIR" "$((JWT_N + JWT_WARMUP))" >/dev/null
 for alg in $JWT_ALGS; do
-	R[jwt_floor_$alg]=$(awk -v a="$alg" '$1 == a { print $2 }' "$JWT_DIR/floor.txt")
-	R[jwt_verify_$alg]=$(awk -v a="$alg" '$1 == a { print $3 }' "$JWT_DIR/floor.txt")
 	sed "s|^otp_seed.*||; s|^token_secret.*||" "$CONF" >"$JWT_DIR/$alg.conf"
-	printf 'jwt_keys = %s\njwt_audience = xmpp:example.org\n' "$JWT_DIR/$alg.jwks" \
-		>>"$JWT_DIR/$alg.conf"
+	printf 'jwt_keys = %s\njwt_audience = xmpp:example.org\njwt_max_lifetime = 3600\n' \
+		"$JWT_DIR/$alg.jwks" >>"$JWT_DIR/$alg.conf"
 	chmod 600 "$JWT_DIR/$alg.conf"
-	best "jwt_pipe_$alg" rps "$LOADGEN" --requests-from "$JWT_DIR/$alg.req" \
-		--requests "$JWT_N" --warmup "$JWT_WARMUP" --window 128 \
-		-- "$HELPER" --config "$JWT_DIR/$alg.conf"
-	best "jwt_pp_$alg" p50 $PIN "$LOADGEN" --requests-from "$JWT_DIR/$alg.req" \
-		--requests "$JWT_N" --warmup "$JWT_WARMUP" --window 1 \
-		-- "$HELPER" --config "$JWT_DIR/$alg.conf"
+done
+# the greater of the figure kept as $1 and $2
+higher() { awk -v a="${R[$1]:-0}" -v b="$2" 'BEGIN { print (b > a ? b : a) }'; }
+for ((i = 0; i < TRIES; i++)); do
+	"$JWT_FLOOR" --seconds "$((2 - quick))" >"$JWT_DIR/floor.txt"
+	for alg in $JWT_ALGS; do
+		R[jwt_floor_$alg]=$(higher "jwt_floor_$alg" \
+			"$(awk -v a="$alg" '$1 == a { print $2 }' "$JWT_DIR/floor.txt")")
+		R[jwt_verify_$alg]=$(higher "jwt_verify_$alg" \
+			"$(awk -v a="$alg" '$1 == a { print $3 }' "$JWT_DIR/floor.txt")")
+		once "jwt_pipe_$alg" rps "$LOADGEN" --requests-from "$JWT_DIR/$alg.req" \
+			--requests "$JWT_N" --warmup "$JWT_WARMUP" --window 128 \
+			-- "$HELPER" --config "$JWT_DIR/$alg.conf"
+		once "jwt_pp_$alg" p50 $PIN "$LOADGEN" --requests-from "$JWT_DIR/$alg.req" \
+			--requests "$JWT_N" --warmup "$JWT_WARMUP" --window 1 \
+			-- "$HELPER" --config "$JWT_DIR/$alg.conf"
+	done
 done
 
 # --- the report -------------------------------------------------------------------
@@ -621,15 +647,30 @@ verdict "instructions per valid request / floor's, 16 outstanding" \
 	"$(ratio "${R[ir.helper16]:-}" "${R[ir.floor]:-}")" "<= 1.6" "v <= 1.6"
 verdict "peak RSS after $RSS_N valid tokens (MiB)" \
 	"$(awk -v k="${R[rss.hwm_kb]:-}" 'BEGIN { if (k != "") printf "%.1f", k / 1024 }')" "<= 8" "v <= 8"
-# 2.0.0's own figures (its run of 2026-12-02, one million valid tokens):
-# 6.0 MiB without the store's map, and the store's 174 MiB for a million
-# live nonces, 182 bytes each.
-verdict "  the same, without the replay store's shared map (MiB)" \
-	"$(awk -v k="${R[rss.hwm_kb]:-}" -v s="${R[rss.store_kb]:-}" \
-		'BEGIN { if (k != "" && s != "") printf "%.1f", (k - s) / 1024 }')" "<= 6.0 (2.0.0)" "v <= 6.0"
-verdict "the replay store's pages per live nonce (bytes)" \
-	"$(awk -v s="${R[rss.store_kb]:-}" -v n="$RSS_N" \
-		'BEGIN { if (s != "" && s > 0) printf "%.0f", s * 1024 / n }')" "<= 182 (2.0.0)" "v <= 182"
+# Held to 2.0.0's, measured in this run (in KiB: a tenth of a MiB is
+# the whole difference); without it, to 2.0.0's own figures (its run of
+# 2026-12-02, one million valid tokens): 6.0 MiB without the store's map,
+# and 182 bytes of the store's pages per live nonce.
+own_kib() { # PREFIX: peak RSS without the store's pages, in KiB
+	awk -v k="${R[$1.hwm_kb]:-}" -v s="${R[$1.store_kb]:-}" \
+		'BEGIN { if (k != "" && s != "") print k - s }'
+}
+per_nonce() { # PREFIX: the store's pages per live nonce, in bytes
+	awk -v s="${R[$1.store_kb]:-}" -v n="$RSS_N" \
+		'BEGIN { if (s != "" && s > 0) printf "%.0f", s * 1024 / n }'
+}
+if [ -n "$(own_kib rss_2.0.0)" ]; then
+	verdict "  the same, without the replay store's shared map (KiB)" "$(own_kib rss)" \
+		"<= $(own_kib rss_2.0.0) (2.0.0)" "v <= $(own_kib rss_2.0.0)"
+	verdict "the replay store's pages per live nonce (bytes)" "$(per_nonce rss)" \
+		"<= $(per_nonce rss_2.0.0) (2.0.0)" "v <= $(per_nonce rss_2.0.0)"
+else
+	verdict "  the same, without the replay store's shared map (MiB)" \
+		"$(awk -v k="$(own_kib rss)" 'BEGIN { if (k != "") printf "%.1f", k / 1024 }')" \
+		"<= 6.0 (2.0.0)" "v <= 6.0"
+	verdict "the replay store's pages per live nonce (bytes)" "$(per_nonce rss)" \
+		"<= 182 (2.0.0)" "v <= 182"
+fi
 # against NAME VALUE OP BASE: a target of today's VALUE against 1.1.0's
 # BASE, in this run.
 against() {

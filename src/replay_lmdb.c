@@ -297,10 +297,16 @@ count_entries(MDB_txn *txn, MDB_dbi db, uint64_t *entries)
 	return 0;
 }
 
-/* Adds an entry: its nonce, and its place in the expiry index. */
+/*
+ * Adds an entry: its nonce, and its place in the expiry index. Through
+ * cur when given one (a login's, left by the walk over its JID's nonces
+ * where the nonce goes: LMDB then looks for its place on that page
+ * instead of from the root), else by key.
+ */
 static int
-add_entry(MDB_txn *txn, MDB_dbi db, const uint8_t user[REPLAY_USER_LEN],
-    const uint8_t key[REPLAY_KEY_LEN], uint64_t expiry, uint64_t step_end)
+add_entry(MDB_txn *txn, MDB_dbi db, MDB_cursor *cur,
+    const uint8_t user[REPLAY_USER_LEN], const uint8_t key[REPLAY_KEY_LEN],
+    uint64_t expiry, uint64_t step_end)
 {
 	uint8_t nk[N_LEN], ek[E_LEN], be[8], se[8];
 	MDB_val n = { sizeof(nk), nk }, x = { sizeof(ek), ek };
@@ -313,9 +319,11 @@ add_entry(MDB_txn *txn, MDB_dbi db, const uint8_t user[REPLAY_USER_LEN],
 	memcpy(ek + 9, nk + 1, N_LEN - 1);
 	put_be(be, expiry, 8);
 	put_be(se, step_end, 8);
-	if ((rc = mdb_put(txn, db, &n, &ev, MDB_NOOVERWRITE)) != 0)
-		return rc;
-	return mdb_put(txn, db, &x, &sv, 0);
+	if (cur == NULL)
+		return (rc = mdb_put(txn, db, &n, &ev, MDB_NOOVERWRITE)) != 0 ?
+		    rc : mdb_put(txn, db, &x, &sv, 0);
+	return (rc = mdb_cursor_put(cur, &n, &ev, MDB_NOOVERWRITE)) != 0 ?
+	    rc : mdb_cursor_put(cur, &x, &sv, 0);
 }
 
 /*
@@ -627,7 +635,7 @@ record_entry(struct lmdb_store *r, MDB_txn *txn, MDB_cursor *cur,
 	step_end = known_step_end(e, t);
 	kept = checked_step_end(e, t) + m->keep;
 	expiry = max64((uint64_t)t->expiry, kept) + SKEW_MARGIN;
-	if ((*rc = add_entry(txn, r->db, e->user, e->key, expiry,
+	if ((*rc = add_entry(txn, r->db, cur, e->user, e->key, expiry,
 		 step_end > 0 ? step_end : (uint64_t)t->expiry)) != 0)
 		return REPLAY_ERROR;
 	m->newest = max64(m->newest, step_end);
@@ -834,7 +842,7 @@ adopt_entry(MDB_txn *txn, MDB_dbi db, const uint8_t key[REPLAY_KEY_LEN],
 {
 	int rc;
 
-	rc = add_entry(txn, db, nobody, key, expiry, expiry);
+	rc = add_entry(txn, db, NULL, nobody, key, expiry, expiry);
 	if (rc == MDB_KEYEXIST)
 		return 0;
 	m->legacy_until = max64(m->legacy_until, expiry);
@@ -983,7 +991,7 @@ adopt_2(MDB_txn *txn, MDB_dbi db, const MDB_val *old, struct meta *m)
 		rc = drop_2(txn, db, 'U', 1 + REPLAY_USER_LEN, &list, &n,
 		    &room);
 	for (i = 0; rc == 0 && i < n; i++) {
-		rc = add_entry(txn, db, list[i].user, list[i].key,
+		rc = add_entry(txn, db, NULL, list[i].user, list[i].key,
 		    list[i].expiry, list[i].expiry);
 		rc = rc == MDB_KEYEXIST ? 0 : rc;
 		m->newest = max64(m->newest, list[i].expiry);

@@ -520,9 +520,10 @@ fi
 # pipe driven by the load generator as for today's tokens, pipelined and
 # ping-pong (every token its own jti, recorded in LMDB), on the same keys.
 # The floor and the helper take turns, TRIES times, each keeping its best:
-# this VM's speed drifts by a third within minutes, and a floor measured
-# minutes apart from the helper moved the ratio by as much. The tokens
-# live an hour (jwt_max_lifetime set to match): the section takes minutes.
+# a shared VM's speed can drift by a third within minutes, and a floor
+# measured minutes apart from the helper moved the ratio by as much. The
+# tokens live an hour (jwt_max_lifetime set to match): the section takes
+# minutes.
 echo "measuring JWTs..."
 JWT_DIR=$RUN/jwt
 JWT_WARMUP=200

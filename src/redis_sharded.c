@@ -136,7 +136,10 @@
  * added to every nonce's lifetime: two clocks that far apart either way,
  * and a second for time(3)'s rounding down (as in redis_single.c). */
 #define SKEW_TEXT   "2000"
-#define MARGIN_TEXT "5000"
+#define MARGIN_MS   5000
+#define MARGIN_TEXT TEXT_OF(MARGIN_MS)
+#define TEXT_OF(n)  TEXT_OF_(n)
+#define TEXT_OF_(n) #n
 /* The first layout's mark, once converted: 2286, as its helpers read it. */
 #define SHUT_OUT    "9999999999"
 
@@ -998,6 +1001,22 @@ renew_lease(struct redis_sharded *r, uint64_t key_id, uint64_t now_ms,
 	return rc;
 }
 
+/* Whether other keys' tokens may still be valid until then (ms): 0, or
+ * -1 with why. */
+static int
+keys_refusal(uint64_t until, uint64_t now_ms, char err[REPLAY_ERR_LEN])
+{
+	if (now_ms >= until)
+		return 0;
+	snprintf(err, REPLAY_ERR_LEN, "the store's keys changed (store_secret "
+	    "set or changed, or helpers sharing the store with different "
+	    "ones, or some without: give them all the same), or the record "
+	    "of the keys in use was lost: nonces recorded under other keys "
+	    "cannot be found, so logins are refused for %llu s more",
+	    (unsigned long long)((until - now_ms + 999) / 1000));
+	return -1;
+}
+
 /*
  * Whether logins may be accepted under this helper's keys (rule 8): its
  * lease runs (renewed when due, or when its keys changed), and no other
@@ -1018,15 +1037,7 @@ keys_current(struct redis_sharded *r, uint64_t key_id, uint64_t now_ms,
 		    why[0] != '\0' ? why : "no reply");
 		return -1;
 	}
-	if (now_ms >= r->keys_until)
-		return 0;
-	snprintf(err, REPLAY_ERR_LEN, "the store's keys changed (store_secret "
-	    "set or changed, or helpers sharing the store with different "
-	    "ones, or some without: give them all the same), or the record "
-	    "of the keys in use was lost: nonces recorded under other keys "
-	    "cannot be found, so logins are refused for %llu s more",
-	    (unsigned long long)((r->keys_until - now_ms + 999) / 1000));
-	return -1;
+	return keys_refusal(r->keys_until, now_ms, err);
 }
 
 int
@@ -1086,6 +1097,74 @@ slot_complete(struct redis_sharded *r, const redisReply *since, time_t now,
 	return 0;
 }
 
+/*
+ * Until when (ms) the keys' leases say tokens of other keys than key_id's
+ * may be valid, as the lease script reckons it but writing nothing (a
+ * lookup's view of rule 8). Returns 0, or -1 with why: the leases not
+ * read, or no record of them (the first login begins one, refusing for a
+ * token lifetime).
+ */
+static int
+others_until(struct redis_sharded *r, uint64_t key_id, uint64_t now_ms,
+    uint64_t *until, char err[REPLAY_ERR_LEN])
+{
+	const char *argv[] = { "HGETALL", r->keys_key };
+	const redisReply *rep, *name, *value;
+	unsigned long long v;
+	size_t i;
+	char *end;
+	int rc = 0, recorded = 0;
+
+	key_check(r, key_id);
+	if (use_node_of(r, r->keys_key, err) == -1)
+		return -1;
+	r->ncmds = 0;
+	r->wait = 0;
+	add(r, 2, argv);
+	if (exchange(r, err) == -1)
+		return -1;
+	rep = r->replies[r->first];
+	*until = 0;
+	if (rep->type != REDIS_REPLY_ARRAY || rep->elements % 2 != 0)
+		rc = -1;
+	for (i = 0; rc == 0 && i < rep->elements; i += 2) {
+		name = rep->element[i];
+		value = rep->element[i + 1];
+		if (name->type != REDIS_REPLY_STRING ||
+		    value->type != REDIS_REPLY_STRING) {
+			rc = -1;
+			break;
+		}
+		if (strcmp(name->str, ".id") == 0) {
+			recorded = 1;
+			continue;
+		}
+		if (strcmp(name->str, r->key_check) == 0)
+			continue;
+		v = strtoull(value->str, &end, 10);
+		if (*end != '\0' || value->str[0] == '\0') {
+			rc = -1;
+			break;
+		}
+		if (strcmp(name->str, ".lost") != 0)
+			v += MARGIN_MS;
+		if (v > *until && v > now_ms)
+			*until = v;
+	}
+	if (rc == -1)
+		refused(r, rep, "HGETALL of the store keys' leases", err);
+	else if (!recorded) {
+		snprintf(err, REPLAY_ERR_LEN, "no record of the store's keys "
+		    "in use (%.60s: a new cluster, or a node that lost it): "
+		    "the first login begins one, and logins are refused for "
+		    "one token lifetime from then", r->keys_key);
+		rc = -1;
+	}
+	done_with(r, err);
+	r->link = NULL;
+	return rc;
+}
+
 enum replay_result
 redis_sharded_lookup(struct redis_sharded *r, const struct replay_entry *e,
     const struct replay_time *t, char err[REPLAY_ERR_LEN])
@@ -1094,6 +1173,7 @@ redis_sharded_lookup(struct redis_sharded *r, const struct replay_entry *e,
 	const char *exists[] = { "EXISTS", r->nkey[0] };
 	enum replay_result res = REPLAY_ERROR;
 	const redisReply *rep;
+	uint64_t until;
 
 	make_keys(r, e, 0);
 	if (use_node_of(r, r->nkey[0], err) == -1)
@@ -1114,6 +1194,12 @@ redis_sharded_lookup(struct redis_sharded *r, const struct replay_entry *e,
 	else
 		refused(r, rep, "EXISTS", err);
 	done_with(r, err);
+	/* A nonce not seen is accepted only where no other keys' tokens may
+	 * still be valid: what a login's lease would find (rule 8). */
+	if (res == REPLAY_FRESH && (others_until(r, e->key_id,
+	    (uint64_t)t->now * 1000, &until, err) == -1 ||
+	    keys_refusal(until, (uint64_t)t->now * 1000, err) == -1))
+		res = REPLAY_ERROR;
 	return res;
 }
 

@@ -299,6 +299,9 @@ out=$($HELPER --config "$CONF" verify s@example.org "$FIRST" 2>&1)
 status=$?
 grep -q 'nonce already used' <<<"$out" && check "verify finds the used token on its slot's primary (exit 1)" 1 "$status" ||
 	fail "verify on a cluster: $out"
+out=$($HELPER --config "$CONF" verify v@example.org "$(token v@example.org)" 2>&1)
+grep -q 'not used yet' <<<"$out" && pass "verify: a token not used yet, its keys the only ones leased" ||
+	fail "verify of an unused token on a cluster: $out"
 stream_slot=$SLOT
 # (its primary named now: owner reads one range per shard, and a
 # migration splits one)
@@ -472,6 +475,11 @@ check "a token accepted by a helper without store_secret" 1 "$(solo 3 k "$t")"
 check "... replayed to a helper with a store_secret: refused" 0 "$(solo key k "$t" keys)"
 grep -q "the store's keys changed" "$WORK/keys.log" &&
 	pass "... which logs that the store's keys changed" || { cat "$WORK/keys.log"; fail "the keys refusal's reason"; }
+# verify writes nothing, but reads the keys' leases as a login's would
+out=$($HELPER --config "$WORK/solo-key.conf" verify k2@example.org "$(stoken k2)" 2>&1)
+grep -q "cannot be told.*the store's keys changed" <<<"$out" &&
+	pass "... and verify, under either keys, says logins are refused for it" ||
+	{ echo "$out" | sed 's/^/# /'; fail "verify while the store's keys changed"; }
 
 # A node flushed between two batches: its slots' marks are gone with the
 # nonces (and the keys' leases), and the replay is refused.

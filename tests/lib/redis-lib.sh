@@ -126,7 +126,10 @@ redis_start() {
 	REDIS_PID[$name]=$!
 	REDIS_PORT[$name]=$port
 	REDIS_DIR[$name]=$dir
-	wait_for 10 redis_up "$name"
+	wait_for 10 redis_up "$name" && return 0
+	echo "# $name did not answer on port $port within 10 s; its log ends:"
+	tail -n 5 "$dir/redis.log" 2>/dev/null | sed 's/^/#   /'
+	return 1
 }
 
 # redis_stop NAME [SIGNAL]: stop server NAME and wait for it.

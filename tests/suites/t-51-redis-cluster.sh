@@ -46,13 +46,25 @@ NAMES="n1 n2 n3 n4 n5 n6"
 
 declare -A BUS_PORT
 # cluster_node NAME: a server of the cluster (its bus on a free port too,
-# the same one when it starts again).
+# the same one when it starts again). A first start that fails is tried
+# twice more on other ports: a free port can be taken between its check
+# and the server's bind, and the bus port is checked before the server's
+# own is chosen.
 cluster_node() {
-	BUS_PORT[$1]=${BUS_PORT[$1]:-$(redis_free_port)}
-	redis_start "$1" cluster-enabled yes cluster-config-file nodes.conf \
-		cluster-node-timeout 1000 cluster-port "${BUS_PORT[$1]}" \
-		cluster-require-full-coverage no cluster-replica-validity-factor 0 \
-		masterauth "$REDIS_ADMIN_PASSWORD"
+	local first=yes
+	[ -z "${BUS_PORT[$1]:-}" ] || first=no
+	for _ in 1 2 3; do
+		BUS_PORT[$1]=${BUS_PORT[$1]:-$(redis_free_port)}
+		redis_start "$1" cluster-enabled yes cluster-config-file nodes.conf \
+			cluster-node-timeout 1000 cluster-port "${BUS_PORT[$1]}" \
+			cluster-require-full-coverage no cluster-replica-validity-factor 0 \
+			masterauth "$REDIS_ADMIN_PASSWORD" && return 0
+		[ "$first" = yes ] || return 1
+		redis_stop "$1"
+		unset "REDIS_PORT[$1]" "BUS_PORT[$1]"
+		rm -f "$WORK/redis-$1/nodes.conf"
+	done
+	return 1
 }
 # cluster_ok NAME: the server sees the cluster whole: its state ok, and
 # three primaries and three replicas, none failing.

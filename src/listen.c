@@ -328,6 +328,20 @@ fail_open(struct listener *l, const char *what, char err[LISTEN_ERR_LEN])
 	return NULL;
 }
 
+/*
+ * Found now rather than at the first connection: each helper is this
+ * program run again as --user, which a folder on the way may forbid.
+ */
+static struct listener *
+cannot_run(struct listener *l, const char *user, char err[LISTEN_ERR_LEN])
+{
+	snprintf(err, LISTEN_ERR_LEN, "serve: %s cannot run %.256s (%s): install "
+	    "it where that user may read and run it, or choose another "
+	    "--user", user != NULL ? user : "this user", l->program,
+	    strerror(errno));
+	return fail_open(l, NULL, err);
+}
+
 struct listener *
 listen_open(const struct listen_options *o, char err[LISTEN_ERR_LEN])
 {
@@ -370,6 +384,8 @@ listen_open(const struct listen_options *o, char err[LISTEN_ERR_LEN])
 		return fail_open(l, o->path, err);
 	if (drop_privileges(o->user, uid, gid) == -1)
 		return fail_open(l, "cannot drop privileges", err);
+	if (access(l->program, X_OK) == -1)
+		return cannot_run(l, o->user, err);
 	return l;
 }
 

@@ -37,9 +37,15 @@ fi
 
 # As root the server runs as nobody, as it would as _prosody-token-auth:
 # everything it reads or writes is made its own.
+# The helper is run from a copy in $WORK: the tree it was built in may lie
+# in a folder nobody may not enter.
 if [ "$(id -u)" -eq 0 ]; then
 	AS_USER=(--user nobody --group nogroup)
 	chmod 0755 "$WORK"
+	mkdir -m 0700 "$WORK/private"
+	install -m 0755 "$HELPER" "$WORK/private/prosody-token-auth"
+	install -m 0755 "$HELPER" "$WORK/prosody-token-auth"
+	HELPER=$WORK/prosody-token-auth
 else
 	AS_USER=()
 fi
@@ -191,6 +197,12 @@ if [ "$(id -u)" -eq 0 ]; then
 	grep -q -- "--user" <<<"$out" && pass "... naming --user" || fail "message: $out"
 	out=$("$HELPER" --config "$CONF" serve --listen "$SOCK" --user no-such-user-here 2>&1)
 	check "an unknown --user is refused" 1 $?
+	out=$("$WORK/private/prosody-token-auth" --config "$CONF" serve --listen "$SOCK" \
+		"${AS_USER[@]}" 2>&1)
+	check "a helper --user may not run fails the start" 1 $?
+	grep -q "nobody cannot run $WORK/private/prosody-token-auth" <<<"$out" &&
+		pass "... naming the user and the file" || fail "message: $out"
+	test ! -e "$SOCK" && pass "... and leaves no socket behind" || fail "a socket was left"
 else
 	skip "as root without --user: refused" "not root"
 fi
@@ -255,8 +267,8 @@ fi
 # Which helper is a's: the one whose stdin is a's connection is not easy to
 # tell from here, so one helper is killed and exactly one session must lose
 # its connection while the other goes on.
-kill -KILL "${kids[0]}" 2>/dev/null
-wait_for 5 gone "${kids[0]}"
+kill -KILL "${kids[0]:-}" 2>/dev/null
+wait_for 5 gone "${kids[0]:-}"
 mid_step 8
 ra=$(session_ask a "auth:carol:$DOMAIN:$(token "carol@$DOMAIN")")
 rb=$(session_ask b "auth:dave:$DOMAIN:$(token "dave@$DOMAIN")")
@@ -323,7 +335,7 @@ mapfile -t kids < <(helpers_of "$SERVER")
 check "two helpers before SIGTERM" 2 "${#kids[@]}"
 # One helper stopped (SIGSTOP) cannot act on SIGTERM: it is killed after
 # the bound, 10 s.
-kill -STOP "${kids[0]}"
+kill -STOP "${kids[0]:-}"
 stop_started=$SECONDS
 kill -TERM "$SERVER"
 wait_for 20 gone "$SERVER" && pass "SIGTERM: the server ends" || fail "SIGTERM: the server still runs"

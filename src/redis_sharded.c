@@ -1244,10 +1244,10 @@ redis_sharded_get(struct redis_sharded *r, const char *key, char *out,
 }
 
 int
-redis_sharded_set_ex(struct redis_sharded *r, const char *key,
-    const char *value, const char *seconds, char err[REPLAY_ERR_LEN])
+redis_sharded_set_until(struct redis_sharded *r, const char *key,
+    const char *value, const char *until, char err[REPLAY_ERR_LEN])
 {
-	const char *set[] = { "SET", key, value, "EX", seconds };
+	const char *set[] = { "SET", key, value, "EXAT", until };
 	const redisReply *rep;
 	int rc;
 

@@ -926,10 +926,10 @@ redis_single_get(struct redis_single *r, const char *key, char *out,
 }
 
 int
-redis_single_set_ex(struct redis_single *r, const char *key,
-    const char *value, const char *seconds, char err[REPLAY_ERR_LEN])
+redis_single_set_until(struct redis_single *r, const char *key,
+    const char *value, const char *until, char err[REPLAY_ERR_LEN])
 {
-	const char *set[] = { "SET", key, value, "EX", seconds };
+	const char *set[] = { "SET", key, value, "EXAT", until };
 	const redisReply *rep;
 	int rc;
 

@@ -30,13 +30,14 @@ void redis_single_close(struct redis_single *);
 /*
  * For the seen marks of isuser = seen, which replay_redis.c names and
  * reads: GET of key, 1 with its value in out (a string reply that fits),
- * 0 if there is none; SET of key to value for seconds (EX), 0. Either
+ * 0 if there is none; SET of key to value until a Unix time in seconds
+ * (EXAT), 0. Either
  * returns -1 with err if Redis failed or refused.
  */
 int redis_single_get(struct redis_single *, const char *key, char *out,
     size_t outsize, char err[REPLAY_ERR_LEN]);
-int redis_single_set_ex(struct redis_single *, const char *key,
-    const char *value, const char *seconds, char err[REPLAY_ERR_LEN]);
+int redis_single_set_until(struct redis_single *, const char *key,
+    const char *value, const char *until, char err[REPLAY_ERR_LEN]);
 
 /* check-config's lines after the store's own (replay_redis.c prints that);
  * returns the number of problems. */

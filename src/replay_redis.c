@@ -18,7 +18,7 @@
  * Keys, PREFIX being replay_redis_key_prefix and U the JID's key, in hex:
  *	PREFIX{U}:s	the JID's seen mark (isuser = seen): the last day
  *			(since the epoch, UTC) it counts as seen, expiring
- *			at that day's end (EX); set after the batch by its
+ *			at that day's end (EXAT); set after the batch by its
  *			own SET, at most once a day for a JID by a helper
  *			(it remembers the last SEEN_CACHE it set)
  * The braces are a hash tag: on a cluster, the mark is on the primary of
@@ -60,7 +60,7 @@ struct redis_store {
 		uint64_t until;
 	} marked[SEEN_CACHE];
 	size_t next_marked;
-	char seen_key[REDIS_KEY_MAX], seen_day[24], seen_ttl[24];
+	char seen_key[REDIS_KEY_MAX], seen_day[24], seen_end[24];
 };
 
 /* The settings' own part. */
@@ -171,18 +171,18 @@ marked_lately(struct redis_store *r, const struct replay_entry *e,
 /* Sets one JID's seen mark until the end of day until. 0, or -1. */
 static int
 set_seen(struct redis_store *r, const struct replay_entry *e, uint64_t until,
-    time_t now, char err[REPLAY_ERR_LEN])
+    char err[REPLAY_ERR_LEN])
 {
 	make_seen_key(r, e->user);
 	snprintf(r->seen_day, sizeof(r->seen_day), "%llu",
 	    (unsigned long long)until);
-	snprintf(r->seen_ttl, sizeof(r->seen_ttl), "%llu",
-	    (unsigned long long)((until + 1) * 86400 - (uint64_t)now));
+	snprintf(r->seen_end, sizeof(r->seen_end), "%llu",
+	    (unsigned long long)((until + 1) * 86400));
 	if (r->single != NULL)
-		return redis_single_set_ex(r->single, r->seen_key, r->seen_day,
-		    r->seen_ttl, err);
-	return redis_sharded_set_ex(r->sharded, r->seen_key, r->seen_day,
-	    r->seen_ttl, err);
+		return redis_single_set_until(r->single, r->seen_key,
+		    r->seen_day, r->seen_end, err);
+	return redis_sharded_set_until(r->sharded, r->seen_key, r->seen_day,
+	    r->seen_end, err);
 }
 
 /* After a batch: the seen marks of its JIDs recorded fresh. */
@@ -202,7 +202,7 @@ redis_mark_seen(struct replay *base, const struct replay_entry entries[],
 		until = REPLAY_DAY(now) + entries[i].seen_days;
 		if (marked_lately(r, &entries[i], until))
 			continue;
-		if (set_seen(r, &entries[i], until, now, err) == -1) {
+		if (set_seen(r, &entries[i], until, err) == -1) {
 			rc = -1;
 			continue;
 		}

@@ -98,14 +98,13 @@ else
 	grep -Eq '^pta:\{[0-9a-f]{32}\}:s$' <<<"$keys" &&
 		pass "Redis: the mark's key is the JID's keyed hash as a hash tag, naming nobody" ||
 		fail "Redis: the mark's key is the JID's keyed hash as a hash tag: $keys"
-	# (now taken before the TTL is read; the helper counts the TTL from its
-	# login's second, truncated, and Redis from when the SET ran, up to a
-	# second later: so at most left + 1)
+	# (now taken before the TTL is read: the mark is set to expire at the
+	# day's end (EXAT), so its TTL is at most left)
 	now=$(date +%s)
 	ttl=$(rcli main TTL "$keys")
 	day=$((now / 86400))
 	left=$(((day + 3) * 86400 - now))
-	[ "$ttl" -gt $((left - 5)) ] && [ "$ttl" -le $((left + 1)) ] &&
+	[ "$ttl" -gt $((left - 5)) ] && [ "$ttl" -le "$left" ] &&
 		pass "Redis: it expires at the end of the day isuser_seen_days ahead ($ttl s)" ||
 		fail "Redis: it expires at the end of the day isuser_seen_days ahead: $ttl, expected about $left"
 	check "Redis: its value is that last day" "$((day + 2))" "$(rcli main GET "$keys")"

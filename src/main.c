@@ -390,8 +390,9 @@ helper_arguments(const struct options *o, char *argv[HELPER_ARGS_MAX])
 /*
  * serve --listen PATH: the socket without systemd (listen.h). The config
  * is loaded once here, as the helpers' user, so that one they could not
- * load fails the start, loudly, rather than every login; then it is
- * wiped, since the server itself needs no secret.
+ * load, or a store they could not write, fails the start, loudly, rather
+ * than every login; then it is wiped, since the server itself needs no
+ * secret.
  */
 static int
 run_listener(const struct options *o, int argc, char **argv)
@@ -416,7 +417,8 @@ run_listener(const struct options *o, int argc, char **argv)
 		listen_close(l);
 		fail_start(o->log, "", msg);
 	}
-	rc = replay_check_place(&c->replay, msg);
+	if ((rc = replay_check_place(&c->replay, msg)) == 0)
+		rc = replay_check_usable(&c->replay, msg);
 	config_free(c);
 	free(c);
 	if (rc == -1) {

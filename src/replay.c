@@ -255,6 +255,25 @@ replay_check_place(const struct replay_settings *s, char err[REPLAY_ERR_LEN])
 	return s->backend->check_place(s, err);
 }
 
+int
+replay_check_usable(const struct replay_settings *s,
+    char err[REPLAY_ERR_LEN])
+{
+	char why[REPLAY_ERR_LEN];
+	struct replay *r;
+
+	if (!s->backend->check_usable)
+		return 0;
+	if ((r = replay_open(s, REPLAY_WRITE, why)) == NULL) {
+		snprintf(err, REPLAY_ERR_LEN, "%.200s (the user the helpers "
+		    "run as must be able to make and write it: give it, or its "
+		    "parent, to that user)", why);
+		return -1;
+	}
+	replay_close(r);
+	return 0;
+}
+
 struct replay *
 replay_open(const struct replay_settings *s, enum replay_access access,
     char err[REPLAY_ERR_LEN])

@@ -161,6 +161,16 @@ int replay_check_place(const struct replay_settings *,
     char err[REPLAY_ERR_LEN]);
 
 /*
+ * Whether this user can record in the store, for a start that must fail
+ * loudly rather than refuse every login (serve, as its helpers' user).
+ * LMDB: the store is opened for writing, so made if need be, and closed.
+ * Redis: nothing is checked (it is reached at logins, and may move).
+ * Returns 0, or -1 with why in err.
+ */
+int replay_check_usable(const struct replay_settings *,
+    char err[REPLAY_ERR_LEN]);
+
+/*
  * Opens the store. NULL with why in err; a Redis store that cannot be
  * reached is not an error here: it is tried again when needed.
  */

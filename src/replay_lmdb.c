@@ -1458,6 +1458,7 @@ const struct replay_backend replay_lmdb = {
 	.check = NULL,
 	.shown = lmdb_shown,
 	.check_place = lmdb_check_place,
+	.check_usable = 1,
 	.open = lmdb_open,
 	.record = lmdb_record,
 	.lookup = lmdb_lookup,

@@ -54,6 +54,8 @@ struct replay_backend {
 	 * replay_lookup, replay_close, replay_describe, replay_reset_clock. */
 	int (*check_place)(const struct replay_settings *,
 	    char err[REPLAY_ERR_LEN]);
+	/* Whether replay_check_usable opens the store to try it. */
+	int check_usable;
 	struct replay *(*open)(const struct replay_settings *,
 	    enum replay_access, struct replay *old, char err[REPLAY_ERR_LEN]);
 	int (*record)(struct replay *, const struct replay_entry[], size_t,

@@ -217,6 +217,17 @@ out=$("$HELPER" --config "$WORK/bad.conf" serve --listen "$SOCK" "${AS_USER[@]}"
 check "a config the helpers could not load fails the start" 1 $?
 grep -q "bad.conf:" <<<"$out" && pass "... naming the file" || fail "message: $out"
 test ! -e "$SOCK" && pass "... and leaves no socket behind" || fail "a socket was left"
+if [ "$(id -u)" -eq 0 ]; then
+	mkdir -m 0700 "$WORK/root-only"
+	make_config "$WORK/unwritable.conf"
+	sed -i "s|^replay_store = .*|replay_store = $WORK/root-only/replay|" "$WORK/unwritable.conf"
+	own "$WORK/unwritable.conf"
+	out=$("$HELPER" --config "$WORK/unwritable.conf" serve --listen "$SOCK" "${AS_USER[@]}" 2>&1)
+	check "a replay store --user cannot make fails the start" 1 $?
+	grep -q "replay store: cannot create $WORK/root-only/replay: Permission denied (the user the helpers run as" <<<"$out" &&
+		pass "... naming the store and saying who must write it" || fail "message: $out"
+	test ! -e "$SOCK" && pass "... and leaves no socket behind" || fail "a socket was left"
+fi
 
 # --- Serving ---------------------------------------------------------------
 

@@ -335,9 +335,9 @@ fail_open(struct listener *l, const char *what, char err[LISTEN_ERR_LEN])
 static struct listener *
 cannot_run(struct listener *l, const char *user, char err[LISTEN_ERR_LEN])
 {
-	snprintf(err, LISTEN_ERR_LEN, "serve: %s cannot run %.256s (%s): install "
-	    "it where that user may read and run it, or choose another "
-	    "--user", user != NULL ? user : "this user", l->program,
+	snprintf(err, LISTEN_ERR_LEN, "serve: %s cannot run %.256s (%s): "
+	    "install it where that user may read and run it, or choose "
+	    "another --user", user != NULL ? user : "this user", l->program,
 	    strerror(errno));
 	return fail_open(l, NULL, err);
 }

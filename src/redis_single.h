@@ -31,8 +31,7 @@ void redis_single_close(struct redis_single *);
  * For the seen marks of isuser = seen, which replay_redis.c names and
  * reads: GET of key, 1 with its value in out (a string reply that fits),
  * 0 if there is none; SET of key to value until a Unix time in seconds
- * (EXAT), 0. Either
- * returns -1 with err if Redis failed or refused.
+ * (EXAT), 0. Either returns -1 with err if Redis failed or refused.
  */
 int redis_single_get(struct redis_single *, const char *key, char *out,
     size_t outsize, char err[REPLAY_ERR_LEN]);

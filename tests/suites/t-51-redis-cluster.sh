@@ -163,7 +163,8 @@ status=$?
 CONF_SEEN=$WORK/token-auth-seen.conf
 redis_config "$CONF_SEEN" "redis://$REDIS_USER:$REDIS_USER_PASSWORD_URL@/" \
 	"replay_redis_cluster = ${seeds[0]}" "replay_redis_key_prefix = pta:seen:" \
-	"store_secret = ABCDEFGHIJKLMNOPQRSTUVWXYZ234567" "isuser = seen"
+	"store_secret = ABCDEFGHIJKLMNOPQRSTUVWXYZ234567" "isuser = seen" \
+	"isuser_seen_days = 2"
 $HELPER --config "$CONF_SEEN" reset-store >/dev/null 2>&1 || fail "reset-store under pta:seen:"
 reqs=()
 for i in 1 2 3 4 5 6 7 8; do
@@ -178,6 +179,20 @@ check "isuser = seen on the cluster: 8 logins, each then exists, a stranger not"
 [ "$(for n in $NAMES; do [ "$(role "$n")" = master ] && rcli "$n" --scan --pattern 'pta:seen:{*}:s'; done | wc -l)" -eq 8 ] &&
 	pass "isuser = seen on the cluster: 8 marks, each on the primary of its JID's slot" ||
 	fail "isuser = seen on the cluster: the marks' places"
+# (the marks last until the end of the day isuser_seen_days ahead, set
+# with EXAT; now is taken before the TTLs are read)
+now=$(date +%s)
+left=$(((now / 86400 + 3) * 86400 - now))
+ttls=$(for n in $NAMES; do
+	[ "$(role "$n")" = master ] || continue
+	rcli "$n" --scan --pattern 'pta:seen:{*}:s' | while read -r key; do
+		rcli "$n" TTL "$key"
+	done
+done | sort -n | sed -n '1p;$p' | tr '\n' ' ')
+read -r least most <<<"$ttls"
+[ "${least:-0}" -gt $((left - 60)) ] && [ "${most:-0}" -le "$left" ] &&
+	pass "isuser = seen on the cluster: each mark expires at the end of its last day ($least-$most s)" ||
+	fail "isuser = seen on the cluster: the marks' TTLs $ttls, expected at most $left"
 
 # --- two nodes' helpers racing, over JIDs of every shard -------------------------
 

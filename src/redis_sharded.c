@@ -1064,17 +1064,109 @@ redis_sharded_record(struct redis_sharded *r,
 	return cluster_record(r, n, results, err);
 }
 
-/*
- * Whether a slot holds every nonce that may still be valid (rule 6), from
- * HGET of its mark's since: what a lookup, which writes nothing, can tell.
- * Returns 0, or -1 with why.
- */
-static int
-slot_complete(struct redis_sharded *r, const redisReply *since, time_t now,
+/* One command; its reply (kept until the next), or NULL with err. */
+static const redisReply *
+ask(struct redis_sharded *r, int argc, const char *const argv[],
     char err[REPLAY_ERR_LEN])
 {
+	r->ncmds = 0;
+	r->wait = 0;
+	add(r, argc, argv);
+	if (exchange(r, err) == -1)
+		return NULL;
+	return r->replies[r->first];
+}
+
+/* One command on the primary of key's slot, as ask. */
+static const redisReply *
+ask_node_of(struct redis_sharded *r, const char *key, int argc,
+    const char *const argv[], char err[REPLAY_ERR_LEN])
+{
+	if (use_node_of(r, key, err) == -1)
+		return NULL;
+	return ask(r, argc, argv, err);
+}
+
+/* What INFO says of a node: who it is, and the primary's history it
+ * continues ("" where INFO has none). */
+struct node_info {
+	char run_id[48], replid[48], replid2[48];
+};
+
+/* The node in use's INFO. Returns 0, or -1 with err. */
+static int
+node_info(struct redis_sharded *r, struct node_info *n,
+    char err[REPLAY_ERR_LEN])
+{
+	static const char *const server[] = { "INFO", "server" };
+	static const char *const repl[] = { "INFO", "replication" };
+	const redisReply *rep;
+
+	if ((rep = ask(r, 2, server, err)) == NULL)
+		return -1;
+	redis_info_field(rep, "run_id", n->run_id, sizeof(n->run_id));
+	if ((rep = ask(r, 2, repl, err)) == NULL)
+		return -1;
+	redis_info_field(rep, "master_replid", n->replid, sizeof(n->replid));
+	redis_info_field(rep, "master_replid2", n->replid2,
+	    sizeof(n->replid2));
+	free_replies(r);
+	return 0;
+}
+
+/*
+ * Whether the node in use wrote id ("RUN_ID REPLID", as a slot's mark and
+ * the keys' leases record their node), by the scripts' rule (6, 8) but
+ * writing nothing: its run_id, or, trusted with replay_redis_wait_replicas,
+ * a replica promoted from that primary's history (master_replid2).
+ * Returns 0, or -1 with why (what names the record).
+ */
+static int
+node_wrote(struct redis_sharded *r, const char *id, const char *what,
+    char err[REPLAY_ERR_LEN])
+{
+	const char *space = strchr(id, ' ');
+	struct node_info n;
+
+	if (node_info(r, &n, err) == -1)
+		return -1;
+	if (space != NULL && n.run_id[0] != '\0' &&
+	    (size_t)(space - id) == strlen(n.run_id) &&
+	    strncmp(id, n.run_id, strlen(n.run_id)) == 0)
+		return 0;
+	if (space != NULL && r->wait_replicas > 0 && n.replid2[0] != '\0' &&
+	    strcmp(space + 1, n.replid2) == 0)
+		return 0;
+	snprintf(err, REPLAY_ERR_LEN, "Redis at %s: %s was written by another "
+	    "node (restarted, restored from a snapshot, a replica promoted, "
+	    "or the slot moved): what was recorded after the last save may "
+	    "be lost; the next login refuses for one token lifetime",
+	    redis_link_where(r->link), what);
+	return -1;
+}
+
+/*
+ * Whether a slot holds every nonce that may still be valid (rule 6), from
+ * HMGET of its mark's since and id: what a lookup, which writes nothing,
+ * can tell; its node's id is copied to id. Returns 0, or -1 with why.
+ */
+static int
+slot_complete(struct redis_sharded *r, const redisReply *mark, time_t now,
+    char id[REDIS_ID_MAX], char err[REPLAY_ERR_LEN])
+{
+	const redisReply *since;
 	long long from;
 	char *end;
+
+	if (mark->type != REDIS_REPLY_ARRAY || mark->elements != 2) {
+		refused(r, mark, "HMGET of the slot's mark", err);
+		return -1;
+	}
+	since = mark->element[0];
+	if (mark->element[1]->type == REDIS_REPLY_STRING)
+		snprintf(id, REDIS_ID_MAX, "%.95s", mark->element[1]->str);
+	else
+		id[0] = '\0';
 
 	if (since->type == REDIS_REPLY_NIL) {
 		snprintf(err, REPLAY_ERR_LEN, "Redis at %s holds no %.90s (a "
@@ -1084,7 +1176,7 @@ slot_complete(struct redis_sharded *r, const redisReply *since, time_t now,
 		return -1;
 	}
 	if (since->type != REDIS_REPLY_STRING) {
-		refused(r, since, "HGET of the slot's mark", err);
+		refused(r, since, "HMGET of the slot's mark", err);
 		return -1;
 	}
 	from = strtoll(since->str, &end, 10);
@@ -1112,8 +1204,8 @@ others_until(struct redis_sharded *r, uint64_t key_id, uint64_t now_ms,
 	const redisReply *rep, *name, *value;
 	unsigned long long v;
 	size_t i;
-	char *end;
-	int rc = 0, recorded = 0;
+	char *end, id[REDIS_ID_MAX] = "";
+	int rc = 0;
 
 	key_check(r, key_id);
 	if (use_node_of(r, r->keys_key, err) == -1)
@@ -1136,7 +1228,7 @@ others_until(struct redis_sharded *r, uint64_t key_id, uint64_t now_ms,
 			break;
 		}
 		if (strcmp(name->str, ".id") == 0) {
-			recorded = 1;
+			snprintf(id, sizeof(id), "%.95s", value->str);
 			continue;
 		}
 		if (strcmp(name->str, r->key_check) == 0)
@@ -1153,7 +1245,7 @@ others_until(struct redis_sharded *r, uint64_t key_id, uint64_t now_ms,
 	}
 	if (rc == -1)
 		refused(r, rep, "HGETALL of the store keys' leases", err);
-	else if (!recorded) {
+	else if (id[0] == '\0') {
 		snprintf(err, REPLAY_ERR_LEN, "no record of the store's keys "
 		    "in use (%.60s: a new cluster, or a node that lost it): "
 		    "the first login begins one, and logins are refused for "
@@ -1161,6 +1253,9 @@ others_until(struct redis_sharded *r, uint64_t key_id, uint64_t now_ms,
 		rc = -1;
 	}
 	done_with(r, err);
+	if (rc == 0)
+		rc = node_wrote(r, id, "the record of the store's keys in use",
+		    err);
 	r->link = NULL;
 	return rc;
 }
@@ -1169,23 +1264,24 @@ enum replay_result
 redis_sharded_lookup(struct redis_sharded *r, const struct replay_entry *e,
     const struct replay_time *t, char err[REPLAY_ERR_LEN])
 {
-	const char *get[] = { "HGET", r->mark_key[0], "since" };
+	const char *get[] = { "HMGET", r->mark_key[0], "since", "id" };
 	const char *exists[] = { "EXISTS", r->nkey[0] };
 	enum replay_result res = REPLAY_ERROR;
 	const redisReply *rep;
+	char id[REDIS_ID_MAX];
 	uint64_t until;
 
 	make_keys(r, e, 0);
 	if (use_node_of(r, r->nkey[0], err) == -1)
 		return REPLAY_ERROR;
 	r->ncmds = 0;
-	add(r, 3, get);
+	add(r, 4, get);
 	add(r, 2, exists);
 	r->wait = 0;
 	if (exchange(r, err) == -1)
 		return REPLAY_ERROR;
 	rep = r->replies[r->first + 1];
-	if (slot_complete(r, r->replies[r->first], t->now, err) == -1)
+	if (slot_complete(r, r->replies[r->first], t->now, id, err) == -1)
 		res = REPLAY_ERROR;
 	else if (rep->type == REDIS_REPLY_INTEGER && rep->integer == 1)
 		res = REPLAY_SEEN;
@@ -1194,8 +1290,12 @@ redis_sharded_lookup(struct redis_sharded *r, const struct replay_entry *e,
 	else
 		refused(r, rep, "EXISTS", err);
 	done_with(r, err);
-	/* A nonce not seen is accepted only where no other keys' tokens may
-	 * still be valid: what a login's lease would find (rule 8). */
+	/* A nonce not seen is accepted only where the node that wrote the
+	 * slot's mark still serves it (rule 6) and no other keys' tokens may
+	 * still be valid: what a login's script and lease would find (8). */
+	if (res == REPLAY_FRESH && node_wrote(r, id, "the slot's mark", err)
+	    == -1)
+		res = REPLAY_ERROR;
 	if (res == REPLAY_FRESH && (others_until(r, e->key_id,
 	    (uint64_t)t->now * 1000, &until, err) == -1 ||
 	    keys_refusal(until, (uint64_t)t->now * 1000, err) == -1))
@@ -1204,29 +1304,6 @@ redis_sharded_lookup(struct redis_sharded *r, const struct replay_entry *e,
 }
 
 /* --- seen marks (isuser = seen) ------------------------------------------ */
-
-/* One command; its reply (kept until the next), or NULL with err. */
-static const redisReply *
-ask(struct redis_sharded *r, int argc, const char *const argv[],
-    char err[REPLAY_ERR_LEN])
-{
-	r->ncmds = 0;
-	r->wait = 0;
-	add(r, argc, argv);
-	if (exchange(r, err) == -1)
-		return NULL;
-	return r->replies[r->first];
-}
-
-/* One command on the primary of key's slot, as ask. */
-static const redisReply *
-ask_node_of(struct redis_sharded *r, const char *key, int argc,
-    const char *const argv[], char err[REPLAY_ERR_LEN])
-{
-	if (use_node_of(r, key, err) == -1)
-		return NULL;
-	return ask(r, argc, argv, err);
-}
 
 int
 redis_sharded_get(struct redis_sharded *r, const char *key, char *out,
@@ -1453,25 +1530,17 @@ static int
 node_identity(struct redis_sharded *r, char id[REDIS_ID_MAX],
     char err[REPLAY_ERR_LEN])
 {
-	static const char *const server[] = { "INFO", "server" };
-	static const char *const repl[] = { "INFO", "replication" };
-	char run_id[48], replid[48];
-	const redisReply *rep;
+	struct node_info n;
 
-	if ((rep = ask(r, 2, server, err)) == NULL)
+	if (node_info(r, &n, err) == -1)
 		return -1;
-	redis_info_field(rep, "run_id", run_id, sizeof(run_id));
-	if ((rep = ask(r, 2, repl, err)) == NULL)
-		return -1;
-	redis_info_field(rep, "master_replid", replid, sizeof(replid));
-	free_replies(r);
-	if (run_id[0] == '\0' || replid[0] == '\0') {
+	if (n.run_id[0] == '\0' || n.replid[0] == '\0') {
 		snprintf(err, REPLAY_ERR_LEN, "Redis at %s: INFO names no "
 		    "run_id or master_replid (the ACL user needs INFO)",
 		    redis_link_where(r->link));
 		return -1;
 	}
-	snprintf(id, REDIS_ID_MAX, "%s %s", run_id, replid);
+	snprintf(id, REDIS_ID_MAX, "%s %s", n.run_id, n.replid);
 	return 0;
 }
 

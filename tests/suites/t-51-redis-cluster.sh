@@ -532,6 +532,11 @@ cluster_node solo || fail "the node restarted"
 wait_for 20 solo_ok || fail "the one-node cluster back"
 [ "$(rcli solo EXISTS "$(rcli solo --scan --pattern 'pta:{*}mark' | head -1)")" = 1 ] &&
 	pass "the node restarted from the snapshot, its marks with it" || fail "the snapshot loaded"
+# verify writes nothing, but checks the node as a login's script would
+out=$($HELPER --config "$WORK/solo-3.conf" verify r@example.org "$t" 2>&1)
+grep -q "cannot be told.*was written by another node" <<<"$out" &&
+	pass "verify of the token whose nonce was lost: not 'not used yet', the node named replaced" ||
+	{ echo "$out" | sed 's/^/# /'; fail "verify after the node's restart from a snapshot"; }
 check "the token accepted after the snapshot, replayed: refused" 0 "$(solo 3 r "$t" restore)"
 grep -q "its mark was written by another node\|record of the keys in use was lost" "$WORK/restore.log" &&
 	pass "... as the node is not the one that wrote the slot's mark (or the keys' leases)" || { cat "$WORK/restore.log"; fail "the restore refusal's reason"; }

@@ -7,7 +7,9 @@
 # beyond it wait in the backlog, then are served), SIGHUP reaching every
 # helper, SIGTERM (no helper left: checked by PID; the socket removed), a
 # killed server (its helpers end by PR_SET_PDEATHSIG), a stale socket
-# replaced and a live one refused, and wrong arguments refused clearly.
+# replaced and a live one refused, and wrong arguments refused clearly,
+# as are, at the start, a config, a replay store or a program file that
+# --user cannot use.
 #
 # In containers without systemd as PID 1 (systemd-nspawn over the system
 # test's cached Debian 12 image, each running one program as its only
@@ -36,9 +38,9 @@ if [ ! -x "$HELPER" ]; then
 fi
 
 # As root the server runs as nobody, as it would as _prosody-token-auth:
-# everything it reads or writes is made its own.
-# The helper is run from a copy in $WORK: the tree it was built in may lie
-# in a folder nobody may not enter.
+# everything it reads or writes is made its own, and it runs a copy of the
+# helper in $WORK (the tree it was built in may lie in a folder that the
+# user nobody cannot enter).
 if [ "$(id -u)" -eq 0 ]; then
 	AS_USER=(--user nobody --group nogroup)
 	chmod 0755 "$WORK"

@@ -69,7 +69,8 @@
  *			at the end of period N + 1
  *	PREFIXmeta	a sorted set: "since" (Unix seconds), "hw" and "life"
  *			(ms), the latter two raised with ZADD GT, and "k:ID"
- *			for each keys' id used (rule 9; ms); no expiry
+ *			for each keys' id used (rule 9; ms), which the next
+ *			helper to connect drops once long past; no expiry
  *	PREFIXid	"RUN_ID REPLID" of the server the store is on; no expiry
  *	PREFIXsince	the first layout's mark: SHUT_OUT once converted
  *	PREFIX{U}:s	the JID's seen mark (isuser = seen), which
@@ -125,6 +126,13 @@
 /* Added to every record's lifetime: two clocks SKEW_S apart either way,
  * and a second for time(3)'s rounding down. */
 #define MARGIN_MS   (2 * SKEW_MS + 1000)
+/* How long (ms) after its "until" a keys' member of the mark (rule 9) is
+ * dropped: no helper heeds it after MARGIN_MS by a clock a second and
+ * SKEW_MS behind Redis's, from a batch in flight for at most the longest
+ * replay_redis_timeout_ms (60 s). */
+#define PAST_MS	    600000
+#define PAST_TEXT   "600000"
+_Static_assert(PAST_MS > MARGIN_MS + SKEW_MS + 1000 + 60000, "PAST_MS");
 /* The first layout's mark, once converted: 2286, as its helpers read it. */
 #define SHUT_OUT    "9999999999"
 
@@ -140,7 +148,11 @@ enum finding { SAME, BEGUN, REPLACED, LONGER };
  * (its replid changes when a first replica comes: it is written again on
  * each connection, for the next promotion). A mark without an identity
  * is not trusted (a snapshot taken before any helper came); nor is the
- * first layout's mark (the same). Returns { what was found, "life" }.
+ * first layout's mark (the same). The keys' members (rule 9) that no
+ * helper heeds any more, past by PAST_MS by Redis's clock, are dropped (a
+ * helper raising its own meanwhile cannot lose it: the script is atomic),
+ * so that a change of keys leaves its member for a while only. Returns
+ * { what was found, "life" }.
  */
 static const char hello_script[] =
     "local id = redis.call('GET', KEYS[2])\n"
@@ -168,6 +180,15 @@ static const char hello_script[] =
     "end\n"
     "redis.call('SET', KEYS[2], ARGV[1])\n"
     "redis.call('SET', KEYS[3], ARGV[4])\n"
+    "local t = redis.call('TIME')\n"
+    "local past = string.format('(%d', tonumber(t[1]) * 1000 +\n"
+    "  math.floor(tonumber(t[2]) / 1000) - " PAST_TEXT ")\n"
+    "for _, m in ipairs(redis.call('ZRANGE', KEYS[1], '-inf', past,\n"
+    "    'BYSCORE')) do\n"
+    "  if string.sub(m, 1, 2) == 'k:' then\n"
+    "    redis.call('ZREM', KEYS[1], m)\n"
+    "  end\n"
+    "end\n"
     "return { found, life }\n";
 
 /* Where a batch's own commands are: TIME, its entries from n on, the

@@ -1023,6 +1023,25 @@ check "... and helpers without store_secret on the same Redis" 0 \
 	pass "the keys' ids beside the mark, one per store_secret (and none), not the secrets" ||
 	fail "the keys' ids in pta:meta: $(rcli main -n 9 ZRANGE pta:meta 0 -1 | tr '\n' ' ')"
 
+# Each keys' id stays beside the mark only a while: ten minutes after the
+# last token its helpers accepted may be valid, the next helper to connect
+# drops it. As if time had passed: the three ids' tokens expired eleven
+# minutes ago, and two more ids, eleven and five minutes ago.
+past_ms() { echo $((($(date +%s) - $1 * 60) * 1000)); }
+for id in $(rcli main -n 9 ZRANGE pta:meta 0 -1 | grep '^k:'); do
+	rcli main -n 9 ZADD pta:meta XX "$(past_ms 11)" "$id" >/dev/null
+done
+rcli main -n 9 ZADD pta:meta "$(past_ms 11)" k:00000000000000aa "$(past_ms 5)" \
+	k:00000000000000bb >/dev/null
+check "the other keys' tokens expired: a login accepted" 1 \
+	"$(ask "$K0" "$(auth k5@example.org "$(token k5@example.org)")")"
+now_ms=$(past_ms 0)
+check "... of the keys' ids past, those past by over ten minutes dropped" \
+	k:00000000000000bb \
+	"$(rcli main -n 9 ZRANGE pta:meta -inf "($now_ms" BYSCORE | grep '^k:' | tr '\n' ' ' | sed 's/ $//')"
+check "... its own kept (raised again), and the mark's since and life" "1 2" \
+	"$(rcli main -n 9 ZRANGE pta:meta "$now_ms" +inf BYSCORE | grep -c '^k:') $(rcli main -n 9 ZRANGE pta:meta 0 -1 | grep -c -x -e since -e life)"
+
 # --- the same under the sanitizers and valgrind, briefly ---------------------
 
 for build in "$TOP/prosody-token-auth-asan" "$TOP/tests/lib/valgrind-helper"; do

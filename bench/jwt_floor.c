@@ -5,9 +5,11 @@
  * JSON, the key, the signature, the claims) on the same tokens, and their
  * ratio. No framing, no replay store.
  *
- *   jwt_floor [--seconds S] [--emit DIR N]
+ *   jwt_floor [--seconds S] [--only ALG] [--emit DIR N]
  *       S seconds per figure, the best of three runs of S/3 alternating
- *       (default 2); with --emit, also writes for each algorithm ALG its
+ *       (default 2), for every algorithm or for ALG alone (so that HS256's
+ *       requests can be as many as today's tokens', which would take RSA
+ *       minutes to sign); with --emit, also writes for each algorithm its
  *       set, DIR/ALG.jwks, and N requests for the helper, DIR/ALG.req
  *       ("auth:uI:example.org:TOKEN", I from 0 to N/2 - 1 in turn, each
  *       token its own jti), so that the helper is measured on the same
@@ -203,7 +205,7 @@ main(int argc, char **argv)
 		JWKS_RS256, JWKS_PS256, JWKS_HS256 };
 	double seconds = argc >= 3 && strcmp(argv[1], "--seconds") == 0 ?
 	    atof(argv[2]) : 2, fl, v;
-	const char *emit_dir = NULL;
+	const char *emit_dir = NULL, *only = NULL;
 	long emit_n = 0;
 	char path[] = "/tmp/jwt-floor.XXXXXX", file[64], set[2048], jwk[1900];
 	char err[JWKS_ERR_LEN];
@@ -214,16 +216,21 @@ main(int argc, char **argv)
 	size_t a;
 	int i;
 
-	for (i = 1; i + 2 < argc; i++)
-		if (strcmp(argv[i], "--emit") == 0) {
+	for (i = 1; i + 1 < argc; i++) {
+		if (strcmp(argv[i], "--only") == 0)
+			only = argv[i + 1];
+		if (strcmp(argv[i], "--emit") == 0 && i + 2 < argc) {
 			emit_dir = argv[i + 1];
 			emit_n = atol(argv[i + 2]);
 		}
+	}
 	if (mkdtemp(path) == NULL)
 		return 1;
 	printf("%-6s %14s %14s %7s\n", "alg", "floor (/s)", "jwt_verify (/s)",
 	    "ratio");
 	for (a = 0; a < sizeof(algs) / sizeof(algs[0]); a++) {
+		if (only != NULL && strcmp(only, jwks_alg_name(algs[a])) != 0)
+			continue;
 		k = algs[a] == JWKS_EDDSA ? EVP_PKEY_Q_keygen(NULL, NULL,
 		    "ED25519") : algs[a] == JWKS_ES256 ?
 		    EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256") :

@@ -521,15 +521,18 @@ fi
 # ping-pong (every token its own jti, recorded in LMDB), on the same keys.
 # The floor and the helper take turns, TRIES times, each keeping its best:
 # a shared VM's speed can drift by a third within minutes, and a floor
-# measured minutes apart from the helper moved the ratio by as much. The
-# tokens live an hour (jwt_max_lifetime set to match): the section takes
-# minutes.
+# measured minutes apart from the helper moved the ratio by as much. So
+# HS256's pipelined run takes turns with one of today's tokens, both of
+# PIPE_N requests (a run's store grows with it, and is part of its cost),
+# and is judged against it. The tokens live an hour (jwt_max_lifetime set
+# to match): the section takes minutes.
 echo "measuring JWTs..."
 JWT_DIR=$RUN/jwt
 JWT_WARMUP=200
 mkdir -p "$JWT_DIR"
 JWT_ALGS="EdDSA ES256 RS256 PS256 HS256"
 "$JWT_FLOOR" --seconds 0.3 --emit "$JWT_DIR" "$((JWT_N + JWT_WARMUP))" >/dev/null
+"$JWT_FLOOR" --seconds 0.3 --only HS256 --emit "$JWT_DIR" "$((PIPE_N + JWT_WARMUP))" >/dev/null
 for alg in $JWT_ALGS; do
 	sed "s|^otp_seed.*||; s|^token_secret.*||" "$CONF" >"$JWT_DIR/$alg.conf"
 	printf 'jwt_keys = %s\njwt_audience = xmpp:example.org\njwt_max_lifetime = 3600\n' \
@@ -545,8 +548,14 @@ for ((i = 0; i < TRIES; i++)); do
 			"$(awk -v a="$alg" '$1 == a { print $2 }' "$JWT_DIR/floor.txt")")
 		R[jwt_verify_$alg]=$(higher "jwt_verify_$alg" \
 			"$(awk -v a="$alg" '$1 == a { print $3 }' "$JWT_DIR/floor.txt")")
+		n=$JWT_N
+		if [ "$alg" = HS256 ]; then
+			n=$PIPE_N
+			once jwt_today rps "$LOADGEN" --config "$CONF" --users "$(jids "$PIPE_N")" \
+				--requests "$PIPE_N" --window 128 -- "$HELPER" --config "$CONF"
+		fi
 		once "jwt_pipe_$alg" rps "$LOADGEN" --requests-from "$JWT_DIR/$alg.req" \
-			--requests "$JWT_N" --warmup "$JWT_WARMUP" --window 128 \
+			--requests "$n" --warmup "$JWT_WARMUP" --window 128 \
 			-- "$HELPER" --config "$JWT_DIR/$alg.conf"
 		once "jwt_pp_$alg" p50 $PIN "$LOADGEN" --requests-from "$JWT_DIR/$alg.req" \
 			--requests "$JWT_N" --warmup "$JWT_WARMUP" --window 1 \
@@ -722,13 +731,14 @@ for alg in $JWT_ALGS; do
 			'BEGIN { if (a != "" && b != "") printf "%.2f", a - b; else print "-" }')"
 done
 echo "  (pp - today: what a JWT adds to a login's time over today's token; the"
-echo "   signature alone takes 1e6 / floor us. The issue sets no ping-pong target.)"
+echo "   signature alone takes 1e6 / floor us. The issue sets no ping-pong target."
+echo "   HS256 pipelined: $PIPE_N requests, in turn with today's tokens, ${R[jwt_today.rps]:-?}/s.)"
 for alg in EdDSA ES256 RS256; do
 	verdict "JWT $alg: helper pipelined / signature floor" \
 		"$(ratio "${R[jwt_pipe_$alg.rps]:-}" "${R[jwt_floor_$alg]:-}")" ">= 0.85" "v >= 0.85"
 done
 verdict "JWT HS256: helper pipelined / helper with today's tokens" \
-	"$(ratio "${R[jwt_pipe_HS256.rps]:-}" "${R[pipe.rps]:-}")" ">= 0.60" "v >= 0.60"
+	"$(ratio "${R[jwt_pipe_HS256.rps]:-}" "${R[jwt_today.rps]:-}")" ">= 0.60" "v >= 0.60"
 # The pictures, with the targets marked: the helper pipelined at 0.40 of
 # the serial ideal, its ping-pong p50 at most the transport's plus 2 us.
 echo

@@ -50,6 +50,13 @@ uint64_t redis_now_ms(void);
 	"(unix:///PATH), or through a TLS tunnel such as stunnel or spiped "  \
 	"that listens on this host (redis://127.0.0.1:PORT)"
 
+/* The longest replay_redis_timeout_ms the config takes. */
+#define REDIS_TIMEOUT_MAX_MS 60000
+
+/* A number's macro as a string literal, for the scripts' text. */
+#define TEXT_OF(n)  TEXT_OF_(n)
+#define TEXT_OF_(n) #n
+
 /*
  * What the config says of a Redis store: replay_store's URL, parsed once
  * (the password is in it, and nowhere else), and the store's own keys.
@@ -64,7 +71,8 @@ struct redis_settings {
 	char sentinel_password[REDIS_URL_PASSWORD_MAX + 1];
 	char cluster[REDIS_CLUSTER_SEEDS_MAX]; /* its seeds; "": none */
 	char prefix[REDIS_PREFIX_MAX];	     /* of every key */
-	unsigned timeout_ms;		     /* connect, or one round trip */
+	unsigned timeout_ms;		     /* connect, or one round trip:
+						REDIS_TIMEOUT_MAX_MS at most */
 	unsigned wait_replicas;		     /* to acknowledge each batch */
 };
 

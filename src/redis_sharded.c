@@ -138,8 +138,6 @@
 #define SKEW_TEXT   "2000"
 #define MARGIN_MS   5000
 #define MARGIN_TEXT TEXT_OF(MARGIN_MS)
-#define TEXT_OF(n)  TEXT_OF_(n)
-#define TEXT_OF_(n) #n
 /* The first layout's mark, once converted: 2286, as its helpers read it. */
 #define SHUT_OUT    "9999999999"
 

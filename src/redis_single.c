@@ -129,10 +129,11 @@
 /* How long (ms) after its "until" a keys' member of the mark (rule 9) is
  * dropped: no helper heeds it after MARGIN_MS by a clock a second and
  * SKEW_MS behind Redis's, from a batch in flight for at most the longest
- * replay_redis_timeout_ms (60 s). */
+ * replay_redis_timeout_ms. */
 #define PAST_MS	    600000
-#define PAST_TEXT   "600000"
-_Static_assert(PAST_MS > MARGIN_MS + SKEW_MS + 1000 + 60000, "PAST_MS");
+#define PAST_TEXT   TEXT_OF(PAST_MS)
+_Static_assert(PAST_MS > MARGIN_MS + SKEW_MS + 1000 + REDIS_TIMEOUT_MAX_MS,
+    "PAST_MS");
 /* The first layout's mark, once converted: 2286, as its helpers read it. */
 #define SHUT_OUT    "9999999999"
 

@@ -397,7 +397,7 @@ redis_set(struct replay_settings *s, const char *key, const char *value,
 	struct redis_settings *o = (struct redis_settings *)s->own.bytes;
 
 	if (strcmp(key, "replay_redis_timeout_ms") == 0)
-		return setting_number(key, value, len, 1, 60000,
+		return setting_number(key, value, len, 1, REDIS_TIMEOUT_MAX_MS,
 		    &o->timeout_ms, why);
 	if (strcmp(key, "replay_redis_wait_replicas") == 0)
 		return setting_number(key, value, len, 0, 100,

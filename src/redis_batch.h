@@ -33,7 +33,7 @@
 #include "redis_link.h"
 #include "replay.h"
 
-#define REDIS_ARGS_MAX	    13		/* words of one command */
+#define REDIS_ARGS_MAX	    14		/* words of one command */
 #define REDIS_BATCH_OUT_MAX (128 * 1024) /* an exchange's commands, encoded */
 
 /* One command: its words (not copied: they must outlive the exchange). */

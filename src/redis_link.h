@@ -116,6 +116,7 @@ struct redis_conn_state {
 	uint64_t life_ms;    /* the store's longest token lifetime, as read */
 	uint64_t agreed_ms;  /* the last time Redis's clock agreed with ours */
 	char id[REDIS_ID_MAX]; /* its server: "RUN_ID REPLID" */
+	uint64_t id_ms;	       /* when id was read (a cluster store's) */
 };
 
 /* The state of the link's connection (of the next one, while it has none). */

@@ -30,15 +30,21 @@
  * 6. A slot that lost nonces cannot bring them back unnoticed. Its mark,
  *    PREFIX{TAG}mark (TAG a word of that slot), says from when ("since")
  *    the slot holds every nonce recorded, and on which node ("id": INFO's
- *    run_id and master_replid, which the script reads itself). The
- *    script of each login reads it before recording: missing (a new
- *    cluster, a node restarted empty, flushed, evicting), written by
- *    another node (restarted or restored from a snapshot, a replica
- *    promoted without WAIT, the slot moved by resharding), or with a
- *    shorter lifetime than the caller's: "since" moves on by one record
- *    lifetime, and the slot refuses its own logins alone until then. A
- *    replica promoted from the recorded primary's history (its
- *    master_replid2) is trusted only with replay_redis_wait_replicas.
+ *    run_id and master_replid). The script of each login reads it before
+ *    recording: missing (a new cluster, a node restarted empty, flushed,
+ *    evicting), written by another node (restarted or restored from a
+ *    snapshot, a replica promoted without WAIT, the slot moved by
+ *    resharding), or with a shorter lifetime than the caller's: "since"
+ *    moves on by one record lifetime, and the slot refuses its own logins
+ *    alone until then. A replica promoted from the recorded primary's
+ *    history (its master_replid2) is trusted only with
+ *    replay_redis_wait_replicas. The node's identity is read by the
+ *    helper on each connection (INFO, at its start and every ID_FRESH_MS
+ *    after) and given to the script, which asks INFO itself only where
+ *    the mark names another: a connection ends when its node does, so the
+ *    identity read on it is its node's. (A master_replid up to
+ *    ID_FRESH_MS old can only make a promoted replica refuse where it
+ *    could have accepted.)
  * 7. No clock brings a record back. Each nonce is kept for the longest
  *    lifetime any helper of its slot used ("life"; a helper that raises
  *    it moves "since" on) plus MARGIN; the script refuses when the
@@ -132,6 +138,8 @@
 #define PROBE_TTL_S 2
 #define LEASE_MS    30000		/* a lease on the store's keys */
 #define RENEW_MS    10000		/* ... renewed this often */
+#define ID_FRESH_MS 1000		/* a node's identity, read again */
+#define LOGIN_WORDS 14			/* of a login's EVALSHA */
 /* How far apart the helpers' clocks and Redis's may be (ms), and what is
  * added to every nonce's lifetime: two clocks that far apart either way,
  * and a second for time(3)'s rounding down (as in redis_single.c). */
@@ -148,7 +156,10 @@
  * helper's clock, as the tokens' expiry is), "1" if a replica promoted
  * from the recorded primary's history is trusted (WAIT made every nonce
  * part of it), "1" for a login ("": check-config's probe, which writes
- * nothing to the mark and refuses where a login would move it).
+ * nothing to the mark and refuses where a login would move it), and the
+ * identity of the node ("RUN_ID REPLID") as the helper read it on this
+ * connection ("-": not read). INFO is asked here only where the mark
+ * names another node than that one (rule 6).
  *
  * Refused, and nothing written, when the helper's clock and Redis's are
  * more than SKEW apart, or the clock is behind the latest time a helper
@@ -180,14 +191,18 @@ static const char script[] =
     "local since = tonumber(m[1])\n"
     "local known = tonumber(m[2]) or 0\n"
     "local keep = math.max(life, known)\n"
-    "local repl = redis.call('INFO', 'replication')\n"
-    "local run = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')\n"
-    "local id = run .. ' ' .. string.match(repl, 'master_replid:(%x+)')\n"
     "local was = m[4] or ''\n"
+    "local id, run, repl = was, nil, nil\n"
+    "if was ~= ARGV[7] then\n"
+    "  repl = redis.call('INFO', 'replication')\n"
+    "  run = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')\n"
+    "  id = run .. ' ' .. string.match(repl, 'master_replid:(%x+)')\n"
+    "end\n"
     "local found = 0\n"
     "if not since then\n"
     "  found = 1\n"
-    "elseif string.match(was, '^%x+') ~= run and not (ARGV[5] == '1' and\n"
+    "elseif id ~= was and string.match(was, '^%x+') ~= run and\n"
+    "    not (ARGV[5] == '1' and\n"
     "    string.match(was, ' (%x+)$') ==\n"
     "    string.match(repl, 'master_replid2:(%x+)')) then\n"
     "  found = 2\n"
@@ -315,6 +330,7 @@ struct redis_sharded {
 	char member[BATCH_MAX][2 * REPLAY_KEY_LEN + 1];
 	char life[24], per_user_text[12];
 	char now_ms[24], trust[2], key_check[17];
+	char node_id[REDIS_ID_MAX]; /* the logins' last word: lead_script */
 
 	/* The store keys' lease (rule 8): for which key id, until when this
 	 * helper may accept (ms), and until when another's keys may have
@@ -403,17 +419,82 @@ script_sha(char out[SHA_LEN + 1])
 
 /* --- one round trip (redis_batch.h) -------------------------------------- */
 
-/* SCRIPT LOAD ahead of the commands, on a connection that lacks it. */
+/*
+ * The identity of the connection's node, from INFO, to conn->id ("": INFO
+ * named none, and the script then asks it itself). A round trip of its
+ * own, as greeting is: the exchange then has its own time.
+ */
+static enum redis_prepared
+read_node_id(struct redis_sharded *r, struct redis_batch *b, redisContext *c,
+    struct redis_exchange *x, int *saved)
+{
+	static const char *const server[] = { "INFO", "server" };
+	static const char *const repl[] = { "INFO", "replication" };
+	struct redis_command cmds[2];
+	char run_id[48], replid[48];
+
+	redis_command_set(&cmds[0], 2, server);
+	redis_command_set(&cmds[1], 2, repl);
+	if (redis_batch_round(b, c, x, cmds, 2, saved) == -1)
+		return REDIS_IO_FAILED;
+	redis_info_field(b->replies[0], "run_id", run_id, sizeof(run_id));
+	redis_info_field(b->replies[1], "master_replid", replid,
+	    sizeof(replid));
+	redis_batch_free(b);
+	b->conn->id[0] = '\0';
+	if (run_id[0] != '\0' && replid[0] != '\0')
+		snprintf(b->conn->id, sizeof(b->conn->id), "%s %s", run_id,
+		    replid);
+	b->conn->id_ms = redis_now_ms();
+	x->deadline = b->conn->id_ms + r->timeout_ms;
+	return REDIS_GREETED;
+}
+
+/*
+ * The logins' last word, the node's identity ("-": not known), measured
+ * again: the commands were made before the connection they go on was.
+ */
+static void
+set_node_id(struct redis_sharded *r, const char *id)
+{
+	struct redis_command *cmd;
+	size_t i;
+
+	snprintf(r->node_id, sizeof(r->node_id), "%s", id[0] != '\0' ? id :
+	    "-");
+	for (i = 0; i < r->ncmds; i++) {
+		cmd = &r->cmds[i];
+		if (cmd->argc == LOGIN_WORDS &&
+		    cmd->argv[LOGIN_WORDS - 1] == r->node_id)
+			cmd->len[LOGIN_WORDS - 1] = strlen(r->node_id);
+	}
+}
+
+/*
+ * On the connection an exchange goes on, before its commands are written
+ * (redis_batch.h's prepare step): the node's identity, read again if it
+ * was not read on this connection in the last ID_FRESH_MS, for the
+ * logins' script (rule 6); SCRIPT LOAD ahead of the commands where the
+ * connection lacks it.
+ */
 static enum redis_prepared
 lead_script(struct redis_batch *b, redisContext *c, struct redis_exchange *x,
     int *saved, char err[REPLAY_ERR_LEN])
 {
-	const struct redis_sharded *r = b->ctx;
+	struct redis_sharded *r = b->ctx;
+	enum redis_prepared done = REDIS_READY;
 
-	(void)c, (void)x, (void)saved, (void)err;
-	if (r->access == REPLAY_WRITE && !b->conn->script_loaded)
+	(void)err;
+	if (r->access != REPLAY_WRITE)
+		return REDIS_READY;
+	if (b->conn->id_ms == 0 ||
+	    redis_now_ms() - b->conn->id_ms >= ID_FRESH_MS)
+		if ((done = read_node_id(r, b, c, x, saved)) != REDIS_GREETED)
+			return done;
+	set_node_id(r, b->conn->id);
+	if (!b->conn->script_loaded)
 		b->lead = &r->load;
-	return REDIS_READY;
+	return done;
 }
 
 static unsigned
@@ -662,17 +743,17 @@ add_logins(struct redis_sharded *r, const size_t idx[], size_t n)
 	r->ncmds = 0;
 	for (j = 0; j < n; j++) {
 		const size_t e = idx[j];
-		const char *argv[] = { "EVALSHA", r->sha, "4", r->nkey[e],
-			r->ukey[e], r->mark_key[e], r->old_key[e], r->life,
-			r->per_user_text, r->member[e], r->now_ms, r->trust,
-			"1" };
+		const char *argv[LOGIN_WORDS] = { "EVALSHA", r->sha, "4",
+			r->nkey[e], r->ukey[e], r->mark_key[e], r->old_key[e],
+			r->life, r->per_user_text, r->member[e], r->now_ms,
+			r->trust, "1", r->node_id };
 
 		r->redirect[e] = REDIS_ANSWERED;
 		mark_keys(r, slot_of(r, e), r->mark_key[e], r->old_key[e]);
 		if (r->asking[e])
 			add(r, 1, asking);
 		r->reply_of[e] = r->ncmds;
-		add(r, 13, argv);
+		add(r, LOGIN_WORDS, argv);
 	}
 	r->wait = r->wait_replicas > 0;
 }
@@ -1435,7 +1516,7 @@ describe_probe(struct redis_sharded *r)
 {
 	const char *const argv[] = { "EVALSHA", r->sha, "4", r->nkey[0],
 		r->ukey[0], r->mark_key[0], r->old_key[0], r->life,
-		r->per_user_text, r->member[0], r->now_ms, r->trust, "" };
+		r->per_user_text, r->member[0], r->now_ms, r->trust, "", "-" };
 	const char *const exists[] = { "EXISTS", r->nkey[0] };
 	char err[REPLAY_ERR_LEN] = "";
 	const redisReply *rep;
@@ -1458,8 +1539,8 @@ describe_probe(struct redis_sharded *r)
 	    (long long)time(NULL) * 1000);
 	r->ncmds = 0;
 	r->wait = 0;
-	add(r, 13, argv);
-	add(r, 13, argv);
+	add(r, LOGIN_WORDS, argv);
+	add(r, LOGIN_WORDS, argv);
 	add(r, 2, exists);
 	if (exchange(r, err) == -1 || script_loaded(r, err) == -1) {
 		printf("  PROBLEM: a test nonce could not be recorded: %s\n",

@@ -8,8 +8,8 @@
  * 3. Bounded: at most capacity entries, at most per_user live ones for one
  *    JID, and the last free entries (the reserve) only for JIDs that hold
  *    none, so that no one JID can take them. Expired entries are purged
- *    from the front of the expiry index by the transactions that add new
- *    ones.
+ *    by the transactions that add new ones, each sweeping on from where
+ *    the last left off, and all of them when the store is nearly full.
  * 4. A nonce is found by its own key (and its JID's), whatever the config
  *    (window, interval) or the clock was when it was recorded.
  * 5. No clock movement brings a purged nonce back: the store keeps a
@@ -30,33 +30,40 @@
  *    are plain keys here, and a store of layout 2 is refused by its own
  *    helpers once converted (they read the version in every transaction),
  *    so an older helper refuses its logins instead of keeping a record of
- *    its own; a store of a newer layout is refused here.
+ *    its own; a store of a newer layout is refused here. So is layout 3
+ *    by its helpers.
  *
- * Layout 3: LMDB's main database (a named one would add a page to every
+ * Layout 4: LMDB's main database (a named one would add a page to every
  * commit) holds
  *	0x01				-> the meta record: version (4)
  *					   mark (8) keep (8) newest (8)
  *					   derivation (8) legacy until (8)
- *	'E' expiry(8) user(16) key(16)	-> step end (8)	 expiry order
- *	'N' user(16) key(16)		-> expiry (8)	 the nonce
+ *					   seen marks (8)
+ *	'N' user(16) key(16)		-> expiry (8) step end (8)  the nonce
  *	'S' user(16)			-> last day (8)	 seen until then
  *	'D' last day(8) user(16)	-> 0 (1)	 seen marks' order
  *	"expiry" "meta" "nonces"	-> version (4)	 where 1.0 had databases
  * with numbers big-endian; key is the first half of the nonce's key (two
  * nonces of one JID alike in 128 bits would be one refusal too many, never
- * an acceptance), so that a nonce takes less room than in layout 2. A
- * JID's nonces sit side by side, so counting
- * them is one walk on one page, and a commit's expiry entries go to the
- * end of the index; nothing else is written per login (the meta record
- * only when it changes). So the count of entries is the database's own:
- * (entries - NON_ENTRIES) / 2, a seen mark's two records counting as one
- * entry. A JID's seen mark is written when it is set and at most once a
- * day after (days count from the epoch, UTC); the marks whose last day is
- * past are purged from the front of their index. Helpers of layout 3
- * without seen marks count them and skip them alike.
+ * an acceptance), so that a nonce takes little room. A JID's nonces sit
+ * side by side, so counting them is one walk on one page, and a login
+ * writes one record, its nonce (the meta record only when it changes).
+ * Expired nonces are found by a sweep over the nonces, in key order, that
+ * each commit takes on from where this process's last one stopped; the
+ * earliest expiry a whole lap left is remembered, and no sweep is made
+ * before it (an entry of another process's that expires earlier is
+ * purged a little late). So the count of entries is the database's own,
+ * less the meta record, the three names and each seen mark's second
+ * record, which the meta record counts. A JID's seen mark is written when
+ * it is set and at most once a day after (days count from the epoch, UTC);
+ * the marks whose last day is past are purged from the front of their
+ * index.
  *
  * Stores of older layouts are converted when first opened for writing:
- * layout 2 (0x01 -> version 2, purged, behind since, entries; 'N' key ->
+ * layout 3 (as 4, but a nonce's value its expiry alone, its step end in
+ * an expiry index 'E' expiry(8) user(16) key(16) -> step end (8), and no
+ * count of seen marks), layout 2 (0x01 -> version 2, purged, behind since,
+ * entries; 'N' key ->
  * expiry; 'E' expiry key -> user; 'U' user -> count), 1.1 (0x00 -> purged,
  * expiry(8) key(32) -> nothing) and 1.0 (databases "nonces": key ->
  * expiry, "expiry", "meta" with "purged"). The JIDs of 1.x are not known:
@@ -86,16 +93,20 @@
 #include "replay_store.h"
 #include "setting.h"
 
-#define LAYOUT		3
-#define BYTES_PER_ENTRY 384    /* two records, half-full pages, copies */
+#define LAYOUT		4
+#define BYTES_PER_ENTRY 384    /* a seen mark's two records, half-full
+				  pages, copies */
 #define MIN_MAP_SIZE	262144 /* LMDB's own pages and copies */
 #define PURGE_BATCH	64     /* expired entries removed per commit */
-#define META_LEN	44
+#define SWEEP_REACH	4      /* ... among at most this many times more */
+#define META_LEN	52
+#define META_3_LEN	44     /* layout 3's */
 #define META_2_LEN	28     /* layout 2's */
 #define NON_ENTRIES	4      /* the meta record and the three names */
 #define KEY_LEN		16     /* of a nonce's key: see the layout */
-#define E_LEN		(1 + 8 + REPLAY_USER_LEN + KEY_LEN)
+#define E_LEN		(1 + 8 + REPLAY_USER_LEN + KEY_LEN) /* layout 3's */
 #define N_LEN		(1 + REPLAY_USER_LEN + KEY_LEN)
+#define N_VALUE_LEN	16
 #define N_PREFIX	(1 + REPLAY_USER_LEN)
 #define S_LEN		(1 + REPLAY_USER_LEN)
 #define D_LEN		(1 + 8 + REPLAY_USER_LEN)
@@ -122,6 +133,7 @@ struct meta {
 	uint64_t newest;       /* the latest step end recorded */
 	uint64_t derivation;   /* whose keys the entries are under */
 	uint64_t legacy_until; /* 1.x's entries, under no JID, until then */
+	uint64_t seen;	       /* seen marks: see count_entries() */
 };
 
 struct lmdb_store {
@@ -130,10 +142,17 @@ struct lmdb_store {
 	MDB_dbi db;
 	size_t capacity, reserve;
 	unsigned per_user;
-	/* The earliest expiry this process knows of in the index: nothing
-	 * to purge before it (others' entries all expire later, or are
-	 * purged a little late). 0: look. */
+	/* The earliest expiry this process knows of among the nonces, from
+	 * its last whole lap and its own entries since: nothing to purge
+	 * before it (others' entries all expire later, or are purged a
+	 * little late). 0: sweep. */
 	uint64_t next_expiry;
+	/* Where the sweep goes on (a nonce's key; 0 bytes: the first), the
+	 * earliest expiry it left since its lap began (UINT64_MAX: none),
+	 * and when a nearly full store last had one forced. */
+	uint8_t sweep_at[N_LEN];
+	size_t sweep_len;
+	uint64_t lap_min, forced_lap;
 	/* The day up to which seen marks were purged (0: look). */
 	uint64_t seen_purged;
 };
@@ -221,6 +240,7 @@ parse_meta(const MDB_val *v, struct meta *m)
 	m->newest = get_be(b + 20, 8);
 	m->derivation = get_be(b + 28, 8);
 	m->legacy_until = get_be(b + 36, 8);
+	m->seen = get_be(b + 44, 8);
 	return 0;
 }
 
@@ -263,6 +283,7 @@ put_meta(MDB_txn *txn, MDB_dbi db, const struct meta *m)
 	put_be(b + 20, m->newest, 8);
 	put_be(b + 28, m->derivation, 8);
 	put_be(b + 36, m->legacy_until, 8);
+	put_be(b + 44, m->seen, 8);
 	return mdb_put(txn, db, (MDB_val *)&meta_key, &v, 0);
 }
 
@@ -271,7 +292,7 @@ same_meta(const struct meta *a, const struct meta *b)
 {
 	return a->mark == b->mark && a->keep == b->keep &&
 	    a->newest == b->newest && a->derivation == b->derivation &&
-	    a->legacy_until == b->legacy_until;
+	    a->legacy_until == b->legacy_until && a->seen == b->seen;
 }
 
 static void
@@ -283,98 +304,115 @@ n_key(uint8_t out[N_LEN], const uint8_t user[REPLAY_USER_LEN],
 	memcpy(out + N_PREFIX, key, KEY_LEN);
 }
 
-/* Live entries in the store, expired ones not purged yet included. */
+/*
+ * Live entries in the store, expired ones not purged yet included: a
+ * nonce is one record, a seen mark two (m->seen of them).
+ */
 static int
-count_entries(MDB_txn *txn, MDB_dbi db, uint64_t *entries)
+count_entries(MDB_txn *txn, MDB_dbi db, const struct meta *m,
+    uint64_t *entries)
 {
 	MDB_stat st;
 	int rc;
 
 	if ((rc = mdb_stat(txn, db, &st)) != 0)
 		return rc;
-	*entries = st.ms_entries > NON_ENTRIES ?
-	    (st.ms_entries - NON_ENTRIES) / 2 : 0;
+	if (st.ms_entries < NON_ENTRIES + 2 * m->seen)
+		return MDB_CORRUPTED;
+	*entries = st.ms_entries - NON_ENTRIES - m->seen;
 	return 0;
 }
 
 /*
- * Adds an entry: its nonce, and its place in the expiry index. Through
- * cur when given one (a login's, left by the walk over its JID's nonces
- * where the nonce goes: LMDB then looks for its place on that page
- * instead of from the root), else by key.
+ * Adds an entry, its nonce. Through cur when given one (a login's, left
+ * by the walk over its JID's nonces where the nonce goes: LMDB then looks
+ * for its place on that page instead of from the root), else by key.
  */
 static int
 add_entry(MDB_txn *txn, MDB_dbi db, MDB_cursor *cur,
     const uint8_t user[REPLAY_USER_LEN], const uint8_t key[REPLAY_KEY_LEN],
     uint64_t expiry, uint64_t step_end)
 {
-	uint8_t nk[N_LEN], ek[E_LEN], be[8], se[8];
-	MDB_val n = { sizeof(nk), nk }, x = { sizeof(ek), ek };
-	MDB_val ev = { sizeof(be), be }, sv = { sizeof(se), se };
-	int rc;
+	uint8_t nk[N_LEN], value[N_VALUE_LEN];
+	MDB_val n = { sizeof(nk), nk }, v = { sizeof(value), value };
 
 	n_key(nk, user, key);
-	ek[0] = 'E';
-	put_be(ek + 1, expiry, 8);
-	memcpy(ek + 9, nk + 1, N_LEN - 1);
-	put_be(be, expiry, 8);
-	put_be(se, step_end, 8);
+	put_be(value, expiry, 8);
+	put_be(value + 8, step_end, 8);
 	if (cur == NULL)
-		return (rc = mdb_put(txn, db, &n, &ev, MDB_NOOVERWRITE)) != 0 ?
-		    rc : mdb_put(txn, db, &x, &sv, 0);
-	return (rc = mdb_cursor_put(cur, &n, &ev, MDB_NOOVERWRITE)) != 0 ?
-	    rc : mdb_cursor_put(cur, &x, &sv, 0);
+		return mdb_put(txn, db, &n, &v, MDB_NOOVERWRITE);
+	return mdb_cursor_put(cur, &n, &v, MDB_NOOVERWRITE);
+}
+
+/* Where the sweep goes on: the key cur is at, if a nonce's. */
+static void
+sweep_from(struct lmdb_store *r, int rc, const MDB_val *k)
+{
+	r->sweep_len = 0;
+	if (rc == 0 && k->mv_size == N_LEN && ((uint8_t *)k->mv_data)[0] ==
+	    'N') {
+		memcpy(r->sweep_at, k->mv_data, N_LEN);
+		r->sweep_len = N_LEN;
+	}
 }
 
 /*
- * Purges up to limit entries that expired at or before now, oldest first,
- * raising the mark to the end of each one's step: always the first of the
- * expiry index, looked for afresh each time, since removing its nonce
- * changes the tree under the cursor.
+ * Purges up to limit nonces that expired at or before now, raising the
+ * mark to the end of each one's step: a sweep in key order on from where
+ * the last one stopped, which looks at reach nonces, and SWEEP_REACH more
+ * for each one purged (SIZE_MAX: all). A lap ended leaves the earliest
+ * expiry it saw in next_expiry, and the sweep then stops if that is still
+ * to come; it goes round at most twice.
  */
 static int
-purge(struct lmdb_store *r, MDB_txn *txn, struct meta *m, uint64_t now,
-    size_t limit)
+sweep(struct lmdb_store *r, MDB_cursor *cur, struct meta *m, uint64_t now,
+    size_t reach, size_t limit)
 {
-	uint8_t first = 'E', nk[N_LEN];
-	MDB_val k, v, n = { sizeof(nk), nk };
-	MDB_cursor *cur;
-	uint64_t when = 0;
-	size_t i;
-	int rc = 0;
+	uint8_t first = 'N';
+	MDB_val k, v;
+	uint64_t expiry;
+	size_t purged = 0, laps = 0;
+	int rc;
 
 	if (r->next_expiry > now)
 		return 0;
-	if ((rc = mdb_cursor_open(txn, r->db, &cur)) != 0)
-		return rc;
-	for (i = 0; i <= limit; i++) {
-		k.mv_size = 1;
-		k.mv_data = &first;
-		when = 0;
-		if ((rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE)) != 0)
-			break;
-		if (((uint8_t *)k.mv_data)[0] != 'E')
-			break;
-		if (k.mv_size != E_LEN || v.mv_size != 8) {
-			rc = MDB_CORRUPTED;
-			break;
+	k.mv_size = r->sweep_len > 0 ? r->sweep_len : 1;
+	k.mv_data = r->sweep_len > 0 ? r->sweep_at : &first;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	while (reach > 0 && purged < limit) {
+		if (rc == MDB_NOTFOUND ||
+		    (rc == 0 && ((uint8_t *)k.mv_data)[0] != 'N')) {
+			r->next_expiry = r->lap_min;
+			r->lap_min = UINT64_MAX;
+			if (++laps == 2 || r->next_expiry > now)
+				break;
+			k.mv_size = 1;
+			k.mv_data = &first;
+			rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+			continue;
 		}
-		if ((when = get_be((uint8_t *)k.mv_data + 1, 8)) > now ||
-		    i == limit)
-			break;
-		m->mark = max64(m->mark, get_be(v.mv_data, 8));
-		nk[0] = 'N';
-		memcpy(nk + 1, (uint8_t *)k.mv_data + 9, N_LEN - 1);
-		if ((rc = mdb_cursor_del(cur, 0)) != 0 ||
-		    ((rc = mdb_del(txn, r->db, &n, NULL)) != 0 &&
-			rc != MDB_NOTFOUND))
-			break;
-		rc = 0;
+		if (rc != 0)
+			return rc;
+		if (k.mv_size != N_LEN || v.mv_size != N_VALUE_LEN)
+			return MDB_CORRUPTED;
+		if (reach != SIZE_MAX)
+			reach--;
+		if ((expiry = get_be(v.mv_data, 8)) <= now) {
+			m->mark = max64(m->mark,
+			    get_be((uint8_t *)v.mv_data + 8, 8));
+			if ((rc = mdb_cursor_del(cur, 0)) != 0)
+				return rc;
+			purged++;
+			if (reach != SIZE_MAX)
+				reach += SWEEP_REACH;
+		} else if (expiry < r->lap_min)
+			r->lap_min = expiry;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 	}
-	mdb_cursor_close(cur);
-	/* What is left begins at when (0: nothing left, or not known). */
-	r->next_expiry = rc == 0 ? when : 0;
-	return rc == MDB_NOTFOUND ? 0 : rc;
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	sweep_from(r, rc, &k);
+	return 0;
 }
 
 /*
@@ -401,7 +439,7 @@ walk_user(MDB_cursor *cur, const struct replay_entry *e, uint64_t now,
 			*seen = 1;
 			break;
 		}
-		if (v.mv_size == 8 && get_be(v.mv_data, 8) > now &&
+		if (v.mv_size == N_VALUE_LEN && get_be(v.mv_data, 8) > now &&
 		    ++*live >= limit)
 			break;
 	}
@@ -503,8 +541,9 @@ seen_until(MDB_txn *txn, MDB_dbi db, const uint8_t user[REPLAY_USER_LEN],
  * less than half full (rule 7: *unmarked counts those left out).
  */
 static int
-mark_seen(struct lmdb_store *r, MDB_txn *txn, const struct replay_entry *e,
-    uint64_t today, uint64_t *entries, size_t *unmarked)
+mark_seen(struct lmdb_store *r, MDB_txn *txn, struct meta *m,
+    const struct replay_entry *e, uint64_t today, uint64_t *entries,
+    size_t *unmarked)
 {
 	uint8_t sk[S_LEN], dk[D_LEN], day[8], zero = 0;
 	MDB_val k = { sizeof(sk), sk }, d = { sizeof(dk), dk };
@@ -531,6 +570,7 @@ mark_seen(struct lmdb_store *r, MDB_txn *txn, const struct replay_entry *e,
 	    (rc = mdb_put(txn, r->db, &d, &dv, 0)) != 0)
 		return rc;
 	*entries += was == 0;
+	m->seen += was == 0;
 	return 0;
 }
 
@@ -539,7 +579,8 @@ mark_seen(struct lmdb_store *r, MDB_txn *txn, const struct replay_entry *e,
  * front of their index; once none is left, not again that day.
  */
 static int
-purge_seen(struct lmdb_store *r, MDB_txn *txn, uint64_t today, size_t limit)
+purge_seen(struct lmdb_store *r, MDB_txn *txn, struct meta *m, uint64_t today,
+    size_t limit)
 {
 	uint8_t first = 'D', sk[S_LEN];
 	MDB_val k, v, sv = { sizeof(sk), sk };
@@ -569,6 +610,7 @@ purge_seen(struct lmdb_store *r, MDB_txn *txn, uint64_t today, size_t limit)
 		    ((rc = mdb_del(txn, r->db, &sv, NULL)) != 0 &&
 			rc != MDB_NOTFOUND))
 			break;
+		m->seen -= rc == 0 && m->seen > 0;
 		rc = 0;
 	}
 	mdb_cursor_close(cur);
@@ -639,8 +681,10 @@ record_entry(struct lmdb_store *r, MDB_txn *txn, MDB_cursor *cur,
 		 step_end > 0 ? step_end : (uint64_t)t->expiry)) != 0)
 		return REPLAY_ERROR;
 	m->newest = max64(m->newest, step_end);
-	if (r->next_expiry == 0 || expiry < r->next_expiry)
+	if (r->next_expiry != 0 && expiry < r->next_expiry)
 		r->next_expiry = expiry;
+	if (expiry < r->lap_min)
+		r->lap_min = expiry;
 	(*entries)++;
 	return REPLAY_FRESH;
 }
@@ -679,7 +723,7 @@ record_batch(struct lmdb_store *r, MDB_txn *txn, MDB_cursor *cur,
 	int rc;
 
 	if ((rc = first_meta(cur, &m)) != 0 ||
-	    (rc = count_entries(txn, r->db, &o->count)) != 0)
+	    (rc = count_entries(txn, r->db, &m, &o->count)) != 0)
 		return rc;
 	was = m;
 	for (i = 0; i < n; i++)
@@ -689,14 +733,18 @@ record_batch(struct lmdb_store *r, MDB_txn *txn, MDB_cursor *cur,
 		m.derivation = entries[0].key_id;
 		o->switched = 1;
 	}
-	if ((rc = purge(r, txn, &m, now, PURGE_BATCH + n)) != 0 ||
-	    (rc = purge_seen(r, txn, REPLAY_DAY(now), PURGE_BATCH)) != 0)
+	if ((rc = sweep(r, cur, &m, now, SWEEP_REACH * (n + 1),
+		 PURGE_BATCH + n)) != 0 ||
+	    (rc = purge_seen(r, txn, &m, REPLAY_DAY(now), PURGE_BATCH)) != 0)
 		return rc;
-	/* Nearly full: expired entries go first, all of them. */
-	if (o->count + n + r->reserve >= r->capacity) {
+	/* Nearly full: expired entries go first, all of them, whoever made
+	 * them (once a second: a store full of live ones is not swept at
+	 * every login). */
+	if (o->count + n + r->reserve >= r->capacity && r->forced_lap != now) {
+		r->forced_lap = now;
 		r->next_expiry = 0;
-		if ((rc = purge(r, txn, &m, now, SIZE_MAX - 1)) != 0 ||
-		    (rc = count_entries(txn, r->db, &o->count)) != 0)
+		if ((rc = sweep(r, cur, &m, now, SIZE_MAX, SIZE_MAX)) != 0 ||
+		    (rc = count_entries(txn, r->db, &m, &o->count)) != 0)
 			return rc;
 	}
 	for (i = 0; i < n; i++) {
@@ -705,7 +753,7 @@ record_batch(struct lmdb_store *r, MDB_txn *txn, MDB_cursor *cur,
 		if (results[i] == REPLAY_ERROR)
 			return rc;
 		if (results[i] == REPLAY_FRESH && entries[i].seen_days > 0 &&
-		    (rc = mark_seen(r, txn, &entries[i], REPLAY_DAY(now),
+		    (rc = mark_seen(r, txn, &m, &entries[i], REPLAY_DAY(now),
 			 &o->count, &o->unmarked)) != 0)
 			return rc;
 		o->full += results[i] == REPLAY_FULL;
@@ -744,6 +792,8 @@ batch_failed(struct lmdb_store *r, enum replay_result results[], size_t n,
     const char *what, int rc, char err[REPLAY_ERR_LEN])
 {
 	r->next_expiry = 0;
+	r->sweep_len = 0;
+	r->lap_min = UINT64_MAX;
 	r->seen_purged = 0;
 	fail_all(results, n);
 	return explain_failure(err, what, rc), -1;
@@ -1005,13 +1055,115 @@ adopt_2(MDB_txn *txn, MDB_dbi db, const MDB_val *old, struct meta *m)
 }
 
 /*
- * Makes the store's layout this version's: new, or converted from 2, 1.1
- * or 1.0, with the names older versions open as databases taken as keys.
+ * A nonce of layout 3 given its step end, from its place in the expiry
+ * index (its expiry where it has none: the mark then rises further when
+ * it is purged, which refuses more, never less).
+ */
+static int
+adopt_nonce_3(MDB_txn *txn, MDB_dbi db, const uint8_t nk[N_LEN],
+    uint64_t expiry)
+{
+	uint8_t ek[E_LEN], value[N_VALUE_LEN];
+	MDB_val e = { sizeof(ek), ek }, n = { N_LEN, (void *)nk };
+	MDB_val v = { sizeof(value), value }, ev;
+	uint64_t step_end = expiry;
+	int rc;
+
+	ek[0] = 'E';
+	put_be(ek + 1, expiry, 8);
+	memcpy(ek + 9, nk + 1, N_LEN - 1);
+	if ((rc = mdb_get(txn, db, &e, &ev)) == 0 && ev.mv_size == 8)
+		step_end = get_be(ev.mv_data, 8);
+	else if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	put_be(value, expiry, 8);
+	put_be(value + 8, step_end, 8);
+	return mdb_put(txn, db, &n, &v, 0);
+}
+
+/* Removes every record that begins with tag. */
+static int
+drop_all(MDB_txn *txn, MDB_dbi db, uint8_t tag)
+{
+	MDB_val k, v;
+	MDB_cursor *cur;
+	int rc;
+
+	if ((rc = mdb_cursor_open(txn, db, &cur)) != 0)
+		return rc;
+	k.mv_size = 1;
+	k.mv_data = &tag;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 &&
+	    ((uint8_t *)k.mv_data)[0] == tag;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+		if ((rc = mdb_cursor_del(cur, 0)) != 0)
+			break;
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
+}
+
+/*
+ * Layout 3: each nonce takes its step end from its place in the expiry
+ * index, which goes; the seen marks are counted; the meta record is kept.
+ */
+static int
+adopt_3(MDB_txn *txn, MDB_dbi db, const MDB_val *old, struct meta *m)
+{
+	const uint8_t *b = old->mv_data;
+	uint8_t first = 'N', nk[N_LEN];
+	MDB_val k, v;
+	MDB_cursor *cur;
+	int rc;
+
+	if (old->mv_size != META_3_LEN)
+		return MDB_CORRUPTED;
+	m->mark = get_be(b + 4, 8);
+	m->keep = get_be(b + 12, 8);
+	m->newest = get_be(b + 20, 8);
+	m->derivation = get_be(b + 28, 8);
+	m->legacy_until = get_be(b + 36, 8);
+	if ((rc = mdb_cursor_open(txn, db, &cur)) != 0)
+		return rc;
+	k.mv_size = 1;
+	k.mv_data = &first;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 &&
+	    ((uint8_t *)k.mv_data)[0] == 'N';
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != N_LEN || v.mv_size != 8)
+			continue;
+		memcpy(nk, k.mv_data, N_LEN);
+		if ((rc = adopt_nonce_3(txn, db, nk, get_be(v.mv_data, 8))) != 0)
+			break;
+		/* (the cursor back on the nonce, its page written anew) */
+		k.mv_size = N_LEN;
+		k.mv_data = nk;
+		if ((rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY)) != 0)
+			break;
+	}
+	if (rc == 0 || rc == MDB_NOTFOUND) {
+		first = 'S';
+		k.mv_size = 1;
+		k.mv_data = &first;
+		for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 &&
+		    ((uint8_t *)k.mv_data)[0] == 'S';
+		    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+			m->seen += k.mv_size == S_LEN;
+	}
+	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	return drop_all(txn, db, 'E');
+}
+
+/*
+ * Makes the store's layout this version's: new, or converted from 3, 2,
+ * 1.1 or 1.0, with the names older versions open as databases taken as
+ * keys.
  */
 static int
 init_layout(MDB_txn *txn, MDB_dbi db)
 {
-	struct meta m = { LAYOUT, 0, 0, 0, 0, 0 };
+	struct meta m = { LAYOUT, 0, 0, 0, 0, 0, 0 };
 	uint8_t version[4];
 	MDB_val v = { sizeof(version), version };
 	MDB_val k;
@@ -1021,20 +1173,23 @@ init_layout(MDB_txn *txn, MDB_dbi db)
 	if ((rc = get_meta(txn, db, &m)) != MDB_NOTFOUND &&
 	    rc != MDB_CORRUPTED)
 		return rc;
+	m = (struct meta){ LAYOUT, 0, 0, 0, 0, 0, 0 };
 	if (rc == MDB_CORRUPTED) {
-		/* Layout 2, or not ours at all. */
+		/* Layout 3 or 2, or not ours at all. */
 		if ((rc = mdb_get(txn, db, (MDB_val *)&meta_key, &v)) != 0 ||
-		    v.mv_size < 4 || get_be(v.mv_data, 4) != 2)
+		    v.mv_size < 4)
 			return MDB_CORRUPTED;
-		m = (struct meta){ LAYOUT, 0, 0, 0, 0, 0 };
-		if ((rc = adopt_2(txn, db, &v, &m)) != 0)
+		if (get_be(v.mv_data, 4) == 3)
+			rc = adopt_3(txn, db, &v, &m);
+		else if (get_be(v.mv_data, 4) == 2)
+			rc = adopt_2(txn, db, &v, &m);
+		else
+			rc = MDB_CORRUPTED;
+		if (rc != 0)
 			return rc;
-	} else {
-		m = (struct meta){ LAYOUT, 0, 0, 0, 0, 0 };
-		if ((rc = adopt_1_0(txn, db, &m)) != 0 ||
-		    (rc = adopt_1_1(txn, db, &m)) != 0)
-			return rc;
-	}
+	} else if ((rc = adopt_1_0(txn, db, &m)) != 0 ||
+	    (rc = adopt_1_1(txn, db, &m)) != 0)
+		return rc;
 	put_be(version, LAYOUT, 4);
 	v.mv_size = sizeof(version);
 	v.mv_data = version;
@@ -1163,6 +1318,7 @@ open_store(const struct replay_settings *s, enum replay_access access,
 	r->capacity = own(s)->capacity;
 	r->per_user = s->per_user;
 	r->reserve = r->capacity / 100;
+	r->lap_min = UINT64_MAX;
 	if (open_env(r, s->store, flags, err) != 0)
 		goto fail;
 	if (access == REPLAY_WRITE && reserve_map(r->env) != 0) {
@@ -1379,7 +1535,7 @@ lmdb_reset(const struct replay_settings *s, time_t now,
 		rc = put_meta(txn, r.db, &m);
 	}
 	if (rc == 0)
-		rc = count_entries(txn, r.db, &count);
+		rc = count_entries(txn, r.db, &m, &count);
 	rc = rc == 0 ? mdb_txn_commit(txn) : (mdb_txn_abort(txn), rc);
 	mdb_env_close(r.env);
 	if (rc != 0)

@@ -5,12 +5,16 @@
 # then refuse (fail closed), never crash, and never accept a token the new
 # one accepted (nor the reverse); the new one finds what the old ones
 # recorded. The old versions are built from this project's own history
-# (1.0.0 and 1.1.0, and 2.0.0, whose layout 2 the store converts to layout
-# 3, on LMDB; the Redis store's first layout on Redis, and on a Redis
-# Cluster); without that history the suite says so and skips.
+# (1.0.0 and 1.1.0, 2.0.0 with layout 2, and the last with layout 3, which
+# the store converts to layout 4, on LMDB; the Redis store's first layout
+# on Redis, and on a Redis Cluster); without that history the suite says
+# so and skips.
 . "$(dirname "$0")/../lib/lib.sh"
 
 declare -A RELEASE=([1.0.0]=33b554f [1.1.0]=ef88a67 [2.0.0]=70ff3d9)
+# The LMDB store's layout 3 (a nonce and its place in an expiry index), as
+# it was last before layout 4; it came after 2.0.0.
+RELEASE[lmdb-3]=e221fad
 # The Redis store's first layout (a Lua script per login, PREFIXsince), as
 # it was last before its second; it came after 2.0.0.
 RELEASE[redis-1]=1b156aa
@@ -75,7 +79,7 @@ check("replay store" in log and "refused" in log,
       "the old helper logs why it refuses", log[-300:])
 EOF
 
-for version in 1.0.0 1.1.0 2.0.0; do
+for version in 1.0.0 1.1.0 2.0.0 lmdb-3; do
 	if ! git -C "$TOP" cat-file -e "${RELEASE[$version]}^{commit}" 2>/dev/null; then
 		skip "upgrade from $version" "commit ${RELEASE[$version]} is not in this clone's history (a shallow clone?)"
 		continue

@@ -1000,6 +1000,137 @@ START_TEST(seen_of_a_broken_store_is_an_error)
 }
 END_TEST
 
+/*
+ * And one of layout 3: a nonce under its JID (its value its expiry, its
+ * step end in the expiry index), and a seen mark of another JID.
+ */
+static void
+make_layout_3(const struct replay_entry *e, uint64_t expiry,
+    uint64_t step_end, uint64_t mark, unsigned seen_u, uint64_t seen_day)
+{
+	uint8_t mk = 1, meta[44], nk[33], ek[41], be[8], se[8], version[4] =
+	    { 0, 0, 0, 3 };
+	uint8_t sk[17], dk[25], day[8], zero = 0;
+	struct replay_entry s = entry(0, seen_u);
+	MDB_val m = { 1, &mk }, mv = { sizeof(meta), meta };
+	MDB_val n = { sizeof(nk), nk }, nv = { 8, be };
+	MDB_val x = { sizeof(ek), ek }, xv = { 8, se };
+	MDB_val sm = { sizeof(sk), sk }, sv = { 8, day };
+	MDB_val dm = { sizeof(dk), dk }, dv = { 1, &zero };
+	MDB_val name, vv = { 4, version };
+	static const char *const names[] = { "expiry", "meta", "nonces" };
+	MDB_dbi db;
+	MDB_env *env;
+	MDB_txn *txn;
+	int i;
+
+	memset(meta, 0, sizeof(meta));
+	meta[3] = 3;
+	be64(meta + 4, mark);
+	be64(meta + 12, 90);		/* keep */
+	be64(meta + 20, step_end);	/* newest */
+	nk[0] = 'N';
+	memcpy(nk + 1, e->user, REPLAY_USER_LEN);
+	memcpy(nk + 17, e->key, 16);
+	be64(be, expiry);
+	ek[0] = 'E';
+	be64(ek + 1, expiry);
+	memcpy(ek + 9, nk + 1, 32);
+	be64(se, step_end);
+	sk[0] = 'S';
+	memcpy(sk + 1, s.user, REPLAY_USER_LEN);
+	be64(day, seen_day);
+	dk[0] = 'D';
+	be64(dk + 1, seen_day);
+	memcpy(dk + 9, s.user, REPLAY_USER_LEN);
+	ck_assert_int_eq(mdb_env_create(&env), 0);
+	ck_assert_int_eq(mdb_env_open(env, dir, 0, 0600), 0);
+	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, NULL, 0, &db), 0);
+	ck_assert_int_eq(mdb_put(txn, db, &m, &mv, 0), 0);
+	ck_assert_int_eq(mdb_put(txn, db, &n, &nv, 0), 0);
+	ck_assert_int_eq(mdb_put(txn, db, &x, &xv, 0), 0);
+	ck_assert_int_eq(mdb_put(txn, db, &sm, &sv, 0), 0);
+	ck_assert_int_eq(mdb_put(txn, db, &dm, &dv, 0), 0);
+	for (i = 0; i < 3; i++) {
+		name.mv_size = strlen(names[i]);
+		name.mv_data = (void *)names[i];
+		ck_assert_int_eq(mdb_put(txn, db, &name, &vv, 0), 0);
+	}
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+/*
+ * Layout 3 converted: its nonce is found under its JID; its step end, not
+ * its expiry, is what the mark rises to when it is purged; the mark and
+ * the seen mark are kept, the seen mark counted as one entry; the expiry
+ * index is gone.
+ */
+START_TEST(layout_3_is_converted)
+{
+	struct replay_entry e = entry(60, 1);
+	time_t now = DAY(20000);
+	struct replay *r;
+	uint64_t last;
+	unsigned i;
+
+	make_layout_3(&e, (uint64_t)now + 180, (uint64_t)now + 30,
+	    (uint64_t)now - 100, 7, 20001);
+	r = store(1000);
+	ck_assert_int_eq(records('E', &last), 0);
+	ck_assert_int_eq(record(r, e, now), REPLAY_SEEN);
+	ck_assert_int_eq(record(r, entry(61, 2), now - 100),
+	    REPLAY_BEHIND_MARK); /* mark */
+	ck_assert_int_eq(seen(r, 7, now), REPLAY_SEEN);
+	/* Purged after its expiry: the mark is its step's end. */
+	ck_assert_int_eq(record(r, entry(62, 3), now + 200), REPLAY_FRESH);
+	ck_assert_int_eq(lookup(r, e, now + 200), REPLAY_FRESH);
+	ck_assert_int_eq(record(r, entry(63, 4), now + 30),
+	    REPLAY_BEHIND_MARK);
+	ck_assert_int_eq(record(r, entry(64, 5), now + 31), REPLAY_FRESH);
+	replay_close(r);
+	ck_assert_int_eq(open_as_1_0(), MDB_INCOMPATIBLE);
+	/* Counted as the store counts: the seen mark one entry, as each of
+	 * the two nonces left; so 97 more JIDs fill 100. */
+	r = store(100);
+	for (i = 0; i < 1000 && record(r, entry(i, 100 + i), now + 40) ==
+	    REPLAY_FRESH; i++)
+		;
+	ck_assert_uint_eq(i, 100 - 3);
+	replay_close(r);
+}
+END_TEST
+
+/*
+ * Expired nonces go by a sweep that each commit takes on: more than one
+ * commit's worth are all gone after a few commits, their steps behind
+ * the mark; live ones stay.
+ */
+START_TEST(expired_entries_are_swept_over_commits)
+{
+	struct replay *r = store(1000);
+	unsigned i;
+
+	for (i = 0; i < 300; i++)
+		ck_assert_int_eq(record(r, entry(i, 10 + i), 1000),
+		    REPLAY_FRESH);
+	for (i = 0; i < 50; i++)
+		ck_assert_int_eq(record(r, entry(i, 400 + i), 1200),
+		    REPLAY_FRESH);
+	for (i = 0; i < 300; i++)
+		ck_assert_int_eq(lookup(r, entry(i, 10 + i), 1200),
+		    REPLAY_FRESH);
+	for (i = 0; i < 50; i++)
+		ck_assert_int_eq(lookup(r, entry(i, 400 + i), 1200),
+		    REPLAY_SEEN);
+	/* Their steps ended at 1080 (at()'s expiry): refused from now on. */
+	ck_assert_int_eq(record(r, entry(999, 999), 1080),
+	    REPLAY_BEHIND_MARK);
+	replay_close(r);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -1025,6 +1156,8 @@ main(void)
 	ADD(tc, older_layouts_are_converted_and_shut_out);
 	ADD(tc, layout_1_1_is_converted);
 	ADD(tc, layout_2_is_converted);
+	ADD(tc, layout_3_is_converted);
+	ADD(tc, expired_entries_are_swept_over_commits);
 	ADD(tc, read_only_open_creates_nothing);
 	ADD(tc, unusable_directory_fails);
 	ADD(tc, unsafe_directory_is_refused);

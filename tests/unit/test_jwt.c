@@ -256,6 +256,58 @@ START_TEST(every_algorithm_accepted)
 }
 END_TEST
 
+/*
+ * A key set larger than the JSON parser's arena (16 KiB: 32 keys, each
+ * with a note of its own): what does not fit is allocated apart, and
+ * every key, the last too, still verifies; and tokens after it are
+ * parsed as before.
+ */
+START_TEST(key_set_larger_than_the_arena)
+{
+	static char set[65536];
+	char jwk[2048], kid[16], note[600], t[4096], err[512];
+	struct jwt_domain big = dom;
+	size_t used;
+	int i;
+
+	memset(note, 'n', sizeof(note) - 1);
+	note[sizeof(note) - 1] = '\0';
+	used = (size_t)snprintf(set, sizeof(set), "{\"keys\":[");
+	for (i = 0; i < 32; i++) {
+		snprintf(kid, sizeof(kid), "r%d", i);
+		jwk_of(rs, kid, "RS256", jwk, sizeof(jwk));
+		/* (the JWK's closing brace taken back for the note) */
+		used += (size_t)snprintf(set + used, sizeof(set) - used,
+		    "%s%.*s,\"note\":\"%s\"}", i > 0 ? "," : "",
+		    (int)strlen(jwk) - 1, jwk, note);
+	}
+	snprintf(set + used, sizeof(set) - used, "]}");
+	ck_assert_uint_gt(strlen(set), 32000);
+	big.keys = jwks_load(write_file("big.jwks", set, 0600), err);
+	ck_assert_msg(big.keys != NULL, "%s", err);
+	ck_assert_uint_eq(big.keys->n, 32);
+	token("rs", "j1", "", t);
+	ck_assert_int_eq(verify(t), JWT_VALID);
+	/* (the same key's token under the last kid of the big set) */
+	{
+		char header[64], claims[512];
+		struct jwt parsed;
+
+		snprintf(header, sizeof(header), "{\"alg\":\"RS256\","
+		    "\"kid\":\"r31\"}");
+		snprintf(claims, sizeof(claims), CLAIMS_FMT, NOW, NOW + 120,
+		    "j2", "");
+		raw_token(header, strlen(header), claims, strlen(claims),
+		    "RS256", rs, NULL, 0, t);
+		ck_assert_int_eq(jwt_verify(t, strlen(t), BOB, &big, NOW,
+		    &parsed, NULL, 0), JWT_VALID);
+	}
+	jwks_free(big.keys);
+	token("hs", "j3", "", t);
+	ck_assert_int_eq(verify(t), JWT_VALID);
+}
+END_TEST
+
 START_TEST(minted_tokens_accepted)
 {
 	static const enum jwks_alg algs[] = { JWKS_EDDSA, JWKS_ES256,
@@ -1117,6 +1169,7 @@ suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
 	ADD(tc, every_algorithm_accepted);
+	ADD(tc, key_set_larger_than_the_arena);
 	ADD(tc, minted_tokens_accepted);
 	ADD(tc, replay_entry_binds_jti_key_and_jid);
 	ADD(tc, replay_entry_keyed_with_store_secret);

@@ -223,6 +223,17 @@ map_size(size_t capacity)
 
 /* --- records ------------------------------------------------------------ */
 
+/* The fields layouts 3 and 4 share, after the version. */
+static void
+common_meta(const uint8_t *b, struct meta *m)
+{
+	m->mark = get_be(b + 4, 8);
+	m->keep = get_be(b + 12, 8);
+	m->newest = get_be(b + 20, 8);
+	m->derivation = get_be(b + 28, 8);
+	m->legacy_until = get_be(b + 36, 8);
+}
+
 static int
 parse_meta(const MDB_val *v, struct meta *m)
 {
@@ -235,11 +246,7 @@ parse_meta(const MDB_val *v, struct meta *m)
 		return NEWER_LAYOUT;
 	if (m->version != LAYOUT || v->mv_size != META_LEN)
 		return MDB_CORRUPTED;
-	m->mark = get_be(b + 4, 8);
-	m->keep = get_be(b + 12, 8);
-	m->newest = get_be(b + 20, 8);
-	m->derivation = get_be(b + 28, 8);
-	m->legacy_until = get_be(b + 36, 8);
+	common_meta(b, m);
 	m->seen = get_be(b + 44, 8);
 	return 0;
 }
@@ -975,47 +982,61 @@ struct entry_2 {
 	uint64_t expiry;
 };
 
-/* Removes every record of layout 2 that begins with tag, keeping its
- * entries ('E') in *list. */
+/* Layout 2's entries, from its expiry index ('E' expiry key -> user). */
 static int
-drop_2(MDB_txn *txn, MDB_dbi db, uint8_t tag, size_t len,
-    struct entry_2 **list, size_t *n, size_t *room)
+entries_2(MDB_txn *txn, MDB_dbi db, struct entry_2 **list, size_t *n)
+{
+	uint8_t tag = 'E';
+	MDB_val k = { 1, &tag }, v;
+	MDB_cursor *cur;
+	struct entry_2 *grown;
+	size_t room = 0;
+	int rc;
+
+	if ((rc = mdb_cursor_open(txn, db, &cur)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 &&
+	    ((uint8_t *)k.mv_data)[0] == tag;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != 1 + 8 + REPLAY_KEY_LEN ||
+		    v.mv_size != REPLAY_USER_LEN)
+			continue;
+		if (*n == room) {
+			room = room ? 2 * room : 1024;
+			if ((grown = realloc(*list, room * sizeof(**list))) ==
+			    NULL) {
+				rc = ENOMEM;
+				break;
+			}
+			*list = grown;
+		}
+		(*list)[*n].expiry = get_be((uint8_t *)k.mv_data + 1, 8);
+		memcpy((*list)[*n].key, (uint8_t *)k.mv_data + 9,
+		    REPLAY_KEY_LEN);
+		memcpy((*list)[*n].user, v.mv_data, REPLAY_USER_LEN);
+		(*n)++;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
+}
+
+/* Removes every record that begins with tag. */
+static int
+drop_all(MDB_txn *txn, MDB_dbi db, uint8_t tag)
 {
 	MDB_val k, v;
 	MDB_cursor *cur;
-	struct entry_2 *grown;
 	int rc;
 
 	if ((rc = mdb_cursor_open(txn, db, &cur)) != 0)
 		return rc;
 	k.mv_size = 1;
 	k.mv_data = &tag;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (((uint8_t *)k.mv_data)[0] != tag)
-			break;
-		if (k.mv_size != len)
-			continue;
-		if (tag == 'E' && v.mv_size == REPLAY_USER_LEN) {
-			if (*n == *room) {
-				*room = *room ? 2 * *room : 1024;
-				if ((grown = realloc(*list, *room *
-					 sizeof(**list))) == NULL) {
-					rc = ENOMEM;
-					break;
-				}
-				*list = grown;
-			}
-			(*list)[*n].expiry = get_be((uint8_t *)k.mv_data + 1,
-			    8);
-			memcpy((*list)[*n].key, (uint8_t *)k.mv_data + 9,
-			    REPLAY_KEY_LEN);
-			memcpy((*list)[*n].user, v.mv_data, REPLAY_USER_LEN);
-			(*n)++;
-		}
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 &&
+	    ((uint8_t *)k.mv_data)[0] == tag;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
 		if ((rc = mdb_cursor_del(cur, 0)) != 0)
 			break;
-	}
 	mdb_cursor_close(cur);
 	return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
 }
@@ -1028,18 +1049,17 @@ static int
 adopt_2(MDB_txn *txn, MDB_dbi db, const MDB_val *old, struct meta *m)
 {
 	struct entry_2 *list = NULL;
-	size_t n = 0, room = 0, i;
+	size_t n = 0, i;
 	int rc;
 
 	if (old->mv_size != META_2_LEN)
 		return MDB_CORRUPTED;
 	m->mark = max64(m->mark, get_be((uint8_t *)old->mv_data + 4, 8));
-	if ((rc = drop_2(txn, db, 'E', 1 + 8 + REPLAY_KEY_LEN, &list, &n,
-		 &room)) == 0 &&
-	    (rc = drop_2(txn, db, 'N', 1 + REPLAY_KEY_LEN, &list, &n,
-		&room)) == 0)
-		rc = drop_2(txn, db, 'U', 1 + REPLAY_USER_LEN, &list, &n,
-		    &room);
+	/* ('N' key -> expiry and 'U' user -> count go: the entries say all) */
+	if ((rc = entries_2(txn, db, &list, &n)) == 0 &&
+	    (rc = drop_all(txn, db, 'E')) == 0 &&
+	    (rc = drop_all(txn, db, 'N')) == 0)
+		rc = drop_all(txn, db, 'U');
 	for (i = 0; rc == 0 && i < n; i++) {
 		rc = add_entry(txn, db, NULL, list[i].user, list[i].key,
 		    list[i].expiry, list[i].expiry);
@@ -1081,27 +1101,6 @@ adopt_nonce_3(MDB_txn *txn, MDB_dbi db, const uint8_t nk[N_LEN],
 	return mdb_put(txn, db, &n, &v, 0);
 }
 
-/* Removes every record that begins with tag. */
-static int
-drop_all(MDB_txn *txn, MDB_dbi db, uint8_t tag)
-{
-	MDB_val k, v;
-	MDB_cursor *cur;
-	int rc;
-
-	if ((rc = mdb_cursor_open(txn, db, &cur)) != 0)
-		return rc;
-	k.mv_size = 1;
-	k.mv_data = &tag;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 &&
-	    ((uint8_t *)k.mv_data)[0] == tag;
-	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
-		if ((rc = mdb_cursor_del(cur, 0)) != 0)
-			break;
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
-}
-
 /*
  * Layout 3: each nonce takes its step end from its place in the expiry
  * index, which goes; the seen marks are counted; the meta record is kept.
@@ -1109,7 +1108,6 @@ drop_all(MDB_txn *txn, MDB_dbi db, uint8_t tag)
 static int
 adopt_3(MDB_txn *txn, MDB_dbi db, const MDB_val *old, struct meta *m)
 {
-	const uint8_t *b = old->mv_data;
 	uint8_t first = 'N', nk[N_LEN];
 	MDB_val k, v;
 	MDB_cursor *cur;
@@ -1117,11 +1115,7 @@ adopt_3(MDB_txn *txn, MDB_dbi db, const MDB_val *old, struct meta *m)
 
 	if (old->mv_size != META_3_LEN)
 		return MDB_CORRUPTED;
-	m->mark = get_be(b + 4, 8);
-	m->keep = get_be(b + 12, 8);
-	m->newest = get_be(b + 20, 8);
-	m->derivation = get_be(b + 28, 8);
-	m->legacy_until = get_be(b + 36, 8);
+	common_meta(old->mv_data, m);
 	if ((rc = mdb_cursor_open(txn, db, &cur)) != 0)
 		return rc;
 	k.mv_size = 1;

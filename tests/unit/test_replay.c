@@ -595,22 +595,48 @@ START_TEST(layout_1_1_is_converted)
 }
 END_TEST
 
+/*
+ * A store of an older layout in dir: the records keys[i] -> values[i], and
+ * the names 1.0 opened as databases, each -> version (4 bytes).
+ */
+static void
+write_layout(const MDB_val keys[], const MDB_val values[], size_t n,
+    uint8_t version)
+{
+	static const char *const names[] = { "expiry", "meta", "nonces" };
+	uint8_t v[4] = { 0, 0, 0, version };
+	MDB_val name, vv = { 4, v };
+	MDB_dbi db;
+	MDB_env *env;
+	MDB_txn *txn;
+	size_t i;
+
+	ck_assert_int_eq(mdb_env_create(&env), 0);
+	ck_assert_int_eq(mdb_env_open(env, dir, 0, 0600), 0);
+	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, NULL, 0, &db), 0);
+	for (i = 0; i < n; i++)
+		ck_assert_int_eq(mdb_put(txn, db, (MDB_val *)&keys[i],
+		    (MDB_val *)&values[i], 0), 0);
+	for (i = 0; i < 3; i++) {
+		name.mv_size = strlen(names[i]);
+		name.mv_data = (void *)names[i];
+		ck_assert_int_eq(mdb_put(txn, db, &name, &vv, 0), 0);
+	}
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
 /* And one of layout 2 (2.0.0): its JIDs are known, and kept. */
 static void
 make_layout_2(const struct replay_entry *e, uint64_t expiry, uint64_t purged)
 {
 	uint8_t mk = 1, meta[28], nk[33], ek[41], be[8], one[4] = { 0, 0, 0, 1 };
-	uint8_t uk[17], version[4] = { 0, 0, 0, 2 };
-	MDB_val m = { 1, &mk }, mv = { sizeof(meta), meta };
-	MDB_val n = { sizeof(nk), nk }, nv = { 8, be }, x = { sizeof(ek), ek };
-	MDB_val xv = { REPLAY_USER_LEN, (void *)e->user };
-	MDB_val u = { sizeof(uk), uk }, uv = { 4, one };
-	MDB_val name, vv = { 4, version };
-	static const char *const names[] = { "expiry", "meta", "nonces" };
-	MDB_dbi db;
-	MDB_env *env;
-	MDB_txn *txn;
-	int i;
+	uint8_t uk[17];
+	const MDB_val keys[] = { { 1, &mk }, { sizeof(nk), nk },
+		{ sizeof(ek), ek }, { sizeof(uk), uk } };
+	const MDB_val values[] = { { sizeof(meta), meta }, { 8, be },
+		{ REPLAY_USER_LEN, (void *)e->user }, { 4, one } };
 
 	memset(meta, 0, sizeof(meta));
 	meta[3] = 2;
@@ -624,21 +650,7 @@ make_layout_2(const struct replay_entry *e, uint64_t expiry, uint64_t purged)
 	memcpy(ek + 9, e->key, REPLAY_KEY_LEN);
 	uk[0] = 'U';
 	memcpy(uk + 1, e->user, REPLAY_USER_LEN);
-	ck_assert_int_eq(mdb_env_create(&env), 0);
-	ck_assert_int_eq(mdb_env_open(env, dir, 0, 0600), 0);
-	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
-	ck_assert_int_eq(mdb_dbi_open(txn, NULL, 0, &db), 0);
-	ck_assert_int_eq(mdb_put(txn, db, &m, &mv, 0), 0);
-	ck_assert_int_eq(mdb_put(txn, db, &n, &nv, 0), 0);
-	ck_assert_int_eq(mdb_put(txn, db, &x, &xv, 0), 0);
-	ck_assert_int_eq(mdb_put(txn, db, &u, &uv, 0), 0);
-	for (i = 0; i < 3; i++) {
-		name.mv_size = strlen(names[i]);
-		name.mv_data = (void *)names[i];
-		ck_assert_int_eq(mdb_put(txn, db, &name, &vv, 0), 0);
-	}
-	ck_assert_int_eq(mdb_txn_commit(txn), 0);
-	mdb_env_close(env);
+	write_layout(keys, values, 4, 2);
 }
 
 /*
@@ -1008,21 +1020,13 @@ static void
 make_layout_3(const struct replay_entry *e, uint64_t expiry,
     uint64_t step_end, uint64_t mark, unsigned seen_u, uint64_t seen_day)
 {
-	uint8_t mk = 1, meta[44], nk[33], ek[41], be[8], se[8], version[4] =
-	    { 0, 0, 0, 3 };
+	uint8_t mk = 1, meta[44], nk[33], ek[41], be[8], se[8];
 	uint8_t sk[17], dk[25], day[8], zero = 0;
 	struct replay_entry s = entry(0, seen_u);
-	MDB_val m = { 1, &mk }, mv = { sizeof(meta), meta };
-	MDB_val n = { sizeof(nk), nk }, nv = { 8, be };
-	MDB_val x = { sizeof(ek), ek }, xv = { 8, se };
-	MDB_val sm = { sizeof(sk), sk }, sv = { 8, day };
-	MDB_val dm = { sizeof(dk), dk }, dv = { 1, &zero };
-	MDB_val name, vv = { 4, version };
-	static const char *const names[] = { "expiry", "meta", "nonces" };
-	MDB_dbi db;
-	MDB_env *env;
-	MDB_txn *txn;
-	int i;
+	const MDB_val keys[] = { { 1, &mk }, { sizeof(nk), nk },
+		{ sizeof(ek), ek }, { sizeof(sk), sk }, { sizeof(dk), dk } };
+	const MDB_val values[] = { { sizeof(meta), meta }, { 8, be },
+		{ 8, se }, { 8, day }, { 1, &zero } };
 
 	memset(meta, 0, sizeof(meta));
 	meta[3] = 3;
@@ -1043,22 +1047,7 @@ make_layout_3(const struct replay_entry *e, uint64_t expiry,
 	dk[0] = 'D';
 	be64(dk + 1, seen_day);
 	memcpy(dk + 9, s.user, REPLAY_USER_LEN);
-	ck_assert_int_eq(mdb_env_create(&env), 0);
-	ck_assert_int_eq(mdb_env_open(env, dir, 0, 0600), 0);
-	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
-	ck_assert_int_eq(mdb_dbi_open(txn, NULL, 0, &db), 0);
-	ck_assert_int_eq(mdb_put(txn, db, &m, &mv, 0), 0);
-	ck_assert_int_eq(mdb_put(txn, db, &n, &nv, 0), 0);
-	ck_assert_int_eq(mdb_put(txn, db, &x, &xv, 0), 0);
-	ck_assert_int_eq(mdb_put(txn, db, &sm, &sv, 0), 0);
-	ck_assert_int_eq(mdb_put(txn, db, &dm, &dv, 0), 0);
-	for (i = 0; i < 3; i++) {
-		name.mv_size = strlen(names[i]);
-		name.mv_data = (void *)names[i];
-		ck_assert_int_eq(mdb_put(txn, db, &name, &vv, 0), 0);
-	}
-	ck_assert_int_eq(mdb_txn_commit(txn), 0);
-	mdb_env_close(env);
+	write_layout(keys, values, 5, 3);
 }
 
 /*

@@ -18,7 +18,8 @@
 # t-48, t-49, t-51, t-54) run inside too, the Redis ones against Redis 8
 # and again against Valkey (valkey-server, valkey-sentinel, valkey-cli),
 # with rediss:// to a server and to the sentinels, which must not be
-# skipped there.
+# skipped there; what those suites skip there is counted among this
+# suite's skips, each with its reason.
 # One more Debian 12 container runs without CAP_IPC_LOCK and with no
 # lockable memory: logins work, and the journal warns.
 #
@@ -544,7 +545,7 @@ suite() {
 		case $a in REDIS_SERVER=*) what="$name with ${a#*=}" log=$name-${a#*=} ;; esac
 	done
 	ct_exec env "$@" TOP="$SRC" bash "$SRC/tests/suites/$name.sh" >"$WORK/$log.log" 2>&1
-	local rc=$? last
+	local rc=$? last line
 	last=$(tail -n 1 "$WORK/$log.log")
 	sed 's/^/#   /' "$WORK/$log.log"
 	if [ "$rc" -eq 0 ]; then
@@ -552,6 +553,12 @@ suite() {
 	else
 		fail "$label: $what against the installed files: $last"
 	fi
+	# What the suite skipped there is unproven here too: each is one of
+	# this suite's skips, with its reason, so the summary counts it.
+	while IFS= read -r line; do
+		line=${line#skip }
+		skip "$label: $what: ${line%%: *}" "${line#*: }"
+	done < <(grep '^skip ' "$WORK/$log.log")
 }
 
 # tls_ran LABEL LOG: the suite whose log is $WORK/LOG.log ran its rediss://

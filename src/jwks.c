@@ -209,11 +209,13 @@ jwks_b64url_encode(const unsigned char *in, size_t len, char *out)
  * taken in turn from one arena and wiped at once when the last of them is
  * freed; what does not fit comes from malloc, and is wiped when it is
  * freed. An allocation per value, from malloc and wiped one by one, was a
- * tenth of a JWT's verification.
+ * tenth of a JWT's verification. The arena is locked memory, kept out of
+ * core dumps, as the key set's text is: an HS256 key's value is parsed
+ * into it (a set of up to about 16 KB fits whole).
  */
 #define ARENA_SIZE 16384
 
-static _Alignas(max_align_t) unsigned char arena[ARENA_SIZE];
+static unsigned char *arena; /* page-aligned; NULL: malloc only */
 static size_t arena_used, arena_live;
 
 static void *
@@ -227,7 +229,7 @@ arena_take(size_t len)
 	/* (each value its own allocation, so that a read past one is seen) */
 	return NULL;
 #endif
-	if (need < len || need > ARENA_SIZE - arena_used)
+	if (arena == NULL || need < len || need > ARENA_SIZE - arena_used)
 		return NULL;
 	p = arena + arena_used;
 	arena_used += need;
@@ -238,7 +240,7 @@ arena_take(size_t len)
 static int
 in_arena(const void *q)
 {
-	return (uintptr_t)q >= (uintptr_t)arena &&
+	return arena != NULL && (uintptr_t)q >= (uintptr_t)arena &&
 	    (uintptr_t)q < (uintptr_t)arena + ARENA_SIZE;
 }
 
@@ -284,6 +286,7 @@ json_setup(void)
 
 	if (done)
 		return;
+	arena = secmem_alloc(ARENA_SIZE);
 	json_set_alloc_funcs(wiping_malloc, wiping_free);
 	json_object_seed(0);
 	done = 1;

@@ -100,8 +100,10 @@ e2e_serve() {
 	local sock=$1
 	shift
 	rm -f "$sock"
-	spawn systemd-socket-activate --accept --inetd -l "$sock" "$@" \
-		2>>"$WORK/socket-activate.log"
+	# (it starts each helper with an empty environment but for what -E
+	# passes: the valgrind helper's logs go where the suite's do)
+	spawn systemd-socket-activate --accept --inetd -l "$sock" \
+		-E VALGRIND_LOG_DIR "$@" 2>>"$WORK/socket-activate.log"
 	E2E_SERVER=$!
 	e2e_servers+=("$E2E_SERVER")
 	wait_for 10 test -S "$sock"

@@ -20,6 +20,9 @@ skipped=0
 pids=()
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pta-test.XXXXXX")
+# The valgrind helper's logs (tests/lib/valgrind-helper) are the suite's
+# files, removed with it; finish shows those that report an error.
+export VALGRIND_LOG_DIR=${VALGRIND_LOG_DIR:-$WORK}
 
 pass() { passed=$((passed + 1)); printf 'ok   %s\n' "$1"; }
 fail() { failed=$((failed + 1)); printf 'FAIL %s\n' "$1"; }
@@ -117,7 +120,18 @@ py_checks() {
 		echo "python exit $?")
 }
 
+# The valgrind logs of this suite with more in them than valgrind's notes
+# on system calls it does not know: an error or a leak, each line shown.
+show_valgrind_errors() {
+	local log
+	for log in "$VALGRIND_LOG_DIR"/prosody-token-auth-valgrind.*.log; do
+		[ -f "$log" ] && grep -q '^==' "$log" || continue
+		sed "s|^|#   ${log##*/}: |" "$log"
+	done
+}
+
 finish() {
+	show_valgrind_errors
 	echo "$passed passed, $failed failed, $skipped skipped"
 	[ "$failed" -eq 0 ]
 }

@@ -30,11 +30,14 @@ build-essential debhelper dpkg-dev fakeroot lintian
 libhiredis-dev libseccomp-dev
 prosody ejabberd redis-server python3 python3-slixmpp python3-pyotp"
 # Debian 13 has Valkey: the Redis suites run inside against it too (and
-# its sentinel, and Redis's, for t-49); none of their services runs.
+# its sentinel, and Redis's, for t-49); none of their services runs. With
+# faketime their clock checks run there too, and with python3-jwt and
+# python3-jwcrypto t-70's JWT logins through Debian 13's ejabberd.
 SERVICES="ejabberd.service redis-server.service"
 case $RELEASE in
 trixie)
-	PACKAGES="$PACKAGES redis-sentinel valkey-server valkey-sentinel valkey-tools openssl"
+	PACKAGES="$PACKAGES redis-sentinel valkey-server valkey-sentinel valkey-tools openssl
+faketime python3-jwt python3-jwcrypto"
 	SERVICES="$SERVICES redis-sentinel.service valkey-server.service valkey-sentinel.service"
 	;;
 esac

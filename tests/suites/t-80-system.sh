@@ -561,6 +561,18 @@ suite() {
 	done < <(grep '^skip ' "$WORK/$log.log")
 }
 
+# sanitizer_build LABEL: the helper with ASan and UBSan, made in the
+# container's tree, where dpkg-buildpackage has left the plain build.
+sanitizer_build() {
+	local label=$1 started=$SECONDS
+	if run_in asan "cd $SRC && test -x prosody-token-auth && make -j2 prosody-token-auth-asan"; then
+		pass "$label: make prosody-token-auth-asan, beside the package's build ($((SECONDS - started)) s)"
+	else
+		show asan
+		fail "$label: make prosody-token-auth-asan, beside the package's build"
+	fi
+}
+
 # tls_ran LABEL LOG: the suite whose log is $WORK/LOG.log ran its rediss://
 # checks (their pass lines begin so) and skipped none about TLS: where
 # hiredis has TLS, a skip would hide that TLS went unproven.
@@ -650,7 +662,11 @@ release() {
 				EJABBERD_SNIPPET=/usr/share/doc/$PKG/examples/ejabberd.yml
 			# (Debian 13's hiredis has TLS: rediss:// for real.)
 			# The store, its sentinels (over TLS too) and its cluster:
-			# Redis 8, then Valkey, which Debian 13 has.
+			# Redis 8, then Valkey, which Debian 13 has. t-48 also
+			# runs two nodes under ASan and under valgrind: the
+			# sanitizer build is made beside the package's build in
+			# the tree (which tests/lib/valgrind-helper runs).
+			sanitizer_build "$label"
 			for s in t-48-redis t-49-redis-sentinel t-51-redis-cluster; do
 				suite "$label" "$s" HELPER=/usr/bin/$PKG
 			done

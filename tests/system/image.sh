@@ -31,13 +31,15 @@ libhiredis-dev libseccomp-dev
 prosody ejabberd redis-server python3 python3-slixmpp python3-pyotp"
 # Debian 13 has Valkey: the Redis suites run inside against it too (and
 # its sentinel, and Redis's, for t-49); none of their services runs. With
-# faketime their clock checks run there too, and with python3-jwt and
-# python3-jwcrypto t-70's JWT logins through Debian 13's ejabberd.
+# faketime their clock checks run there too, with python3-jwt and
+# python3-jwcrypto t-70's JWT logins through Debian 13's ejabberd, and with
+# valgrind t-48's two nodes under valgrind (and under ASan, which
+# build-essential's compiler has).
 SERVICES="ejabberd.service redis-server.service"
 case $RELEASE in
 trixie)
 	PACKAGES="$PACKAGES redis-sentinel valkey-server valkey-sentinel valkey-tools openssl
-faketime python3-jwt python3-jwcrypto"
+faketime python3-jwt python3-jwcrypto valgrind"
 	SERVICES="$SERVICES redis-sentinel.service valkey-server.service valkey-sentinel.service"
 	;;
 esac

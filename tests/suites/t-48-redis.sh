@@ -1052,7 +1052,7 @@ for build in "$TOP/prosody-token-auth-asan" "$TOP/tests/lib/valgrind-helper"; do
 	fi
 	# (Leaks are valgrind's to find: LeakSanitizer's pass at exit uses
 	# system calls a sandboxed helper may not make.)
-	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0} VALGRIND_LOG_DIR=$WORK \
+	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0} \
 		py_nodes "$build" "$OTP_SEED" "$TOKEN_SECRET" 20 2 "$NODE1" "$NODE2"
 done
 

@@ -5,7 +5,7 @@
 #   make install         DESTDIR=... PREFIX=/usr/local
 #   make demo            a working Prosody login on loopback
 
-VERSION = 2.1.0
+VERSION = 3.0.0
 PROG	= prosody-token-auth
 # Where 'make install' puts things; each may be overridden (DESTDIR too).
 PREFIX	?= /usr/local

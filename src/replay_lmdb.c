@@ -46,8 +46,9 @@
  * with numbers big-endian; key is the first half of the nonce's key (two
  * nonces of one JID alike in 128 bits would be one refusal too many, never
  * an acceptance), so that a nonce takes little room. A JID's nonces sit
- * side by side, so counting them is one walk on one page, and a login
- * writes one record, its nonce (the meta record only when it changes).
+ * side by side, so counting them is one walk, stopped at per_user (about
+ * a page at the default), and a login writes one record, its nonce (the
+ * meta record only when it changes).
  * Expired nonces are found by a sweep over the nonces, in key order, that
  * each commit takes on from where this process's last one stopped; the
  * earliest expiry a whole lap left is remembered, and no sweep is made
